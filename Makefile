@@ -1,0 +1,114 @@
+# simclr-c — build, test and install.
+#
+#   make                 the `simclr` program and libsimclr.a (fast profile)
+#   make test            build and run the Criterion test suite
+#   make install         install simclr, libsimclr.a and the headers under $(DESTDIR)$(PREFIX)
+#   make clean           remove everything the build made
+#
+# Knobs (each on the command line, e.g. `make CC=clang OPENMP=0`):
+#   CC        the C compiler (default cc)
+#   CFLAGS    extra flags, appended after the project's own (so -O2 here overrides -O3)
+#   LDFLAGS   extra linker flags
+#   PREFIX    install prefix (default /usr/local); DESTDIR a staging root
+#   OPENMP    1 to build with OpenMP, 0 without; default 1 where the compiler supports -fopenmp
+#   PORTABLE  0 (default): the fast profile, -O3 -march=native (where the compiler accepts it)
+#                          and -ffp-contract=fast, so a*b+c may become one fused multiply-add
+#             1: the portable profile, -O3 with no -march and no contraction, for binaries
+#                that run on any machine of the architecture and round every operation as
+#                ISO C says
+#   WERROR    1 to turn warnings into errors (CI does)
+#
+# The language is C99 with the strict warning set below, and nothing beyond libc and libm
+# (OpenMP optional). No VLAs, no -ffast-math or -Ofast, ever.
+
+CC       ?= cc
+AR       ?= ar
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+CFLAGS   ?=
+LDFLAGS  ?=
+PORTABLE ?= 0
+WERROR   ?= 0
+
+# Does the compiler take -fopenmp and find omp.h? Then OpenMP is on unless OPENMP=0.
+OPENMP_PROBE := $(shell printf '\043include <omp.h>\nint main(void){return omp_get_max_threads() < 1;}\n' | \
+                  $(CC) -fopenmp -x c - -o /dev/null >/dev/null 2>&1 && echo 1 || echo 0)
+OPENMP ?= $(OPENMP_PROBE)
+
+WARNINGS = -std=c99 -pedantic -Wall -Wextra -Wshadow -Wstrict-prototypes -Wvla
+ifeq ($(WERROR),1)
+  WARNINGS += -Werror
+endif
+
+ifeq ($(PORTABLE),1)
+  OPTIMISE = -O3
+else
+  MARCH_NATIVE := $(shell $(CC) -march=native -E -x c /dev/null >/dev/null 2>&1 && echo -march=native)
+  FP_CONTRACT  := $(shell $(CC) -ffp-contract=fast -E -x c /dev/null >/dev/null 2>&1 && echo -ffp-contract=fast)
+  OPTIMISE = -O3 $(MARCH_NATIVE) $(FP_CONTRACT)
+endif
+
+ifeq ($(OPENMP),1)
+  OPENMP_FLAGS = -fopenmp
+else
+  OPENMP_FLAGS =
+endif
+
+ALL_CFLAGS  = $(WARNINGS) $(OPTIMISE) $(OPENMP_FLAGS) -I. $(CFLAGS)
+ALL_LDFLAGS = $(OPENMP_FLAGS) $(LDFLAGS)
+LIBS        = -lm
+
+LIBRARY_SOURCES = nn/error.c nn/tensor.c nn/rng.c nn/parallel.c nn/gemm.c
+LIBRARY_HEADERS = simclr.h nn/error.h nn/tensor.h nn/rng.h nn/parallel.h nn/gemm.h
+LIBRARY_OBJECTS = $(LIBRARY_SOURCES:.c=.o)
+
+TEST_SOURCES = $(wildcard tests/test_*.c)
+TEST_OBJECTS = $(TEST_SOURCES:.c=.o)
+TEST_PROGRAM = tests/run_tests
+
+# Every object depends on every header and on the flags: simple, and never stale.
+BUILD_STAMP = .build-flags
+
+.PHONY: all test install uninstall clean FORCE
+
+all: simclr libsimclr.a
+
+$(BUILD_STAMP): FORCE
+	@echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' > $@
+
+%.o: %.c $(LIBRARY_HEADERS) $(BUILD_STAMP)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+libsimclr.a: $(LIBRARY_OBJECTS)
+	rm -f $@
+	$(AR) rcs $@ $(LIBRARY_OBJECTS)
+
+simclr: simclr.o libsimclr.a
+	$(CC) $(ALL_CFLAGS) simclr.o libsimclr.a $(ALL_LDFLAGS) $(LIBS) -o $@
+
+# The tests include Criterion's headers, which are not C99-pedantic clean: compile them without
+# -pedantic (and with gnu99 for Criterion's macros), but with every other warning.
+TEST_CFLAGS = $(filter-out -std=c99 -pedantic,$(ALL_CFLAGS)) -std=gnu99
+
+tests/%.o: tests/%.c tests/test_helpers.h $(LIBRARY_HEADERS) $(BUILD_STAMP)
+	$(CC) $(TEST_CFLAGS) -c $< -o $@
+
+$(TEST_PROGRAM): $(TEST_OBJECTS) libsimclr.a
+	$(CC) $(TEST_CFLAGS) $(TEST_OBJECTS) libsimclr.a $(ALL_LDFLAGS) -lcriterion $(LIBS) -o $@
+
+test: $(TEST_PROGRAM) simclr
+	./$(TEST_PROGRAM)
+
+install: all
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/simclr/nn
+	cp simclr $(DESTDIR)$(PREFIX)/bin/
+	cp libsimclr.a $(DESTDIR)$(PREFIX)/lib/
+	cp simclr.h $(DESTDIR)$(PREFIX)/include/simclr/
+	cp $(filter nn/%,$(LIBRARY_HEADERS)) $(DESTDIR)$(PREFIX)/include/simclr/nn/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/simclr $(DESTDIR)$(PREFIX)/lib/libsimclr.a
+	rm -rf $(DESTDIR)$(PREFIX)/include/simclr
+
+clean:
+	rm -f simclr simclr.o libsimclr.a $(LIBRARY_OBJECTS) $(TEST_OBJECTS) $(TEST_PROGRAM) $(BUILD_STAMP)

@@ -1,0 +1,33 @@
+/*
+ * nn/error.h — errors as values.
+ *
+ * Library functions never print and never exit (SPEC.md §0). A function that can fail returns
+ * an int status, SIMCLR_OK (0) on success and SIMCLR_FAILED (-1) otherwise, and writes a
+ * human-readable reason into a caller-owned simclr_error. Only the command-line program prints
+ * that reason and chooses an exit code.
+ *
+ *     simclr_error err;
+ *     if (tensor_create(&t, 2, shape, &err) != SIMCLR_OK)
+ *         fprintf(stderr, "simclr: %s\n", err.message);
+ *
+ * The error pointer may be NULL when the caller does not want the reason.
+ */
+#ifndef SIMCLR_NN_ERROR_H
+#define SIMCLR_NN_ERROR_H
+
+#define SIMCLR_OK 0
+#define SIMCLR_FAILED (-1)
+
+typedef struct simclr_error {
+    char message[512]; /* NUL-terminated reason; longer reasons are truncated */
+} simclr_error;
+
+/* Formats the reason into err (if not NULL) like printf and returns SIMCLR_FAILED, so that
+ * a failing path reads `return simclr_fail(err, "tensor: %s", why);`. */
+int simclr_fail(simclr_error *err, const char *format, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+#endif

@@ -1,0 +1,262 @@
+/*
+ * nn/gemm.c — C = alpha · op(A) · op(B) + beta · C, the naive reference and the packed fast path.
+ * The contract, the storage conventions and the build knobs are in nn/gemm.h.
+ *
+ * Shape legend: M rows of C, N columns of C, K the summed dimension. MR × NR is the register
+ * tile, KC the depth of one pass, MC × NC the block of C that one thread computes at a time.
+ *
+ * The fast path in three steps (BLIS reference kernel structure):
+ *  1. pack op(A) into ceil(M/MR) panels, panel r holding rows r·MR .. r·MR+MR-1 as
+ *     [K][MR] (each column of the panel contiguous), zero rows past M;
+ *     pack op(B) into ceil(N/NR) panels, panel c holding columns c·NR .. c·NR+NR-1 as
+ *     [K][NR], zero columns past N.
+ *  2. for each MC × NC block of C (in parallel — blocks are independent):
+ *       for each depth slice of KC (in order):
+ *         for each NR-column sliver of the block, for each MR-row sliver:
+ *           micro-kernel: acc[MR][NR] = Σ_p a[p][·] ⊗ b[p][·] over the slice
+ *           write back the valid part: C = alpha·acc + beta·C on the first slice,
+ *                                      C += alpha·acc on the others.
+ *  3. nothing else: no reduction across threads, so the order of every sum is fixed.
+ */
+#include "gemm.h"
+
+#include "parallel.h"
+#include "tensor.h"
+
+#if GEMM_MC % GEMM_MR != 0 || GEMM_NC % GEMM_NR != 0
+#error "GEMM_MC must be a multiple of GEMM_MR and GEMM_NC a multiple of GEMM_NR"
+#endif
+
+/* Clang keeps the accumulator in registers only when the tile loops are fully unrolled; GCC does
+ * that by itself at -O2/-O3. _Pragma is C99; other compilers never see it. */
+#if defined(__clang__)
+#define GEMM_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define GEMM_UNROLL
+#endif
+
+/* op(A)(i, p) and op(B)(p, j) read from storage. */
+static float gemm_element_a(gemm_transpose transpose_a, const float *A, size_t lda, size_t i,
+                            size_t p)
+{
+    return transpose_a == GEMM_TRANSPOSED ? A[p * lda + i] : A[i * lda + p];
+}
+
+static float gemm_element_b(gemm_transpose transpose_b, const float *B, size_t ldb, size_t p,
+                            size_t j)
+{
+    return transpose_b == GEMM_TRANSPOSED ? B[j * ldb + p] : B[p * ldb + j];
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The reference                                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+void gemm_naive(gemm_transpose transpose_a, gemm_transpose transpose_b, size_t M, size_t N,
+                size_t K, float alpha, const float *A, size_t lda, const float *B, size_t ldb,
+                float beta, float *C, size_t ldc)
+{
+    size_t i, j, p;
+    for (i = 0; i < M; i++) {
+        for (j = 0; j < N; j++) {
+            float sum = 0.0f;
+            for (p = 0; p < K; p++)
+                sum += gemm_element_a(transpose_a, A, lda, i, p) *
+                       gemm_element_b(transpose_b, B, ldb, p, j);
+            C[i * ldc + j] = alpha * sum + (beta == 0.0f ? 0.0f : beta * C[i * ldc + j]);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Packing                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+static size_t gemm_round_up(size_t n, size_t multiple)
+{
+    return (n + multiple - 1) / multiple * multiple;
+}
+
+int gemm_workspace_floats(size_t M, size_t N, size_t K, size_t *floats, simclr_error *err)
+{
+    size_t packed_a, packed_b, total;
+    if (M > (size_t)-1 - GEMM_MR || N > (size_t)-1 - GEMM_NR ||
+        size_multiply_checked(gemm_round_up(M, GEMM_MR), K, &packed_a) != SIMCLR_OK ||
+        size_multiply_checked(gemm_round_up(N, GEMM_NR), K, &packed_b) != SIMCLR_OK ||
+        size_add_checked(packed_a, packed_b, &total) != SIMCLR_OK ||
+        total > (size_t)-1 / sizeof(float))
+        return simclr_fail(err, "gemm: the workspace for M=%lu N=%lu K=%lu overflows size_t",
+                           (unsigned long)M, (unsigned long)N, (unsigned long)K);
+    *floats = total;
+    return SIMCLR_OK;
+}
+
+/* Panel `panel` of op(A): rows panel·MR .. +MR-1, stored [K][MR], zero past row M. */
+static void gemm_pack_a_panel(float *packed, /* (K, MR) */
+                              gemm_transpose transpose_a, const float *A, size_t lda, size_t M,
+                              size_t K, size_t panel)
+{
+    size_t first_row = panel * GEMM_MR, p;
+    int i;
+    for (p = 0; p < K; p++) {
+        for (i = 0; i < GEMM_MR; i++) {
+            size_t row = first_row + (size_t)i;
+            packed[p * GEMM_MR + (size_t)i] =
+                row < M ? gemm_element_a(transpose_a, A, lda, row, p) : 0.0f;
+        }
+    }
+}
+
+/* Panel `panel` of op(B): columns panel·NR .. +NR-1, stored [K][NR], zero past column N. */
+static void gemm_pack_b_panel(float *packed, /* (K, NR) */
+                              gemm_transpose transpose_b, const float *B, size_t ldb, size_t N,
+                              size_t K, size_t panel)
+{
+    size_t first_column = panel * GEMM_NR, p;
+    int j;
+    for (p = 0; p < K; p++) {
+        for (j = 0; j < GEMM_NR; j++) {
+            size_t column = first_column + (size_t)j;
+            packed[p * GEMM_NR + (size_t)j] =
+                column < N ? gemm_element_b(transpose_b, B, ldb, p, column) : 0.0f;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The micro-kernel and the write-back                                                        */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Keeping the micro-kernel a function of its own (GCC would otherwise inline it into the block
+ * loops and spill the accumulator) is worth 3x without OpenMP. An attribute, so only under GCC
+ * and Clang; any other compiler just decides for itself. */
+#if defined(__GNUC__)
+#define GEMM_NOINLINE __attribute__((noinline))
+#else
+#define GEMM_NOINLINE
+#endif
+
+/* tile[i][j] = Σ_{p < depth} a[p][i] · b[p][j]: one MR × NR tile of the product from packed
+ * slivers. The local accumulator is the whole point: it lives in registers for the entire loop. */
+static GEMM_NOINLINE void gemm_micro_kernel(float *restrict tile,          /* (MR, NR) */
+                              const float *restrict a,       /* (depth, MR) packed */
+                              const float *restrict b,       /* (depth, NR) packed */
+                              size_t depth)
+{
+    float acc[GEMM_MR][GEMM_NR];
+    size_t p;
+    int i, j;
+    GEMM_UNROLL
+    for (i = 0; i < GEMM_MR; i++) {
+        GEMM_UNROLL
+        for (j = 0; j < GEMM_NR; j++)
+            acc[i][j] = 0.0f;
+    }
+    for (p = 0; p < depth; p++) {
+        GEMM_UNROLL
+        for (i = 0; i < GEMM_MR; i++) {
+            const float a_i = a[p * GEMM_MR + (size_t)i];
+            GEMM_UNROLL
+            for (j = 0; j < GEMM_NR; j++)
+                acc[i][j] += a_i * b[p * GEMM_NR + (size_t)j];
+        }
+    }
+    GEMM_UNROLL
+    for (i = 0; i < GEMM_MR; i++) {
+        GEMM_UNROLL
+        for (j = 0; j < GEMM_NR; j++)
+            tile[i * GEMM_NR + j] = acc[i][j];
+    }
+}
+
+/* C[0..rows)[0..columns) = alpha·tile + beta·C (first slice) or += alpha·tile (later slices). */
+static void gemm_write_back(float *C, size_t ldc, /* (rows, columns) window of C */
+                            const float *tile,    /* (MR, NR) */
+                            size_t rows, size_t columns, float alpha, float beta,
+                            int first_slice)
+{
+    size_t i, j;
+    for (i = 0; i < rows; i++) {
+        float *c_row = C + i * ldc;
+        const float *tile_row = tile + i * GEMM_NR;
+        if (!first_slice) {
+            for (j = 0; j < columns; j++)
+                c_row[j] += alpha * tile_row[j];
+        } else if (beta == 0.0f) {
+            for (j = 0; j < columns; j++)
+                c_row[j] = alpha * tile_row[j];
+        } else {
+            for (j = 0; j < columns; j++)
+                c_row[j] = alpha * tile_row[j] + beta * c_row[j];
+        }
+    }
+}
+
+/* C = beta · C, for K == 0 (the product is empty). */
+static void gemm_scale(float *C, size_t ldc, size_t M, size_t N, float beta)
+{
+    size_t i, j;
+    for (i = 0; i < M; i++)
+        for (j = 0; j < N; j++)
+            C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The fast path                                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+void gemm(gemm_transpose transpose_a, gemm_transpose transpose_b, size_t M, size_t N, size_t K,
+          float alpha, const float *A, size_t lda, const float *B, size_t ldb, float beta,
+          float *C, size_t ldc, float *workspace)
+{
+    const size_t panels_a = (M + GEMM_MR - 1) / GEMM_MR;
+    const size_t panels_b = (N + GEMM_NR - 1) / GEMM_NR;
+    const size_t blocks_m = (M + GEMM_MC - 1) / GEMM_MC;
+    const size_t blocks_n = (N + GEMM_NC - 1) / GEMM_NC;
+    float *packed_a = workspace;                          /* panels_a × (K, MR) */
+    float *packed_b = workspace + panels_a * GEMM_MR * K; /* panels_b × (K, NR) */
+    const int worth_threads = (double)M * (double)N * (double)K > 32768.0;
+    size_t panel, block;
+    (void)worth_threads; /* read only by the OpenMP pragmas */
+
+    if (M == 0 || N == 0)
+        return;
+    if (K == 0) {
+        gemm_scale(C, ldc, M, N, beta);
+        return;
+    }
+
+    PARALLEL_FOR(if (worth_threads))
+    for (panel = 0; panel < panels_a; panel++)
+        gemm_pack_a_panel(packed_a + panel * GEMM_MR * K, transpose_a, A, lda, M, K, panel);
+    PARALLEL_FOR(if (worth_threads))
+    for (panel = 0; panel < panels_b; panel++)
+        gemm_pack_b_panel(packed_b + panel * GEMM_NR * K, transpose_b, B, ldb, N, K, panel);
+
+    PARALLEL_FOR(if (worth_threads))
+    for (block = 0; block < blocks_m * blocks_n; block++) {
+        const size_t row_start = (block / blocks_n) * GEMM_MC;
+        const size_t column_start = (block % blocks_n) * GEMM_NC;
+        const size_t row_end = row_start + GEMM_MC < M ? row_start + GEMM_MC : M;
+        const size_t column_end = column_start + GEMM_NC < N ? column_start + GEMM_NC : N;
+        float tile[GEMM_MR * GEMM_NR];
+        size_t depth_start, row, column;
+        for (depth_start = 0; depth_start < K; depth_start += GEMM_KC) {
+            const size_t depth = K - depth_start < GEMM_KC ? K - depth_start : GEMM_KC;
+            for (column = column_start; column < column_end; column += GEMM_NR) {
+                const float *b_sliver =
+                    packed_b + (column / GEMM_NR) * GEMM_NR * K + depth_start * GEMM_NR;
+                const size_t columns = column_end - column < GEMM_NR ? column_end - column
+                                                                     : GEMM_NR;
+                for (row = row_start; row < row_end; row += GEMM_MR) {
+                    const float *a_sliver =
+                        packed_a + (row / GEMM_MR) * GEMM_MR * K + depth_start * GEMM_MR;
+                    const size_t rows = row_end - row < GEMM_MR ? row_end - row : GEMM_MR;
+                    gemm_micro_kernel(tile, a_sliver, b_sliver, depth);
+                    gemm_write_back(C + row * ldc + column, ldc, tile, rows, columns, alpha,
+                                    beta, depth_start == 0);
+                }
+            }
+        }
+    }
+}

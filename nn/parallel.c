@@ -1,0 +1,26 @@
+/*
+ * nn/parallel.c — thread-count control; see nn/parallel.h.
+ */
+#include "parallel.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+int parallel_thread_count(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+void parallel_set_thread_count(int threads)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(threads < 1 ? 1 : threads);
+#else
+    (void)threads;
+#endif
+}

@@ -1,0 +1,28 @@
+/*
+ * nn/parallel.h — the thread count, with or without OpenMP.
+ *
+ * OpenMP is optional (built with OPENMP=1, the default where the compiler supports it). Kernels
+ * parallelise only over independent outputs and reduce in a fixed order, so every result is the
+ * same bits for any thread count; these two calls only change how fast that happens.
+ */
+#ifndef SIMCLR_NN_PARALLEL_H
+#define SIMCLR_NN_PARALLEL_H
+
+/* Parallel loops. Written as PARALLEL_FOR(clauses) on the line before a `for`, this is
+ * `#pragma omp parallel for schedule(static) clauses` under OpenMP and nothing without it (so a
+ * build without OpenMP sees no unknown pragma). Static scheduling is not needed for determinism —
+ * each iteration writes its own outputs — but it keeps the work split predictable. */
+#define SIMCLR_PRAGMA(text) _Pragma(#text)
+#ifdef _OPENMP
+#define PARALLEL_FOR(clauses) SIMCLR_PRAGMA(omp parallel for schedule(static) clauses)
+#else
+#define PARALLEL_FOR(clauses)
+#endif
+
+/* The number of threads parallel regions will use: 1 without OpenMP. */
+int parallel_thread_count(void);
+
+/* Sets the number of threads (values below 1 mean 1); a no-op without OpenMP. */
+void parallel_set_thread_count(int threads);
+
+#endif
