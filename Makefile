@@ -58,8 +58,11 @@ ALL_CFLAGS  = $(WARNINGS) $(OPTIMISE) $(OPENMP_FLAGS) -I. $(CFLAGS)
 ALL_LDFLAGS = $(OPENMP_FLAGS) $(LDFLAGS)
 LIBS        = -lm
 
-LIBRARY_SOURCES = nn/error.c nn/tensor.c nn/rng.c nn/parallel.c nn/gemm.c
-LIBRARY_HEADERS = simclr.h nn/error.h nn/tensor.h nn/rng.h nn/parallel.h nn/gemm.h
+LIBRARY_SOURCES = nn/error.c nn/tensor.c nn/rng.c nn/parallel.c nn/gemm.c \
+                  loss/cosine.c loss/contrastive.c loss/ntxent.c loss/alternatives.c \
+                  loss/memory_bank.c
+LIBRARY_HEADERS = simclr.h nn/error.h nn/tensor.h nn/rng.h nn/parallel.h nn/gemm.h \
+                  loss/cosine.h loss/contrastive.h loss/memory_bank.h
 LIBRARY_OBJECTS = $(LIBRARY_SOURCES:.c=.o)
 
 TEST_SOURCES = $(wildcard tests/test_*.c)
@@ -100,11 +103,13 @@ test: $(TEST_PROGRAM) simclr
 	./$(TEST_PROGRAM)
 
 install: all
-	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/simclr/nn
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+	         $(DESTDIR)$(PREFIX)/include/simclr/nn $(DESTDIR)$(PREFIX)/include/simclr/loss
 	cp simclr $(DESTDIR)$(PREFIX)/bin/
 	cp libsimclr.a $(DESTDIR)$(PREFIX)/lib/
 	cp simclr.h $(DESTDIR)$(PREFIX)/include/simclr/
 	cp $(filter nn/%,$(LIBRARY_HEADERS)) $(DESTDIR)$(PREFIX)/include/simclr/nn/
+	cp $(filter loss/%,$(LIBRARY_HEADERS)) $(DESTDIR)$(PREFIX)/include/simclr/loss/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/simclr $(DESTDIR)$(PREFIX)/lib/libsimclr.a

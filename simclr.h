@@ -12,6 +12,9 @@
  *   nn/rng.h       PCG32 + SplitMix64 streams, specified exactly (SPEC.md §1)
  *   nn/parallel.h  thread count (OpenMP optional; results are the same bits for any count)
  *   nn/gemm.h      C = alpha·op(A)·op(B) + beta·C: naive reference and packed fast path
+ *   loss/contrastive.h  NT-Xent (paper Eq. 1), NT-Logistic, margin triplet: forward, backward
+ *   loss/memory_bank.h  NT-Xent against a FIFO memory bank of negatives (LightlySSL)
+ *   loss/cosine.h       normalised rows and cosine matrix, shared by the losses
  */
 #ifndef SIMCLR_H
 #define SIMCLR_H
@@ -23,5 +26,8 @@
 #include "nn/parallel.h"
 #include "nn/rng.h"
 #include "nn/tensor.h"
+#include "loss/contrastive.h"
+#include "loss/cosine.h"
+#include "loss/memory_bank.h"
 
 #endif
