@@ -58,10 +58,14 @@ ALL_CFLAGS  = $(WARNINGS) $(OPTIMISE) $(OPENMP_FLAGS) -I. $(CFLAGS)
 ALL_LDFLAGS = $(OPENMP_FLAGS) $(LDFLAGS)
 LIBS        = -lm
 
-LIBRARY_SOURCES = nn/error.c nn/tensor.c nn/rng.c nn/parallel.c nn/gemm.c \
+LIBRARY_SOURCES = nn/error.c nn/tensor.c nn/rng.c nn/parallel.c nn/gemm.c nn/memory.c \
+                  nn/conv2d.c nn/batchnorm.c nn/pointwise.c nn/pool.c nn/linear.c nn/params.c \
+                  nn/resnet.c nn/head.c nn/optim.c \
                   loss/cosine.c loss/contrastive.c loss/ntxent.c loss/alternatives.c \
                   loss/memory_bank.c
-LIBRARY_HEADERS = simclr.h nn/error.h nn/tensor.h nn/rng.h nn/parallel.h nn/gemm.h \
+LIBRARY_HEADERS = simclr.h nn/error.h nn/tensor.h nn/rng.h nn/parallel.h nn/gemm.h nn/memory.h \
+                  nn/conv2d.h nn/batchnorm.h nn/pointwise.h nn/pool.h nn/linear.h nn/params.h \
+                  nn/resnet.h nn/head.h nn/optim.h \
                   loss/cosine.h loss/contrastive.h loss/memory_bank.h
 LIBRARY_OBJECTS = $(LIBRARY_SOURCES:.c=.o)
 
@@ -82,12 +86,19 @@ $(BUILD_STAMP): FORCE
 %.o: %.c $(LIBRARY_HEADERS) $(BUILD_STAMP)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-libsimclr.a: $(LIBRARY_OBJECTS)
-	rm -f $@
-	$(AR) rcs $@ $(LIBRARY_OBJECTS)
+# simclr.c holds the algorithm (part 1, into the library) and the program (part 2).
+simclr_algorithm.o: simclr.c $(LIBRARY_HEADERS) $(BUILD_STAMP)
+	$(CC) $(ALL_CFLAGS) -DSIMCLR_LIBRARY_ONLY -c simclr.c -o $@
 
-simclr: simclr.o libsimclr.a
-	$(CC) $(ALL_CFLAGS) simclr.o libsimclr.a $(ALL_LDFLAGS) $(LIBS) -o $@
+simclr_program.o: simclr.c $(LIBRARY_HEADERS) $(BUILD_STAMP)
+	$(CC) $(ALL_CFLAGS) -DSIMCLR_PROGRAM_ONLY -c simclr.c -o $@
+
+libsimclr.a: $(LIBRARY_OBJECTS) simclr_algorithm.o
+	rm -f $@
+	$(AR) rcs $@ $(LIBRARY_OBJECTS) simclr_algorithm.o
+
+simclr: simclr_program.o libsimclr.a
+	$(CC) $(ALL_CFLAGS) simclr_program.o libsimclr.a $(ALL_LDFLAGS) $(LIBS) -o $@
 
 # The tests include Criterion's headers, which are not C99-pedantic clean: compile them without
 # -pedantic (and with gnu99 for Criterion's macros), but with every other warning.
@@ -116,4 +127,4 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/simclr
 
 clean:
-	rm -f simclr simclr.o libsimclr.a $(LIBRARY_OBJECTS) $(TEST_OBJECTS) $(TEST_PROGRAM) $(BUILD_STAMP)
+	rm -f simclr simclr_algorithm.o simclr_program.o libsimclr.a $(LIBRARY_OBJECTS) $(TEST_OBJECTS) $(TEST_PROGRAM) $(BUILD_STAMP)

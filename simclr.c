@@ -1,22 +1,36 @@
 /*
- * simclr.c — the `simclr` program.
+ * simclr.c — SimCLR, the algorithm and the `simclr` program.
  *
- * SimCLR (Chen et al. 2020) is trained and evaluated through this one program; each job is a
- * subcommand with its own --help. The library (libsimclr.a, API in simclr.h) never prints or
- * exits; this file is the only place that does: results on stdout, progress and errors on stderr,
- * exit status 0 only on success.
+ * Part 1, the algorithm (compiled into libsimclr.a with -DSIMCLR_LIBRARY_ONLY): the model —
+ * encoder f(·) = ResNet, projection head g(·), contrastive loss, optimiser — and one step of the
+ * paper's Algorithm 1:
+ *     for a minibatch of N images, two augmented views each (x̃_0, x̃_1):
+ *         h = f(x̃),  z = g(h)                      both views as one batch of 2N
+ *         L = NT-Xent(z_0, z_1)                     (paper Eq. 1)
+ *         update f and g to minimise L              (SGD or LARS)
+ *
+ * Part 2, the program (compiled into the `simclr` executable with -DSIMCLR_PROGRAM_ONLY): SimCLR
+ * is trained and evaluated through this one program; each job is a subcommand with its own
+ * --help. The library never prints or exits; part 2 is the only code that does: results on
+ * stdout, progress and errors on stderr, exit status 0 only on success.
  *
  * Subcommands so far:
  *   simclr bench gemm [--n N] [--threads T] [--reps R] [--shape nn|tn|nt]
  *       single-precision GEMM throughput of the fast path, in GFLOP/s (best of R runs), to
  *       compare with ../shared/bench/openblas_sgemm.py on the same machine.
+ *   simclr bench step [--arch A] [--stem S] [--batch N] [--threads T] ...
+ *       one full SimCLR training step, in views per second, with the peak resident memory, to
+ *       compare with ../shared/bench/torch_step.py.
  */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime, for wall-clock timing only */
+#if defined(__unix__) || defined(__APPLE__)
+#define _XOPEN_SOURCE 700 /* clock_gettime and getrusage, for timing and memory reports only */
+#endif
 
 #include "simclr.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +38,128 @@
 
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+
+/* ========================================================================================== */
+/* Part 1: the algorithm                                                                      */
+/* ========================================================================================== */
+#ifndef SIMCLR_PROGRAM_ONLY
+
+simclr_config simclr_config_default(void)
+{
+    simclr_config config;
+    memset(&config, 0, sizeof config);
+    config.encoder.arch = RESNET18;
+    config.encoder.stem = STEM_CIFAR;
+    config.encoder.width = 1.0;
+    config.encoder.in_channels = 3;
+    config.encoder.num_classes = 0;
+    config.head = projection_head_default(0);
+    config.loss = contrastive_loss_default();
+    config.optimizer.kind = OPTIMIZER_SGD;
+    config.optimizer.momentum = 0.9f;
+    config.optimizer.weight_decay = 5e-4f;
+    config.optimizer.lars_eta = 0.001f;
+    config.seed = 0;
+    config.batch = 64;
+    config.channels = 3;
+    config.height = 32;
+    config.width = 32;
+    return config;
+}
+
+int simclr_model_create(simclr_model *model, const simclr_config *config, simclr_error *err)
+{
+    const size_t views = 2 * config->batch;
+    size_t loss_floats, view_floats;
+    memset(model, 0, sizeof *model);
+    model->config = *config;
+    model->config.encoder.num_classes = 0;
+    model->config.encoder.in_channels = config->channels;
+    param_store_init(&model->store);
+    if (config->batch == 0)
+        return simclr_fail(err, "simclr: the batch must hold at least one image");
+    if (resnet_plan(&model->encoder, &model->config.encoder, &model->store, "backbone.", err) !=
+        SIMCLR_OK)
+        goto failed;
+    model->config.head.in_dim = model->encoder.feature_dim;
+    if (model->config.head.hidden_dim == 0)
+        model->config.head.hidden_dim = model->encoder.feature_dim;
+    if (model->config.head.out_dim == 0)
+        model->config.head.out_dim = 128;
+    if (projection_head_plan(&model->head, &model->config.head, &model->store,
+                             "projection_head.", err) != SIMCLR_OK ||
+        param_store_allocate(&model->store, err) != SIMCLR_OK)
+        goto failed;
+    param_store_init_torchvision(&model->store, config->seed);
+    if (resnet_activations_create(&model->encoder_acts, &model->encoder, views, config->height,
+                                  config->width, err) != SIMCLR_OK ||
+        head_activations_create(&model->head_acts, &model->head, views, err) != SIMCLR_OK ||
+        contrastive_cache_floats(config->batch, model->config.head.out_dim, &loss_floats, err) !=
+            SIMCLR_OK ||
+        tensor_element_count(4, (const size_t[4]){views, config->channels, config->height,
+                                                  config->width},
+                             &view_floats, err) != SIMCLR_OK)
+        goto failed;
+    model->loss_memory = simclr_calloc(loss_floats, sizeof(float), "simclr: loss cache", err);
+    model->views = simclr_calloc(view_floats, sizeof(float), "simclr: views", err);
+    if (model->loss_memory == NULL || model->views == NULL ||
+        optimizer_create(&model->opt, &model->config.optimizer, &model->store, err) != SIMCLR_OK)
+        goto failed;
+    contrastive_cache_bind(&model->loss_cache, model->loss_memory, config->batch,
+                           model->config.head.out_dim);
+    return SIMCLR_OK;
+failed:
+    simclr_model_destroy(model);
+    return SIMCLR_FAILED;
+}
+
+void simclr_model_destroy(simclr_model *model)
+{
+    resnet_activations_destroy(&model->encoder_acts);
+    head_activations_destroy(&model->head_acts);
+    optimizer_destroy(&model->opt);
+    simclr_free(model->loss_memory);
+    simclr_free(model->views);
+    param_store_destroy(&model->store);
+    memset(model, 0, sizeof *model);
+}
+
+float simclr_train_step(simclr_model *model, float lr)
+{
+    const size_t N = model->config.batch, d = model->config.head.out_dim;
+    const size_t features = model->encoder.feature_dim;
+    float loss;
+    memset(model->store.grads, 0, model->store.param_floats * sizeof(float));
+
+    /* h = f(x̃), z = g(h) for the 2N views */
+    resnet_forward(&model->encoder_acts, model->views, &model->encoder, &model->store, 1);
+    projection_head_forward(&model->head_acts, model->encoder_acts.features, &model->head,
+                            &model->store, 1);
+    /* L = NT-Xent(z_0, z_1): rows 0..N-1 are view 0, rows N..2N-1 view 1 */
+    loss = contrastive_loss_forward(&model->loss_cache, model->head_acts.output,
+                                    model->head_acts.output + N * d, &model->config.loss, N, d);
+    /* ∂L/∂z, then back through g and f */
+    contrastive_loss_backward(model->head_acts.grad_output, model->head_acts.grad_output + N * d,
+                              &model->loss_cache, &model->config.loss, N, d);
+    projection_head_backward(&model->head_acts, &model->head, &model->store);
+    memcpy(model->encoder_acts.grad_features, model->head_acts.grad_input,
+           2 * N * features * sizeof(float));
+    resnet_backward(&model->encoder_acts, &model->encoder, &model->store);
+    optimizer_step(&model->opt, &model->store, lr);
+    model->step++;
+    return loss;
+}
+
+#endif /* SIMCLR_PROGRAM_ONLY */
+
+/* ========================================================================================== */
+/* Part 2: the program                                                                        */
+/* ========================================================================================== */
+#ifndef SIMCLR_LIBRARY_ONLY
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/resource.h>
 #endif
 
 /* ------------------------------------------------------------------------------------------ */
@@ -41,6 +177,23 @@ static double wall_seconds(void)
     return (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
 #else
     return (double)clock() / CLOCKS_PER_SEC; /* processor time: the best plain C99 offers */
+#endif
+}
+
+/* Peak resident memory of this process in MiB, or -1 where the platform cannot tell. */
+static double peak_memory_mib(void)
+{
+#if defined(__unix__) || defined(__APPLE__)
+    struct rusage usage;
+    if (getrusage(RUSAGE_SELF, &usage) != 0)
+        return -1.0;
+#if defined(__APPLE__)
+    return (double)usage.ru_maxrss / (1024.0 * 1024.0); /* bytes on macOS */
+#else
+    return (double)usage.ru_maxrss / 1024.0; /* KiB on Linux and the BSDs */
+#endif
+#else
+    return -1.0;
 #endif
 }
 
@@ -178,6 +331,136 @@ static int bench_gemm(int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* simclr bench step                                                                          */
+/* ------------------------------------------------------------------------------------------ */
+
+static const char bench_step_usage[] =
+    "usage: simclr bench step [--arch A] [--stem S] [--batch N] [--threads T] [--size P]\n"
+    "                         [--channels C] [--width W] [--steps K]\n"
+    "\n"
+    "Times one full SimCLR training step — 2N views through the ResNet encoder and the\n"
+    "projection head, NT-Xent, backward, SGD update — on random views, and prints the median\n"
+    "of K timed steps (after 2 untimed ones) as views per second, with the peak resident memory.\n"
+    "The settings match ../shared/bench/torch_step.py: SGD lr 0.06, momentum 0.9, weight decay\n"
+    "5e-4, head Linear-BN-ReLU-Linear-BN with 128 outputs, temperature 0.5.\n"
+    "\n"
+    "  --arch A       resnet18 | resnet34 | resnet50 (default resnet18)\n"
+    "  --stem S       cifar | imagenet (default cifar)\n"
+    "  --batch N      images per step, 2N views (default 64)\n"
+    "  --threads T    OpenMP threads (default: all)\n"
+    "  --size P       view side in pixels (default 32)\n"
+    "  --channels C   view channels (default 3)\n"
+    "  --width W      channel width multiplier (default 1)\n"
+    "  --steps K      timed steps (default 5)\n"
+    "\n"
+    "Compare with: python3 ../shared/bench/torch_step.py --arch A --stem S --batch N --threads T\n";
+
+static int compare_doubles(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int bench_step(int argc, char **argv)
+{
+    simclr_config config = simclr_config_default();
+    long batch = 64, threads = parallel_thread_count(), size = 32, channels = 3, steps = 5;
+    double width = 1.0, *times, median;
+    simclr_model model;
+    simclr_error err;
+    rng random;
+    size_t i, count;
+    long s;
+    int a;
+
+    for (a = 0; a < argc; a++) {
+        const char *value;
+        if (is_help(argv[a])) {
+            fputs(bench_step_usage, stdout);
+            return 0;
+        }
+        if ((value = flag_value(argc, argv, &a)) == NULL)
+            return 2;
+        if (strcmp(argv[a - 1], "--arch") == 0) {
+            if (resnet_arch_parse(value, &config.encoder.arch, &err) != SIMCLR_OK) {
+                fprintf(stderr, "simclr: --arch: %s\n", err.message);
+                return 2;
+            }
+        } else if (strcmp(argv[a - 1], "--stem") == 0) {
+            if (resnet_stem_parse(value, &config.encoder.stem, &err) != SIMCLR_OK) {
+                fprintf(stderr, "simclr: --stem: %s\n", err.message);
+                return 2;
+            }
+        } else if (strcmp(argv[a - 1], "--batch") == 0) {
+            if (!parse_long("--batch", value, 1, 65536, &batch))
+                return 2;
+        } else if (strcmp(argv[a - 1], "--threads") == 0) {
+            if (!parse_long("--threads", value, 1, 1024, &threads))
+                return 2;
+        } else if (strcmp(argv[a - 1], "--size") == 0) {
+            if (!parse_long("--size", value, 8, 4096, &size))
+                return 2;
+        } else if (strcmp(argv[a - 1], "--channels") == 0) {
+            if (!parse_long("--channels", value, 1, 64, &channels))
+                return 2;
+        } else if (strcmp(argv[a - 1], "--steps") == 0) {
+            if (!parse_long("--steps", value, 1, 10000, &steps))
+                return 2;
+        } else if (strcmp(argv[a - 1], "--width") == 0) {
+            char *end;
+            width = strtod(value, &end);
+            if (end == value || *end != '\0' || !(width > 0.0) || width > 64.0) {
+                fprintf(stderr, "simclr: --width wants a number in (0, 64], not '%s'\n", value);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "simclr: bench step: unknown argument '%s'\n%s", argv[a - 1],
+                    bench_step_usage);
+            return 2;
+        }
+    }
+    parallel_set_thread_count((int)threads);
+    config.batch = (size_t)batch;
+    config.channels = (size_t)channels;
+    config.height = config.width = (size_t)size;
+    config.encoder.width = width;
+    config.optimizer.kind = OPTIMIZER_SGD;
+    config.optimizer.momentum = 0.9f;
+    config.optimizer.weight_decay = 5e-4f;
+    if (simclr_model_create(&model, &config, &err) != SIMCLR_OK) {
+        fprintf(stderr, "simclr: bench step: %s\n", err.message);
+        return 1;
+    }
+    count = 2 * config.batch * config.channels * config.height * config.width;
+    rng_stream(&random, 0, RNG_DOMAIN_DATA, 1, 0, 0);
+    for (i = 0; i < count; i++)
+        model.views[i] = rng_uniform(&random);
+    times = (double *)malloc((size_t)steps * sizeof(double));
+    if (times == NULL) {
+        fprintf(stderr, "simclr: bench step: out of memory\n");
+        simclr_model_destroy(&model);
+        return 1;
+    }
+    for (s = -2; s < steps; s++) { /* two untimed warm-up steps, as the PyTorch peer */
+        double start = wall_seconds(), seconds;
+        float loss = simclr_train_step(&model, 0.06f);
+        seconds = wall_seconds() - start;
+        fprintf(stderr, "step %ld: loss %.4f, %.3f s\n", s + 2, loss, seconds);
+        if (s >= 0)
+            times[s] = seconds;
+    }
+    qsort(times, (size_t)steps, sizeof(double), compare_doubles);
+    median = steps % 2 ? times[steps / 2] : 0.5 * (times[steps / 2 - 1] + times[steps / 2]);
+    printf("simclr-c %s/%s width=%g batch=%ld threads=%d step_s=%.3f views_per_s=%.1f "
+           "peak_rss_mib=%.0f\n",
+           resnet_arch_name(config.encoder.arch), resnet_stem_name(config.encoder.stem), width,
+           batch, parallel_thread_count(), median, 2.0 * (double)batch / median, peak_memory_mib());
+    free(times);
+    simclr_model_destroy(&model);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* simclr bench                                                                               */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -185,7 +468,8 @@ static const char bench_usage[] =
     "usage: simclr bench WHAT [options]\n"
     "\n"
     "Benchmarks, one result line each on stdout. WHAT is one of:\n"
-    "  gemm     single-precision matrix multiply, GFLOP/s (simclr bench gemm --help)\n";
+    "  gemm     single-precision matrix multiply, GFLOP/s (simclr bench gemm --help)\n"
+    "  step     one SimCLR training step, views/s and peak memory (simclr bench step --help)\n";
 
 static int command_bench(int argc, char **argv)
 {
@@ -195,6 +479,8 @@ static int command_bench(int argc, char **argv)
     }
     if (strcmp(argv[0], "gemm") == 0)
         return bench_gemm(argc - 1, argv + 1);
+    if (strcmp(argv[0], "step") == 0)
+        return bench_step(argc - 1, argv + 1);
     fprintf(stderr, "simclr: bench: unknown benchmark '%s'\n%s", argv[0], bench_usage);
     return 2;
 }
@@ -243,3 +529,5 @@ int main(int argc, char **argv)
     fprintf(stderr, "simclr: unknown command '%s'\n%s", argv[1], main_usage);
     return 2;
 }
+
+#endif /* SIMCLR_LIBRARY_ONLY */

@@ -12,6 +12,13 @@
  *   nn/rng.h       PCG32 + SplitMix64 streams, specified exactly (SPEC.md §1)
  *   nn/parallel.h  thread count (OpenMP optional; results are the same bits for any count)
  *   nn/gemm.h      C = alpha·op(A)·op(B) + beta·C: naive reference and packed fast path
+ *   nn/conv2d.h, nn/batchnorm.h, nn/pointwise.h, nn/pool.h, nn/linear.h
+ *                  the layers, each a forward/backward pair with a naive reference
+ *   nn/params.h    the flat parameter store with torchvision's names
+ *   nn/resnet.h    ResNet-18/34/50 (torchvision layout; ImageNet and CIFAR stems)
+ *   nn/head.h      the projection head (LightlySSL SimCLRProjectionHead)
+ *   nn/optim.h     SGD, LARS, warm-up + cosine schedule
+ *   nn/memory.h    counted allocation (a training step allocates nothing)
  *   loss/contrastive.h  NT-Xent (paper Eq. 1), NT-Logistic, margin triplet: forward, backward
  *   loss/memory_bank.h  NT-Xent against a FIFO memory bank of negatives (LightlySSL)
  *   loss/cosine.h       normalised rows and cosine matrix, shared by the losses
@@ -26,8 +33,61 @@
 #include "nn/parallel.h"
 #include "nn/rng.h"
 #include "nn/tensor.h"
+#include "nn/batchnorm.h"
+#include "nn/conv2d.h"
+#include "nn/head.h"
+#include "nn/linear.h"
+#include "nn/memory.h"
+#include "nn/optim.h"
+#include "nn/params.h"
+#include "nn/pointwise.h"
+#include "nn/pool.h"
+#include "nn/resnet.h"
 #include "loss/contrastive.h"
 #include "loss/cosine.h"
 #include "loss/memory_bank.h"
+
+
+/* ------------------------------------------------------------------------------------------ */
+/* SimCLR (simclr.c): the encoder f, the head g, the loss and the optimiser, and one step of   */
+/* the paper's Algorithm 1.                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct simclr_config {
+    resnet_config encoder;        /* num_classes must be 0 */
+    projection_head_config head;  /* in_dim is set from the encoder */
+    contrastive_loss loss;
+    optimizer_config optimizer;
+    uint64_t seed;                /* weight initialisation and everything else random */
+    size_t batch;                 /* N images per step, 2N views */
+    size_t channels, height, width; /* of one view */
+} simclr_config;
+
+typedef struct simclr_model {
+    simclr_config config;
+    param_store store;            /* backbone.* and projection_head.* */
+    resnet encoder;
+    projection_head head;
+    resnet_activations encoder_acts; /* for 2N views */
+    head_activations head_acts;      /* for 2N views */
+    contrastive_cache loss_cache;
+    float *loss_memory;
+    float *views;                 /* (2N, C, H, W): view 0 of every image, then view 1 */
+    optimizer opt;
+    size_t step;                  /* optimiser steps taken */
+} simclr_model;
+
+/* The defaults of the paper's CIFAR setting on a ResNet-18 with the CIFAR stem (SPEC §4-5):
+ * NT-Xent τ = 0.5, SGD momentum 0.9, weight decay 5e-4, head 2 layers with batch norm. */
+simclr_config simclr_config_default(void);
+
+/* Plans, allocates and initialises everything a training step needs. */
+int simclr_model_create(simclr_model *model, const simclr_config *config, simclr_error *err);
+void simclr_model_destroy(simclr_model *model);
+
+/* One step of Algorithm 1 on model->views (filled by the caller): both views through f and g as
+ * one batch of 2N (SPEC §5.1), NT-Xent (or the configured loss), backward, optimiser update with
+ * learning rate lr. Returns the loss. Allocates nothing. */
+float simclr_train_step(simclr_model *model, float lr);
 
 #endif

@@ -3,6 +3,8 @@
  */
 #include "tensor.h"
 
+#include "memory.h"
+
 #include <stdint.h>
 #include <string.h>
 
@@ -60,12 +62,10 @@ int tensor_create(tensor *t, int ndim, const size_t *shape, simclr_error *err)
     memset(t, 0, sizeof *t);
     if (tensor_describe(t, ndim, shape, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
-    /* calloc of zero elements may return NULL legitimately; always ask for at least one. */
-    t->data = (float *)SIMCLR_CALLOC(t->size > 0 ? t->size : 1, sizeof(float));
+    t->data = (float *)simclr_calloc(t->size, sizeof(float), "tensor", err);
     if (t->data == NULL) {
-        unsigned long count = (unsigned long)t->size;
         memset(t, 0, sizeof *t);
-        return simclr_fail(err, "tensor: out of memory allocating %lu floats", count);
+        return SIMCLR_FAILED;
     }
     t->owns_data = 1;
     return SIMCLR_OK;
@@ -86,6 +86,6 @@ int tensor_wrap(tensor *t, float *data, int ndim, const size_t *shape, simclr_er
 void tensor_destroy(tensor *t)
 {
     if (t->owns_data)
-        SIMCLR_FREE(t->data);
+        simclr_free(t->data);
     memset(t, 0, sizeof *t);
 }

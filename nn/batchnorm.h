@@ -1,0 +1,108 @@
+/*
+ * nn/batchnorm.h — batch normalisation over (B, C, S): 2-D (S = H·W, torch.nn.BatchNorm2d) and
+ * 1-D (S = 1, torch.nn.BatchNorm1d on (B, C)); SPEC §4.1.
+ *
+ * Training mode, per channel c, over the n = B·S values x of that channel:
+ *     mean = Σx / n,  var = Σ(x − mean)² / n            (biased: used to normalise)
+ *     x̂ = (x − mean) / sqrt(var + eps),  y = weight·x̂ + bias
+ *     running_mean ← (1 − momentum)·running_mean + momentum·mean
+ *     running_var  ← (1 − momentum)·running_var  + momentum·var·n/(n − 1)   (unbiased; PyTorch)
+ *     num_batches_tracked += 1
+ *   backward (with x̂ recomputed from x and the saved mean and 1/sqrt(var + eps)):
+ *     dweight += Σ dy·x̂,  dbias += Σ dy,
+ *     dx = weight/sqrt(var + eps) · (dy − Σdy/n − x̂·Σ(dy·x̂)/n)
+ * Evaluation mode: y = weight·(x − running_mean)/sqrt(running_var + eps) + bias, statistics
+ * untouched; its backward treats the running statistics as constants.
+ * Defaults: momentum 0.1, eps 1e-5 (PyTorch).
+ *
+ * Per-channel sums are accumulated in double; channels run in parallel and each is reduced by
+ * one thread in a fixed order, so results are the same bits for any thread count.
+ * Gradient convention as nn/conv2d.h: dweight, dbias accumulate; dx is overwritten (and may
+ * alias dy).
+ */
+#ifndef SIMCLR_NN_BATCHNORM_H
+#define SIMCLR_NN_BATCHNORM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "params.h"
+
+#define BATCHNORM_MOMENTUM 0.1f
+#define BATCHNORM_EPS 1e-5f
+
+typedef struct batchnorm_shape {
+    size_t batch;    /* B */
+    size_t channels; /* C */
+    size_t spatial;  /* S: H·W for 2-D, 1 for 1-D */
+} batchnorm_shape;
+
+typedef struct batchnorm_state {
+    float *running_mean;          /* (C) */
+    float *running_var;           /* (C) */
+    int64_t *num_batches_tracked; /* one counter */
+    float momentum, eps;
+} batchnorm_state;
+
+/* Training mode. y may alias nothing; saved_mean and saved_inverse_std keep (C) values each
+ * for the backward pass. */
+void batchnorm_forward_train(float *y,                 /* (B, C, S) */
+                             float *saved_mean,        /* (C) */
+                             float *saved_inverse_std, /* (C) 1/sqrt(var + eps) */
+                             const float *x,           /* (B, C, S) */
+                             const float *weight,      /* (C) */
+                             const float *bias,        /* (C) */
+                             batchnorm_state *state, const batchnorm_shape *shape);
+
+void batchnorm_backward_train(float *dx,                      /* (B, C, S), overwritten */
+                              float *dweight,                 /* (C), accumulated */
+                              float *dbias,                   /* (C), accumulated */
+                              const float *dy,                /* (B, C, S) */
+                              const float *x,                 /* (B, C, S) the forward input */
+                              const float *saved_mean,        /* (C) */
+                              const float *saved_inverse_std, /* (C) */
+                              const float *weight,            /* (C) */
+                              const batchnorm_shape *shape);
+
+/* Evaluation mode (running statistics). */
+void batchnorm_forward_eval(float *y,            /* (B, C, S) */
+                            const float *x,      /* (B, C, S) */
+                            const float *weight, /* (C) */
+                            const float *bias,   /* (C) */
+                            const batchnorm_state *state, const batchnorm_shape *shape);
+
+void batchnorm_backward_eval(float *dx,           /* (B, C, S), overwritten */
+                             float *dweight,      /* (C), accumulated */
+                             float *dbias,        /* (C), accumulated */
+                             const float *dy,     /* (B, C, S) */
+                             const float *x,      /* (B, C, S) */
+                             const float *weight, /* (C) */
+                             const batchnorm_state *state, const batchnorm_shape *shape);
+
+/* ---- a batchnorm layer whose state lives in a param_store (nn/params.h) ---- */
+
+/* Offsets of a batchnorm's state. */
+typedef struct bn_layer {
+    size_t weight, bias;              /* offsets in params, (C) each */
+    size_t running_mean, running_var; /* offsets in buffers, (C) each */
+    size_t counter;                   /* index in counters */
+    size_t channels;
+} bn_layer;
+
+/* Plans the five state_dict entries name.{weight, bias, running_mean, running_var,
+ * num_batches_tracked}, in torchvision's order. */
+int bn_layer_plan(bn_layer *bn, param_store *store, const char *prefix, const char *name,
+                  size_t channels, simclr_error *err);
+
+/* Forward in training (batch statistics, running ones updated) or evaluation mode. */
+void bn_layer_forward(float *y, float *saved_mean, float *saved_inverse_std, const float *x,
+                      const bn_layer *bn, const batchnorm_shape *shape, param_store *store,
+                      int training);
+
+/* Training-mode backward, accumulating into store->grads. */
+void bn_layer_backward(float *dx, const float *dy, const float *x, const float *saved_mean,
+                       const float *saved_inverse_std, const bn_layer *bn,
+                       const batchnorm_shape *shape, param_store *store);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * nn/conv2d.h — 2-D convolution, forward and backward (torch.nn.Conv2d: square kernel, stride,
+ * zero padding, optional bias, no dilation, no groups; SPEC §4.1).
+ *
+ *     y[n][o][i][j] = bias[o] + Σ_c Σ_a Σ_b weight[o][c][a][b] · x[n][c][i·s − p + a][j·s − p + b]
+ *     (x read as 0 outside the image);  Hout = (H + 2p − k)/s + 1,  Wout = (W + 2p − k)/s + 1
+ *
+ * Shape legend: B images, C input channels, H × W input, O output channels, k kernel side,
+ * s stride, p padding, Ho × Wo output.
+ *
+ * The fast path is im2col + GEMM (as darknet): a chunk of G images is unrolled into columns
+ * col[(c, a, b)][(g, i, j)] (C·k·k rows, G·Ho·Wo columns) and
+ *     forward          Y  = W · col                 (O × G·Ho·Wo)
+ *     weight gradient  dW += dY · colᵀ              (O × C·k·k), summed over chunks in order
+ *     input gradient   dcol = Wᵀ · dY, then col2im adds each column back where it came from.
+ * G is chosen from the shape alone (enough columns to keep the GEMM efficient, ≥ 1), never from
+ * the thread count, so every sum has the same order for any number of threads. A 1×1, stride 1,
+ * padding 0 convolution on a one-image chunk uses the image itself as col (no im2col).
+ *
+ * Gradient convention (all layers in nn/): parameter gradients are accumulated (+=), so the
+ * caller zeroes them once per step; the input gradient dx is overwritten. dx may be NULL when the
+ * input needs no gradient (the first layer); dbias may be NULL when there is no bias.
+ * Kernels never allocate: the caller passes conv2d_workspace_floats(shape) floats.
+ */
+#ifndef SIMCLR_NN_CONV2D_H
+#define SIMCLR_NN_CONV2D_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+typedef struct conv2d_shape {
+    size_t batch;                    /* B */
+    size_t in_channels;              /* C */
+    size_t in_height, in_width;      /* H, W */
+    size_t out_channels;             /* O */
+    size_t kernel, stride, padding;  /* k, s, p */
+    size_t out_height, out_width;    /* Ho, Wo (derived) */
+    size_t chunk;                    /* G, images per GEMM (derived) */
+} conv2d_shape;
+
+/* Fills the shape and its derived sizes; fails on a kernel larger than the padded input, a zero
+ * size or stride, or sizes whose products overflow. */
+int conv2d_shape_init(conv2d_shape *shape, size_t batch, size_t in_channels, size_t in_height,
+                      size_t in_width, size_t out_channels, size_t kernel, size_t stride,
+                      size_t padding, simclr_error *err);
+
+/* Floats of workspace conv2d_forward and conv2d_backward need for this shape. */
+int conv2d_workspace_floats(const conv2d_shape *shape, size_t *floats, simclr_error *err);
+
+/* The 7-loop definition above, the reference of the tests. */
+void conv2d_forward_naive(float *y,            /* (B, O, Ho, Wo) */
+                          const float *x,      /* (B, C, H, W) */
+                          const float *weight, /* (O, C, k, k) */
+                          const float *bias,   /* (O) or NULL */
+                          const conv2d_shape *shape);
+
+void conv2d_forward(float *y,            /* (B, O, Ho, Wo) */
+                    const float *x,      /* (B, C, H, W) */
+                    const float *weight, /* (O, C, k, k) */
+                    const float *bias,   /* (O) or NULL */
+                    const conv2d_shape *shape,
+                    float *workspace);   /* conv2d_workspace_floats */
+
+void conv2d_backward(float *dx,           /* (B, C, H, W), overwritten; or NULL */
+                     float *dweight,      /* (O, C, k, k), accumulated */
+                     float *dbias,        /* (O), accumulated; or NULL */
+                     const float *dy,     /* (B, O, Ho, Wo) */
+                     const float *x,      /* (B, C, H, W) */
+                     const float *weight, /* (O, C, k, k) */
+                     const conv2d_shape *shape,
+                     float *workspace);   /* conv2d_workspace_floats */
+
+#endif

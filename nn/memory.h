@@ -1,0 +1,29 @@
+/*
+ * nn/memory.h — every heap allocation of the library, counted.
+ *
+ * The library allocates only when something is created (a tensor, a model, a plan of
+ * activations, an optimiser's state); a training step allocates nothing. To make that checkable,
+ * all allocations go through simclr_calloc, which counts them: a test reads
+ * simclr_allocation_count() before and after a step and expects no change.
+ *
+ * The underlying allocator is SIMCLR_CALLOC / SIMCLR_FREE (nn/tensor.h), replaceable at build
+ * time. The counter is process-wide and only informative; it is never used to make a decision,
+ * so two models in one process do not disturb each other.
+ */
+#ifndef SIMCLR_NN_MEMORY_H
+#define SIMCLR_NN_MEMORY_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+/* Zero-filled count × size bytes (checked for overflow), or NULL with the reason in err. */
+void *simclr_calloc(size_t count, size_t size, const char *what, simclr_error *err);
+
+/* Frees what simclr_calloc returned; NULL is fine. */
+void simclr_free(void *pointer);
+
+/* How many allocations simclr_calloc has made in this process so far. */
+unsigned long simclr_allocation_count(void);
+
+#endif

@@ -1,0 +1,104 @@
+/*
+ * nn/pool.c — max pooling and global average pooling. Definitions: nn/pool.h.
+ */
+#include "pool.h"
+
+#include <string.h>
+
+#include "parallel.h"
+
+int pool_shape_init(pool_shape *shape, size_t batch, size_t channels, size_t in_height,
+                    size_t in_width, size_t kernel, size_t stride, size_t padding)
+{
+    memset(shape, 0, sizeof *shape);
+    if (kernel == 0 || stride == 0 || 2 * padding > kernel || in_height + 2 * padding < kernel ||
+        in_width + 2 * padding < kernel)
+        return -1;
+    shape->batch = batch;
+    shape->channels = channels;
+    shape->in_height = in_height;
+    shape->in_width = in_width;
+    shape->kernel = kernel;
+    shape->stride = stride;
+    shape->padding = padding;
+    shape->out_height = (in_height + 2 * padding - kernel) / stride + 1;
+    shape->out_width = (in_width + 2 * padding - kernel) / stride + 1;
+    return 0;
+}
+
+void maxpool_forward(float *y, int32_t *argmax, const float *x, const pool_shape *s)
+{
+    const size_t planes = s->batch * s->channels, H = s->in_height, W = s->in_width;
+    const size_t Ho = s->out_height, Wo = s->out_width;
+    size_t plane;
+    PARALLEL_FOR()
+    for (plane = 0; plane < planes; plane++) {
+        const float *in = x + plane * H * W;
+        float *out = y + plane * Ho * Wo;
+        int32_t *winner = argmax + plane * Ho * Wo;
+        size_t i, j, a, b;
+        for (i = 0; i < Ho; i++)
+            for (j = 0; j < Wo; j++) {
+                float best = 0.0f;
+                int32_t best_at = -1;
+                for (a = 0; a < s->kernel; a++) {
+                    const long r = (long)(i * s->stride + a) - (long)s->padding;
+                    if (r < 0 || r >= (long)H)
+                        continue;
+                    for (b = 0; b < s->kernel; b++) {
+                        const long q = (long)(j * s->stride + b) - (long)s->padding;
+                        const size_t at = (size_t)r * W + (size_t)q;
+                        if (q < 0 || q >= (long)W)
+                            continue;
+                        if (best_at < 0 || in[at] > best) {
+                            best = in[at];
+                            best_at = (int32_t)at;
+                        }
+                    }
+                }
+                /* padding < kernel/2 guarantees one real position in every window */
+                out[i * Wo + j] = best;
+                winner[i * Wo + j] = best_at;
+            }
+    }
+}
+
+void maxpool_backward(float *dx, const float *dy, const int32_t *argmax, const pool_shape *s)
+{
+    const size_t planes = s->batch * s->channels, H = s->in_height, W = s->in_width;
+    const size_t outputs = s->out_height * s->out_width;
+    size_t plane;
+    PARALLEL_FOR()
+    for (plane = 0; plane < planes; plane++) {
+        float *d_in = dx + plane * H * W;
+        size_t t;
+        memset(d_in, 0, H * W * sizeof(float));
+        for (t = 0; t < outputs; t++)
+            d_in[argmax[plane * outputs + t]] += dy[plane * outputs + t];
+    }
+}
+
+void avgpool_forward(float *h, const float *x, size_t batch, size_t channels, size_t spatial)
+{
+    size_t plane;
+    PARALLEL_FOR()
+    for (plane = 0; plane < batch * channels; plane++) {
+        double sum = 0.0;
+        size_t t;
+        for (t = 0; t < spatial; t++)
+            sum += x[plane * spatial + t];
+        h[plane] = (float)(sum / (double)spatial);
+    }
+}
+
+void avgpool_backward(float *dx, const float *dh, size_t batch, size_t channels, size_t spatial)
+{
+    size_t plane;
+    PARALLEL_FOR()
+    for (plane = 0; plane < batch * channels; plane++) {
+        const float share = dh[plane] / (float)spatial;
+        size_t t;
+        for (t = 0; t < spatial; t++)
+            dx[plane * spatial + t] = share;
+    }
+}

@@ -1,0 +1,476 @@
+/*
+ * nn/resnet.c — ResNet-18/34/50 in torchvision's layout: planning the state, planning the
+ * activations, forward and backward. The architecture and conventions: nn/resnet.h.
+ */
+#include "resnet.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "linear.h"
+#include "memory.h"
+#include "pointwise.h"
+#include "tensor.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Names                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+int resnet_arch_parse(const char *name, resnet_arch *arch, simclr_error *err)
+{
+    if (strcmp(name, "resnet18") == 0)
+        *arch = RESNET18;
+    else if (strcmp(name, "resnet34") == 0)
+        *arch = RESNET34;
+    else if (strcmp(name, "resnet50") == 0)
+        *arch = RESNET50;
+    else
+        return simclr_fail(err, "unknown architecture '%s' (choose resnet18, resnet34 or resnet50)",
+                           name);
+    return SIMCLR_OK;
+}
+
+int resnet_stem_parse(const char *name, resnet_stem *stem, simclr_error *err)
+{
+    if (strcmp(name, "imagenet") == 0)
+        *stem = STEM_IMAGENET;
+    else if (strcmp(name, "cifar") == 0)
+        *stem = STEM_CIFAR;
+    else
+        return simclr_fail(err, "unknown stem '%s' (choose imagenet or cifar)", name);
+    return SIMCLR_OK;
+}
+
+const char *resnet_arch_name(resnet_arch arch)
+{
+    return arch == RESNET18 ? "resnet18" : arch == RESNET34 ? "resnet34" : "resnet50";
+}
+
+const char *resnet_stem_name(resnet_stem stem)
+{
+    return stem == STEM_CIFAR ? "cifar" : "imagenet";
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Planning the state                                                                         */
+/* ------------------------------------------------------------------------------------------ */
+
+static int plan_conv(conv_layer *conv, param_store *store, const char *prefix, const char *name,
+                     size_t in_channels, size_t out_channels, size_t kernel, size_t stride,
+                     size_t padding, simclr_error *err)
+{
+    const size_t shape[4] = {out_channels, in_channels, kernel, kernel};
+    conv->in_channels = in_channels;
+    conv->out_channels = out_channels;
+    conv->kernel = kernel;
+    conv->stride = stride;
+    conv->padding = padding;
+    return param_store_add(store, prefix, name, PARAM_CONV_WEIGHT, 4, shape, 0, &conv->weight,
+                           err);
+}
+
+static size_t scaled_channels(size_t base, double width)
+{
+    const double scaled = (double)base * width + 0.5;
+    return scaled < 1.0 ? 1 : (size_t)scaled;
+}
+
+static int plan_block(resnet_block *block, param_store *store, const char *prefix, int stage,
+                      int index, size_t in_channels, size_t planes, size_t stride, int bottleneck,
+                      simclr_error *err)
+{
+    char name[PARAM_NAME_MAX];
+    const size_t expansion = bottleneck ? 4 : 1;
+    const size_t out_channels = planes * expansion;
+    size_t i;
+    memset(block, 0, sizeof *block);
+    block->convs = bottleneck ? 3 : 2;
+    block->in_channels = in_channels;
+    block->out_channels = out_channels;
+    block->stride = stride;
+    for (i = 0; i < block->convs; i++) {
+        size_t conv_in, conv_out, kernel, conv_stride;
+        if (bottleneck) { /* 1×1 (in → planes), 3×3/s (planes → planes), 1×1 (planes → 4·planes) */
+            conv_in = i == 0 ? in_channels : planes;
+            conv_out = i == 2 ? out_channels : planes;
+            kernel = i == 1 ? 3 : 1;
+            conv_stride = i == 1 ? stride : 1;
+        } else { /* 3×3/s (in → planes), 3×3 (planes → planes) */
+            conv_in = i == 0 ? in_channels : planes;
+            conv_out = planes;
+            kernel = 3;
+            conv_stride = i == 0 ? stride : 1;
+        }
+        sprintf(name, "layer%d.%d.conv%d.weight", stage, index, (int)i + 1);
+        if (plan_conv(&block->conv[i], store, prefix, name, conv_in, conv_out, kernel, conv_stride,
+                      kernel / 2, err) != SIMCLR_OK)
+            return SIMCLR_FAILED;
+        sprintf(name, "layer%d.%d.bn%d", stage, index, (int)i + 1);
+        if (bn_layer_plan(&block->bn[i], store, prefix, name, conv_out, err) != SIMCLR_OK)
+            return SIMCLR_FAILED;
+    }
+    if (stride != 1 || in_channels != out_channels) {
+        block->has_downsample = 1;
+        sprintf(name, "layer%d.%d.downsample.0.weight", stage, index);
+        if (plan_conv(&block->down_conv, store, prefix, name, in_channels, out_channels, 1, stride,
+                      0, err) != SIMCLR_OK)
+            return SIMCLR_FAILED;
+        sprintf(name, "layer%d.%d.downsample.1", stage, index);
+        if (bn_layer_plan(&block->down_bn, store, prefix, name, out_channels, err) != SIMCLR_OK)
+            return SIMCLR_FAILED;
+    }
+    return SIMCLR_OK;
+}
+
+int resnet_plan(resnet *net, const resnet_config *config, param_store *store, const char *prefix,
+                simclr_error *err)
+{
+    static const int blocks_18[4] = {2, 2, 2, 2}, blocks_34_50[4] = {3, 4, 6, 3};
+    const int *blocks = config->arch == RESNET18 ? blocks_18 : blocks_34_50;
+    const int bottleneck = config->arch == RESNET50;
+    const size_t stem_channels = scaled_channels(64, config->width);
+    size_t channels = stem_channels;
+    int stage, index;
+
+    memset(net, 0, sizeof *net);
+    if (config->arch != RESNET18 && config->arch != RESNET34 && config->arch != RESNET50)
+        return simclr_fail(err, "resnet: unknown architecture %d", (int)config->arch);
+    if (!(config->width > 0.0) || config->width > 64.0)
+        return simclr_fail(err, "resnet: width multiplier %g is outside (0, 64]", config->width);
+    if (config->in_channels == 0)
+        return simclr_fail(err, "resnet: the input needs at least one channel");
+    net->config = *config;
+
+    if (config->stem == STEM_CIFAR) {
+        if (plan_conv(&net->conv1, store, prefix, "conv1.weight", config->in_channels,
+                      stem_channels, 3, 1, 1, err) != SIMCLR_OK)
+            return SIMCLR_FAILED;
+    } else if (plan_conv(&net->conv1, store, prefix, "conv1.weight", config->in_channels,
+                         stem_channels, 7, 2, 3, err) != SIMCLR_OK) {
+        return SIMCLR_FAILED;
+    }
+    if (bn_layer_plan(&net->bn1, store, prefix, "bn1", stem_channels, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+
+    for (stage = 0; stage < 4; stage++) {
+        const size_t planes = scaled_channels((size_t)64 << stage, config->width);
+        for (index = 0; index < blocks[stage]; index++) {
+            resnet_block *block = &net->blocks[net->block_count];
+            const size_t stride = stage > 0 && index == 0 ? 2 : 1;
+            if (plan_block(block, store, prefix, stage + 1, index, channels, planes, stride,
+                           bottleneck, err) != SIMCLR_OK)
+                return SIMCLR_FAILED;
+            channels = block->out_channels;
+            net->block_count++;
+        }
+    }
+    net->feature_dim = channels;
+
+    if (config->num_classes > 0) {
+        const size_t weight_shape[2] = {config->num_classes, channels};
+        const size_t bias_shape[1] = {config->num_classes};
+        if (param_store_add(store, prefix, "fc.weight", PARAM_LINEAR_WEIGHT, 2, weight_shape,
+                            channels, &net->fc_weight, err) != SIMCLR_OK ||
+            param_store_add(store, prefix, "fc.bias", PARAM_LINEAR_BIAS, 1, bias_shape, channels,
+                            &net->fc_bias, err) != SIMCLR_OK)
+            return SIMCLR_FAILED;
+    }
+    return SIMCLR_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Planning the activations                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The arena is laid out twice with the same code: once to count (arena == NULL), once to hand
+ * out pointers. take() returns the next `count` floats, or NULL while counting. */
+typedef struct arena_cursor {
+    float *base;
+    size_t used;
+    int overflow;
+} arena_cursor;
+
+static float *take(arena_cursor *cursor, size_t count)
+{
+    float *slice = cursor->base != NULL ? cursor->base + cursor->used : NULL;
+    if (size_add_checked(cursor->used, count, &cursor->used) != SIMCLR_OK)
+        cursor->overflow = 1;
+    return slice;
+}
+
+static void track_max(size_t *maximum, size_t value)
+{
+    if (value > *maximum)
+        *maximum = value;
+}
+
+/* Shapes and buffers for one batch; returns SIMCLR_FAILED on an impossible geometry. */
+static int layout_activations(resnet_activations *acts, const resnet *net, arena_cursor *cursor,
+                              simclr_error *err)
+{
+    const size_t B = acts->batch;
+    size_t channels = net->conv1.out_channels, height, width, workspace = 0, grad = 0, floats, b, i;
+    conv2d_shape *stem = &acts->stem_shape;
+
+    if (conv2d_shape_init(stem, B, net->config.in_channels, acts->height, acts->width,
+                          channels, net->conv1.kernel, net->conv1.stride, net->conv1.padding,
+                          err) != SIMCLR_OK ||
+        conv2d_workspace_floats(stem, &floats, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    track_max(&workspace, floats);
+    height = stem->out_height;
+    width = stem->out_width;
+    acts->stem_bn_shape.batch = B;
+    acts->stem_bn_shape.channels = channels;
+    acts->stem_bn_shape.spatial = height * width;
+    acts->stem_conv_out = take(cursor, B * channels * height * width);
+    acts->stem_bn_out = take(cursor, B * channels * height * width);
+    acts->stem_mean = take(cursor, channels);
+    acts->stem_inverse_std = take(cursor, channels);
+    track_max(&grad, B * channels * height * width);
+    acts->pool_out = NULL;
+    if (net->config.stem == STEM_IMAGENET) {
+        if (pool_shape_init(&acts->pool, B, channels, height, width, 3, 2, 1) != 0)
+            return simclr_fail(err, "resnet: a %lux%lu input is too small for the max-pool",
+                               (unsigned long)acts->height, (unsigned long)acts->width);
+        height = acts->pool.out_height;
+        width = acts->pool.out_width;
+        acts->pool_out = take(cursor, B * channels * height * width);
+    }
+
+    for (b = 0; b < net->block_count; b++) {
+        const resnet_block *block = &net->blocks[b];
+        resnet_block_buffers *buffers = &acts->blocks[b];
+        size_t in_height = height, in_width = width;
+        for (i = 0; i < block->convs; i++) {
+            const conv_layer *conv = &block->conv[i];
+            if (conv2d_shape_init(&buffers->conv_shape[i], B, conv->in_channels, height, width,
+                                  conv->out_channels, conv->kernel, conv->stride, conv->padding,
+                                  err) != SIMCLR_OK ||
+                conv2d_workspace_floats(&buffers->conv_shape[i], &floats, err) != SIMCLR_OK)
+                return SIMCLR_FAILED;
+            track_max(&workspace, floats);
+            height = buffers->conv_shape[i].out_height;
+            width = buffers->conv_shape[i].out_width;
+            channels = conv->out_channels;
+            buffers->bn_shape[i].batch = B;
+            buffers->bn_shape[i].channels = channels;
+            buffers->bn_shape[i].spatial = height * width;
+            buffers->conv_out[i] = take(cursor, B * channels * height * width);
+            buffers->bn_out[i] = take(cursor, B * channels * height * width);
+            buffers->mean[i] = take(cursor, channels);
+            buffers->inverse_std[i] = take(cursor, channels);
+            track_max(&grad, B * channels * height * width);
+        }
+        if (block->has_downsample) {
+            const conv_layer *conv = &block->down_conv;
+            if (conv2d_shape_init(&buffers->down_shape, B, conv->in_channels, in_height, in_width,
+                                  conv->out_channels, 1, conv->stride, 0, err) != SIMCLR_OK ||
+                conv2d_workspace_floats(&buffers->down_shape, &floats, err) != SIMCLR_OK)
+                return SIMCLR_FAILED;
+            track_max(&workspace, floats);
+            buffers->down_bn_shape = buffers->bn_shape[block->convs - 1];
+            buffers->down_conv_out = take(cursor, B * channels * height * width);
+            buffers->down_mean = take(cursor, channels);
+            buffers->down_inverse_std = take(cursor, channels);
+        }
+        buffers->out_height = height;
+        buffers->out_width = width;
+    }
+    acts->final_height = height;
+    acts->final_width = width;
+    acts->features = take(cursor, B * net->feature_dim);
+    acts->grad_features = take(cursor, B * net->feature_dim);
+    if (net->config.num_classes > 0) {
+        acts->logits = take(cursor, B * net->config.num_classes);
+        acts->grad_logits = take(cursor, B * net->config.num_classes);
+        if (linear_workspace_floats(B, net->feature_dim, net->config.num_classes, &floats, err) !=
+            SIMCLR_OK)
+            return SIMCLR_FAILED;
+        track_max(&workspace, floats);
+    }
+    acts->grad_floats = grad;
+    for (i = 0; i < 4; i++)
+        acts->grad[i] = take(cursor, grad);
+    acts->workspace_floats = workspace;
+    acts->workspace = take(cursor, workspace);
+    if (cursor->overflow)
+        return simclr_fail(err, "resnet: the activations for batch %lu overflow size_t",
+                           (unsigned long)B);
+    return SIMCLR_OK;
+}
+
+int resnet_activations_create(resnet_activations *acts, const resnet *net, size_t batch,
+                              size_t height, size_t width, simclr_error *err)
+{
+    arena_cursor cursor = {NULL, 0, 0};
+    memset(acts, 0, sizeof *acts);
+    if (batch == 0)
+        return simclr_fail(err, "resnet: the batch must hold at least one image");
+    acts->batch = batch;
+    acts->height = height;
+    acts->width = width;
+    if (layout_activations(acts, net, &cursor, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    acts->arena_floats = cursor.used;
+    acts->arena = simclr_calloc(cursor.used, sizeof(float), "resnet: activations", err);
+    if (acts->arena == NULL)
+        return SIMCLR_FAILED;
+    if (net->config.stem == STEM_IMAGENET) {
+        acts->argmax = simclr_calloc(batch * acts->pool.channels * acts->pool.out_height *
+                                         acts->pool.out_width,
+                                     sizeof(int32_t), "resnet: max-pool indices", err);
+        if (acts->argmax == NULL) {
+            resnet_activations_destroy(acts);
+            return SIMCLR_FAILED;
+        }
+    }
+    cursor.base = acts->arena;
+    cursor.used = 0;
+    return layout_activations(acts, net, &cursor, err);
+}
+
+void resnet_activations_destroy(resnet_activations *acts)
+{
+    simclr_free(acts->arena);
+    simclr_free(acts->argmax);
+    memset(acts, 0, sizeof *acts);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Forward                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+static size_t shape_elements(const batchnorm_shape *shape)
+{
+    return shape->batch * shape->channels * shape->spatial;
+}
+
+static void block_forward(resnet_block_buffers *buffers, const float *input,
+                          const resnet_block *block, param_store *store, float *scratch,
+                          float *workspace, int training)
+{
+    const size_t last = block->convs - 1, count = shape_elements(&buffers->bn_shape[last]);
+    const float *conv_in = input;
+    size_t i;
+    buffers->input = input;
+    for (i = 0; i < block->convs; i++) {
+        conv2d_forward(buffers->conv_out[i], conv_in, store->params + block->conv[i].weight, NULL,
+                       &buffers->conv_shape[i], workspace);
+        bn_layer_forward(buffers->bn_out[i], buffers->mean[i], buffers->inverse_std[i],
+                   buffers->conv_out[i], &block->bn[i], &buffers->bn_shape[i], store, training);
+        if (i < last)
+            relu_forward(buffers->bn_out[i], buffers->bn_out[i],
+                         shape_elements(&buffers->bn_shape[i]));
+        conv_in = buffers->bn_out[i];
+    }
+    if (block->has_downsample) {
+        conv2d_forward(buffers->down_conv_out, input, store->params + block->down_conv.weight,
+                       NULL, &buffers->down_shape, workspace);
+        bn_layer_forward(scratch, buffers->down_mean, buffers->down_inverse_std, buffers->down_conv_out,
+                   &block->down_bn, &buffers->down_bn_shape, store, training);
+        add_forward(buffers->bn_out[last], buffers->bn_out[last], scratch, count);
+    } else {
+        add_forward(buffers->bn_out[last], buffers->bn_out[last], input, count);
+    }
+    relu_forward(buffers->bn_out[last], buffers->bn_out[last], count);
+}
+
+void resnet_forward(resnet_activations *acts, const float *x, const resnet *net,
+                    param_store *store, int training)
+{
+    const float *current;
+    size_t b;
+    acts->input = x;
+    conv2d_forward(acts->stem_conv_out, x, store->params + net->conv1.weight, NULL,
+                   &acts->stem_shape, acts->workspace);
+    bn_layer_forward(acts->stem_bn_out, acts->stem_mean, acts->stem_inverse_std, acts->stem_conv_out,
+               &net->bn1, &acts->stem_bn_shape, store, training);
+    relu_forward(acts->stem_bn_out, acts->stem_bn_out, shape_elements(&acts->stem_bn_shape));
+    current = acts->stem_bn_out;
+    if (net->config.stem == STEM_IMAGENET) {
+        maxpool_forward(acts->pool_out, acts->argmax, acts->stem_bn_out, &acts->pool);
+        current = acts->pool_out;
+    }
+    for (b = 0; b < net->block_count; b++) {
+        block_forward(&acts->blocks[b], current, &net->blocks[b], store, acts->grad[0],
+                      acts->workspace, training);
+        current = acts->blocks[b].bn_out[net->blocks[b].convs - 1];
+    }
+    avgpool_forward(acts->features, current, acts->batch, net->feature_dim,
+                    acts->final_height * acts->final_width);
+    if (net->config.num_classes > 0)
+        linear_forward(acts->logits, acts->features, store->params + net->fc_weight,
+                       store->params + net->fc_bias, acts->batch, net->feature_dim,
+                       net->config.num_classes, acts->workspace);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Backward                                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+/* grad_in = ∂L/∂(block input) from grad_out = ∂L/∂(block output); grad_out is consumed (the
+ * final ReLU's backward runs in place on it); t1, t2 are scratch. */
+static void block_backward(float *grad_in, float *grad_out, float *t1, float *t2,
+                           resnet_block_buffers *buffers, const resnet_block *block,
+                           param_store *store, float *workspace)
+{
+    const size_t last = block->convs - 1, out_count = shape_elements(&buffers->bn_shape[last]);
+    size_t i, in_count;
+    relu_backward(grad_out, grad_out, buffers->bn_out[last], out_count);
+    /* the main path, from the last batchnorm back to the block input */
+    bn_layer_backward(t1, grad_out, buffers->conv_out[last], buffers->mean[last],
+                buffers->inverse_std[last], &block->bn[last], &buffers->bn_shape[last], store);
+    for (i = last; i > 0; i--) {
+        /* t1 = ∂L/∂conv_out[i] */
+        conv2d_backward(t2, store->grads + block->conv[i].weight, NULL, t1, buffers->bn_out[i - 1],
+                        store->params + block->conv[i].weight, &buffers->conv_shape[i], workspace);
+        relu_backward(t2, t2, buffers->bn_out[i - 1], shape_elements(&buffers->bn_shape[i - 1]));
+        bn_layer_backward(t1, t2, buffers->conv_out[i - 1], buffers->mean[i - 1],
+                    buffers->inverse_std[i - 1], &block->bn[i - 1], &buffers->bn_shape[i - 1],
+                    store);
+    }
+    conv2d_backward(grad_in, store->grads + block->conv[0].weight, NULL, t1, buffers->input,
+                    store->params + block->conv[0].weight, &buffers->conv_shape[0], workspace);
+    /* the identity path */
+    in_count = buffers->conv_shape[0].batch * buffers->conv_shape[0].in_channels *
+               buffers->conv_shape[0].in_height * buffers->conv_shape[0].in_width;
+    if (block->has_downsample) {
+        bn_layer_backward(t1, grad_out, buffers->down_conv_out, buffers->down_mean,
+                    buffers->down_inverse_std, &block->down_bn, &buffers->down_bn_shape, store);
+        conv2d_backward(t2, store->grads + block->down_conv.weight, NULL, t1, buffers->input,
+                        store->params + block->down_conv.weight, &buffers->down_shape, workspace);
+        add_forward(grad_in, grad_in, t2, in_count);
+    } else {
+        add_forward(grad_in, grad_in, grad_out, in_count);
+    }
+}
+
+void resnet_backward(resnet_activations *acts, const resnet *net, param_store *store)
+{
+    float *grad_out = acts->grad[0], *grad_in = acts->grad[1];
+    float *t1 = acts->grad[2], *t2 = acts->grad[3], *swap;
+    size_t b;
+    if (net->config.num_classes > 0)
+        linear_backward(acts->grad_features, store->grads + net->fc_weight,
+                        store->grads + net->fc_bias, acts->grad_logits, acts->features,
+                        store->params + net->fc_weight, acts->batch, net->feature_dim,
+                        net->config.num_classes, acts->workspace);
+    avgpool_backward(grad_out, acts->grad_features, acts->batch, net->feature_dim,
+                     acts->final_height * acts->final_width);
+    for (b = net->block_count; b-- > 0;) {
+        block_backward(grad_in, grad_out, t1, t2, &acts->blocks[b], &net->blocks[b], store,
+                       acts->workspace);
+        swap = grad_out, grad_out = grad_in, grad_in = swap;
+    }
+    /* grad_out = ∂L/∂(stem output) */
+    if (net->config.stem == STEM_IMAGENET) {
+        maxpool_backward(grad_in, grad_out, acts->argmax, &acts->pool);
+        swap = grad_out, grad_out = grad_in, grad_in = swap;
+    }
+    relu_backward(grad_out, grad_out, acts->stem_bn_out, shape_elements(&acts->stem_bn_shape));
+    bn_layer_backward(grad_in, grad_out, acts->stem_conv_out, acts->stem_mean, acts->stem_inverse_std,
+                &net->bn1, &acts->stem_bn_shape, store);
+    conv2d_backward(NULL, store->grads + net->conv1.weight, NULL, grad_in, acts->input,
+                    store->params + net->conv1.weight, &acts->stem_shape, acts->workspace);
+}

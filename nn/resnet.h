@@ -1,0 +1,146 @@
+/*
+ * nn/resnet.h — the encoder f(·) of SimCLR: ResNet-18, -34 and -50 as torchvision builds them
+ * (He et al. 2016; torchvision.models.resnet, "v1.5": the stride of a bottleneck is on its 3×3
+ * convolution), with torchvision's parameter names and layout (SPEC §4.2), so that checkpoints
+ * load into torchvision.models.resnet18() with strict=False.
+ *
+ *   stem      imagenet: conv 7×7/2 pad 3 → BN → ReLU → max-pool 3×3/2 pad 1
+ *             cifar:    conv 3×3/1 pad 1 → BN → ReLU            (paper Appendix B.9)
+ *   layer1-4  BasicBlock ×(2,2,2,2) for resnet18, ×(3,4,6,3) for resnet34;
+ *             Bottleneck ×(3,4,6,3) for resnet50 (expansion 4); widths 64·w, 128·w, 256·w, 512·w
+ *             (w the width multiplier, rounded to the nearest channel count, at least 1); the first
+ *             block of layers 2-4 has stride 2; a block whose stride or width changes gets the
+ *             downsample branch conv 1×1/s → BN.
+ *   BasicBlock   out = ReLU(BN(conv3×3(ReLU(BN(conv3×3/s(x))))) + identity(x))
+ *   Bottleneck   out = ReLU(BN(conv1×1(ReLU(BN(conv3×3/s(ReLU(BN(conv1×1(x))))))) + identity(x))
+ *   features  h = global average pool of layer4's output: (B, 512·w) or (B, 2048·w)
+ *   fc        optional Linear(features → num_classes), torchvision's classifier (0: none, the
+ *             SimCLR encoder)
+ * Convolutions have no bias; any number of input channels (1 for Fashion-MNIST, 3 for RGB).
+ *
+ * A resnet is the architecture and the offsets of its state in a param_store (nn/params.h).
+ * Activations live in a resnet_activations planned once for a batch size and input size: every
+ * buffer a training step needs, including the backward pass's, is allocated there, so forward
+ * and backward allocate nothing.
+ *
+ * Memory plan: each block keeps its convolutions' outputs (the batchnorm inputs) and its
+ * batchnorm outputs with ReLU applied in place (the next convolution's input); the block output
+ * is the last batchnorm's output with the identity added and ReLU applied in place. The backward
+ * pass cycles through four gradient buffers of the largest activation's size.
+ *
+ * Gradient convention as nn/conv2d.h: parameter gradients accumulate into store->grads.
+ */
+#ifndef SIMCLR_NN_RESNET_H
+#define SIMCLR_NN_RESNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "batchnorm.h"
+#include "conv2d.h"
+#include "error.h"
+#include "params.h"
+#include "pool.h"
+
+#define RESNET_MAX_BLOCKS 16
+
+typedef enum resnet_arch { RESNET18 = 18, RESNET34 = 34, RESNET50 = 50 } resnet_arch;
+typedef enum resnet_stem { STEM_IMAGENET = 0, STEM_CIFAR = 1 } resnet_stem;
+
+typedef struct resnet_config {
+    resnet_arch arch;
+    resnet_stem stem;
+    double width;        /* channel multiplier w, 1.0 for torchvision's widths */
+    size_t in_channels;  /* 3 for RGB, 1 for grayscale */
+    size_t num_classes;  /* 0: no fc layer (the SimCLR encoder) */
+} resnet_config;
+
+/* Offsets of a convolution's weight and its geometry. */
+typedef struct conv_layer {
+    size_t weight; /* offset in params of (O, C, k, k) */
+    size_t in_channels, out_channels, kernel, stride, padding;
+} conv_layer;
+
+typedef struct resnet_block {
+    size_t convs;             /* 2 (BasicBlock) or 3 (Bottleneck) */
+    conv_layer conv[3];
+    bn_layer bn[3];
+    int has_downsample;
+    conv_layer down_conv;
+    bn_layer down_bn;
+    size_t in_channels, out_channels, stride;
+} resnet_block;
+
+typedef struct resnet {
+    resnet_config config;
+    conv_layer conv1;
+    bn_layer bn1;
+    resnet_block blocks[RESNET_MAX_BLOCKS];
+    size_t block_count;
+    size_t feature_dim;       /* 512·w or 2048·w */
+    size_t fc_weight, fc_bias; /* offsets, when num_classes > 0 */
+} resnet;
+
+/* Buffers of one block for one batch (pointers into the activation arena). */
+typedef struct resnet_block_buffers {
+    conv2d_shape conv_shape[3];
+    batchnorm_shape bn_shape[3];
+    conv2d_shape down_shape;
+    batchnorm_shape down_bn_shape;
+    float *conv_out[3];        /* (B, ch, h, w) batchnorm inputs */
+    float *bn_out[3];          /* (B, ch, h, w) batchnorm(+ReLU) outputs; the last is the block output */
+    float *down_conv_out;      /* (B, out, h, w) */
+    float *mean[3], *inverse_std[3], *down_mean, *down_inverse_std; /* (ch) saved statistics */
+    const float *input;        /* the block's input, set by the forward pass */
+    size_t out_height, out_width;
+} resnet_block_buffers;
+
+typedef struct resnet_activations {
+    size_t batch, height, width;          /* B and the input's H × W */
+    float *arena;                         /* everything below that is float */
+    int32_t *argmax;                      /* max-pool winners (imagenet stem) */
+    conv2d_shape stem_shape;
+    batchnorm_shape stem_bn_shape;
+    pool_shape pool;
+    float *stem_conv_out, *stem_bn_out, *pool_out;
+    float *stem_mean, *stem_inverse_std;
+    resnet_block_buffers blocks[RESNET_MAX_BLOCKS];
+    size_t final_height, final_width;     /* layer4's output size */
+    float *features;                      /* (B, feature_dim) h */
+    float *logits;                        /* (B, num_classes) with fc */
+    float *grad_features;                 /* (B, feature_dim) ∂L/∂h, set by the caller */
+    float *grad_logits;                   /* (B, num_classes) with fc */
+    float *grad[4];                       /* gradient buffers of grad_floats each */
+    size_t grad_floats;
+    float *workspace;                     /* convolution and linear workspace */
+    size_t workspace_floats;
+    size_t arena_floats;
+    const float *input;                   /* x of the last forward pass */
+} resnet_activations;
+
+/* "resnet18" / "resnet34" / "resnet50" and "imagenet" / "cifar" <-> enums. */
+int resnet_arch_parse(const char *name, resnet_arch *arch, simclr_error *err);
+int resnet_stem_parse(const char *name, resnet_stem *stem, simclr_error *err);
+const char *resnet_arch_name(resnet_arch arch);
+const char *resnet_stem_name(resnet_stem stem);
+
+/* Plans the network's state into store under `prefix` ("" for torchvision's own names,
+ * "backbone." inside a SimCLR model). The store is allocated later by the caller. */
+int resnet_plan(resnet *net, const resnet_config *config, param_store *store, const char *prefix,
+                simclr_error *err);
+
+/* Plans and allocates the activations for batches of up to `batch` images of height × width. */
+int resnet_activations_create(resnet_activations *acts, const resnet *net, size_t batch,
+                              size_t height, size_t width, simclr_error *err);
+void resnet_activations_destroy(resnet_activations *acts);
+
+/* h = f(x) into acts->features (and acts->logits with fc). training = 1 uses batch statistics
+ * and updates the running ones; 0 uses the running statistics (evaluation mode). */
+void resnet_forward(resnet_activations *acts, const float *x, /* (B, C, H, W) */
+                    const resnet *net, param_store *store, int training);
+
+/* Back-propagates acts->grad_features (or acts->grad_logits with fc) after a training-mode
+ * forward pass, accumulating into store->grads. The input gets no gradient. */
+void resnet_backward(resnet_activations *acts, const resnet *net, param_store *store);
+
+#endif
