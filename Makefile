@@ -104,7 +104,7 @@ simclr: simclr_program.o libsimclr.a
 # -pedantic (and with gnu99 for Criterion's macros), but with every other warning.
 TEST_CFLAGS = $(filter-out -std=c99 -pedantic,$(ALL_CFLAGS)) -std=gnu99
 
-tests/%.o: tests/%.c tests/test_helpers.h $(LIBRARY_HEADERS) $(BUILD_STAMP)
+tests/%.o: tests/%.c $(wildcard tests/*.h) $(LIBRARY_HEADERS) $(BUILD_STAMP)
 	$(CC) $(TEST_CFLAGS) -c $< -o $@
 
 $(TEST_PROGRAM): $(TEST_OBJECTS) libsimclr.a

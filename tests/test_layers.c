@@ -1,0 +1,419 @@
+/*
+ * tests/test_layers.c — every layer of nn/ against its definition.
+ *
+ * Forward: the fast path against the definition evaluated in double (tests/reference_layers.h),
+ * normwise relative difference <= 1e-5 (float rounding of sums of at most a few hundred terms).
+ * Backward: against central differences of the double definition of L = Σ r ⊙ y for a fixed
+ * random r (tests/gradient_check.h), tolerance 1e-5 normwise. Parameter gradients accumulate, so
+ * they start from a nonzero value that the test subtracts again.
+ * Shapes include odd and non-square sizes, stride 2, padding 0 and > 0, batch 1, 1×1 kernels.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gradient_check.h"
+#include "reference_layers.h"
+#include "test_helpers.h"
+
+static float *random_floats(size_t count, float low, float high, unsigned long tag)
+{
+    float *x = malloc((count ? count : 1) * sizeof(float));
+    cr_assert_not_null(x);
+    test_fill_uniform(x, count, low, high, tag);
+    return x;
+}
+
+/* ---- conv2d ----------------------------------------------------------------------------- */
+
+typedef struct conv_case {
+    size_t B, C, H, W, O, k, s, p;
+    int bias;
+} conv_case;
+
+typedef struct conv_context {
+    conv_case c;
+    size_t Ho, Wo;
+    double *x, *w, *b, *r, *y;
+} conv_context;
+
+static double conv_loss(void *context)
+{
+    conv_context *t = context;
+    const size_t out = t->c.B * t->c.O * t->Ho * t->Wo;
+    reference_conv2d(t->y, t->x, t->w, t->c.bias ? t->b : NULL, t->c.B, t->c.C, t->c.H, t->c.W,
+                     t->c.O, t->c.k, t->c.s, t->c.p);
+    return reference_dot(t->y, t->r, out);
+}
+
+static void check_conv(conv_case c, unsigned long tag)
+{
+    conv2d_shape shape;
+    simclr_error err;
+    size_t workspace_floats, in_count, out_count, weight_count, i;
+    float *x, *w, *b, *y, *y_naive, *dy, *dx, *dw, *db, *workspace;
+    conv_context t;
+    char what[128];
+    cr_assert_eq(conv2d_shape_init(&shape, c.B, c.C, c.H, c.W, c.O, c.k, c.s, c.p, &err),
+                 SIMCLR_OK, "%s", err.message);
+    cr_assert_eq(conv2d_workspace_floats(&shape, &workspace_floats, &err), SIMCLR_OK);
+    in_count = c.B * c.C * c.H * c.W;
+    out_count = c.B * c.O * shape.out_height * shape.out_width;
+    weight_count = c.O * c.C * c.k * c.k;
+    x = random_floats(in_count, -1, 1, tag);
+    w = random_floats(weight_count, -1, 1, tag + 1);
+    b = random_floats(c.O, -1, 1, tag + 2);
+    dy = random_floats(out_count, -1, 1, tag + 3);
+    y = malloc(out_count * sizeof(float));
+    y_naive = malloc(out_count * sizeof(float));
+    dx = malloc(in_count * sizeof(float));
+    dw = malloc(weight_count * sizeof(float));
+    db = malloc(c.O * sizeof(float));
+    workspace = malloc(workspace_floats * sizeof(float));
+
+    t.c = c;
+    t.Ho = shape.out_height;
+    t.Wo = shape.out_width;
+    t.x = reference_from_float(x, in_count);
+    t.w = reference_from_float(w, weight_count);
+    t.b = reference_from_float(b, c.O);
+    t.r = reference_from_float(dy, out_count);
+    t.y = malloc(out_count * sizeof(double));
+    sprintf(what, "conv B=%zu C=%zu %zux%zu O=%zu k=%zu s=%zu p=%zu bias=%d", c.B, c.C, c.H, c.W,
+            c.O, c.k, c.s, c.p, c.bias);
+
+    /* forward: the fast path and the 7-loop reference against the double definition */
+    conv2d_forward(y, x, w, c.bias ? b : NULL, &shape, workspace);
+    conv2d_forward_naive(y_naive, x, w, c.bias ? b : NULL, &shape);
+    conv_loss(&t);
+    cr_expect_leq(relative_difference(y, t.y, out_count), 1e-5, "%s: forward", what);
+    cr_expect_leq(relative_difference(y_naive, t.y, out_count), 1e-5, "%s: naive", what);
+
+    /* backward: parameter gradients accumulate onto 0.5 / 0.25 */
+    for (i = 0; i < weight_count; i++)
+        dw[i] = 0.5f;
+    for (i = 0; i < c.O; i++)
+        db[i] = 0.25f;
+    conv2d_backward(dx, dw, c.bias ? db : NULL, dy, x, w, &shape, workspace);
+    for (i = 0; i < weight_count; i++)
+        dw[i] -= 0.5f;
+    for (i = 0; i < c.O; i++)
+        db[i] -= 0.25f;
+    check_gradient(what, t.x, in_count, dx, conv_loss, &t, 1e-5, 400);
+    check_gradient(what, t.w, weight_count, dw, conv_loss, &t, 1e-5, 400);
+    if (c.bias)
+        check_gradient(what, t.b, c.O, db, conv_loss, &t, 1e-5, 0);
+
+    free(x), free(w), free(b), free(y), free(y_naive), free(dy), free(dx), free(dw), free(db);
+    free(workspace), free(t.x), free(t.w), free(t.b), free(t.r), free(t.y);
+}
+
+Test(conv2d, odd_non_square_padding_1_with_bias) { check_conv((conv_case){2, 3, 7, 5, 4, 3, 1, 1, 1}, 100); }
+Test(conv2d, stride_2_padding_1_batch_1) { check_conv((conv_case){1, 2, 9, 9, 3, 3, 2, 1, 0}, 110); }
+Test(conv2d, stride_2_padding_0) { check_conv((conv_case){3, 2, 5, 6, 3, 3, 2, 0, 1}, 120); }
+Test(conv2d, pointwise_1x1_batched) { check_conv((conv_case){3, 4, 6, 7, 5, 1, 1, 0, 0}, 130); }
+Test(conv2d, pointwise_1x1_stride_2) { check_conv((conv_case){2, 4, 7, 7, 3, 1, 2, 0, 0}, 140); }
+/* 48×48 = 2304 output columns per image: one image per GEMM, and 1×1 uses the image as col */
+Test(conv2d, pointwise_1x1_large_image_skips_im2col) { check_conv((conv_case){2, 2, 48, 48, 3, 1, 1, 0, 1}, 150); }
+/* 30×30 = 900 columns: chunks of 3 images, so 4 images make a full chunk and a partial one */
+Test(conv2d, several_chunks_with_a_remainder) { check_conv((conv_case){4, 2, 30, 30, 3, 3, 1, 1, 0}, 160); }
+Test(conv2d, stem_7x7_stride_2_padding_3) { check_conv((conv_case){2, 3, 11, 10, 4, 7, 2, 3, 0}, 170); }
+
+Test(conv2d, impossible_shapes_are_rejected)
+{
+    conv2d_shape shape;
+    simclr_error err;
+    cr_expect_eq(conv2d_shape_init(&shape, 1, 1, 2, 2, 1, 5, 1, 1, &err), SIMCLR_FAILED);
+    cr_expect_eq(conv2d_shape_init(&shape, 1, 1, 8, 8, 1, 3, 0, 1, &err), SIMCLR_FAILED);
+    cr_expect_eq(conv2d_shape_init(&shape, 0, 1, 8, 8, 1, 3, 1, 1, &err), SIMCLR_FAILED);
+}
+
+/* ---- batchnorm ---------------------------------------------------------------------------- */
+
+typedef struct bn_context {
+    size_t B, C, S;
+    int eval;
+    double *x, *weight, *bias, *r, *y, *running_mean, *running_var;
+} bn_context;
+
+static double bn_loss(void *context)
+{
+    bn_context *t = context;
+    size_t n, c, s;
+    if (!t->eval) {
+        reference_batchnorm_train(t->y, t->x, t->weight, t->bias, t->B, t->C, t->S, 1e-5);
+    } else {
+        for (n = 0; n < t->B; n++)
+            for (c = 0; c < t->C; c++)
+                for (s = 0; s < t->S; s++) {
+                    const size_t at = (n * t->C + c) * t->S + s;
+                    t->y[at] = t->weight[c] * (t->x[at] - t->running_mean[c]) /
+                                   sqrt(t->running_var[c] + 1e-5) +
+                               t->bias[c];
+                }
+    }
+    return reference_dot(t->y, t->r, t->B * t->C * t->S);
+}
+
+static void check_batchnorm(size_t B, size_t C, size_t S, int eval, unsigned long tag)
+{
+    const size_t count = B * C * S;
+    float *x = random_floats(count, -2, 3, tag), *weight = random_floats(C, 0.5f, 1.5f, tag + 1);
+    float *bias = random_floats(C, -1, 1, tag + 2), *dy = random_floats(count, -1, 1, tag + 3);
+    float *running_mean = random_floats(C, -0.5f, 0.5f, tag + 4);
+    float *running_var = random_floats(C, 0.5f, 2.0f, tag + 5);
+    float *y = malloc(count * sizeof(float)), *dx = malloc(count * sizeof(float));
+    float *dweight = calloc(C, sizeof(float)), *dbias = calloc(C, sizeof(float));
+    float *mean = malloc(C * sizeof(float)), *inverse_std = malloc(C * sizeof(float));
+    int64_t tracked = 0;
+    batchnorm_state state = {running_mean, running_var, &tracked, 0.1f, 1e-5f};
+    batchnorm_shape shape = {B, C, S};
+    bn_context t = {B, C, S, eval, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    char what[96];
+    sprintf(what, "batchnorm %s B=%zu C=%zu S=%zu", eval ? "eval" : "train", B, C, S);
+    t.x = reference_from_float(x, count);
+    t.weight = reference_from_float(weight, C);
+    t.bias = reference_from_float(bias, C);
+    t.r = reference_from_float(dy, count);
+    t.running_mean = reference_from_float(running_mean, C);
+    t.running_var = reference_from_float(running_var, C);
+    t.y = malloc(count * sizeof(double));
+    if (eval) {
+        batchnorm_forward_eval(y, x, weight, bias, &state, &shape);
+        batchnorm_backward_eval(dx, dweight, dbias, dy, x, weight, &state, &shape);
+    } else {
+        batchnorm_forward_train(y, mean, inverse_std, x, weight, bias, &state, &shape);
+        batchnorm_backward_train(dx, dweight, dbias, dy, x, mean, inverse_std, weight, &shape);
+    }
+    bn_loss(&t);
+    cr_expect_leq(relative_difference(y, t.y, count), 1e-5, "%s: forward", what);
+    check_gradient(what, t.x, count, dx, bn_loss, &t, 1e-5, 0);
+    check_gradient(what, t.weight, C, dweight, bn_loss, &t, 1e-5, 0);
+    check_gradient(what, t.bias, C, dbias, bn_loss, &t, 1e-5, 0);
+    free(x), free(weight), free(bias), free(dy), free(running_mean), free(running_var), free(y);
+    free(dx), free(dweight), free(dbias), free(mean), free(inverse_std);
+    free(t.x), free(t.weight), free(t.bias), free(t.r), free(t.running_mean), free(t.running_var);
+    free(t.y);
+}
+
+Test(batchnorm, train_2d) { check_batchnorm(3, 4, 5, 0, 200); }
+Test(batchnorm, train_2d_batch_1) { check_batchnorm(1, 3, 6, 0, 210); }
+Test(batchnorm, train_1d) { check_batchnorm(6, 5, 1, 0, 220); }
+Test(batchnorm, eval_2d) { check_batchnorm(2, 3, 7, 1, 230); }
+Test(batchnorm, eval_1d) { check_batchnorm(4, 6, 1, 1, 240); }
+
+/* Running statistics after two training steps (PyTorch): with momentum m,
+ *     rm ← (1−m) rm + m·mean,   rv ← (1−m) rv + m·var·n/(n−1),   num_batches_tracked = 2. */
+Test(batchnorm, running_statistics_after_two_steps)
+{
+    const size_t B = 2, C = 3, S = 4, n = B * S;
+    float x1[24], x2[24], y[24], mean[3], inverse_std[3], weight[3] = {1, 1, 1},
+                                                           bias[3] = {0, 0, 0};
+    float running_mean[3] = {0.2f, -0.1f, 0.0f}, running_var[3] = {1.5f, 0.7f, 1.0f};
+    double want_mean[3], want_var[3];
+    int64_t tracked = 0;
+    batchnorm_state state = {running_mean, running_var, &tracked, 0.1f, 1e-5f};
+    batchnorm_shape shape = {B, C, S};
+    size_t c, b, s;
+    test_fill_uniform(x1, 24, -1, 2, 250);
+    test_fill_uniform(x2, 24, -3, 1, 251);
+    for (c = 0; c < C; c++) {
+        want_mean[c] = running_mean[c];
+        want_var[c] = running_var[c];
+    }
+    for (int step = 0; step < 2; step++) {
+        const float *x = step == 0 ? x1 : x2;
+        for (c = 0; c < C; c++) {
+            double m = 0, v = 0;
+            for (b = 0; b < B; b++)
+                for (s = 0; s < S; s++)
+                    m += x[(b * C + c) * S + s];
+            m /= n;
+            for (b = 0; b < B; b++)
+                for (s = 0; s < S; s++)
+                    v += (x[(b * C + c) * S + s] - m) * (x[(b * C + c) * S + s] - m);
+            want_mean[c] = 0.9 * want_mean[c] + 0.1 * m;
+            want_var[c] = 0.9 * want_var[c] + 0.1 * v / (n - 1);
+        }
+        batchnorm_forward_train(y, mean, inverse_std, x, weight, bias, &state, &shape);
+    }
+    for (c = 0; c < C; c++) {
+        cr_expect(fabs(running_mean[c] - want_mean[c]) < 1e-6, "mean %zu: %.8g vs %.8g", c,
+                  running_mean[c], want_mean[c]);
+        cr_expect(fabs(running_var[c] - want_var[c]) < 1e-6 * want_var[c] + 1e-7,
+                  "var %zu: %.8g vs %.8g", c, running_var[c], want_var[c]);
+    }
+    cr_expect_eq(tracked, 2);
+}
+
+/* ---- relu, add, pools, linear ------------------------------------------------------------- */
+
+typedef struct simple_context {
+    size_t count, out_count, B, C, H, W, k, s, p, in, out;
+    double *x, *w, *b, *r, *y;
+    int kind; /* 0 relu, 1 maxpool, 2 avgpool, 3 linear */
+} simple_context;
+
+static double simple_loss(void *context)
+{
+    simple_context *t = context;
+    switch (t->kind) {
+    case 0:
+        reference_relu(t->y, t->x, t->count);
+        break;
+    case 1:
+        reference_maxpool(t->y, t->x, t->B, t->C, t->H, t->W, t->k, t->s, t->p);
+        break;
+    case 2:
+        reference_avgpool(t->y, t->x, t->B, t->C, t->H * t->W);
+        break;
+    default:
+        reference_linear(t->y, t->x, t->w, t->b, t->B, t->in, t->out);
+        break;
+    }
+    return reference_dot(t->y, t->r, t->out_count);
+}
+
+Test(relu, forward_and_backward)
+{
+    const size_t count = 50;
+    float *x = random_floats(count, -1, 1, 300), *dy = random_floats(count, -1, 1, 301);
+    float y[50], dx[50];
+    simple_context t = {0};
+    size_t i;
+    for (i = 0; i < count; i++) /* keep every value away from the kink at 0 */
+        if (fabs(x[i]) < 0.01f)
+            x[i] = 0.5f;
+    t.count = t.out_count = count;
+    t.x = reference_from_float(x, count);
+    t.r = reference_from_float(dy, count);
+    t.y = malloc(count * sizeof(double));
+    t.kind = 0;
+    relu_forward(y, x, count);
+    simple_loss(&t);
+    cr_expect_leq(relative_difference(y, t.y, count), 0.0);
+    relu_backward(dx, dy, y, count);
+    check_gradient("relu", t.x, count, dx, simple_loss, &t, 1e-6, 0);
+    relu_forward(x, x, count); /* in place */
+    cr_expect(memcmp(x, y, sizeof y) == 0);
+    free(x), free(dy), free(t.x), free(t.r), free(t.y);
+}
+
+Test(add, forward)
+{
+    const float a[3] = {1.5f, -2.0f, 0.25f}, b[3] = {0.5f, 2.0f, -1.0f};
+    float y[3];
+    add_forward(y, a, b, 3);
+    cr_expect(y[0] == 2.0f && y[1] == 0.0f && y[2] == -0.75f);
+}
+
+static void check_maxpool(size_t B, size_t C, size_t H, size_t W, size_t k, size_t s, size_t p,
+                          unsigned long tag)
+{
+    pool_shape shape;
+    simple_context t = {0};
+    float *x, *dy, *y, *dx;
+    int32_t *argmax;
+    char what[80];
+    cr_assert_eq(pool_shape_init(&shape, B, C, H, W, k, s, p), 0);
+    t.kind = 1, t.B = B, t.C = C, t.H = H, t.W = W, t.k = k, t.s = s, t.p = p;
+    t.count = B * C * H * W;
+    t.out_count = B * C * shape.out_height * shape.out_width;
+    x = random_floats(t.count, -1, 1, tag);
+    dy = random_floats(t.out_count, -1, 1, tag + 1);
+    y = malloc(t.out_count * sizeof(float));
+    dx = malloc(t.count * sizeof(float));
+    argmax = malloc(t.out_count * sizeof(int32_t));
+    t.x = reference_from_float(x, t.count);
+    t.r = reference_from_float(dy, t.out_count);
+    t.y = malloc(t.out_count * sizeof(double));
+    sprintf(what, "maxpool %zux%zu k=%zu s=%zu p=%zu", H, W, k, s, p);
+    maxpool_forward(y, argmax, x, &shape);
+    simple_loss(&t);
+    cr_expect_leq(relative_difference(y, t.y, t.out_count), 0.0, "%s forward", what);
+    maxpool_backward(dx, dy, argmax, &shape);
+    check_gradient(what, t.x, t.count, dx, simple_loss, &t, 1e-6, 0);
+    free(x), free(dy), free(y), free(dx), free(argmax), free(t.x), free(t.r), free(t.y);
+}
+
+Test(maxpool, resnet_3x3_stride_2_padding_1_odd) { check_maxpool(2, 3, 7, 6, 3, 2, 1, 400); }
+Test(maxpool, resnet_3x3_stride_2_padding_1_batch_1) { check_maxpool(1, 2, 8, 8, 3, 2, 1, 410); }
+Test(maxpool, kernel_2_stride_2_padding_0) { check_maxpool(2, 2, 6, 5, 2, 2, 0, 420); }
+
+/* Ties go to the first maximum in scan order, as PyTorch's CPU kernel. */
+Test(maxpool, ties_go_to_the_first_position)
+{
+    const float x[4] = {1, 1, 1, 1};
+    float y[1], dx[4];
+    const float dy[1] = {1};
+    int32_t argmax[1];
+    pool_shape shape;
+    cr_assert_eq(pool_shape_init(&shape, 1, 1, 2, 2, 2, 2, 0), 0);
+    maxpool_forward(y, argmax, x, &shape);
+    maxpool_backward(dx, dy, argmax, &shape);
+    cr_expect(argmax[0] == 0 && dx[0] == 1 && dx[1] == 0 && dx[2] == 0 && dx[3] == 0);
+}
+
+Test(avgpool, forward_and_backward)
+{
+    const size_t B = 2, C = 3, H = 5, W = 3;
+    simple_context t = {0};
+    float *x = random_floats(B * C * H * W, -1, 1, 500), *dy = random_floats(B * C, -1, 1, 501);
+    float h[6], dx[90];
+    t.kind = 2, t.B = B, t.C = C, t.H = H, t.W = W;
+    t.count = B * C * H * W;
+    t.out_count = B * C;
+    t.x = reference_from_float(x, t.count);
+    t.r = reference_from_float(dy, t.out_count);
+    t.y = malloc(t.out_count * sizeof(double));
+    avgpool_forward(h, x, B, C, H * W);
+    simple_loss(&t);
+    cr_expect_leq(relative_difference(h, t.y, t.out_count), 1e-6);
+    avgpool_backward(dx, dy, B, C, H * W);
+    check_gradient("avgpool", t.x, t.count, dx, simple_loss, &t, 1e-6, 0);
+    free(x), free(dy), free(t.x), free(t.r), free(t.y);
+}
+
+static void check_linear(size_t B, size_t in, size_t out, int bias, unsigned long tag)
+{
+    simple_context t = {0};
+    size_t workspace_floats, i;
+    float *x = random_floats(B * in, -1, 1, tag), *w = random_floats(out * in, -1, 1, tag + 1);
+    float *b = random_floats(out, -1, 1, tag + 2), *dy = random_floats(B * out, -1, 1, tag + 3);
+    float *y = malloc(B * out * sizeof(float)), *dx = malloc(B * in * sizeof(float));
+    float *dw = malloc(out * in * sizeof(float)), *db = malloc(out * sizeof(float)), *workspace;
+    char what[64];
+    cr_assert_eq(linear_workspace_floats(B, in, out, &workspace_floats, NULL), SIMCLR_OK);
+    workspace = malloc(workspace_floats * sizeof(float));
+    t.kind = 3, t.B = B, t.in = in, t.out = out, t.out_count = B * out;
+    t.x = reference_from_float(x, B * in);
+    t.w = reference_from_float(w, out * in);
+    t.b = bias ? reference_from_float(b, out) : NULL;
+    t.r = reference_from_float(dy, B * out);
+    t.y = malloc(B * out * sizeof(double));
+    sprintf(what, "linear B=%zu %zu->%zu bias=%d", B, in, out, bias);
+    linear_forward(y, x, w, bias ? b : NULL, B, in, out, workspace);
+    simple_loss(&t);
+    cr_expect_leq(relative_difference(y, t.y, B * out), 1e-5, "%s forward", what);
+    for (i = 0; i < out * in; i++)
+        dw[i] = 0.5f;
+    for (i = 0; i < out; i++)
+        db[i] = 0.25f;
+    linear_backward(dx, dw, bias ? db : NULL, dy, x, w, B, in, out, workspace);
+    for (i = 0; i < out * in; i++)
+        dw[i] -= 0.5f;
+    for (i = 0; i < out; i++)
+        db[i] -= 0.25f;
+    check_gradient(what, t.x, B * in, dx, simple_loss, &t, 1e-5, 0);
+    check_gradient(what, t.w, out * in, dw, simple_loss, &t, 1e-5, 0);
+    if (bias)
+        check_gradient(what, t.b, out, db, simple_loss, &t, 1e-5, 0);
+    free(x), free(w), free(b), free(dy), free(y), free(dx), free(dw), free(db), free(workspace);
+    free(t.x), free(t.w), free(t.b), free(t.r), free(t.y);
+}
+
+Test(linear, odd_sizes_with_bias) { check_linear(5, 7, 3, 1, 600); }
+Test(linear, batch_1_without_bias) { check_linear(1, 33, 17, 0, 610); }
+Test(linear, wide) { check_linear(9, 70, 40, 1, 620); }
