@@ -11,7 +11,7 @@
 #include "tensor.h"
 
 /* Enough GEMM columns per chunk to fill the register tiles and amortise packing. */
-#define CONV2D_TARGET_COLUMNS 2048
+#define CONV2D_TARGET_COLUMNS 256
 
 int conv2d_shape_init(conv2d_shape *shape, size_t batch, size_t in_channels, size_t in_height,
                       size_t in_width, size_t out_channels, size_t kernel, size_t stride,
@@ -66,17 +66,30 @@ static int conv2d_is_pointwise(const conv2d_shape *s)
     return s->kernel == 1 && s->stride == 1 && s->padding == 0 && s->chunk == 1;
 }
 
+/* The packed columns of one chunk, in either of the two packed layouts (see im2col below). */
+static size_t conv2d_packed_floats(const conv2d_shape *s)
+{
+    const size_t columns = conv2d_chunk_columns(s, s->chunk), rows = conv2d_col_rows(s);
+    const size_t forward = gemm_packed_b_floats(columns, rows);
+    const size_t transposed = gemm_packed_b_floats(rows, columns);
+    return forward > transposed ? forward : transposed;
+}
+
 int conv2d_workspace_floats(const conv2d_shape *s, size_t *floats, simclr_error *err)
 {
     const size_t columns = conv2d_chunk_columns(s, s->chunk), rows = conv2d_col_rows(s);
-    size_t col = rows * columns, scratch = s->out_channels * columns, g1, g2, g3, gemm_floats;
+    size_t packed = conv2d_packed_floats(s), scratch = s->out_channels * columns, g1, g2, g3;
+    size_t gemm_floats;
     if (gemm_workspace_floats(s->out_channels, columns, rows, &g1, err) != SIMCLR_OK ||
         gemm_workspace_floats(s->out_channels, rows, columns, &g2, err) != SIMCLR_OK ||
         gemm_workspace_floats(rows, columns, s->out_channels, &g3, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
     gemm_floats = g1 > g2 ? g1 : g2;
     gemm_floats = gemm_floats > g3 ? gemm_floats : g3;
-    if (size_add_checked(col, scratch, floats) != SIMCLR_OK ||
+    /* three regions, each rounded up to 16 floats so that all start 64-byte aligned */
+    packed = (packed + 15) / 16 * 16;
+    scratch = (scratch + 15) / 16 * 16;
+    if (size_add_checked(packed, scratch, floats) != SIMCLR_OK ||
         size_add_checked(*floats, gemm_floats, floats) != SIMCLR_OK)
         return simclr_fail(err, "conv2d: the workspace overflows size_t");
     return SIMCLR_OK;
@@ -115,36 +128,96 @@ void conv2d_forward_naive(float *y, const float *x, const float *weight, const f
 /* im2col and col2im                                                                          */
 /* ------------------------------------------------------------------------------------------ */
 
-/* col[(c, a, b)][(g, i, j)] = x[g][c][i·s − p + a][j·s − p + b], 0 in the padding. */
-static void conv2d_im2col(float *col,     /* (C·k·k, G·Ho·Wo) */
-                          const float *x, /* (G, C, H, W) */
-                          const conv2d_shape *s, size_t images)
+/* The output columns j whose input column j·s − p + b lies inside 0 .. W−1: [*first, *end). */
+static void conv2d_valid_columns(const conv2d_shape *s, size_t b, size_t *first, size_t *end)
 {
-    const size_t k = s->kernel, Ho = s->out_height, Wo = s->out_width;
+    const size_t Wo = s->out_width, stride = s->stride, padding = s->padding, W = s->in_width;
+    /* j·s + b >= p  ⟺  j >= ceil((p − b)/s);   j·s + b − p < W  ⟺  j < ceil((W + p − b)/s) */
+    *first = b >= padding ? 0 : (padding - b + stride - 1) / stride;
+    *end = W + padding > b ? (W + padding - b + stride - 1) / stride : 0;
+    if (*end > Wo)
+        *end = Wo;
+    if (*first > *end)
+        *first = *end;
+}
+
+/* Writes one row (c, a, b) of the unrolled columns,
+ *     col[(c, a, b)][(g, i, j)] = x[g][c][i·s − p + a][j·s − p + b]   (0 in the padding),
+ * for every column (g, i, j) of the chunk, as value(column) → out[column_offset(column)]. The
+ * two callers below differ only in where a column goes in their packed layout. */
+#define CONV2D_UNROLL_ROW(s, x, images, row, STORE)                                                \
+    do {                                                                                          \
+        const size_t k_ = (s)->kernel, Ho_ = (s)->out_height, Wo_ = (s)->out_width;              \
+        const size_t c_ = (row) / (k_ * k_), a_ = ((row) / k_) % k_, b_ = (row) % k_;              \
+        size_t g_, i_, j_, first_, end_, column_ = 0;                                             \
+        conv2d_valid_columns((s), b_, &first_, &end_);                                            \
+        for (g_ = 0; g_ < (images); g_++) {                                                       \
+            const float *plane_ =                                                                 \
+                (x) + (g_ * (s)->in_channels + c_) * (s)->in_height * (s)->in_width;              \
+            for (i_ = 0; i_ < Ho_; i_++, column_ += Wo_) {                                        \
+                const long r_ = (long)(i_ * (s)->stride + a_) - (long)(s)->padding;               \
+                const float *in_row_ = plane_ + (r_ >= 0 ? (size_t)r_ : 0) * (s)->in_width;       \
+                const int inside_ = r_ >= 0 && r_ < (long)(s)->in_height;                         \
+                for (j_ = 0; j_ < Wo_; j_++) {                                                    \
+                    const float value_ = inside_ && j_ >= first_ && j_ < end_                     \
+                                             ? in_row_[j_ * (s)->stride + b_ - (s)->padding]      \
+                                             : 0.0f;                                              \
+                    STORE(column_ + j_, value_);                                                  \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+    } while (0)
+
+/* im2col for the forward product Y = W · col: op(B) = col, K = C·k·k rows, N = the chunk's
+ * columns, written straight into gemm's packed layout (nn/gemm.h) — no intermediate col matrix.
+ * Parallel over rows; each row owns its GEMM_NR-float segment of every panel. */
+static void conv2d_im2col_packed(float *packed,  /* gemm_packed_b_floats(columns, C·k·k) */
+                                 const float *x, /* (G, C, H, W) */
+                                 const conv2d_shape *s, size_t images)
+{
     const size_t rows = conv2d_col_rows(s), columns = conv2d_chunk_columns(s, images);
+    const size_t panel_floats = rows * GEMM_NR;
+    const size_t padded = (columns + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
     size_t row;
     PARALLEL_FOR()
     for (row = 0; row < rows; row++) {
-        const size_t c = row / (k * k), a = (row / k) % k, b = row % k;
-        float *out = col + row * columns;
-        size_t g, i, j;
-        for (g = 0; g < images; g++) {
-            const float *plane = x + (g * s->in_channels + c) * s->in_height * s->in_width;
-            for (i = 0; i < Ho; i++) {
-                const long r = (long)(i * s->stride + a) - (long)s->padding;
-                float *out_row = out + (g * Ho + i) * Wo;
-                if (r < 0 || r >= (long)s->in_height) {
-                    for (j = 0; j < Wo; j++)
-                        out_row[j] = 0.0f;
-                    continue;
-                }
-                for (j = 0; j < Wo; j++) {
-                    const long q = (long)(j * s->stride + b) - (long)s->padding;
-                    out_row[j] = q < 0 || q >= (long)s->in_width
-                                     ? 0.0f
-                                     : plane[(size_t)r * s->in_width + (size_t)q];
-                }
+        float *base = packed + row * GEMM_NR;
+        size_t column;
+#define CONV2D_STORE_FORWARD(column, value)                                                       \
+    base[((column) / GEMM_NR) * panel_floats + (column) % GEMM_NR] = (value)
+        CONV2D_UNROLL_ROW(s, x, images, row, CONV2D_STORE_FORWARD);
+#undef CONV2D_STORE_FORWARD
+        for (column = columns; column < padded; column++)
+            base[(column / GEMM_NR) * panel_floats + column % GEMM_NR] = 0.0f;
+    }
+}
+
+/* im2col for the weight gradient dW = dY · colᵀ: op(B) = colᵀ, K = the chunk's columns,
+ * N = C·k·k, in gemm's packed layout: element (column, row) at
+ * packed[(row / NR)·columns·NR + column·NR + row % NR]. Parallel over panels of NR rows, so no
+ * two threads write the same cache line. */
+static void conv2d_im2col_packed_transposed(float *packed,  /* gemm_packed_b_floats(C·k·k, columns) */
+                                            const float *x, /* (G, C, H, W) */
+                                            const conv2d_shape *s, size_t images)
+{
+    const size_t rows = conv2d_col_rows(s), columns = conv2d_chunk_columns(s, images);
+    const size_t panels = (rows + GEMM_NR - 1) / GEMM_NR;
+    size_t panel;
+    PARALLEL_FOR()
+    for (panel = 0; panel < panels; panel++) {
+        float *panel_base = packed + panel * columns * GEMM_NR;
+        size_t lane, column;
+        for (lane = 0; lane < GEMM_NR; lane++) {
+            const size_t row = panel * GEMM_NR + lane;
+            float *base = panel_base + lane;
+            if (row >= rows) {
+                for (column = 0; column < columns; column++)
+                    base[column * GEMM_NR] = 0.0f;
+                continue;
             }
+#define CONV2D_STORE_TRANSPOSED(column, value) base[(column) * GEMM_NR] = (value)
+            CONV2D_UNROLL_ROW(s, x, images, row, CONV2D_STORE_TRANSPOSED);
+#undef CONV2D_STORE_TRANSPOSED
         }
     }
 }
@@ -157,24 +230,32 @@ static void conv2d_col2im(float *dx,         /* (G, C, H, W), overwritten */
 {
     const size_t k = s->kernel, Ho = s->out_height, Wo = s->out_width, C = s->in_channels;
     const size_t columns = conv2d_chunk_columns(s, images), planes = images * C;
+    const size_t stride = s->stride;
     size_t plane_index;
     PARALLEL_FOR()
     for (plane_index = 0; plane_index < planes; plane_index++) {
         const size_t g = plane_index / C, c = plane_index % C;
         float *plane = dx + plane_index * s->in_height * s->in_width;
-        size_t a, b, i, j;
+        size_t a, b, i, j, first, end;
         memset(plane, 0, s->in_height * s->in_width * sizeof(float));
         for (a = 0; a < k; a++)
             for (b = 0; b < k; b++) {
                 const float *in = dcol + ((c * k + a) * k + b) * columns + g * Ho * Wo;
+                conv2d_valid_columns(s, b, &first, &end);
                 for (i = 0; i < Ho; i++) {
-                    const long r = (long)(i * s->stride + a) - (long)s->padding;
+                    const long r = (long)(i * stride + a) - (long)s->padding;
+                    float *out_row;
+                    const float *in_row = in + i * Wo;
                     if (r < 0 || r >= (long)s->in_height)
                         continue;
-                    for (j = 0; j < Wo; j++) {
-                        const long q = (long)(j * s->stride + b) - (long)s->padding;
-                        if (q >= 0 && q < (long)s->in_width)
-                            plane[(size_t)r * s->in_width + (size_t)q] += in[i * Wo + j];
+                    out_row = plane + (size_t)r * s->in_width;
+                    if (stride == 1) {
+                        float *shifted = out_row + (first + b - s->padding);
+                        for (j = first; j < end; j++)
+                            shifted[j - first] += in_row[j];
+                    } else {
+                        for (j = first; j < end; j++)
+                            out_row[j * stride + b - s->padding] += in_row[j];
                     }
                 }
             }
@@ -210,31 +291,41 @@ static void conv2d_columns_to_images(float *out, const float *in, size_t images,
 /* Forward and backward                                                                       */
 /* ------------------------------------------------------------------------------------------ */
 
+/* The three regions of the workspace: packed columns, scratch (O, G·Ho·Wo), GEMM's own. */
+static void conv2d_split_workspace(const conv2d_shape *s, float *workspace, float **packed,
+                                   float **scratch, float **gemm_workspace)
+{
+    const size_t columns = conv2d_chunk_columns(s, s->chunk);
+    *packed = workspace;
+    *scratch = *packed + (conv2d_packed_floats(s) + 15) / 16 * 16;
+    *gemm_workspace = *scratch + (s->out_channels * columns + 15) / 16 * 16;
+}
+
 void conv2d_forward(float *y, const float *x, const float *weight, const float *bias,
                     const conv2d_shape *s, float *workspace)
 {
     const size_t rows = conv2d_col_rows(s), O = s->out_channels;
-    const size_t S = s->out_height * s->out_width, in_size = s->in_channels * s->in_height * s->in_width;
-    float *col = workspace;
-    float *scratch = col + rows * conv2d_chunk_columns(s, s->chunk);
-    float *gemm_workspace = scratch + O * conv2d_chunk_columns(s, s->chunk);
+    const size_t S = s->out_height * s->out_width;
+    const size_t in_size = s->in_channels * s->in_height * s->in_width;
+    float *packed, *scratch, *gemm_workspace;
     size_t first;
+    conv2d_split_workspace(s, workspace, &packed, &scratch, &gemm_workspace);
     for (first = 0; first < s->batch; first += s->chunk) {
         const size_t images = s->batch - first < s->chunk ? s->batch - first : s->chunk;
         const size_t columns = conv2d_chunk_columns(s, images);
         const float *x_chunk = x + first * in_size;
         float *y_chunk = y + first * O * S;
-        const float *columns_in = col;
+        /* a 1×1 stride-1 unpadded convolution unrolls to the image itself: plain packing */
         if (conv2d_is_pointwise(s))
-            columns_in = x_chunk;
+            gemm_pack_b(packed, GEMM_NORMAL, x_chunk, columns, columns, rows);
         else
-            conv2d_im2col(col, x_chunk, s, images);
+            conv2d_im2col_packed(packed, x_chunk, s, images);
         if (images == 1) {
-            gemm(GEMM_NORMAL, GEMM_NORMAL, O, columns, rows, 1.0f, weight, rows, columns_in,
-                 columns, 0.0f, y_chunk, columns, gemm_workspace);
+            gemm_prepacked_b(GEMM_NORMAL, O, columns, rows, 1.0f, weight, rows, packed, 0.0f,
+                             y_chunk, columns, gemm_workspace);
         } else {
-            gemm(GEMM_NORMAL, GEMM_NORMAL, O, columns, rows, 1.0f, weight, rows, columns_in,
-                 columns, 0.0f, scratch, columns, gemm_workspace);
+            gemm_prepacked_b(GEMM_NORMAL, O, columns, rows, 1.0f, weight, rows, packed, 0.0f,
+                             scratch, columns, gemm_workspace);
             conv2d_columns_to_images(y_chunk, scratch, images, O, S);
         }
     }
@@ -255,11 +346,11 @@ void conv2d_backward(float *dx, float *dweight, float *dbias, const float *dy, c
                      const float *weight, const conv2d_shape *s, float *workspace)
 {
     const size_t rows = conv2d_col_rows(s), O = s->out_channels;
-    const size_t S = s->out_height * s->out_width, in_size = s->in_channels * s->in_height * s->in_width;
-    float *col = workspace;
-    float *scratch = col + rows * conv2d_chunk_columns(s, s->chunk);
-    float *gemm_workspace = scratch + O * conv2d_chunk_columns(s, s->chunk);
+    const size_t S = s->out_height * s->out_width;
+    const size_t in_size = s->in_channels * s->in_height * s->in_width;
+    float *packed, *scratch, *gemm_workspace;
     size_t first;
+    conv2d_split_workspace(s, workspace, &packed, &scratch, &gemm_workspace);
 
     if (dbias != NULL) {
         size_t o;
@@ -279,18 +370,17 @@ void conv2d_backward(float *dx, float *dweight, float *dbias, const float *dy, c
         const size_t columns = conv2d_chunk_columns(s, images);
         const float *x_chunk = x + first * in_size;
         const float *dy_columns = dy + first * O * S;
-        const float *columns_in = col;
         if (images > 1) {
             conv2d_images_to_columns(scratch, dy_columns, images, O, S);
             dy_columns = scratch;
         }
-        if (conv2d_is_pointwise(s))
-            columns_in = x_chunk;
-        else
-            conv2d_im2col(col, x_chunk, s, images);
         /* dW (O, C·k·k) += dY (O, cols) · colᵀ (cols, C·k·k) */
-        gemm(GEMM_NORMAL, GEMM_TRANSPOSED, O, rows, columns, 1.0f, dy_columns, columns,
-             columns_in, columns, 1.0f, dweight, rows, gemm_workspace);
+        if (conv2d_is_pointwise(s))
+            gemm_pack_b(packed, GEMM_TRANSPOSED, x_chunk, columns, rows, columns);
+        else
+            conv2d_im2col_packed_transposed(packed, x_chunk, s, images);
+        gemm_prepacked_b(GEMM_NORMAL, O, rows, columns, 1.0f, dy_columns, columns, packed, 1.0f,
+                         dweight, rows, gemm_workspace);
         if (dx == NULL)
             continue;
         if (conv2d_is_pointwise(s)) {
@@ -298,10 +388,11 @@ void conv2d_backward(float *dx, float *dweight, float *dbias, const float *dy, c
             gemm(GEMM_TRANSPOSED, GEMM_NORMAL, rows, columns, O, 1.0f, weight, rows, dy_columns,
                  columns, 0.0f, dx + first * in_size, columns, gemm_workspace);
         } else {
-            /* dcol (C·k·k, cols) = Wᵀ · dY, reusing col, then scattered back to the images */
+            /* dcol (C·k·k, cols) = Wᵀ · dY, in the packed region (free again), then scattered
+             * back to the images */
             gemm(GEMM_TRANSPOSED, GEMM_NORMAL, rows, columns, O, 1.0f, weight, rows, dy_columns,
-                 columns, 0.0f, col, columns, gemm_workspace);
-            conv2d_col2im(dx + first * in_size, col, s, images);
+                 columns, 0.0f, packed, columns, gemm_workspace);
+            conv2d_col2im(dx + first * in_size, packed, s, images);
         }
     }
 }

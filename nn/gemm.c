@@ -10,7 +10,7 @@
  *     [K][MR] (each column of the panel contiguous), zero rows past M;
  *     pack op(B) into ceil(N/NR) panels, panel c holding columns c·NR .. c·NR+NR-1 as
  *     [K][NR], zero columns past N.
- *  2. for each MC × NC block of C (in parallel — blocks are independent):
+ *  2. for each block of C of up to MC × NC (in parallel — blocks are independent):
  *       for each depth slice of KC (in order):
  *         for each NR-column sliver of the block, for each MR-row sliver:
  *           micro-kernel: acc[MR][NR] = Σ_p a[p][·] ⊗ b[p][·] over the slice
@@ -84,6 +84,7 @@ int gemm_workspace_floats(size_t M, size_t N, size_t K, size_t *floats, simclr_e
         size_multiply_checked(gemm_round_up(M, GEMM_MR), K, &packed_a) != SIMCLR_OK ||
         size_multiply_checked(gemm_round_up(N, GEMM_NR), K, &packed_b) != SIMCLR_OK ||
         size_add_checked(packed_a, packed_b, &total) != SIMCLR_OK ||
+        size_add_checked(total, 16, &total) != SIMCLR_OK ||
         total > (size_t)-1 / sizeof(float))
         return simclr_fail(err, "gemm: the workspace for M=%lu N=%lu K=%lu overflows size_t",
                            (unsigned long)M, (unsigned long)N, (unsigned long)K);
@@ -91,34 +92,62 @@ int gemm_workspace_floats(size_t M, size_t N, size_t K, size_t *floats, simclr_e
     return SIMCLR_OK;
 }
 
-/* Panel `panel` of op(A): rows panel·MR .. +MR-1, stored [K][MR], zero past row M. */
+/* Panel `panel` of op(A): rows panel·MR .. +MR-1, stored [K][MR], zero past row M.
+ * Stored A transposed (K, M) is read row by row (contiguous in i); stored A as is (M, K) is
+ * read row by row too (contiguous in p) and written with stride MR. */
 static void gemm_pack_a_panel(float *packed, /* (K, MR) */
                               gemm_transpose transpose_a, const float *A, size_t lda, size_t M,
                               size_t K, size_t panel)
 {
-    size_t first_row = panel * GEMM_MR, p;
-    int i;
-    for (p = 0; p < K; p++) {
-        for (i = 0; i < GEMM_MR; i++) {
-            size_t row = first_row + (size_t)i;
-            packed[p * GEMM_MR + (size_t)i] =
-                row < M ? gemm_element_a(transpose_a, A, lda, row, p) : 0.0f;
+    const size_t first_row = panel * GEMM_MR;
+    const size_t rows = M - first_row < GEMM_MR ? M - first_row : GEMM_MR;
+    size_t p, i;
+    if (transpose_a == GEMM_TRANSPOSED) {
+        for (p = 0; p < K; p++) {
+            const float *row = A + p * lda + first_row;
+            for (i = 0; i < rows; i++)
+                packed[p * GEMM_MR + i] = row[i];
+            for (i = rows; i < GEMM_MR; i++)
+                packed[p * GEMM_MR + i] = 0.0f;
         }
+    } else {
+        for (i = 0; i < rows; i++) {
+            const float *row = A + (first_row + i) * lda;
+            for (p = 0; p < K; p++)
+                packed[p * GEMM_MR + i] = row[p];
+        }
+        for (i = rows; i < GEMM_MR; i++)
+            for (p = 0; p < K; p++)
+                packed[p * GEMM_MR + i] = 0.0f;
     }
 }
 
-/* Panel `panel` of op(B): columns panel·NR .. +NR-1, stored [K][NR], zero past column N. */
+/* Panel `panel` of op(B): columns panel·NR .. +NR-1, stored [K][NR], zero past column N.
+ * Stored B transposed (N, K) is read row by row (contiguous in p) and written with stride NR;
+ * stored B as is (K, N) is read row by row too (contiguous in j). */
 static void gemm_pack_b_panel(float *packed, /* (K, NR) */
                               gemm_transpose transpose_b, const float *B, size_t ldb, size_t N,
                               size_t K, size_t panel)
 {
-    size_t first_column = panel * GEMM_NR, p;
-    int j;
-    for (p = 0; p < K; p++) {
-        for (j = 0; j < GEMM_NR; j++) {
-            size_t column = first_column + (size_t)j;
-            packed[p * GEMM_NR + (size_t)j] =
-                column < N ? gemm_element_b(transpose_b, B, ldb, p, column) : 0.0f;
+    const size_t first_column = panel * GEMM_NR;
+    const size_t columns = N - first_column < GEMM_NR ? N - first_column : GEMM_NR;
+    size_t p, j;
+    if (transpose_b == GEMM_TRANSPOSED) {
+        for (j = 0; j < columns; j++) {
+            const float *row = B + (first_column + j) * ldb;
+            for (p = 0; p < K; p++)
+                packed[p * GEMM_NR + j] = row[p];
+        }
+        for (j = columns; j < GEMM_NR; j++)
+            for (p = 0; p < K; p++)
+                packed[p * GEMM_NR + j] = 0.0f;
+    } else {
+        for (p = 0; p < K; p++) {
+            const float *row = B + p * ldb + first_column;
+            for (j = 0; j < columns; j++)
+                packed[p * GEMM_NR + j] = row[j];
+            for (j = columns; j < GEMM_NR; j++)
+                packed[p * GEMM_NR + j] = 0.0f;
         }
     }
 }
@@ -205,53 +234,64 @@ static void gemm_scale(float *C, size_t ldc, size_t M, size_t N, float beta)
 /* The fast path                                                                              */
 /* ------------------------------------------------------------------------------------------ */
 
-void gemm(gemm_transpose transpose_a, gemm_transpose transpose_b, size_t M, size_t N, size_t K,
-          float alpha, const float *A, size_t lda, const float *B, size_t ldb, float beta,
-          float *C, size_t ldc, float *workspace)
+/* How many MR-panels and NR-panels one unit of parallel work covers. Units are independent
+ * blocks of C; how C is cut into units never changes what is summed in which order (that is
+ * fixed by the depth slices), so this may depend on the thread count without breaking
+ * bit-identical results. Up to GEMM_MC × GEMM_NC per unit, smaller when that would leave fewer
+ * than four units per thread. */
+static void gemm_plan_units(size_t panels_a, size_t panels_b, size_t *unit_a, size_t *unit_b)
+{
+    const size_t wanted = 4 * (size_t)parallel_thread_count();
+    size_t a = GEMM_MC / GEMM_MR, b = GEMM_NC / GEMM_NR;
+    while ((a > 1 || b > 1) &&
+           ((panels_a + a - 1) / a) * ((panels_b + b - 1) / b) < wanted) {
+        if (b >= a && b > 1)
+            b /= 2;
+        else
+            a /= 2;
+    }
+    /* the same number of units, as equal in size as possible */
+    *unit_a = (panels_a + (panels_a + a - 1) / a - 1) / ((panels_a + a - 1) / a);
+    *unit_b = (panels_b + (panels_b + b - 1) / b - 1) / ((panels_b + b - 1) / b);
+}
+
+/* The product once op(B) is packed: pack A, then every unit of C in parallel. */
+static void gemm_packed_product(gemm_transpose transpose_a, size_t M, size_t N, size_t K,
+                                float alpha, const float *A, size_t lda, const float *packed_b,
+                                float beta, float *C, size_t ldc, float *packed_a)
 {
     const size_t panels_a = (M + GEMM_MR - 1) / GEMM_MR;
     const size_t panels_b = (N + GEMM_NR - 1) / GEMM_NR;
-    const size_t blocks_m = (M + GEMM_MC - 1) / GEMM_MC;
-    const size_t blocks_n = (N + GEMM_NC - 1) / GEMM_NC;
-    float *packed_a = workspace;                          /* panels_a × (K, MR) */
-    float *packed_b = workspace + panels_a * GEMM_MR * K; /* panels_b × (K, NR) */
     const int worth_threads = (double)M * (double)N * (double)K > 32768.0;
-    size_t panel, block;
+    size_t unit_a, unit_b, units_a, units_b, panel, unit;
     (void)worth_threads; /* read only by the OpenMP pragmas */
 
-    if (M == 0 || N == 0)
-        return;
-    if (K == 0) {
-        gemm_scale(C, ldc, M, N, beta);
-        return;
-    }
+    gemm_plan_units(panels_a, panels_b, &unit_a, &unit_b);
+    units_a = (panels_a + unit_a - 1) / unit_a;
+    units_b = (panels_b + unit_b - 1) / unit_b;
 
     PARALLEL_FOR(if (worth_threads))
     for (panel = 0; panel < panels_a; panel++)
         gemm_pack_a_panel(packed_a + panel * GEMM_MR * K, transpose_a, A, lda, M, K, panel);
-    PARALLEL_FOR(if (worth_threads))
-    for (panel = 0; panel < panels_b; panel++)
-        gemm_pack_b_panel(packed_b + panel * GEMM_NR * K, transpose_b, B, ldb, N, K, panel);
 
-    PARALLEL_FOR(if (worth_threads))
-    for (block = 0; block < blocks_m * blocks_n; block++) {
-        const size_t row_start = (block / blocks_n) * GEMM_MC;
-        const size_t column_start = (block % blocks_n) * GEMM_NC;
-        const size_t row_end = row_start + GEMM_MC < M ? row_start + GEMM_MC : M;
-        const size_t column_end = column_start + GEMM_NC < N ? column_start + GEMM_NC : N;
+    PARALLEL_FOR_DYNAMIC(if (worth_threads))
+    for (unit = 0; unit < units_a * units_b; unit++) {
+        /* units in row-major order, so consecutive units share their A panels */
+        const size_t first_a = (unit / units_b) * unit_a, first_b = (unit % units_b) * unit_b;
+        const size_t end_a = first_a + unit_a < panels_a ? first_a + unit_a : panels_a;
+        const size_t end_b = first_b + unit_b < panels_b ? first_b + unit_b : panels_b;
         float tile[GEMM_MR * GEMM_NR];
-        size_t depth_start, row, column;
+        size_t depth_start, pa, pb;
         for (depth_start = 0; depth_start < K; depth_start += GEMM_KC) {
             const size_t depth = K - depth_start < GEMM_KC ? K - depth_start : GEMM_KC;
-            for (column = column_start; column < column_end; column += GEMM_NR) {
-                const float *b_sliver =
-                    packed_b + (column / GEMM_NR) * GEMM_NR * K + depth_start * GEMM_NR;
-                const size_t columns = column_end - column < GEMM_NR ? column_end - column
-                                                                     : GEMM_NR;
-                for (row = row_start; row < row_end; row += GEMM_MR) {
-                    const float *a_sliver =
-                        packed_a + (row / GEMM_MR) * GEMM_MR * K + depth_start * GEMM_MR;
-                    const size_t rows = row_end - row < GEMM_MR ? row_end - row : GEMM_MR;
+            for (pb = first_b; pb < end_b; pb++) {
+                const float *b_sliver = packed_b + pb * GEMM_NR * K + depth_start * GEMM_NR;
+                const size_t column = pb * GEMM_NR;
+                const size_t columns = N - column < GEMM_NR ? N - column : GEMM_NR;
+                for (pa = first_a; pa < end_a; pa++) {
+                    const float *a_sliver = packed_a + pa * GEMM_MR * K + depth_start * GEMM_MR;
+                    const size_t row = pa * GEMM_MR;
+                    const size_t rows = M - row < GEMM_MR ? M - row : GEMM_MR;
                     gemm_micro_kernel(tile, a_sliver, b_sliver, depth);
                     gemm_write_back(C + row * ldc + column, ldc, tile, rows, columns, alpha,
                                     beta, depth_start == 0);
@@ -259,4 +299,52 @@ void gemm(gemm_transpose transpose_a, gemm_transpose transpose_b, size_t M, size
             }
         }
     }
+}
+
+size_t gemm_packed_b_floats(size_t N, size_t K)
+{
+    return gemm_round_up(N, GEMM_NR) * K;
+}
+
+void gemm_pack_b(float *packed, gemm_transpose transpose_b, const float *B, size_t ldb, size_t N,
+                 size_t K)
+{
+    const size_t panels_b = (N + GEMM_NR - 1) / GEMM_NR;
+    const int worth_threads = (double)N * (double)K > 32768.0;
+    size_t panel;
+    (void)worth_threads;
+    PARALLEL_FOR(if (worth_threads))
+    for (panel = 0; panel < panels_b; panel++)
+        gemm_pack_b_panel(packed + panel * GEMM_NR * K, transpose_b, B, ldb, N, K, panel);
+}
+
+void gemm_prepacked_b(gemm_transpose transpose_a, size_t M, size_t N, size_t K, float alpha,
+                      const float *A, size_t lda, const float *packed_b, float beta, float *C,
+                      size_t ldc, float *workspace)
+{
+    if (M == 0 || N == 0)
+        return;
+    if (K == 0) {
+        gemm_scale(C, ldc, M, N, beta);
+        return;
+    }
+    gemm_packed_product(transpose_a, M, N, K, alpha, A, lda, packed_b, beta, C, ldc, workspace);
+}
+
+void gemm(gemm_transpose transpose_a, gemm_transpose transpose_b, size_t M, size_t N, size_t K,
+          float alpha, const float *A, size_t lda, const float *B, size_t ldb, float beta,
+          float *C, size_t ldc, float *workspace)
+{
+    const size_t panels_a = (M + GEMM_MR - 1) / GEMM_MR;
+    float *packed_a = workspace; /* panels_a × (K, MR) */
+    /* packed B starts on a 64-byte boundary when the workspace does (16 floats of slack) */
+    float *packed_b = workspace + (panels_a * GEMM_MR * K + 15) / 16 * 16; /* panels_b × (K, NR) */
+    if (M == 0 || N == 0)
+        return;
+    if (K == 0) {
+        gemm_scale(C, ldc, M, N, beta);
+        return;
+    }
+    gemm_pack_b(packed_b, transpose_b, B, ldb, N, K);
+    gemm_packed_product(transpose_a, M, N, K, alpha, A, lda, packed_b, beta, C, ldc, packed_a);
 }

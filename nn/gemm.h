@@ -58,16 +58,121 @@ typedef enum gemm_transpose {
 #else
 #define GEMM_MR 4
 #define GEMM_NR 8
+/* ---- for producers that write op(B) straight into the packed layout (im2col does) ---- */
+
+/* Element (p, j) of op(B) (K, N) lives at
+ *     packed[(j / GEMM_NR) · K · GEMM_NR + p · GEMM_NR + j % GEMM_NR],
+ * with zeros for N <= j < round_up(N, GEMM_NR): gemm_packed_b_floats(N, K) floats. */
+size_t gemm_packed_b_floats(size_t N, size_t K);
+
+/* Packs op(B) into that layout (what gemm does with its own workspace). */
+void gemm_pack_b(float *packed,                                      /* packed layout */
+                 gemm_transpose transpose_b, const float *B, size_t ldb, /* (K, N) or (N, K) */
+                 size_t N, size_t K);
+
+/* gemm with op(B) already packed; the workspace holds only packed A:
+ * gemm_workspace_floats(M, N, K) is always enough. */
+void gemm_prepacked_b(gemm_transpose transpose_a, size_t M, size_t N, size_t K, float alpha,
+                      const float *A, size_t lda, /* (M, K), or (K, M) when transposed */
+                      const float *packed_b,      /* op(B) (K, N) in the packed layout */
+                      float beta,
+                      float *C, size_t ldc,       /* (M, N) */
+                      float *workspace);
+
 #endif
+/* ---- for producers that write op(B) straight into the packed layout (im2col does) ---- */
+
+/* Element (p, j) of op(B) (K, N) lives at
+ *     packed[(j / GEMM_NR) · K · GEMM_NR + p · GEMM_NR + j % GEMM_NR],
+ * with zeros for N <= j < round_up(N, GEMM_NR): gemm_packed_b_floats(N, K) floats. */
+size_t gemm_packed_b_floats(size_t N, size_t K);
+
+/* Packs op(B) into that layout (what gemm does with its own workspace). */
+void gemm_pack_b(float *packed,                                      /* packed layout */
+                 gemm_transpose transpose_b, const float *B, size_t ldb, /* (K, N) or (N, K) */
+                 size_t N, size_t K);
+
+/* gemm with op(B) already packed; the workspace holds only packed A:
+ * gemm_workspace_floats(M, N, K) is always enough. */
+void gemm_prepacked_b(gemm_transpose transpose_a, size_t M, size_t N, size_t K, float alpha,
+                      const float *A, size_t lda, /* (M, K), or (K, M) when transposed */
+                      const float *packed_b,      /* op(B) (K, N) in the packed layout */
+                      float beta,
+                      float *C, size_t ldc,       /* (M, N) */
+                      float *workspace);
+
 #endif
 #ifndef GEMM_KC
 #define GEMM_KC 256
+/* ---- for producers that write op(B) straight into the packed layout (im2col does) ---- */
+
+/* Element (p, j) of op(B) (K, N) lives at
+ *     packed[(j / GEMM_NR) · K · GEMM_NR + p · GEMM_NR + j % GEMM_NR],
+ * with zeros for N <= j < round_up(N, GEMM_NR): gemm_packed_b_floats(N, K) floats. */
+size_t gemm_packed_b_floats(size_t N, size_t K);
+
+/* Packs op(B) into that layout (what gemm does with its own workspace). */
+void gemm_pack_b(float *packed,                                      /* packed layout */
+                 gemm_transpose transpose_b, const float *B, size_t ldb, /* (K, N) or (N, K) */
+                 size_t N, size_t K);
+
+/* gemm with op(B) already packed; the workspace holds only packed A:
+ * gemm_workspace_floats(M, N, K) is always enough. */
+void gemm_prepacked_b(gemm_transpose transpose_a, size_t M, size_t N, size_t K, float alpha,
+                      const float *A, size_t lda, /* (M, K), or (K, M) when transposed */
+                      const float *packed_b,      /* op(B) (K, N) in the packed layout */
+                      float beta,
+                      float *C, size_t ldc,       /* (M, N) */
+                      float *workspace);
+
 #endif
 #ifndef GEMM_MC
 #define GEMM_MC (8 * GEMM_MR)
+/* ---- for producers that write op(B) straight into the packed layout (im2col does) ---- */
+
+/* Element (p, j) of op(B) (K, N) lives at
+ *     packed[(j / GEMM_NR) · K · GEMM_NR + p · GEMM_NR + j % GEMM_NR],
+ * with zeros for N <= j < round_up(N, GEMM_NR): gemm_packed_b_floats(N, K) floats. */
+size_t gemm_packed_b_floats(size_t N, size_t K);
+
+/* Packs op(B) into that layout (what gemm does with its own workspace). */
+void gemm_pack_b(float *packed,                                      /* packed layout */
+                 gemm_transpose transpose_b, const float *B, size_t ldb, /* (K, N) or (N, K) */
+                 size_t N, size_t K);
+
+/* gemm with op(B) already packed; the workspace holds only packed A:
+ * gemm_workspace_floats(M, N, K) is always enough. */
+void gemm_prepacked_b(gemm_transpose transpose_a, size_t M, size_t N, size_t K, float alpha,
+                      const float *A, size_t lda, /* (M, K), or (K, M) when transposed */
+                      const float *packed_b,      /* op(B) (K, N) in the packed layout */
+                      float beta,
+                      float *C, size_t ldc,       /* (M, N) */
+                      float *workspace);
+
 #endif
 #ifndef GEMM_NC
 #define GEMM_NC (8 * GEMM_NR)
+/* ---- for producers that write op(B) straight into the packed layout (im2col does) ---- */
+
+/* Element (p, j) of op(B) (K, N) lives at
+ *     packed[(j / GEMM_NR) · K · GEMM_NR + p · GEMM_NR + j % GEMM_NR],
+ * with zeros for N <= j < round_up(N, GEMM_NR): gemm_packed_b_floats(N, K) floats. */
+size_t gemm_packed_b_floats(size_t N, size_t K);
+
+/* Packs op(B) into that layout (what gemm does with its own workspace). */
+void gemm_pack_b(float *packed,                                      /* packed layout */
+                 gemm_transpose transpose_b, const float *B, size_t ldb, /* (K, N) or (N, K) */
+                 size_t N, size_t K);
+
+/* gemm with op(B) already packed; the workspace holds only packed A:
+ * gemm_workspace_floats(M, N, K) is always enough. */
+void gemm_prepacked_b(gemm_transpose transpose_a, size_t M, size_t N, size_t K, float alpha,
+                      const float *A, size_t lda, /* (M, K), or (K, M) when transposed */
+                      const float *packed_b,      /* op(B) (K, N) in the packed layout */
+                      float beta,
+                      float *C, size_t ldc,       /* (M, N) */
+                      float *workspace);
+
 #endif
 
 /* The readable reference: for each (i, j), sum over p in order, in float. */
@@ -89,5 +194,26 @@ void gemm(gemm_transpose transpose_a, gemm_transpose transpose_b, size_t M, size
           float beta,
           float *C, size_t ldc,       /* (M, N) */
           float *workspace);          /* gemm_workspace_floats(M, N, K) floats */
+
+/* ---- for producers that write op(B) straight into the packed layout (im2col does) ---- */
+
+/* Element (p, j) of op(B) (K, N) lives at
+ *     packed[(j / GEMM_NR) · K · GEMM_NR + p · GEMM_NR + j % GEMM_NR],
+ * with zeros for N <= j < round_up(N, GEMM_NR): gemm_packed_b_floats(N, K) floats. */
+size_t gemm_packed_b_floats(size_t N, size_t K);
+
+/* Packs op(B) into that layout (what gemm does with its own workspace). */
+void gemm_pack_b(float *packed,                                      /* packed layout */
+                 gemm_transpose transpose_b, const float *B, size_t ldb, /* (K, N) or (N, K) */
+                 size_t N, size_t K);
+
+/* gemm with op(B) already packed; the workspace holds only packed A:
+ * gemm_workspace_floats(M, N, K) is always enough. */
+void gemm_prepacked_b(gemm_transpose transpose_a, size_t M, size_t N, size_t K, float alpha,
+                      const float *A, size_t lda, /* (M, K), or (K, M) when transposed */
+                      const float *packed_b,      /* op(B) (K, N) in the packed layout */
+                      float beta,
+                      float *C, size_t ldc,       /* (M, N) */
+                      float *workspace);
 
 #endif

@@ -5,30 +5,46 @@
 
 #include "tensor.h"
 
+#include <stdint.h>
+#include <string.h>
+
 static unsigned long allocation_count = 0;
+
+/* Every block starts on a SIMCLR_ALIGNMENT-byte boundary (a cache line, and the width of the
+ * widest vector loads), whatever the underlying allocator guarantees: the block is allocated
+ * SIMCLR_ALIGNMENT + sizeof(void *) bytes larger, and the pointer the allocator returned is kept
+ * just below the aligned start for simclr_free. */
+#define SIMCLR_ALIGNMENT 64
 
 void *simclr_calloc(size_t count, size_t size, const char *what, simclr_error *err)
 {
-    void *pointer;
-    size_t bytes;
-    if (size_multiply_checked(count, size, &bytes) != SIMCLR_OK) {
+    unsigned char *raw, *aligned;
+    size_t bytes, padded;
+    if (size_multiply_checked(count, size, &bytes) != SIMCLR_OK ||
+        size_add_checked(bytes, SIMCLR_ALIGNMENT + sizeof(void *), &padded) != SIMCLR_OK) {
         simclr_fail(err, "%s: %lu × %lu bytes overflows size_t", what, (unsigned long)count,
                     (unsigned long)size);
         return NULL;
     }
-    pointer = SIMCLR_CALLOC(count > 0 ? count : 1, size > 0 ? size : 1);
-    if (pointer == NULL) {
+    raw = (unsigned char *)SIMCLR_CALLOC(padded, 1);
+    if (raw == NULL) {
         simclr_fail(err, "%s: out of memory allocating %lu bytes", what, (unsigned long)bytes);
         return NULL;
     }
+    aligned = raw + sizeof(void *);
+    aligned += (SIMCLR_ALIGNMENT - (size_t)((uintptr_t)aligned % SIMCLR_ALIGNMENT)) % SIMCLR_ALIGNMENT;
+    memcpy(aligned - sizeof(void *), &raw, sizeof(void *));
     allocation_count++;
-    return pointer;
+    return aligned;
 }
 
 void simclr_free(void *pointer)
 {
-    if (pointer != NULL)
-        SIMCLR_FREE(pointer);
+    void *raw;
+    if (pointer == NULL)
+        return;
+    memcpy(&raw, (unsigned char *)pointer - sizeof(void *), sizeof(void *));
+    SIMCLR_FREE(raw);
 }
 
 unsigned long simclr_allocation_count(void)

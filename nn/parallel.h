@@ -19,6 +19,14 @@
 #define PARALLEL_FOR(clauses)
 #endif
 
+/* The same with iterations handed out one at a time as threads become free, for loops whose
+ * iterations differ in cost. Results still never depend on which thread ran what. */
+#ifdef _OPENMP
+#define PARALLEL_FOR_DYNAMIC(clauses) SIMCLR_PRAGMA(omp parallel for schedule(dynamic, 1) clauses)
+#else
+#define PARALLEL_FOR_DYNAMIC(clauses)
+#endif
+
 /* The number of threads parallel regions will use: 1 without OpenMP. */
 int parallel_thread_count(void);
 

@@ -193,7 +193,9 @@ typedef struct arena_cursor {
 static float *take(arena_cursor *cursor, size_t count)
 {
     float *slice = cursor->base != NULL ? cursor->base + cursor->used : NULL;
-    if (size_add_checked(cursor->used, count, &cursor->used) != SIMCLR_OK)
+    /* every slice starts on a 64-byte boundary (16 floats), as the arena itself */
+    if (count > (size_t)-1 - 15 ||
+        size_add_checked(cursor->used, (count + 15) / 16 * 16, &cursor->used) != SIMCLR_OK)
         cursor->overflow = 1;
     return slice;
 }
