@@ -10,8 +10,11 @@
 #include "parallel.h"
 #include "tensor.h"
 
-/* Enough GEMM columns per chunk to fill the register tiles and amortise packing. */
+/* GEMM columns per chunk: enough to fill the register tiles and amortise packing, few enough
+ * that a chunk's packed columns stay in cache. The weight gradient sums over columns, so it
+ * prefers long chunks (fewer passes over dW). */
 #define CONV2D_TARGET_COLUMNS 256
+#define CONV2D_WEIGHT_TARGET_COLUMNS 2048
 
 int conv2d_shape_init(conv2d_shape *shape, size_t batch, size_t in_channels, size_t in_height,
                       size_t in_width, size_t out_channels, size_t kernel, size_t stride,
@@ -41,10 +44,14 @@ int conv2d_shape_init(conv2d_shape *shape, size_t batch, size_t in_channels, siz
     shape->chunk = (CONV2D_TARGET_COLUMNS + spatial - 1) / spatial;
     if (shape->chunk > batch)
         shape->chunk = batch;
+    shape->weight_chunk = (CONV2D_WEIGHT_TARGET_COLUMNS + spatial - 1) / spatial;
+    if (shape->weight_chunk > batch)
+        shape->weight_chunk = batch;
+    shape->threads = (size_t)parallel_thread_count();
     if (size_multiply_checked(batch, in_channels * in_height * in_width, &check) != SIMCLR_OK ||
         size_multiply_checked(batch, out_channels * spatial, &check) != SIMCLR_OK ||
-        size_multiply_checked(in_channels * kernel * kernel, shape->chunk * spatial, &check) !=
-            SIMCLR_OK)
+        size_multiply_checked(in_channels * kernel * kernel, shape->weight_chunk * spatial,
+                              &check) != SIMCLR_OK)
         return simclr_fail(err, "conv2d: the sizes overflow size_t");
     return SIMCLR_OK;
 }
@@ -66,32 +73,64 @@ static int conv2d_is_pointwise(const conv2d_shape *s)
     return s->kernel == 1 && s->stride == 1 && s->padding == 0 && s->chunk == 1;
 }
 
-/* The packed columns of one chunk, in either of the two packed layouts (see im2col below). */
-static size_t conv2d_packed_floats(const conv2d_shape *s)
+static size_t round_up_16(size_t floats)
 {
-    const size_t columns = conv2d_chunk_columns(s, s->chunk), rows = conv2d_col_rows(s);
+    return (floats + 15) / 16 * 16; /* so that every region starts 64-byte aligned */
+}
+
+/* The weight packed as GEMM's A operand, W (O, C·k·k) or Wᵀ (C·k·k, O): the same size. */
+static size_t conv2d_packed_weight_floats(const conv2d_shape *s)
+{
+    const size_t forward = gemm_packed_a_floats(s->out_channels, conv2d_col_rows(s));
+    const size_t transposed = gemm_packed_a_floats(conv2d_col_rows(s), s->out_channels);
+    return round_up_16(forward > transposed ? forward : transposed);
+}
+
+/* The workspace: the packed weight, then either the weight-gradient region or one slot per
+ * thread for the chunk products (the two are never in use at the same time).
+ *   weight-gradient region: colᵀ packed for G_w images | dY as columns (O, G_w·S) | dY packed
+ *   a thread's slot:        columns packed (or dcol)   | scratch (O, G·S)         | dY packed */
+typedef struct conv2d_workspace_plan {
+    size_t weight;                                  /* packed W or Wᵀ */
+    size_t weight_columns, weight_dy, weight_dy_packed; /* the weight-gradient region */
+    size_t slot_columns, slot_scratch, slot_dy_packed, slot; /* one thread's slot */
+    size_t total;
+} conv2d_workspace_plan;
+
+static void conv2d_plan_workspace(const conv2d_shape *s, conv2d_workspace_plan *plan)
+{
+    const size_t rows = conv2d_col_rows(s), O = s->out_channels;
+    const size_t columns = conv2d_chunk_columns(s, s->chunk);
+    const size_t weight_columns = conv2d_chunk_columns(s, s->weight_chunk);
     const size_t forward = gemm_packed_b_floats(columns, rows);
-    const size_t transposed = gemm_packed_b_floats(rows, columns);
-    return forward > transposed ? forward : transposed;
+    size_t weight_region;
+    plan->weight = conv2d_packed_weight_floats(s);
+    plan->weight_columns = round_up_16(gemm_packed_b_floats(rows, weight_columns));
+    plan->weight_dy = round_up_16(O * weight_columns);
+    plan->weight_dy_packed = round_up_16(gemm_packed_a_floats(O, weight_columns));
+    plan->slot_columns = round_up_16(forward > rows * columns ? forward : rows * columns);
+    plan->slot_scratch = round_up_16(O * columns);
+    plan->slot_dy_packed = round_up_16(gemm_packed_b_floats(columns, O));
+    plan->slot = plan->slot_columns + plan->slot_scratch + plan->slot_dy_packed;
+    weight_region = plan->weight_columns + plan->weight_dy + plan->weight_dy_packed;
+    plan->total = plan->weight + (weight_region > s->threads * plan->slot
+                                      ? weight_region
+                                      : s->threads * plan->slot);
 }
 
 int conv2d_workspace_floats(const conv2d_shape *s, size_t *floats, simclr_error *err)
 {
-    const size_t columns = conv2d_chunk_columns(s, s->chunk), rows = conv2d_col_rows(s);
-    size_t packed = conv2d_packed_floats(s), scratch = s->out_channels * columns, g1, g2, g3;
-    size_t gemm_floats;
-    if (gemm_workspace_floats(s->out_channels, columns, rows, &g1, err) != SIMCLR_OK ||
-        gemm_workspace_floats(s->out_channels, rows, columns, &g2, err) != SIMCLR_OK ||
-        gemm_workspace_floats(rows, columns, s->out_channels, &g3, err) != SIMCLR_OK)
-        return SIMCLR_FAILED;
-    gemm_floats = g1 > g2 ? g1 : g2;
-    gemm_floats = gemm_floats > g3 ? gemm_floats : g3;
-    /* three regions, each rounded up to 16 floats so that all start 64-byte aligned */
-    packed = (packed + 15) / 16 * 16;
-    scratch = (scratch + 15) / 16 * 16;
-    if (size_add_checked(packed, scratch, floats) != SIMCLR_OK ||
-        size_add_checked(*floats, gemm_floats, floats) != SIMCLR_OK)
+    conv2d_workspace_plan plan;
+    double estimate;
+    /* the plan's sums are checked in double first: an overflowing size is refused, not wrapped */
+    estimate = (double)conv2d_col_rows(s) * (double)conv2d_chunk_columns(s, s->weight_chunk) * 3.0 +
+               (double)s->threads * (double)(conv2d_col_rows(s) + 2 * s->out_channels + 64) *
+                   (double)(conv2d_chunk_columns(s, s->chunk) + 64) +
+               (double)(conv2d_col_rows(s) + 64) * (double)(s->out_channels + 64);
+    if (estimate > (double)((size_t)-1 / sizeof(float)))
         return simclr_fail(err, "conv2d: the workspace overflows size_t");
+    conv2d_plan_workspace(s, &plan);
+    *floats = plan.total;
     return SIMCLR_OK;
 }
 
@@ -156,13 +195,18 @@ static void conv2d_valid_columns(const conv2d_shape *s, size_t b, size_t *first,
                 (x) + (g_ * (s)->in_channels + c_) * (s)->in_height * (s)->in_width;              \
             for (i_ = 0; i_ < Ho_; i_++, column_ += Wo_) {                                        \
                 const long r_ = (long)(i_ * (s)->stride + a_) - (long)(s)->padding;               \
-                const float *in_row_ = plane_ + (r_ >= 0 ? (size_t)r_ : 0) * (s)->in_width;       \
-                const int inside_ = r_ >= 0 && r_ < (long)(s)->in_height;                         \
-                for (j_ = 0; j_ < Wo_; j_++) {                                                    \
-                    const float value_ = inside_ && j_ >= first_ && j_ < end_                     \
-                                             ? in_row_[j_ * (s)->stride + b_ - (s)->padding]      \
-                                             : 0.0f;                                              \
-                    STORE(column_ + j_, value_);                                                  \
+                if (r_ < 0 || r_ >= (long)(s)->in_height) {                                       \
+                    for (j_ = 0; j_ < Wo_; j_++)                                                  \
+                        STORE(column_ + j_, 0.0f);                                                \
+                } else {                                                                          \
+                    /* output column j reads input column j·s + b − p, inside for first <= j < end */ \
+                    const float *in_row_ = plane_ + (size_t)r_ * (s)->in_width;                   \
+                    for (j_ = 0; j_ < first_; j_++)                                               \
+                        STORE(column_ + j_, 0.0f);                                                \
+                    for (j_ = first_; j_ < end_; j_++)                                            \
+                        STORE(column_ + j_, in_row_[j_ * (s)->stride + b_ - (s)->padding]);       \
+                    for (j_ = end_; j_ < Wo_; j_++)                                               \
+                        STORE(column_ + j_, 0.0f);                                                \
                 }                                                                                 \
             }                                                                                     \
         }                                                                                         \
@@ -291,44 +335,56 @@ static void conv2d_columns_to_images(float *out, const float *in, size_t images,
 /* Forward and backward                                                                       */
 /* ------------------------------------------------------------------------------------------ */
 
-/* The three regions of the workspace: packed columns, scratch (O, G·Ho·Wo), GEMM's own. */
-static void conv2d_split_workspace(const conv2d_shape *s, float *workspace, float **packed,
-                                   float **scratch, float **gemm_workspace)
+/* Whether threads take whole chunks (enough chunks to share) or work inside each chunk. */
+static int conv2d_threads_take_chunks(const conv2d_shape *s)
 {
-    const size_t columns = conv2d_chunk_columns(s, s->chunk);
-    *packed = workspace;
-    *scratch = *packed + (conv2d_packed_floats(s) + 15) / 16 * 16;
-    *gemm_workspace = *scratch + (s->out_channels * columns + 15) / 16 * 16;
+    const size_t chunks = (s->batch + s->chunk - 1) / s->chunk;
+    return s->threads > 1 && chunks >= 2 * s->threads;
+}
+
+/* One chunk of the forward product into y, with the thread's own slot. */
+static void conv2d_forward_chunk(float *y, const float *x, const float *packed_weight,
+                                 const conv2d_shape *s, size_t first, float *slot,
+                                 const conv2d_workspace_plan *plan)
+{
+    const size_t rows = conv2d_col_rows(s), O = s->out_channels;
+    const size_t S = s->out_height * s->out_width;
+    const size_t images = s->batch - first < s->chunk ? s->batch - first : s->chunk;
+    const size_t columns = conv2d_chunk_columns(s, images);
+    const float *x_chunk = x + first * s->in_channels * s->in_height * s->in_width;
+    float *packed = slot, *scratch = slot + plan->slot_columns;
+    /* a 1×1 stride-1 unpadded convolution unrolls to the image itself: plain packing */
+    if (conv2d_is_pointwise(s))
+        gemm_pack_b(packed, GEMM_NORMAL, x_chunk, columns, columns, rows);
+    else
+        conv2d_im2col_packed(packed, x_chunk, s, images);
+    if (images == 1) {
+        gemm_prepacked(O, columns, rows, 1.0f, packed_weight, packed, 0.0f, y + first * O * S,
+                       columns);
+    } else {
+        gemm_prepacked(O, columns, rows, 1.0f, packed_weight, packed, 0.0f, scratch, columns);
+        conv2d_columns_to_images(y + first * O * S, scratch, images, O, S);
+    }
 }
 
 void conv2d_forward(float *y, const float *x, const float *weight, const float *bias,
                     const conv2d_shape *s, float *workspace)
 {
     const size_t rows = conv2d_col_rows(s), O = s->out_channels;
-    const size_t S = s->out_height * s->out_width;
-    const size_t in_size = s->in_channels * s->in_height * s->in_width;
-    float *packed, *scratch, *gemm_workspace;
-    size_t first;
-    conv2d_split_workspace(s, workspace, &packed, &scratch, &gemm_workspace);
-    for (first = 0; first < s->batch; first += s->chunk) {
-        const size_t images = s->batch - first < s->chunk ? s->batch - first : s->chunk;
-        const size_t columns = conv2d_chunk_columns(s, images);
-        const float *x_chunk = x + first * in_size;
-        float *y_chunk = y + first * O * S;
-        /* a 1×1 stride-1 unpadded convolution unrolls to the image itself: plain packing */
-        if (conv2d_is_pointwise(s))
-            gemm_pack_b(packed, GEMM_NORMAL, x_chunk, columns, columns, rows);
-        else
-            conv2d_im2col_packed(packed, x_chunk, s, images);
-        if (images == 1) {
-            gemm_prepacked_b(GEMM_NORMAL, O, columns, rows, 1.0f, weight, rows, packed, 0.0f,
-                             y_chunk, columns, gemm_workspace);
-        } else {
-            gemm_prepacked_b(GEMM_NORMAL, O, columns, rows, 1.0f, weight, rows, packed, 0.0f,
-                             scratch, columns, gemm_workspace);
-            conv2d_columns_to_images(y_chunk, scratch, images, O, S);
-        }
-    }
+    const size_t S = s->out_height * s->out_width, chunks = (s->batch + s->chunk - 1) / s->chunk;
+    const int take_chunks = conv2d_threads_take_chunks(s);
+    const int slots = (int)s->threads;
+    conv2d_workspace_plan plan;
+    float *packed_weight = workspace, *slots_base;
+    size_t chunk;
+    (void)take_chunks, (void)slots; /* read only by the OpenMP pragmas */
+    conv2d_plan_workspace(s, &plan);
+    slots_base = workspace + plan.weight;
+    gemm_pack_a(packed_weight, GEMM_NORMAL, weight, rows, O, rows); /* W once for all chunks */
+    PARALLEL_FOR_DYNAMIC(num_threads(slots) if (take_chunks))
+    for (chunk = 0; chunk < chunks; chunk++)
+        conv2d_forward_chunk(y, x, packed_weight, s, chunk * s->chunk,
+                             slots_base + (size_t)parallel_thread_index() * plan.slot, &plan);
     if (bias != NULL) {
         size_t plane;
         PARALLEL_FOR()
@@ -342,15 +398,50 @@ void conv2d_forward(float *y, const float *x, const float *weight, const float *
     }
 }
 
+/* One chunk of the input gradient, dx = col2im(Wᵀ · dY), with the thread's own slot. */
+static void conv2d_input_gradient_chunk(float *dx, const float *dy, const float *packed_weight_t,
+                                        const conv2d_shape *s, size_t first, float *slot,
+                                        const conv2d_workspace_plan *plan)
+{
+    const size_t rows = conv2d_col_rows(s), O = s->out_channels;
+    const size_t S = s->out_height * s->out_width;
+    const size_t in_size = s->in_channels * s->in_height * s->in_width;
+    const size_t images = s->batch - first < s->chunk ? s->batch - first : s->chunk;
+    const size_t columns = conv2d_chunk_columns(s, images);
+    float *dcol = slot, *scratch = slot + plan->slot_columns;
+    float *dy_packed = scratch + plan->slot_scratch;
+    const float *dy_columns = dy + first * O * S;
+    if (images > 1) {
+        conv2d_images_to_columns(scratch, dy_columns, images, O, S);
+        dy_columns = scratch;
+    }
+    gemm_pack_b(dy_packed, GEMM_NORMAL, dy_columns, columns, columns, O);
+    if (conv2d_is_pointwise(s)) {
+        /* dx_n (C, S) = Wᵀ (C, O) · dY_n (O, S) directly */
+        gemm_prepacked(rows, columns, O, 1.0f, packed_weight_t, dy_packed, 0.0f,
+                       dx + first * in_size, columns);
+    } else {
+        /* dcol (C·k·k, cols) = Wᵀ · dY, then scattered back to the images */
+        gemm_prepacked(rows, columns, O, 1.0f, packed_weight_t, dy_packed, 0.0f, dcol, columns);
+        conv2d_col2im(dx + first * in_size, dcol, s, images);
+    }
+}
+
 void conv2d_backward(float *dx, float *dweight, float *dbias, const float *dy, const float *x,
                      const float *weight, const conv2d_shape *s, float *workspace)
 {
     const size_t rows = conv2d_col_rows(s), O = s->out_channels;
     const size_t S = s->out_height * s->out_width;
     const size_t in_size = s->in_channels * s->in_height * s->in_width;
-    float *packed, *scratch, *gemm_workspace;
-    size_t first;
-    conv2d_split_workspace(s, workspace, &packed, &scratch, &gemm_workspace);
+    const size_t chunks = (s->batch + s->chunk - 1) / s->chunk;
+    const int take_chunks = conv2d_threads_take_chunks(s);
+    const int slots = (int)s->threads;
+    conv2d_workspace_plan plan;
+    float *packed_weight = workspace, *region;
+    size_t first, chunk;
+    (void)take_chunks, (void)slots; /* read only by the OpenMP pragmas */
+    conv2d_plan_workspace(s, &plan);
+    region = workspace + plan.weight;
 
     if (dbias != NULL) {
         size_t o;
@@ -365,34 +456,31 @@ void conv2d_backward(float *dx, float *dweight, float *dbias, const float *dy, c
         }
     }
 
-    for (first = 0; first < s->batch; first += s->chunk) {
-        const size_t images = s->batch - first < s->chunk ? s->batch - first : s->chunk;
+    /* dW (O, C·k·k) += dY (O, cols) · colᵀ (cols, C·k·k), chunk after chunk, in order */
+    for (first = 0; first < s->batch; first += s->weight_chunk) {
+        const size_t images = s->batch - first < s->weight_chunk ? s->batch - first : s->weight_chunk;
         const size_t columns = conv2d_chunk_columns(s, images);
         const float *x_chunk = x + first * in_size;
         const float *dy_columns = dy + first * O * S;
+        float *packed_columns = region, *dy_region = region + plan.weight_columns;
+        float *dy_packed = dy_region + plan.weight_dy;
         if (images > 1) {
-            conv2d_images_to_columns(scratch, dy_columns, images, O, S);
-            dy_columns = scratch;
+            conv2d_images_to_columns(dy_region, dy_columns, images, O, S);
+            dy_columns = dy_region;
         }
-        /* dW (O, C·k·k) += dY (O, cols) · colᵀ (cols, C·k·k) */
-        if (conv2d_is_pointwise(s))
-            gemm_pack_b(packed, GEMM_TRANSPOSED, x_chunk, columns, rows, columns);
+        gemm_pack_a(dy_packed, GEMM_NORMAL, dy_columns, columns, O, columns);
+        if (conv2d_is_pointwise(s) && images == 1)
+            gemm_pack_b(packed_columns, GEMM_TRANSPOSED, x_chunk, columns, rows, columns);
         else
-            conv2d_im2col_packed_transposed(packed, x_chunk, s, images);
-        gemm_prepacked_b(GEMM_NORMAL, O, rows, columns, 1.0f, dy_columns, columns, packed, 1.0f,
-                         dweight, rows, gemm_workspace);
-        if (dx == NULL)
-            continue;
-        if (conv2d_is_pointwise(s)) {
-            /* dx_n (C, S) = Wᵀ (C, O) · dY_n (O, S) directly */
-            gemm(GEMM_TRANSPOSED, GEMM_NORMAL, rows, columns, O, 1.0f, weight, rows, dy_columns,
-                 columns, 0.0f, dx + first * in_size, columns, gemm_workspace);
-        } else {
-            /* dcol (C·k·k, cols) = Wᵀ · dY, in the packed region (free again), then scattered
-             * back to the images */
-            gemm(GEMM_TRANSPOSED, GEMM_NORMAL, rows, columns, O, 1.0f, weight, rows, dy_columns,
-                 columns, 0.0f, packed, columns, gemm_workspace);
-            conv2d_col2im(dx + first * in_size, packed, s, images);
-        }
+            conv2d_im2col_packed_transposed(packed_columns, x_chunk, s, images);
+        gemm_prepacked(O, rows, columns, 1.0f, dy_packed, packed_columns, 1.0f, dweight, rows);
     }
+
+    if (dx == NULL)
+        return;
+    gemm_pack_a(packed_weight, GEMM_TRANSPOSED, weight, rows, rows, O); /* Wᵀ once */
+    PARALLEL_FOR_DYNAMIC(num_threads(slots) if (take_chunks))
+    for (chunk = 0; chunk < chunks; chunk++)
+        conv2d_input_gradient_chunk(dx, dy, packed_weight, s, chunk * s->chunk,
+                                    region + (size_t)parallel_thread_index() * plan.slot, &plan);
 }

@@ -13,9 +13,16 @@
  *     forward          Y  = W · col                 (O × G·Ho·Wo)
  *     weight gradient  dW += dY · colᵀ              (O × C·k·k), summed over chunks in order
  *     input gradient   dcol = Wᵀ · dY, then col2im adds each column back where it came from.
- * G is chosen from the shape alone (enough columns to keep the GEMM efficient, ≥ 1), never from
- * the thread count, so every sum has the same order for any number of threads. A 1×1, stride 1,
- * padding 0 convolution on a one-image chunk uses the image itself as col (no im2col).
+ * The columns go straight into the GEMM's packed panel layout (nn/gemm.h: gemm_prepacked), so
+ * no col matrix is ever stored; for a 1×1, stride 1, unpadded convolution the "unrolling" is just
+ * the packing of the image itself (no im2col).
+ * Chunk sizes come from the shape alone: G for the forward and input-gradient products (a few
+ * hundred columns, so a chunk's data stays in cache), a larger G_w for the weight gradient (whose
+ * sum over chunks is the only reduction). Threads take whole chunks of the forward and input-
+ * gradient products when there are enough of them (each chunk is independent and computed the
+ * same way by any thread), and otherwise work inside each chunk's GEMM; the weight gradient's
+ * chunks are always summed one after another, in order. So every sum has the same order for
+ * any number of threads and the results are the same bits.
  *
  * Gradient convention (all layers in nn/): parameter gradients are accumulated (+=), so the
  * caller zeroes them once per step; the input gradient dx is overwritten. dx may be NULL when the
@@ -36,11 +43,15 @@ typedef struct conv2d_shape {
     size_t out_channels;             /* O */
     size_t kernel, stride, padding;  /* k, s, p */
     size_t out_height, out_width;    /* Ho, Wo (derived) */
-    size_t chunk;                    /* G, images per GEMM (derived) */
+    size_t chunk;                    /* G, images per forward / input-gradient GEMM (derived) */
+    size_t weight_chunk;             /* G_w, images per weight-gradient GEMM (derived) */
+    size_t threads;                  /* worker slots planned in the workspace (derived) */
 } conv2d_shape;
 
 /* Fills the shape and its derived sizes; fails on a kernel larger than the padded input, a zero
- * size or stride, or sizes whose products overflow. */
+ * size or stride, or sizes whose products overflow. The workspace gets one slot per thread
+ * available now (parallel_thread_count()); running later with more threads uses only that many
+ * for the chunk loops, with the same results. */
 int conv2d_shape_init(conv2d_shape *shape, size_t batch, size_t in_channels, size_t in_height,
                       size_t in_width, size_t out_channels, size_t kernel, size_t stride,
                       size_t padding, simclr_error *err);

@@ -255,24 +255,19 @@ static void gemm_plan_units(size_t panels_a, size_t panels_b, size_t *unit_a, si
     *unit_b = (panels_b + (panels_b + b - 1) / b - 1) / ((panels_b + b - 1) / b);
 }
 
-/* The product once op(B) is packed: pack A, then every unit of C in parallel. */
-static void gemm_packed_product(gemm_transpose transpose_a, size_t M, size_t N, size_t K,
-                                float alpha, const float *A, size_t lda, const float *packed_b,
-                                float beta, float *C, size_t ldc, float *packed_a)
+/* The product of packed operands: every unit of C in parallel. */
+static void gemm_packed_product(size_t M, size_t N, size_t K, float alpha, const float *packed_a,
+                                const float *packed_b, float beta, float *C, size_t ldc)
 {
     const size_t panels_a = (M + GEMM_MR - 1) / GEMM_MR;
     const size_t panels_b = (N + GEMM_NR - 1) / GEMM_NR;
     const int worth_threads = (double)M * (double)N * (double)K > 32768.0;
-    size_t unit_a, unit_b, units_a, units_b, panel, unit;
+    size_t unit_a, unit_b, units_a, units_b, unit;
     (void)worth_threads; /* read only by the OpenMP pragmas */
 
     gemm_plan_units(panels_a, panels_b, &unit_a, &unit_b);
     units_a = (panels_a + unit_a - 1) / unit_a;
     units_b = (panels_b + unit_b - 1) / unit_b;
-
-    PARALLEL_FOR(if (worth_threads))
-    for (panel = 0; panel < panels_a; panel++)
-        gemm_pack_a_panel(packed_a + panel * GEMM_MR * K, transpose_a, A, lda, M, K, panel);
 
     PARALLEL_FOR_DYNAMIC(if (worth_threads))
     for (unit = 0; unit < units_a * units_b; unit++) {
@@ -299,6 +294,35 @@ static void gemm_packed_product(gemm_transpose transpose_a, size_t M, size_t N, 
             }
         }
     }
+}
+
+size_t gemm_packed_a_floats(size_t M, size_t K)
+{
+    return gemm_round_up(M, GEMM_MR) * K;
+}
+
+void gemm_pack_a(float *packed, gemm_transpose transpose_a, const float *A, size_t lda, size_t M,
+                 size_t K)
+{
+    const size_t panels_a = (M + GEMM_MR - 1) / GEMM_MR;
+    const int worth_threads = (double)M * (double)K > 32768.0;
+    size_t panel;
+    (void)worth_threads;
+    PARALLEL_FOR(if (worth_threads))
+    for (panel = 0; panel < panels_a; panel++)
+        gemm_pack_a_panel(packed + panel * GEMM_MR * K, transpose_a, A, lda, M, K, panel);
+}
+
+void gemm_prepacked(size_t M, size_t N, size_t K, float alpha, const float *packed_a,
+                    const float *packed_b, float beta, float *C, size_t ldc)
+{
+    if (M == 0 || N == 0)
+        return;
+    if (K == 0) {
+        gemm_scale(C, ldc, M, N, beta);
+        return;
+    }
+    gemm_packed_product(M, N, K, alpha, packed_a, packed_b, beta, C, ldc);
 }
 
 size_t gemm_packed_b_floats(size_t N, size_t K)
@@ -328,7 +352,8 @@ void gemm_prepacked_b(gemm_transpose transpose_a, size_t M, size_t N, size_t K, 
         gemm_scale(C, ldc, M, N, beta);
         return;
     }
-    gemm_packed_product(transpose_a, M, N, K, alpha, A, lda, packed_b, beta, C, ldc, workspace);
+    gemm_pack_a(workspace, transpose_a, A, lda, M, K);
+    gemm_packed_product(M, N, K, alpha, workspace, packed_b, beta, C, ldc);
 }
 
 void gemm(gemm_transpose transpose_a, gemm_transpose transpose_b, size_t M, size_t N, size_t K,
@@ -345,6 +370,7 @@ void gemm(gemm_transpose transpose_a, gemm_transpose transpose_b, size_t M, size
         gemm_scale(C, ldc, M, N, beta);
         return;
     }
+    gemm_pack_a(packed_a, transpose_a, A, lda, M, K);
     gemm_pack_b(packed_b, transpose_b, B, ldb, N, K);
-    gemm_packed_product(transpose_a, M, N, K, alpha, A, lda, packed_b, beta, C, ldc, packed_a);
+    gemm_packed_product(M, N, K, alpha, packed_a, packed_b, beta, C, ldc);
 }

@@ -70,6 +70,19 @@ void gemm_pack_b(float *packed,                                      /* packed l
                  gemm_transpose transpose_b, const float *B, size_t ldb, /* (K, N) or (N, K) */
                  size_t N, size_t K);
 
+/* The same for op(A) (M, K): element (i, p) at packed[(i / GEMM_MR)·K·GEMM_MR + p·GEMM_MR +
+ * i % GEMM_MR], zeros for M <= i < round_up(M, GEMM_MR): gemm_packed_a_floats(M, K) floats. */
+size_t gemm_packed_a_floats(size_t M, size_t K);
+void gemm_pack_a(float *packed, gemm_transpose transpose_a, const float *A, size_t lda, size_t M,
+                 size_t K);
+
+/* gemm with both operands already packed (a weight packed once and used for many products). */
+void gemm_prepacked(size_t M, size_t N, size_t K, float alpha,
+                    const float *packed_a, /* op(A) (M, K) in the packed layout */
+                    const float *packed_b, /* op(B) (K, N) in the packed layout */
+                    float beta,
+                    float *C, size_t ldc); /* (M, N) */
+
 /* gemm with op(B) already packed; the workspace holds only packed A:
  * gemm_workspace_floats(M, N, K) is always enough. */
 void gemm_prepacked_b(gemm_transpose transpose_a, size_t M, size_t N, size_t K, float alpha,
@@ -91,6 +104,19 @@ size_t gemm_packed_b_floats(size_t N, size_t K);
 void gemm_pack_b(float *packed,                                      /* packed layout */
                  gemm_transpose transpose_b, const float *B, size_t ldb, /* (K, N) or (N, K) */
                  size_t N, size_t K);
+
+/* The same for op(A) (M, K): element (i, p) at packed[(i / GEMM_MR)·K·GEMM_MR + p·GEMM_MR +
+ * i % GEMM_MR], zeros for M <= i < round_up(M, GEMM_MR): gemm_packed_a_floats(M, K) floats. */
+size_t gemm_packed_a_floats(size_t M, size_t K);
+void gemm_pack_a(float *packed, gemm_transpose transpose_a, const float *A, size_t lda, size_t M,
+                 size_t K);
+
+/* gemm with both operands already packed (a weight packed once and used for many products). */
+void gemm_prepacked(size_t M, size_t N, size_t K, float alpha,
+                    const float *packed_a, /* op(A) (M, K) in the packed layout */
+                    const float *packed_b, /* op(B) (K, N) in the packed layout */
+                    float beta,
+                    float *C, size_t ldc); /* (M, N) */
 
 /* gemm with op(B) already packed; the workspace holds only packed A:
  * gemm_workspace_floats(M, N, K) is always enough. */
@@ -116,6 +142,19 @@ void gemm_pack_b(float *packed,                                      /* packed l
                  gemm_transpose transpose_b, const float *B, size_t ldb, /* (K, N) or (N, K) */
                  size_t N, size_t K);
 
+/* The same for op(A) (M, K): element (i, p) at packed[(i / GEMM_MR)·K·GEMM_MR + p·GEMM_MR +
+ * i % GEMM_MR], zeros for M <= i < round_up(M, GEMM_MR): gemm_packed_a_floats(M, K) floats. */
+size_t gemm_packed_a_floats(size_t M, size_t K);
+void gemm_pack_a(float *packed, gemm_transpose transpose_a, const float *A, size_t lda, size_t M,
+                 size_t K);
+
+/* gemm with both operands already packed (a weight packed once and used for many products). */
+void gemm_prepacked(size_t M, size_t N, size_t K, float alpha,
+                    const float *packed_a, /* op(A) (M, K) in the packed layout */
+                    const float *packed_b, /* op(B) (K, N) in the packed layout */
+                    float beta,
+                    float *C, size_t ldc); /* (M, N) */
+
 /* gemm with op(B) already packed; the workspace holds only packed A:
  * gemm_workspace_floats(M, N, K) is always enough. */
 void gemm_prepacked_b(gemm_transpose transpose_a, size_t M, size_t N, size_t K, float alpha,
@@ -140,6 +179,19 @@ void gemm_pack_b(float *packed,                                      /* packed l
                  gemm_transpose transpose_b, const float *B, size_t ldb, /* (K, N) or (N, K) */
                  size_t N, size_t K);
 
+/* The same for op(A) (M, K): element (i, p) at packed[(i / GEMM_MR)·K·GEMM_MR + p·GEMM_MR +
+ * i % GEMM_MR], zeros for M <= i < round_up(M, GEMM_MR): gemm_packed_a_floats(M, K) floats. */
+size_t gemm_packed_a_floats(size_t M, size_t K);
+void gemm_pack_a(float *packed, gemm_transpose transpose_a, const float *A, size_t lda, size_t M,
+                 size_t K);
+
+/* gemm with both operands already packed (a weight packed once and used for many products). */
+void gemm_prepacked(size_t M, size_t N, size_t K, float alpha,
+                    const float *packed_a, /* op(A) (M, K) in the packed layout */
+                    const float *packed_b, /* op(B) (K, N) in the packed layout */
+                    float beta,
+                    float *C, size_t ldc); /* (M, N) */
+
 /* gemm with op(B) already packed; the workspace holds only packed A:
  * gemm_workspace_floats(M, N, K) is always enough. */
 void gemm_prepacked_b(gemm_transpose transpose_a, size_t M, size_t N, size_t K, float alpha,
@@ -163,6 +215,19 @@ size_t gemm_packed_b_floats(size_t N, size_t K);
 void gemm_pack_b(float *packed,                                      /* packed layout */
                  gemm_transpose transpose_b, const float *B, size_t ldb, /* (K, N) or (N, K) */
                  size_t N, size_t K);
+
+/* The same for op(A) (M, K): element (i, p) at packed[(i / GEMM_MR)·K·GEMM_MR + p·GEMM_MR +
+ * i % GEMM_MR], zeros for M <= i < round_up(M, GEMM_MR): gemm_packed_a_floats(M, K) floats. */
+size_t gemm_packed_a_floats(size_t M, size_t K);
+void gemm_pack_a(float *packed, gemm_transpose transpose_a, const float *A, size_t lda, size_t M,
+                 size_t K);
+
+/* gemm with both operands already packed (a weight packed once and used for many products). */
+void gemm_prepacked(size_t M, size_t N, size_t K, float alpha,
+                    const float *packed_a, /* op(A) (M, K) in the packed layout */
+                    const float *packed_b, /* op(B) (K, N) in the packed layout */
+                    float beta,
+                    float *C, size_t ldc); /* (M, N) */
 
 /* gemm with op(B) already packed; the workspace holds only packed A:
  * gemm_workspace_floats(M, N, K) is always enough. */
@@ -206,6 +271,19 @@ size_t gemm_packed_b_floats(size_t N, size_t K);
 void gemm_pack_b(float *packed,                                      /* packed layout */
                  gemm_transpose transpose_b, const float *B, size_t ldb, /* (K, N) or (N, K) */
                  size_t N, size_t K);
+
+/* The same for op(A) (M, K): element (i, p) at packed[(i / GEMM_MR)·K·GEMM_MR + p·GEMM_MR +
+ * i % GEMM_MR], zeros for M <= i < round_up(M, GEMM_MR): gemm_packed_a_floats(M, K) floats. */
+size_t gemm_packed_a_floats(size_t M, size_t K);
+void gemm_pack_a(float *packed, gemm_transpose transpose_a, const float *A, size_t lda, size_t M,
+                 size_t K);
+
+/* gemm with both operands already packed (a weight packed once and used for many products). */
+void gemm_prepacked(size_t M, size_t N, size_t K, float alpha,
+                    const float *packed_a, /* op(A) (M, K) in the packed layout */
+                    const float *packed_b, /* op(B) (K, N) in the packed layout */
+                    float beta,
+                    float *C, size_t ldc); /* (M, N) */
 
 /* gemm with op(B) already packed; the workspace holds only packed A:
  * gemm_workspace_floats(M, N, K) is always enough. */

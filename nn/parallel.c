@@ -16,6 +16,15 @@ int parallel_thread_count(void)
 #endif
 }
 
+int parallel_thread_index(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 void parallel_set_thread_count(int threads)
 {
 #ifdef _OPENMP

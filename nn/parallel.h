@@ -30,6 +30,9 @@
 /* The number of threads parallel regions will use: 1 without OpenMP. */
 int parallel_thread_count(void);
 
+/* Inside a parallel loop: the index of the running thread, 0 .. count − 1 (0 without OpenMP). */
+int parallel_thread_index(void);
+
 /* Sets the number of threads (values below 1 mean 1); a no-op without OpenMP. */
 void parallel_set_thread_count(int threads);
 
