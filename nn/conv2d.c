@@ -212,27 +212,67 @@ static void conv2d_valid_columns(const conv2d_shape *s, size_t b, size_t *first,
         }                                                                                         \
     } while (0)
 
+/* Stores output columns column .. column+count-1 of one row into the forward packed layout,
+ * splitting at panel boundaries: values src[0], src[stride], … or zeros when src is NULL. */
+static void conv2d_store_run(float *base, size_t panel_floats, size_t column, const float *src,
+                             size_t stride, size_t count)
+{
+    while (count > 0) {
+        const size_t lane = column % GEMM_NR, n = GEMM_NR - lane < count ? GEMM_NR - lane : count;
+        float *dst = base + (column / GEMM_NR) * panel_floats + lane;
+        size_t t;
+        if (src == NULL)
+            memset(dst, 0, n * sizeof(float));
+        else if (stride == 1)
+            memcpy(dst, src, n * sizeof(float));
+        else
+            for (t = 0; t < n; t++)
+                dst[t] = src[t * stride];
+        if (src != NULL)
+            src += n * stride;
+        column += n;
+        count -= n;
+    }
+}
+
 /* im2col for the forward product Y = W · col: op(B) = col, K = C·k·k rows, N = the chunk's
  * columns, written straight into gemm's packed layout (nn/gemm.h) — no intermediate col matrix.
- * Parallel over rows; each row owns its GEMM_NR-float segment of every panel. */
+ * Parallel over rows; each row owns its GEMM_NR-float segment of every panel, and each output
+ * row (g, i) is stored as runs: zeros, the valid input pixels, zeros. */
 static void conv2d_im2col_packed(float *packed,  /* gemm_packed_b_floats(columns, C·k·k) */
                                  const float *x, /* (G, C, H, W) */
                                  const conv2d_shape *s, size_t images)
 {
     const size_t rows = conv2d_col_rows(s), columns = conv2d_chunk_columns(s, images);
-    const size_t panel_floats = rows * GEMM_NR;
+    const size_t panel_floats = rows * GEMM_NR, k = s->kernel, Ho = s->out_height;
+    const size_t Wo = s->out_width;
     const size_t padded = (columns + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
     size_t row;
     PARALLEL_FOR()
     for (row = 0; row < rows; row++) {
+        const size_t c = row / (k * k), a = (row / k) % k, b = row % k;
         float *base = packed + row * GEMM_NR;
-        size_t column;
-#define CONV2D_STORE_FORWARD(column, value)                                                       \
-    base[((column) / GEMM_NR) * panel_floats + (column) % GEMM_NR] = (value)
-        CONV2D_UNROLL_ROW(s, x, images, row, CONV2D_STORE_FORWARD);
-#undef CONV2D_STORE_FORWARD
-        for (column = columns; column < padded; column++)
-            base[(column / GEMM_NR) * panel_floats + column % GEMM_NR] = 0.0f;
+        size_t g, i, first, end, column = 0;
+        conv2d_valid_columns(s, b, &first, &end);
+        for (g = 0; g < images; g++) {
+            const float *plane = x + (g * s->in_channels + c) * s->in_height * s->in_width;
+            for (i = 0; i < Ho; i++, column += Wo) {
+                const long r = (long)(i * s->stride + a) - (long)s->padding;
+                if (r < 0 || r >= (long)s->in_height) {
+                    conv2d_store_run(base, panel_floats, column, NULL, 1, Wo);
+                    continue;
+                }
+                /* output column j reads input column j·s + b − p, inside for first <= j < end */
+                conv2d_store_run(base, panel_floats, column, NULL, 1, first);
+                if (end > first)
+                    conv2d_store_run(base, panel_floats, column + first,
+                                     plane + (size_t)r * s->in_width +
+                                         (first * s->stride + b - s->padding),
+                                     s->stride, end - first);
+                conv2d_store_run(base, panel_floats, column + end, NULL, 1, Wo - end);
+            }
+        }
+        conv2d_store_run(base, panel_floats, columns, NULL, 1, padded - columns);
     }
 }
 
