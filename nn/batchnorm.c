@@ -18,32 +18,38 @@ void batchnorm_forward_train(float *y, float *saved_mean, float *saved_inverse_s
     size_t c;
     PARALLEL_FOR()
     for (c = 0; c < C; c++) {
-        double sum = 0.0, squares = 0.0, mean, variance;
+        /* one pass for Σx and Σx² in double: var = Σx²/n − mean², exact enough in double for
+         * float inputs unless |mean| exceeds the standard deviation by ~10⁶ */
+        double sum = 0.0, sum_squares = 0.0, mean, variance;
         float inverse_std, scale, shift;
         size_t b, t;
-        for (b = 0; b < B; b++)
-            for (t = 0; t < S; t++)
-                sum += x[(b * C + c) * S + t];
-        mean = sum / (double)n;
-        for (b = 0; b < B; b++)
+        for (b = 0; b < B; b++) {
+            const float *in = x + (b * C + c) * S;
             for (t = 0; t < S; t++) {
-                const double centred = x[(b * C + c) * S + t] - mean;
-                squares += centred * centred;
+                sum += in[t];
+                sum_squares += (double)in[t] * in[t];
             }
-        variance = squares / (double)n;
+        }
+        mean = sum / (double)n;
+        variance = sum_squares / (double)n - mean * mean;
+        if (variance < 0.0)
+            variance = 0.0;
         inverse_std = (float)(1.0 / sqrt(variance + state->eps));
         saved_mean[c] = (float)mean;
         saved_inverse_std[c] = inverse_std;
         scale = weight[c] * inverse_std;
         shift = bias[c] - (float)mean * scale;
-        for (b = 0; b < B; b++)
+        for (b = 0; b < B; b++) {
+            const float *in = x + (b * C + c) * S;
+            float *out = y + (b * C + c) * S;
             for (t = 0; t < S; t++)
-                y[(b * C + c) * S + t] = x[(b * C + c) * S + t] * scale + shift;
+                out[t] = in[t] * scale + shift;
+        }
         state->running_mean[c] = (1.0f - state->momentum) * state->running_mean[c] +
                                  state->momentum * (float)mean;
         state->running_var[c] =
             (1.0f - state->momentum) * state->running_var[c] +
-            state->momentum * (float)(n > 1 ? squares / (double)(n - 1) : variance);
+            state->momentum * (float)(n > 1 ? variance * (double)n / (double)(n - 1) : variance);
     }
     *state->num_batches_tracked += 1;
 }

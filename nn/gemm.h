@@ -129,7 +129,7 @@ void gemm_prepacked_b(gemm_transpose transpose_a, size_t M, size_t N, size_t K, 
 
 #endif
 #ifndef GEMM_KC
-#define GEMM_KC 256
+#define GEMM_KC 512
 /* ---- for producers that write op(B) straight into the packed layout (im2col does) ---- */
 
 /* Element (p, j) of op(B) (K, N) lives at

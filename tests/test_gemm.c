@@ -164,7 +164,7 @@ Test(gemm, bit_identical_for_one_and_two_threads)
     for (s = 0; s < 3; s++) {
         const gemm_transpose ta = shapes[s][0], tb = shapes[s][1];
         gemm_case g;
-        gemm_case_make(&g, ta, tb, 301, 517, 600, 300 + (unsigned long)s);
+        gemm_case_make(&g, ta, tb, 301, 517, 2 * GEMM_KC + 77, 300 + (unsigned long)s);
         memcpy(g.C_naive, g.C_fast, g.M * g.ldc * sizeof(float)); /* both start equal */
         parallel_set_thread_count(1);
         gemm(ta, tb, g.M, g.N, g.K, 0.5f, g.A, g.lda, g.B, g.ldb, 2.0f, g.C_naive, g.ldc,
@@ -223,4 +223,31 @@ Test(gemm, workspace_size_overflow_is_rejected)
     cr_expect_eq(gemm_workspace_floats(SIZE_MAX - 1, 1, 1, &floats, &err), SIMCLR_FAILED);
     cr_expect_eq(gemm_workspace_floats(10, 20, 30, &floats, &err), SIMCLR_OK);
     cr_expect_geq(floats, (size_t)(10 + 20) * 30);
+}
+
+/* Depth beyond one slice (K = 2·GEMM_KC + 3): C is accumulated slice by slice. */
+Test(gemm, several_depth_slices_equal_naive)
+{
+    const gemm_transpose shapes[3][2] = {{GEMM_NORMAL, GEMM_NORMAL},
+                                         {GEMM_TRANSPOSED, GEMM_NORMAL},
+                                         {GEMM_NORMAL, GEMM_TRANSPOSED}};
+    int s;
+    for (s = 0; s < 3; s++) {
+        gemm_case g;
+        float *C_original;
+        double worst;
+        gemm_case_make(&g, shapes[s][0], shapes[s][1], 37, 45, 2 * GEMM_KC + 3,
+                       500 + (unsigned long)s);
+        C_original = malloc(g.M * g.ldc * sizeof(float));
+        memcpy(C_original, g.C_naive, g.M * g.ldc * sizeof(float));
+        gemm_naive(shapes[s][0], shapes[s][1], g.M, g.N, g.K, 0.75f, g.A, g.lda, g.B, g.ldb,
+                   -1.25f, g.C_naive, g.ldc);
+        gemm(shapes[s][0], shapes[s][1], g.M, g.N, g.K, 0.75f, g.A, g.lda, g.B, g.ldb, -1.25f,
+             g.C_fast, g.ldc, g.workspace);
+        worst = worst_relative_difference(shapes[s][0], shapes[s][1], &g, C_original, 0.75f,
+                                          -1.25f);
+        cr_expect_leq(worst, 1e-5, "shape %d: %.3g", s, worst);
+        free(C_original);
+        gemm_case_free(&g);
+    }
 }
