@@ -342,20 +342,6 @@ void gemm_pack_b(float *packed, gemm_transpose transpose_b, const float *B, size
         gemm_pack_b_panel(packed + panel * GEMM_NR * K, transpose_b, B, ldb, N, K, panel);
 }
 
-void gemm_prepacked_b(gemm_transpose transpose_a, size_t M, size_t N, size_t K, float alpha,
-                      const float *A, size_t lda, const float *packed_b, float beta, float *C,
-                      size_t ldc, float *workspace)
-{
-    if (M == 0 || N == 0)
-        return;
-    if (K == 0) {
-        gemm_scale(C, ldc, M, N, beta);
-        return;
-    }
-    gemm_pack_a(workspace, transpose_a, A, lda, M, K);
-    gemm_packed_product(M, N, K, alpha, workspace, packed_b, beta, C, ldc);
-}
-
 void gemm(gemm_transpose transpose_a, gemm_transpose transpose_b, size_t M, size_t N, size_t K,
           float alpha, const float *A, size_t lda, const float *B, size_t ldb, float beta,
           float *C, size_t ldc, float *workspace)

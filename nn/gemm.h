@@ -22,9 +22,10 @@
  *               columns (zero-padded at the edges), and a micro-kernel with a compile-time
  *               GEMM_MR × GEMM_NR local accumulator, which the compiler keeps in vector registers,
  *               computes one tile of C per call; edges are handled only when writing C back.
- *               OpenMP runs over independent GEMM_MC × GEMM_NC blocks of C, and every element of C
- *               is summed in the same order whatever the thread count, so the result is the same
- *               bits for 1, 2 or any number of threads, and with OpenMP off.
+ *               OpenMP runs over independent blocks of C (up to GEMM_MC × GEMM_NC, smaller when
+ *               that leaves threads idle), and every element of C is summed in the same order
+ *               whatever the thread count — over depth slices of GEMM_KC, in order — so the
+ *               result is the same bits for 1, 2 or any number of threads, and with OpenMP off.
  *
  * gemm never allocates: the caller passes a workspace of gemm_workspace_floats(M, N, K) floats
  * (planned once, reused across calls). The packed copies live there.
@@ -58,186 +59,16 @@ typedef enum gemm_transpose {
 #else
 #define GEMM_MR 4
 #define GEMM_NR 8
-/* ---- for producers that write op(B) straight into the packed layout (im2col does) ---- */
-
-/* Element (p, j) of op(B) (K, N) lives at
- *     packed[(j / GEMM_NR) · K · GEMM_NR + p · GEMM_NR + j % GEMM_NR],
- * with zeros for N <= j < round_up(N, GEMM_NR): gemm_packed_b_floats(N, K) floats. */
-size_t gemm_packed_b_floats(size_t N, size_t K);
-
-/* Packs op(B) into that layout (what gemm does with its own workspace). */
-void gemm_pack_b(float *packed,                                      /* packed layout */
-                 gemm_transpose transpose_b, const float *B, size_t ldb, /* (K, N) or (N, K) */
-                 size_t N, size_t K);
-
-/* The same for op(A) (M, K): element (i, p) at packed[(i / GEMM_MR)·K·GEMM_MR + p·GEMM_MR +
- * i % GEMM_MR], zeros for M <= i < round_up(M, GEMM_MR): gemm_packed_a_floats(M, K) floats. */
-size_t gemm_packed_a_floats(size_t M, size_t K);
-void gemm_pack_a(float *packed, gemm_transpose transpose_a, const float *A, size_t lda, size_t M,
-                 size_t K);
-
-/* gemm with both operands already packed (a weight packed once and used for many products). */
-void gemm_prepacked(size_t M, size_t N, size_t K, float alpha,
-                    const float *packed_a, /* op(A) (M, K) in the packed layout */
-                    const float *packed_b, /* op(B) (K, N) in the packed layout */
-                    float beta,
-                    float *C, size_t ldc); /* (M, N) */
-
-/* gemm with op(B) already packed; the workspace holds only packed A:
- * gemm_workspace_floats(M, N, K) is always enough. */
-void gemm_prepacked_b(gemm_transpose transpose_a, size_t M, size_t N, size_t K, float alpha,
-                      const float *A, size_t lda, /* (M, K), or (K, M) when transposed */
-                      const float *packed_b,      /* op(B) (K, N) in the packed layout */
-                      float beta,
-                      float *C, size_t ldc,       /* (M, N) */
-                      float *workspace);
-
 #endif
-/* ---- for producers that write op(B) straight into the packed layout (im2col does) ---- */
-
-/* Element (p, j) of op(B) (K, N) lives at
- *     packed[(j / GEMM_NR) · K · GEMM_NR + p · GEMM_NR + j % GEMM_NR],
- * with zeros for N <= j < round_up(N, GEMM_NR): gemm_packed_b_floats(N, K) floats. */
-size_t gemm_packed_b_floats(size_t N, size_t K);
-
-/* Packs op(B) into that layout (what gemm does with its own workspace). */
-void gemm_pack_b(float *packed,                                      /* packed layout */
-                 gemm_transpose transpose_b, const float *B, size_t ldb, /* (K, N) or (N, K) */
-                 size_t N, size_t K);
-
-/* The same for op(A) (M, K): element (i, p) at packed[(i / GEMM_MR)·K·GEMM_MR + p·GEMM_MR +
- * i % GEMM_MR], zeros for M <= i < round_up(M, GEMM_MR): gemm_packed_a_floats(M, K) floats. */
-size_t gemm_packed_a_floats(size_t M, size_t K);
-void gemm_pack_a(float *packed, gemm_transpose transpose_a, const float *A, size_t lda, size_t M,
-                 size_t K);
-
-/* gemm with both operands already packed (a weight packed once and used for many products). */
-void gemm_prepacked(size_t M, size_t N, size_t K, float alpha,
-                    const float *packed_a, /* op(A) (M, K) in the packed layout */
-                    const float *packed_b, /* op(B) (K, N) in the packed layout */
-                    float beta,
-                    float *C, size_t ldc); /* (M, N) */
-
-/* gemm with op(B) already packed; the workspace holds only packed A:
- * gemm_workspace_floats(M, N, K) is always enough. */
-void gemm_prepacked_b(gemm_transpose transpose_a, size_t M, size_t N, size_t K, float alpha,
-                      const float *A, size_t lda, /* (M, K), or (K, M) when transposed */
-                      const float *packed_b,      /* op(B) (K, N) in the packed layout */
-                      float beta,
-                      float *C, size_t ldc,       /* (M, N) */
-                      float *workspace);
-
 #endif
 #ifndef GEMM_KC
 #define GEMM_KC 512
-/* ---- for producers that write op(B) straight into the packed layout (im2col does) ---- */
-
-/* Element (p, j) of op(B) (K, N) lives at
- *     packed[(j / GEMM_NR) · K · GEMM_NR + p · GEMM_NR + j % GEMM_NR],
- * with zeros for N <= j < round_up(N, GEMM_NR): gemm_packed_b_floats(N, K) floats. */
-size_t gemm_packed_b_floats(size_t N, size_t K);
-
-/* Packs op(B) into that layout (what gemm does with its own workspace). */
-void gemm_pack_b(float *packed,                                      /* packed layout */
-                 gemm_transpose transpose_b, const float *B, size_t ldb, /* (K, N) or (N, K) */
-                 size_t N, size_t K);
-
-/* The same for op(A) (M, K): element (i, p) at packed[(i / GEMM_MR)·K·GEMM_MR + p·GEMM_MR +
- * i % GEMM_MR], zeros for M <= i < round_up(M, GEMM_MR): gemm_packed_a_floats(M, K) floats. */
-size_t gemm_packed_a_floats(size_t M, size_t K);
-void gemm_pack_a(float *packed, gemm_transpose transpose_a, const float *A, size_t lda, size_t M,
-                 size_t K);
-
-/* gemm with both operands already packed (a weight packed once and used for many products). */
-void gemm_prepacked(size_t M, size_t N, size_t K, float alpha,
-                    const float *packed_a, /* op(A) (M, K) in the packed layout */
-                    const float *packed_b, /* op(B) (K, N) in the packed layout */
-                    float beta,
-                    float *C, size_t ldc); /* (M, N) */
-
-/* gemm with op(B) already packed; the workspace holds only packed A:
- * gemm_workspace_floats(M, N, K) is always enough. */
-void gemm_prepacked_b(gemm_transpose transpose_a, size_t M, size_t N, size_t K, float alpha,
-                      const float *A, size_t lda, /* (M, K), or (K, M) when transposed */
-                      const float *packed_b,      /* op(B) (K, N) in the packed layout */
-                      float beta,
-                      float *C, size_t ldc,       /* (M, N) */
-                      float *workspace);
-
 #endif
 #ifndef GEMM_MC
 #define GEMM_MC (8 * GEMM_MR)
-/* ---- for producers that write op(B) straight into the packed layout (im2col does) ---- */
-
-/* Element (p, j) of op(B) (K, N) lives at
- *     packed[(j / GEMM_NR) · K · GEMM_NR + p · GEMM_NR + j % GEMM_NR],
- * with zeros for N <= j < round_up(N, GEMM_NR): gemm_packed_b_floats(N, K) floats. */
-size_t gemm_packed_b_floats(size_t N, size_t K);
-
-/* Packs op(B) into that layout (what gemm does with its own workspace). */
-void gemm_pack_b(float *packed,                                      /* packed layout */
-                 gemm_transpose transpose_b, const float *B, size_t ldb, /* (K, N) or (N, K) */
-                 size_t N, size_t K);
-
-/* The same for op(A) (M, K): element (i, p) at packed[(i / GEMM_MR)·K·GEMM_MR + p·GEMM_MR +
- * i % GEMM_MR], zeros for M <= i < round_up(M, GEMM_MR): gemm_packed_a_floats(M, K) floats. */
-size_t gemm_packed_a_floats(size_t M, size_t K);
-void gemm_pack_a(float *packed, gemm_transpose transpose_a, const float *A, size_t lda, size_t M,
-                 size_t K);
-
-/* gemm with both operands already packed (a weight packed once and used for many products). */
-void gemm_prepacked(size_t M, size_t N, size_t K, float alpha,
-                    const float *packed_a, /* op(A) (M, K) in the packed layout */
-                    const float *packed_b, /* op(B) (K, N) in the packed layout */
-                    float beta,
-                    float *C, size_t ldc); /* (M, N) */
-
-/* gemm with op(B) already packed; the workspace holds only packed A:
- * gemm_workspace_floats(M, N, K) is always enough. */
-void gemm_prepacked_b(gemm_transpose transpose_a, size_t M, size_t N, size_t K, float alpha,
-                      const float *A, size_t lda, /* (M, K), or (K, M) when transposed */
-                      const float *packed_b,      /* op(B) (K, N) in the packed layout */
-                      float beta,
-                      float *C, size_t ldc,       /* (M, N) */
-                      float *workspace);
-
 #endif
 #ifndef GEMM_NC
 #define GEMM_NC (8 * GEMM_NR)
-/* ---- for producers that write op(B) straight into the packed layout (im2col does) ---- */
-
-/* Element (p, j) of op(B) (K, N) lives at
- *     packed[(j / GEMM_NR) · K · GEMM_NR + p · GEMM_NR + j % GEMM_NR],
- * with zeros for N <= j < round_up(N, GEMM_NR): gemm_packed_b_floats(N, K) floats. */
-size_t gemm_packed_b_floats(size_t N, size_t K);
-
-/* Packs op(B) into that layout (what gemm does with its own workspace). */
-void gemm_pack_b(float *packed,                                      /* packed layout */
-                 gemm_transpose transpose_b, const float *B, size_t ldb, /* (K, N) or (N, K) */
-                 size_t N, size_t K);
-
-/* The same for op(A) (M, K): element (i, p) at packed[(i / GEMM_MR)·K·GEMM_MR + p·GEMM_MR +
- * i % GEMM_MR], zeros for M <= i < round_up(M, GEMM_MR): gemm_packed_a_floats(M, K) floats. */
-size_t gemm_packed_a_floats(size_t M, size_t K);
-void gemm_pack_a(float *packed, gemm_transpose transpose_a, const float *A, size_t lda, size_t M,
-                 size_t K);
-
-/* gemm with both operands already packed (a weight packed once and used for many products). */
-void gemm_prepacked(size_t M, size_t N, size_t K, float alpha,
-                    const float *packed_a, /* op(A) (M, K) in the packed layout */
-                    const float *packed_b, /* op(B) (K, N) in the packed layout */
-                    float beta,
-                    float *C, size_t ldc); /* (M, N) */
-
-/* gemm with op(B) already packed; the workspace holds only packed A:
- * gemm_workspace_floats(M, N, K) is always enough. */
-void gemm_prepacked_b(gemm_transpose transpose_a, size_t M, size_t N, size_t K, float alpha,
-                      const float *A, size_t lda, /* (M, K), or (K, M) when transposed */
-                      const float *packed_b,      /* op(B) (K, N) in the packed layout */
-                      float beta,
-                      float *C, size_t ldc,       /* (M, N) */
-                      float *workspace);
-
 #endif
 
 /* The readable reference: for each (i, j), sum over p in order, in float. */
@@ -260,7 +91,7 @@ void gemm(gemm_transpose transpose_a, gemm_transpose transpose_b, size_t M, size
           float *C, size_t ldc,       /* (M, N) */
           float *workspace);          /* gemm_workspace_floats(M, N, K) floats */
 
-/* ---- for producers that write op(B) straight into the packed layout (im2col does) ---- */
+/* ---- for producers that write an operand straight into the packed layout (im2col does) ---- */
 
 /* Element (p, j) of op(B) (K, N) lives at
  *     packed[(j / GEMM_NR) · K · GEMM_NR + p · GEMM_NR + j % GEMM_NR],
@@ -284,14 +115,5 @@ void gemm_prepacked(size_t M, size_t N, size_t K, float alpha,
                     const float *packed_b, /* op(B) (K, N) in the packed layout */
                     float beta,
                     float *C, size_t ldc); /* (M, N) */
-
-/* gemm with op(B) already packed; the workspace holds only packed A:
- * gemm_workspace_floats(M, N, K) is always enough. */
-void gemm_prepacked_b(gemm_transpose transpose_a, size_t M, size_t N, size_t K, float alpha,
-                      const float *A, size_t lda, /* (M, K), or (K, M) when transposed */
-                      const float *packed_b,      /* op(B) (K, N) in the packed layout */
-                      float beta,
-                      float *C, size_t ldc,       /* (M, N) */
-                      float *workspace);
 
 #endif
