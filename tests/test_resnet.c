@@ -269,7 +269,7 @@ static void check_network(resnet_arch arch, resnet_stem stem, double width, size
     /* forward: Σ r·h from the float features against the double network */
     features = reference_from_float(acts.features, B * net.feature_dim);
     cr_expect(fabs(reference_dot(features, t.r, B * net.feature_dim) - network_loss(&t)) <=
-                  1e-5 * fmax(1.0, fabs(network_loss(&t))),
+                  1e-4 * fmax(1.0, fabs(network_loss(&t))),
               "%s: forward %.9g vs %.9g", what, reference_dot(features, t.r, B * net.feature_dim), network_loss(&t));
     /* backward: 400 parameters spread over every layer of the flat buffer */
     check_gradient(what, t.params, store.param_floats, store.grads, network_loss, &t, 1e-4, 400);
@@ -280,9 +280,11 @@ static void check_network(resnet_arch arch, resnet_stem stem, double width, size
     param_store_destroy(&store);
 }
 
-/* A float network of 20 to 50 layers against its double twin: the tolerance is 1e-4 normwise,
- * ten times the per-layer one, because batchnorm over small batches divides by standard
- * deviations of a few values and so amplifies the float rounding of everything before it.
+/* A float network of 20 to 50 layers against its double twin: the tolerance is 1e-4 (forward
+ * value and gradient, normwise), ten times the per-layer one, because batchnorm over small
+ * batches divides by standard deviations of a few values and so amplifies the float rounding of
+ * everything before it (the forward value differs by 1.4e-5 relative in the portable build,
+ * whose GEMM tile and lack of fused multiply-adds change every rounding).
  * At width 1/16 (4 to 32 channels) a freshly initialised ResNet-50 is so ill-conditioned that
  * gradients grow ~300x from layer4 to the stem and float rounding alone reaches 8% there (the
  * error grows smoothly layer by layer, the signature of conditioning, not of a wiring mistake);
