@@ -22,6 +22,9 @@
  *   loss/contrastive.h  NT-Xent (paper Eq. 1), NT-Logistic, margin triplet: forward, backward
  *   loss/memory_bank.h  NT-Xent against a FIFO memory bank of negatives (LightlySSL)
  *   loss/cosine.h       normalised rows and cosine matrix, shared by the losses
+ *   aug/color.h    brightness, contrast, saturation, hue, grayscale, normalise (torchvision)
+ *   aug/geometry.h RandomResizedCrop sampling, antialiased bilinear resize, flips
+ *   aug/blur.h     Gaussian blur with reflected borders
  */
 #ifndef SIMCLR_H
 #define SIMCLR_H
@@ -43,6 +46,9 @@
 #include "nn/pointwise.h"
 #include "nn/pool.h"
 #include "nn/resnet.h"
+#include "aug/blur.h"
+#include "aug/color.h"
+#include "aug/geometry.h"
 #include "loss/contrastive.h"
 #include "loss/cosine.h"
 #include "loss/memory_bank.h"
