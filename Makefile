@@ -62,12 +62,12 @@ LIBRARY_SOURCES = nn/error.c nn/tensor.c nn/rng.c nn/parallel.c nn/gemm.c nn/mem
                   nn/conv2d.c nn/batchnorm.c nn/pointwise.c nn/pool.c nn/linear.c nn/params.c \
                   nn/resnet.c nn/head.c nn/optim.c \
                   loss/cosine.c loss/contrastive.c loss/ntxent.c loss/alternatives.c \
-                  loss/memory_bank.c aug/color.c aug/geometry.c aug/blur.c
+                  loss/memory_bank.c aug/color.c aug/geometry.c aug/blur.c aug/pipeline.c
 LIBRARY_HEADERS = simclr.h nn/error.h nn/tensor.h nn/rng.h nn/parallel.h nn/gemm.h nn/memory.h \
                   nn/conv2d.h nn/batchnorm.h nn/pointwise.h nn/pool.h nn/linear.h nn/params.h \
                   nn/resnet.h nn/head.h nn/optim.h \
                   loss/cosine.h loss/contrastive.h loss/memory_bank.h \
-                  aug/color.h aug/geometry.h aug/blur.h
+                  aug/color.h aug/geometry.h aug/blur.h aug/pipeline.h
 LIBRARY_OBJECTS = $(LIBRARY_SOURCES:.c=.o)
 
 TEST_SOURCES = $(wildcard tests/test_*.c)

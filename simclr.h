@@ -25,6 +25,8 @@
  *   aug/color.h    brightness, contrast, saturation, hue, grayscale, normalise (torchvision)
  *   aug/geometry.h RandomResizedCrop sampling, antialiased bilinear resize, flips
  *   aug/blur.h     Gaussian blur with reflected borders
+ *   aug/pipeline.h the view pipeline (crop, flip, jitter, grayscale, blur, normalise), presets,
+ *                  two views per image from per-view streams
  */
 #ifndef SIMCLR_H
 #define SIMCLR_H
@@ -49,6 +51,7 @@
 #include "aug/blur.h"
 #include "aug/color.h"
 #include "aug/geometry.h"
+#include "aug/pipeline.h"
 #include "loss/contrastive.h"
 #include "loss/cosine.h"
 #include "loss/memory_bank.h"

@@ -297,3 +297,144 @@ Test(crop, fallback_centre_crop)
     cr_expect(c.height == 10 && c.width == 13 && c.top == 0 && c.left == 43, "%zu %zu %zu %zu",
               c.top, c.left, c.height, c.width);
 }
+
+/* ---- the pipeline ------------------------------------------------------------------------ */
+
+Test(pipeline, presets_of_the_spec)
+{
+    aug_config c;
+    simclr_error err;
+    cr_assert_eq(aug_config_preset(&c, "imagenet", &err), SIMCLR_OK);
+    cr_expect(c.size == 224 && c.min_scale == 0.08 && c.strength == 1.0f && c.p_jitter == 0.8f &&
+              c.p_gray == 0.2f && c.p_blur == 0.5f && c.mean[0] == 0.485f);
+    cr_assert_eq(aug_config_preset(&c, "cifar", &err), SIMCLR_OK);
+    cr_expect(c.size == 32 && c.strength == 0.5f && c.p_blur == 0.0f && c.std[2] == 0.2616f);
+    cr_assert_eq(aug_config_preset(&c, "gray", &err), SIMCLR_OK);
+    cr_expect(c.size == 28 && c.min_scale == 0.2 && c.p_gray == 0.0f && c.mean[0] == 0.2860f);
+    cr_expect(c.p_hflip == 0.5f && c.p_vflip == 0.0f && c.max_ratio == 4.0 / 3.0);
+    cr_expect_eq(aug_config_preset(&c, "svhn", &err), SIMCLR_FAILED);
+}
+
+/* Fisher–Yates gives every one of the 24 orders; factors stay in their ranges. */
+Test(pipeline, jitter_draws_permutations_and_ranges)
+{
+    int seen[4][4][4][4] = {{{{0}}}}, n, distinct = 0, a, b, c, d;
+    rng random;
+    rng_stream(&random, 3, RNG_DOMAIN_VIEW, 0, 0, 0);
+    for (n = 0; n < 2400; n++) {
+        aug_jitter j = aug_jitter_draw(&random, 0.5f);
+        seen[j.order[0]][j.order[1]][j.order[2]][j.order[3]] = 1;
+        cr_assert(j.brightness >= 0.6f && j.brightness < 1.4f && j.hue >= -0.1f && j.hue < 0.1f);
+    }
+    for (a = 0; a < 4; a++)
+        for (b = 0; b < 4; b++)
+            for (c = 0; c < 4; c++)
+                for (d = 0; d < 4; d++)
+                    distinct += seen[a][b][c][d];
+    cr_expect_eq(distinct, 24);
+}
+
+static aug_config identity_config(size_t size)
+{
+    aug_config c;
+    memset(&c, 0, sizeof c);
+    c.size = size;
+    c.min_scale = c.max_scale = 1.0;
+    c.min_ratio = c.max_ratio = 1.0;
+    c.blur_sigma_min = 0.1f, c.blur_sigma_max = 2.0f;
+    return c;
+}
+
+/* With every probability 0, crop scale 1 and ratio 1 on a square image of the output size, a
+ * view is the image itself; with p_hflip = 1 it is the mirrored image. */
+Test(pipeline, view_of_the_identity_configuration)
+{
+    float image[3 * 8 * 8], view[3 * 8 * 8], workspace[4096];
+    aug_config c = identity_config(8);
+    rng random;
+    cr_assert_leq(aug_view_workspace_floats(&c, 3, 8, 8), 4096u);
+    test_fill_uniform(image, 192, 0, 1, 1100);
+    rng_stream(&random, 1, RNG_DOMAIN_VIEW, 0, 0, 0);
+    aug_view(view, image, 3, 8, 8, &c, &random, workspace);
+    cr_expect(memcmp(view, image, sizeof view) == 0);
+    c.p_hflip = 1.0f;
+    aug_view(view, image, 3, 8, 8, &c, &random, workspace);
+    aug_hflip(view, 3, 8, 8);
+    cr_expect(memcmp(view, image, sizeof view) == 0);
+}
+
+/* The stream layout does not depend on the probabilities: with strength 0 jitter is the
+ * identity (up to the HSV round trip's 1e-6), so p_jitter 0 or 1 must give the same view (same
+ * crop, flip and blur σ) — which holds only if the jitter parameters are drawn either way. */
+Test(pipeline, draws_do_not_depend_on_probabilities)
+{
+    float image[3 * 20 * 20], a[3 * 12 * 12], b[3 * 12 * 12], workspace[8192];
+    aug_config c;
+    rng r1, r2;
+    cr_assert_eq(aug_config_preset(&c, "cifar", NULL), SIMCLR_OK);
+    c.size = 12, c.strength = 0.0f, c.p_blur = 1.0f, c.p_jitter = 0.0f;
+    test_fill_uniform(image, 1200, 0, 1, 1101);
+    rng_stream(&r1, 5, RNG_DOMAIN_VIEW, 0, 9, 0);
+    r2 = r1;
+    aug_view(a, image, 3, 20, 20, &c, &r1, workspace);
+    c.p_jitter = 1.0f;
+    aug_view(b, image, 3, 20, 20, &c, &r2, workspace);
+    for (size_t i = 0; i < 3 * 12 * 12; i++)
+        cr_assert(fabs(a[i] - b[i]) <= 1e-5, "pixel %zu: %.8g vs %.8g", i, a[i], b[i]);
+    cr_expect(r1.state == r2.state, "both views consumed the same draws");
+}
+
+/* A batch: the same bits for 1 and 2 threads, for any batch order; the two views differ. */
+Test(pipeline, batch_views_independent_of_threads_and_order)
+{
+    enum { N = 6, C = 3, H = 40, W = 36, S = 32 };
+    static float pixels[N][C * H * W], one[2 * N * C * S * S], two[2 * N * C * S * S],
+        shuffled[2 * N * C * S * S];
+    const float *images[N], *reversed[N];
+    uint64_t indices[N], reversed_indices[N];
+    aug_config c;
+    float *workspace;
+    size_t i, view_floats = C * S * S;
+    cr_assert_eq(aug_config_preset(&c, "cifar", NULL), SIMCLR_OK);
+    c.p_blur = 0.5f; /* exercise every step */
+    for (i = 0; i < N; i++) {
+        test_fill_uniform(pixels[i], C * H * W, 0, 1, 1200 + i);
+        images[i] = pixels[i];
+        indices[i] = 100 + i;
+        reversed[N - 1 - i] = pixels[i];
+        reversed_indices[N - 1 - i] = 100 + i;
+    }
+    workspace = malloc(aug_batch_workspace_floats(&c, C, H, W, 2) * sizeof(float));
+    parallel_set_thread_count(1);
+    aug_views_batch(one, images, indices, N, C, H, W, &c, 42, 3, workspace, 1);
+    parallel_set_thread_count(2);
+    aug_views_batch(two, images, indices, N, C, H, W, &c, 42, 3, workspace, 2);
+    aug_views_batch(shuffled, reversed, reversed_indices, N, C, H, W, &c, 42, 3, workspace, 2);
+    cr_expect(memcmp(one, two, sizeof one) == 0, "1 vs 2 threads");
+    for (i = 0; i < N; i++) {
+        cr_expect(memcmp(one + i * view_floats, shuffled + (N - 1 - i) * view_floats,
+                         view_floats * sizeof(float)) == 0, "view 0 of image %zu moved", i);
+        cr_expect(memcmp(one + (N + i) * view_floats, shuffled + (2 * N - 1 - i) * view_floats,
+                         view_floats * sizeof(float)) == 0, "view 1 of image %zu moved", i);
+        cr_expect(memcmp(one + i * view_floats, one + (N + i) * view_floats,
+                         view_floats * sizeof(float)) != 0, "the two views of an image differ");
+    }
+    free(workspace);
+}
+
+/* 1-channel images go through every step (saturation, hue, grayscale are identities). */
+Test(pipeline, grayscale_images)
+{
+    float image[30 * 26], view[28 * 28], workspace[4096];
+    aug_config c;
+    rng random;
+    size_t i;
+    cr_assert_eq(aug_config_preset(&c, "gray", NULL), SIMCLR_OK);
+    c.p_gray = 1.0f, c.p_blur = 1.0f;
+    cr_assert_leq(aug_view_workspace_floats(&c, 1, 30, 26), 4096u);
+    test_fill_uniform(image, 780, 0, 1, 1300);
+    rng_stream(&random, 1, RNG_DOMAIN_VIEW, 0, 1, 0);
+    aug_view(view, image, 1, 30, 26, &c, &random, workspace);
+    for (i = 0; i < 28 * 28; i++) /* normalised values of pixels in [0, 1] */
+        cr_assert(view[i] >= (0 - 0.286f) / 0.353f - 1e-5f && view[i] <= (1 - 0.286f) / 0.353f + 1e-5f);
+}
