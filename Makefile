@@ -62,12 +62,14 @@ LIBRARY_SOURCES = nn/error.c nn/tensor.c nn/rng.c nn/parallel.c nn/gemm.c nn/mem
                   nn/conv2d.c nn/batchnorm.c nn/pointwise.c nn/pool.c nn/linear.c nn/params.c \
                   nn/resnet.c nn/head.c nn/optim.c \
                   loss/cosine.c loss/contrastive.c loss/ntxent.c loss/alternatives.c \
-                  loss/memory_bank.c aug/color.c aug/geometry.c aug/blur.c aug/pipeline.c
+                  loss/memory_bank.c aug/color.c aug/geometry.c aug/blur.c aug/pipeline.c \
+                  data/shapes.c data/image_io.c
 LIBRARY_HEADERS = simclr.h nn/error.h nn/tensor.h nn/rng.h nn/parallel.h nn/gemm.h nn/memory.h \
                   nn/conv2d.h nn/batchnorm.h nn/pointwise.h nn/pool.h nn/linear.h nn/params.h \
                   nn/resnet.h nn/head.h nn/optim.h \
                   loss/cosine.h loss/contrastive.h loss/memory_bank.h \
-                  aug/color.h aug/geometry.h aug/blur.h aug/pipeline.h
+                  aug/color.h aug/geometry.h aug/blur.h aug/pipeline.h \
+                  data/shapes.h data/image_io.h
 LIBRARY_OBJECTS = $(LIBRARY_SOURCES:.c=.o)
 
 TEST_SOURCES = $(wildcard tests/test_*.c)
@@ -117,13 +119,14 @@ test: $(TEST_PROGRAM) simclr
 install: all
 	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
 	         $(DESTDIR)$(PREFIX)/include/simclr/nn $(DESTDIR)$(PREFIX)/include/simclr/loss \
-	         $(DESTDIR)$(PREFIX)/include/simclr/aug
+	         $(DESTDIR)$(PREFIX)/include/simclr/aug $(DESTDIR)$(PREFIX)/include/simclr/data
 	cp simclr $(DESTDIR)$(PREFIX)/bin/
 	cp libsimclr.a $(DESTDIR)$(PREFIX)/lib/
 	cp simclr.h $(DESTDIR)$(PREFIX)/include/simclr/
 	cp $(filter nn/%,$(LIBRARY_HEADERS)) $(DESTDIR)$(PREFIX)/include/simclr/nn/
 	cp $(filter loss/%,$(LIBRARY_HEADERS)) $(DESTDIR)$(PREFIX)/include/simclr/loss/
 	cp $(filter aug/%,$(LIBRARY_HEADERS)) $(DESTDIR)$(PREFIX)/include/simclr/aug/
+	cp $(filter data/%,$(LIBRARY_HEADERS)) $(DESTDIR)$(PREFIX)/include/simclr/data/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/simclr $(DESTDIR)$(PREFIX)/lib/libsimclr.a

@@ -27,6 +27,8 @@
  *   aug/blur.h     Gaussian blur with reflected borders
  *   aug/pipeline.h the view pipeline (crop, flip, jitter, grayscale, blur, normalise), presets,
  *                  two views per image from per-view streams
+ *   data/shapes.h  the built-in procedural dataset (builtin:shapes)
+ *   data/image_io.h  PNG and PPM/PGM writers (atomic)
  */
 #ifndef SIMCLR_H
 #define SIMCLR_H
@@ -52,6 +54,8 @@
 #include "aug/color.h"
 #include "aug/geometry.h"
 #include "aug/pipeline.h"
+#include "data/image_io.h"
+#include "data/shapes.h"
 #include "loss/contrastive.h"
 #include "loss/cosine.h"
 #include "loss/memory_bank.h"

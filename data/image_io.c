@@ -1,0 +1,196 @@
+/*
+ * data/image_io.c — PNG (stored DEFLATE) and PPM/PGM writers, written atomically.
+ * Formats, checksums and their known answers: data/image_io.h.
+ */
+#include "image_io.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "../nn/memory.h"
+#include "../nn/tensor.h"
+
+uint32_t crc32_update(uint32_t crc, const uint8_t *bytes, size_t count)
+{
+    size_t i;
+    int bit;
+    crc = ~crc;
+    for (i = 0; i < count; i++) {
+        crc ^= bytes[i];
+        for (bit = 0; bit < 8; bit++)
+            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+    }
+    return ~crc;
+}
+
+uint32_t adler32_update(uint32_t adler, const uint8_t *bytes, size_t count)
+{
+    uint32_t a = adler & 0xffffu, b = adler >> 16;
+    size_t i;
+    for (i = 0; i < count; i++) {
+        a = (a + bytes[i]) % 65521u;
+        b = (b + a) % 65521u;
+    }
+    return (b << 16) | a;
+}
+
+static uint8_t to_byte(float x)
+{
+    const float clamped = x < 0.0f ? 0.0f : x > 1.0f ? 1.0f : x;
+    return (uint8_t)(clamped * 255.0f + 0.5f);
+}
+
+/* A growing byte buffer for one file (the PNG is assembled in memory, then written at once). */
+typedef struct byte_buffer {
+    uint8_t *bytes;
+    size_t used, capacity;
+} byte_buffer;
+
+static void put_bytes(byte_buffer *buffer, const void *data, size_t count)
+{
+    memcpy(buffer->bytes + buffer->used, data, count);
+    buffer->used += count;
+}
+
+static void put_u32_big_endian(byte_buffer *buffer, uint32_t value)
+{
+    const uint8_t bytes[4] = {(uint8_t)(value >> 24), (uint8_t)(value >> 16), (uint8_t)(value >> 8),
+                              (uint8_t)value};
+    put_bytes(buffer, bytes, 4);
+}
+
+/* A chunk: length, type, data, CRC-32 of type and data. */
+static void put_chunk(byte_buffer *buffer, const char *type, const uint8_t *data, size_t count)
+{
+    const size_t start = buffer->used + 4;
+    put_u32_big_endian(buffer, (uint32_t)count);
+    put_bytes(buffer, type, 4);
+    if (count > 0)
+        put_bytes(buffer, data, count);
+    put_u32_big_endian(buffer, crc32_update(0, buffer->bytes + start, 4 + count));
+}
+
+static int write_atomically(const char *path, const uint8_t *bytes, size_t count,
+                            simclr_error *err)
+{
+    char temporary[4096];
+    FILE *file;
+    if (strlen(path) + 5 > sizeof temporary)
+        return simclr_fail(err, "%s: the path is too long", path);
+    sprintf(temporary, "%s.tmp", path);
+    file = fopen(temporary, "wb");
+    if (file == NULL)
+        return simclr_fail(err, "%s: cannot create the file", temporary);
+    if (fwrite(bytes, 1, count, file) != count || fflush(file) != 0) {
+        fclose(file);
+        remove(temporary);
+        return simclr_fail(err, "%s: write failed (disk full?)", path);
+    }
+    if (fclose(file) != 0 || rename(temporary, path) != 0) {
+        remove(temporary);
+        return simclr_fail(err, "%s: cannot move the finished file into place", path);
+    }
+    return SIMCLR_OK;
+}
+
+static int ends_with(const char *text, const char *suffix)
+{
+    const size_t n = strlen(text), m = strlen(suffix);
+    return n >= m && strcmp(text + n - m, suffix) == 0;
+}
+
+int image_write(const char *path, const float *image, size_t channels, size_t height,
+                size_t width, simclr_error *err)
+{
+    const size_t plane = height * width;
+    const int pnm = ends_with(path, ".ppm") || ends_with(path, ".pgm");
+    size_t row_bytes, raw_bytes, blocks, total, i, j, c;
+    byte_buffer file = {NULL, 0, 0};
+    uint8_t *raw;
+    int status;
+    if (channels != 1 && channels != 3)
+        return simclr_fail(err, "%s: %lu channels (1 or 3 can be written)", path,
+                           (unsigned long)channels);
+    if (height == 0 || width == 0 || width > 0x7fffffffu / 3 || height > 0x7fffffffu ||
+        size_multiply_checked(width, channels, &row_bytes) != SIMCLR_OK ||
+        size_multiply_checked(row_bytes + 1, height, &raw_bytes) != SIMCLR_OK ||
+        raw_bytes > (size_t)-1 / 2)
+        return simclr_fail(err, "%s: a %lux%lu image cannot be written", path,
+                           (unsigned long)width, (unsigned long)height);
+    if (ends_with(path, ".pgm") && channels != 1)
+        return simclr_fail(err, "%s: a PGM file holds 1 channel, the image has 3", path);
+    if (ends_with(path, ".ppm") && channels != 3)
+        return simclr_fail(err, "%s: a PPM file holds 3 channels, the image has 1", path);
+
+    /* the scanlines, each with filter byte 0 (PNG) or bare (PNM) */
+    raw = simclr_calloc(raw_bytes, 1, path, err);
+    if (raw == NULL)
+        return SIMCLR_FAILED;
+    for (i = 0, total = 0; i < height; i++) {
+        if (!pnm)
+            raw[total++] = 0;
+        for (j = 0; j < width; j++)
+            for (c = 0; c < channels; c++)
+                raw[total++] = to_byte(image[c * plane + i * width + j]);
+    }
+    if (pnm) {
+        char header[64];
+        const int length = sprintf(header, "P%c\n%lu %lu\n255\n", channels == 3 ? '6' : '5',
+                                   (unsigned long)width, (unsigned long)height);
+        file.capacity = (size_t)length + total;
+        file.bytes = simclr_calloc(file.capacity, 1, path, err);
+        if (file.bytes == NULL) {
+            simclr_free(raw);
+            return SIMCLR_FAILED;
+        }
+        put_bytes(&file, header, (size_t)length);
+        put_bytes(&file, raw, total);
+    } else {
+        static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+        uint8_t header[13], *zlib;
+        size_t zlib_bytes, z = 0, offset;
+        blocks = (total + 65534) / 65535;
+        zlib_bytes = 2 + blocks * 5 + total + 4;
+        file.capacity = 8 + (12 + 13) + (12 + zlib_bytes) + 12;
+        file.bytes = simclr_calloc(file.capacity, 1, path, err);
+        zlib = simclr_calloc(zlib_bytes, 1, path, err);
+        if (file.bytes == NULL || zlib == NULL) {
+            simclr_free(raw), simclr_free(file.bytes), simclr_free(zlib);
+            return SIMCLR_FAILED;
+        }
+        /* zlib header: deflate, 32K window, no dictionary, check bits (0x7801 % 31 == 0) */
+        zlib[z++] = 0x78;
+        zlib[z++] = 0x01;
+        for (offset = 0; offset < total; offset += 65535) {
+            const size_t n = total - offset < 65535 ? total - offset : 65535;
+            zlib[z++] = offset + n == total ? 1 : 0; /* BFINAL, BTYPE = 00 (stored) */
+            zlib[z++] = (uint8_t)(n & 0xff);
+            zlib[z++] = (uint8_t)(n >> 8);
+            zlib[z++] = (uint8_t)(~n & 0xff);
+            zlib[z++] = (uint8_t)((~n >> 8) & 0xff);
+            memcpy(zlib + z, raw + offset, n);
+            z += n;
+        }
+        {
+            const uint32_t adler = adler32_update(1, raw, total);
+            zlib[z++] = (uint8_t)(adler >> 24), zlib[z++] = (uint8_t)(adler >> 16);
+            zlib[z++] = (uint8_t)(adler >> 8), zlib[z++] = (uint8_t)adler;
+        }
+        put_bytes(&file, signature, 8);
+        header[0] = (uint8_t)(width >> 24), header[1] = (uint8_t)(width >> 16);
+        header[2] = (uint8_t)(width >> 8), header[3] = (uint8_t)width;
+        header[4] = (uint8_t)(height >> 24), header[5] = (uint8_t)(height >> 16);
+        header[6] = (uint8_t)(height >> 8), header[7] = (uint8_t)height;
+        header[8] = 8;                          /* bit depth */
+        header[9] = channels == 3 ? 2 : 0;      /* colour type: truecolour or grayscale */
+        header[10] = header[11] = header[12] = 0; /* deflate, adaptive filtering, no interlace */
+        put_chunk(&file, "IHDR", header, 13);
+        put_chunk(&file, "IDAT", zlib, z);
+        put_chunk(&file, "IEND", NULL, 0);
+        simclr_free(zlib);
+    }
+    status = write_atomically(path, file.bytes, file.used, err);
+    simclr_free(raw);
+    simclr_free(file.bytes);
+    return status;
+}
