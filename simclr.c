@@ -21,6 +21,10 @@
  *   simclr bench step [--arch A] [--stem S] [--batch N] [--threads T] ...
  *       one full SimCLR training step, in views per second, with the peak resident memory, to
  *       compare with ../shared/bench/torch_step.py.
+ *   simclr bench augment [--preset P] [--n N] [--threads T]
+ *       views per second of the augmentation pipeline.
+ *   simclr augment --out FILE.png [--data builtin:shapes] [--n 8] [--views 6] [--preset P] ...
+ *       a preview grid: one row per image, the original and several augmented views.
  */
 #if defined(__unix__) || defined(__APPLE__)
 #define _XOPEN_SOURCE 700 /* clock_gettime and getrusage, for timing and memory reports only */
@@ -461,6 +465,233 @@ static int bench_step(int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Data sources (until the data issue brings files: builtin:shapes only)                       */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Checks a --data value; the built-in shapes are the only source so far. */
+static int data_source_check(const char *source)
+{
+    if (strcmp(source, "builtin:shapes") == 0)
+        return 1;
+    fprintf(stderr, "simclr: --data '%s': only builtin:shapes is available in this version "
+                    "(files come with the data-formats work)\n", source);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* simclr augment                                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+static const char augment_usage[] =
+    "usage: simclr augment --out FILE [--data SRC] [--n N] [--views V] [--preset P]\n"
+    "                      [--seed S] [--split train|test]\n"
+    "\n"
+    "Writes a preview grid of SimCLR's augmentations: one row per image, the original (resized\n"
+    "to the view size) followed by V augmented views, as the training would draw them (without\n"
+    "the final normalisation, so that colours stay viewable). PNG unless FILE ends in .ppm.\n"
+    "\n"
+    "  --out FILE     the image to write (required)\n"
+    "  --data SRC     builtin:shapes (default; the only source so far)\n"
+    "  --n N          images, one per row (default 8)\n"
+    "  --views V      augmented views per image (default 6)\n"
+    "  --preset P     cifar | imagenet | gray (default cifar)\n"
+    "  --seed S       the run's seed: data and views (default 0)\n"
+    "  --split W      train | test (default train)\n";
+
+static int command_augment(int argc, char **argv)
+{
+    const char *out = NULL, *source = "builtin:shapes", *preset = "cifar";
+    long n = 8, views = 6, seed = 0;
+    shapes_split split = SHAPES_TRAIN;
+    aug_config config;
+    simclr_error err;
+    size_t side = SHAPES_SIDE, S, gap = 2, grid_h, grid_w, i, v, c, y, x;
+    float *grid, *image, *cell, *workspace;
+    int a, status;
+
+    for (a = 0; a < argc; a++) {
+        const char *value;
+        if (is_help(argv[a])) {
+            fputs(augment_usage, stdout);
+            return 0;
+        }
+        if ((value = flag_value(argc, argv, &a)) == NULL)
+            return 2;
+        if (strcmp(argv[a - 1], "--out") == 0)
+            out = value;
+        else if (strcmp(argv[a - 1], "--data") == 0)
+            source = value;
+        else if (strcmp(argv[a - 1], "--preset") == 0)
+            preset = value;
+        else if (strcmp(argv[a - 1], "--n") == 0) {
+            if (!parse_long("--n", value, 1, 256, &n))
+                return 2;
+        } else if (strcmp(argv[a - 1], "--views") == 0) {
+            if (!parse_long("--views", value, 1, 64, &views))
+                return 2;
+        } else if (strcmp(argv[a - 1], "--seed") == 0) {
+            if (!parse_long("--seed", value, 0, LONG_MAX, &seed))
+                return 2;
+        } else if (strcmp(argv[a - 1], "--split") == 0) {
+            if (strcmp(value, "train") != 0 && strcmp(value, "test") != 0) {
+                fprintf(stderr, "simclr: --split wants train or test, not '%s'\n", value);
+                return 2;
+            }
+            split = value[1] == 'r' ? SHAPES_TRAIN : SHAPES_TEST;
+        } else {
+            fprintf(stderr, "simclr: augment: unknown argument '%s'\n%s", argv[a - 1],
+                    augment_usage);
+            return 2;
+        }
+    }
+    if (out == NULL) {
+        fprintf(stderr, "simclr: augment: --out FILE is required\n%s", augment_usage);
+        return 2;
+    }
+    if (!data_source_check(source))
+        return 2;
+    if (aug_config_preset(&config, preset, &err) != SIMCLR_OK) {
+        fprintf(stderr, "simclr: --preset: %s\n", err.message);
+        return 2;
+    }
+    config.normalize = 0;
+    S = config.size;
+    if (side < S) /* draw the source images at least as large as the views */
+        side = S;
+    grid_h = (size_t)n * S + ((size_t)n + 1) * gap;
+    grid_w = (size_t)(views + 1) * S + (size_t)(views + 2) * gap + gap; /* extra gap after the original */
+    grid = calloc(3 * grid_h * grid_w, sizeof(float));
+    image = malloc(3 * side * side * sizeof(float));
+    cell = malloc(3 * S * S * sizeof(float));
+    workspace = malloc((aug_view_workspace_floats(&config, 3, side, side) + 3 * side * S) *
+                       sizeof(float));
+    if (grid == NULL || image == NULL || cell == NULL || workspace == NULL) {
+        fprintf(stderr, "simclr: augment: out of memory\n");
+        free(grid), free(image), free(cell), free(workspace);
+        return 1;
+    }
+    for (i = 0; i < 3 * grid_h * grid_w; i++)
+        grid[i] = 1.0f; /* white gaps */
+    for (i = 0; i < (size_t)n; i++) {
+        const aug_crop whole = {0, 0, side, side};
+        shapes_image(image, (uint64_t)seed, split, i, side);
+        for (v = 0; v <= (size_t)views; v++) {
+            const size_t top = gap + i * (S + gap);
+            const size_t left = gap + v * (S + gap) + (v > 0 ? gap : 0);
+            if (v == 0) {
+                aug_resize(cell, image, 3, side, side, whole, S, S, workspace);
+            } else {
+                rng random;
+                rng_stream(&random, (uint64_t)seed, RNG_DOMAIN_VIEW, 0, i, v - 1);
+                aug_view(cell, image, 3, side, side, &config, &random, workspace);
+            }
+            for (c = 0; c < 3; c++)
+                for (y = 0; y < S; y++)
+                    for (x = 0; x < S; x++)
+                        grid[(c * grid_h + top + y) * grid_w + left + x] = cell[(c * S + y) * S + x];
+        }
+    }
+    status = image_write(out, grid, 3, grid_h, grid_w, &err);
+    if (status != SIMCLR_OK)
+        fprintf(stderr, "simclr: augment: %s\n", err.message);
+    else
+        printf("wrote %s: %ld images x (original + %ld views), %lux%lu pixels, preset %s\n", out,
+               n, views, (unsigned long)grid_w, (unsigned long)grid_h, preset);
+    free(grid), free(image), free(cell), free(workspace);
+    return status == SIMCLR_OK ? 0 : 1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* simclr bench augment                                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+static const char bench_augment_usage[] =
+    "usage: simclr bench augment [--preset P] [--n N] [--threads T] [--reps R]\n"
+    "\n"
+    "Times the augmentation pipeline making two views of N built-in images (drawn at the\n"
+    "preset's size, or 256x256 for imagenet) and prints the best of R runs in views per second.\n"
+    "\n"
+    "  --preset P     cifar | imagenet | gray (default cifar)\n"
+    "  --n N          images per batch (default 256)\n"
+    "  --threads T    OpenMP threads (default: all)\n"
+    "  --reps R       timed runs (default 5)\n";
+
+static int bench_augment(int argc, char **argv)
+{
+    const char *preset = "cifar";
+    long n = 256, threads = parallel_thread_count(), reps = 5, r;
+    aug_config config;
+    simclr_error err;
+    size_t side, i, image_floats;
+    float *pixels, *views, *workspace;
+    const float **images;
+    uint64_t *indices;
+    double best = 0.0;
+    int a;
+    for (a = 0; a < argc; a++) {
+        const char *value;
+        if (is_help(argv[a])) {
+            fputs(bench_augment_usage, stdout);
+            return 0;
+        }
+        if ((value = flag_value(argc, argv, &a)) == NULL)
+            return 2;
+        if (strcmp(argv[a - 1], "--preset") == 0)
+            preset = value;
+        else if (strcmp(argv[a - 1], "--n") == 0) {
+            if (!parse_long("--n", value, 1, 65536, &n))
+                return 2;
+        } else if (strcmp(argv[a - 1], "--threads") == 0) {
+            if (!parse_long("--threads", value, 1, 1024, &threads))
+                return 2;
+        } else if (strcmp(argv[a - 1], "--reps") == 0) {
+            if (!parse_long("--reps", value, 1, 1000, &reps))
+                return 2;
+        } else {
+            fprintf(stderr, "simclr: bench augment: unknown argument '%s'\n%s", argv[a - 1],
+                    bench_augment_usage);
+            return 2;
+        }
+    }
+    if (aug_config_preset(&config, preset, &err) != SIMCLR_OK) {
+        fprintf(stderr, "simclr: --preset: %s\n", err.message);
+        return 2;
+    }
+    parallel_set_thread_count((int)threads);
+    side = strcmp(preset, "imagenet") == 0 ? 256 : config.size;
+    image_floats = 3 * side * side;
+    pixels = malloc((size_t)n * image_floats * sizeof(float));
+    views = malloc(2 * (size_t)n * 3 * config.size * config.size * sizeof(float));
+    workspace = malloc(aug_batch_workspace_floats(&config, 3, side, side, (int)threads) *
+                       sizeof(float));
+    images = malloc((size_t)n * sizeof *images);
+    indices = malloc((size_t)n * sizeof *indices);
+    if (pixels == NULL || views == NULL || workspace == NULL || images == NULL || indices == NULL) {
+        fprintf(stderr, "simclr: bench augment: out of memory\n");
+        free(pixels), free(views), free(workspace), free(images), free(indices);
+        return 1;
+    }
+    for (i = 0; i < (size_t)n; i++) {
+        shapes_image(pixels + i * image_floats, 0, SHAPES_TRAIN, i, side);
+        images[i] = pixels + i * image_floats;
+        indices[i] = i;
+    }
+    for (r = -1; r < reps; r++) {
+        double start = wall_seconds(), seconds;
+        aug_views_batch(views, images, indices, (size_t)n, 3, side, side, &config, 0,
+                        (uint64_t)(r + 1), workspace, (int)threads);
+        seconds = wall_seconds() - start;
+        if (r >= 0 && (best == 0.0 || seconds < best))
+            best = seconds;
+    }
+    printf("augment preset=%s image=%lux%lu views=%ld threads=%d views_per_s=%.0f (best of %ld)\n",
+           preset, (unsigned long)side, (unsigned long)side, 2 * n, parallel_thread_count(),
+           2.0 * (double)n / best, reps);
+    free(pixels), free(views), free(workspace), free(images), free(indices);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* simclr bench                                                                               */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -469,7 +700,8 @@ static const char bench_usage[] =
     "\n"
     "Benchmarks, one result line each on stdout. WHAT is one of:\n"
     "  gemm     single-precision matrix multiply, GFLOP/s (simclr bench gemm --help)\n"
-    "  step     one SimCLR training step, views/s and peak memory (simclr bench step --help)\n";
+    "  step     one SimCLR training step, views/s and peak memory (simclr bench step --help)\n"
+    "  augment  the augmentation pipeline, views/s (simclr bench augment --help)\n";
 
 static int command_bench(int argc, char **argv)
 {
@@ -481,6 +713,8 @@ static int command_bench(int argc, char **argv)
         return bench_gemm(argc - 1, argv + 1);
     if (strcmp(argv[0], "step") == 0)
         return bench_step(argc - 1, argv + 1);
+    if (strcmp(argv[0], "augment") == 0)
+        return bench_augment(argc - 1, argv + 1);
     fprintf(stderr, "simclr: bench: unknown benchmark '%s'\n%s", argv[0], bench_usage);
     return 2;
 }
@@ -495,6 +729,7 @@ static const char main_usage[] =
     "simclr-c " SIMCLR_VERSION ": SimCLR (Chen et al. 2020) in portable C99.\n"
     "\n"
     "Commands:\n"
+    "  augment    preview SimCLR's augmentations as an image (simclr augment --help)\n"
     "  bench      benchmarks (simclr bench --help)\n"
     "  version    print the version and build configuration\n"
     "\n"
@@ -524,6 +759,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "bench") == 0)
         return command_bench(argc - 2, argv + 2);
+    if (strcmp(argv[1], "augment") == 0)
+        return command_augment(argc - 2, argv + 2);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0)
         return command_version();
     fprintf(stderr, "simclr: unknown command '%s'\n%s", argv[1], main_usage);

@@ -1,0 +1,63 @@
+/*
+ * tests/test_cli.c — the `simclr` program as a user meets it: --help everywhere, exit status 0
+ * only on success and 2 on bad usage, results on stdout, and the preview file it promises.
+ * Runs the ./simclr built by `make test` (the test target depends on it).
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static int run(const char *command)
+{
+    const int status = system(command);
+    cr_assert(status != -1 && WIFEXITED(status), "%s did not run", command);
+    return WEXITSTATUS(status);
+}
+
+Test(cli, help_on_every_command)
+{
+    cr_expect_eq(run("./simclr --help > /dev/null"), 0);
+    cr_expect_eq(run("./simclr bench --help > /dev/null"), 0);
+    cr_expect_eq(run("./simclr bench gemm --help > /dev/null"), 0);
+    cr_expect_eq(run("./simclr bench step --help > /dev/null"), 0);
+    cr_expect_eq(run("./simclr bench augment --help > /dev/null"), 0);
+    cr_expect_eq(run("./simclr augment --help > /dev/null"), 0);
+}
+
+Test(cli, bad_usage_exits_2_with_a_message)
+{
+    cr_expect_eq(run("./simclr > /dev/null 2>&1"), 2);
+    cr_expect_eq(run("./simclr frobnicate > /dev/null 2>&1"), 2);
+    cr_expect_eq(run("./simclr bench gemm --n 0 > /dev/null 2>&1"), 2);
+    cr_expect_eq(run("./simclr bench gemm --n > /dev/null 2>&1"), 2);
+    cr_expect_eq(run("./simclr bench step --arch resnet7 > /dev/null 2>&1"), 2);
+    cr_expect_eq(run("./simclr augment > /dev/null 2>&1"), 2, "--out is required");
+    cr_expect_eq(run("./simclr augment --out /tmp/simclr_cli.png --preset svhn > /dev/null 2>&1"), 2);
+    cr_expect_eq(run("./simclr augment --out /tmp/simclr_cli.png --data /no/such > /dev/null 2>&1"), 2);
+    cr_expect_eq(run("./simclr augment --out /tmp/simclr_cli.png --n 1 2> /tmp/simclr_cli.err "
+                     "--views nine > /dev/null; grep -q -- --views /tmp/simclr_cli.err"), 0,
+                 "the message names the flag");
+}
+
+Test(cli, augment_writes_a_png)
+{
+    FILE *file;
+    unsigned char signature[8];
+    cr_assert_eq(run("./simclr augment --out /tmp/simclr_cli_preview.png --n 2 --views 3 "
+                     "> /dev/null"), 0);
+    file = fopen("/tmp/simclr_cli_preview.png", "rb");
+    cr_assert_not_null(file);
+    cr_expect_eq(fread(signature, 1, 8, file), 8u);
+    cr_expect(memcmp(signature, "\x89PNG\r\n\x1a\n", 8) == 0);
+    fclose(file);
+    remove("/tmp/simclr_cli_preview.png");
+    cr_expect_eq(run("./simclr augment --out /nonexistent-dir/p.png --n 1 > /dev/null 2>&1"), 1,
+                 "an unwritable file is a failure, not a crash");
+}
+
+Test(cli, bench_gemm_prints_a_result_line)
+{
+    cr_expect_eq(run("./simclr bench gemm --n 64 --reps 1 | grep -q 'gflops='"), 0);
+}
