@@ -479,12 +479,86 @@ static int data_source_check(const char *source)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Augmentation overrides, shared by every command that makes views                           */
+/* ------------------------------------------------------------------------------------------ */
+
+#define AUGMENTATION_FLAGS_HELP                                                                   \
+    "  --size N        view side (preset's)\n"                                                  \
+    "  --min-scale X   smallest crop area fraction, in (0, 1] (preset's)\n"                     \
+    "  --strength X    colour jitter strength s (preset's)\n"                                    \
+    "  --p-jitter X    probability of colour jitter (preset's)\n"                                \
+    "  --p-gray X      probability of grayscale (preset's)\n"                                    \
+    "  --p-blur X      probability of Gaussian blur (preset's)\n"                                \
+    "  --p-hflip X     probability of a horizontal flip (0.5)\n"                                 \
+    "  --p-vflip X     probability of a vertical flip (0)\n"
+
+/* Parses a number in [low, high]; prints the reason naming the flag and returns 0 on failure. */
+static int parse_double(const char *flag, const char *text, double low, double high,
+                        double *value)
+{
+    char *end;
+    const double parsed = strtod(text, &end);
+    if (end == text || *end != '\0' || !(parsed >= low && parsed <= high)) {
+        fprintf(stderr, "simclr: %s wants a number from %g to %g, not '%s'\n", flag, low, high,
+                text);
+        return 0;
+    }
+    *value = parsed;
+    return 1;
+}
+
+/* Applies one augmentation override. Returns 1 if `flag` was one (0 with a message printed
+ * when its value is bad: *bad is set), 0 if it is not an augmentation flag. */
+static int augmentation_flag(aug_config *config, const char *flag, const char *value, int *bad)
+{
+    double x;
+    long n;
+    *bad = 0;
+    if (strcmp(flag, "--size") == 0) {
+        if (!parse_long(flag, value, 8, 4096, &n))
+            return *bad = 1;
+        config->size = (size_t)n;
+        return 1;
+    }
+    if (strcmp(flag, "--min-scale") == 0) {
+        if (!parse_double(flag, value, 1e-4, 1.0, &x))
+            return *bad = 1;
+        config->min_scale = x;
+        return 1;
+    }
+    if (strcmp(flag, "--strength") == 0) {
+        if (!parse_double(flag, value, 0.0, 10.0, &x))
+            return *bad = 1;
+        config->strength = (float)x;
+        return 1;
+    }
+    if (strcmp(flag, "--p-jitter") == 0 || strcmp(flag, "--p-gray") == 0 ||
+        strcmp(flag, "--p-blur") == 0 || strcmp(flag, "--p-hflip") == 0 ||
+        strcmp(flag, "--p-vflip") == 0) {
+        if (!parse_double(flag, value, 0.0, 1.0, &x))
+            return *bad = 1;
+        if (flag[4] == 'j')
+            config->p_jitter = (float)x;
+        else if (flag[4] == 'g')
+            config->p_gray = (float)x;
+        else if (flag[4] == 'b')
+            config->p_blur = (float)x;
+        else if (flag[4] == 'h')
+            config->p_hflip = (float)x;
+        else
+            config->p_vflip = (float)x;
+        return 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* simclr augment                                                                             */
 /* ------------------------------------------------------------------------------------------ */
 
 static const char augment_usage[] =
     "usage: simclr augment --out FILE [--data SRC] [--n N] [--views V] [--preset P]\n"
-    "                      [--seed S] [--split train|test]\n"
+    "                      [--seed S] [--split train|test] [augmentation overrides]\n"
     "\n"
     "Writes a preview grid of SimCLR's augmentations: one row per image, the original (resized\n"
     "to the view size) followed by V augmented views, as the training would draw them (without\n"
@@ -496,7 +570,9 @@ static const char augment_usage[] =
     "  --views V      augmented views per image (default 6)\n"
     "  --preset P     cifar | imagenet | gray (default cifar)\n"
     "  --seed S       the run's seed: data and views (default 0)\n"
-    "  --split W      train | test (default train)\n";
+    "  --split W      train | test (default train)\n"
+    "\n"
+    "Augmentation overrides, applied after the preset:\n" AUGMENTATION_FLAGS_HELP;
 
 static int command_augment(int argc, char **argv)
 {
@@ -507,8 +583,16 @@ static int command_augment(int argc, char **argv)
     simclr_error err;
     size_t side = SHAPES_SIDE, S, gap = 2, grid_h, grid_w, i, v, c, y, x;
     float *grid, *image, *cell, *workspace;
-    int a, status;
+    int a, status, bad;
 
+    /* the preset first, so that overrides apply on top of it wherever they stand */
+    for (a = 0; a + 1 < argc; a++)
+        if (strcmp(argv[a], "--preset") == 0)
+            preset = argv[a + 1];
+    if (aug_config_preset(&config, preset, &err) != SIMCLR_OK) {
+        fprintf(stderr, "simclr: --preset: %s\n", err.message);
+        return 2;
+    }
     for (a = 0; a < argc; a++) {
         const char *value;
         if (is_help(argv[a])) {
@@ -517,7 +601,10 @@ static int command_augment(int argc, char **argv)
         }
         if ((value = flag_value(argc, argv, &a)) == NULL)
             return 2;
-        if (strcmp(argv[a - 1], "--out") == 0)
+        if (augmentation_flag(&config, argv[a - 1], value, &bad)) {
+            if (bad)
+                return 2;
+        } else if (strcmp(argv[a - 1], "--out") == 0)
             out = value;
         else if (strcmp(argv[a - 1], "--data") == 0)
             source = value;
@@ -550,10 +637,6 @@ static int command_augment(int argc, char **argv)
     }
     if (!data_source_check(source))
         return 2;
-    if (aug_config_preset(&config, preset, &err) != SIMCLR_OK) {
-        fprintf(stderr, "simclr: --preset: %s\n", err.message);
-        return 2;
-    }
     config.normalize = 0;
     S = config.size;
     if (side < S) /* draw the source images at least as large as the views */

@@ -61,3 +61,34 @@ Test(cli, bench_gemm_prints_a_result_line)
 {
     cr_expect_eq(run("./simclr bench gemm --n 64 --reps 1 | grep -q 'gflops='"), 0);
 }
+
+/* Overrides reach the pipeline: with --p-gray 1 every view is gray (R = G = B), while the
+ * original in the first column keeps its colours. Read back from a PPM. */
+Test(cli, augmentation_overrides_apply)
+{
+    FILE *file;
+    unsigned width, height, maxval, x, y, gray = 0, colour = 0;
+    unsigned char *pixels;
+    cr_assert_eq(run("./simclr augment --out /tmp/simclr_cli_gray.ppm --n 2 --views 3 "
+                     "--p-gray 1 > /dev/null"), 0);
+    file = fopen("/tmp/simclr_cli_gray.ppm", "rb");
+    cr_assert_not_null(file);
+    cr_assert_eq(fscanf(file, "P6 %u %u %u", &width, &height, &maxval), 3);
+    fgetc(file);
+    pixels = malloc(3u * width * height);
+    cr_assert_eq(fread(pixels, 1, 3u * width * height, file), 3u * width * height);
+    fclose(file);
+    for (y = 0; y < height; y++)
+        for (x = 0; x < width; x++) {
+            const unsigned char *p = pixels + 3u * (y * width + x);
+            const int equal = p[0] == p[1] && p[1] == p[2];
+            if (x >= 40) /* past the original (2 + 32 + 2 + 2 pixels) */
+                gray += equal;
+            else if (!equal)
+                colour++;
+        }
+    cr_expect_eq(gray, (width - 40) * height, "every view pixel is gray");
+    cr_expect_gt(colour, 100u, "the originals keep their colours");
+    free(pixels);
+    remove("/tmp/simclr_cli_gray.ppm");
+}
