@@ -29,6 +29,7 @@
  *                  two views per image from per-view streams
  *   data/shapes.h  the built-in procedural dataset (builtin:shapes)
  *   data/image_io.h  PNG and PPM/PGM writers (atomic)
+ *   data/inflate.h   DEFLATE and gzip decompression
  */
 #ifndef SIMCLR_H
 #define SIMCLR_H
@@ -55,6 +56,7 @@
 #include "aug/geometry.h"
 #include "aug/pipeline.h"
 #include "data/image_io.h"
+#include "data/inflate.h"
 #include "data/shapes.h"
 #include "loss/contrastive.h"
 #include "loss/cosine.h"
