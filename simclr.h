@@ -30,6 +30,7 @@
  *   data/shapes.h  the built-in procedural dataset (builtin:shapes)
  *   data/image_io.h  PNG and PPM/PGM writers (atomic)
  *   data/inflate.h   DEFLATE and gzip decompression
+ *   data/idx.h       IDX files (MNIST, Fashion-MNIST), plain or .gz
  */
 #ifndef SIMCLR_H
 #define SIMCLR_H
@@ -56,6 +57,7 @@
 #include "aug/geometry.h"
 #include "aug/pipeline.h"
 #include "data/image_io.h"
+#include "data/idx.h"
 #include "data/inflate.h"
 #include "data/shapes.h"
 #include "loss/contrastive.h"
