@@ -31,6 +31,8 @@
  *   data/image_io.h  PNG and PPM/PGM writers (atomic)
  *   data/inflate.h   DEFLATE and gzip decompression
  *   data/idx.h       IDX files (MNIST, Fashion-MNIST), plain or .gz
+ *   data/tar.h       ustar archives in memory
+ *   data/cifar.h     CIFAR-10/100 binary batches, from the .tar.gz or a directory
  */
 #ifndef SIMCLR_H
 #define SIMCLR_H
@@ -57,9 +59,11 @@
 #include "aug/geometry.h"
 #include "aug/pipeline.h"
 #include "data/image_io.h"
+#include "data/cifar.h"
 #include "data/idx.h"
 #include "data/inflate.h"
 #include "data/shapes.h"
+#include "data/tar.h"
 #include "loss/contrastive.h"
 #include "loss/cosine.h"
 #include "loss/memory_bank.h"
