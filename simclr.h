@@ -33,6 +33,7 @@
  *   data/idx.h       IDX files (MNIST, Fashion-MNIST), plain or .gz
  *   data/tar.h       ustar archives in memory
  *   data/cifar.h     CIFAR-10/100 binary batches, from the .tar.gz or a directory
+ *   data/safetensors.h  safetensors read and write (checkpoints, reference outputs)
  */
 #ifndef SIMCLR_H
 #define SIMCLR_H
@@ -62,6 +63,7 @@
 #include "data/cifar.h"
 #include "data/idx.h"
 #include "data/inflate.h"
+#include "data/safetensors.h"
 #include "data/shapes.h"
 #include "data/tar.h"
 #include "loss/contrastive.h"
