@@ -76,11 +76,11 @@ int idx_read(idx_array *array, const char *path, int ndim, simclr_error *err)
                            (unsigned long)size);
     }
     if (big_endian_32(content) != (ndim == 3 ? 0x00000803u : 0x00000801u)) {
+        const unsigned long magic = (unsigned long)big_endian_32(content);
         simclr_free(content);
         return simclr_fail(err, "%s: wrong magic 0x%08lx (an IDX file of unsigned bytes with %d "
-                                "dimension%s has 0x%08x)", path,
-                           (unsigned long)big_endian_32(content), ndim, ndim == 1 ? "" : "s",
-                           ndim == 3 ? 0x803u : 0x801u);
+                                "dimension%s has 0x%08x)", path, magic, ndim,
+                           ndim == 1 ? "" : "s", ndim == 3 ? 0x803u : 0x801u);
     }
     array->ndim = ndim;
     array->dims[0] = array->dims[1] = array->dims[2] = 1;
