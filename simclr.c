@@ -465,20 +465,6 @@ static int bench_step(int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Data sources (until the data issue brings files: builtin:shapes only)                       */
-/* ------------------------------------------------------------------------------------------ */
-
-/* Checks a --data value; the built-in shapes are the only source so far. */
-static int data_source_check(const char *source)
-{
-    if (strcmp(source, "builtin:shapes") == 0)
-        return 1;
-    fprintf(stderr, "simclr: --data '%s': only builtin:shapes is available in this version "
-                    "(files come with the data-formats work)\n", source);
-    return 0;
-}
-
-/* ------------------------------------------------------------------------------------------ */
 /* Augmentation overrides, shared by every command that makes views                           */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -565,7 +551,8 @@ static const char augment_usage[] =
     "the final normalisation, so that colours stay viewable). PNG unless FILE ends in .ppm.\n"
     "\n"
     "  --out FILE     the image to write (required)\n"
-    "  --data SRC     builtin:shapes (default; the only source so far)\n"
+    "  --data SRC     builtin:shapes (default), a directory of IDX files (Fashion-MNIST),\n"
+    "                 cifar-10-binary.tar.gz / cifar-100-binary.tar.gz or their directories\n"
     "  --n N          images, one per row (default 8)\n"
     "  --views V      augmented views per image (default 6)\n"
     "  --preset P     cifar | imagenet | gray (default cifar)\n"
@@ -581,7 +568,8 @@ static int command_augment(int argc, char **argv)
     shapes_split split = SHAPES_TRAIN;
     aug_config config;
     simclr_error err;
-    size_t side = SHAPES_SIDE, S, gap = 2, grid_h, grid_w, i, v, c, y, x;
+    dataset data;
+    size_t S, C, gap = 2, grid_h, grid_w, i, v, c, y, x;
     float *grid, *image, *cell, *workspace;
     int a, status, bad;
 
@@ -635,46 +623,51 @@ static int command_augment(int argc, char **argv)
         fprintf(stderr, "simclr: augment: --out FILE is required\n%s", augment_usage);
         return 2;
     }
-    if (!data_source_check(source))
+    if (dataset_open(&data, source, split == SHAPES_TRAIN, (uint64_t)seed, &err) != SIMCLR_OK) {
+        fprintf(stderr, "simclr: %s\n", err.message);
         return 2;
+    }
     config.normalize = 0;
     S = config.size;
-    if (side < S) /* draw the source images at least as large as the views */
-        side = S;
+    C = data.channels;
+    if ((size_t)n > data.count)
+        n = (long)data.count;
     grid_h = (size_t)n * S + ((size_t)n + 1) * gap;
     grid_w = (size_t)(views + 1) * S + (size_t)(views + 2) * gap + gap; /* extra gap after the original */
-    grid = calloc(3 * grid_h * grid_w, sizeof(float));
-    image = malloc(3 * side * side * sizeof(float));
-    cell = malloc(3 * S * S * sizeof(float));
-    workspace = malloc((aug_view_workspace_floats(&config, 3, side, side) + 3 * side * S) *
-                       sizeof(float));
+    grid = calloc(C * grid_h * grid_w, sizeof(float));
+    image = malloc(C * data.height * data.width * sizeof(float));
+    cell = malloc(C * S * S * sizeof(float));
+    workspace = malloc((aug_view_workspace_floats(&config, C, data.height, data.width) +
+                        C * data.height * S) * sizeof(float));
     if (grid == NULL || image == NULL || cell == NULL || workspace == NULL) {
         fprintf(stderr, "simclr: augment: out of memory\n");
         free(grid), free(image), free(cell), free(workspace);
+        dataset_close(&data);
         return 1;
     }
-    for (i = 0; i < 3 * grid_h * grid_w; i++)
+    for (i = 0; i < C * grid_h * grid_w; i++)
         grid[i] = 1.0f; /* white gaps */
     for (i = 0; i < (size_t)n; i++) {
-        const aug_crop whole = {0, 0, side, side};
-        shapes_image(image, (uint64_t)seed, split, i, side);
+        const aug_crop whole = {0, 0, data.height, data.width};
+        dataset_image(&data, i, image);
         for (v = 0; v <= (size_t)views; v++) {
             const size_t top = gap + i * (S + gap);
             const size_t left = gap + v * (S + gap) + (v > 0 ? gap : 0);
             if (v == 0) {
-                aug_resize(cell, image, 3, side, side, whole, S, S, workspace);
+                aug_resize(cell, image, C, data.height, data.width, whole, S, S, workspace);
             } else {
                 rng random;
                 rng_stream(&random, (uint64_t)seed, RNG_DOMAIN_VIEW, 0, i, v - 1);
-                aug_view(cell, image, 3, side, side, &config, &random, workspace);
+                aug_view(cell, image, C, data.height, data.width, &config, &random, workspace);
             }
-            for (c = 0; c < 3; c++)
+            for (c = 0; c < C; c++)
                 for (y = 0; y < S; y++)
                     for (x = 0; x < S; x++)
                         grid[(c * grid_h + top + y) * grid_w + left + x] = cell[(c * S + y) * S + x];
         }
     }
-    status = image_write(out, grid, 3, grid_h, grid_w, &err);
+    status = image_write(out, grid, C, grid_h, grid_w, &err);
+    dataset_close(&data);
     if (status != SIMCLR_OK)
         fprintf(stderr, "simclr: augment: %s\n", err.message);
     else

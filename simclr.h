@@ -34,6 +34,7 @@
  *   data/tar.h       ustar archives in memory
  *   data/cifar.h     CIFAR-10/100 binary batches, from the .tar.gz or a directory
  *   data/safetensors.h  safetensors read and write (checkpoints, reference outputs)
+ *   data/dataset.h   one interface over every dataset, and the --data SRC syntax
  */
 #ifndef SIMCLR_H
 #define SIMCLR_H
@@ -61,6 +62,7 @@
 #include "aug/pipeline.h"
 #include "data/image_io.h"
 #include "data/cifar.h"
+#include "data/dataset.h"
 #include "data/idx.h"
 #include "data/inflate.h"
 #include "data/safetensors.h"

@@ -84,6 +84,27 @@ Test(cifar, cifar10_from_archive_and_directory)
     cifar_split_free(&train), cifar_split_free(&test);
 }
 
+/* The dataset interface recognises the archive and the directory by their names. */
+Test(cifar, through_the_dataset_interface)
+{
+    dataset data;
+    simclr_error err;
+    float image[3072];
+    make_cifar10(ROOT "-interface");
+    cr_assert_eq(dataset_open(&data, ROOT "-interface/cifar-10-binary.tar.gz", 1, 0, &err),
+                 SIMCLR_OK, "%s", err.message);
+    cr_expect(data.kind == DATASET_CIFAR10 && data.count == 10 && data.channels == 3 &&
+              data.classes == 10);
+    cr_expect_eq(dataset_label(&data, 3), (2 * 3 + 1) % 10);
+    dataset_image(&data, 3, image);
+    cr_expect_eq(image[1024], (float)((2 + 1 + 7) % 251) / 255.0f, "G plane, first pixel");
+    dataset_close(&data);
+    cr_assert_eq(dataset_open(&data, ROOT "-interface/cifar-10-batches-bin", 0, 0, &err),
+                 SIMCLR_OK, "%s", err.message);
+    cr_expect_eq(data.count, 3u);
+    dataset_close(&data);
+}
+
 Test(cifar, cifar100_fine_labels_and_names)
 {
     cifar_split train;

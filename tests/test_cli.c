@@ -57,6 +57,14 @@ Test(cli, augment_writes_a_png)
                  "an unwritable file is a failure, not a crash");
 }
 
+Test(cli, augment_reads_fashion_mnist)
+{
+    cr_expect_eq(run("./simclr augment --data /usr/share/datasets/fashion-mnist --preset gray "
+                     "--split test --n 2 --views 2 --out /tmp/simclr_cli_fashion.pgm > /dev/null"),
+                 0, "a 1-channel dataset previews as PGM");
+    remove("/tmp/simclr_cli_fashion.pgm");
+}
+
 Test(cli, bench_gemm_prints_a_result_line)
 {
     cr_expect_eq(run("./simclr bench gemm --n 64 --reps 1 | grep -q 'gflops='"), 0);
