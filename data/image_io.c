@@ -9,6 +9,7 @@
 
 #include "../nn/memory.h"
 #include "../nn/tensor.h"
+#include "idx.h" /* file_read_all */
 
 uint32_t crc32_update(uint32_t crc, const uint8_t *bytes, size_t count)
 {
@@ -192,5 +193,89 @@ int image_write(const char *path, const float *image, size_t channels, size_t he
     status = write_atomically(path, file.bytes, file.used, err);
     simclr_free(raw);
     simclr_free(file.bytes);
+    return status;
+}
+
+/* ---- reading PPM/PGM ---------------------------------------------------------------------- */
+
+#define PNM_MAX_SIDE 65535
+
+/* Skips whitespace and comments; then reads a decimal number (digits only, at most 9). */
+static int pnm_number(const uint8_t *bytes, size_t size, size_t *position, long *value)
+{
+    int digits = 0;
+    *value = 0;
+    for (;;) {
+        while (*position < size && (bytes[*position] == ' ' || bytes[*position] == '\t' ||
+                                    bytes[*position] == '\n' || bytes[*position] == '\r'))
+            (*position)++;
+        if (*position < size && bytes[*position] == '#') {
+            while (*position < size && bytes[*position] != '\n')
+                (*position)++;
+            continue;
+        }
+        break;
+    }
+    while (*position < size && bytes[*position] >= '0' && bytes[*position] <= '9') {
+        if (++digits > 9)
+            return 0;
+        *value = *value * 10 + (bytes[(*position)++] - '0');
+    }
+    return digits > 0;
+}
+
+int image_parse_pnm(const uint8_t *bytes, size_t size, const char *name, float **image,
+                    size_t *channels, size_t *height, size_t *width, simclr_error *err)
+{
+    size_t position = 2, count, i, c, plane;
+    long w, h, maxval;
+    *image = NULL;
+    if (size < 2 || bytes[0] != 'P' || (bytes[1] != '6' && bytes[1] != '5'))
+        return simclr_fail(err, "%s: wrong magic (a binary PPM starts with P6, a PGM with P5)",
+                           name);
+    *channels = bytes[1] == '6' ? 3 : 1;
+    if (!pnm_number(bytes, size, &position, &w) || !pnm_number(bytes, size, &position, &h))
+        return simclr_fail(err, "%s: the width and height must be positive decimal numbers",
+                           name);
+    if (w <= 0 || h <= 0 || w > PNM_MAX_SIDE || h > PNM_MAX_SIDE)
+        return simclr_fail(err, "%s: a %ldx%ld image is outside 1..%d pixels a side", name, w, h,
+                           PNM_MAX_SIDE);
+    if (!pnm_number(bytes, size, &position, &maxval))
+        return simclr_fail(err, "%s: the header has no maxval", name);
+    if (maxval != 255)
+        return simclr_fail(err, "%s: maxval %ld (only 255 is read)", name, maxval);
+    if (position >= size)
+        return simclr_fail(err, "%s: truncated after the header", name);
+    position++; /* the single whitespace byte that ends the header */
+    *width = (size_t)w, *height = (size_t)h;
+    count = *channels * *width * *height; /* at most 3·65535² < 2^34: checked below on 32-bit */
+    if ((double)*channels * (double)w * (double)h > (double)((size_t)-1 / sizeof(float)))
+        return simclr_fail(err, "%s: a %ldx%ld image is too large for this machine", name, w, h);
+    if (size - position != count)
+        return simclr_fail(err, "%s: %s: the header gives %lu bytes of pixels, the file has %lu",
+                           name, size - position < count ? "truncated" : "trailing bytes",
+                           (unsigned long)count, (unsigned long)(size - position));
+    *image = simclr_calloc(count, sizeof(float), name, err);
+    if (*image == NULL)
+        return SIMCLR_FAILED;
+    plane = *width * *height;
+    for (i = 0; i < plane; i++) /* interleaved RGB → planes */
+        for (c = 0; c < *channels; c++)
+            (*image)[c * plane + i] = (float)bytes[position + i * *channels + c] / 255.0f;
+    return SIMCLR_OK;
+}
+
+int image_read_pnm(const char *path, float **image, size_t *channels, size_t *height,
+                   size_t *width, simclr_error *err)
+{
+    uint8_t *bytes;
+    size_t size;
+    int status;
+    *image = NULL;
+    if (file_read_all(path, (size_t)3 * PNM_MAX_SIDE * PNM_MAX_SIDE + 4096, &bytes, &size, err) !=
+        SIMCLR_OK)
+        return SIMCLR_FAILED;
+    status = image_parse_pnm(bytes, size, path, image, channels, height, width, err);
+    simclr_free(bytes);
     return status;
 }

@@ -26,6 +26,19 @@
 uint32_t crc32_update(uint32_t crc, const uint8_t *bytes, size_t count); /* start with 0 */
 uint32_t adler32_update(uint32_t adler, const uint8_t *bytes, size_t count); /* start with 1 */
 
+/* Reads a binary PPM (P6) or PGM (P5) with maxval 255: *image (C, H, W) in [0, 1], allocated
+ * with simclr_calloc. The header is "P6" or "P5", width, height, maxval as decimal numbers
+ * separated by whitespace (comments from '#' to the end of a line allowed), one whitespace
+ * byte, then exactly W·H·C bytes. Rejected, naming the file: wrong magic, a missing, negative,
+ * zero or huge (> 65535) dimension, maxval other than 255, data shorter or longer than the
+ * header says. */
+int image_read_pnm(const char *path, float **image, size_t *channels, size_t *height,
+                   size_t *width, simclr_error *err);
+
+/* The same from bytes in memory; `name` names the source in errors. */
+int image_parse_pnm(const uint8_t *bytes, size_t size, const char *name, float **image,
+                    size_t *channels, size_t *height, size_t *width, simclr_error *err);
+
 /* Writes a C-channel (1 or 3) image as PNG, or as PPM/PGM when the path ends in .ppm/.pgm. */
 int image_write(const char *path, const float *image, /* (C, H, W) in [0, 1] */
                 size_t channels, size_t height, size_t width, simclr_error *err);

@@ -149,3 +149,54 @@ Test(image_io, pgm_reads_back_and_bad_requests_fail)
     cr_expect_eq(image_write("/nonexistent-directory/x.png", image, 1, 2, 2, &err), SIMCLR_FAILED);
     cr_expect_not_null(strstr(err.message, "nonexistent-directory"), "%s", err.message);
 }
+
+/* A PPM written by image_write reads back to the same bytes (values k/255 exactly). */
+Test(image_io, ppm_round_trip)
+{
+    const char *path = "/tmp/simclr_test_round_trip.ppm";
+    float image[3 * 2 * 3], *back;
+    size_t channels, height, width, i;
+    simclr_error err;
+    for (i = 0; i < 18; i++)
+        image[i] = (float)(i * 13 % 256) / 255.0f;
+    cr_assert_eq(image_write(path, image, 3, 2, 3, &err), SIMCLR_OK, "%s", err.message);
+    cr_assert_eq(image_read_pnm(path, &back, &channels, &height, &width, &err), SIMCLR_OK, "%s",
+                 err.message);
+    cr_expect(channels == 3 && height == 2 && width == 3);
+    for (i = 0; i < 18; i++)
+        cr_expect_eq(back[i], image[i], "value %zu", i);
+    simclr_free(back);
+    remove(path);
+}
+
+static void expect_bad_pnm(const char *text, size_t size, const char *reason)
+{
+    float *image;
+    size_t c, h, w;
+    simclr_error err;
+    memset(&err, 0, sizeof err);
+    cr_expect_eq(image_parse_pnm((const uint8_t *)text, size, "bad.ppm", &image, &c, &h, &w,
+                                 &err), SIMCLR_FAILED, "%s", reason);
+    cr_expect_not_null(strstr(err.message, "bad.ppm"), "%s", err.message);
+    cr_expect_not_null(strstr(err.message, reason), "wanted '%s': %s", reason, err.message);
+}
+
+Test(image_io, pnm_with_comments_and_bad_headers)
+{
+    const char good[] = "P5\n# a comment\n2 1\n255\n\x10\x20";
+    float *image;
+    size_t c, h, w;
+    simclr_error err;
+    cr_assert_eq(image_parse_pnm((const uint8_t *)good, sizeof good - 1, "good.pgm", &image, &c,
+                                 &h, &w, &err), SIMCLR_OK, "%s", err.message);
+    cr_expect(c == 1 && h == 1 && w == 2 && image[1] == 32.0f / 255.0f);
+    simclr_free(image);
+    expect_bad_pnm("P3\n2 1\n255\n12", 14, "wrong magic");
+    expect_bad_pnm("P5\n2 1\n65535\n\x10\x20\x10\x20", 17, "maxval");
+    expect_bad_pnm("P5\n-2 1\n255\n\x10\x20", 13, "positive");
+    expect_bad_pnm("P5\n99999999 1\n255\n\x10", 20, "outside");
+    expect_bad_pnm("P5\n0 1\n255\n", 11, "outside");
+    expect_bad_pnm("P5\n2 2\n255\n\x10\x20", 13, "truncated");
+    expect_bad_pnm("P5\n1 1\n255\n\x10\x20", 13, "trailing");
+    expect_bad_pnm("P6\n2 1\n", 8, "maxval");
+}
