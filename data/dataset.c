@@ -2,15 +2,24 @@
  * data/dataset.c — the dataset interface over the built-in shapes, IDX and CIFAR. Sources and the
  * epoch shuffle: data/dataset.h.
  */
+#if defined(__unix__) || defined(__APPLE__)
+#define _POSIX_C_SOURCE 200809L /* opendir/readdir/stat: listing a folder of images */
+#include <dirent.h>
+#include <sys/stat.h>
+#define DATASET_HAVE_DIRECTORIES 1
+#endif
+
 #include "dataset.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../nn/memory.h"
 #include "../nn/rng.h"
 #include "cifar.h"
 #include "idx.h"
+#include "image_io.h"
 #include "shapes.h"
 
 static int file_exists(const char *directory, const char *name)
@@ -51,6 +60,163 @@ static int dataset_from_cifar(dataset *data, const char *source, int hundred, in
     data->labels = split.labels;
     return SIMCLR_OK;
 }
+
+#ifdef DATASET_HAVE_DIRECTORIES
+/* The entries of a directory, sorted by name (readdir's order is arbitrary); "." names and
+ * hidden files are skipped. kind: 1 sub-directories, 2 .ppm/.pgm files. */
+static int list_directory(const char *path, int kind, char ***names, size_t *count)
+{
+    DIR *directory = opendir(path);
+    struct dirent *entry;
+    size_t capacity = 0;
+    *names = NULL, *count = 0;
+    if (directory == NULL)
+        return 0;
+    while ((entry = readdir(directory)) != NULL) {
+        char full[4096];
+        struct stat info;
+        const size_t n = strlen(entry->d_name);
+        int is_directory, is_image;
+        if (entry->d_name[0] == '.' || strlen(path) + n + 2 > sizeof full)
+            continue;
+        if (snprintf(full, sizeof full, "%s/%s", path, entry->d_name) >= (int)sizeof full)
+            continue;
+        if (stat(full, &info) != 0)
+            continue;
+        is_directory = S_ISDIR(info.st_mode);
+        is_image = S_ISREG(info.st_mode) && n > 4 &&
+                   (strcmp(entry->d_name + n - 4, ".ppm") == 0 ||
+                    strcmp(entry->d_name + n - 4, ".pgm") == 0);
+        if ((kind == 1 && !is_directory) || (kind == 2 && !is_image))
+            continue;
+        if (*count == capacity) {
+            char **grown = realloc(*names, (capacity ? 2 * capacity : 64) * sizeof *grown);
+            if (grown == NULL)
+                break;
+            *names = grown;
+            capacity = capacity ? 2 * capacity : 64;
+        }
+        (*names)[*count] = malloc(n + 1);
+        if ((*names)[*count] == NULL)
+            break;
+        memcpy((*names)[(*count)++], entry->d_name, n + 1);
+    }
+    closedir(directory);
+    return 1;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void free_names(char **names, size_t count)
+{
+    size_t i;
+    for (i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* Appends every image file of `folder` with `label`; all images must share one size. */
+static int folder_add_images(dataset *data, const char *folder, int label, size_t *capacity,
+                             simclr_error *err)
+{
+    char **files;
+    size_t count, i, k;
+    if (!list_directory(folder, 2, &files, &count))
+        return simclr_fail(err, "%s: cannot list the folder", folder);
+    qsort(files, count, sizeof *files, compare_names);
+    for (i = 0; i < count; i++) {
+        char path[4096];
+        float *image;
+        size_t channels, height, width, floats;
+        if (snprintf(path, sizeof path, "%s/%s", folder, files[i]) >= (int)sizeof path)
+            continue; /* a path too long to open */
+        if (image_read_pnm(path, &image, &channels, &height, &width, err) != SIMCLR_OK) {
+            free_names(files, count);
+            return SIMCLR_FAILED;
+        }
+        if (data->count == 0) {
+            data->channels = channels, data->height = height, data->width = width;
+        } else if (channels != data->channels || height != data->height || width != data->width) {
+            simclr_free(image);
+            free_names(files, count);
+            return simclr_fail(err, "%s: %lux%lu with %lu channels, but the folder's first image "
+                                    "is %lux%lu with %lu", path, (unsigned long)width,
+                               (unsigned long)height, (unsigned long)channels,
+                               (unsigned long)data->width, (unsigned long)data->height,
+                               (unsigned long)data->channels);
+        }
+        floats = channels * height * width;
+        if (data->count == *capacity) { /* grow both arrays by doubling */
+            const size_t larger = *capacity ? 2 * *capacity : 256;
+            uint8_t *pixels = simclr_calloc(larger * floats, 1, path, err);
+            uint8_t *labels = simclr_calloc(larger, 1, path, err);
+            if (pixels == NULL || labels == NULL) {
+                simclr_free(pixels), simclr_free(labels), simclr_free(image);
+                free_names(files, count);
+                return SIMCLR_FAILED;
+            }
+            if (data->count > 0) {
+                memcpy(pixels, data->pixels, data->count * floats);
+                memcpy(labels, data->labels, data->count);
+            }
+            simclr_free(data->pixels), simclr_free(data->labels);
+            data->pixels = pixels, data->labels = labels;
+            *capacity = larger;
+        }
+        for (k = 0; k < floats; k++)
+            data->pixels[data->count * floats + k] = (uint8_t)(image[k] * 255.0f + 0.5f);
+        data->labels[data->count++] = (uint8_t)label;
+        simclr_free(image);
+    }
+    free_names(files, count);
+    return SIMCLR_OK;
+}
+
+/* A folder of .ppm/.pgm images (unlabelled), or of class sub-folders of them (ImageFolder). */
+static int dataset_from_folder(dataset *data, const char *source, simclr_error *err)
+{
+    char **classes;
+    size_t class_count, capacity = 0, c;
+    if (!list_directory(source, 1, &classes, &class_count))
+        return simclr_fail(err, "--data %s: not a dataset this program reads (builtin:shapes, a "
+                                "directory of IDX files, CIFAR-10/100 binary, or a folder of "
+                                "PPM/PGM images)", source);
+    qsort(classes, class_count, sizeof *classes, compare_names);
+    data->kind = DATASET_FOLDER;
+    if (class_count > DATASET_MAX_CLASSES) {
+        free_names(classes, class_count);
+        return simclr_fail(err, "%s: %lu class folders (at most %d)", source,
+                           (unsigned long)class_count, DATASET_MAX_CLASSES);
+    }
+    for (c = 0; c < class_count; c++) {
+        char folder[4096];
+        if (snprintf(folder, sizeof folder, "%s/%s", source, classes[c]) >= (int)sizeof folder)
+            continue;
+        strncpy(data->names[c], classes[c], DATASET_NAME_MAX - 1);
+        if (folder_add_images(data, folder, (int)c, &capacity, err) != SIMCLR_OK) {
+            free_names(classes, class_count);
+            dataset_close(data);
+            return SIMCLR_FAILED;
+        }
+    }
+    data->classes = (int)class_count;
+    free_names(classes, class_count);
+    if (class_count == 0) { /* the images themselves, unlabelled: one class "all" */
+        data->classes = 1;
+        strcpy(data->names[0], "all");
+        if (folder_add_images(data, source, 0, &capacity, err) != SIMCLR_OK) {
+            dataset_close(data);
+            return SIMCLR_FAILED;
+        }
+    }
+    if (data->count == 0)
+        return simclr_fail(err, "--data %s: no .ppm or .pgm images found", source);
+    return SIMCLR_OK;
+}
+#endif
 
 int dataset_open(dataset *data, const char *source, int train, uint64_t seed, simclr_error *err)
 {
@@ -96,8 +262,13 @@ int dataset_open(dataset *data, const char *source, int train, uint64_t seed, si
             }
         return SIMCLR_OK;
     }
+#ifdef DATASET_HAVE_DIRECTORIES
+    return dataset_from_folder(data, source, err);
+#else
     return simclr_fail(err, "--data %s: not a dataset this program reads (builtin:shapes, a "
-                            "directory of IDX files, or CIFAR-10/100 binary)", source);
+                            "directory of IDX files, or CIFAR-10/100 binary; image folders need "
+                            "a POSIX system)", source);
+#endif
 }
 
 void dataset_close(dataset *data)

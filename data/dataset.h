@@ -8,6 +8,10 @@
  *                         channel), e.g. /usr/share/datasets/fashion-mnist
  *   …/cifar-10-binary.tar.gz, or a directory holding data_batch_1.bin …   CIFAR-10
  *   …/cifar-100-binary.tar.gz, or a directory holding train.bin …         CIFAR-100
+ *   any other directory   PPM/PGM images (P6/P5, maxval 255, all the same size): in class
+ *                         sub-folders (labels by sorted folder name, as torchvision's
+ *                         ImageFolder), or directly inside (one class "all"); the same images
+ *                         serve as both splits. Listing folders needs POSIX (opendir).
  * Pixels of stored datasets are u8 and become byte/255.
  * The order of an epoch is a Fisher–Yates shuffle of 0 … count−1 drawn from
  * rng_stream(seed, "shuf", epoch, 0, 0): for i = count−1 … 1, j = randint(0, i + 1), swap.
@@ -23,7 +27,13 @@
 #define DATASET_MAX_CLASSES 100
 #define DATASET_NAME_MAX 32
 
-typedef enum dataset_kind { DATASET_SHAPES, DATASET_IDX, DATASET_CIFAR10, DATASET_CIFAR100 } dataset_kind;
+typedef enum dataset_kind {
+    DATASET_SHAPES,
+    DATASET_IDX,
+    DATASET_CIFAR10,
+    DATASET_CIFAR100,
+    DATASET_FOLDER
+} dataset_kind;
 
 typedef struct dataset {
     dataset_kind kind;

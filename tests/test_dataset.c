@@ -3,6 +3,7 @@
  * real Fashion-MNIST files; the epoch order; unknown sources named in the error.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +79,48 @@ Test(dataset, unknown_sources_are_named)
     simclr_error err;
     cr_expect_eq(dataset_open(&data, "builtin:circles", 1, 0, &err), SIMCLR_FAILED);
     cr_expect_not_null(strstr(err.message, "builtin:circles"), "%s", err.message);
-    cr_expect_eq(dataset_open(&data, "/tmp", 1, 0, &err), SIMCLR_FAILED);
-    cr_expect_not_null(strstr(err.message, "/tmp"), "%s", err.message);
+    cr_expect_eq(dataset_open(&data, "/nonexistent/data", 1, 0, &err), SIMCLR_FAILED);
+    cr_expect_not_null(strstr(err.message, "/nonexistent/data"), "%s", err.message);
+}
+
+/* A folder of class sub-folders of PGM images (torchvision's ImageFolder layout): labels by
+ * sorted folder name; a plain folder of images is one class; sizes must agree. */
+Test(dataset, folders_of_pnm_images)
+{
+    const char *root = "/tmp/simclr_test_folder";
+    float pixels[4 * 5];
+    char path[256];
+    dataset data;
+    simclr_error err;
+    float image[20];
+    int c, i;
+    cr_assert_eq(system("rm -rf /tmp/simclr_test_folder && mkdir -p /tmp/simclr_test_folder/zebra "
+                        "/tmp/simclr_test_folder/apple"), 0);
+    for (c = 0; c < 2; c++)
+        for (i = 0; i < 3; i++) {
+            int k;
+            for (k = 0; k < 20; k++)
+                pixels[k] = (float)((c * 50 + i * 10 + k) % 256) / 255.0f;
+            sprintf(path, "%s/%s/img%d.pgm", root, c ? "zebra" : "apple", i);
+            cr_assert_eq(image_write(path, pixels, 1, 4, 5, &err), SIMCLR_OK, "%s", err.message);
+        }
+    cr_assert_eq(dataset_open(&data, root, 1, 0, &err), SIMCLR_OK, "%s", err.message);
+    cr_expect(data.kind == DATASET_FOLDER && data.count == 6 && data.classes == 2);
+    cr_expect(data.channels == 1 && data.height == 4 && data.width == 5);
+    cr_expect_str_eq(data.names[0], "apple");
+    cr_expect_str_eq(data.names[1], "zebra");
+    cr_expect(dataset_label(&data, 0) == 0 && dataset_label(&data, 5) == 1);
+    dataset_image(&data, 4, image); /* zebra/img1.pgm */
+    cr_expect_eq(image[3], (float)((50 + 10 + 3) % 256) / 255.0f);
+    dataset_close(&data);
+
+    cr_assert_eq(dataset_open(&data, "/tmp/simclr_test_folder/apple", 1, 0, &err), SIMCLR_OK,
+                 "%s", err.message);
+    cr_expect(data.count == 3 && data.classes == 1);
+    dataset_close(&data);
+
+    cr_assert_eq(image_write("/tmp/simclr_test_folder/zebra/odd.pgm", pixels, 1, 5, 4, &err),
+                 SIMCLR_OK);
+    cr_expect_eq(dataset_open(&data, root, 1, 0, &err), SIMCLR_FAILED);
+    cr_expect_not_null(strstr(err.message, "odd.pgm"), "%s", err.message);
 }
