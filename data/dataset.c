@@ -126,7 +126,8 @@ static int folder_add_images(dataset *data, const char *folder, int label, size_
     size_t count, i, k;
     if (!list_directory(folder, 2, &files, &count))
         return simclr_fail(err, "%s: cannot list the folder", folder);
-    qsort(files, count, sizeof *files, compare_names);
+    if (count > 1)
+        qsort(files, count, sizeof *files, compare_names);
     for (i = 0; i < count; i++) {
         char path[4096];
         float *image;
@@ -184,7 +185,8 @@ static int dataset_from_folder(dataset *data, const char *source, simclr_error *
         return simclr_fail(err, "--data %s: not a dataset this program reads (builtin:shapes, a "
                                 "directory of IDX files, CIFAR-10/100 binary, or a folder of "
                                 "PPM/PGM images)", source);
-    qsort(classes, class_count, sizeof *classes, compare_names);
+    if (class_count > 1) /* qsort wants a valid pointer even for no elements */
+        qsort(classes, class_count, sizeof *classes, compare_names);
     data->kind = DATASET_FOLDER;
     if (class_count > DATASET_MAX_CLASSES) {
         free_names(classes, class_count);
