@@ -79,7 +79,7 @@ TEST_PROGRAM = tests/run_tests
 # Every object depends on every header and on the flags: simple, and never stale.
 BUILD_STAMP = .build-flags
 
-.PHONY: all test install uninstall clean FORCE
+.PHONY: all test install uninstall clean fuzz fuzz-run FORCE
 
 all: simclr libsimclr.a
 
@@ -116,6 +116,36 @@ $(TEST_PROGRAM): $(TEST_OBJECTS) libsimclr.a
 test: $(TEST_PROGRAM) simclr
 	./$(TEST_PROGRAM)
 
+# Fuzzing (clang with libFuzzer; Debian: clang and libclang-rt-14-dev). `make fuzz` builds one
+# target per parser into tests/fuzz/; `make fuzz-run FUZZ_SECONDS=600` runs each in turn on its
+# corpus in tests/fuzz/corpus/<target> (new inputs go to a scratch copy, the committed corpus
+# stays small).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = gzip deflate idx pnm safetensors tar
+FUZZ_FLAGS   = -std=c99 -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
+FUZZ_SOURCES = $(LIBRARY_SOURCES) simclr.c
+
+fuzz: $(FUZZ_TARGETS:%=tests/fuzz/run-%)
+
+tests/fuzz/run-%: tests/fuzz/fuzz_parsers.c $(FUZZ_SOURCES) $(LIBRARY_HEADERS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DSIMCLR_LIBRARY_ONLY \
+	    -DFUZZ_TARGET=$(call fuzz_index,$*) tests/fuzz/fuzz_parsers.c $(FUZZ_SOURCES) -lm -o $@
+
+fuzz_index = $(if $(filter gzip,$1),1,$(if $(filter deflate,$1),2,$(if $(filter idx,$1),3,$(if $(filter pnm,$1),4,$(if $(filter safetensors,$1),5,6)))))
+
+fuzz-run: fuzz
+	@for target in $(FUZZ_TARGETS); do \
+	    rm -rf tests/fuzz/scratch-$$target; mkdir -p tests/fuzz/scratch-$$target; \
+	    echo "fuzz: $$target for $(FUZZ_SECONDS) s"; \
+	    if ./tests/fuzz/run-$$target -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=tests/fuzz/scratch-$$target/ \
+	        tests/fuzz/scratch-$$target tests/fuzz/corpus/$$target > tests/fuzz/scratch-$$target.log 2>&1; \
+	    then grep -E 'DONE|stat::number_of_executed_units' tests/fuzz/scratch-$$target.log | tail -2; \
+	    else grep -E 'ERROR|SUMMARY|Test unit written' tests/fuzz/scratch-$$target.log; \
+	         echo "fuzz: $$target FAILED (log: tests/fuzz/scratch-$$target.log)"; exit 1; fi; \
+	done
+
 install: all
 	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
 	         $(DESTDIR)$(PREFIX)/include/simclr/nn $(DESTDIR)$(PREFIX)/include/simclr/loss \
@@ -133,4 +163,5 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/simclr
 
 clean:
+	rm -rf tests/fuzz/scratch-* $(FUZZ_TARGETS:%=tests/fuzz/run-%)
 	rm -f simclr simclr_algorithm.o simclr_program.o libsimclr.a $(LIBRARY_OBJECTS) $(TEST_OBJECTS) $(TEST_PROGRAM) $(BUILD_STAMP)

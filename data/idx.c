@@ -52,22 +52,23 @@ static uint32_t big_endian_32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-int idx_read(idx_array *array, const char *path, int ndim, simclr_error *err)
+int idx_parse(idx_array *array, const uint8_t *file, size_t file_size, const char *path,
+              int ndim, simclr_error *err)
 {
-    uint8_t *file, *content;
-    size_t file_size, size, header, count = 1;
+    uint8_t *content;
+    size_t size, header, count = 1;
     int d;
     memset(array, 0, sizeof *array);
-    if (file_read_all(path, IDX_MAX_BYTES, &file, &file_size, err) != SIMCLR_OK)
-        return SIMCLR_FAILED;
-    content = file, size = file_size;
     if (file_size >= 2 && file[0] == 0x1f && file[1] == 0x8b) {
         if (gzip_decompress(&content, &size, file, file_size, IDX_MAX_BYTES, path, err) !=
-            SIMCLR_OK) {
-            simclr_free(file);
+            SIMCLR_OK)
             return SIMCLR_FAILED;
-        }
-        simclr_free(file);
+    } else {
+        content = simclr_calloc(file_size + 1, 1, path, err);
+        if (content == NULL)
+            return SIMCLR_FAILED;
+        memcpy(content, file, file_size);
+        size = file_size;
     }
     header = 4 + 4 * (size_t)ndim;
     if (size < header) {
@@ -105,6 +106,19 @@ int idx_read(idx_array *array, const char *path, int ndim, simclr_error *err)
     memmove(content, content + header, count); /* the data to the front; the block is ours */
     array->data = content;
     return SIMCLR_OK;
+}
+
+int idx_read(idx_array *array, const char *path, int ndim, simclr_error *err)
+{
+    uint8_t *file;
+    size_t size;
+    int status;
+    memset(array, 0, sizeof *array);
+    if (file_read_all(path, IDX_MAX_BYTES, &file, &size, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    status = idx_parse(array, file, size, path, ndim, err);
+    simclr_free(file);
+    return status;
 }
 
 void idx_array_free(idx_array *array)

@@ -30,6 +30,10 @@ typedef struct idx_array {
 
 /* Reads a whole IDX file (plain or .gz) that must have `ndim` dimensions. */
 int idx_read(idx_array *array, const char *path, int ndim, simclr_error *err);
+
+/* The same from bytes in memory (not modified); `name` names the source in errors. */
+int idx_parse(idx_array *array, const uint8_t *bytes, size_t size, const char *name, int ndim,
+              simclr_error *err);
 void idx_array_free(idx_array *array);
 
 /* An IDX split: images (count, rows, columns) and labels (count), checked to agree. */

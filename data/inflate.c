@@ -314,10 +314,14 @@ int gzip_decompress(uint8_t **out, size_t *out_size, const uint8_t *in, size_t i
     if (in_size < 18 || in[0] != 0x1f || in[1] != 0x8b)
         return simclr_fail(err, "%s: not a gzip file (wrong magic)", name);
     /* the output size is known only at the end (ISIZE is untrusted): start from the last
-     * member's ISIZE as a hint, grow by doubling up to max_size */
+     * member's ISIZE as a hint, but never beyond what the input can possibly expand to
+     * (DEFLATE's best ratio is 258 bytes per 2 bits: under 1032:1), nor beyond max_size;
+     * grow by doubling up to max_size when the hint was low */
     capacity = little_endian_32(in + in_size - 4);
     if (capacity == 0 || capacity > max_size)
         capacity = max_size < 65536 ? max_size : 65536;
+    if (in_size < ((size_t)-1 - 65536) / 1032 && capacity > 1032 * in_size + 65536)
+        capacity = 1032 * in_size + 65536;
     buffer = simclr_calloc(capacity > 0 ? capacity : 1, 1, name, err);
     if (buffer == NULL)
         return SIMCLR_FAILED;
