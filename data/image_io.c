@@ -71,8 +71,8 @@ static void put_chunk(byte_buffer *buffer, const char *type, const uint8_t *data
     put_u32_big_endian(buffer, crc32_update(0, buffer->bytes + start, 4 + count));
 }
 
-static int write_atomically(const char *path, const uint8_t *bytes, size_t count,
-                            simclr_error *err)
+int file_write_atomically(const char *path, const uint8_t *bytes, size_t count,
+                          simclr_error *err)
 {
     char temporary[4096];
     FILE *file;
@@ -190,7 +190,7 @@ int image_write(const char *path, const float *image, size_t channels, size_t he
         put_chunk(&file, "IEND", NULL, 0);
         simclr_free(zlib);
     }
-    status = write_atomically(path, file.bytes, file.used, err);
+    status = file_write_atomically(path, file.bytes, file.used, err);
     simclr_free(raw);
     simclr_free(file.bytes);
     return status;

@@ -23,6 +23,11 @@
 
 #include "../nn/error.h"
 
+/* Writes bytes to "<path>.tmp", then renames it over path: a reader never sees half a file.
+ * Every file this project writes goes through here. */
+int file_write_atomically(const char *path, const uint8_t *bytes, size_t count,
+                          simclr_error *err);
+
 uint32_t crc32_update(uint32_t crc, const uint8_t *bytes, size_t count); /* start with 0 */
 uint32_t adler32_update(uint32_t adler, const uint8_t *bytes, size_t count); /* start with 1 */
 

@@ -10,7 +10,8 @@
 
 #include "../nn/memory.h"
 #include "../nn/tensor.h"
-#include "idx.h" /* file_read_all */
+#include "idx.h"      /* file_read_all */
+#include "image_io.h" /* file_write_atomically */
 
 /* Refuse headers and files beyond these: no real checkpoint comes near them. */
 #define SAFETENSORS_MAX_HEADER ((size_t)100 << 20)
@@ -466,9 +467,8 @@ int safetensors_write(const char *path, const safetensors_entry *entries, size_t
     size_t header_capacity = 256 + count * (SAFETENSORS_NAME_MAX * 2 + 64 * SAFETENSORS_MAX_DIMS + 128) +
                              metadata_count * (SAFETENSORS_NAME_MAX * 2 + 256 * 6 + 16);
     size_t used = 0, offset = 0, data_size = 0, header_size, i, k, total;
-    char *header, number[64], temporary[4096];
+    char *header, number[64];
     uint8_t *out;
-    FILE *file;
     int ok = 1;
     for (i = 0; i < count; i++) {
         size_t elements = 1;
@@ -545,27 +545,9 @@ int safetensors_write(const char *path, const safetensors_entry *entries, size_t
             }
         }
     }
-    /* atomically: a temporary file, renamed over the path when complete */
-    if (strlen(path) + 5 > sizeof temporary) {
+    {
+        const int status = file_write_atomically(path, out, total, err);
         simclr_free(out);
-        return simclr_fail(err, "%s: the path is too long", path);
+        return status;
     }
-    sprintf(temporary, "%s.tmp", path);
-    file = fopen(temporary, "wb");
-    if (file == NULL) {
-        simclr_free(out);
-        return simclr_fail(err, "%s: cannot create the file", temporary);
-    }
-    if (fwrite(out, 1, total, file) != total || fflush(file) != 0) {
-        fclose(file);
-        remove(temporary);
-        simclr_free(out);
-        return simclr_fail(err, "%s: write failed (disk full?)", path);
-    }
-    simclr_free(out);
-    if (fclose(file) != 0 || rename(temporary, path) != 0) {
-        remove(temporary);
-        return simclr_fail(err, "%s: cannot move the finished file into place", path);
-    }
-    return SIMCLR_OK;
 }
