@@ -33,6 +33,7 @@
 #include "simclr.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -153,6 +154,414 @@ float simclr_train_step(simclr_model *model, float lr)
     optimizer_step(&model->opt, &model->store, lr);
     model->step++;
     return loss;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Training runs and checkpoints                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+size_t simclr_steps_per_epoch(size_t images, size_t batch)
+{
+    return batch == 0 ? 0 : images / batch;
+}
+
+lr_schedule simclr_training_schedule(const simclr_training *training, size_t images)
+{
+    lr_schedule schedule;
+    const size_t per_epoch = simclr_steps_per_epoch(images, training->model.batch);
+    schedule.base_lr = training->base_lr;
+    schedule.scaling = training->scaling;
+    schedule.batch = training->model.batch;
+    schedule.warmup_steps = (size_t)(training->warmup_epochs * (double)per_epoch + 0.5);
+    schedule.total_steps = per_epoch * training->epochs;
+    return schedule;
+}
+
+#define CHECKPOINT_FORMAT "simclr-c checkpoint 1"
+#define CHECKPOINT_MAX_METADATA 48
+
+/* Appends key = formatted value to the metadata table. */
+static void metadata_put(safetensors_metadata *table, size_t *count, const char *key,
+                         const char *format, ...)
+{
+    va_list args;
+    if (*count >= CHECKPOINT_MAX_METADATA)
+        return;
+    strncpy(table[*count].key, key, sizeof table[*count].key - 1);
+    table[*count].key[sizeof table[*count].key - 1] = '\0';
+    va_start(args, format);
+    vsnprintf(table[*count].value, sizeof table[*count].value, format, args);
+    va_end(args);
+    *count += 1;
+}
+
+/* The metadata of a run: every field of simclr_training, then the progress. Floats are written
+ * with 9 significant digits and doubles with 17, so they read back to the same bits. */
+static size_t training_metadata(safetensors_metadata *table, const simclr_training *t,
+                                size_t epoch, size_t step)
+{
+    const simclr_config *m = &t->model;
+    const aug_config *a = &t->augment;
+    size_t count = 0;
+    metadata_put(table, &count, "format", "%s", CHECKPOINT_FORMAT);
+    metadata_put(table, &count, "arch", "%s", resnet_arch_name(m->encoder.arch));
+    metadata_put(table, &count, "stem", "%s", resnet_stem_name(m->encoder.stem));
+    metadata_put(table, &count, "width", "%.17g", m->encoder.width);
+    metadata_put(table, &count, "channels", "%lu", (unsigned long)m->channels);
+    metadata_put(table, &count, "image_size", "%lu", (unsigned long)m->height);
+    metadata_put(table, &count, "head_layers", "%lu", (unsigned long)m->head.num_layers);
+    metadata_put(table, &count, "hidden", "%lu", (unsigned long)m->head.hidden_dim);
+    metadata_put(table, &count, "out_dim", "%lu", (unsigned long)m->head.out_dim);
+    metadata_put(table, &count, "head_batch_norm", "%d", m->head.batch_norm);
+    metadata_put(table, &count, "loss", "%s", contrastive_loss_name(m->loss.kind));
+    metadata_put(table, &count, "temperature", "%.9g", (double)m->loss.temperature);
+    metadata_put(table, &count, "margin", "%.9g", (double)m->loss.margin);
+    metadata_put(table, &count, "optimizer", "%s", optimizer_name(m->optimizer.kind));
+    metadata_put(table, &count, "momentum", "%.9g", (double)m->optimizer.momentum);
+    metadata_put(table, &count, "weight_decay", "%.9g", (double)m->optimizer.weight_decay);
+    metadata_put(table, &count, "lars_eta", "%.9g", (double)m->optimizer.lars_eta);
+    metadata_put(table, &count, "seed", "%llu", (unsigned long long)m->seed);
+    metadata_put(table, &count, "batch", "%lu", (unsigned long)m->batch);
+    metadata_put(table, &count, "preset", "%s", t->preset);
+    metadata_put(table, &count, "aug_size", "%lu", (unsigned long)a->size);
+    metadata_put(table, &count, "aug_scale", "%.17g,%.17g", a->min_scale, a->max_scale);
+    metadata_put(table, &count, "aug_ratio", "%.17g,%.17g", a->min_ratio, a->max_ratio);
+    metadata_put(table, &count, "aug_flip", "%.9g,%.9g", (double)a->p_hflip, (double)a->p_vflip);
+    metadata_put(table, &count, "aug_jitter", "%.9g,%.9g", (double)a->p_jitter,
+                 (double)a->strength);
+    metadata_put(table, &count, "aug_gray", "%.9g", (double)a->p_gray);
+    metadata_put(table, &count, "aug_blur", "%.9g,%.9g,%.9g", (double)a->p_blur,
+                 (double)a->blur_sigma_min, (double)a->blur_sigma_max);
+    metadata_put(table, &count, "aug_normalize", "%d", a->normalize);
+    metadata_put(table, &count, "aug_mean", "%.9g,%.9g,%.9g", (double)a->mean[0],
+                 (double)a->mean[1], (double)a->mean[2]);
+    metadata_put(table, &count, "aug_std", "%.9g,%.9g,%.9g", (double)a->std[0], (double)a->std[1],
+                 (double)a->std[2]);
+    metadata_put(table, &count, "data", "%s", t->data);
+    metadata_put(table, &count, "epochs", "%lu", (unsigned long)t->epochs);
+    metadata_put(table, &count, "lr", "%.17g", t->base_lr);
+    metadata_put(table, &count, "lr_scaling", "%s", t->scaling == LR_SCALING_SQRT ? "sqrt" : "linear");
+    metadata_put(table, &count, "warmup_epochs", "%.17g", t->warmup_epochs);
+    metadata_put(table, &count, "epoch", "%lu", (unsigned long)epoch);
+    metadata_put(table, &count, "step", "%lu", (unsigned long)step);
+    return count;
+}
+
+int simclr_checkpoint_write(const char *path, const simclr_model *model,
+                            const simclr_training *training, size_t epoch, const float *history,
+                            simclr_error *err)
+{
+    const param_store *store = &model->store;
+    const size_t step = model->step;
+    safetensors_metadata metadata[CHECKPOINT_MAX_METADATA];
+    safetensors_entry *entries;
+    char (*names)[SAFETENSORS_NAME_MAX];
+    size_t count = 0, trainable = 0, i, metadata_count;
+    int status;
+    for (i = 0; i < store->count; i++)
+        trainable += param_role_is_trainable(store->entries[i].role);
+    entries = simclr_calloc(store->count + trainable + 3, sizeof *entries, "checkpoint: table",
+                            err);
+    names = simclr_calloc(trainable + 1, sizeof *names, "checkpoint: names", err);
+    if (entries == NULL || names == NULL) {
+        simclr_free(entries);
+        simclr_free(names);
+        return SIMCLR_FAILED;
+    }
+    /* the model's state, in torchvision's order */
+    for (i = 0; i < store->count; i++) {
+        const param_entry *e = &store->entries[i];
+        safetensors_entry *out = &entries[count++];
+        out->name = e->name;
+        out->ndim = e->ndim;
+        memcpy(out->shape, e->shape, sizeof e->shape);
+        if (e->role == BUFFER_NUM_BATCHES_TRACKED)
+            out->i64 = store->counters + e->offset;
+        else if (param_role_is_trainable(e->role))
+            out->f32 = store->params + e->offset;
+        else
+            out->f32 = store->buffers + e->offset;
+    }
+    /* the optimiser's velocity, parameter by parameter */
+    for (i = 0; i < store->count; i++) {
+        const param_entry *e = &store->entries[i];
+        safetensors_entry *out;
+        if (!param_role_is_trainable(e->role))
+            continue;
+        out = &entries[count];
+        snprintf(names[count - store->count], SAFETENSORS_NAME_MAX, "optimizer.%s.momentum",
+                 e->name);
+        out->name = names[count - store->count];
+        out->ndim = e->ndim;
+        memcpy(out->shape, e->shape, sizeof e->shape);
+        out->f32 = model->opt.velocity + e->offset;
+        count++;
+    }
+    if (step > 0) {
+        static const char *const log_names[3] = {"log.loss", "log.learning_rate",
+                                                 "log.views_per_second"};
+        for (i = 0; i < 3; i++) {
+            safetensors_entry *out = &entries[count++];
+            out->name = log_names[i];
+            out->ndim = 1;
+            out->shape[0] = step;
+            out->f32 = history + i * step;
+        }
+    }
+    metadata_count = training_metadata(metadata, training, epoch, step);
+    status = safetensors_write(path, entries, count, metadata, metadata_count, err);
+    simclr_free(entries);
+    simclr_free(names);
+    return status;
+}
+
+/* Reads metadata `key` as text; fails naming the file when it is missing. */
+static const char *metadata_text(const safetensors_file *file, const char *path, const char *key,
+                                 simclr_error *err)
+{
+    const char *value = safetensors_metadata_value(file, key);
+    if (value == NULL)
+        simclr_fail(err, "%s: the checkpoint's metadata has no '%s'", path, key);
+    return value;
+}
+
+/* Reads `count` comma-separated numbers of metadata `key`. */
+static int metadata_numbers(const safetensors_file *file, const char *path, const char *key,
+                            double *values, size_t count, simclr_error *err)
+{
+    const char *text = metadata_text(file, path, key, err);
+    size_t i;
+    if (text == NULL)
+        return SIMCLR_FAILED;
+    for (i = 0; i < count; i++) {
+        char *end;
+        values[i] = strtod(text, &end);
+        if (end == text || (i + 1 < count ? *end != ',' : *end != '\0'))
+            return simclr_fail(err, "%s: metadata '%s' = '%s' is not %lu number(s)", path, key,
+                               safetensors_metadata_value(file, key), (unsigned long)count);
+        text = end + 1;
+    }
+    return SIMCLR_OK;
+}
+
+/* A whole number in [0, limit]. */
+static int metadata_size(const safetensors_file *file, const char *path, const char *key,
+                         size_t limit, size_t *value, simclr_error *err)
+{
+    double number;
+    if (metadata_numbers(file, path, key, &number, 1, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    if (!(number >= 0.0 && number <= (double)limit) || number != floor(number))
+        return simclr_fail(err, "%s: metadata '%s' = %g is out of range", path, key, number);
+    *value = (size_t)number;
+    return SIMCLR_OK;
+}
+
+int simclr_checkpoint_training(const safetensors_file *file, const char *path,
+                               simclr_training *t, size_t *epoch, size_t *step, simclr_error *err)
+{
+    simclr_config *m = &t->model;
+    aug_config *a = &t->augment;
+    const char *text;
+    double v[3];
+    size_t n = 0;
+    memset(t, 0, sizeof *t);
+    *m = simclr_config_default();
+    text = metadata_text(file, path, "format", err);
+    if (text == NULL)
+        return SIMCLR_FAILED;
+    if (strcmp(text, CHECKPOINT_FORMAT) != 0)
+        return simclr_fail(err, "%s: not a simclr-c checkpoint (format '%s')", path, text);
+#define NEED(call)                      \
+    do {                                \
+        if ((call) != SIMCLR_OK)        \
+            return SIMCLR_FAILED;       \
+    } while (0)
+#define NEED_TEXT(key, parse)                                                   \
+    do {                                                                        \
+        text = metadata_text(file, path, key, err);                             \
+        if (text == NULL || (parse) != SIMCLR_OK)                               \
+            return text == NULL ? SIMCLR_FAILED                                 \
+                                : simclr_fail(err, "%s: metadata '%s': %s", path, key, \
+                                              err->message);                    \
+    } while (0)
+    NEED_TEXT("arch", resnet_arch_parse(text, &m->encoder.arch, err));
+    NEED_TEXT("stem", resnet_stem_parse(text, &m->encoder.stem, err));
+    NEED(metadata_numbers(file, path, "width", &m->encoder.width, 1, err));
+    if (!(m->encoder.width > 0.0 && m->encoder.width <= 64.0))
+        return simclr_fail(err, "%s: metadata 'width' is out of range", path);
+    NEED(metadata_size(file, path, "channels", 3, &m->channels, err));
+    NEED(metadata_size(file, path, "image_size", 4096, &m->height, err));
+    m->width = m->height;
+    NEED(metadata_size(file, path, "head_layers", HEAD_MAX_LAYERS, &m->head.num_layers, err));
+    NEED(metadata_size(file, path, "hidden", 1u << 20, &m->head.hidden_dim, err));
+    NEED(metadata_size(file, path, "out_dim", 1u << 20, &m->head.out_dim, err));
+    NEED(metadata_size(file, path, "head_batch_norm", 1, &n, err));
+    m->head.batch_norm = (int)n;
+    NEED_TEXT("loss", contrastive_loss_parse(text, &m->loss.kind, err));
+    NEED(metadata_numbers(file, path, "temperature", v, 1, err));
+    m->loss.temperature = (float)v[0];
+    NEED(metadata_numbers(file, path, "margin", v, 1, err));
+    m->loss.margin = (float)v[0];
+    NEED_TEXT("optimizer", optimizer_parse(text, &m->optimizer.kind, err));
+    NEED(metadata_numbers(file, path, "momentum", v, 1, err));
+    m->optimizer.momentum = (float)v[0];
+    NEED(metadata_numbers(file, path, "weight_decay", v, 1, err));
+    m->optimizer.weight_decay = (float)v[0];
+    NEED(metadata_numbers(file, path, "lars_eta", v, 1, err));
+    m->optimizer.lars_eta = (float)v[0];
+    text = metadata_text(file, path, "seed", err);
+    if (text == NULL)
+        return SIMCLR_FAILED;
+    {
+        char *end;
+        unsigned long long seed;
+        errno = 0;
+        seed = strtoull(text, &end, 10);
+        if (errno != 0 || end == text || *end != '\0')
+            return simclr_fail(err, "%s: metadata 'seed' = '%s' is not a seed", path, text);
+        m->seed = (uint64_t)seed;
+    }
+    NEED(metadata_size(file, path, "batch", 1u << 24, &m->batch, err));
+    if (m->batch == 0)
+        return simclr_fail(err, "%s: metadata 'batch' is 0", path);
+    text = metadata_text(file, path, "preset", err);
+    if (text == NULL)
+        return SIMCLR_FAILED;
+    NEED(aug_config_preset(a, text, err));
+    strncpy(t->preset, text, sizeof t->preset - 1);
+    NEED(metadata_size(file, path, "aug_size", 4096, &a->size, err));
+    NEED(metadata_numbers(file, path, "aug_scale", v, 2, err));
+    a->min_scale = v[0];
+    a->max_scale = v[1];
+    NEED(metadata_numbers(file, path, "aug_ratio", v, 2, err));
+    a->min_ratio = v[0];
+    a->max_ratio = v[1];
+    NEED(metadata_numbers(file, path, "aug_flip", v, 2, err));
+    a->p_hflip = (float)v[0];
+    a->p_vflip = (float)v[1];
+    NEED(metadata_numbers(file, path, "aug_jitter", v, 2, err));
+    a->p_jitter = (float)v[0];
+    a->strength = (float)v[1];
+    NEED(metadata_numbers(file, path, "aug_gray", v, 1, err));
+    a->p_gray = (float)v[0];
+    NEED(metadata_numbers(file, path, "aug_blur", v, 3, err));
+    a->p_blur = (float)v[0];
+    a->blur_sigma_min = (float)v[1];
+    a->blur_sigma_max = (float)v[2];
+    NEED(metadata_size(file, path, "aug_normalize", 1, &n, err));
+    a->normalize = (int)n;
+    NEED(metadata_numbers(file, path, "aug_mean", v, 3, err));
+    a->mean[0] = (float)v[0];
+    a->mean[1] = (float)v[1];
+    a->mean[2] = (float)v[2];
+    NEED(metadata_numbers(file, path, "aug_std", v, 3, err));
+    a->std[0] = (float)v[0];
+    a->std[1] = (float)v[1];
+    a->std[2] = (float)v[2];
+    text = metadata_text(file, path, "data", err);
+    if (text == NULL)
+        return SIMCLR_FAILED;
+    if (strlen(text) >= sizeof t->data)
+        return simclr_fail(err, "%s: metadata 'data' is too long", path);
+    strcpy(t->data, text);
+    NEED(metadata_size(file, path, "epochs", 1u << 24, &t->epochs, err));
+    NEED(metadata_numbers(file, path, "lr", &t->base_lr, 1, err));
+    NEED_TEXT("lr_scaling", lr_scaling_parse(text, &t->scaling, err));
+    NEED(metadata_numbers(file, path, "warmup_epochs", &t->warmup_epochs, 1, err));
+    NEED(metadata_size(file, path, "epoch", t->epochs, epoch, err));
+    NEED(metadata_size(file, path, "step", (size_t)-1 / 4, step, err));
+#undef NEED
+#undef NEED_TEXT
+    if (m->height != a->size)
+        return simclr_fail(err, "%s: image_size %lu differs from aug_size %lu", path,
+                           (unsigned long)m->height, (unsigned long)a->size);
+    return SIMCLR_OK;
+}
+
+/* Checks that a file's tensor has the entry's dtype and shape. */
+static int tensor_matches(const safetensors_tensor *stored, const param_entry *entry,
+                          safetensors_dtype dtype, const char *path, simclr_error *err)
+{
+    int d;
+    if (stored->dtype != dtype || stored->ndim != entry->ndim)
+        return simclr_fail(err, "%s: tensor '%s' has the wrong dtype or rank", path, entry->name);
+    for (d = 0; d < entry->ndim; d++)
+        if (stored->shape[d] != entry->shape[d])
+            return simclr_fail(err, "%s: tensor '%s' has dimension %d of %lu, the model %lu",
+                               path, entry->name, d, (unsigned long)stored->shape[d],
+                               (unsigned long)entry->shape[d]);
+    return SIMCLR_OK;
+}
+
+int simclr_store_load(param_store *store, const safetensors_file *file, const char *path,
+                      simclr_error *err)
+{
+    size_t i;
+    for (i = 0; i < store->count; i++) {
+        const param_entry *e = &store->entries[i];
+        const safetensors_tensor *stored = safetensors_find(file, e->name);
+        if (stored == NULL)
+            return simclr_fail(err, "%s: the model's tensor '%s' is missing", path, e->name);
+        if (e->role == BUFFER_NUM_BATCHES_TRACKED) {
+            const uint8_t *bytes;
+            uint64_t value = 0;
+            int b;
+            if (tensor_matches(stored, e, ST_I64, path, err) != SIMCLR_OK)
+                return SIMCLR_FAILED;
+            bytes = file->data + stored->begin;
+            for (b = 7; b >= 0; b--)
+                value = value << 8 | bytes[b];
+            store->counters[e->offset] = (int64_t)value;
+            continue;
+        }
+        if (tensor_matches(stored, e, ST_F32, path, err) != SIMCLR_OK ||
+            safetensors_copy_f32(file, stored,
+                                 param_role_is_trainable(e->role) ? store->params + e->offset
+                                                                  : store->buffers + e->offset,
+                                 err) != SIMCLR_OK)
+            return SIMCLR_FAILED;
+    }
+    return SIMCLR_OK;
+}
+
+int simclr_checkpoint_restore(simclr_model *model, const safetensors_file *file, const char *path,
+                              float *history, simclr_error *err)
+{
+    simclr_training training;
+    size_t epoch, step, i;
+    char name[SAFETENSORS_NAME_MAX + 32];
+    if (simclr_checkpoint_training(file, path, &training, &epoch, &step, err) != SIMCLR_OK ||
+        simclr_store_load(&model->store, file, path, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    for (i = 0; i < model->store.count; i++) {
+        const param_entry *e = &model->store.entries[i];
+        const safetensors_tensor *stored;
+        if (!param_role_is_trainable(e->role))
+            continue;
+        snprintf(name, sizeof name, "optimizer.%s.momentum", e->name);
+        stored = safetensors_find(file, name);
+        if (stored == NULL)
+            return simclr_fail(err, "%s: the optimiser state '%s' is missing", path, name);
+        if (tensor_matches(stored, e, ST_F32, path, err) != SIMCLR_OK ||
+            safetensors_copy_f32(file, stored, model->opt.velocity + e->offset, err) != SIMCLR_OK)
+            return SIMCLR_FAILED;
+    }
+    if (history != NULL && step > 0) {
+        static const char *const log_names[3] = {"log.loss", "log.learning_rate",
+                                                 "log.views_per_second"};
+        for (i = 0; i < 3; i++) {
+            const safetensors_tensor *stored = safetensors_find(file, log_names[i]);
+            if (stored == NULL || stored->dtype != ST_F32 || stored->ndim != 1 ||
+                stored->shape[0] != step)
+                return simclr_fail(err, "%s: '%s' is missing or not %lu floats", path,
+                                   log_names[i], (unsigned long)step);
+            if (safetensors_copy_f32(file, stored, history + i * step, err) != SIMCLR_OK)
+                return SIMCLR_FAILED;
+        }
+    }
+    model->step = step;
+    return SIMCLR_OK;
 }
 
 #endif /* SIMCLR_PROGRAM_ONLY */
@@ -796,6 +1205,544 @@ static int command_bench(int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Loading an encoder for evaluation                                                          */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The encoder f of a checkpoint, with its weights (or, random_init, with the weights the run
+ * started from: the same seeded initialisation, drawn before any training), and the run's
+ * settings. Prints the reason on failure. */
+static int encoder_from_checkpoint(const char *path, int random_init, resnet *net,
+                                   param_store *store, simclr_training *training)
+{
+    safetensors_file file;
+    simclr_error err;
+    resnet_config config;
+    size_t epoch, step;
+    param_store_init(store);
+    if (safetensors_read(&file, path, &err) != SIMCLR_OK ||
+        simclr_checkpoint_training(&file, path, training, &epoch, &step, &err) != SIMCLR_OK) {
+        fprintf(stderr, "simclr: %s\n", err.message);
+        if (file.bytes != NULL)
+            safetensors_free(&file);
+        return 0;
+    }
+    config = training->model.encoder;
+    config.in_channels = training->model.channels;
+    config.num_classes = 0;
+    if (resnet_plan(net, &config, store, "backbone.", &err) != SIMCLR_OK ||
+        param_store_allocate(store, &err) != SIMCLR_OK) {
+        fprintf(stderr, "simclr: %s\n", err.message);
+        safetensors_free(&file);
+        param_store_destroy(store);
+        return 0;
+    }
+    /* the backbone's entries come first in a SimCLR model's table, so the (seed, "init")
+     * stream gives them the same values as the run's step 0 */
+    param_store_init_torchvision(store, training->model.seed);
+    if (!random_init && simclr_store_load(store, &file, path, &err) != SIMCLR_OK) {
+        fprintf(stderr, "simclr: %s\n", err.message);
+        safetensors_free(&file);
+        param_store_destroy(store);
+        return 0;
+    }
+    safetensors_free(&file);
+    return 1;
+}
+
+/* Features of both splits: raw pixels (net NULL) or the encoder's. Prints the reason on
+ * failure. */
+static int extract_both_splits(feature_set *train, feature_set *test, const dataset *train_data,
+                               const dataset *test_data, size_t train_limit, size_t test_limit,
+                               const resnet *net, param_store *store, const aug_config *view,
+                               size_t batch)
+{
+    simclr_error err;
+    int ok;
+    const double start = wall_seconds();
+    if (net == NULL)
+        ok = features_from_pixels(train, train_data, train_limit, &err) == SIMCLR_OK &&
+             features_from_pixels(test, test_data, test_limit, &err) == SIMCLR_OK;
+    else
+        ok = features_from_encoder(train, train_data, train_limit, net, store, view, batch,
+                                   &err) == SIMCLR_OK &&
+             features_from_encoder(test, test_data, test_limit, net, store, view, batch, &err) ==
+                 SIMCLR_OK;
+    if (!ok) {
+        fprintf(stderr, "simclr: %s\n", err.message);
+        feature_set_destroy(train);
+        return 0;
+    }
+    fprintf(stderr, "simclr: features of %lu + %lu images (%lu each) in %.1f s\n",
+            (unsigned long)train->count, (unsigned long)test->count, (unsigned long)train->dim,
+            wall_seconds() - start);
+    return 1;
+}
+
+/* What one probe measured. */
+typedef struct probe_outcome {
+    const char *probe;         /* "linear" or "knn" */
+    classification_report report;
+    size_t iterations;         /* L-BFGS iterations (linear) */
+    int converged;
+    double seconds;
+} probe_outcome;
+
+/* The linear probe: standardise (a copy), fit, score the test split. */
+static int run_linear_probe(probe_outcome *outcome, const feature_set *train_in,
+                            const feature_set *test_in, const logistic_fit_config *config)
+{
+    feature_set train = *train_in, test = *test_in;
+    logistic_model model;
+    lbfgs_result result;
+    simclr_error err;
+    float *scores = NULL;
+    size_t train_floats = train.count * train.dim, test_floats = test.count * test.dim;
+    const double start = wall_seconds();
+    int ok = 0;
+    memset(outcome, 0, sizeof *outcome);
+    outcome->probe = "linear";
+    train.values = malloc(train_floats * sizeof(float));
+    test.values = malloc((test_floats > 0 ? test_floats : 1) * sizeof(float));
+    scores = malloc((test.count > 0 ? test.count : 1) * (size_t)train.classes * sizeof(float));
+    if (train.values == NULL || test.values == NULL || scores == NULL) {
+        fprintf(stderr, "simclr: linear probe: out of memory\n");
+        goto done;
+    }
+    memcpy(train.values, train_in->values, train_floats * sizeof(float));
+    memcpy(test.values, test_in->values, test_floats * sizeof(float));
+    features_standardize(&train, &test);
+    if (logistic_fit(&model, &result, train.values, train.labels, train.count, train.dim,
+                     (size_t)train.classes, config, &err) != SIMCLR_OK ||
+        logistic_scores(scores, &model, test.values, test.count, &err) != SIMCLR_OK ||
+        classification_report_compute(&outcome->report, scores, test.labels, test.count,
+                                      (size_t)train.classes, &err) != SIMCLR_OK) {
+        fprintf(stderr, "simclr: linear probe: %s\n", err.message);
+        if (model.weight != NULL)
+            logistic_model_destroy(&model);
+        goto done;
+    }
+    logistic_model_destroy(&model);
+    outcome->iterations = result.iterations;
+    outcome->converged = result.converged;
+    if (!result.converged)
+        fprintf(stderr, "simclr: linear probe: L-BFGS stopped after %lu iterations without "
+                        "meeting its tolerance (gradient %.2e)\n",
+                (unsigned long)result.iterations, result.gradient_norm);
+    else
+        fprintf(stderr, "simclr: linear probe: L-BFGS converged in %lu iterations (gradient "
+                        "%.2e, loss %.6f), %.1f s\n",
+                (unsigned long)result.iterations, result.gradient_norm, result.value,
+                wall_seconds() - start);
+    ok = 1;
+done:
+    outcome->seconds = wall_seconds() - start;
+    free(train.values);
+    free(test.values);
+    free(scores);
+    return ok;
+}
+
+/* The kNN monitor on L2-normalised copies. */
+static int run_knn_probe(probe_outcome *outcome, const feature_set *train_in,
+                         const feature_set *test_in, const knn_config *config)
+{
+    feature_set train = *train_in, test = *test_in;
+    simclr_error err;
+    float *scores;
+    size_t train_floats = train.count * train.dim, test_floats = test.count * test.dim;
+    const double start = wall_seconds();
+    int ok = 0;
+    memset(outcome, 0, sizeof *outcome);
+    outcome->probe = "knn";
+    train.values = malloc(train_floats * sizeof(float));
+    test.values = malloc((test_floats > 0 ? test_floats : 1) * sizeof(float));
+    scores = malloc((test.count > 0 ? test.count : 1) * (size_t)train.classes * sizeof(float));
+    if (train.values == NULL || test.values == NULL || scores == NULL) {
+        fprintf(stderr, "simclr: knn: out of memory\n");
+        goto done;
+    }
+    memcpy(train.values, train_in->values, train_floats * sizeof(float));
+    memcpy(test.values, test_in->values, test_floats * sizeof(float));
+    knn_normalize_rows(train.values, train.count, train.dim);
+    knn_normalize_rows(test.values, test.count, test.dim);
+    if (knn_scores(scores, test.values, test.count, train.values, train.labels, train.count,
+                   train.dim, (size_t)train.classes, config, &err) != SIMCLR_OK ||
+        classification_report_compute(&outcome->report, scores, test.labels, test.count,
+                                      (size_t)train.classes, &err) != SIMCLR_OK) {
+        fprintf(stderr, "simclr: knn: %s\n", err.message);
+        goto done;
+    }
+    outcome->converged = 1;
+    ok = 1;
+done:
+    outcome->seconds = wall_seconds() - start;
+    free(train.values);
+    free(test.values);
+    free(scores);
+    return ok;
+}
+
+/* One line per probe: a table, or CSV rows (with a header when `header`). */
+static void print_probe_outcome(const char *features, const probe_outcome *outcome,
+                                const dataset *data, size_t train_count, int csv, int header)
+{
+    const classification_report *r = &outcome->report;
+    size_t c;
+    if (csv) {
+        if (header) {
+            printf("features,probe,train,test,top1,top5");
+            for (c = 0; c < r->classes; c++)
+                printf(",class_%lu", (unsigned long)c);
+            printf("\n");
+        }
+        printf("%s,%s,%lu,%lu,%.4f,%.4f", features, outcome->probe, (unsigned long)train_count,
+               (unsigned long)r->samples, r->top1, r->top5);
+        for (c = 0; c < r->classes; c++)
+            printf(",%.4f", r->per_class[c]);
+        printf("\n");
+        return;
+    }
+    if (header)
+        printf("%-10s %-7s %7s %7s %7s %7s\n", "features", "probe", "train", "test", "top-1",
+               "top-5");
+    printf("%-10s %-7s %7lu %7lu %7.4f %7.4f\n", features, outcome->probe,
+           (unsigned long)train_count, (unsigned long)r->samples, r->top1, r->top5);
+    printf("  per class:");
+    for (c = 0; c < r->classes; c++)
+        printf(" %s %.3f", data->names[c], r->per_class[c]);
+    printf("\n");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* simclr eval                                                                                */
+/* ------------------------------------------------------------------------------------------ */
+
+static const char eval_usage[] =
+    "usage: simclr eval (--checkpoint CKPT | --features raw) [--data SRC] [--probe P]\n"
+    "                   [--k K] [--t T] [--l2 L] [--init checkpoint|random] [--csv] ...\n"
+    "\n"
+    "Judges a representation as SPEC §6 describes: features of un-augmented images (training\n"
+    "and test splits) from the frozen encoder in evaluation mode, then a linear probe\n"
+    "(L2-regularised multinomial logistic regression on standardised features, fitted with\n"
+    "L-BFGS) and/or the kNN monitor (cosine similarity, top K neighbours, votes exp(sim/T)).\n"
+    "Prints one line per probe (top-1, top-5) and its per-class accuracy on stdout.\n"
+    "\n"
+    "  --checkpoint CKPT   a checkpoint of simclr train (its backbone is the encoder)\n"
+    "  --features raw      probe the pixels themselves instead (no checkpoint)\n"
+    "  --data SRC          the dataset (default: the checkpoint's; builtin:shapes for raw)\n"
+    "  --probe P           linear | knn | both (default both)\n"
+    "  --k K               kNN neighbours (default 200)\n"
+    "  --t T               kNN temperature (default 0.1)\n"
+    "  --l2 L              the probe's L2 penalty λ (default 1e-4)\n"
+    "  --max-iterations N  L-BFGS iterations at most (default 1000)\n"
+    "  --init I            checkpoint (default) | random: the run's initial weights instead,\n"
+    "                      the randomly initialised encoder SimCLR started from\n"
+    "  --train-limit N     use only the first N training images (default: all)\n"
+    "  --test-limit N      use only the first N test images (default: all)\n"
+    "  --batch B           images per forward pass (default 64)\n"
+    "  --threads T         OpenMP threads (default: all)\n"
+    "  --csv               CSV instead of the table\n";
+
+/* Options shared by eval and the evaluation at the end of make run. */
+typedef struct eval_options {
+    const char *checkpoint, *source;
+    int raw, random_init, csv, linear, knn;
+    knn_config knn_settings;
+    logistic_fit_config linear_settings;
+    size_t train_limit, test_limit, batch;
+} eval_options;
+
+static int run_evaluation(const eval_options *options)
+{
+    resnet net;
+    param_store store;
+    simclr_training training;
+    dataset train_data, test_data;
+    feature_set train, test;
+    simclr_error err;
+    probe_outcome outcome;
+    const char *source = options->source;
+    const char *label = options->raw ? "raw" : options->random_init ? "random" : "simclr";
+    int status = 1, header = 1;
+    memset(&training, 0, sizeof training);
+    param_store_init(&store);
+    if (!options->raw &&
+        !encoder_from_checkpoint(options->checkpoint, options->random_init, &net, &store,
+                                 &training))
+        return 1;
+    if (source == NULL)
+        source = options->raw ? "builtin:shapes" : training.data;
+    if (dataset_open(&train_data, source, 1, training.model.seed, &err) != SIMCLR_OK) {
+        fprintf(stderr, "simclr: --data: %s\n", err.message);
+        param_store_destroy(&store);
+        return 1;
+    }
+    if (dataset_open(&test_data, source, 0, training.model.seed, &err) != SIMCLR_OK) {
+        fprintf(stderr, "simclr: --data: %s\n", err.message);
+        dataset_close(&train_data);
+        param_store_destroy(&store);
+        return 1;
+    }
+    if (!options->raw && train_data.channels != training.model.channels) {
+        fprintf(stderr, "simclr: --data: %s has %lu channels, the encoder was trained on %lu\n",
+                source, (unsigned long)train_data.channels,
+                (unsigned long)training.model.channels);
+        goto done;
+    }
+    if (!extract_both_splits(&train, &test, &train_data, &test_data, options->train_limit,
+                             options->test_limit, options->raw ? NULL : &net, &store,
+                             &training.augment, options->batch))
+        goto done;
+    status = 0;
+    if (options->linear) {
+        if (run_linear_probe(&outcome, &train, &test, &options->linear_settings)) {
+            print_probe_outcome(label, &outcome, &train_data, train.count, options->csv, header);
+            header = 0;
+            classification_report_destroy(&outcome.report);
+        } else
+            status = 1;
+    }
+    if (options->knn) {
+        if (run_knn_probe(&outcome, &train, &test, &options->knn_settings)) {
+            print_probe_outcome(label, &outcome, &train_data, train.count, options->csv, header);
+            classification_report_destroy(&outcome.report);
+        } else
+            status = 1;
+    }
+    fflush(stdout);
+    feature_set_destroy(&train);
+    feature_set_destroy(&test);
+done:
+    dataset_close(&train_data);
+    dataset_close(&test_data);
+    param_store_destroy(&store);
+    return status;
+}
+
+static int command_eval(int argc, char **argv)
+{
+    eval_options options;
+    long number, threads = 0;
+    double x;
+    int a;
+    memset(&options, 0, sizeof options);
+    options.linear = options.knn = 1;
+    options.knn_settings = knn_config_default();
+    options.linear_settings = logistic_fit_config_default();
+    options.batch = 64;
+    for (a = 0; a < argc; a++) {
+        const char *flag = argv[a], *value;
+        if (is_help(flag)) {
+            fputs(eval_usage, stdout);
+            return 0;
+        }
+        if (strcmp(flag, "--csv") == 0) {
+            options.csv = 1;
+            continue;
+        }
+        if ((value = flag_value(argc, argv, &a)) == NULL)
+            return 2;
+        if (strcmp(flag, "--checkpoint") == 0)
+            options.checkpoint = value;
+        else if (strcmp(flag, "--data") == 0)
+            options.source = value;
+        else if (strcmp(flag, "--features") == 0) {
+            if (strcmp(value, "raw") != 0) {
+                fprintf(stderr, "simclr: --features wants raw, not '%s'\n", value);
+                return 2;
+            }
+            options.raw = 1;
+        } else if (strcmp(flag, "--probe") == 0) {
+            if (strcmp(value, "linear") != 0 && strcmp(value, "knn") != 0 &&
+                strcmp(value, "both") != 0) {
+                fprintf(stderr, "simclr: --probe wants linear, knn or both, not '%s'\n", value);
+                return 2;
+            }
+            options.linear = strcmp(value, "knn") != 0;
+            options.knn = strcmp(value, "linear") != 0;
+        } else if (strcmp(flag, "--k") == 0) {
+            if (!parse_long(flag, value, 1, 100000, &number))
+                return 2;
+            options.knn_settings.k = (size_t)number;
+        } else if (strcmp(flag, "--t") == 0) {
+            if (!parse_double(flag, value, 1e-4, 100.0, &x))
+                return 2;
+            options.knn_settings.temperature = x;
+        } else if (strcmp(flag, "--l2") == 0) {
+            if (!parse_double(flag, value, 0.0, 1e3, &x))
+                return 2;
+            options.linear_settings.l2 = x;
+        } else if (strcmp(flag, "--max-iterations") == 0) {
+            if (!parse_long(flag, value, 1, 1000000, &number))
+                return 2;
+            options.linear_settings.lbfgs.max_iterations = (size_t)number;
+        } else if (strcmp(flag, "--init") == 0) {
+            if (strcmp(value, "checkpoint") != 0 && strcmp(value, "random") != 0) {
+                fprintf(stderr, "simclr: --init wants checkpoint or random, not '%s'\n", value);
+                return 2;
+            }
+            options.random_init = value[0] == 'r';
+        } else if (strcmp(flag, "--train-limit") == 0 || strcmp(flag, "--test-limit") == 0) {
+            if (!parse_long(flag, value, 1, LONG_MAX, &number))
+                return 2;
+            *(flag[3] == 'r' ? &options.train_limit : &options.test_limit) = (size_t)number;
+        } else if (strcmp(flag, "--batch") == 0) {
+            if (!parse_long(flag, value, 1, 4096, &number))
+                return 2;
+            options.batch = (size_t)number;
+        } else if (strcmp(flag, "--threads") == 0) {
+            if (!parse_long(flag, value, 1, 1024, &threads))
+                return 2;
+        } else {
+            fprintf(stderr, "simclr: eval: unknown argument '%s'\n%s", flag, eval_usage);
+            return 2;
+        }
+    }
+    if ((options.checkpoint == NULL) == (options.raw == 0)) {
+        fprintf(stderr, "simclr: eval: give exactly one of --checkpoint CKPT and --features raw\n");
+        return 2;
+    }
+    if (threads > 0)
+        parallel_set_thread_count((int)threads);
+    return run_evaluation(&options);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* simclr embed                                                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+static const char embed_usage[] =
+    "usage: simclr embed --checkpoint CKPT --out FILE.safetensors [--data SRC] [--batch B]\n"
+    "                    [--threads T]\n"
+    "\n"
+    "Writes the frozen encoder's features h of every training and test image, with their\n"
+    "labels, for other tools: tensors train.features (n, d) F32, train.labels (n) I64,\n"
+    "test.features, test.labels; the checkpoint's settings in __metadata__.\n"
+    "\n"
+    "  --checkpoint CKPT   a checkpoint of simclr train\n"
+    "  --out FILE          the safetensors file to write (atomically)\n"
+    "  --data SRC          the dataset (default: the checkpoint's)\n"
+    "  --batch B           images per forward pass (default 64)\n"
+    "  --threads T         OpenMP threads (default: all)\n";
+
+static int command_embed(int argc, char **argv)
+{
+    const char *checkpoint = NULL, *out = NULL, *source = NULL;
+    long batch = 64, threads = 0;
+    resnet net;
+    param_store store;
+    simclr_training training;
+    dataset train_data, test_data;
+    feature_set train, test;
+    simclr_error err;
+    safetensors_entry entries[4];
+    safetensors_metadata metadata[2];
+    int64_t *labels = NULL;
+    int a, status = 1;
+    size_t i;
+    for (a = 0; a < argc; a++) {
+        const char *flag = argv[a], *value;
+        if (is_help(flag)) {
+            fputs(embed_usage, stdout);
+            return 0;
+        }
+        if ((value = flag_value(argc, argv, &a)) == NULL)
+            return 2;
+        if (strcmp(flag, "--checkpoint") == 0)
+            checkpoint = value;
+        else if (strcmp(flag, "--out") == 0)
+            out = value;
+        else if (strcmp(flag, "--data") == 0)
+            source = value;
+        else if (strcmp(flag, "--batch") == 0) {
+            if (!parse_long(flag, value, 1, 4096, &batch))
+                return 2;
+        } else if (strcmp(flag, "--threads") == 0) {
+            if (!parse_long(flag, value, 1, 1024, &threads))
+                return 2;
+        } else {
+            fprintf(stderr, "simclr: embed: unknown argument '%s'\n%s", flag, embed_usage);
+            return 2;
+        }
+    }
+    if (checkpoint == NULL || out == NULL) {
+        fprintf(stderr, "simclr: embed: --checkpoint and --out are required\n%s", embed_usage);
+        return 2;
+    }
+    if (threads > 0)
+        parallel_set_thread_count((int)threads);
+    if (!encoder_from_checkpoint(checkpoint, 0, &net, &store, &training))
+        return 1;
+    if (source == NULL)
+        source = training.data;
+    if (dataset_open(&train_data, source, 1, training.model.seed, &err) != SIMCLR_OK ||
+        (dataset_open(&test_data, source, 0, training.model.seed, &err) != SIMCLR_OK &&
+         (dataset_close(&train_data), 1))) {
+        fprintf(stderr, "simclr: --data: %s\n", err.message);
+        param_store_destroy(&store);
+        return 1;
+    }
+    if (train_data.channels != training.model.channels) {
+        fprintf(stderr, "simclr: --data: %s has %lu channels, the encoder was trained on %lu\n",
+                source, (unsigned long)train_data.channels,
+                (unsigned long)training.model.channels);
+        goto done;
+    }
+    if (!extract_both_splits(&train, &test, &train_data, &test_data, 0, 0, &net, &store,
+                             &training.augment, (size_t)batch))
+        goto done;
+    labels = malloc((train.count + test.count) * sizeof(int64_t));
+    if (labels == NULL) {
+        fprintf(stderr, "simclr: embed: out of memory\n");
+        goto release;
+    }
+    for (i = 0; i < train.count; i++)
+        labels[i] = train.labels[i];
+    for (i = 0; i < test.count; i++)
+        labels[train.count + i] = test.labels[i];
+    memset(entries, 0, sizeof entries);
+    entries[0].name = "train.features";
+    entries[0].ndim = 2;
+    entries[0].shape[0] = train.count;
+    entries[0].shape[1] = train.dim;
+    entries[0].f32 = train.values;
+    entries[1].name = "train.labels";
+    entries[1].ndim = 1;
+    entries[1].shape[0] = train.count;
+    entries[1].i64 = labels;
+    entries[2].name = "test.features";
+    entries[2].ndim = 2;
+    entries[2].shape[0] = test.count;
+    entries[2].shape[1] = test.dim;
+    entries[2].f32 = test.values;
+    entries[3].name = "test.labels";
+    entries[3].ndim = 1;
+    entries[3].shape[0] = test.count;
+    entries[3].i64 = labels + train.count;
+    memset(metadata, 0, sizeof metadata);
+    strcpy(metadata[0].key, "checkpoint");
+    snprintf(metadata[0].value, sizeof metadata[0].value, "%s", checkpoint);
+    strcpy(metadata[1].key, "data");
+    snprintf(metadata[1].value, sizeof metadata[1].value, "%s", source);
+    if (safetensors_write(out, entries, 4, metadata, 2, &err) != SIMCLR_OK) {
+        fprintf(stderr, "simclr: %s\n", err.message);
+        goto release;
+    }
+    printf("wrote %s: %lu training and %lu test features of %lu dimensions\n", out,
+           (unsigned long)train.count, (unsigned long)test.count, (unsigned long)train.dim);
+    status = 0;
+release:
+    free(labels);
+    feature_set_destroy(&train);
+    feature_set_destroy(&test);
+done:
+    dataset_close(&train_data);
+    dataset_close(&test_data);
+    param_store_destroy(&store);
+    return status;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* main                                                                                       */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -807,6 +1754,8 @@ static const char main_usage[] =
     "Commands:\n"
     "  augment    preview SimCLR's augmentations as an image (simclr augment --help)\n"
     "  bench      benchmarks (simclr bench --help)\n"
+    "  eval       linear probe and kNN of a checkpoint's encoder or of raw pixels\n"
+    "  embed      write a checkpoint's features of a dataset to safetensors\n"
     "  version    print the version and build configuration\n"
     "\n"
     "Every command takes --help.\n";
@@ -837,6 +1786,10 @@ int main(int argc, char **argv)
         return command_bench(argc - 2, argv + 2);
     if (strcmp(argv[1], "augment") == 0)
         return command_augment(argc - 2, argv + 2);
+    if (strcmp(argv[1], "eval") == 0)
+        return command_eval(argc - 2, argv + 2);
+    if (strcmp(argv[1], "embed") == 0)
+        return command_embed(argc - 2, argv + 2);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0)
         return command_version();
     fprintf(stderr, "simclr: unknown command '%s'\n%s", argv[1], main_usage);

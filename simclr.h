@@ -35,6 +35,11 @@
  *   data/cifar.h     CIFAR-10/100 binary batches, from the .tar.gz or a directory
  *   data/safetensors.h  safetensors read and write (checkpoints, reference outputs)
  *   data/dataset.h   one interface over every dataset, and the --data SRC syntax
+ *   eval/features.h  frozen-encoder (or raw-pixel) features and their standardisation
+ *   eval/knn.h       the weighted kNN classifier (LightlySSL's benchmark protocol)
+ *   eval/logistic.h  the linear probe: softmax cross-entropy and L2 logistic regression
+ *   eval/lbfgs.h     L-BFGS, which fits the probe to convergence
+ *   eval/report.h    top-1/top-5, per-class accuracy, confusion matrix
  */
 #ifndef SIMCLR_H
 #define SIMCLR_H
@@ -71,6 +76,11 @@
 #include "loss/contrastive.h"
 #include "loss/cosine.h"
 #include "loss/memory_bank.h"
+#include "eval/features.h"
+#include "eval/knn.h"
+#include "eval/lbfgs.h"
+#include "eval/logistic.h"
+#include "eval/report.h"
 
 
 /* ------------------------------------------------------------------------------------------ */
@@ -114,5 +124,59 @@ void simclr_model_destroy(simclr_model *model);
  * one batch of 2N (SPEC §5.1), NT-Xent (or the configured loss), backward, optimiser update with
  * learning rate lr. Returns the loss. Allocates nothing. */
 float simclr_train_step(simclr_model *model, float lr);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Training runs and their checkpoints (SPEC §7)                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+#define SIMCLR_DATA_MAX 240   /* longest --data SRC a checkpoint records */
+
+/* Everything that decides a run's bits besides the seed inside `model`: with the same
+ * simclr_training, a run gives the same weights on any thread count, and a resumed run the
+ * same weights as an uninterrupted one. */
+typedef struct simclr_training {
+    simclr_config model;
+    aug_config augment;
+    char preset[16];              /* the augmentation preset the overrides started from */
+    char data[SIMCLR_DATA_MAX];   /* --data SRC */
+    size_t epochs;                /* total epochs of the run */
+    double base_lr;               /* before scaling */
+    lr_scaling scaling;
+    double warmup_epochs;
+} simclr_training;
+
+/* Steps per epoch: ⌊images / batch⌋ (the last partial batch is dropped, as the official code
+ * and LightlySSL's examples do). */
+size_t simclr_steps_per_epoch(size_t images, size_t batch);
+
+/* The learning-rate schedule of a run over `images` training images. */
+lr_schedule simclr_training_schedule(const simclr_training *training, size_t images);
+
+/* Writes a checkpoint atomically (temporary file + rename):
+ *   backbone.*, projection_head.*          the model's state by torchvision/Lightly names
+ *                                          (F32, num_batches_tracked I64)
+ *   optimizer.<parameter name>.momentum    SGD's buf or LARS's v, per parameter
+ *   log.loss, log.learning_rate, log.views_per_second   (step) the per-step history so far
+ *   __metadata__                           the simclr_training, "epoch" (completed epochs) and
+ *                                          "step" (optimiser steps), all as decimal strings
+ * history is (3, step) floats: losses, then learning rates, then views/s; NULL when step is 0. */
+int simclr_checkpoint_write(const char *path, const simclr_model *model,
+                            const simclr_training *training, size_t epoch,
+                            const float *history, simclr_error *err);
+
+/* The training settings and progress a checkpoint records. */
+int simclr_checkpoint_training(const safetensors_file *file, const char *path,
+                               simclr_training *training, size_t *epoch, size_t *step,
+                               simclr_error *err);
+
+/* Copies every entry of `store` from the file by name, checking shapes and dtypes (entries the
+ * store does not have are ignored; one the store has and the file lacks is an error). */
+int simclr_store_load(param_store *store, const safetensors_file *file, const char *path,
+                      simclr_error *err);
+
+/* Restores a model created from the checkpoint's training settings: state, optimiser and step;
+ * history (3, step) floats receives the log when not NULL. */
+int simclr_checkpoint_restore(simclr_model *model, const safetensors_file *file, const char *path,
+                              float *history, simclr_error *err);
 
 #endif
