@@ -238,6 +238,7 @@ static size_t training_metadata(safetensors_metadata *table, const simclr_traini
     metadata_put(table, &count, "aug_std", "%.9g,%.9g,%.9g", (double)a->std[0], (double)a->std[1],
                  (double)a->std[2]);
     metadata_put(table, &count, "data", "%s", t->data);
+    metadata_put(table, &count, "limit", "%lu", (unsigned long)t->limit);
     metadata_put(table, &count, "epochs", "%lu", (unsigned long)t->epochs);
     metadata_put(table, &count, "lr", "%.17g", t->base_lr);
     metadata_put(table, &count, "lr_scaling", "%s", t->scaling == LR_SCALING_SQRT ? "sqrt" : "linear");
@@ -465,6 +466,7 @@ int simclr_checkpoint_training(const safetensors_file *file, const char *path,
     if (strlen(text) >= sizeof t->data)
         return simclr_fail(err, "%s: metadata 'data' is too long", path);
     strcpy(t->data, text);
+    NEED(metadata_size(file, path, "limit", (size_t)-1 / 4, &t->limit, err));
     NEED(metadata_size(file, path, "epochs", 1u << 24, &t->epochs, err));
     NEED(metadata_numbers(file, path, "lr", &t->base_lr, 1, err));
     NEED_TEXT("lr_scaling", lr_scaling_parse(text, &t->scaling, err));
@@ -573,6 +575,8 @@ int simclr_checkpoint_restore(simclr_model *model, const safetensors_file *file,
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #endif
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1205,6 +1209,635 @@ static int command_bench(int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* simclr train: the paper's Algorithm 1 as a program                                         */
+/* ------------------------------------------------------------------------------------------ */
+
+static const char train_usage[] =
+    "usage: simclr train [--data SRC] [--out DIR] [options]\n"
+    "       simclr train --resume DIR/checkpoint.safetensors [--epochs E] [--out DIR]\n"
+    "\n"
+    "Trains a SimCLR encoder (Chen et al. 2020, Algorithm 1): for each batch of N images, two\n"
+    "augmented views, h = f(x) by a ResNet, z = g(h) by the projection head, NT-Xent over the\n"
+    "2N views, backward, optimiser step. Progress on stderr; a summary line on stdout. At the\n"
+    "end of every epoch DIR gets (each written atomically): checkpoint.safetensors (the model\n"
+    "with torchvision's names under backbone., the optimiser, the settings), log.csv (one row\n"
+    "per step) and loss.svg (the loss curve).\n"
+    "\n"
+    "Data and output:\n"
+    "  --data SRC          builtin:shapes (default), an IDX directory (Fashion-MNIST), a CIFAR\n"
+    "                      tar.gz or directory, a folder of PPM/PGM images\n"
+    "  --out DIR           where checkpoints and logs go (default simclr-run)\n"
+    "  --resume CKPT       continue the run a checkpoint belongs to, with its settings (only\n"
+    "                      --epochs, --out, --threads and --stop-after may be given with it)\n"
+    "  --limit N           train on the first N training images only (default: all)\n"
+    "  --seed S            weights, data order and views (default 0)\n"
+    "  --threads T         OpenMP threads (default: all; results are the same bits for any T)\n"
+    "  --stop-after E      stop after E epochs of this invocation (as an interruption would)\n"
+    "Network:\n"
+    "  --arch A            resnet18 | resnet34 | resnet50 (default resnet18)\n"
+    "  --stem S            cifar | imagenet (default: cifar for views of 64 pixels or less)\n"
+    "  --width W           channel multiplier (default 1; 0.25 gives widths 16-32-64-128)\n"
+    "  --head-layers L     projection head layers, 2 or more (default 2)\n"
+    "  --hidden H          head hidden width (default: the encoder's feature size)\n"
+    "  --out-dim D         head output size (default 128)\n"
+    "  --head-bn 0|1       batch norm in the head: 1 LightlySSL's head (default), 0 paper v1\n"
+    "Optimisation:\n"
+    "  --epochs E          (default 10)\n"
+    "  --batch N           images per step, 2N views (default 64)\n"
+    "  --optimizer O       sgd | lars (default sgd)\n"
+    "  --lr LR             base learning rate, scaled by --lr-scaling (default 0.6)\n"
+    "  --lr-scaling S      linear: LR·N/256 (default) | sqrt: LR·sqrt(N)\n"
+    "  --warmup E          linear warm-up epochs, then cosine decay to 0 (default 1)\n"
+    "  --momentum M        (default 0.9)\n"
+    "  --weight-decay WD   (default 5e-4 for sgd, 1e-6 for lars)\n"
+    "  --loss L            ntxent | nt-logistic | margin-triplet (default ntxent)\n"
+    "  --temperature T     NT-Xent / NT-Logistic temperature (default 0.5)\n"
+    "Augmentation:\n"
+    "  --preset P          cifar | imagenet | gray (default: gray for 1-channel data, cifar for\n"
+    "                      32×32, imagenet otherwise)\n" AUGMENTATION_FLAGS_HELP;
+
+/* The per-step history: loss, learning rate, views/s (three rows of `capacity` floats). */
+typedef struct train_history {
+    float *values;
+    size_t capacity, steps;
+} train_history;
+
+/* log.csv: one row per step. */
+static int write_train_csv(const char *path, const train_history *history, size_t per_epoch,
+                           simclr_error *err)
+{
+    const size_t line_max = 96;
+    char *text = malloc(64 + history->steps * line_max);
+    size_t length = 0, i;
+    int status;
+    if (text == NULL)
+        return simclr_fail(err, "%s: out of memory", path);
+    length += (size_t)sprintf(text, "step,epoch,loss,learning_rate,views_per_second\n");
+    for (i = 0; i < history->steps; i++)
+        length += (size_t)snprintf(text + length, line_max, "%lu,%lu,%.6f,%.6g,%.1f\n",
+                                   (unsigned long)(i + 1), (unsigned long)(i / per_epoch + 1),
+                                   (double)history->values[i],
+                                   (double)history->values[history->capacity + i],
+                                   (double)history->values[2 * history->capacity + i]);
+    status = file_write_atomically(path, (const uint8_t *)text, length, err);
+    free(text);
+    return status;
+}
+
+/* loss.svg: the loss per step (at most 1000 points, each the mean of its stretch of steps),
+ * with the axis ranges written out and a tick at every epoch. */
+static int write_loss_svg(const char *path, const train_history *history, size_t per_epoch,
+                          simclr_error *err)
+{
+    const double W = 640, H = 400, left = 60, right = 20, top = 30, bottom = 40;
+    const size_t points = history->steps < 1000 ? history->steps : 1000;
+    size_t capacity = 4096 + points * 32 + (history->steps / (per_epoch ? per_epoch : 1)) * 96;
+    char *svg = malloc(capacity);
+    double low = 1e300, high = -1e300;
+    size_t length = 0, p, i;
+    int status;
+    if (svg == NULL)
+        return simclr_fail(err, "%s: out of memory", path);
+    for (i = 0; i < history->steps; i++) {
+        low = fmin(low, history->values[i]);
+        high = fmax(high, history->values[i]);
+    }
+    if (history->steps == 0)
+        low = 0.0, high = 1.0;
+    if (high - low < 1e-9)
+        high = low + 1.0;
+#define SVG_APPEND(...) \
+    (length += (size_t)snprintf(svg + length, capacity - length, __VA_ARGS__))
+    SVG_APPEND("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+               "font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
+    SVG_APPEND("<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    SVG_APPEND("<text x=\"%.0f\" y=\"18\">SimCLR training loss per step</text>\n", left);
+    SVG_APPEND("<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"black\"/>\n", left,
+               H - bottom, W - right, H - bottom);
+    SVG_APPEND("<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"black\"/>\n", left,
+               top, left, H - bottom);
+    SVG_APPEND("<text x=\"4\" y=\"%.0f\">%.3f</text>\n", top + 4, high);
+    SVG_APPEND("<text x=\"4\" y=\"%.0f\">%.3f</text>\n", H - bottom, low);
+    SVG_APPEND("<text x=\"%.0f\" y=\"%.0f\">step 0</text>\n", left, H - 12);
+    SVG_APPEND("<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">step %lu</text>\n", W - right,
+               H - 12, (unsigned long)history->steps);
+    if (per_epoch > 0 && history->steps > 0)
+        for (i = per_epoch; i < history->steps; i += per_epoch) {
+            const double x = left + (W - left - right) * (double)i / (double)history->steps;
+            SVG_APPEND("<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#ddd\"/>\n",
+                       x, top, x, H - bottom);
+        }
+    SVG_APPEND("<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" points=\"");
+    for (p = 0; p < points; p++) {
+        const size_t from = p * history->steps / points, to = (p + 1) * history->steps / points;
+        double mean = 0.0, x, y;
+        for (i = from; i < to; i++)
+            mean += history->values[i];
+        mean /= (double)(to - from);
+        x = left + (W - left - right) * ((double)(from + to) / 2.0) / (double)history->steps;
+        y = top + (H - top - bottom) * (high - mean) / (high - low);
+        SVG_APPEND("%.1f,%.1f ", x, y);
+    }
+    SVG_APPEND("\"/>\n</svg>\n");
+#undef SVG_APPEND
+    status = length < capacity
+                 ? file_write_atomically(path, (const uint8_t *)svg, length, err)
+                 : simclr_fail(err, "%s: the plot outgrew its buffer", path);
+    free(svg);
+    return status;
+}
+
+/* "1h02m", "3m05s", "42s" */
+static void format_duration(char *out, size_t size, double seconds)
+{
+    const long s = seconds < 0 ? 0 : (long)(seconds + 0.5);
+    if (s >= 3600)
+        snprintf(out, size, "%ldh%02ldm", s / 3600, (s / 60) % 60);
+    else if (s >= 60)
+        snprintf(out, size, "%ldm%02lds", s / 60, s % 60);
+    else
+        snprintf(out, size, "%lds", s);
+}
+
+/* Writes checkpoint, CSV and plot of the run so far into dir. */
+static int save_run(const char *dir, const simclr_model *model, const simclr_training *training,
+                    size_t epoch, const train_history *history, size_t per_epoch)
+{
+    char path[4096];
+    float *packed = NULL;
+    simclr_error err;
+    size_t i;
+    int ok;
+    if (history->steps > 0) { /* the checkpoint wants (3, steps) contiguous */
+        packed = malloc(3 * history->steps * sizeof(float));
+        if (packed == NULL) {
+            fprintf(stderr, "simclr: out of memory writing the checkpoint\n");
+            return 0;
+        }
+        for (i = 0; i < 3; i++)
+            memcpy(packed + i * history->steps, history->values + i * history->capacity,
+                   history->steps * sizeof(float));
+    }
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+    ok = simclr_checkpoint_write(path, model, training, epoch, packed, &err) == SIMCLR_OK;
+    if (ok) {
+        snprintf(path, sizeof path, "%s/log.csv", dir);
+        ok = write_train_csv(path, history, per_epoch, &err) == SIMCLR_OK;
+    }
+    if (ok) {
+        snprintf(path, sizeof path, "%s/loss.svg", dir);
+        ok = write_loss_svg(path, history, per_epoch, &err) == SIMCLR_OK;
+    }
+    if (!ok)
+        fprintf(stderr, "simclr: %s\n", err.message);
+    free(packed);
+    return ok;
+}
+
+/* Makes dir (one level) unless it exists. */
+static int ensure_directory(const char *dir)
+{
+#if defined(__unix__) || defined(__APPLE__)
+    struct stat info;
+    if (stat(dir, &info) == 0) {
+        if (S_ISDIR(info.st_mode))
+            return 1;
+        fprintf(stderr, "simclr: --out: %s exists and is not a directory\n", dir);
+        return 0;
+    }
+    if (mkdir(dir, 0777) != 0) {
+        fprintf(stderr, "simclr: --out: cannot create %s: %s\n", dir, strerror(errno));
+        return 0;
+    }
+    return 1;
+#else
+    (void)dir; /* C99 has no mkdir: the directory must exist */
+    return 1;
+#endif
+}
+
+/* What train needs besides the settings: where it goes and how far. */
+typedef struct train_plan {
+    const char *out;
+    size_t start_epoch;      /* completed epochs at the start (resume) */
+    size_t stop_after;       /* epochs this invocation may run (0: all) */
+    size_t fault_nan_step;   /* testing: treat this global step's loss as NaN (0: never) */
+} train_plan;
+
+/* The training loop. Returns the exit status. */
+static int run_training(simclr_training *training, const train_plan *plan,
+                        const char *resume_path)
+{
+    simclr_model model;
+    simclr_error err;
+    dataset data;
+    train_history history;
+    lr_schedule schedule;
+    size_t per_epoch, total_steps, epoch, i, images_floats, image_floats;
+    size_t *order = NULL;
+    float *images = NULL, *aug_workspace = NULL;
+    const float **image_pointers = NULL;
+    uint64_t *indices = NULL;
+    const int slots = parallel_thread_count();
+    double start_time, last_report = -1e9;
+    const size_t N = training->model.batch;
+    size_t epochs_run = 0;
+    int status = 1;
+
+    memset(&history, 0, sizeof history);
+    if (dataset_open(&data, training->data, 1, training->model.seed, &err) != SIMCLR_OK) {
+        fprintf(stderr, "simclr: --data: %s\n", err.message);
+        return 1;
+    }
+    if (training->limit > 0 && training->limit < data.count)
+        data.count = training->limit;
+    if (resume_path == NULL) { /* the model takes its view size and channels from the data */
+        training->model.channels = data.channels;
+        training->model.height = training->model.width = training->augment.size;
+    } else if (data.channels != training->model.channels) {
+        fprintf(stderr, "simclr: %s has %lu channels, the checkpoint %lu\n", training->data,
+                (unsigned long)data.channels, (unsigned long)training->model.channels);
+        dataset_close(&data);
+        return 1;
+    }
+    per_epoch = simclr_steps_per_epoch(data.count, N);
+    if (per_epoch == 0) {
+        fprintf(stderr, "simclr: --batch: %lu is more than the %lu training images\n",
+                (unsigned long)N, (unsigned long)data.count);
+        dataset_close(&data);
+        return 1;
+    }
+    if (simclr_model_create(&model, &training->model, &err) != SIMCLR_OK) {
+        fprintf(stderr, "simclr: %s\n", err.message);
+        dataset_close(&data);
+        return 1;
+    }
+    training->model = model.config; /* with the defaults resolved, as the checkpoint records */
+    total_steps = per_epoch * training->epochs;
+    history.capacity = total_steps > 0 ? total_steps : 1;
+    history.values = calloc(3 * history.capacity, sizeof(float));
+    image_floats = data.channels * data.height * data.width;
+    images_floats = N * image_floats;
+    images = malloc(images_floats * sizeof(float));
+    image_pointers = malloc(N * sizeof *image_pointers);
+    indices = malloc(N * sizeof *indices);
+    order = malloc(data.count * sizeof *order);
+    aug_workspace = malloc(aug_batch_workspace_floats(&training->augment, data.channels,
+                                                      data.height, data.width, slots) *
+                           sizeof(float));
+    if (history.values == NULL || images == NULL || image_pointers == NULL || indices == NULL ||
+        order == NULL || aug_workspace == NULL) {
+        fprintf(stderr, "simclr: train: out of memory\n");
+        goto done;
+    }
+    if (resume_path != NULL) {
+        safetensors_file file;
+        size_t saved_epoch, saved_step;
+        simclr_training saved;
+        if (safetensors_read(&file, resume_path, &err) != SIMCLR_OK) {
+            fprintf(stderr, "simclr: --resume: %s\n", err.message);
+            goto done;
+        }
+        if (simclr_checkpoint_training(&file, resume_path, &saved, &saved_epoch, &saved_step,
+                                       &err) != SIMCLR_OK ||
+            saved_step > history.capacity ||
+            simclr_checkpoint_restore(&model, &file, resume_path, history.values, &err) !=
+                SIMCLR_OK) {
+            if (saved_step > history.capacity)
+                fprintf(stderr, "simclr: --resume: %s is at step %lu, beyond --epochs %lu\n",
+                        resume_path, (unsigned long)saved_step, (unsigned long)training->epochs);
+            else
+                fprintf(stderr, "simclr: --resume: %s\n", err.message);
+            safetensors_free(&file);
+            goto done;
+        }
+        safetensors_free(&file);
+        if (saved_step != plan->start_epoch * per_epoch) {
+            fprintf(stderr, "simclr: --resume: %s has %lu steps for %lu epochs of %lu steps\n",
+                    resume_path, (unsigned long)saved_step, (unsigned long)plan->start_epoch,
+                    (unsigned long)per_epoch);
+            goto done;
+        }
+        /* the log was read as (3, step): spread it to rows of `capacity` */
+        for (i = 3; i-- > 1;)
+            memmove(history.values + i * history.capacity, history.values + i * saved_step,
+                    saved_step * sizeof(float));
+        history.steps = saved_step;
+        fprintf(stderr, "simclr: resuming %s at epoch %lu of %lu (step %lu)\n", resume_path,
+                (unsigned long)plan->start_epoch, (unsigned long)training->epochs,
+                (unsigned long)saved_step);
+    }
+    if (!ensure_directory(plan->out))
+        goto done;
+    schedule = simclr_training_schedule(training, data.count);
+    fprintf(stderr,
+            "simclr: %s (%s stem, width %g) + %lu-layer head on %s: %lu images of %lux%lux%lu, "
+            "%lu steps of %lu per epoch, %lu epochs, %s lr %g (scaled %g), %d thread(s)\n",
+            resnet_arch_name(training->model.encoder.arch),
+            resnet_stem_name(training->model.encoder.stem), training->model.encoder.width,
+            (unsigned long)training->model.head.num_layers, training->data,
+            (unsigned long)data.count, (unsigned long)data.channels, (unsigned long)data.height,
+            (unsigned long)data.width, (unsigned long)per_epoch, (unsigned long)N,
+            (unsigned long)training->epochs, optimizer_name(training->model.optimizer.kind),
+            training->base_lr, lr_schedule_scaled(&schedule), slots);
+    start_time = wall_seconds();
+    for (epoch = plan->start_epoch; epoch < training->epochs; epoch++) {
+        size_t step;
+        if (plan->stop_after > 0 && epochs_run == plan->stop_after)
+            break;
+        dataset_epoch_order(&data, training->model.seed, epoch, order);
+        for (step = 0; step < per_epoch; step++) {
+            const size_t global = epoch * per_epoch + step;
+            const double step_start = wall_seconds();
+            double lr, seconds, now;
+            float loss;
+            long b;
+            /* 1. a batch of N images, 2. two views of each (SPEC §2, from per-view streams) */
+            PARALLEL_FOR()
+            for (b = 0; b < (long)N; b++) {
+                const size_t index = order[step * N + (size_t)b];
+                dataset_image(&data, index, images + (size_t)b * image_floats);
+                image_pointers[b] = images + (size_t)b * image_floats;
+                indices[b] = index;
+            }
+            aug_views_batch(model.views, image_pointers, indices, N, data.channels, data.height,
+                            data.width, &training->augment, training->model.seed, epoch,
+                            aug_workspace, slots);
+            /* 3. h = f(x̃), z = g(h), NT-Xent, backward, optimiser step */
+            lr = lr_schedule_at(&schedule, global);
+            loss = simclr_train_step(&model, (float)lr);
+            if (plan->fault_nan_step == global + 1)
+                loss = (float)NAN;
+            now = wall_seconds();
+            seconds = now - step_start;
+            if (!isfinite(loss)) {
+                fprintf(stderr,
+                        "simclr: the loss became non-finite (%g) at epoch %lu, step %lu; "
+                        "stopping. %s/checkpoint.safetensors (epoch %lu) is left as it was.\n",
+                        (double)loss, (unsigned long)(epoch + 1), (unsigned long)(global + 1),
+                        plan->out, (unsigned long)epoch);
+                goto done;
+            }
+            history.values[global] = loss;
+            history.values[history.capacity + global] = (float)lr;
+            history.values[2 * history.capacity + global] =
+                (float)(2.0 * (double)N / (seconds > 0 ? seconds : 1e-9));
+            history.steps = global + 1;
+            if (now - last_report >= 1.0 || step + 1 == per_epoch) {
+                const double elapsed = now - start_time;
+                const size_t done_steps = global + 1 - plan->start_epoch * per_epoch;
+                char eta[32];
+                format_duration(eta, sizeof eta,
+                                elapsed / (double)done_steps * (double)(total_steps - global - 1));
+                fprintf(stderr,
+                        "epoch %lu/%lu  step %lu/%lu  loss %.4f  lr %.4g  %.0f views/s  ETA %s\n",
+                        (unsigned long)(epoch + 1), (unsigned long)training->epochs,
+                        (unsigned long)(step + 1), (unsigned long)per_epoch, (double)loss, lr,
+                        2.0 * (double)N * (double)done_steps / (elapsed > 0 ? elapsed : 1e-9),
+                        eta);
+                last_report = now;
+            }
+        }
+        epochs_run++;
+        if (!save_run(plan->out, &model, training, epoch + 1, &history, per_epoch))
+            goto done;
+    }
+    {
+        const double elapsed = wall_seconds() - start_time;
+        const size_t steps_run = history.steps - plan->start_epoch * per_epoch;
+        printf("trained %s for %lu of %lu epochs (%lu steps this run, %lu in all): final loss "
+               "%.4f, %.0f views/s, %.1f s; checkpoint %s/checkpoint.safetensors\n",
+               resnet_arch_name(training->model.encoder.arch),
+               (unsigned long)(plan->start_epoch + epochs_run), (unsigned long)training->epochs,
+               (unsigned long)steps_run, (unsigned long)history.steps,
+               history.steps > 0 ? (double)history.values[history.steps - 1] : 0.0,
+               2.0 * (double)N * (double)steps_run / (elapsed > 0 ? elapsed : 1e-9), elapsed,
+               plan->out);
+    }
+    status = 0;
+done:
+    free(history.values);
+    free(images);
+    free((void *)image_pointers);
+    free(indices);
+    free(order);
+    free(aug_workspace);
+    simclr_model_destroy(&model);
+    dataset_close(&data);
+    return status;
+}
+
+static int command_train(int argc, char **argv)
+{
+    simclr_training training;
+    train_plan plan;
+    simclr_error err;
+    const char *preset = NULL, *resume = NULL, *stem = NULL;
+    long number, threads = 0;
+    double x;
+    int a, bad, weight_decay_given = 0, setting_flags = 0, epochs_given = 0;
+    dataset probe;
+
+    memset(&training, 0, sizeof training);
+    memset(&plan, 0, sizeof plan);
+    training.model = simclr_config_default();
+    training.model.seed = 0;
+    training.epochs = 10;
+    training.base_lr = 0.6;
+    training.scaling = LR_SCALING_LINEAR;
+    training.warmup_epochs = 1.0;
+    strcpy(training.data, "builtin:shapes");
+    plan.out = "simclr-run";
+
+    /* the data and the preset first: defaults follow from them, overrides go on top */
+    for (a = 0; a < argc; a++) {
+        if (is_help(argv[a])) {
+            fputs(train_usage, stdout);
+            return 0;
+        }
+        if (a + 1 < argc && strcmp(argv[a], "--data") == 0) {
+            if (strlen(argv[a + 1]) >= sizeof training.data) {
+                fprintf(stderr, "simclr: --data: the path is longer than %d characters\n",
+                        (int)sizeof training.data - 1);
+                return 2;
+            }
+            strcpy(training.data, argv[a + 1]);
+        }
+        if (a + 1 < argc && strcmp(argv[a], "--preset") == 0)
+            preset = argv[a + 1];
+        if (a + 1 < argc && strcmp(argv[a], "--resume") == 0)
+            resume = argv[a + 1];
+    }
+    if (resume != NULL) {
+        safetensors_file file;
+        size_t step;
+        if (safetensors_read(&file, resume, &err) != SIMCLR_OK ||
+            (simclr_checkpoint_training(&file, resume, &training, &plan.start_epoch, &step,
+                                        &err) != SIMCLR_OK &&
+             (safetensors_free(&file), 1))) {
+            fprintf(stderr, "simclr: --resume: %s\n", err.message);
+            return 2;
+        }
+        safetensors_free(&file);
+    } else {
+        if (preset == NULL) {
+            if (dataset_open(&probe, training.data, 1, 0, &err) != SIMCLR_OK) {
+                fprintf(stderr, "simclr: --data: %s\n", err.message);
+                return 2;
+            }
+            preset = probe.channels == 1 ? "gray"
+                     : probe.height == 32 && probe.width == 32 ? "cifar"
+                                                                : "imagenet";
+            dataset_close(&probe);
+        }
+        if (aug_config_preset(&training.augment, preset, &err) != SIMCLR_OK) {
+            fprintf(stderr, "simclr: --preset: %s\n", err.message);
+            return 2;
+        }
+        strncpy(training.preset, preset, sizeof training.preset - 1);
+    }
+
+    for (a = 0; a < argc; a++) {
+        const char *flag = argv[a], *value;
+        int setting = 1;
+        if ((value = flag_value(argc, argv, &a)) == NULL)
+            return 2;
+        if (augmentation_flag(&training.augment, flag, value, &bad)) {
+            if (bad)
+                return 2;
+        } else if (strcmp(flag, "--data") == 0 || strcmp(flag, "--preset") == 0) {
+            /* read above */
+        } else if (strcmp(flag, "--resume") == 0) {
+            setting = 0;
+        } else if (strcmp(flag, "--out") == 0) {
+            plan.out = value;
+            setting = 0;
+        } else if (strcmp(flag, "--threads") == 0) {
+            if (!parse_long(flag, value, 1, 1024, &threads))
+                return 2;
+            setting = 0;
+        } else if (strcmp(flag, "--stop-after") == 0) {
+            if (!parse_long(flag, value, 1, 1000000, &number))
+                return 2;
+            plan.stop_after = (size_t)number;
+            setting = 0;
+        } else if (strcmp(flag, "--fault-nan-step") == 0) {
+            if (!parse_long(flag, value, 1, LONG_MAX, &number))
+                return 2;
+            plan.fault_nan_step = (size_t)number;
+            setting = 0;
+        } else if (strcmp(flag, "--epochs") == 0) {
+            if (!parse_long(flag, value, 1, 1000000, &number))
+                return 2;
+            training.epochs = (size_t)number;
+            epochs_given = 1;
+            setting = 0;
+        } else if (strcmp(flag, "--seed") == 0) {
+            if (!parse_long(flag, value, 0, LONG_MAX, &number))
+                return 2;
+            training.model.seed = (uint64_t)number;
+        } else if (strcmp(flag, "--limit") == 0) {
+            if (!parse_long(flag, value, 1, LONG_MAX, &number))
+                return 2;
+            training.limit = (size_t)number;
+        } else if (strcmp(flag, "--arch") == 0) {
+            if (resnet_arch_parse(value, &training.model.encoder.arch, &err) != SIMCLR_OK) {
+                fprintf(stderr, "simclr: --arch: %s\n", err.message);
+                return 2;
+            }
+        } else if (strcmp(flag, "--stem") == 0) {
+            if (resnet_stem_parse(value, &training.model.encoder.stem, &err) != SIMCLR_OK) {
+                fprintf(stderr, "simclr: --stem: %s\n", err.message);
+                return 2;
+            }
+            stem = value;
+        } else if (strcmp(flag, "--width") == 0) {
+            if (!parse_double(flag, value, 1.0 / 64.0, 16.0, &x))
+                return 2;
+            training.model.encoder.width = x;
+        } else if (strcmp(flag, "--head-layers") == 0) {
+            if (!parse_long(flag, value, 2, HEAD_MAX_LAYERS, &number))
+                return 2;
+            training.model.head.num_layers = (size_t)number;
+        } else if (strcmp(flag, "--hidden") == 0) {
+            if (!parse_long(flag, value, 1, 65536, &number))
+                return 2;
+            training.model.head.hidden_dim = (size_t)number;
+        } else if (strcmp(flag, "--out-dim") == 0) {
+            if (!parse_long(flag, value, 1, 65536, &number))
+                return 2;
+            training.model.head.out_dim = (size_t)number;
+        } else if (strcmp(flag, "--head-bn") == 0) {
+            if (!parse_long(flag, value, 0, 1, &number))
+                return 2;
+            training.model.head.batch_norm = (int)number;
+        } else if (strcmp(flag, "--batch") == 0) {
+            if (!parse_long(flag, value, 1, 65536, &number))
+                return 2;
+            training.model.batch = (size_t)number;
+        } else if (strcmp(flag, "--optimizer") == 0) {
+            if (optimizer_parse(value, &training.model.optimizer.kind, &err) != SIMCLR_OK) {
+                fprintf(stderr, "simclr: --optimizer: %s\n", err.message);
+                return 2;
+            }
+        } else if (strcmp(flag, "--lr") == 0) {
+            if (!parse_double(flag, value, 1e-9, 1e3, &training.base_lr))
+                return 2;
+        } else if (strcmp(flag, "--lr-scaling") == 0) {
+            if (lr_scaling_parse(value, &training.scaling, &err) != SIMCLR_OK) {
+                fprintf(stderr, "simclr: --lr-scaling: %s\n", err.message);
+                return 2;
+            }
+        } else if (strcmp(flag, "--warmup") == 0) {
+            if (!parse_double(flag, value, 0.0, 1e6, &training.warmup_epochs))
+                return 2;
+        } else if (strcmp(flag, "--momentum") == 0) {
+            if (!parse_double(flag, value, 0.0, 0.9999, &x))
+                return 2;
+            training.model.optimizer.momentum = (float)x;
+        } else if (strcmp(flag, "--weight-decay") == 0) {
+            if (!parse_double(flag, value, 0.0, 1.0, &x))
+                return 2;
+            training.model.optimizer.weight_decay = (float)x;
+            weight_decay_given = 1;
+        } else if (strcmp(flag, "--loss") == 0) {
+            if (contrastive_loss_parse(value, &training.model.loss.kind, &err) != SIMCLR_OK) {
+                fprintf(stderr, "simclr: --loss: %s\n", err.message);
+                return 2;
+            }
+        } else if (strcmp(flag, "--temperature") == 0) {
+            if (!parse_double(flag, value, 1e-3, 100.0, &x))
+                return 2;
+            training.model.loss.temperature = (float)x;
+        } else {
+            fprintf(stderr, "simclr: train: unknown argument '%s' (see simclr train --help)\n",
+                    flag);
+            return 2;
+        }
+        setting_flags += setting;
+    }
+    if (resume != NULL && setting_flags > 0) {
+        fprintf(stderr, "simclr: --resume takes the run's settings from the checkpoint; only "
+                        "--epochs, --out, --threads and --stop-after may be given with it\n");
+        return 2;
+    }
+    if (resume != NULL && epochs_given && training.epochs < plan.start_epoch) {
+        fprintf(stderr, "simclr: --epochs: the checkpoint has already done %lu epochs\n",
+                (unsigned long)plan.start_epoch);
+        return 2;
+    }
+    if (resume == NULL) {
+        if (stem == NULL)
+            training.model.encoder.stem = training.augment.size <= 64 ? STEM_CIFAR : STEM_IMAGENET;
+        if (!weight_decay_given && training.model.optimizer.kind == OPTIMIZER_LARS)
+            training.model.optimizer.weight_decay = 1e-6f;
+    }
+    if (threads > 0)
+        parallel_set_thread_count((int)threads);
+    return run_training(&training, &plan, resume);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Loading an encoder for evaluation                                                          */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -1754,6 +2387,7 @@ static const char main_usage[] =
     "Commands:\n"
     "  augment    preview SimCLR's augmentations as an image (simclr augment --help)\n"
     "  bench      benchmarks (simclr bench --help)\n"
+    "  train      train a SimCLR encoder (simclr train --help)\n"
     "  eval       linear probe and kNN of a checkpoint's encoder or of raw pixels\n"
     "  embed      write a checkpoint's features of a dataset to safetensors\n"
     "  version    print the version and build configuration\n"
@@ -1786,6 +2420,8 @@ int main(int argc, char **argv)
         return command_bench(argc - 2, argv + 2);
     if (strcmp(argv[1], "augment") == 0)
         return command_augment(argc - 2, argv + 2);
+    if (strcmp(argv[1], "train") == 0)
+        return command_train(argc - 2, argv + 2);
     if (strcmp(argv[1], "eval") == 0)
         return command_eval(argc - 2, argv + 2);
     if (strcmp(argv[1], "embed") == 0)

@@ -139,6 +139,7 @@ typedef struct simclr_training {
     aug_config augment;
     char preset[16];              /* the augmentation preset the overrides started from */
     char data[SIMCLR_DATA_MAX];   /* --data SRC */
+    size_t limit;                 /* train on the first `limit` images only (0: all) */
     size_t epochs;                /* total epochs of the run */
     double base_lr;               /* before scaling */
     lr_scaling scaling;

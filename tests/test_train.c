@@ -1,0 +1,252 @@
+/*
+ * tests/test_train.c — `simclr train`, `simclr eval` and `simclr embed` as a user meets them,
+ * and checkpoints as the library writes them (SPEC §7): a round trip keeps every tensor, a
+ * resumed run gives the same bits as an uninterrupted one, a non-finite loss stops the run
+ * without touching the last checkpoint, and every bad flag is refused by name.
+ * Runs the ./simclr built by `make test`; temporary files under /tmp/simclr_train_*.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "simclr.h"
+#include "test_helpers.h"
+
+static int run(const char *command)
+{
+    const int status = system(command);
+    cr_assert(status != -1 && WIFEXITED(status), "%s did not run", command);
+    return WEXITSTATUS(status);
+}
+
+/* A tiny model on 96 built-in images: 6 steps of 16 per epoch, widths 4-8-16-32. */
+#define TINY "./simclr train --data builtin:shapes --limit 96 --batch 16 --width 0.0625 " \
+             "--hidden 16 --out-dim 8 --threads 2 "
+
+Test(train, resume_gives_the_same_bits_as_an_uninterrupted_run, .timeout = 120)
+{
+    cr_assert_eq(run("rm -rf /tmp/simclr_train_straight /tmp/simclr_train_resumed"), 0);
+    cr_assert_eq(run(TINY "--epochs 2 --out /tmp/simclr_train_straight > /dev/null 2>&1"), 0);
+    /* the same run, stopped after one epoch, then resumed from its checkpoint */
+    cr_assert_eq(run(TINY "--epochs 2 --stop-after 1 --out /tmp/simclr_train_resumed "
+                          "> /dev/null 2>&1"), 0);
+    cr_assert_eq(run("./simclr train --resume /tmp/simclr_train_resumed/checkpoint.safetensors "
+                     "--out /tmp/simclr_train_resumed --threads 1 > /dev/null 2>&1"), 0);
+    /* the whole files: weights, optimiser state, loss history and settings (views/s aside,
+     * which is timing: compare everything but the log.views_per_second tensor) */
+    {
+        simclr_error err;
+        safetensors_file a, b;
+        size_t i, compared = 0;
+        cr_assert_eq(safetensors_read(&a, "/tmp/simclr_train_straight/checkpoint.safetensors",
+                                      &err), SIMCLR_OK, "%s", err.message);
+        cr_assert_eq(safetensors_read(&b, "/tmp/simclr_train_resumed/checkpoint.safetensors",
+                                      &err), SIMCLR_OK, "%s", err.message);
+        cr_assert_eq(a.count, b.count);
+        for (i = 0; i < a.count; i++) {
+            const safetensors_tensor *other = safetensors_find(&b, a.tensors[i].name);
+            const size_t bytes = a.tensors[i].end - a.tensors[i].begin;
+            if (strcmp(a.tensors[i].name, "log.views_per_second") == 0)
+                continue;
+            cr_assert(other != NULL, "%s missing after resume", a.tensors[i].name);
+            cr_assert_eq(other->end - other->begin, bytes);
+            cr_expect(memcmp(a.data + a.tensors[i].begin, b.data + other->begin, bytes) == 0,
+                      "%s differs after resume", a.tensors[i].name);
+            compared++;
+        }
+        cr_expect(compared > 100, "only %zu tensors compared", compared);
+        cr_expect_str_eq(safetensors_metadata_value(&a, "step"), "12");
+        cr_expect_str_eq(safetensors_metadata_value(&b, "step"), "12");
+        cr_expect_str_eq(safetensors_metadata_value(&b, "epoch"), "2");
+        safetensors_free(&a);
+        safetensors_free(&b);
+    }
+    run("rm -rf /tmp/simclr_train_straight /tmp/simclr_train_resumed");
+}
+
+Test(train, checkpoint_round_trip_keeps_every_tensor)
+{
+    simclr_config config = simclr_config_default();
+    simclr_training training, read_back;
+    simclr_model model, restored;
+    simclr_error err;
+    safetensors_file file;
+    size_t epoch, step, i;
+    float history[3 * 5];
+    float history_back[3 * 5];
+    const char *path = "/tmp/simclr_train_round_trip.safetensors";
+    config.encoder.width = 0.0625;
+    config.batch = 4;
+    config.head.hidden_dim = 16;
+    config.head.out_dim = 8;
+    config.seed = 99;
+    cr_assert_eq(simclr_model_create(&model, &config, &err), SIMCLR_OK, "%s", err.message);
+    memset(&training, 0, sizeof training);
+    training.model = model.config;
+    cr_assert_eq(aug_config_preset(&training.augment, "cifar", &err), SIMCLR_OK);
+    training.augment.min_scale = 0.3;
+    strcpy(training.preset, "cifar");
+    strcpy(training.data, "builtin:shapes");
+    training.limit = 96;
+    training.epochs = 7;
+    training.base_lr = 0.1 + 1e-17;
+    training.scaling = LR_SCALING_SQRT;
+    training.warmup_epochs = 0.5;
+    /* every value distinct and non-trivial: params, buffers, counters, velocity, history */
+    test_fill_uniform(model.store.params, model.store.param_floats, -1.0f, 1.0f, 801);
+    test_fill_uniform(model.store.buffers, model.store.buffer_floats, 0.1f, 2.0f, 802);
+    test_fill_uniform(model.opt.velocity, model.store.param_floats, -0.01f, 0.01f, 803);
+    for (i = 0; i < model.store.counter_count; i++)
+        model.store.counters[i] = (int64_t)(i * 1000003) - 5;
+    test_fill_uniform(history, 15, 0.0f, 5.0f, 804);
+    model.step = 5;
+    cr_assert_eq(simclr_checkpoint_write(path, &model, &training, 3, history, &err), SIMCLR_OK,
+                 "%s", err.message);
+
+    cr_assert_eq(safetensors_read(&file, path, &err), SIMCLR_OK, "%s", err.message);
+    cr_assert_eq(simclr_checkpoint_training(&file, path, &read_back, &epoch, &step, &err),
+                 SIMCLR_OK, "%s", err.message);
+    cr_expect_eq(epoch, 3);
+    cr_expect_eq(step, 5);
+    cr_expect_eq(read_back.model.seed, 99);
+    cr_expect_eq(read_back.model.encoder.width, 0.0625);
+    cr_expect_eq(read_back.model.head.hidden_dim, 16);
+    cr_expect_eq(read_back.base_lr, training.base_lr, "doubles survive as 17 digits");
+    cr_expect_eq(read_back.augment.min_scale, 0.3);
+    cr_expect_eq(read_back.scaling, LR_SCALING_SQRT);
+    cr_expect_eq(read_back.limit, 96);
+    cr_expect_eq(read_back.warmup_epochs, 0.5);
+    cr_assert_eq(simclr_model_create(&restored, &read_back.model, &err), SIMCLR_OK);
+    cr_assert_eq(simclr_checkpoint_restore(&restored, &file, path, history_back, &err), SIMCLR_OK,
+                 "%s", err.message);
+    cr_expect(memcmp(model.store.params, restored.store.params,
+                     model.store.param_floats * sizeof(float)) == 0);
+    cr_expect(memcmp(model.store.buffers, restored.store.buffers,
+                     model.store.buffer_floats * sizeof(float)) == 0);
+    cr_expect(memcmp(model.store.counters, restored.store.counters,
+                     model.store.counter_count * sizeof(int64_t)) == 0);
+    cr_expect(memcmp(model.opt.velocity, restored.opt.velocity,
+                     model.store.param_floats * sizeof(float)) == 0);
+    cr_expect(memcmp(history, history_back, sizeof history) == 0);
+    cr_expect_eq(restored.step, 5);
+    /* torchvision's names under backbone. (what load_state_dict will look up) */
+    cr_expect(safetensors_find(&file, "backbone.layer4.1.bn2.running_var") != NULL);
+    cr_expect(safetensors_find(&file, "backbone.bn1.num_batches_tracked") != NULL);
+    cr_expect(safetensors_find(&file, "projection_head.layers.0.weight") != NULL);
+    safetensors_free(&file);
+    simclr_model_destroy(&model);
+    simclr_model_destroy(&restored);
+    remove(path);
+}
+
+Test(train, a_non_finite_loss_stops_and_keeps_the_last_checkpoint, .timeout = 60)
+{
+    cr_assert_eq(run("rm -rf /tmp/simclr_train_nan"), 0);
+    /* step 9 is in epoch 2 (6 steps per epoch): epoch 1's checkpoint must survive */
+    cr_expect_eq(run(TINY "--epochs 3 --fault-nan-step 9 --out /tmp/simclr_train_nan "
+                          "> /dev/null 2> /tmp/simclr_train_nan.err"), 1);
+    cr_expect_eq(run("grep -q 'non-finite' /tmp/simclr_train_nan.err"), 0);
+    cr_expect_eq(run("grep -q 'checkpoint.safetensors (epoch 1)' /tmp/simclr_train_nan.err"), 0);
+    {
+        simclr_error err;
+        safetensors_file file;
+        simclr_training training;
+        size_t epoch, step;
+        const char *path = "/tmp/simclr_train_nan/checkpoint.safetensors";
+        cr_assert_eq(safetensors_read(&file, path, &err), SIMCLR_OK, "%s", err.message);
+        cr_assert_eq(simclr_checkpoint_training(&file, path, &training, &epoch, &step, &err),
+                     SIMCLR_OK);
+        cr_expect_eq(epoch, 1);
+        cr_expect_eq(step, 6);
+        safetensors_free(&file);
+    }
+    /* and the run goes on from it */
+    cr_expect_eq(run("./simclr train --resume /tmp/simclr_train_nan/checkpoint.safetensors "
+                     "--out /tmp/simclr_train_nan > /dev/null 2>&1"), 0);
+    run("rm -rf /tmp/simclr_train_nan /tmp/simclr_train_nan.err");
+}
+
+/* Each bad value exits non-zero with a message that names the flag. */
+static void expect_refused(const char *arguments, const char *flag)
+{
+    char command[512];
+    snprintf(command, sizeof command,
+             "./simclr train --out /tmp/simclr_train_bad %s > /dev/null 2> /tmp/simclr_train_bad.err; "
+             "test $? -ne 0 && grep -q -- '%s' /tmp/simclr_train_bad.err",
+             arguments, flag);
+    cr_expect_eq(run(command), 0, "simclr train %s: not refused with a message naming %s",
+                 arguments, flag);
+}
+
+Test(train, bad_values_are_refused_by_name)
+{
+    expect_refused("--batch 0", "--batch");
+    expect_refused("--lr -1", "--lr");
+    expect_refused("--epochs 0", "--epochs");
+    expect_refused("--width 0", "--width");
+    expect_refused("--temperature 0", "--temperature");
+    expect_refused("--optimizer adam", "--optimizer");
+    expect_refused("--arch resnet7", "--arch");
+    expect_refused("--loss hinge", "--loss");
+    expect_refused("--lr-scaling cubic", "--lr-scaling");
+    expect_refused("--preset svhn", "--preset");
+    expect_refused("--p-blur 2", "--p-blur");
+    expect_refused("--frobnicate 1", "--frobnicate");
+    expect_refused("--data /no/such/dataset", "--data");
+    expect_refused("--resume /no/such.safetensors", "--resume");
+    expect_refused("--resume /etc/passwd", "--resume");
+    expect_refused("--batch", "--batch");
+    run("rm -rf /tmp/simclr_train_bad /tmp/simclr_train_bad.err");
+}
+
+Test(cli_eval, help_and_bad_usage)
+{
+    cr_expect_eq(run("./simclr train --help | grep -q -- --weight-decay"), 0);
+    cr_expect_eq(run("./simclr eval --help | grep -q -- --probe"), 0);
+    cr_expect_eq(run("./simclr embed --help | grep -q -- --checkpoint"), 0);
+    cr_expect_eq(run("./simclr eval > /dev/null 2>&1"), 2, "needs --checkpoint or --features");
+    cr_expect_eq(run("./simclr eval --features raw --probe svm > /dev/null 2>&1"), 2);
+    cr_expect_eq(run("./simclr eval --checkpoint /no/such > /dev/null 2>&1"), 1);
+    cr_expect_eq(run("./simclr embed --checkpoint /no/such --out /tmp/x > /dev/null 2>&1"), 1);
+}
+
+Test(cli_eval, raw_probe_prints_a_table_and_csv, .timeout = 60)
+{
+    cr_expect_eq(run("./simclr eval --features raw --data builtin:shapes --train-limit 300 "
+                     "--test-limit 120 > /tmp/simclr_eval_table.txt 2> /dev/null"), 0);
+    cr_expect_eq(run("grep -Eq '^raw +linear +300 +120 +0\\.[0-9]{4} +[01]\\.[0-9]{4}$' "
+                     "/tmp/simclr_eval_table.txt"), 0);
+    cr_expect_eq(run("grep -Eq '^raw +knn +300 +120 ' /tmp/simclr_eval_table.txt"), 0);
+    cr_expect_eq(run("./simclr eval --features raw --data builtin:shapes --train-limit 300 "
+                     "--test-limit 120 --probe knn --csv 2> /dev/null | head -1 | "
+                     "grep -q '^features,probe,train,test,top1,top5,class_0'"), 0);
+    remove("/tmp/simclr_eval_table.txt");
+}
+
+Test(cli_eval, eval_and_embed_a_checkpoint, .timeout = 120)
+{
+    simclr_error err;
+    safetensors_file file;
+    const safetensors_tensor *features;
+    cr_assert_eq(run("rm -rf /tmp/simclr_eval_run"), 0);
+    cr_assert_eq(run(TINY "--epochs 1 --out /tmp/simclr_eval_run > /dev/null 2>&1"), 0);
+    cr_expect_eq(run("./simclr eval --checkpoint /tmp/simclr_eval_run/checkpoint.safetensors "
+                     "--train-limit 200 --test-limit 100 2> /dev/null | grep -Eq '^simclr +linear'"),
+                 0);
+    cr_expect_eq(run("./simclr eval --checkpoint /tmp/simclr_eval_run/checkpoint.safetensors "
+                     "--init random --train-limit 200 --test-limit 100 --probe knn 2> /dev/null "
+                     "| grep -Eq '^random +knn'"), 0);
+    cr_assert_eq(run("./simclr embed --checkpoint /tmp/simclr_eval_run/checkpoint.safetensors "
+                     "--out /tmp/simclr_eval_run/features.safetensors > /dev/null 2>&1"), 0);
+    cr_assert_eq(safetensors_read(&file, "/tmp/simclr_eval_run/features.safetensors", &err),
+                 SIMCLR_OK, "%s", err.message);
+    features = safetensors_find(&file, "test.features");
+    cr_assert(features != NULL);
+    cr_expect_eq(features->shape[0], 2400);
+    cr_expect_eq(features->shape[1], 32, "width 1/16 of 512");
+    cr_expect(safetensors_find(&file, "train.labels") != NULL);
+    safetensors_free(&file);
+    run("rm -rf /tmp/simclr_eval_run");
+}
