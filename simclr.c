@@ -2069,7 +2069,7 @@ static const char eval_usage[] =
     "  --l2 L              the probe's L2 penalty λ (default 1e-4)\n"
     "  --max-iterations N  L-BFGS iterations at most (default 1000)\n"
     "  --init I            checkpoint (default) | random: the run's initial weights instead,\n"
-    "                      the randomly initialised encoder SimCLR started from\n"
+    "                      the randomly initialised encoder SimCLR started from | both\n"
     "  --train-limit N     use only the first N training images (default: all)\n"
     "  --test-limit N      use only the first N test images (default: all)\n"
     "  --batch B           images per forward pass (default 64)\n"
@@ -2080,6 +2080,7 @@ static const char eval_usage[] =
 typedef struct eval_options {
     const char *checkpoint, *source;
     int raw, random_init, csv, linear, knn;
+    int header;                /* print the table's header line first */
     knn_config knn_settings;
     logistic_fit_config linear_settings;
     size_t train_limit, test_limit, batch;
@@ -2096,7 +2097,7 @@ static int run_evaluation(const eval_options *options)
     probe_outcome outcome;
     const char *source = options->source;
     const char *label = options->raw ? "raw" : options->random_init ? "random" : "simclr";
-    int status = 1, header = 1;
+    int status = 1, header = options->header;
     memset(&training, 0, sizeof training);
     param_store_init(&store);
     if (!options->raw &&
@@ -2210,11 +2211,13 @@ static int command_eval(int argc, char **argv)
                 return 2;
             options.linear_settings.lbfgs.max_iterations = (size_t)number;
         } else if (strcmp(flag, "--init") == 0) {
-            if (strcmp(value, "checkpoint") != 0 && strcmp(value, "random") != 0) {
-                fprintf(stderr, "simclr: --init wants checkpoint or random, not '%s'\n", value);
+            if (strcmp(value, "checkpoint") != 0 && strcmp(value, "random") != 0 &&
+                strcmp(value, "both") != 0) {
+                fprintf(stderr, "simclr: --init wants checkpoint, random or both, not '%s'\n",
+                        value);
                 return 2;
             }
-            options.random_init = value[0] == 'r';
+            options.random_init = value[0] == 'r' ? 1 : value[0] == 'b' ? 2 : 0;
         } else if (strcmp(flag, "--train-limit") == 0 || strcmp(flag, "--test-limit") == 0) {
             if (!parse_long(flag, value, 1, LONG_MAX, &number))
                 return 2;
@@ -2237,6 +2240,15 @@ static int command_eval(int argc, char **argv)
     }
     if (threads > 0)
         parallel_set_thread_count((int)threads);
+    options.header = 1;
+    if (options.random_init == 2) { /* the trained encoder, then the one it started from */
+        int status;
+        options.random_init = 0;
+        status = run_evaluation(&options);
+        options.random_init = 1;
+        options.header = 0;
+        return run_evaluation(&options) != 0 ? 1 : status;
+    }
     return run_evaluation(&options);
 }
 
