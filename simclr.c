@@ -1394,19 +1394,30 @@ static int save_run(const char *dir, const simclr_model *model, const simclr_tra
     return ok;
 }
 
-/* Makes dir (one level) unless it exists. */
+/* Makes dir and any missing parents (as mkdir -p) unless it exists. */
 static int ensure_directory(const char *dir)
 {
 #if defined(__unix__) || defined(__APPLE__)
+    char path[4096];
     struct stat info;
-    if (stat(dir, &info) == 0) {
-        if (S_ISDIR(info.st_mode))
-            return 1;
-        fprintf(stderr, "simclr: --out: %s exists and is not a directory\n", dir);
+    size_t i, length = strlen(dir);
+    if (length == 0 || length >= sizeof path) {
+        fprintf(stderr, "simclr: --out: '%s' is not a usable directory name\n", dir);
         return 0;
     }
-    if (mkdir(dir, 0777) != 0) {
-        fprintf(stderr, "simclr: --out: cannot create %s: %s\n", dir, strerror(errno));
+    memcpy(path, dir, length + 1);
+    for (i = 1; i <= length; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        path[i] = '\0';
+        if (stat(path, &info) != 0 && mkdir(path, 0777) != 0 && errno != EEXIST) {
+            fprintf(stderr, "simclr: --out: cannot create %s: %s\n", path, strerror(errno));
+            return 0;
+        }
+        path[i] = dir[i];
+    }
+    if (stat(dir, &info) != 0 || !S_ISDIR(info.st_mode)) {
+        fprintf(stderr, "simclr: --out: %s is not a directory\n", dir);
         return 0;
     }
     return 1;
