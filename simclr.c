@@ -2399,6 +2399,67 @@ done:
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* simclr golden                                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+static const char golden_usage[] =
+    "usage: simclr golden --out DIR [--threads T]\n"
+    "\n"
+    "Writes the reference outputs of SPEC §8 — every layer forward and backward, NT-Xent, each\n"
+    "augmentation op, ResNet-18 with both stems, one full SimCLR training step — as one\n"
+    "self-describing safetensors file per case, and DIR/README.txt listing them. Check another\n"
+    "implementation against them; tests/crosscheck_torch.py DIR does it with PyTorch.\n"
+    "The files are the same bits for any thread count and with OpenMP off.\n"
+    "\n"
+    "  --out DIR      the folder to write (made if missing)\n"
+    "  --threads T    OpenMP threads (default: all)\n";
+
+static void golden_progress(const char *path)
+{
+    fprintf(stderr, "simclr: wrote %s\n", path);
+}
+
+static int command_golden(int argc, char **argv)
+{
+    const char *out = NULL;
+    long threads = 0;
+    simclr_error err;
+    int a;
+    for (a = 0; a < argc; a++) {
+        const char *flag = argv[a], *value;
+        if (is_help(flag)) {
+            fputs(golden_usage, stdout);
+            return 0;
+        }
+        if ((value = flag_value(argc, argv, &a)) == NULL)
+            return 2;
+        if (strcmp(flag, "--out") == 0)
+            out = value;
+        else if (strcmp(flag, "--threads") == 0) {
+            if (!parse_long(flag, value, 1, 1024, &threads))
+                return 2;
+        } else {
+            fprintf(stderr, "simclr: golden: unknown argument '%s'\n%s", flag, golden_usage);
+            return 2;
+        }
+    }
+    if (out == NULL) {
+        fprintf(stderr, "simclr: golden: --out DIR is required\n%s", golden_usage);
+        return 2;
+    }
+    if (threads > 0)
+        parallel_set_thread_count((int)threads);
+    if (!ensure_directory(out))
+        return 1;
+    if (golden_write_all(out, golden_progress, &err) != SIMCLR_OK) {
+        fprintf(stderr, "simclr: golden: %s\n", err.message);
+        return 1;
+    }
+    printf("wrote the reference outputs to %s (listed in %s/README.txt)\n", out, out);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* main                                                                                       */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -2413,6 +2474,7 @@ static const char main_usage[] =
     "  train      train a SimCLR encoder (simclr train --help)\n"
     "  eval       linear probe and kNN of a checkpoint's encoder or of raw pixels\n"
     "  embed      write a checkpoint's features of a dataset to safetensors\n"
+    "  golden     write reference outputs of every op for verifying other implementations\n"
     "  version    print the version and build configuration\n"
     "\n"
     "Every command takes --help.\n";
@@ -2445,6 +2507,8 @@ int main(int argc, char **argv)
         return command_augment(argc - 2, argv + 2);
     if (strcmp(argv[1], "train") == 0)
         return command_train(argc - 2, argv + 2);
+    if (strcmp(argv[1], "golden") == 0)
+        return command_golden(argc - 2, argv + 2);
     if (strcmp(argv[1], "eval") == 0)
         return command_eval(argc - 2, argv + 2);
     if (strcmp(argv[1], "embed") == 0)

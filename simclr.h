@@ -40,6 +40,7 @@
  *   eval/logistic.h  the linear probe: softmax cross-entropy and L2 logistic regression
  *   eval/lbfgs.h     L-BFGS, which fits the probe to convergence
  *   eval/report.h    top-1/top-5, per-class accuracy, confusion matrix
+ *   eval/golden.h    reference outputs of every op (simclr golden), for other implementations
  */
 #ifndef SIMCLR_H
 #define SIMCLR_H
@@ -81,6 +82,7 @@
 #include "eval/lbfgs.h"
 #include "eval/logistic.h"
 #include "eval/report.h"
+#include "eval/golden.h"
 
 
 /* ------------------------------------------------------------------------------------------ */

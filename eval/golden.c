@@ -1,0 +1,808 @@
+/*
+ * eval/golden.c — the reference-output cases of SPEC §8; see golden.h.
+ */
+#include "golden.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../aug/blur.h"
+#include "../aug/color.h"
+#include "../aug/geometry.h"
+#include "../aug/pipeline.h"
+#include "../data/shapes.h"
+#include "../data/image_io.h"
+#include "../data/safetensors.h"
+#include "../loss/contrastive.h"
+#include "../nn/batchnorm.h"
+#include "../nn/conv2d.h"
+#include "../nn/head.h"
+#include "../nn/linear.h"
+#include "../nn/memory.h"
+#include "../nn/optim.h"
+#include "../nn/pointwise.h"
+#include "../nn/pool.h"
+#include "../nn/resnet.h"
+#include "../nn/rng.h"
+#include "../simclr.h"
+
+#define GOLDEN_SEED 2020
+#define GOLDEN_MAX_TENSORS 320
+#define GOLDEN_MAX_METADATA 24
+#define GOLDEN_README_MAX 32768
+
+/* One case being assembled: its tensors (owned here) and metadata. */
+typedef struct golden_case {
+    const char *dir;
+    char readme[GOLDEN_README_MAX];           /* README.txt, written at the end */
+    size_t readme_length;
+    void (*progress)(const char *path);
+    uint64_t number;                          /* the case's index: its input streams */
+    safetensors_entry entries[GOLDEN_MAX_TENSORS];
+    char names[GOLDEN_MAX_TENSORS][SAFETENSORS_NAME_MAX];
+    void *owned[GOLDEN_MAX_TENSORS];
+    size_t count;
+    safetensors_metadata metadata[GOLDEN_MAX_METADATA];
+    size_t metadata_count;
+    int failed;                               /* an allocation failed */
+    simclr_error *err;
+} golden_case;
+
+/* Appends to README.txt (silently cut at its capacity, which the cases stay far below). */
+static void readme_append(golden_case *g, const char *format, ...)
+{
+    va_list args;
+    int written;
+    if (g->readme_length + 1 >= GOLDEN_README_MAX)
+        return;
+    va_start(args, format);
+    written = vsnprintf(g->readme + g->readme_length, GOLDEN_README_MAX - g->readme_length,
+                        format, args);
+    va_end(args);
+    if (written > 0)
+        g->readme_length += (size_t)written;
+    if (g->readme_length >= GOLDEN_README_MAX)
+        g->readme_length = GOLDEN_README_MAX - 1;
+}
+
+static void case_begin(golden_case *g, const char *op)
+{
+    g->count = 0;
+    g->metadata_count = 0;
+    g->failed = 0;
+    g->number++;
+    strcpy(g->metadata[0].key, "op");
+    snprintf(g->metadata[0].value, sizeof g->metadata[0].value, "%s", op);
+    g->metadata_count = 1;
+}
+
+static void case_meta(golden_case *g, const char *key, const char *format, ...)
+{
+    va_list args;
+    if (g->metadata_count >= GOLDEN_MAX_METADATA)
+        return;
+    snprintf(g->metadata[g->metadata_count].key, SAFETENSORS_NAME_MAX, "%s", key);
+    va_start(args, format);
+    vsnprintf(g->metadata[g->metadata_count].value, sizeof g->metadata[0].value, format, args);
+    va_end(args);
+    g->metadata_count++;
+}
+
+/* A new zeroed float tensor named `name` of the given shape, owned by the case. */
+static float *case_tensor(golden_case *g, const char *name, int ndim, size_t d0, size_t d1,
+                          size_t d2, size_t d3)
+{
+    const size_t dims[4] = {d0, d1, d2, d3};
+    safetensors_entry *e;
+    size_t count = 1;
+    int d;
+    float *data;
+    if (g->count >= GOLDEN_MAX_TENSORS) {
+        g->failed = 1;
+        return NULL;
+    }
+    for (d = 0; d < ndim; d++)
+        count *= dims[d];
+    data = simclr_calloc(count > 0 ? count : 1, sizeof(float), "golden: tensor", g->err);
+    if (data == NULL) {
+        g->failed = 1;
+        return NULL;
+    }
+    e = &g->entries[g->count];
+    memset(e, 0, sizeof *e);
+    snprintf(g->names[g->count], SAFETENSORS_NAME_MAX, "%s", name);
+    e->name = g->names[g->count];
+    e->ndim = ndim;
+    for (d = 0; d < ndim; d++)
+        e->shape[d] = dims[d];
+    e->f32 = data;
+    g->owned[g->count] = data;
+    g->count++;
+    return data;
+}
+
+/* An entry pointing at memory the case does not own (a model's state), F32 or I64. */
+static void case_view(golden_case *g, const char *name, int ndim, const size_t *shape,
+                      const float *f32, const int64_t *i64)
+{
+    safetensors_entry *e;
+    int d;
+    if (g->count >= GOLDEN_MAX_TENSORS) {
+        g->failed = 1;
+        return;
+    }
+    e = &g->entries[g->count];
+    memset(e, 0, sizeof *e);
+    snprintf(g->names[g->count], SAFETENSORS_NAME_MAX, "%s", name);
+    e->name = g->names[g->count];
+    e->ndim = ndim;
+    for (d = 0; d < ndim; d++)
+        e->shape[d] = shape[d];
+    e->f32 = f32;
+    e->i64 = i64;
+    g->owned[g->count] = NULL;
+    g->count++;
+}
+
+/* Copies of a model's whole state under prefix (owned by the case). */
+static void case_copy_store(golden_case *g, const char *prefix, const param_store *store)
+{
+    size_t i;
+    char name[SAFETENSORS_NAME_MAX];
+    for (i = 0; i < store->count && !g->failed; i++) {
+        const param_entry *e = &store->entries[i];
+        snprintf(name, sizeof name, "%s%s", prefix, e->name);
+        if (e->role == BUFFER_NUM_BATCHES_TRACKED) {
+            int64_t *copy = simclr_calloc(1, sizeof(int64_t), "golden: counter", g->err);
+            if (copy == NULL) {
+                g->failed = 1;
+                return;
+            }
+            *copy = store->counters[e->offset];
+            case_view(g, name, 0, e->shape, NULL, copy);
+            if (!g->failed)
+                g->owned[g->count - 1] = copy;
+            else
+                simclr_free(copy);
+        } else {
+            float *copy = case_tensor(g, name, e->ndim, e->shape[0], e->shape[1], e->shape[2],
+                                      e->shape[3]);
+            if (copy == NULL)
+                return;
+            memcpy(copy,
+                   (param_role_is_trainable(e->role) ? store->params : store->buffers) + e->offset,
+                   e->count * sizeof(float));
+        }
+    }
+}
+
+/* Uniform values on [low, high) from the case's stream number `which`. */
+static void case_fill(golden_case *g, float *x, size_t count, float low, float high,
+                      uint64_t which)
+{
+    rng random;
+    size_t i;
+    rng_stream(&random, GOLDEN_SEED, RNG_DOMAIN_DATA, g->number, which, 0);
+    for (i = 0; i < count; i++)
+        x[i] = rng_uniform_range(&random, low, high);
+}
+
+/* Writes the case as dir/name.safetensors, lists it in the README and frees its tensors. */
+static int case_finish(golden_case *g, const char *name)
+{
+    char path[4096];
+    size_t i;
+    int status = SIMCLR_FAILED;
+    if (!g->failed) {
+        snprintf(path, sizeof path, "%s/%s.safetensors", g->dir, name);
+        status = safetensors_write(path, g->entries, g->count, g->metadata, g->metadata_count,
+                                   g->err);
+        if (status == SIMCLR_OK) {
+            readme_append(g, "%-44s", name);
+            for (i = 0; i < g->metadata_count; i++)
+                readme_append(g, " %s=%s", g->metadata[i].key, g->metadata[i].value);
+            readme_append(g, "\n");
+            if (g->progress != NULL)
+                g->progress(path);
+        }
+    } else if (g->err->message[0] == '\0') {
+        simclr_fail(g->err, "golden: case %s has too many tensors", name);
+    }
+    for (i = 0; i < g->count; i++)
+        simclr_free(g->owned[i]);
+    g->count = 0;
+    return status;
+}
+
+/* ---- layers -------------------------------------------------------------------------------- */
+
+static int golden_conv2d(golden_case *g, size_t B, size_t C, size_t H, size_t W, size_t O,
+                         size_t k, size_t s, size_t p)
+{
+    conv2d_shape shape;
+    size_t floats;
+    float *x, *weight, *bias, *y, *dy, *dx, *dweight, *dbias, *workspace;
+    char name[96];
+    if (conv2d_shape_init(&shape, B, C, H, W, O, k, s, p, g->err) != SIMCLR_OK ||
+        conv2d_workspace_floats(&shape, &floats, g->err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    case_begin(g, "conv2d");
+    case_meta(g, "stride", "%lu", (unsigned long)s);
+    case_meta(g, "padding", "%lu", (unsigned long)p);
+    case_meta(g, "kernel", "%lu", (unsigned long)k);
+    x = case_tensor(g, "x", 4, B, C, H, W);
+    weight = case_tensor(g, "weight", 4, O, C, k, k);
+    bias = case_tensor(g, "bias", 1, O, 0, 0, 0);
+    y = case_tensor(g, "y", 4, B, O, shape.out_height, shape.out_width);
+    dy = case_tensor(g, "dy", 4, B, O, shape.out_height, shape.out_width);
+    dx = case_tensor(g, "dx", 4, B, C, H, W);
+    dweight = case_tensor(g, "dweight", 4, O, C, k, k);
+    dbias = case_tensor(g, "dbias", 1, O, 0, 0, 0);
+    workspace = simclr_calloc(floats, sizeof(float), "golden: workspace", g->err);
+    if (g->failed || workspace == NULL) {
+        simclr_free(workspace);
+        g->failed = 1;
+        return case_finish(g, "conv2d");
+    }
+    case_fill(g, x, B * C * H * W, -1.0f, 1.0f, 0);
+    case_fill(g, weight, O * C * k * k, -0.5f, 0.5f, 1);
+    case_fill(g, bias, O, -0.5f, 0.5f, 2);
+    case_fill(g, dy, B * O * shape.out_height * shape.out_width, -1.0f, 1.0f, 3);
+    conv2d_forward(y, x, weight, bias, &shape, workspace);
+    conv2d_backward(dx, dweight, dbias, dy, x, weight, &shape, workspace);
+    simclr_free(workspace);
+    snprintf(name, sizeof name, "conv2d_b%lu_c%lu_%lux%lu_o%lu_k%lu_s%lu_p%lu", (unsigned long)B,
+             (unsigned long)C, (unsigned long)H, (unsigned long)W, (unsigned long)O,
+             (unsigned long)k, (unsigned long)s, (unsigned long)p);
+    return case_finish(g, name);
+}
+
+/* batchnorm2d (spatial = H·W, 4-D tensors) or batchnorm1d (H = W = 0: (B, C) tensors). */
+static int golden_batchnorm(golden_case *g, size_t B, size_t C, size_t H, size_t W)
+{
+    const int two_d = H > 0;
+    const int ndim = two_d ? 4 : 2;
+    const size_t S = two_d ? H * W : 1, n = B * C * S;
+    batchnorm_shape shape;
+    batchnorm_state state;
+    int64_t tracked = 0;
+    float *x, *weight, *bias, *rm, *rv, *y, *rm_out, *rv_out, *dy, *dx, *dweight, *dbias;
+    float *saved_mean, *saved_inverse_std;
+    char name[96];
+    case_begin(g, two_d ? "batchnorm2d" : "batchnorm1d");
+    case_meta(g, "eps", "%.9g", (double)BATCHNORM_EPS);
+    case_meta(g, "momentum", "%.9g", (double)BATCHNORM_MOMENTUM);
+    case_meta(g, "training", "1");
+    x = case_tensor(g, "x", ndim, B, C, H, W);
+    weight = case_tensor(g, "weight", 1, C, 0, 0, 0);
+    bias = case_tensor(g, "bias", 1, C, 0, 0, 0);
+    rm = case_tensor(g, "running_mean", 1, C, 0, 0, 0);
+    rv = case_tensor(g, "running_var", 1, C, 0, 0, 0);
+    y = case_tensor(g, "y", ndim, B, C, H, W);
+    rm_out = case_tensor(g, "running_mean_out", 1, C, 0, 0, 0);
+    rv_out = case_tensor(g, "running_var_out", 1, C, 0, 0, 0);
+    dy = case_tensor(g, "dy", ndim, B, C, H, W);
+    dx = case_tensor(g, "dx", ndim, B, C, H, W);
+    dweight = case_tensor(g, "dweight", 1, C, 0, 0, 0);
+    dbias = case_tensor(g, "dbias", 1, C, 0, 0, 0);
+    saved_mean = simclr_calloc(C, sizeof(float), "golden: mean", g->err);
+    saved_inverse_std = simclr_calloc(C, sizeof(float), "golden: std", g->err);
+    if (g->failed || saved_mean == NULL || saved_inverse_std == NULL) {
+        simclr_free(saved_mean);
+        simclr_free(saved_inverse_std);
+        g->failed = 1;
+        return case_finish(g, "batchnorm");
+    }
+    case_fill(g, x, n, -1.0f, 3.0f, 0);
+    case_fill(g, weight, C, 0.5f, 1.5f, 1);
+    case_fill(g, bias, C, -0.5f, 0.5f, 2);
+    case_fill(g, rm, C, -0.5f, 0.5f, 3);
+    case_fill(g, rv, C, 0.5f, 2.0f, 4);
+    case_fill(g, dy, n, -1.0f, 1.0f, 5);
+    memcpy(rm_out, rm, C * sizeof(float));
+    memcpy(rv_out, rv, C * sizeof(float));
+    shape.batch = B;
+    shape.channels = C;
+    shape.spatial = S;
+    state.running_mean = rm_out;
+    state.running_var = rv_out;
+    state.num_batches_tracked = &tracked;
+    state.momentum = BATCHNORM_MOMENTUM;
+    state.eps = BATCHNORM_EPS;
+    batchnorm_forward_train(y, saved_mean, saved_inverse_std, x, weight, bias, &state, &shape);
+    batchnorm_backward_train(dx, dweight, dbias, dy, x, saved_mean, saved_inverse_std, weight,
+                             &shape);
+    simclr_free(saved_mean);
+    simclr_free(saved_inverse_std);
+    if (two_d)
+        snprintf(name, sizeof name, "batchnorm2d_b%lu_c%lu_%lux%lu", (unsigned long)B,
+                 (unsigned long)C, (unsigned long)H, (unsigned long)W);
+    else
+        snprintf(name, sizeof name, "batchnorm1d_b%lu_c%lu", (unsigned long)B, (unsigned long)C);
+    return case_finish(g, name);
+}
+
+static int golden_linear(golden_case *g, size_t B, size_t in, size_t out)
+{
+    size_t floats;
+    float *x, *weight, *bias, *y, *dy, *dx, *dweight, *dbias, *workspace;
+    char name[96];
+    if (linear_workspace_floats(B, in, out, &floats, g->err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    case_begin(g, "linear");
+    x = case_tensor(g, "x", 2, B, in, 0, 0);
+    weight = case_tensor(g, "weight", 2, out, in, 0, 0);
+    bias = case_tensor(g, "bias", 1, out, 0, 0, 0);
+    y = case_tensor(g, "y", 2, B, out, 0, 0);
+    dy = case_tensor(g, "dy", 2, B, out, 0, 0);
+    dx = case_tensor(g, "dx", 2, B, in, 0, 0);
+    dweight = case_tensor(g, "dweight", 2, out, in, 0, 0);
+    dbias = case_tensor(g, "dbias", 1, out, 0, 0, 0);
+    workspace = simclr_calloc(floats, sizeof(float), "golden: workspace", g->err);
+    if (g->failed || workspace == NULL) {
+        simclr_free(workspace);
+        g->failed = 1;
+        return case_finish(g, "linear");
+    }
+    case_fill(g, x, B * in, -1.0f, 1.0f, 0);
+    case_fill(g, weight, out * in, -0.5f, 0.5f, 1);
+    case_fill(g, bias, out, -0.5f, 0.5f, 2);
+    case_fill(g, dy, B * out, -1.0f, 1.0f, 3);
+    linear_forward(y, x, weight, bias, B, in, out, workspace);
+    linear_backward(dx, dweight, dbias, dy, x, weight, B, in, out, workspace);
+    simclr_free(workspace);
+    snprintf(name, sizeof name, "linear_b%lu_in%lu_out%lu", (unsigned long)B, (unsigned long)in,
+             (unsigned long)out);
+    return case_finish(g, name);
+}
+
+static int golden_relu(golden_case *g, size_t B, size_t C, size_t H, size_t W)
+{
+    const size_t n = B * C * H * W;
+    float *x, *y, *dy, *dx;
+    char name[96];
+    case_begin(g, "relu");
+    x = case_tensor(g, "x", 4, B, C, H, W);
+    y = case_tensor(g, "y", 4, B, C, H, W);
+    dy = case_tensor(g, "dy", 4, B, C, H, W);
+    dx = case_tensor(g, "dx", 4, B, C, H, W);
+    if (g->failed)
+        return case_finish(g, "relu");
+    case_fill(g, x, n, -1.0f, 1.0f, 0);
+    case_fill(g, dy, n, -1.0f, 1.0f, 1);
+    relu_forward(y, x, n);
+    relu_backward(dx, dy, y, n);
+    snprintf(name, sizeof name, "relu_%lux%lux%lux%lu", (unsigned long)B, (unsigned long)C,
+             (unsigned long)H, (unsigned long)W);
+    return case_finish(g, name);
+}
+
+static int golden_maxpool(golden_case *g, size_t B, size_t C, size_t H, size_t W, size_t k,
+                          size_t s, size_t p)
+{
+    pool_shape shape;
+    float *x, *y, *dy, *dx;
+    int32_t *argmax;
+    char name[96];
+    if (pool_shape_init(&shape, B, C, H, W, k, s, p) != 0)
+        return simclr_fail(g->err, "golden: maxpool geometry");
+    case_begin(g, "maxpool2d");
+    case_meta(g, "kernel", "%lu", (unsigned long)k);
+    case_meta(g, "stride", "%lu", (unsigned long)s);
+    case_meta(g, "padding", "%lu", (unsigned long)p);
+    x = case_tensor(g, "x", 4, B, C, H, W);
+    y = case_tensor(g, "y", 4, B, C, shape.out_height, shape.out_width);
+    dy = case_tensor(g, "dy", 4, B, C, shape.out_height, shape.out_width);
+    dx = case_tensor(g, "dx", 4, B, C, H, W);
+    argmax = simclr_calloc(B * C * shape.out_height * shape.out_width, sizeof(int32_t),
+                           "golden: argmax", g->err);
+    if (g->failed || argmax == NULL) {
+        simclr_free(argmax);
+        g->failed = 1;
+        return case_finish(g, "maxpool2d");
+    }
+    case_fill(g, x, B * C * H * W, -1.0f, 1.0f, 0);
+    case_fill(g, dy, B * C * shape.out_height * shape.out_width, -1.0f, 1.0f, 1);
+    maxpool_forward(y, argmax, x, &shape);
+    maxpool_backward(dx, dy, argmax, &shape);
+    simclr_free(argmax);
+    snprintf(name, sizeof name, "maxpool2d_b%lu_c%lu_%lux%lu_k%lu_s%lu_p%lu", (unsigned long)B,
+             (unsigned long)C, (unsigned long)H, (unsigned long)W, (unsigned long)k,
+             (unsigned long)s, (unsigned long)p);
+    return case_finish(g, name);
+}
+
+static int golden_avgpool(golden_case *g, size_t B, size_t C, size_t H, size_t W)
+{
+    float *x, *y, *dy, *dx;
+    char name[96];
+    case_begin(g, "avgpool");
+    case_meta(g, "output_size", "1");
+    x = case_tensor(g, "x", 4, B, C, H, W);
+    y = case_tensor(g, "y", 2, B, C, 0, 0);
+    dy = case_tensor(g, "dy", 2, B, C, 0, 0);
+    dx = case_tensor(g, "dx", 4, B, C, H, W);
+    if (g->failed)
+        return case_finish(g, "avgpool");
+    case_fill(g, x, B * C * H * W, -1.0f, 1.0f, 0);
+    case_fill(g, dy, B * C, -1.0f, 1.0f, 1);
+    avgpool_forward(y, x, B, C, H * W);
+    avgpool_backward(dx, dy, B, C, H * W);
+    snprintf(name, sizeof name, "avgpool_b%lu_c%lu_%lux%lu", (unsigned long)B, (unsigned long)C,
+             (unsigned long)H, (unsigned long)W);
+    return case_finish(g, name);
+}
+
+/* ---- the loss ------------------------------------------------------------------------------ */
+
+static int golden_ntxent(golden_case *g, size_t N, size_t d, float temperature)
+{
+    contrastive_loss loss = contrastive_loss_default();
+    contrastive_cache cache;
+    size_t floats;
+    float *z0, *z1, *value, *dz0, *dz1, *memory;
+    char name[96];
+    loss.temperature = temperature;
+    if (contrastive_cache_floats(N, d, &floats, g->err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    case_begin(g, "ntxent");
+    case_meta(g, "temperature", "%.9g", (double)temperature);
+    z0 = case_tensor(g, "z0", 2, N, d, 0, 0);
+    z1 = case_tensor(g, "z1", 2, N, d, 0, 0);
+    value = case_tensor(g, "loss", 1, 1, 0, 0, 0);
+    dz0 = case_tensor(g, "dz0", 2, N, d, 0, 0);
+    dz1 = case_tensor(g, "dz1", 2, N, d, 0, 0);
+    memory = simclr_calloc(floats, sizeof(float), "golden: loss cache", g->err);
+    if (g->failed || memory == NULL) {
+        simclr_free(memory);
+        g->failed = 1;
+        return case_finish(g, "ntxent");
+    }
+    case_fill(g, z0, N * d, -1.0f, 1.0f, 0);
+    case_fill(g, z1, N * d, -1.0f, 1.0f, 1);
+    contrastive_cache_bind(&cache, memory, N, d);
+    value[0] = contrastive_loss_forward(&cache, z0, z1, &loss, N, d);
+    contrastive_loss_backward(dz0, dz1, &cache, &loss, N, d);
+    simclr_free(memory);
+    snprintf(name, sizeof name, "ntxent_n%lu_d%lu_t%g", (unsigned long)N, (unsigned long)d,
+             (double)temperature);
+    return case_finish(g, name);
+}
+
+/* ---- augmentations ------------------------------------------------------------------------- */
+
+typedef enum golden_colour_op {
+    OP_BRIGHTNESS, OP_CONTRAST, OP_SATURATION, OP_HUE, OP_GRAYSCALE, OP_HFLIP
+} golden_colour_op;
+
+static int golden_colour(golden_case *g, golden_colour_op op, size_t C, size_t H, size_t W,
+                         float factor)
+{
+    static const char *const names[6] = {"brightness", "contrast", "saturation", "hue",
+                                         "grayscale", "hflip"};
+    const size_t n = C * H * W;
+    float *img, *out;
+    char name[96];
+    case_begin(g, names[op]);
+    if (op <= OP_HUE)
+        case_meta(g, "factor", "%.9g", (double)factor);
+    if (op == OP_GRAYSCALE)
+        case_meta(g, "num_output_channels", "%lu", (unsigned long)C);
+    img = case_tensor(g, "img", 3, C, H, W, 0);
+    out = case_tensor(g, "out", 3, C, H, W, 0);
+    if (g->failed)
+        return case_finish(g, names[op]);
+    case_fill(g, img, n, 0.0f, 1.0f, 0);
+    memcpy(out, img, n * sizeof(float));
+    switch (op) {
+    case OP_BRIGHTNESS: aug_brightness(out, C, H, W, factor); break;
+    case OP_CONTRAST: aug_contrast(out, C, H, W, factor); break;
+    case OP_SATURATION: aug_saturation(out, C, H, W, factor); break;
+    case OP_HUE: aug_hue(out, C, H, W, factor); break;
+    case OP_GRAYSCALE: aug_grayscale(out, C, H, W); break;
+    case OP_HFLIP: aug_hflip(out, C, H, W); break;
+    }
+    if (op <= OP_HUE)
+        snprintf(name, sizeof name, "%s_c%lu_%lux%lu_f%g", names[op], (unsigned long)C,
+                 (unsigned long)H, (unsigned long)W, (double)factor);
+    else
+        snprintf(name, sizeof name, "%s_c%lu_%lux%lu", names[op], (unsigned long)C,
+                 (unsigned long)H, (unsigned long)W);
+    return case_finish(g, name);
+}
+
+static int golden_resized_crop(golden_case *g, size_t C, size_t H, size_t W, size_t top,
+                               size_t left, size_t height, size_t width, size_t size)
+{
+    aug_crop window;
+    float *img, *out, *workspace;
+    char name[96];
+    case_begin(g, "resized_crop");
+    case_meta(g, "top", "%lu", (unsigned long)top);
+    case_meta(g, "left", "%lu", (unsigned long)left);
+    case_meta(g, "height", "%lu", (unsigned long)height);
+    case_meta(g, "width", "%lu", (unsigned long)width);
+    case_meta(g, "size", "%lu", (unsigned long)size);
+    case_meta(g, "interpolation", "bilinear");
+    case_meta(g, "antialias", "1");
+    img = case_tensor(g, "img", 3, C, H, W, 0);
+    out = case_tensor(g, "out", 3, C, size, size, 0);
+    workspace = simclr_calloc(aug_resize_workspace_floats(C, height, size), sizeof(float),
+                              "golden: workspace", g->err);
+    if (g->failed || workspace == NULL) {
+        simclr_free(workspace);
+        g->failed = 1;
+        return case_finish(g, "resized_crop");
+    }
+    case_fill(g, img, C * H * W, 0.0f, 1.0f, 0);
+    window.top = top;
+    window.left = left;
+    window.height = height;
+    window.width = width;
+    aug_resize(out, img, C, H, W, window, size, size, workspace);
+    simclr_free(workspace);
+    snprintf(name, sizeof name, "resized_crop_%lux%lu_at%lu,%lu_%lux%lu_to%lu", (unsigned long)H,
+             (unsigned long)W, (unsigned long)top, (unsigned long)left, (unsigned long)height,
+             (unsigned long)width, (unsigned long)size);
+    return case_finish(g, name);
+}
+
+static int golden_blur(golden_case *g, size_t C, size_t H, size_t W, size_t kernel, float sigma)
+{
+    float *img, *out, *workspace;
+    char name[96];
+    case_begin(g, "gaussian_blur");
+    case_meta(g, "kernel_size", "%lu", (unsigned long)kernel);
+    case_meta(g, "sigma", "%.9g", (double)sigma);
+    img = case_tensor(g, "img", 3, C, H, W, 0);
+    out = case_tensor(g, "out", 3, C, H, W, 0);
+    workspace = simclr_calloc(C * H * W, sizeof(float), "golden: workspace", g->err);
+    if (g->failed || workspace == NULL) {
+        simclr_free(workspace);
+        g->failed = 1;
+        return case_finish(g, "gaussian_blur");
+    }
+    case_fill(g, img, C * H * W, 0.0f, 1.0f, 0);
+    memcpy(out, img, C * H * W * sizeof(float));
+    aug_gaussian_blur(out, C, H, W, kernel, sigma, workspace);
+    simclr_free(workspace);
+    snprintf(name, sizeof name, "gaussian_blur_c%lu_%lux%lu_k%lu_s%g", (unsigned long)C,
+             (unsigned long)H, (unsigned long)W, (unsigned long)kernel, (double)sigma);
+    return case_finish(g, name);
+}
+
+/* ---- networks ------------------------------------------------------------------------------ */
+
+/* Batch-norm state away from its initial 1/0/0/1, so evaluation mode has something to do. */
+static void randomize_batchnorm(golden_case *g, param_store *store)
+{
+    size_t i;
+    for (i = 0; i < store->count; i++) {
+        const param_entry *e = &store->entries[i];
+        float *at = (param_role_is_trainable(e->role) ? store->params : store->buffers) + e->offset;
+        switch (e->role) {
+        case PARAM_BN_WEIGHT: case_fill(g, at, e->count, 0.5f, 1.5f, 100 + i); break;
+        case PARAM_BN_BIAS: case_fill(g, at, e->count, -0.2f, 0.2f, 100 + i); break;
+        case BUFFER_RUNNING_MEAN: case_fill(g, at, e->count, -0.2f, 0.2f, 100 + i); break;
+        case BUFFER_RUNNING_VAR: case_fill(g, at, e->count, 0.5f, 1.5f, 100 + i); break;
+        default: break;
+        }
+    }
+}
+
+static int golden_resnet(golden_case *g, resnet_stem stem, size_t side)
+{
+    resnet_config config;
+    resnet net;
+    param_store store;
+    resnet_activations acts;
+    const size_t B = 2, C = 3;
+    float *x, *h;
+    char name[96];
+    int status;
+    config.arch = RESNET18;
+    config.stem = stem;
+    config.width = 1.0;
+    config.in_channels = C;
+    config.num_classes = 0;
+    param_store_init(&store);
+    case_begin(g, "resnet");
+    if (resnet_plan(&net, &config, &store, "", g->err) != SIMCLR_OK ||
+        param_store_allocate(&store, g->err) != SIMCLR_OK) {
+        param_store_destroy(&store);
+        return SIMCLR_FAILED;
+    }
+    if (resnet_activations_create(&acts, &net, B, side, side, g->err) != SIMCLR_OK) {
+        param_store_destroy(&store);
+        return SIMCLR_FAILED;
+    }
+    param_store_init_torchvision(&store, GOLDEN_SEED);
+    randomize_batchnorm(g, &store);
+    case_meta(g, "arch", "resnet18");
+    case_meta(g, "stem", "%s", resnet_stem_name(stem));
+    case_meta(g, "width", "1");
+    case_meta(g, "in_channels", "%lu", (unsigned long)C);
+    case_meta(g, "training", "0");
+    case_copy_store(g, "", &store);
+    x = case_tensor(g, "x", 4, B, C, side, side);
+    h = case_tensor(g, "h", 2, B, net.feature_dim, 0, 0);
+    if (!g->failed) {
+        case_fill(g, x, B * C * side * side, -2.0f, 2.0f, 0);
+        resnet_forward(&acts, x, &net, &store, 0);
+        memcpy(h, acts.features, B * net.feature_dim * sizeof(float));
+    }
+    resnet_activations_destroy(&acts);
+    param_store_destroy(&store);
+    snprintf(name, sizeof name, "resnet18_%s_b%lu_%lux%lu", resnet_stem_name(stem),
+             (unsigned long)B, (unsigned long)side, (unsigned long)side);
+    status = case_finish(g, name);
+    return status;
+}
+
+/* Two augmented views (cifar preset) of the first N built-in shapes images: real inputs, whose
+ * features differ, so the step's gradient is not a cancellation of near-equal terms (random
+ * noise through a freshly initialised ResNet gives nearly identical features, and gradients
+ * that float32 cannot resolve to 1e-4 in any implementation). Returns 0 on success. */
+static int golden_shape_views(golden_case *g, float *views, size_t N, size_t S)
+{
+    aug_config config;
+    float *images, *workspace;
+    const float *pointers[16];
+    uint64_t indices[16];
+    size_t i;
+    if (N > 16 || aug_config_preset(&config, "cifar", g->err) != SIMCLR_OK)
+        return 1;
+    images = simclr_calloc(N * 3 * S * S, sizeof(float), "golden: images", g->err);
+    workspace = simclr_calloc(aug_batch_workspace_floats(&config, 3, S, S, 1), sizeof(float),
+                              "golden: workspace", g->err);
+    if (images == NULL || workspace == NULL) {
+        simclr_free(images);
+        simclr_free(workspace);
+        g->failed = 1;
+        return 1;
+    }
+    for (i = 0; i < N; i++) {
+        shapes_image(images + i * 3 * S * S, GOLDEN_SEED, SHAPES_TRAIN, i, S);
+        pointers[i] = images + i * 3 * S * S;
+        indices[i] = i;
+    }
+    aug_views_batch(views, pointers, indices, N, 3, S, S, &config, GOLDEN_SEED, 0, workspace, 1);
+    simclr_free(images);
+    simclr_free(workspace);
+    return 0;
+}
+
+static int golden_train_step(golden_case *g)
+{
+    simclr_config config = simclr_config_default();
+    simclr_model model;
+    const float lr = 0.1f;
+    const size_t N = 4, C = 3, S = 32;
+    float *view0, *view1, *loss;
+    case_begin(g, "train_step");
+    config.batch = N;
+    config.channels = C;
+    config.height = config.width = S;
+    config.seed = GOLDEN_SEED;
+    if (simclr_model_create(&model, &config, g->err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    case_meta(g, "arch", "resnet18");
+    case_meta(g, "stem", "cifar");
+    case_meta(g, "width", "1");
+    case_meta(g, "head_layers", "%lu", (unsigned long)model.config.head.num_layers);
+    case_meta(g, "hidden", "%lu", (unsigned long)model.config.head.hidden_dim);
+    case_meta(g, "out_dim", "%lu", (unsigned long)model.config.head.out_dim);
+    case_meta(g, "head_batch_norm", "%d", model.config.head.batch_norm);
+    case_meta(g, "loss", "ntxent");
+    case_meta(g, "temperature", "%.9g", (double)model.config.loss.temperature);
+    case_meta(g, "optimizer", "sgd");
+    case_meta(g, "lr", "%.9g", (double)lr);
+    case_meta(g, "momentum", "%.9g", (double)model.config.optimizer.momentum);
+    case_meta(g, "weight_decay", "%.9g", (double)model.config.optimizer.weight_decay);
+    case_meta(g, "batch", "%lu", (unsigned long)N);
+    case_meta(g, "views", "one batch of 2N: view0 then view1, batch-norm statistics over both");
+    case_copy_store(g, "before.", &model.store);
+    view0 = case_tensor(g, "view0", 4, N, C, S, S);
+    view1 = case_tensor(g, "view1", 4, N, C, S, S);
+    loss = case_tensor(g, "loss", 1, 1, 0, 0, 0);
+    if (!g->failed && !golden_shape_views(g, model.views, N, S)) {
+        memcpy(view0, model.views, N * C * S * S * sizeof(float));
+        memcpy(view1, model.views + N * C * S * S, N * C * S * S * sizeof(float));
+        memcpy(model.views + N * C * S * S, view1, N * C * S * S * sizeof(float));
+        loss[0] = simclr_train_step(&model, lr);
+        case_copy_store(g, "after.", &model.store);
+    }
+    simclr_model_destroy(&model);
+    return case_finish(g, "train_step_resnet18_cifar_n4");
+}
+
+/* ---- all of them --------------------------------------------------------------------------- */
+
+int golden_write_all(const char *dir, void (*progress)(const char *path), simclr_error *err)
+{
+    static const size_t conv[][8] = {/* B, C, H, W, O, k, s, p */
+                                     {2, 3, 7, 5, 4, 3, 1, 1}, {1, 2, 8, 8, 3, 3, 2, 1},
+                                     {2, 3, 9, 9, 5, 1, 1, 0}, {1, 4, 6, 6, 2, 1, 2, 0},
+                                     {2, 2, 11, 7, 3, 5, 2, 2}, {1, 3, 9, 8, 4, 7, 2, 3},
+                                     {3, 2, 5, 5, 2, 3, 1, 0}};
+    static const float brightness[] = {0.0f, 0.5f, 1.0f, 1.7f};
+    static const float contrast[] = {0.0f, 0.5f, 1.5f, 2.0f};
+    static const float saturation[] = {0.0f, 0.5f, 1.5f, 2.0f};
+    static const float hue[] = {-0.5f, -0.2f, 0.0f, 0.1f, 0.5f};
+    golden_case *g;
+    char path[4096];
+    size_t i;
+    int ok = 1;
+    g = simclr_calloc(1, sizeof *g, "golden: case", err);
+    if (g == NULL)
+        return SIMCLR_FAILED;
+    g->dir = dir;
+    g->progress = progress;
+    g->err = err;
+    readme_append(g,
+            "simclr-c reference outputs (SPEC.md section 8): one safetensors file per case.\n"
+            "Each file's __metadata__ holds the op and its scalar parameters; gradients are of\n"
+            "L = sum(y * dy) (ntxent and train_step: of the loss). Check them with\n"
+            "tests/crosscheck_torch.py DIR. Cases:\n\n");
+#define RUN(call)                         \
+    do {                                  \
+        if (ok && (call) != SIMCLR_OK)    \
+            ok = 0;                       \
+    } while (0)
+    for (i = 0; i < sizeof conv / sizeof conv[0]; i++)
+        RUN(golden_conv2d(g, conv[i][0], conv[i][1], conv[i][2], conv[i][3], conv[i][4],
+                          conv[i][5], conv[i][6], conv[i][7]));
+    RUN(golden_batchnorm(g, 4, 3, 5, 5));
+    RUN(golden_batchnorm(g, 1, 2, 3, 3));
+    RUN(golden_batchnorm(g, 2, 5, 4, 6));
+    RUN(golden_batchnorm(g, 8, 6, 0, 0));
+    RUN(golden_batchnorm(g, 3, 3, 0, 0)); /* (batch 2 would make dx exactly 0) */
+    RUN(golden_linear(g, 3, 5, 4));
+    RUN(golden_linear(g, 1, 7, 2));
+    RUN(golden_linear(g, 8, 16, 10));
+    RUN(golden_relu(g, 2, 3, 4, 5));
+    RUN(golden_relu(g, 1, 1, 1, 7));
+    RUN(golden_maxpool(g, 2, 3, 8, 8, 3, 2, 1));
+    RUN(golden_maxpool(g, 1, 2, 7, 5, 2, 2, 0));
+    RUN(golden_maxpool(g, 1, 1, 6, 6, 3, 1, 1));
+    RUN(golden_avgpool(g, 2, 3, 4, 4));
+    RUN(golden_avgpool(g, 1, 5, 1, 1));
+    RUN(golden_avgpool(g, 3, 2, 7, 5));
+    RUN(golden_ntxent(g, 4, 8, 0.5f));
+    RUN(golden_ntxent(g, 1, 3, 0.5f));
+    RUN(golden_ntxent(g, 8, 16, 0.1f));
+    RUN(golden_ntxent(g, 5, 7, 0.2f));
+    for (i = 0; i < sizeof brightness / sizeof brightness[0]; i++)
+        RUN(golden_colour(g, OP_BRIGHTNESS, 3, 9, 11, brightness[i]));
+    RUN(golden_colour(g, OP_BRIGHTNESS, 1, 8, 8, 1.5f));
+    for (i = 0; i < sizeof contrast / sizeof contrast[0]; i++)
+        RUN(golden_colour(g, OP_CONTRAST, 3, 9, 11, contrast[i]));
+    RUN(golden_colour(g, OP_CONTRAST, 1, 8, 8, 1.5f));
+    for (i = 0; i < sizeof saturation / sizeof saturation[0]; i++)
+        RUN(golden_colour(g, OP_SATURATION, 3, 9, 11, saturation[i]));
+    for (i = 0; i < sizeof hue / sizeof hue[0]; i++)
+        RUN(golden_colour(g, OP_HUE, 3, 9, 11, hue[i]));
+    RUN(golden_colour(g, OP_GRAYSCALE, 3, 9, 11, 0.0f));
+    RUN(golden_colour(g, OP_HFLIP, 3, 9, 11, 0.0f));
+    RUN(golden_resized_crop(g, 3, 20, 24, 2, 3, 10, 12, 8));
+    RUN(golden_resized_crop(g, 3, 20, 24, 0, 0, 20, 24, 32));
+    RUN(golden_resized_crop(g, 3, 20, 24, 5, 1, 7, 9, 16));
+    RUN(golden_resized_crop(g, 1, 20, 24, 1, 2, 17, 19, 6));
+    RUN(golden_blur(g, 3, 12, 10, 3, 0.5f));
+    RUN(golden_blur(g, 3, 12, 10, 5, 1.7f));
+    RUN(golden_blur(g, 3, 9, 13, 7, 2.0f));
+    RUN(golden_blur(g, 3, 2, 2, 3, 1.0f));
+    RUN(golden_resnet(g, STEM_CIFAR, 32));
+    RUN(golden_resnet(g, STEM_IMAGENET, 64));
+    RUN(golden_train_step(g));
+#undef RUN
+    if (ok) {
+        snprintf(path, sizeof path, "%s/README.txt", dir);
+        ok = file_write_atomically(path, (const uint8_t *)g->readme, g->readme_length, err) ==
+             SIMCLR_OK;
+    }
+    simclr_free(g);
+    return ok ? SIMCLR_OK : SIMCLR_FAILED;
+}

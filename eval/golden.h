@@ -1,0 +1,40 @@
+/*
+ * eval/golden.h — reference outputs for verifying other implementations (SPEC §8): for every op,
+ * inputs drawn from a fixed stream and the outputs and gradients this implementation computes,
+ * one self-describing safetensors file per case, so that PyTorch, JAX or anything else can
+ * recompute each case and compare (tests/crosscheck_torch.py does, with PyTorch).
+ *
+ * Each file's __metadata__ has "op" and every scalar parameter as a decimal string; its tensors
+ * are named as SPEC §8's table says (x, weight, y, dy, dx, …). Gradients are of the scalar
+ * L = Σ y·dy (so dx = ∂L/∂x with dy the upstream gradient), except ntxent and train_step, whose
+ * gradients are of the loss itself. Inputs come from rng_stream(2020, "data", case, tensor, 0):
+ * the files are the same bits for any thread count and with OpenMP off (the fast profile and
+ * PORTABLE=1 differ in the last bits, as fused multiply-adds round once).
+ *
+ * The cases (DIR/README.txt lists them with their parameters):
+ *   conv2d        7 shapes: odd sizes, stride 1 and 2, padding 0..3, kernels 1, 3, 5, 7, batch 1
+ *   batchnorm2d   3 shapes, batchnorm1d 2 shapes (training mode, running statistics updated;
+ *                 batch 3, not 2, for 1-D: with two samples dx is exactly 0)
+ *   linear        3 shapes;  relu 2;  maxpool2d 3 (the ImageNet stem's 3×3/2 pad 1 among them);
+ *   avgpool       3 (global average pooling, torchvision's adaptive_avg_pool2d(1) + flatten)
+ *   ntxent        4 (N, d, τ) including N = 1
+ *   brightness, contrast, saturation, hue   4-5 factors each, clamping edges included, RGB and
+ *                 (brightness, contrast) gray images
+ *   grayscale, hflip                        RGB
+ *   resized_crop  4 windows (down- and up-scaling, antialiased)
+ *   gaussian_blur 4 (kernel, σ), a 2×2 image among them (reflection beyond the edge)
+ *   resnet        ResNet-18 with the CIFAR stem (32×32) and with the ImageNet stem (64×64),
+ *                 evaluation mode, random batch-norm statistics
+ *   train_step    one SimCLR step (SGD, lr 0.1) on ResNet-18 (CIFAR stem) + the 2-layer head,
+ *                 N = 4: two augmented views (cifar preset) of the first built-in shapes
+ */
+#ifndef SIMCLR_EVAL_GOLDEN_H
+#define SIMCLR_EVAL_GOLDEN_H
+
+#include "../nn/error.h"
+
+/* Writes every case into the existing directory `dir`, and dir/README.txt. progress, when not
+ * NULL, is called with each file written. */
+int golden_write_all(const char *dir, void (*progress)(const char *path), simclr_error *err);
+
+#endif
