@@ -206,6 +206,9 @@ Test(cli_eval, help_and_bad_usage)
     cr_expect_eq(run("./simclr train --help | grep -q -- --weight-decay"), 0);
     cr_expect_eq(run("./simclr eval --help | grep -q -- --probe"), 0);
     cr_expect_eq(run("./simclr embed --help | grep -q -- --checkpoint"), 0);
+    cr_expect_eq(run("./simclr golden --help | grep -q -- --out"), 0);
+    cr_expect_eq(run("./simclr golden > /dev/null 2>&1"), 2, "golden needs --out");
+    cr_expect_eq(run("./simclr golden --out /tmp/x --threads 0 > /dev/null 2>&1"), 2);
     cr_expect_eq(run("./simclr eval > /dev/null 2>&1"), 2, "needs --checkpoint or --features");
     cr_expect_eq(run("./simclr eval --features raw --probe svm > /dev/null 2>&1"), 2);
     cr_expect_eq(run("./simclr eval --checkpoint /no/such > /dev/null 2>&1"), 1);
