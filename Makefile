@@ -81,7 +81,7 @@ TEST_PROGRAM = tests/run_tests
 # Every object depends on every header and on the flags: simple, and never stale.
 BUILD_STAMP = .build-flags
 
-.PHONY: all test run install uninstall clean fuzz fuzz-run FORCE
+.PHONY: all test run check-portable check-sanitize check-kill install uninstall clean fuzz fuzz-run FORCE
 
 all: simclr libsimclr.a
 
@@ -128,6 +128,20 @@ run: simclr
 	./simclr train --data builtin:shapes --out $(RUN_DIR) --epochs 4 --width 0.125 \
 	    --batch 64 --lr 2.0 --temperature 0.2 --min-scale 0.3
 	./simclr eval --checkpoint $(RUN_DIR)/checkpoint.safetensors --init both
+
+# Checks beyond the test suite (each in its own copy of the tree; they install what they need
+# when run as root): the portability matrix (gcc, clang, OpenMP on and off, PORTABLE=1, tcc,
+# 32-bit x86, big-endian s390x and 32-bit ARM under qemu; ROWS="..." picks rows), the test
+# suite under ASan + UBSan and a short training under valgrind, and SIGKILL at random moments
+# of a training run (KILLS=20).
+check-portable:
+	bash tests/check_portable.sh
+
+check-sanitize:
+	bash tests/check_sanitize.sh
+
+check-kill: simclr
+	bash tests/check_kill.sh
 
 # Fuzzing (clang with libFuzzer; Debian: clang and libclang-rt-14-dev). `make fuzz` builds one
 # target per parser into tests/fuzz/; `make fuzz-run FUZZ_SECONDS=600` runs each in turn on its

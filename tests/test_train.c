@@ -253,3 +253,57 @@ Test(cli_eval, eval_and_embed_a_checkpoint, .timeout = 120)
     safetensors_free(&file);
     run("rm -rf /tmp/simclr_eval_run");
 }
+
+/* Two models in one process share nothing: training them in alternation gives each the same
+ * bits as training it alone (no global state in the library: the random streams, the
+ * allocation counter and the thread count are the only process-wide things, and none of them
+ * changes a result). */
+static void tiny_config(simclr_config *config, uint64_t seed, double width)
+{
+    *config = simclr_config_default();
+    config->encoder.width = width;
+    config->batch = 4;
+    config->head.hidden_dim = 16;
+    config->head.out_dim = 8;
+    config->seed = seed;
+}
+
+static void fill_views(simclr_model *model, unsigned long tag)
+{
+    const size_t floats = 2 * model->config.batch * model->config.channels *
+                          model->config.height * model->config.width;
+    test_fill_uniform(model->views, floats, -2.0f, 2.0f, tag);
+}
+
+Test(train, two_models_in_one_process_do_not_interfere, .timeout = 60)
+{
+    simclr_config config_a, config_b;
+    simclr_model a, b, alone;
+    simclr_error err;
+    float losses_a[3], losses_alone[3];
+    int step;
+    tiny_config(&config_a, 1, 0.0625);
+    tiny_config(&config_b, 2, 0.125);
+    cr_assert_eq(simclr_model_create(&a, &config_a, &err), SIMCLR_OK, "%s", err.message);
+    cr_assert_eq(simclr_model_create(&b, &config_b, &err), SIMCLR_OK, "%s", err.message);
+    for (step = 0; step < 3; step++) {
+        fill_views(&a, 900 + (unsigned long)step);
+        fill_views(&b, 950 + (unsigned long)step);
+        losses_a[step] = simclr_train_step(&a, 0.1f);
+        (void)simclr_train_step(&b, 0.2f);
+    }
+    cr_assert_eq(simclr_model_create(&alone, &config_a, &err), SIMCLR_OK);
+    for (step = 0; step < 3; step++) {
+        fill_views(&alone, 900 + (unsigned long)step);
+        losses_alone[step] = simclr_train_step(&alone, 0.1f);
+    }
+    cr_expect(memcmp(losses_a, losses_alone, sizeof losses_a) == 0);
+    cr_expect(memcmp(a.store.params, alone.store.params, a.store.param_floats * sizeof(float)) ==
+                  0,
+              "model a changed by training model b beside it");
+    cr_expect(memcmp(a.store.buffers, alone.store.buffers,
+                     a.store.buffer_floats * sizeof(float)) == 0);
+    simclr_model_destroy(&a);
+    simclr_model_destroy(&b);
+    simclr_model_destroy(&alone);
+}

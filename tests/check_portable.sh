@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# tests/check_portable.sh — the portability matrix (make check-portable): each row builds the
+# library and the program in its own copy of the tree and runs something real with it.
+#
+#   row            compiler                      flags                         runs
+#   gcc            gcc                           -Werror, OpenMP               golden, 4 training steps
+#   gcc-noomp      gcc                           -Werror, OPENMP=0             golden, training
+#   clang          clang                         -Werror, OpenMP               golden, training
+#   clang-noomp    clang                         -Werror, OPENMP=0             golden, training
+#   portable       gcc                           -Werror, PORTABLE=1, no OMP   the reference row
+#   tcc            tcc                           PORTABLE=1, OPENMP=0          golden, training
+#   i686           i686-linux-gnu-gcc (32-bit)   -Werror, PORTABLE=1, static   golden, training
+#   s390x          s390x-linux-gnu-gcc (big-endian, under qemu-s390x)         golden, training
+#   armhf          arm-linux-gnueabihf-gcc (32-bit ARM, under qemu-arm)       golden, training
+#
+# Every row's references must match the portable row's within 1e-5 relative (normwise per
+# tensor, tests/compare_references.py), and its four training losses within 1e-4 relative.
+# Rows are chosen with ROWS="gcc s390x ..." (default: all). Packages are installed when
+# missing and the script runs as root. 32-bit x86 uses Debian's i686 cross compiler rather than
+# gcc-multilib, which Debian 12 does not allow beside the s390x and armhf cross compilers; the
+# binaries are static and run natively on x86-64.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROWS=${ROWS:-"gcc gcc-noomp clang clang-noomp portable tcc i686 s390x armhf"}
+work=$(mktemp -d /tmp/simclr-portable.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+results="$work/results.txt"
+
+need() { # need PROGRAM PACKAGE
+    command -v "$1" >/dev/null && return 0
+    if [ "$(id -u)" = 0 ]; then
+        echo "portable: installing $2"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+    else
+        echo "portable: $1 missing (apt-get install $2)" >&2
+        return 1
+    fi
+}
+need python3 python3-numpy >/dev/null || true
+
+# The training check: 64 built-in images, 4 steps of 16, a tiny network.
+TRAIN_ARGS="train --data builtin:shapes --limit 64 --batch 16 --width 0.0625 --hidden 16 --out-dim 8 --epochs 1"
+
+run_row() { # run_row NAME RUNNER MAKE-ARGUMENTS...
+    local name=$1 runner=$2
+    shift 2
+    local dir="$work/$name" start status=fail
+    start=$(date +%s)
+    mkdir -p "$dir/src"
+    git ls-files -z | xargs -0 tar cf - | tar xf - -C "$dir/src"
+    echo "portable: == $name: make $*"
+    if (cd "$dir/src" && make -j2 "$@" simclr >"$dir/build.log" 2>&1) &&
+       (cd "$dir/src" && $runner ./simclr golden --out "$dir/golden" >"$dir/golden.log" 2>&1) &&
+       (cd "$dir/src" && $runner ./simclr $TRAIN_ARGS --out "$dir/train" >"$dir/train.log" 2>&1); then
+        status=ran
+    else
+        echo "portable: $name failed; the end of its logs:"
+        tail -5 "$dir"/*.log
+    fi
+    printf '%s %s %s\n' "$name" "$status" "$(( $(date +%s) - start ))" >>"$results"
+}
+
+losses() { cut -d, -f3 "$1/train/log.csv" | tail -n +2; }
+
+for row in $ROWS; do
+    case $row in
+        gcc)         run_row gcc "" CC=gcc WERROR=1 ;;
+        gcc-noomp)   run_row gcc-noomp "" CC=gcc WERROR=1 OPENMP=0 ;;
+        clang)       need clang clang && run_row clang "" CC=clang WERROR=1 ;;
+        clang-noomp) need clang clang && run_row clang-noomp "" CC=clang WERROR=1 OPENMP=0 ;;
+        portable)    run_row portable "" CC=gcc WERROR=1 PORTABLE=1 OPENMP=0 ;;
+        tcc)         need tcc tcc && run_row tcc "" CC=tcc AR="tcc -ar" PORTABLE=1 OPENMP=0 ;;
+        i686)        need i686-linux-gnu-gcc gcc-i686-linux-gnu &&
+                     run_row i686 "" CC=i686-linux-gnu-gcc AR=i686-linux-gnu-ar WERROR=1 \
+                         PORTABLE=1 OPENMP=0 LDFLAGS=-static ;;
+        s390x)       need s390x-linux-gnu-gcc gcc-s390x-linux-gnu && need qemu-s390x qemu-user &&
+                     run_row s390x qemu-s390x CC=s390x-linux-gnu-gcc AR=s390x-linux-gnu-ar \
+                         WERROR=1 PORTABLE=1 OPENMP=0 LDFLAGS=-static ;;
+        armhf)       need arm-linux-gnueabihf-gcc gcc-arm-linux-gnueabihf && need qemu-arm qemu-user &&
+                     run_row armhf qemu-arm CC=arm-linux-gnueabihf-gcc AR=arm-linux-gnueabihf-ar \
+                         WERROR=1 PORTABLE=1 OPENMP=0 LDFLAGS=-static ;;
+        *) echo "portable: unknown row $row" >&2; exit 2 ;;
+    esac
+done
+
+# Compare every row with the portable one (or, without it, with the first row that ran).
+reference=portable
+grep -q '^portable ran' "$results" || reference=$(awk '$2 == "ran" { print $1; exit }' "$results")
+failures=0
+printf '\n%-12s %-6s %6s  %s\n' row result time "against $reference"
+while read -r name status seconds; do
+    verdict=$status
+    if [ "$status" = ran ] && [ -n "$reference" ]; then
+        if python3 tests/compare_references.py "$work/$reference/golden" "$work/$name/golden" \
+               --rtol 1e-5 >"$work/$name/compare.log" 2>&1 &&
+           paste -d' ' <(losses "$work/$reference") <(losses "$work/$name") |
+               awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > 1e-4 * ($1 < 0 ? -$1 : $1)) bad = 1 }
+                    END { exit bad }'; then
+            verdict=pass
+        else
+            verdict=FAIL
+            tail -3 "$work/$name/compare.log"
+        fi
+    fi
+    [ "$verdict" = pass ] || failures=$((failures + 1))
+    printf '%-12s %-6s %5ss  %s\n' "$name" "$verdict" "$seconds" \
+        "$(tail -1 "$work/$name/compare.log" 2>/dev/null | sed 's/.*largest/largest/')"
+done <"$results"
+exit $((failures > 0))
