@@ -271,9 +271,12 @@ static int golden_batchnorm(golden_case *g, size_t B, size_t C, size_t H, size_t
     float *x, *weight, *bias, *rm, *rv, *y, *rm_out, *rv_out, *dy, *dx, *dweight, *dbias;
     float *saved_mean, *saved_inverse_std;
     char name[96];
+    /* through float variables: a float constant may carry excess precision (C99
+     * FLT_EVAL_METHOD 1 on s390x, 2 on 32-bit x87), an assigned float never does */
+    const float eps = BATCHNORM_EPS, momentum = BATCHNORM_MOMENTUM;
     case_begin(g, two_d ? "batchnorm2d" : "batchnorm1d");
-    case_meta(g, "eps", "%.9g", (double)BATCHNORM_EPS);
-    case_meta(g, "momentum", "%.9g", (double)BATCHNORM_MOMENTUM);
+    case_meta(g, "eps", "%.9g", (double)eps);
+    case_meta(g, "momentum", "%.9g", (double)momentum);
     case_meta(g, "training", "1");
     x = case_tensor(g, "x", ndim, B, C, H, W);
     weight = case_tensor(g, "weight", 1, C, 0, 0, 0);

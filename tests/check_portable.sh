@@ -23,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${ROWS:-"gcc gcc-noomp clang clang-noomp portable tcc i686 s390x armhf"}
 work=$(mktemp -d /tmp/simclr-portable.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
 results="$work/results.txt"
 
 need() { # need PROGRAM PACKAGE
@@ -36,7 +36,9 @@ need() { # need PROGRAM PACKAGE
         return 1
     fi
 }
-need python3 python3-numpy >/dev/null || true
+# Debian's python3 with numpy compares the references (a pyenv python3 may lack numpy)
+PYTHON=${PYTHON:-/usr/bin/python3}
+"$PYTHON" -c 'import numpy' 2>/dev/null || need numpy-missing python3-numpy || true
 
 # The training check: 64 built-in images, 4 steps of 16, a tiny network.
 TRAIN_ARGS="train --data builtin:shapes --limit 64 --batch 16 --width 0.0625 --hidden 16 --out-dim 8 --epochs 1"
@@ -91,7 +93,7 @@ printf '\n%-12s %-6s %6s  %s\n' row result time "against $reference"
 while read -r name status seconds; do
     verdict=$status
     if [ "$status" = ran ] && [ -n "$reference" ]; then
-        if python3 tests/compare_references.py "$work/$reference/golden" "$work/$name/golden" \
+        if "$PYTHON" tests/compare_references.py "$work/$reference/golden" "$work/$name/golden" \
                --rtol 1e-5 >"$work/$name/compare.log" 2>&1 &&
            paste -d' ' <(losses "$work/$reference") <(losses "$work/$name") |
                awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > 1e-4 * ($1 < 0 ? -$1 : $1)) bad = 1 }
