@@ -24,10 +24,12 @@ echo "sanitize: == the test suite under ASan + UBSan"
 copy "$work/asan"
 start=$(date +%s)
 (cd "$work/asan" &&
- ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
  make -j2 CC=clang OPENMP=0 \
      CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-     LDFLAGS="-fsanitize=address,undefined" test 2>&1 | tail -3)
+     LDFLAGS="-fsanitize=address,undefined" test >"$work/asan.log" 2>&1) ||
+    { grep -v '^clang\|^ar \|^rm ' "$work/asan.log" | tail -60; exit 1; }
+grep 'Synthesis' "$work/asan.log"
 echo "sanitize: ASan + UBSan clean ($(( $(date +%s) - start )) s)"
 
 echo "sanitize: == simclr train under valgrind memcheck"
