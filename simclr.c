@@ -2028,10 +2028,11 @@ done:
 
 /* One line per probe: a table, or CSV rows (with a header when `header`). */
 static void print_probe_outcome(const char *features, const probe_outcome *outcome,
-                                const dataset *data, size_t train_count, int csv, int header)
+                                const dataset *data, size_t train_count, int csv, int header,
+                                int confusion)
 {
     const classification_report *r = &outcome->report;
-    size_t c;
+    size_t c, p;
     if (csv) {
         if (header) {
             printf("features,probe,train,test,top1,top5");
@@ -2055,6 +2056,15 @@ static void print_probe_outcome(const char *features, const probe_outcome *outco
     for (c = 0; c < r->classes; c++)
         printf(" %s %.3f", data->names[c], r->per_class[c]);
     printf("\n");
+    if (!confusion)
+        return;
+    printf("  confusion (rows: true class, columns: predicted):\n");
+    for (c = 0; c < r->classes; c++) {
+        printf("  %10.10s", data->names[c]);
+        for (p = 0; p < r->classes; p++)
+            printf(" %6lu", (unsigned long)r->confusion[c * r->classes + p]);
+        printf("\n");
+    }
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -2085,12 +2095,14 @@ static const char eval_usage[] =
     "  --test-limit N      use only the first N test images (default: all)\n"
     "  --batch B           images per forward pass (default 64)\n"
     "  --threads T         OpenMP threads (default: all)\n"
-    "  --csv               CSV instead of the table\n";
+    "  --csv               CSV instead of the table\n"
+    "  --confusion         print each probe's confusion matrix under its line (table only)\n";
 
 /* Options shared by eval and the evaluation at the end of make run. */
 typedef struct eval_options {
     const char *checkpoint, *source;
     int raw, random_init, csv, linear, knn;
+    int confusion;             /* print the confusion matrix under each table line */
     int header;                /* print the table's header line first */
     knn_config knn_settings;
     logistic_fit_config linear_settings;
@@ -2141,7 +2153,8 @@ static int run_evaluation(const eval_options *options)
     status = 0;
     if (options->linear) {
         if (run_linear_probe(&outcome, &train, &test, &options->linear_settings)) {
-            print_probe_outcome(label, &outcome, &train_data, train.count, options->csv, header);
+            print_probe_outcome(label, &outcome, &train_data, train.count, options->csv, header,
+                                options->confusion);
             header = 0;
             classification_report_destroy(&outcome.report);
         } else
@@ -2149,7 +2162,8 @@ static int run_evaluation(const eval_options *options)
     }
     if (options->knn) {
         if (run_knn_probe(&outcome, &train, &test, &options->knn_settings)) {
-            print_probe_outcome(label, &outcome, &train_data, train.count, options->csv, header);
+            print_probe_outcome(label, &outcome, &train_data, train.count, options->csv, header,
+                                options->confusion);
             classification_report_destroy(&outcome.report);
         } else
             status = 1;
@@ -2183,6 +2197,10 @@ static int command_eval(int argc, char **argv)
         }
         if (strcmp(flag, "--csv") == 0) {
             options.csv = 1;
+            continue;
+        }
+        if (strcmp(flag, "--confusion") == 0) {
+            options.confusion = 1;
             continue;
         }
         if ((value = flag_value(argc, argv, &a)) == NULL)

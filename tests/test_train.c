@@ -225,6 +225,11 @@ Test(cli_eval, raw_probe_prints_a_table_and_csv, .timeout = 60)
     cr_expect_eq(run("./simclr eval --features raw --data builtin:shapes --train-limit 300 "
                      "--test-limit 120 --probe knn --csv 2> /dev/null | head -1 | "
                      "grep -q '^features,probe,train,test,top1,top5,class_0'"), 0);
+    /* the confusion matrix: a header and one row per class whose counts sum to the test set */
+    cr_expect_eq(run("./simclr eval --features raw --data builtin:shapes --train-limit 300 "
+                     "--test-limit 120 --probe knn --confusion 2> /dev/null | "
+                     "awk '/confusion/ { on = 1; next } on { for (i = 2; i <= NF; i++) s += $i; "
+                     "rows++ } END { exit !(rows == 6 && s == 120) }'"), 0);
     remove("/tmp/simclr_eval_table.txt");
 }
 
