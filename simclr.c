@@ -1931,29 +1931,45 @@ typedef struct probe_outcome {
     double seconds;
 } probe_outcome;
 
+/* Working copies of both feature sets (each probe transforms them in place: standardised for
+ * the linear probe, L2-normalised for kNN) and a (test, classes) score buffer. */
+static int probe_copies(feature_set *train, feature_set *test, float **scores,
+                        const feature_set *train_in, const feature_set *test_in,
+                        const char *probe)
+{
+    const size_t train_floats = train_in->count * train_in->dim;
+    const size_t test_floats = test_in->count * test_in->dim;
+    *train = *train_in;
+    *test = *test_in;
+    train->values = malloc((train_floats > 0 ? train_floats : 1) * sizeof(float));
+    test->values = malloc((test_floats > 0 ? test_floats : 1) * sizeof(float));
+    *scores = malloc((test_in->count > 0 ? test_in->count : 1) * (size_t)train_in->classes *
+                     sizeof(float));
+    if (train->values == NULL || test->values == NULL || *scores == NULL) {
+        fprintf(stderr, "simclr: %s: out of memory\n", probe);
+        return 0;
+    }
+    memcpy(train->values, train_in->values, train_floats * sizeof(float));
+    memcpy(test->values, test_in->values, test_floats * sizeof(float));
+    return 1;
+}
+
 /* The linear probe: standardise (a copy), fit, score the test split. */
 static int run_linear_probe(probe_outcome *outcome, const feature_set *train_in,
                             const feature_set *test_in, const logistic_fit_config *config)
 {
-    feature_set train = *train_in, test = *test_in;
+    feature_set train, test;
     logistic_model model;
     lbfgs_result result;
     simclr_error err;
-    float *scores = NULL;
-    size_t train_floats = train.count * train.dim, test_floats = test.count * test.dim;
+    float *scores;
     const double start = wall_seconds();
     int ok = 0;
     memset(outcome, 0, sizeof *outcome);
+    memset(&model, 0, sizeof model);
     outcome->probe = "linear";
-    train.values = malloc(train_floats * sizeof(float));
-    test.values = malloc((test_floats > 0 ? test_floats : 1) * sizeof(float));
-    scores = malloc((test.count > 0 ? test.count : 1) * (size_t)train.classes * sizeof(float));
-    if (train.values == NULL || test.values == NULL || scores == NULL) {
-        fprintf(stderr, "simclr: linear probe: out of memory\n");
+    if (!probe_copies(&train, &test, &scores, train_in, test_in, "linear probe"))
         goto done;
-    }
-    memcpy(train.values, train_in->values, train_floats * sizeof(float));
-    memcpy(test.values, test_in->values, test_floats * sizeof(float));
     features_standardize(&train, &test);
     if (logistic_fit(&model, &result, train.values, train.labels, train.count, train.dim,
                      (size_t)train.classes, config, &err) != SIMCLR_OK ||
@@ -1961,8 +1977,7 @@ static int run_linear_probe(probe_outcome *outcome, const feature_set *train_in,
         classification_report_compute(&outcome->report, scores, test.labels, test.count,
                                       (size_t)train.classes, &err) != SIMCLR_OK) {
         fprintf(stderr, "simclr: linear probe: %s\n", err.message);
-        if (model.weight != NULL)
-            logistic_model_destroy(&model);
+        logistic_model_destroy(&model);
         goto done;
     }
     logistic_model_destroy(&model);
@@ -1990,23 +2005,15 @@ done:
 static int run_knn_probe(probe_outcome *outcome, const feature_set *train_in,
                          const feature_set *test_in, const knn_config *config)
 {
-    feature_set train = *train_in, test = *test_in;
+    feature_set train, test;
     simclr_error err;
     float *scores;
-    size_t train_floats = train.count * train.dim, test_floats = test.count * test.dim;
     const double start = wall_seconds();
     int ok = 0;
     memset(outcome, 0, sizeof *outcome);
     outcome->probe = "knn";
-    train.values = malloc(train_floats * sizeof(float));
-    test.values = malloc((test_floats > 0 ? test_floats : 1) * sizeof(float));
-    scores = malloc((test.count > 0 ? test.count : 1) * (size_t)train.classes * sizeof(float));
-    if (train.values == NULL || test.values == NULL || scores == NULL) {
-        fprintf(stderr, "simclr: knn: out of memory\n");
+    if (!probe_copies(&train, &test, &scores, train_in, test_in, "knn"))
         goto done;
-    }
-    memcpy(train.values, train_in->values, train_floats * sizeof(float));
-    memcpy(test.values, test_in->values, test_floats * sizeof(float));
     knn_normalize_rows(train.values, train.count, train.dim);
     knn_normalize_rows(test.values, test.count, test.dim);
     if (knn_scores(scores, test.values, test.count, train.values, train.labels, train.count,

@@ -90,47 +90,15 @@ static void case_meta(golden_case *g, const char *key, const char *format, ...)
     g->metadata_count++;
 }
 
-/* A new zeroed float tensor named `name` of the given shape, owned by the case. */
-static float *case_tensor(golden_case *g, const char *name, int ndim, size_t d0, size_t d1,
-                          size_t d2, size_t d3)
-{
-    const size_t dims[4] = {d0, d1, d2, d3};
-    safetensors_entry *e;
-    size_t count = 1;
-    int d;
-    float *data;
-    if (g->count >= GOLDEN_MAX_TENSORS) {
-        g->failed = 1;
-        return NULL;
-    }
-    for (d = 0; d < ndim; d++)
-        count *= dims[d];
-    data = simclr_calloc(count > 0 ? count : 1, sizeof(float), "golden: tensor", g->err);
-    if (data == NULL) {
-        g->failed = 1;
-        return NULL;
-    }
-    e = &g->entries[g->count];
-    memset(e, 0, sizeof *e);
-    snprintf(g->names[g->count], SAFETENSORS_NAME_MAX, "%s", name);
-    e->name = g->names[g->count];
-    e->ndim = ndim;
-    for (d = 0; d < ndim; d++)
-        e->shape[d] = dims[d];
-    e->f32 = data;
-    g->owned[g->count] = data;
-    g->count++;
-    return data;
-}
-
-/* An entry pointing at memory the case does not own (a model's state), F32 or I64. */
-static void case_view(golden_case *g, const char *name, int ndim, const size_t *shape,
-                      const float *f32, const int64_t *i64)
+/* Adds an entry (F32 or I64) whose memory `owned` the case frees when written (NULL: none). */
+static void case_entry(golden_case *g, const char *name, int ndim, const size_t *shape,
+                       const float *f32, const int64_t *i64, void *owned)
 {
     safetensors_entry *e;
     int d;
     if (g->count >= GOLDEN_MAX_TENSORS) {
         g->failed = 1;
+        simclr_free(owned);
         return;
     }
     e = &g->entries[g->count];
@@ -142,8 +110,27 @@ static void case_view(golden_case *g, const char *name, int ndim, const size_t *
         e->shape[d] = shape[d];
     e->f32 = f32;
     e->i64 = i64;
-    g->owned[g->count] = NULL;
+    g->owned[g->count] = owned;
     g->count++;
+}
+
+/* A new zeroed float tensor named `name` of the given shape, owned by the case. */
+static float *case_tensor(golden_case *g, const char *name, int ndim, size_t d0, size_t d1,
+                          size_t d2, size_t d3)
+{
+    const size_t dims[4] = {d0, d1, d2, d3};
+    size_t count = 1;
+    int d;
+    float *data;
+    for (d = 0; d < ndim; d++)
+        count *= dims[d];
+    data = simclr_calloc(count > 0 ? count : 1, sizeof(float), "golden: tensor", g->err);
+    if (data == NULL) {
+        g->failed = 1;
+        return NULL;
+    }
+    case_entry(g, name, ndim, dims, data, NULL, data);
+    return g->failed ? NULL : data;
 }
 
 /* Copies of a model's whole state under prefix (owned by the case). */
@@ -161,11 +148,7 @@ static void case_copy_store(golden_case *g, const char *prefix, const param_stor
                 return;
             }
             *copy = store->counters[e->offset];
-            case_view(g, name, 0, e->shape, NULL, copy);
-            if (!g->failed)
-                g->owned[g->count - 1] = copy;
-            else
-                simclr_free(copy);
+            case_entry(g, name, 0, e->shape, NULL, copy, copy);
         } else {
             float *copy = case_tensor(g, name, e->ndim, e->shape[0], e->shape[1], e->shape[2],
                                       e->shape[3]);

@@ -141,7 +141,10 @@ int logistic_fit(logistic_model *model, lbfgs_result *result, const float *x, co
                                labels[i], (unsigned long)i, (unsigned long)classes);
     if (size_multiply_checked(classes, d, &unknowns) != SIMCLR_OK ||
         size_add_checked(unknowns, classes, &unknowns) != SIMCLR_OK ||
-        size_multiply_checked(n, classes, &nc) != SIMCLR_OK)
+        size_multiply_checked(n, classes, &nc) != SIMCLR_OK ||
+        /* x packed twice, each rounded up to whole register tiles */
+        size_multiply_checked(n + GEMM_MR + GEMM_NR, d + GEMM_MR + GEMM_NR, &small_floats) !=
+            SIMCLR_OK)
         return simclr_fail(err, "linear probe: the problem's size overflows size_t");
     if (lbfgs_workspace_doubles(unknowns, config->lbfgs.memory, &lbfgs_doubles, err) != SIMCLR_OK)
         return SIMCLR_FAILED;

@@ -7,8 +7,7 @@ For the portability matrix: the references one platform wrote (s390x, armhf, 32-
 against those of x86-64. Every file and tensor of REFERENCE must be in OTHER with the same shape
 and dtype, and within the relative tolerance (normwise per tensor: max|a - b| / max|a|; integer
 tensors exactly). Prints the worst case and exits 1 on any difference beyond it. Needs numpy
-only (read_safetensors comes from crosscheck_torch.py's pure-numpy reader, copied here so this
-script needs no PyTorch).
+only; its read_safetensors is also the reader behind tests/crosscheck_torch.py.
 """
 import json
 import os
@@ -21,6 +20,8 @@ DTYPES = {"F32": "<f4", "I64": "<i8", "F64": "<f8", "I32": "<i4"}
 
 
 def read_safetensors(path):
+    """The tensors of a safetensors file as numpy arrays (little-endian, read-only views of the
+    file's bytes), and its metadata."""
     with open(path, "rb") as f:
         raw = f.read()
     (n,) = struct.unpack("<Q", raw[:8])

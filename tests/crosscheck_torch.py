@@ -23,35 +23,28 @@ import struct
 import sys
 import tempfile
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 import torchvision.transforms.functional as TF
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare_references import read_safetensors as read_arrays  # noqa: E402
+
 TOLERANCE = {"forward": (1e-5, "rel"), "network": (1e-4, "rel"), "grad": (1e-4, "rel"),
              "aug": (1e-5, "abs")}
 OPS = ["conv2d", "batchnorm2d", "batchnorm1d", "linear", "relu", "maxpool2d", "avgpool", "ntxent",
        "brightness", "contrast", "saturation", "hue", "grayscale", "hflip", "resized_crop",
        "gaussian_blur", "resnet", "train_step"]
-DTYPES = {"F32": np.float32, "I64": np.int64, "F64": np.float64, "I32": np.int32}
 
 
 def read_safetensors(path):
-    """The tensors of a safetensors file as torch tensors, and its metadata."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    metadata = header.pop("__metadata__", {})
-    tensors = {}
-    for name, info in header.items():
-        begin, end = info["data_offsets"]
-        dtype = np.dtype(DTYPES[info["dtype"]]).newbyteorder("<")
-        array = np.frombuffer(raw[8 + n + begin:8 + n + end], dtype).reshape(info["shape"])
-        tensors[name] = torch.from_numpy(array.astype(array.dtype.newbyteorder("=")).copy())
-    return tensors, metadata
+    """The tensors of a safetensors file as torch tensors, and its metadata (the numpy reader
+    of compare_references.py, which needs no PyTorch)."""
+    arrays, metadata = read_arrays(path)
+    return {name: torch.from_numpy(a.astype(a.dtype.newbyteorder("="))) for name, a in
+            arrays.items()}, metadata
 
 
 def leaf(t):
