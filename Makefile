@@ -17,6 +17,13 @@
 #                that run on any machine of the architecture and round every operation as
 #                ISO C says
 #   WERROR    1 to turn warnings into errors (CI does)
+#   SINGLE_EVAL 1 (default): where the compiler evaluates float expressions in a wider type
+#                (FLT_EVAL_METHOD 1 on s390x, 2 on 32-bit x86's x87), ask it for plain float
+#                evaluation (-fexcess-precision=fast on s390x, -msse2 -mfpmath=sse on 32-bit
+#                x86), so every platform rounds every operation to float as x86-64 and ARM do
+#                and the reference outputs and training losses agree bit for bit
+#             0: keep the compiler's own evaluation (x87-only machines without SSE2); results
+#                then differ in the last bits, which training can amplify (see the README)
 #
 # The language is C99 with the strict warning set below, and nothing beyond libc and libm
 # (OpenMP optional). No VLAs, no -ffast-math or -Ofast, ever.
@@ -29,6 +36,7 @@ CFLAGS   ?=
 LDFLAGS  ?=
 PORTABLE ?= 0
 WERROR   ?= 0
+SINGLE_EVAL ?= 1
 
 # Does the compiler take -fopenmp and find omp.h? Then OpenMP is on unless OPENMP=0.
 OPENMP_PROBE := $(shell printf '\043include <omp.h>\nint main(void){return omp_get_max_threads() < 1;}\n' | \
@@ -48,13 +56,27 @@ else
   OPTIMISE = -O3 $(MARCH_NATIVE) $(FP_CONTRACT)
 endif
 
+# FLT_EVAL_METHOD as the compiler defines it under the given flags (empty if it cannot tell).
+flt_eval = $(shell printf '__FLT_EVAL_METHOD__\n' | $(CC) -std=c99 $(1) -E -x c - 2>/dev/null | \
+             sed -n '/^ *[0-9-]/p' | tr -d ' ')
+FLOAT_EVAL =
+ifeq ($(SINGLE_EVAL),1)
+  ifneq ($(filter 1 2,$(call flt_eval,)),)
+    ifeq ($(call flt_eval,-fexcess-precision=fast),0)
+      FLOAT_EVAL = -fexcess-precision=fast
+    else ifeq ($(call flt_eval,-msse2 -mfpmath=sse),0)
+      FLOAT_EVAL = -msse2 -mfpmath=sse
+    endif
+  endif
+endif
+
 ifeq ($(OPENMP),1)
   OPENMP_FLAGS = -fopenmp
 else
   OPENMP_FLAGS =
 endif
 
-ALL_CFLAGS  = $(WARNINGS) $(OPTIMISE) $(OPENMP_FLAGS) -I. $(CFLAGS)
+ALL_CFLAGS  = $(WARNINGS) $(OPTIMISE) $(FLOAT_EVAL) $(OPENMP_FLAGS) -I. $(CFLAGS)
 ALL_LDFLAGS = $(OPENMP_FLAGS) $(LDFLAGS)
 LIBS        = -lm
 

@@ -33,6 +33,7 @@
 #include "simclr.h"
 
 #include <errno.h>
+#include <float.h>
 #include <stdarg.h>
 #include <limits.h>
 #include <math.h>
@@ -2428,7 +2429,7 @@ done:
 /* ------------------------------------------------------------------------------------------ */
 
 static const char golden_usage[] =
-    "usage: simclr golden --out DIR [--threads T]\n"
+    "usage: simclr golden --out DIR [--cases OPS] [--threads T]\n"
     "\n"
     "Writes the reference outputs of SPEC §8 — every layer forward and backward, NT-Xent, each\n"
     "augmentation op, ResNet-18 with both stems, one full SimCLR training step — as one\n"
@@ -2437,6 +2438,11 @@ static const char golden_usage[] =
     "The files are the same bits for any thread count and with OpenMP off.\n"
     "\n"
     "  --out DIR      the folder to write (made if missing)\n"
+    "  --cases OPS    only the cases of these ops, comma-separated (default: all): conv2d,\n"
+    "                 batchnorm2d, batchnorm1d, linear, relu, maxpool2d, avgpool, ntxent,\n"
+    "                 brightness, contrast, saturation, hue, grayscale, hflip, resized_crop,\n"
+    "                 gaussian_blur, resnet, train_step; each file is the same bits as in the\n"
+    "                 full set\n"
     "  --threads T    OpenMP threads (default: all)\n";
 
 static void golden_progress(const char *path)
@@ -2446,7 +2452,7 @@ static void golden_progress(const char *path)
 
 static int command_golden(int argc, char **argv)
 {
-    const char *out = NULL;
+    const char *out = NULL, *cases = NULL;
     long threads = 0;
     simclr_error err;
     int a;
@@ -2460,6 +2466,8 @@ static int command_golden(int argc, char **argv)
             return 2;
         if (strcmp(flag, "--out") == 0)
             out = value;
+        else if (strcmp(flag, "--cases") == 0)
+            cases = value;
         else if (strcmp(flag, "--threads") == 0) {
             if (!parse_long(flag, value, 1, 1024, &threads))
                 return 2;
@@ -2476,7 +2484,16 @@ static int command_golden(int argc, char **argv)
         parallel_set_thread_count((int)threads);
     if (!ensure_directory(out))
         return 1;
-    if (golden_write_all(out, golden_progress, &err) != SIMCLR_OK) {
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD != 0
+    /* The references are defined with every float operation rounded to float; this build
+     * keeps float expressions in a wider type (the Makefile's SINGLE_EVAL=0, or a compiler it
+     * could not switch). Say so: its train_step case can differ beyond 1e-5. */
+    fprintf(stderr, "simclr: golden: note: this build evaluates float expressions with "
+                    "FLT_EVAL_METHOD %d, not 0; its outputs differ from other platforms' in the "
+                    "last bits, and the train_step case can differ more (see the README)\n",
+            (int)FLT_EVAL_METHOD);
+#endif
+    if (golden_write_all(out, cases, golden_progress, &err) != SIMCLR_OK) {
         fprintf(stderr, "simclr: golden: %s\n", err.message);
         return 1;
     }

@@ -3,6 +3,7 @@
  */
 #include "golden.h"
 
+#include <float.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,16 @@ typedef struct golden_case {
 } golden_case;
 
 /* Appends to README.txt (silently cut at its capacity, which the cases stay far below). */
+/* FLT_EVAL_METHOD of this build, for README.txt (-1: indeterminable or not defined). */
+static int golden_float_eval_method(void)
+{
+#ifdef FLT_EVAL_METHOD
+    return (int)FLT_EVAL_METHOD;
+#else
+    return -1;
+#endif
+}
+
 static void readme_append(golden_case *g, const char *format, ...)
 {
     va_list args;
@@ -706,7 +717,36 @@ static int golden_train_step(golden_case *g)
 
 /* ---- all of them --------------------------------------------------------------------------- */
 
-int golden_write_all(const char *dir, void (*progress)(const char *path), simclr_error *err)
+/* The ops of the cases, in the order they are written. */
+static const char *const golden_op_names[] = {
+    "conv2d", "batchnorm2d", "batchnorm1d", "linear", "relu", "maxpool2d", "avgpool", "ntxent",
+    "brightness", "contrast", "saturation", "hue", "grayscale", "hflip", "resized_crop",
+    "gaussian_blur", "resnet", "train_step"};
+
+static size_t count_char(const char *text, char c)
+{
+    size_t count = 0;
+    for (; *text != '\0'; text++)
+        count += *text == c;
+    return count;
+}
+
+/* Is `op` in the comma-separated list `ops` (NULL: every op)? */
+static int golden_selected(const char *ops, const char *op)
+{
+    size_t length = strlen(op);
+    while (ops != NULL && *ops != '\0') {
+        const char *end = strchr(ops, ',');
+        size_t item = end != NULL ? (size_t)(end - ops) : strlen(ops);
+        if (item == length && strncmp(ops, op, length) == 0)
+            return 1;
+        ops = end != NULL ? end + 1 : ops + item;
+    }
+    return ops == NULL;
+}
+
+int golden_write_all(const char *dir, const char *ops, void (*progress)(const char *path),
+                     simclr_error *err)
 {
     static const size_t conv[][8] = {/* B, C, H, W, O, k, s, p */
                                      {2, 3, 7, 5, 4, 3, 1, 1}, {1, 2, 8, 8, 3, 3, 2, 1},
@@ -719,8 +759,13 @@ int golden_write_all(const char *dir, void (*progress)(const char *path), simclr
     static const float hue[] = {-0.5f, -0.2f, 0.0f, 0.1f, 0.5f};
     golden_case *g;
     char path[4096];
-    size_t i;
+    size_t i, known = 0;
     int ok = 1;
+    for (i = 0; ops != NULL && i < sizeof golden_op_names / sizeof golden_op_names[0]; i++)
+        known += golden_selected(ops, golden_op_names[i]);
+    if (ops != NULL && (known == 0 || known != 1 + count_char(ops, ',')))
+        return simclr_fail(err, "--cases '%s': each item must be the op of a case, "
+                                "once (the ops: simclr golden --help)", ops);
     g = simclr_calloc(1, sizeof *g, "golden: case", err);
     if (g == NULL)
         return SIMCLR_FAILED;
@@ -731,58 +776,63 @@ int golden_write_all(const char *dir, void (*progress)(const char *path), simclr
             "simclr-c reference outputs (SPEC.md section 8): one safetensors file per case.\n"
             "Each file's __metadata__ holds the op and its scalar parameters; gradients are of\n"
             "L = sum(y * dy) (ntxent and train_step: of the loss). Check them with\n"
-            "tests/crosscheck_torch.py DIR. Cases:\n\n");
-#define RUN(call)                         \
-    do {                                  \
-        if (ok && (call) != SIMCLR_OK)    \
-            ok = 0;                       \
+            "tests/crosscheck_torch.py DIR. Written by a build with FLT_EVAL_METHOD %d\n"
+            "(0: every float operation rounded to float, as on every platform of the\n"
+            "portability matrix). Cases:\n\n", golden_float_eval_method());
+    /* A case left out still takes its number, so the others keep their input streams. */
+#define RUN(op, call)                                  \
+    do {                                               \
+        if (!golden_selected(ops, op))                 \
+            g->number++;                               \
+        else if (ok && (call) != SIMCLR_OK)            \
+            ok = 0;                                    \
     } while (0)
     for (i = 0; i < sizeof conv / sizeof conv[0]; i++)
-        RUN(golden_conv2d(g, conv[i][0], conv[i][1], conv[i][2], conv[i][3], conv[i][4],
-                          conv[i][5], conv[i][6], conv[i][7]));
-    RUN(golden_batchnorm(g, 4, 3, 5, 5));
-    RUN(golden_batchnorm(g, 1, 2, 3, 3));
-    RUN(golden_batchnorm(g, 2, 5, 4, 6));
-    RUN(golden_batchnorm(g, 8, 6, 0, 0));
-    RUN(golden_batchnorm(g, 3, 3, 0, 0)); /* (batch 2 would make dx exactly 0) */
-    RUN(golden_linear(g, 3, 5, 4));
-    RUN(golden_linear(g, 1, 7, 2));
-    RUN(golden_linear(g, 8, 16, 10));
-    RUN(golden_relu(g, 2, 3, 4, 5));
-    RUN(golden_relu(g, 1, 1, 1, 7));
-    RUN(golden_maxpool(g, 2, 3, 8, 8, 3, 2, 1));
-    RUN(golden_maxpool(g, 1, 2, 7, 5, 2, 2, 0));
-    RUN(golden_maxpool(g, 1, 1, 6, 6, 3, 1, 1));
-    RUN(golden_avgpool(g, 2, 3, 4, 4));
-    RUN(golden_avgpool(g, 1, 5, 1, 1));
-    RUN(golden_avgpool(g, 3, 2, 7, 5));
-    RUN(golden_ntxent(g, 4, 8, 0.5f));
-    RUN(golden_ntxent(g, 1, 3, 0.5f));
-    RUN(golden_ntxent(g, 8, 16, 0.1f));
-    RUN(golden_ntxent(g, 5, 7, 0.2f));
+        RUN("conv2d", golden_conv2d(g, conv[i][0], conv[i][1], conv[i][2], conv[i][3],
+                                    conv[i][4], conv[i][5], conv[i][6], conv[i][7]));
+    RUN("batchnorm2d", golden_batchnorm(g, 4, 3, 5, 5));
+    RUN("batchnorm2d", golden_batchnorm(g, 1, 2, 3, 3));
+    RUN("batchnorm2d", golden_batchnorm(g, 2, 5, 4, 6));
+    RUN("batchnorm1d", golden_batchnorm(g, 8, 6, 0, 0));
+    RUN("batchnorm1d", golden_batchnorm(g, 3, 3, 0, 0)); /* (batch 2 would make dx exactly 0) */
+    RUN("linear", golden_linear(g, 3, 5, 4));
+    RUN("linear", golden_linear(g, 1, 7, 2));
+    RUN("linear", golden_linear(g, 8, 16, 10));
+    RUN("relu", golden_relu(g, 2, 3, 4, 5));
+    RUN("relu", golden_relu(g, 1, 1, 1, 7));
+    RUN("maxpool2d", golden_maxpool(g, 2, 3, 8, 8, 3, 2, 1));
+    RUN("maxpool2d", golden_maxpool(g, 1, 2, 7, 5, 2, 2, 0));
+    RUN("maxpool2d", golden_maxpool(g, 1, 1, 6, 6, 3, 1, 1));
+    RUN("avgpool", golden_avgpool(g, 2, 3, 4, 4));
+    RUN("avgpool", golden_avgpool(g, 1, 5, 1, 1));
+    RUN("avgpool", golden_avgpool(g, 3, 2, 7, 5));
+    RUN("ntxent", golden_ntxent(g, 4, 8, 0.5f));
+    RUN("ntxent", golden_ntxent(g, 1, 3, 0.5f));
+    RUN("ntxent", golden_ntxent(g, 8, 16, 0.1f));
+    RUN("ntxent", golden_ntxent(g, 5, 7, 0.2f));
     for (i = 0; i < sizeof brightness / sizeof brightness[0]; i++)
-        RUN(golden_colour(g, OP_BRIGHTNESS, 3, 9, 11, brightness[i]));
-    RUN(golden_colour(g, OP_BRIGHTNESS, 1, 8, 8, 1.5f));
+        RUN("brightness", golden_colour(g, OP_BRIGHTNESS, 3, 9, 11, brightness[i]));
+    RUN("brightness", golden_colour(g, OP_BRIGHTNESS, 1, 8, 8, 1.5f));
     for (i = 0; i < sizeof contrast / sizeof contrast[0]; i++)
-        RUN(golden_colour(g, OP_CONTRAST, 3, 9, 11, contrast[i]));
-    RUN(golden_colour(g, OP_CONTRAST, 1, 8, 8, 1.5f));
+        RUN("contrast", golden_colour(g, OP_CONTRAST, 3, 9, 11, contrast[i]));
+    RUN("contrast", golden_colour(g, OP_CONTRAST, 1, 8, 8, 1.5f));
     for (i = 0; i < sizeof saturation / sizeof saturation[0]; i++)
-        RUN(golden_colour(g, OP_SATURATION, 3, 9, 11, saturation[i]));
+        RUN("saturation", golden_colour(g, OP_SATURATION, 3, 9, 11, saturation[i]));
     for (i = 0; i < sizeof hue / sizeof hue[0]; i++)
-        RUN(golden_colour(g, OP_HUE, 3, 9, 11, hue[i]));
-    RUN(golden_colour(g, OP_GRAYSCALE, 3, 9, 11, 0.0f));
-    RUN(golden_colour(g, OP_HFLIP, 3, 9, 11, 0.0f));
-    RUN(golden_resized_crop(g, 3, 20, 24, 2, 3, 10, 12, 8));
-    RUN(golden_resized_crop(g, 3, 20, 24, 0, 0, 20, 24, 32));
-    RUN(golden_resized_crop(g, 3, 20, 24, 5, 1, 7, 9, 16));
-    RUN(golden_resized_crop(g, 1, 20, 24, 1, 2, 17, 19, 6));
-    RUN(golden_blur(g, 3, 12, 10, 3, 0.5f));
-    RUN(golden_blur(g, 3, 12, 10, 5, 1.7f));
-    RUN(golden_blur(g, 3, 9, 13, 7, 2.0f));
-    RUN(golden_blur(g, 3, 2, 2, 3, 1.0f));
-    RUN(golden_resnet(g, STEM_CIFAR, 32));
-    RUN(golden_resnet(g, STEM_IMAGENET, 64));
-    RUN(golden_train_step(g));
+        RUN("hue", golden_colour(g, OP_HUE, 3, 9, 11, hue[i]));
+    RUN("grayscale", golden_colour(g, OP_GRAYSCALE, 3, 9, 11, 0.0f));
+    RUN("hflip", golden_colour(g, OP_HFLIP, 3, 9, 11, 0.0f));
+    RUN("resized_crop", golden_resized_crop(g, 3, 20, 24, 2, 3, 10, 12, 8));
+    RUN("resized_crop", golden_resized_crop(g, 3, 20, 24, 0, 0, 20, 24, 32));
+    RUN("resized_crop", golden_resized_crop(g, 3, 20, 24, 5, 1, 7, 9, 16));
+    RUN("resized_crop", golden_resized_crop(g, 1, 20, 24, 1, 2, 17, 19, 6));
+    RUN("gaussian_blur", golden_blur(g, 3, 12, 10, 3, 0.5f));
+    RUN("gaussian_blur", golden_blur(g, 3, 12, 10, 5, 1.7f));
+    RUN("gaussian_blur", golden_blur(g, 3, 9, 13, 7, 2.0f));
+    RUN("gaussian_blur", golden_blur(g, 3, 2, 2, 3, 1.0f));
+    RUN("resnet", golden_resnet(g, STEM_CIFAR, 32));
+    RUN("resnet", golden_resnet(g, STEM_IMAGENET, 64));
+    RUN("train_step", golden_train_step(g));
 #undef RUN
     if (ok) {
         snprintf(path, sizeof path, "%s/README.txt", dir);

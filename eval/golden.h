@@ -33,8 +33,12 @@
 
 #include "../nn/error.h"
 
-/* Writes every case into the existing directory `dir`, and dir/README.txt. progress, when not
- * NULL, is called with each file written. */
-int golden_write_all(const char *dir, void (*progress)(const char *path), simclr_error *err);
+/* Writes every case into the existing directory `dir`, and dir/README.txt. ops, when not NULL,
+ * is a comma-separated list of the ops to write (conv2d, batchnorm2d, batchnorm1d, linear,
+ * relu, maxpool2d, avgpool, ntxent, brightness, contrast, saturation, hue, grayscale, hflip,
+ * resized_crop, gaussian_blur, resnet, train_step); the cases written are the same bits as in
+ * the full set. progress, when not NULL, is called with each file written. */
+int golden_write_all(const char *dir, const char *ops, void (*progress)(const char *path),
+                     simclr_error *err);
 
 #endif

@@ -15,6 +15,11 @@
 #
 # Every row's references must match the portable row's within 1e-5 relative (normwise per
 # tensor, tests/compare_references.py), and its four training losses within 1e-4 relative.
+# The Makefile's SINGLE_EVAL=1 (default) has the i686 and s390x compilers round every float
+# operation to float (-msse2 -mfpmath=sse; -fexcess-precision=fast) instead of keeping
+# expressions in x87 extended or double precision: with that, every row here gives the same
+# bits as x86-64. Without it, one ReLU input near 0 rounded differently flips a gate and the
+# train_step case's early-layer updates differ by up to 1e-2 (measured on i686 and s390x).
 # Rows are chosen with ROWS="gcc s390x ..." (default: all). Packages are installed when
 # missing and the script runs as root. 32-bit x86 uses Debian's i686 cross compiler rather than
 # gcc-multilib, which Debian 12 does not allow beside the s390x and armhf cross compilers; the

@@ -215,6 +215,25 @@ Test(cli_eval, help_and_bad_usage)
     cr_expect_eq(run("./simclr embed --checkpoint /no/such --out /tmp/x > /dev/null 2>&1"), 1);
 }
 
+/* simclr golden --cases: a subset of the references, each file the same bits as when written
+ * with other cases around it (a case keeps its input streams), and unknown ops refused. */
+Test(cli_eval, golden_cases_subset_keeps_every_files_bits, .timeout = 60)
+{
+    run("rm -rf /tmp/simclr_golden_a /tmp/simclr_golden_b");
+    cr_assert_eq(run("./simclr golden --out /tmp/simclr_golden_a --cases hue > /dev/null 2>&1"), 0);
+    cr_assert_eq(run("./simclr golden --out /tmp/simclr_golden_b --cases relu,ntxent,hue "
+                     "> /dev/null 2>&1"), 0);
+    cr_expect_eq(run("test $(ls /tmp/simclr_golden_a/*.safetensors | wc -l) = 5"), 0,
+                 "the five hue cases only");
+    cr_expect_eq(run("test $(ls /tmp/simclr_golden_b/*.safetensors | wc -l) = 11"), 0,
+                 "2 relu + 4 ntxent + 5 hue cases");
+    cr_expect_eq(run("for f in /tmp/simclr_golden_a/hue_*; do "
+                     "cmp -s $f /tmp/simclr_golden_b/${f##*/} || exit 1; done"), 0);
+    cr_expect_eq(run("./simclr golden --out /tmp/simclr_golden_a --cases hue,conv3d 2>&1 "
+                     ">/dev/null | grep -q -- \"--cases 'hue,conv3d'\""), 0);
+    run("rm -rf /tmp/simclr_golden_a /tmp/simclr_golden_b");
+}
+
 Test(cli_eval, raw_probe_prints_a_table_and_csv, .timeout = 60)
 {
     cr_expect_eq(run("./simclr eval --features raw --data builtin:shapes --train-limit 300 "
