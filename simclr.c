@@ -23,6 +23,10 @@
  *       compare with ../shared/bench/torch_step.py.
  *   simclr bench augment [--preset P] [--n N] [--threads T]
  *       views per second of the augmentation pipeline.
+ *   simclr bench conv [--batch B] [--in C] [--out O] [--size H] [--kernel K] [--stride S] ...
+ *       one convolution layer, forward and backward, in GFLOP/s.
+ *   simclr bench data [--data SRC] [--threads T]
+ *       opening a dataset and turning an epoch of it into floats, in images per second.
  *   simclr augment --out FILE.png [--data builtin:shapes] [--n 8] [--views 6] [--preset P] ...
  *       a preview grid: one row per image, the original and several augmented views.
  */
@@ -1182,6 +1186,214 @@ static int bench_augment(int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* simclr bench conv                                                                          */
+/* ------------------------------------------------------------------------------------------ */
+
+static const char bench_conv_usage[] =
+    "usage: simclr bench conv [--batch B] [--in C] [--out O] [--size H] [--kernel K]\n"
+    "                         [--stride S] [--padding P] [--threads T] [--reps R]\n"
+    "\n"
+    "Times one convolution layer (im2col + GEMM, as in training): the forward pass, and the\n"
+    "backward pass (weight and input gradients). Prints the best of R runs of each in GFLOP/s,\n"
+    "counting 2·B·O·C·K²·Ho·Wo operations forward and twice that backward. The defaults are\n"
+    "ResNet-18's first CIFAR stage at the step benchmark's 128 views.\n"
+    "\n"
+    "  --batch B      images (default 128)\n"
+    "  --in C         input channels (default 64)\n"
+    "  --out O        output channels (default 64)\n"
+    "  --size H       input side in pixels (default 32)\n"
+    "  --kernel K     kernel side (default 3)\n"
+    "  --stride S     stride (default 1)\n"
+    "  --padding P    zero padding (default K / 2)\n"
+    "  --threads T    OpenMP threads (default: all)\n"
+    "  --reps R       timed runs after one warm-up run (default 5)\n";
+
+static int bench_conv(int argc, char **argv)
+{
+    long batch = 128, in = 64, out = 64, size = 32, kernel = 3, stride = 1, padding = -1;
+    long threads = parallel_thread_count(), reps = 5, r;
+    conv2d_shape shape;
+    simclr_error err;
+    size_t x_count, y_count, w_count, workspace_floats, i;
+    float *x, *y, *w, *dw, *dx, *workspace;
+    double best_forward = 0.0, best_backward = 0.0, flops;
+    rng random;
+    int a;
+    for (a = 0; a < argc; a++) {
+        const char *value, *flag = argv[a];
+        long *target = NULL, low = 1, high = 65536;
+        if (is_help(flag)) {
+            fputs(bench_conv_usage, stdout);
+            return 0;
+        }
+        if ((value = flag_value(argc, argv, &a)) == NULL)
+            return 2;
+        if (strcmp(flag, "--batch") == 0)
+            target = &batch;
+        else if (strcmp(flag, "--in") == 0)
+            target = &in;
+        else if (strcmp(flag, "--out") == 0)
+            target = &out;
+        else if (strcmp(flag, "--size") == 0)
+            target = &size, high = 4096;
+        else if (strcmp(flag, "--kernel") == 0)
+            target = &kernel, high = 15;
+        else if (strcmp(flag, "--stride") == 0)
+            target = &stride, high = 15;
+        else if (strcmp(flag, "--padding") == 0)
+            target = &padding, low = 0, high = 15;
+        else if (strcmp(flag, "--threads") == 0)
+            target = &threads, high = 1024;
+        else if (strcmp(flag, "--reps") == 0)
+            target = &reps, high = 1000;
+        else {
+            fprintf(stderr, "simclr: bench conv: unknown argument '%s'\n%s", flag,
+                    bench_conv_usage);
+            return 2;
+        }
+        if (!parse_long(flag, value, low, high, target))
+            return 2;
+    }
+    if (padding < 0)
+        padding = kernel / 2;
+    parallel_set_thread_count((int)threads);
+    if (conv2d_shape_init(&shape, (size_t)batch, (size_t)in, (size_t)size, (size_t)size,
+                          (size_t)out, (size_t)kernel, (size_t)stride, (size_t)padding,
+                          &err) != SIMCLR_OK ||
+        conv2d_workspace_floats(&shape, &workspace_floats, &err) != SIMCLR_OK) {
+        fprintf(stderr, "simclr: bench conv: %s\n", err.message);
+        return 2;
+    }
+    x_count = shape.batch * shape.in_channels * shape.in_height * shape.in_width;
+    y_count = shape.batch * shape.out_channels * shape.out_height * shape.out_width;
+    w_count = shape.out_channels * shape.in_channels * shape.kernel * shape.kernel;
+    x = malloc(x_count * sizeof(float));
+    dx = malloc(x_count * sizeof(float));
+    y = malloc(y_count * sizeof(float));
+    w = malloc(w_count * sizeof(float));
+    dw = malloc(w_count * sizeof(float));
+    workspace = malloc(workspace_floats * sizeof(float));
+    if (x == NULL || dx == NULL || y == NULL || w == NULL || dw == NULL || workspace == NULL) {
+        fprintf(stderr, "simclr: bench conv: out of memory\n");
+        free(x), free(dx), free(y), free(w), free(dw), free(workspace);
+        return 1;
+    }
+    rng_stream(&random, 0, RNG_DOMAIN_DATA, 2, 0, 0);
+    for (i = 0; i < x_count; i++)
+        x[i] = rng_uniform(&random) - 0.5f;
+    for (i = 0; i < w_count; i++)
+        w[i] = rng_uniform(&random) - 0.5f;
+    for (r = -1; r < reps; r++) { /* r == -1 is the untimed warm-up */
+        double start = wall_seconds(), middle, end;
+        conv2d_forward(y, x, w, NULL, &shape, workspace);
+        middle = wall_seconds();
+        memset(dw, 0, w_count * sizeof(float));
+        conv2d_backward(dx, dw, NULL, y, x, w, &shape, workspace); /* dy = y: any values do */
+        end = wall_seconds();
+        if (r >= 0 && (best_forward == 0.0 || middle - start < best_forward))
+            best_forward = middle - start;
+        if (r >= 0 && (best_backward == 0.0 || end - middle < best_backward))
+            best_backward = end - middle;
+    }
+    flops = 2.0 * (double)y_count * (double)(shape.in_channels * shape.kernel * shape.kernel);
+    printf("conv batch=%ld in=%ld out=%ld size=%ld kernel=%ld stride=%ld padding=%ld threads=%d "
+           "forward_gflops=%.1f backward_gflops=%.1f forward_ms=%.2f backward_ms=%.2f "
+           "(best of %ld)\n",
+           batch, in, out, size, kernel, stride, padding, parallel_thread_count(),
+           flops / best_forward / 1e9, 2.0 * flops / best_backward / 1e9, 1e3 * best_forward,
+           1e3 * best_backward, reps);
+    free(x), free(dx), free(y), free(w), free(dw), free(workspace);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* simclr bench data                                                                          */
+/* ------------------------------------------------------------------------------------------ */
+
+static const char bench_data_usage[] =
+    "usage: simclr bench data [--data SRC] [--threads T] [--reps R]\n"
+    "\n"
+    "Times data loading as training does it: opening the training split (reading, inflating and\n"
+    "checking the files, or drawing the built-in images) once, then turning every image into\n"
+    "floats in an epoch's shuffled order (best of R passes). Prints the seconds the opening\n"
+    "took and the images per second of the passes.\n"
+    "\n"
+    "  --data SRC     builtin:shapes (default), a directory of IDX files (Fashion-MNIST),\n"
+    "                 cifar-10-binary.tar.gz / cifar-100-binary.tar.gz or their directories\n"
+    "  --threads T    OpenMP threads for the passes (default: all)\n"
+    "  --reps R       timed passes (default 3)\n";
+
+static int bench_data(int argc, char **argv)
+{
+    const char *source = "builtin:shapes";
+    long threads = parallel_thread_count(), reps = 3, r;
+    dataset data;
+    simclr_error err;
+    size_t *order, image_floats, n;
+    float *images;
+    double start, open_seconds, best = 0.0;
+    int a;
+    for (a = 0; a < argc; a++) {
+        const char *value, *flag = argv[a];
+        if (is_help(flag)) {
+            fputs(bench_data_usage, stdout);
+            return 0;
+        }
+        if ((value = flag_value(argc, argv, &a)) == NULL)
+            return 2;
+        if (strcmp(flag, "--data") == 0)
+            source = value;
+        else if (strcmp(flag, "--threads") == 0) {
+            if (!parse_long(flag, value, 1, 1024, &threads))
+                return 2;
+        } else if (strcmp(flag, "--reps") == 0) {
+            if (!parse_long(flag, value, 1, 1000, &reps))
+                return 2;
+        } else {
+            fprintf(stderr, "simclr: bench data: unknown argument '%s'\n%s", flag,
+                    bench_data_usage);
+            return 2;
+        }
+    }
+    parallel_set_thread_count((int)threads);
+    start = wall_seconds();
+    if (dataset_open(&data, source, 1, 0, &err) != SIMCLR_OK) {
+        fprintf(stderr, "simclr: --data: %s\n", err.message);
+        return 2;
+    }
+    open_seconds = wall_seconds() - start;
+    image_floats = data.channels * data.height * data.width;
+    order = malloc(data.count * sizeof *order);
+    images = malloc((size_t)parallel_thread_count() * image_floats * sizeof(float));
+    if (order == NULL || images == NULL) {
+        fprintf(stderr, "simclr: bench data: out of memory\n");
+        free(order), free(images);
+        dataset_close(&data);
+        return 1;
+    }
+    for (r = 0; r < reps; r++) {
+        double seconds;
+        start = wall_seconds();
+        dataset_epoch_order(&data, 0, (uint64_t)r, order);
+        PARALLEL_FOR()
+        for (n = 0; n < data.count; n++)
+            dataset_image(&data, order[n],
+                          images + (size_t)parallel_thread_index() * image_floats);
+        seconds = wall_seconds() - start;
+        if (best == 0.0 || seconds < best)
+            best = seconds;
+    }
+    printf("data source=%s images=%lu shape=%lux%lux%lu threads=%d open_s=%.3f "
+           "epoch_images_per_s=%.0f (best of %ld)\n",
+           source, (unsigned long)data.count, (unsigned long)data.channels,
+           (unsigned long)data.height, (unsigned long)data.width, parallel_thread_count(),
+           open_seconds, (double)data.count / best, reps);
+    free(order), free(images);
+    dataset_close(&data);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* simclr bench                                                                               */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -1191,7 +1403,10 @@ static const char bench_usage[] =
     "Benchmarks, one result line each on stdout. WHAT is one of:\n"
     "  gemm     single-precision matrix multiply, GFLOP/s (simclr bench gemm --help)\n"
     "  step     one SimCLR training step, views/s and peak memory (simclr bench step --help)\n"
-    "  augment  the augmentation pipeline, views/s (simclr bench augment --help)\n";
+    "  augment  the augmentation pipeline, views/s (simclr bench augment --help)\n"
+    "  conv     one convolution layer forward and backward, GFLOP/s (simclr bench conv --help)\n"
+    "  data     data loading: opening a dataset and an epoch of images, images/s\n"
+    "           (simclr bench data --help)\n";
 
 static int command_bench(int argc, char **argv)
 {
@@ -1205,6 +1420,10 @@ static int command_bench(int argc, char **argv)
         return bench_step(argc - 1, argv + 1);
     if (strcmp(argv[0], "augment") == 0)
         return bench_augment(argc - 1, argv + 1);
+    if (strcmp(argv[0], "conv") == 0)
+        return bench_conv(argc - 1, argv + 1);
+    if (strcmp(argv[0], "data") == 0)
+        return bench_data(argc - 1, argv + 1);
     fprintf(stderr, "simclr: bench: unknown benchmark '%s'\n%s", argv[0], bench_usage);
     return 2;
 }

@@ -10,6 +10,56 @@
 
 #include "parallel.h"
 
+/* The two per-channel sums of both passes, over the B segments of S values of channel c:
+ *   forward  (x_for_hat NULL):  first = Σ v,   second = Σ v²             (v = values[·])
+ *   backward:                   first = Σ dy,  second = Σ dy·x̂,  x̂ = (x − mean)·inverse_std
+ * in double, in BATCHNORM_LANES interleaved lanes (a value goes to lane t mod LANES of its
+ * segment) added together in lane order at the end. The order is fixed by the shape alone, so
+ * the bits do not depend on threads; the independent lanes let compilers vectorise the loop
+ * without reassociating anything (one running sum would be a chain of dependent additions). */
+#define BATCHNORM_LANES 8
+
+static void channel_sums(double *first, double *second,
+                         const float *values,    /* (B, C, S) */
+                         const float *x_for_hat, /* (B, C, S) or NULL */
+                         float mean, float inverse_std, size_t B, size_t C, size_t S, size_t c)
+{
+    double lane_first[BATCHNORM_LANES] = {0}, lane_second[BATCHNORM_LANES] = {0};
+    size_t b, t, l;
+    for (b = 0; b < B; b++) {
+        const float *v = values + (b * C + c) * S;
+        const float *xs = x_for_hat != NULL ? x_for_hat + (b * C + c) * S : NULL;
+        for (t = 0; t < S; t += BATCHNORM_LANES) {
+            const size_t lanes = S - t < BATCHNORM_LANES ? S - t : BATCHNORM_LANES;
+            if (xs == NULL && lanes == BATCHNORM_LANES) {
+                for (l = 0; l < BATCHNORM_LANES; l++) {
+                    const double value = v[t + l];
+                    lane_first[l] += value;
+                    lane_second[l] += value * value;
+                }
+            } else if (lanes == BATCHNORM_LANES) {
+                for (l = 0; l < BATCHNORM_LANES; l++) {
+                    const float x_hat = (xs[t + l] - mean) * inverse_std;
+                    lane_first[l] += v[t + l];
+                    lane_second[l] += (double)v[t + l] * x_hat;
+                }
+            } else {
+                for (l = 0; l < lanes; l++) {
+                    const double value = v[t + l];
+                    lane_first[l] += value;
+                    lane_second[l] += xs == NULL ? value * value
+                                                 : value * ((xs[t + l] - mean) * inverse_std);
+                }
+            }
+        }
+    }
+    *first = 0.0, *second = 0.0;
+    for (l = 0; l < BATCHNORM_LANES; l++) {
+        *first += lane_first[l];
+        *second += lane_second[l];
+    }
+}
+
 void batchnorm_forward_train(float *y, float *saved_mean, float *saved_inverse_std,
                              const float *x, const float *weight, const float *bias,
                              batchnorm_state *state, const batchnorm_shape *shape)
@@ -20,16 +70,10 @@ void batchnorm_forward_train(float *y, float *saved_mean, float *saved_inverse_s
     for (c = 0; c < C; c++) {
         /* one pass for Σx and Σx² in double: var = Σx²/n − mean², exact enough in double for
          * float inputs unless |mean| exceeds the standard deviation by ~10⁶ */
-        double sum = 0.0, sum_squares = 0.0, mean, variance;
+        double sum, sum_squares, mean, variance;
         float inverse_std, scale, shift;
         size_t b, t;
-        for (b = 0; b < B; b++) {
-            const float *in = x + (b * C + c) * S;
-            for (t = 0; t < S; t++) {
-                sum += in[t];
-                sum_squares += (double)in[t] * in[t];
-            }
-        }
+        channel_sums(&sum, &sum_squares, x, NULL, 0.0f, 0.0f, B, C, S, c);
         mean = sum / (double)n;
         variance = sum_squares / (double)n - mean * mean;
         if (variance < 0.0)
@@ -64,15 +108,10 @@ void batchnorm_backward_train(float *dx, float *dweight, float *dbias, const flo
     PARALLEL_FOR()
     for (c = 0; c < C; c++) {
         const float mean = saved_mean[c], inverse_std = saved_inverse_std[c];
-        double sum_dy = 0.0, sum_dy_xhat = 0.0;
+        double sum_dy, sum_dy_xhat;
         float mean_dy, mean_dy_xhat, scale;
         size_t b, t;
-        for (b = 0; b < B; b++)
-            for (t = 0; t < S; t++) {
-                const size_t at = (b * C + c) * S + t;
-                sum_dy += dy[at];
-                sum_dy_xhat += (double)dy[at] * ((x[at] - mean) * inverse_std);
-            }
+        channel_sums(&sum_dy, &sum_dy_xhat, dy, x, mean, inverse_std, B, C, S, c);
         dweight[c] += (float)sum_dy_xhat;
         dbias[c] += (float)sum_dy;
         mean_dy = (float)(sum_dy / (double)n);

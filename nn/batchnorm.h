@@ -15,8 +15,9 @@
  * untouched; its backward treats the running statistics as constants.
  * Defaults: momentum 0.1, eps 1e-5 (PyTorch).
  *
- * Per-channel sums are accumulated in double; channels run in parallel and each is reduced by
- * one thread in a fixed order, so results are the same bits for any thread count.
+ * Per-channel sums are accumulated in double, in 8 interleaved lanes (position mod 8 within
+ * each image's plane) added in lane order; channels run in parallel and each is reduced by one
+ * thread in that fixed order, so results are the same bits for any thread count.
  * Gradient convention as nn/conv2d.h: dweight, dbias accumulate; dx is overwritten (and may
  * alias dy).
  */

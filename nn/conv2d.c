@@ -180,37 +180,47 @@ static void conv2d_valid_columns(const conv2d_shape *s, size_t b, size_t *first,
         *first = *end;
 }
 
-/* Writes one row (c, a, b) of the unrolled columns,
+/* Writes columns column .. column+count-1 of one row (c, a, b) of the unrolled columns,
  *     col[(c, a, b)][(g, i, j)] = x[g][c][i·s − p + a][j·s − p + b]   (0 in the padding),
- * for every column (g, i, j) of the chunk, as value(column) → out[column_offset(column)]. The
- * two callers below differ only in where a column goes in their packed layout. */
-#define CONV2D_UNROLL_ROW(s, x, images, row, STORE)                                                \
-    do {                                                                                          \
-        const size_t k_ = (s)->kernel, Ho_ = (s)->out_height, Wo_ = (s)->out_width;              \
-        const size_t c_ = (row) / (k_ * k_), a_ = ((row) / k_) % k_, b_ = (row) % k_;              \
-        size_t g_, i_, j_, first_, end_, column_ = 0;                                             \
-        conv2d_valid_columns((s), b_, &first_, &end_);                                            \
-        for (g_ = 0; g_ < (images); g_++) {                                                       \
-            const float *plane_ =                                                                 \
-                (x) + (g_ * (s)->in_channels + c_) * (s)->in_height * (s)->in_width;              \
-            for (i_ = 0; i_ < Ho_; i_++, column_ += Wo_) {                                        \
-                const long r_ = (long)(i_ * (s)->stride + a_) - (long)(s)->padding;               \
-                if (r_ < 0 || r_ >= (long)(s)->in_height) {                                       \
-                    for (j_ = 0; j_ < Wo_; j_++)                                                  \
-                        STORE(column_ + j_, 0.0f);                                                \
-                } else {                                                                          \
-                    /* output column j reads input column j·s + b − p, inside for first <= j < end */ \
-                    const float *in_row_ = plane_ + (size_t)r_ * (s)->in_width;                   \
-                    for (j_ = 0; j_ < first_; j_++)                                               \
-                        STORE(column_ + j_, 0.0f);                                                \
-                    for (j_ = first_; j_ < end_; j_++)                                            \
-                        STORE(column_ + j_, in_row_[j_ * (s)->stride + b_ - (s)->padding]);       \
-                    for (j_ = end_; j_ < Wo_; j_++)                                               \
-                        STORE(column_ + j_, 0.0f);                                                \
-                }                                                                                 \
-            }                                                                                     \
-        }                                                                                         \
-    } while (0)
+ * contiguously into out. Output row by output row, as runs: zeros, input pixels, zeros. */
+static void conv2d_unroll_segment(float *out,    /* (count) */
+                                  const float *x, /* (G, C, H, W) */
+                                  const conv2d_shape *s, size_t row, size_t column,
+                                  size_t count)
+{
+    const size_t k = s->kernel, Ho = s->out_height, Wo = s->out_width, stride = s->stride;
+    const size_t c = row / (k * k), a = (row / k) % k, b = row % k;
+    size_t first, end;
+    conv2d_valid_columns(s, b, &first, &end);
+    size_t g = column / (Ho * Wo), i = (column / Wo) % Ho, j0 = column % Wo;
+    while (count > 0) {
+        const size_t n = Wo - j0 < count ? Wo - j0 : count, j1 = j0 + n;
+        const long r = (long)(i * stride + a) - (long)s->padding;
+        size_t j;
+        if (r < 0 || r >= (long)s->in_height) {
+            memset(out, 0, n * sizeof(float));
+        } else {
+            /* output column j reads input column j·s + b − p, inside for first <= j < end */
+            const float *in_row =
+                x + ((g * s->in_channels + c) * s->in_height + (size_t)r) * s->in_width;
+            const size_t lo = first > j0 ? (first < j1 ? first : j1) : j0;
+            const size_t hi = end < j1 ? (end > lo ? end : lo) : j1;
+            for (j = j0; j < lo; j++)
+                out[j - j0] = 0.0f;
+            if (stride == 1 && hi > lo)
+                memcpy(out + (lo - j0), in_row + (lo + b - s->padding), (hi - lo) * sizeof(float));
+            else
+                for (j = lo; j < hi; j++)
+                    out[j - j0] = in_row[j * stride + b - s->padding];
+            for (j = hi; j < j1; j++)
+                out[j - j0] = 0.0f;
+        }
+        out += n, count -= n;
+        j0 = 0; /* the next output row (g, i + 1), or the next image's first */
+        if (++i == Ho)
+            i = 0, g++;
+    }
+}
 
 /* Stores output columns column .. column+count-1 of one row into the forward packed layout,
  * splitting at panel boundaries: values src[0], src[stride], … or zeros when src is NULL. */
@@ -279,7 +289,12 @@ static void conv2d_im2col_packed(float *packed,  /* gemm_packed_b_floats(columns
 /* im2col for the weight gradient dW = dY · colᵀ: op(B) = colᵀ, K = the chunk's columns,
  * N = C·k·k, in gemm's packed layout: element (column, row) at
  * packed[(row / NR)·columns·NR + column·NR + row % NR]. Parallel over panels of NR rows, so no
- * two threads write the same cache line. */
+ * two threads write the same cache line. Within a panel, blocks of CONV2D_TRANSPOSE_COLUMNS
+ * columns are unrolled row by row into a small buffer and then transposed into place, so that
+ * the stores to the packed panel are contiguous (storing each row straight into the panel
+ * would touch a new cache line with every value). */
+#define CONV2D_TRANSPOSE_COLUMNS 64
+
 static void conv2d_im2col_packed_transposed(float *packed,  /* gemm_packed_b_floats(C·k·k, columns) */
                                             const float *x, /* (G, C, H, W) */
                                             const conv2d_shape *s, size_t images)
@@ -289,19 +304,41 @@ static void conv2d_im2col_packed_transposed(float *packed,  /* gemm_packed_b_flo
     size_t panel;
     PARALLEL_FOR()
     for (panel = 0; panel < panels; panel++) {
+        float block[GEMM_NR * CONV2D_TRANSPOSE_COLUMNS]; /* (lane, column in the block) */
         float *panel_base = packed + panel * columns * GEMM_NR;
-        size_t lane, column;
-        for (lane = 0; lane < GEMM_NR; lane++) {
-            const size_t row = panel * GEMM_NR + lane;
-            float *base = panel_base + lane;
-            if (row >= rows) {
-                for (column = 0; column < columns; column++)
-                    base[column * GEMM_NR] = 0.0f;
-                continue;
+        const size_t first_row = panel * GEMM_NR;
+        const size_t lanes = rows - first_row < GEMM_NR ? rows - first_row : GEMM_NR;
+        size_t start, lane, t;
+        for (start = 0; start < columns; start += CONV2D_TRANSPOSE_COLUMNS) {
+            const size_t n = columns - start < CONV2D_TRANSPOSE_COLUMNS
+                                 ? columns - start
+                                 : CONV2D_TRANSPOSE_COLUMNS;
+            for (lane = 0; lane < lanes; lane++)
+                conv2d_unroll_segment(block + lane * CONV2D_TRANSPOSE_COLUMNS, x, s,
+                                      first_row + lane, start, n);
+            if (lanes == GEMM_NR) {
+                /* the common case, with constant trip counts the compiler can unroll */
+                for (t = 0; t < n; t++) {
+                    float *out = panel_base + (start + t) * GEMM_NR;
+                    const float *column_t = block + t;
+                    for (lane = 0; lane < GEMM_NR; lane += 4) {
+                        const float v0 = column_t[(lane + 0) * CONV2D_TRANSPOSE_COLUMNS];
+                        const float v1 = column_t[(lane + 1) * CONV2D_TRANSPOSE_COLUMNS];
+                        const float v2 = column_t[(lane + 2) * CONV2D_TRANSPOSE_COLUMNS];
+                        const float v3 = column_t[(lane + 3) * CONV2D_TRANSPOSE_COLUMNS];
+                        out[lane + 0] = v0, out[lane + 1] = v1;
+                        out[lane + 2] = v2, out[lane + 3] = v3;
+                    }
+                }
+            } else {
+                for (t = 0; t < n; t++) {
+                    float *out = panel_base + (start + t) * GEMM_NR;
+                    for (lane = 0; lane < lanes; lane++)
+                        out[lane] = block[lane * CONV2D_TRANSPOSE_COLUMNS + t];
+                    for (lane = lanes; lane < GEMM_NR; lane++)
+                        out[lane] = 0.0f;
+                }
             }
-#define CONV2D_STORE_TRANSPOSED(column, value) base[(column) * GEMM_NR] = (value)
-            CONV2D_UNROLL_ROW(s, x, images, row, CONV2D_STORE_TRANSPOSED);
-#undef CONV2D_STORE_TRANSPOSED
         }
     }
 }

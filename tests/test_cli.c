@@ -23,6 +23,8 @@ Test(cli, help_on_every_command)
     cr_expect_eq(run("./simclr bench gemm --help > /dev/null"), 0);
     cr_expect_eq(run("./simclr bench step --help > /dev/null"), 0);
     cr_expect_eq(run("./simclr bench augment --help > /dev/null"), 0);
+    cr_expect_eq(run("./simclr bench conv --help > /dev/null"), 0);
+    cr_expect_eq(run("./simclr bench data --help > /dev/null"), 0);
     cr_expect_eq(run("./simclr augment --help > /dev/null"), 0);
 }
 
@@ -33,6 +35,10 @@ Test(cli, bad_usage_exits_2_with_a_message)
     cr_expect_eq(run("./simclr bench gemm --n 0 > /dev/null 2>&1"), 2);
     cr_expect_eq(run("./simclr bench gemm --n > /dev/null 2>&1"), 2);
     cr_expect_eq(run("./simclr bench step --arch resnet7 > /dev/null 2>&1"), 2);
+    cr_expect_eq(run("./simclr bench conv --kernel 0 2>&1 | grep -q -- --kernel"), 0);
+    cr_expect_eq(run("./simclr bench conv --size 2 --kernel 5 --padding 0 > /dev/null 2>&1"), 2,
+                 "a kernel that does not fit the input");
+    cr_expect_eq(run("./simclr bench data --data /no/such > /dev/null 2>&1"), 2);
     cr_expect_eq(run("./simclr augment > /dev/null 2>&1"), 2, "--out is required");
     cr_expect_eq(run("./simclr augment --out /tmp/simclr_cli.png --preset svhn > /dev/null 2>&1"), 2);
     cr_expect_eq(run("./simclr augment --out /tmp/simclr_cli.png --data /no/such > /dev/null 2>&1"), 2);
@@ -68,6 +74,16 @@ Test(cli, augment_reads_fashion_mnist)
 Test(cli, bench_gemm_prints_a_result_line)
 {
     cr_expect_eq(run("./simclr bench gemm --n 64 --reps 1 | grep -q 'gflops='"), 0);
+}
+
+Test(cli, bench_conv_and_data_print_a_result_line)
+{
+    cr_expect_eq(run("./simclr bench conv --batch 2 --in 8 --out 8 --size 8 --reps 1 | "
+                     "grep -Eq '^conv batch=2 .*forward_gflops=[0-9.]+ backward_gflops=[0-9.]+'"),
+                 0);
+    cr_expect_eq(run("./simclr bench data --reps 1 | "
+                     "grep -Eq '^data source=builtin:shapes images=12000 .*epoch_images_per_s='"),
+                 0);
 }
 
 /* Overrides reach the pipeline: with --p-gray 1 every view is gray (R = G = B), while the
