@@ -12,6 +12,7 @@ only; its read_safetensors is also the reader behind tests/crosscheck_torch.py.
 train_step case between the fast profile, whose fused multiply-adds round differently, and the
 portable one).
 """
+import argparse
 import json
 import os
 import struct
@@ -39,18 +40,13 @@ def read_safetensors(path):
 
 
 def main(argv):
-    rtol = 1e-5
-    if "--rtol" in argv:
-        rtol = float(argv[argv.index("--rtol") + 1])
-        argv = [a for i, a in enumerate(argv) if a != "--rtol" and argv[i - 1] != "--rtol"]
-    skip = None
-    if "--skip" in argv:
-        skip = argv[argv.index("--skip") + 1]
-        argv = [a for i, a in enumerate(argv) if a != "--skip" and argv[i - 1] != "--skip"]
-    if len(argv) != 2:
-        print(__doc__)
-        return 2
-    reference, other = argv
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("reference")
+    parser.add_argument("other")
+    parser.add_argument("--rtol", type=float, default=1e-5)
+    parser.add_argument("--skip", default=None, help="leave out files starting with this")
+    args = parser.parse_args(argv)
+    reference, other, rtol, skip = args.reference, args.other, args.rtol, args.skip
     files = sorted(f for f in os.listdir(reference)
                    if f.endswith(".safetensors") and not (skip and f.startswith(skip)))
     failures, worst = 0, (0.0, "")
