@@ -81,14 +81,14 @@ ALL_LDFLAGS = $(OPENMP_FLAGS) $(LDFLAGS)
 LIBS        = -lm
 
 LIBRARY_SOURCES = nn/error.c nn/tensor.c nn/rng.c nn/parallel.c nn/gemm.c nn/memory.c \
-                  nn/conv2d.c nn/batchnorm.c nn/pointwise.c nn/pool.c nn/linear.c nn/params.c \
+                  nn/conv2d.c nn/winograd.c nn/batchnorm.c nn/pointwise.c nn/pool.c nn/linear.c nn/params.c \
                   nn/resnet.c nn/head.c nn/optim.c \
                   loss/cosine.c loss/contrastive.c loss/ntxent.c loss/alternatives.c \
                   loss/memory_bank.c aug/color.c aug/geometry.c aug/blur.c aug/pipeline.c \
                   data/shapes.c data/image_io.c data/inflate.c data/idx.c data/tar.c data/cifar.c data/safetensors.c data/dataset.c \
                   eval/lbfgs.c eval/logistic.c eval/knn.c eval/report.c eval/features.c eval/golden.c
 LIBRARY_HEADERS = simclr.h nn/error.h nn/tensor.h nn/rng.h nn/parallel.h nn/gemm.h nn/memory.h \
-                  nn/conv2d.h nn/batchnorm.h nn/pointwise.h nn/pool.h nn/linear.h nn/params.h \
+                  nn/conv2d.h nn/winograd.h nn/batchnorm.h nn/pointwise.h nn/pool.h nn/linear.h nn/params.h \
                   nn/resnet.h nn/head.h nn/optim.h \
                   loss/cosine.h loss/contrastive.h loss/memory_bank.h \
                   aug/color.h aug/geometry.h aug/blur.h aug/pipeline.h \

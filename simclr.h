@@ -12,7 +12,7 @@
  *   nn/rng.h       PCG32 + SplitMix64 streams, specified exactly (SPEC.md §1)
  *   nn/parallel.h  thread count (OpenMP optional; results are the same bits for any count)
  *   nn/gemm.h      C = alpha·op(A)·op(B) + beta·C: naive reference and packed fast path
- *   nn/conv2d.h, nn/batchnorm.h, nn/pointwise.h, nn/pool.h, nn/linear.h
+ *   nn/conv2d.h (nn/winograd.h), nn/batchnorm.h, nn/pointwise.h, nn/pool.h, nn/linear.h
  *                  the layers, each a forward/backward pair with a naive reference
  *   nn/params.h    the flat parameter store with torchvision's names
  *   nn/resnet.h    ResNet-18/34/50 (torchvision layout; ImageNet and CIFAR stems)
@@ -54,6 +54,7 @@
 #include "nn/tensor.h"
 #include "nn/batchnorm.h"
 #include "nn/conv2d.h"
+#include "nn/winograd.h"
 #include "nn/head.h"
 #include "nn/linear.h"
 #include "nn/memory.h"

@@ -9,6 +9,7 @@
 #include "gemm.h"
 #include "parallel.h"
 #include "tensor.h"
+#include "winograd.h"
 
 /* GEMM columns per chunk: enough to fill the register tiles and amortise packing, few enough
  * that a chunk's packed columns stay in cache. The weight gradient sums over columns, so it
@@ -129,6 +130,8 @@ int conv2d_workspace_floats(const conv2d_shape *s, size_t *floats, simclr_error 
                (double)(conv2d_col_rows(s) + 64) * (double)(s->out_channels + 64);
     if (estimate > (double)((size_t)-1 / sizeof(float)))
         return simclr_fail(err, "conv2d: the workspace overflows size_t");
+    if (winograd_applies(s))
+        return winograd_workspace_floats(s, floats, err);
     conv2d_plan_workspace(s, &plan);
     *floats = plan.total;
     return SIMCLR_OK;
@@ -455,13 +458,17 @@ void conv2d_forward(float *y, const float *x, const float *weight, const float *
     float *packed_weight = workspace, *slots_base;
     size_t chunk;
     (void)take_chunks, (void)slots; /* read only by the OpenMP pragmas */
-    conv2d_plan_workspace(s, &plan);
-    slots_base = workspace + plan.weight;
-    gemm_pack_a(packed_weight, GEMM_NORMAL, weight, rows, O, rows); /* W once for all chunks */
-    PARALLEL_FOR_DYNAMIC(num_threads(slots) if (take_chunks))
-    for (chunk = 0; chunk < chunks; chunk++)
-        conv2d_forward_chunk(y, x, packed_weight, s, chunk * s->chunk,
-                             slots_base + (size_t)parallel_thread_index() * plan.slot, &plan);
+    if (winograd_applies(s)) {
+        winograd_forward(y, x, weight, s, workspace); /* 3×3, stride 1, padding 1: nn/winograd.h */
+    } else {
+        conv2d_plan_workspace(s, &plan);
+        slots_base = workspace + plan.weight;
+        gemm_pack_a(packed_weight, GEMM_NORMAL, weight, rows, O, rows); /* W once for all chunks */
+        PARALLEL_FOR_DYNAMIC(num_threads(slots) if (take_chunks))
+        for (chunk = 0; chunk < chunks; chunk++)
+            conv2d_forward_chunk(y, x, packed_weight, s, chunk * s->chunk,
+                                 slots_base + (size_t)parallel_thread_index() * plan.slot, &plan);
+    }
     if (bias != NULL) {
         size_t plane;
         PARALLEL_FOR()
@@ -531,6 +538,11 @@ void conv2d_backward(float *dx, float *dweight, float *dbias, const float *dy, c
                     sum += dy[(n * O + o) * S + t];
             dbias[o] += (float)sum;
         }
+    }
+
+    if (winograd_applies(s)) {
+        winograd_backward(dx, dweight, dy, x, weight, s, workspace); /* nn/winograd.h */
+        return;
     }
 
     /* dW (O, C·k·k) += dY (O, cols) · colᵀ (cols, C·k·k), chunk after chunk, in order */

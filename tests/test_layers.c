@@ -48,7 +48,7 @@ static double conv_loss(void *context)
     return reference_dot(t->y, t->r, out);
 }
 
-static void check_conv(conv_case c, unsigned long tag)
+static void check_conv_limited(conv_case c, unsigned long tag, size_t limit)
 {
     conv2d_shape shape;
     simclr_error err;
@@ -101,14 +101,16 @@ static void check_conv(conv_case c, unsigned long tag)
         dw[i] -= 0.5f;
     for (i = 0; i < c.O; i++)
         db[i] -= 0.25f;
-    check_gradient(what, t.x, in_count, dx, conv_loss, &t, 1e-5, 400);
-    check_gradient(what, t.w, weight_count, dw, conv_loss, &t, 1e-5, 400);
+    check_gradient(what, t.x, in_count, dx, conv_loss, &t, 1e-5, limit);
+    check_gradient(what, t.w, weight_count, dw, conv_loss, &t, 1e-5, limit);
     if (c.bias)
         check_gradient(what, t.b, c.O, db, conv_loss, &t, 1e-5, 0);
 
     free(x), free(w), free(b), free(y), free(y_naive), free(dy), free(dx), free(dw), free(db);
     free(workspace), free(t.x), free(t.w), free(t.b), free(t.r), free(t.y);
 }
+
+static void check_conv(conv_case c, unsigned long tag) { check_conv_limited(c, tag, 400); }
 
 Test(conv2d, odd_non_square_padding_1_with_bias) { check_conv((conv_case){2, 3, 7, 5, 4, 3, 1, 1, 1}, 100); }
 Test(conv2d, stride_2_padding_1_batch_1) { check_conv((conv_case){1, 2, 9, 9, 3, 3, 2, 1, 0}, 110); }
@@ -120,6 +122,78 @@ Test(conv2d, pointwise_1x1_large_image_skips_im2col) { check_conv((conv_case){2,
 /* 30×30 = 900 columns: chunks of 3 images, so 4 images make a full chunk and a partial one */
 Test(conv2d, several_chunks_with_a_remainder) { check_conv((conv_case){4, 2, 30, 30, 3, 3, 1, 1, 0}, 160); }
 Test(conv2d, stem_7x7_stride_2_padding_3) { check_conv((conv_case){2, 3, 11, 10, 4, 7, 2, 3, 0}, 170); }
+
+/* 3×3, stride 1, padding 1 with at least 16 channels each way: Winograd F(2×2, 3×3)
+ * (nn/winograd.h), held to the same definition and the same tolerances. */
+static conv2d_shape shape_of(size_t B, size_t C, size_t H, size_t W, size_t O, size_t k,
+                             size_t s, size_t p)
+{
+    conv2d_shape shape;
+    simclr_error err;
+    cr_assert_eq(conv2d_shape_init(&shape, B, C, H, W, O, k, s, p, &err), SIMCLR_OK);
+    return shape;
+}
+
+Test(conv2d, winograd_takes_the_3x3_stride_1_layers_of_resnet)
+{
+    conv2d_shape s64 = shape_of(2, 64, 32, 32, 64, 3, 1, 1), s512 = shape_of(2, 512, 4, 4, 512, 3, 1, 1);
+    conv2d_shape stem = shape_of(2, 3, 32, 32, 64, 3, 1, 1), down = shape_of(2, 64, 32, 32, 128, 3, 2, 1);
+    conv2d_shape pointwise = shape_of(2, 64, 32, 32, 128, 1, 1, 0);
+    cr_expect(winograd_applies(&s64) && winograd_applies(&s512));
+    cr_expect(!winograd_applies(&stem), "3 input channels stay on im2col");
+    cr_expect(!winograd_applies(&down) && !winograd_applies(&pointwise));
+}
+
+Test(conv2d, winograd_odd_non_square_with_bias)
+{
+    conv2d_shape s = shape_of(2, 16, 7, 5, 16, 3, 1, 1);
+    cr_assert(winograd_applies(&s));
+    check_conv((conv_case){2, 16, 7, 5, 16, 3, 1, 1, 1}, 180);
+}
+
+Test(conv2d, winograd_even_sizes_more_outputs_than_inputs)
+{
+    conv2d_shape s = shape_of(3, 16, 8, 6, 24, 3, 1, 1);
+    cr_assert(winograd_applies(&s));
+    check_conv((conv_case){3, 16, 8, 6, 24, 3, 1, 1, 0}, 190);
+}
+
+/* 64×62: 992 tiles an image, so chunks of 2 images (WINOGRAD_TARGET_TILES 1024) and a
+ * remainder of 1; the weight gradient sums over both chunks. Fewer gradient coordinates are
+ * checked here, as each evaluation of the double definition is 27 M multiply-adds. */
+Test(conv2d, winograd_two_chunks_with_a_remainder)
+{
+    conv2d_shape s = shape_of(3, 16, 64, 62, 16, 3, 1, 1);
+    cr_assert(winograd_applies(&s));
+    check_conv_limited((conv_case){3, 16, 64, 62, 16, 3, 1, 1, 0}, 200, 24);
+}
+
+/* The transforms only add, subtract and halve: on integers in -2 .. 2 every intermediate is a
+ * small multiple of 1/4, exact in float, so F(2×2, 3×3) must equal the direct sum bit for bit. */
+Test(conv2d, winograd_is_exact_on_small_integers)
+{
+    conv2d_shape s = shape_of(2, 16, 9, 10, 17, 3, 1, 1);
+    const size_t in_count = 2 * 16 * 9 * 10, out_count = 2 * 17 * 9 * 10, weight_count = 17 * 16 * 9;
+    size_t floats, i;
+    simclr_error err;
+    float *x = random_floats(in_count, -2.5f, 2.5f, 210), *w = random_floats(weight_count, -2.5f, 2.5f, 211);
+    float *y = malloc(out_count * sizeof(float)), *y_naive = malloc(out_count * sizeof(float)), *workspace;
+    cr_assert(winograd_applies(&s));
+    cr_assert_eq(conv2d_workspace_floats(&s, &floats, &err), SIMCLR_OK);
+    workspace = malloc(floats * sizeof(float));
+    for (i = 0; i < in_count; i++)
+        x[i] = roundf(x[i]);
+    for (i = 0; i < weight_count; i++)
+        w[i] = roundf(w[i]);
+    conv2d_forward(y, x, w, NULL, &s, workspace);
+    conv2d_forward_naive(y_naive, x, w, NULL, &s);
+    for (i = 0; i < out_count; i++)
+        if (y[i] != y_naive[i])
+            break;
+    cr_expect_eq(i, out_count, "first difference at %zu: %g vs %g", i, i < out_count ? y[i] : 0.0,
+                 i < out_count ? y_naive[i] : 0.0);
+    free(x), free(w), free(y), free(y_naive), free(workspace);
+}
 
 Test(conv2d, impossible_shapes_are_rejected)
 {

@@ -1,0 +1,521 @@
+/*
+ * nn/winograd.c — F(2×2, 3×3) convolution: the four tile transforms, the 16 products per chunk,
+ * forward and backward. The formulas and matrices are in nn/winograd.h; the direct definition
+ * this must agree with is conv2d_forward_naive (nn/conv2d.c).
+ *
+ * Every transform is applied as two 1-D passes, first down the rows of the tile (the left
+ * matrix), then along them (the right one), and is written for a whole row of tiles at once, so
+ * the loops over the tile column tj are plain loops over contiguous arrays the compiler
+ * vectorises. An input row is split into its even and odd padded columns for that:
+ * padded column 2m is image column 2m − 1, padded column 2m + 1 is image column 2m, and tile tj
+ * covers padded columns 2tj .. 2tj + 3 = even[tj], odd[tj], even[tj + 1], odd[tj + 1].
+ */
+#include "winograd.h"
+
+#include <string.h>
+
+#include "gemm.h"
+#include "parallel.h"
+#include "tensor.h"
+
+#define WINOGRAD_POSITIONS 16 /* ξ = 4·row + column of a transformed tile */
+#define WINOGRAD_MAX_PADDED (WINOGRAD_MAX_TILE_COLUMNS + 1)
+
+int winograd_applies(const conv2d_shape *s)
+{
+    return s->kernel == 3 && s->stride == 1 && s->padding == 1 &&
+           s->in_channels >= WINOGRAD_MIN_CHANNELS && s->out_channels >= WINOGRAD_MIN_CHANNELS &&
+           (s->in_width + 1) / 2 <= WINOGRAD_MAX_TILE_COLUMNS;
+}
+
+static size_t winograd_tile_rows(const conv2d_shape *s) { return (s->in_height + 1) / 2; }
+static size_t winograd_tile_columns(const conv2d_shape *s) { return (s->in_width + 1) / 2; }
+
+/* Images per chunk: enough for WINOGRAD_TARGET_TILES tiles, at least one, at most the batch. */
+static size_t winograd_chunk_images(const conv2d_shape *s)
+{
+    const size_t tiles = winograd_tile_rows(s) * winograd_tile_columns(s);
+    const size_t images = (WINOGRAD_TARGET_TILES + tiles - 1) / tiles;
+    return images < s->batch ? images : s->batch;
+}
+
+static size_t round_up_16(size_t floats)
+{
+    return (floats + 15) / 16 * 16; /* so that every region starts 64-byte aligned */
+}
+
+/* The row stride of the (C, T) and (O, T) matrices: T rounded up and 16 floats more, so that
+ * rows are never a multiple of 4 KiB apart (gemm's packing reads 12 or 32 rows side by side,
+ * which would otherwise all fall into the same L1 cache sets). */
+static size_t winograd_row_stride(size_t T)
+{
+    return round_up_16(T) + 16;
+}
+
+/* The workspace: U (16, O, C) | dU (16, O, C) | V or dV (16, C, T) | M or dM (16, O, T) |
+ * one GEMM workspace per thread. */
+typedef struct winograd_plan {
+    size_t chunk_images, chunk_tiles;
+    size_t u, du, v, m, gemm_slot, total;
+} winograd_plan;
+
+static void winograd_make_plan(const conv2d_shape *s, winograd_plan *plan)
+{
+    const size_t C = s->in_channels, O = s->out_channels;
+    size_t T, forward, filter_gradient, input_gradient, largest;
+    plan->chunk_images = winograd_chunk_images(s);
+    T = plan->chunk_tiles = plan->chunk_images * winograd_tile_rows(s) * winograd_tile_columns(s);
+    plan->u = round_up_16(WINOGRAD_POSITIONS * O * C);
+    plan->du = WINOGRAD_POSITIONS * round_up_16(gemm_packed_a_floats(O, C)); /* or U packed */
+    if (plan->du < plan->u)
+        plan->du = plan->u;
+    plan->v = WINOGRAD_POSITIONS * C * winograd_row_stride(T); /* holds V packed too */
+    plan->m = WINOGRAD_POSITIONS * O * winograd_row_stride(T);
+    /* gemm's own workspace for the three products: M = U·V, dU += dM·Vᵀ, dV = Uᵀ·dM */
+    (void)gemm_workspace_floats(O, T, C, &forward, NULL);
+    (void)gemm_workspace_floats(O, C, T, &filter_gradient, NULL);
+    (void)gemm_workspace_floats(C, T, O, &input_gradient, NULL);
+    largest = forward > filter_gradient ? forward : filter_gradient;
+    largest = largest > input_gradient ? largest : input_gradient;
+    plan->gemm_slot = round_up_16(largest);
+    plan->total = plan->u + plan->du + plan->v + plan->m + s->threads * plan->gemm_slot;
+}
+
+int winograd_workspace_floats(const conv2d_shape *s, size_t *floats, simclr_error *err)
+{
+    winograd_plan plan;
+    const double C = (double)s->in_channels, O = (double)s->out_channels;
+    const double T = (double)winograd_chunk_images(s) * (double)winograd_tile_rows(s) *
+                     (double)winograd_tile_columns(s);
+    /* the plan's sums are checked in double first: an overflowing size is refused, not wrapped */
+    const double estimate = 48.0 * (O + 16) * (C + 16) + 16.0 * (C + O) * (T + 32) +
+                            (double)s->threads * ((O + 64) * (C + 64) + (T + 64) * (C + O + 64)) +
+                            1024.0;
+    if (estimate > (double)((size_t)-1 / sizeof(float)))
+        return simclr_fail(err, "winograd: the workspace overflows size_t");
+    winograd_make_plan(s, &plan);
+    *floats = plan.total;
+    return SIMCLR_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The four transforms                                                                        */
+/* ------------------------------------------------------------------------------------------ */
+
+/* U_ξ[o][c] = (G g Gᵀ)_ξ for every filter g = weight[o][c] (3 × 3). */
+static void winograd_filter_transform(float *U,            /* (16, O, C) */
+                                      const float *weight, /* (O, C, 3, 3) */
+                                      size_t O, size_t C)
+{
+    size_t filter;
+    PARALLEL_FOR()
+    for (filter = 0; filter < O * C; filter++) {
+        const float *g = weight + filter * 9;
+        float h[4][3]; /* G g: rows h0 = g0, h1 = ½(g0 + g1 + g2), h2 = ½(g0 − g1 + g2), h3 = g2 */
+        size_t b, r;
+        for (b = 0; b < 3; b++) {
+            h[0][b] = g[b];
+            h[1][b] = 0.5f * (g[b] + g[3 + b] + g[6 + b]);
+            h[2][b] = 0.5f * (g[b] - g[3 + b] + g[6 + b]);
+            h[3][b] = g[6 + b];
+        }
+        for (r = 0; r < 4; r++) { /* (G g) Gᵀ: the same combination along the row */
+            U[(4 * r + 0) * O * C + filter] = h[r][0];
+            U[(4 * r + 1) * O * C + filter] = 0.5f * (h[r][0] + h[r][1] + h[r][2]);
+            U[(4 * r + 2) * O * C + filter] = 0.5f * (h[r][0] - h[r][1] + h[r][2]);
+            U[(4 * r + 3) * O * C + filter] = h[r][2];
+        }
+    }
+}
+
+/* dweight[o][c] += Gᵀ dU_oc G (3 × 3 from 4 × 4); Gᵀ's rows: (1 ½ ½ 0), (0 ½ −½ 0), (0 ½ ½ 1). */
+static void winograd_filter_gradient(float *dweight,  /* (O, C, 3, 3), accumulated */
+                                     const float *dU, /* (16, O, C) */
+                                     size_t O, size_t C)
+{
+    size_t filter;
+    PARALLEL_FOR()
+    for (filter = 0; filter < O * C; filter++) {
+        float q[3][4], *dg = dweight + filter * 9;
+        size_t k, a;
+        for (k = 0; k < 4; k++) { /* Gᵀ dU: down the rows */
+            const float x0 = dU[(0 + k) * O * C + filter], x1 = dU[(4 + k) * O * C + filter];
+            const float x2 = dU[(8 + k) * O * C + filter], x3 = dU[(12 + k) * O * C + filter];
+            q[0][k] = x0 + 0.5f * (x1 + x2);
+            q[1][k] = 0.5f * (x1 - x2);
+            q[2][k] = 0.5f * (x1 + x2) + x3;
+        }
+        for (a = 0; a < 3; a++) { /* (Gᵀ dU) G: along them */
+            dg[3 * a + 0] += q[a][0] + 0.5f * (q[a][1] + q[a][2]);
+            dg[3 * a + 1] += 0.5f * (q[a][1] - q[a][2]);
+            dg[3 * a + 2] += 0.5f * (q[a][1] + q[a][2]) + q[a][3];
+        }
+    }
+}
+
+/* One image row's horizontal pass, d B, for every tile of a tile row: tile tj reads image columns
+ * a = 2tj − 1 .. 2tj + 2 (0 outside) and Bᵀ combines them as (d0 − d2, d1 + d2, d2 − d1, d1 − d3).
+ * row == NULL is a row of the padding. */
+static void winograd_input_row(float (*h)[WINOGRAD_MAX_TILE_COLUMNS], /* (4, tw) */
+                               const float *row,                     /* (W) or NULL */
+                               size_t W, size_t tw)
+{
+    float *h0 = h[0], *h1 = h[1], *h2 = h[2], *h3 = h[3];
+    size_t tj, inner_end;
+    if (row == NULL) {
+        for (tj = 0; tj < tw; tj++)
+            h0[tj] = h1[tj] = h2[tj] = h3[tj] = 0.0f;
+        return;
+    }
+    /* tiles 1 .. inner_end − 1 lie inside the image (2tj + 2 <= W − 1): stride-2 loads only */
+    inner_end = W >= 3 ? (W - 3) / 2 + 1 : 1;
+    if (inner_end > tw)
+        inner_end = tw;
+    for (tj = 1; tj < inner_end; tj++) {
+        const float d0 = row[2 * tj - 1], d1 = row[2 * tj], d2 = row[2 * tj + 1];
+        const float d3 = row[2 * tj + 2];
+        h0[tj] = d0 - d2, h1[tj] = d1 + d2, h2[tj] = d2 - d1, h3[tj] = d1 - d3;
+    }
+    /* tile 0 and the tiles at the right edge, with the padding read as 0 */
+    for (tj = 0; tj < tw; tj = tj == 0 && inner_end > 1 ? inner_end : tj + 1) {
+        const long a = 2 * (long)tj - 1;
+        const float d0 = a >= 0 && a < (long)W ? row[a] : 0.0f;
+        const float d1 = a + 1 < (long)W ? row[a + 1] : 0.0f;
+        const float d2 = a + 2 < (long)W ? row[a + 2] : 0.0f;
+        const float d3 = a + 3 < (long)W ? row[a + 3] : 0.0f;
+        h0[tj] = d0 - d2, h1[tj] = d1 + d2, h2[tj] = d2 - d1, h3[tj] = d1 - d3;
+    }
+}
+
+/* Where a chunk's 16 matrices (rows, T) live: plain, row r of matrix ξ at
+ * base + ξ·block + r·stride; or each in gemm's packed layout for a B operand (K = rows, N = T,
+ * nn/gemm.h), ready for gemm_prepacked. */
+typedef struct winograd_matrices {
+    float *base;
+    size_t rows, stride, block;
+    int packed;
+} winograd_matrices;
+
+static winograd_matrices winograd_plain(float *base, size_t rows, size_t T)
+{
+    winograd_matrices m;
+    m.base = base, m.rows = rows, m.stride = winograd_row_stride(T);
+    m.block = rows * m.stride, m.packed = 0;
+    return m;
+}
+
+static winograd_matrices winograd_packed(float *base, size_t rows, size_t T)
+{
+    winograd_matrices m;
+    m.base = base, m.rows = rows, m.stride = 0;
+    m.block = round_up_16(gemm_packed_b_floats(T, rows)), m.packed = 1;
+    return m;
+}
+
+/* Stores values[0 .. count) at row `row`, columns t .. t + count − 1 of matrix ξ. */
+static void winograd_store_run(const winograd_matrices *m, size_t position, size_t row, size_t t,
+                               const float *values, size_t count)
+{
+    float *matrix = m->base + position * m->block;
+    size_t i;
+    if (!m->packed) {
+        float *out = matrix + row * m->stride + t;
+        for (i = 0; i < count; i++)
+            out[i] = values[i];
+        return;
+    }
+    while (count > 0) { /* split where a panel of GEMM_NR columns ends */
+        const size_t lane = t % GEMM_NR, n = GEMM_NR - lane < count ? GEMM_NR - lane : count;
+        float *out = matrix + (t / GEMM_NR) * m->rows * GEMM_NR + row * GEMM_NR + lane;
+        for (i = 0; i < n; i++)
+            out[i] = values[i];
+        values += n, t += n, count -= n;
+    }
+}
+
+/* V_ξ[c][t] = (Bᵀ d B)_ξ for every tile t of a chunk; t = (g·th + ti)·tw + tj. Each of the tile
+ * row's four image rows gets its horizontal pass (d B), then Bᵀ combines the four results down
+ * the rows: V[4r + k] = (u0 − u2, u1 + u2, u2 − u1, u1 − u3)[r] of the k-th combinations. */
+static void winograd_input_transform(const winograd_matrices *V, /* 16 × (C, T) */
+                                     const float *x,             /* (G, C, H, W) */
+                                     const conv2d_shape *s, size_t images)
+{
+    const size_t C = s->in_channels, H = s->in_height, W = s->in_width;
+    const size_t th = winograd_tile_rows(s), tw = winograd_tile_columns(s);
+    const size_t planes = images * C;
+    size_t plane;
+    PARALLEL_FOR()
+    for (plane = 0; plane < planes; plane++) {
+        const size_t c = plane / images, g = plane % images; /* a channel's planes side by side */
+        const float *image_plane = x + (g * C + c) * H * W;
+        float h[4][4][WINOGRAD_MAX_TILE_COLUMNS]; /* image row r of the tile, combination k */
+        float v[WINOGRAD_POSITIONS][WINOGRAD_MAX_TILE_COLUMNS];
+        size_t ti, r, k, tj, position;
+        for (ti = 0; ti < th; ti++) {
+            for (r = 0; r < 4; r++) {
+                const long row = (long)(2 * ti + r) - 1;
+                winograd_input_row(h[r], row >= 0 && row < (long)H ? image_plane + row * (long)W : NULL, W, tw);
+            }
+            for (k = 0; k < 4; k++) {
+                const float *u0 = h[0][k], *u1 = h[1][k], *u2 = h[2][k], *u3 = h[3][k];
+                float *v0 = v[0 + k], *v1 = v[4 + k], *v2 = v[8 + k], *v3 = v[12 + k];
+                for (tj = 0; tj < tw; tj++) {
+                    v0[tj] = u0[tj] - u2[tj];
+                    v1[tj] = u1[tj] + u2[tj];
+                    v2[tj] = u2[tj] - u1[tj];
+                    v3[tj] = u1[tj] - u3[tj];
+                }
+            }
+            for (position = 0; position < WINOGRAD_POSITIONS; position++)
+                winograd_store_run(V, position, c, (g * th + ti) * tw, v[position], tw);
+        }
+    }
+}
+
+/* y = Aᵀ M A for every tile (the forward's last step); Aᵀ combines four values as
+ * (m0 + m1 + m2, m1 − m2 − m3). Rows and columns beyond H, W are dropped. */
+static void winograd_output_transform(float *y,       /* (G, O, H, W) */
+                                      const float *M, /* (16, O, T) */
+                                      const conv2d_shape *s, size_t images)
+{
+    const size_t O = s->out_channels, H = s->in_height, W = s->in_width;
+    const size_t th = winograd_tile_rows(s), tw = winograd_tile_columns(s);
+    const size_t L = winograd_row_stride(images * th * tw), planes = images * O;
+    size_t plane;
+    PARALLEL_FOR()
+    for (plane = 0; plane < planes; plane++) {
+        const size_t o = plane / images, g = plane % images; /* a channel's planes side by side */
+        float *out_plane = y + (g * O + o) * H * W;
+        float rows[2][4][WINOGRAD_MAX_TILE_COLUMNS]; /* Aᵀ M: 2 rows of 4 columns, per tile */
+        float top[2][WINOGRAD_MAX_TILE_COLUMNS], bottom[2][WINOGRAD_MAX_TILE_COLUMNS];
+        size_t ti, k, tj;
+        for (ti = 0; ti < th; ti++) {
+            const float *m = M + o * L + (g * th + ti) * tw;
+            for (k = 0; k < 4; k++) {
+                const float *m0 = m + (0 + k) * O * L, *m1 = m + (4 + k) * O * L;
+                const float *m2 = m + (8 + k) * O * L, *m3 = m + (12 + k) * O * L;
+                for (tj = 0; tj < tw; tj++) {
+                    rows[0][k][tj] = m0[tj] + m1[tj] + m2[tj];
+                    rows[1][k][tj] = m1[tj] - m2[tj] - m3[tj];
+                }
+            }
+            for (tj = 0; tj < tw; tj++) {
+                top[0][tj] = rows[0][0][tj] + rows[0][1][tj] + rows[0][2][tj];
+                top[1][tj] = rows[0][1][tj] - rows[0][2][tj] - rows[0][3][tj];
+                bottom[0][tj] = rows[1][0][tj] + rows[1][1][tj] + rows[1][2][tj];
+                bottom[1][tj] = rows[1][1][tj] - rows[1][2][tj] - rows[1][3][tj];
+            }
+            {
+                float *row0 = out_plane + 2 * ti * W;
+                float *row1 = 2 * ti + 1 < H ? row0 + W : NULL;
+                const size_t pairs = W / 2;
+                for (tj = 0; tj < pairs; tj++) {
+                    row0[2 * tj] = top[0][tj];
+                    row0[2 * tj + 1] = top[1][tj];
+                }
+                if (W % 2 == 1)
+                    row0[W - 1] = top[0][pairs];
+                if (row1 != NULL) {
+                    for (tj = 0; tj < pairs; tj++) {
+                        row1[2 * tj] = bottom[0][tj];
+                        row1[2 * tj + 1] = bottom[1][tj];
+                    }
+                    if (W % 2 == 1)
+                        row1[W - 1] = bottom[0][pairs];
+                }
+            }
+        }
+    }
+}
+
+/* dM_ξ = (A dY Aᵀ)_ξ for every tile (the adjoint of the output transform); A combines two values
+ * as (p, p + q, p − q, −q). dY beyond H, W is read as 0. */
+static void winograd_output_gradient_transform(float *dM,       /* (16, O, T) */
+                                               const float *dy, /* (G, O, H, W) */
+                                               const conv2d_shape *s, size_t images)
+{
+    const size_t O = s->out_channels, H = s->in_height, W = s->in_width;
+    const size_t th = winograd_tile_rows(s), tw = winograd_tile_columns(s);
+    const size_t L = winograd_row_stride(images * th * tw), planes = images * O;
+    size_t plane;
+    PARALLEL_FOR()
+    for (plane = 0; plane < planes; plane++) {
+        const size_t o = plane / images, g = plane % images; /* a channel's planes side by side */
+        const float *dy_plane = dy + (g * O + o) * H * W;
+        float left[2][WINOGRAD_MAX_TILE_COLUMNS], right[2][WINOGRAD_MAX_TILE_COLUMNS];
+        float column_left[4][WINOGRAD_MAX_TILE_COLUMNS], column_right[4][WINOGRAD_MAX_TILE_COLUMNS];
+        size_t ti, tj, r, e;
+        for (ti = 0; ti < th; ti++) {
+            float *out = dM + o * L + (g * th + ti) * tw;
+            for (e = 0; e < 2; e++) { /* the tile's two rows, split into left and right columns */
+                const size_t row = 2 * ti + e;
+                for (tj = 0; tj < tw; tj++) {
+                    left[e][tj] = row < H ? dy_plane[row * W + 2 * tj] : 0.0f;
+                    right[e][tj] = row < H && 2 * tj + 1 < W ? dy_plane[row * W + 2 * tj + 1] : 0.0f;
+                }
+            }
+            for (tj = 0; tj < tw; tj++) { /* A dY: down the rows */
+                column_left[0][tj] = left[0][tj];
+                column_left[1][tj] = left[0][tj] + left[1][tj];
+                column_left[2][tj] = left[0][tj] - left[1][tj];
+                column_left[3][tj] = -left[1][tj];
+                column_right[0][tj] = right[0][tj];
+                column_right[1][tj] = right[0][tj] + right[1][tj];
+                column_right[2][tj] = right[0][tj] - right[1][tj];
+                column_right[3][tj] = -right[1][tj];
+            }
+            for (r = 0; r < 4; r++) { /* (A dY) Aᵀ: along them */
+                const float *p = column_left[r], *q = column_right[r];
+                float *d0 = out + (4 * r + 0) * O * L, *d1 = out + (4 * r + 1) * O * L;
+                float *d2 = out + (4 * r + 2) * O * L, *d3 = out + (4 * r + 3) * O * L;
+                for (tj = 0; tj < tw; tj++) {
+                    d0[tj] = p[tj];
+                    d1[tj] = p[tj] + q[tj];
+                    d2[tj] = p[tj] - q[tj];
+                    d3[tj] = -q[tj];
+                }
+            }
+        }
+    }
+}
+
+/* dx = Σ_tiles B dV Bᵀ, each tile's 4×4 added where its patch came from (the adjoint of the
+ * input transform); B combines four values as (v0, v1 − v2 + v3, v1 + v2 − v0, −v3). Tile rows
+ * are added in order, and within a row padded column 2m gets tile m's first value plus tile
+ * m − 1's third (2m + 1: second plus fourth), so each sum has a fixed order. */
+static void winograd_input_gradient_transform(float *dx,       /* (G, C, H, W), overwritten */
+                                              const float *dV, /* (16, C, T) */
+                                              const conv2d_shape *s, size_t images)
+{
+    const size_t C = s->in_channels, H = s->in_height, W = s->in_width;
+    const size_t th = winograd_tile_rows(s), tw = winograd_tile_columns(s);
+    const size_t L = winograd_row_stride(images * th * tw), planes = images * C;
+    size_t plane;
+    PARALLEL_FOR()
+    for (plane = 0; plane < planes; plane++) {
+        const size_t c = plane / images, g = plane % images; /* a channel's planes side by side */
+        float *dx_plane = dx + (g * C + c) * H * W;
+        float rows[4][4][WINOGRAD_MAX_TILE_COLUMNS]; /* B dV: 4 rows of 4 columns, per tile */
+        float even[WINOGRAD_MAX_PADDED], odd[WINOGRAD_MAX_PADDED];
+        size_t ti, tj, r, k, m, j;
+        memset(dx_plane, 0, H * W * sizeof(float));
+        for (ti = 0; ti < th; ti++) {
+            const float *v = dV + c * L + (g * th + ti) * tw;
+            for (k = 0; k < 4; k++) { /* B dV: down the rows */
+                const float *v0 = v + (0 + k) * C * L, *v1 = v + (4 + k) * C * L;
+                const float *v2 = v + (8 + k) * C * L, *v3 = v + (12 + k) * C * L;
+                for (tj = 0; tj < tw; tj++) {
+                    rows[0][k][tj] = v0[tj];
+                    rows[1][k][tj] = v1[tj] - v2[tj] + v3[tj];
+                    rows[2][k][tj] = v1[tj] + v2[tj] - v0[tj];
+                    rows[3][k][tj] = -v3[tj];
+                }
+            }
+            for (r = 0; r < 4; r++) {
+                const long row = (long)(2 * ti + r) - 1;
+                const float *w0 = rows[r][0], *w1 = rows[r][1], *w2 = rows[r][2], *w3 = rows[r][3];
+                float *out;
+                if (row < 0 || row >= (long)H)
+                    continue;
+                /* (B dV) Bᵀ along the row, tile values 0..3 at padded columns 2tj .. 2tj + 3 */
+                even[0] = w0[0];
+                odd[0] = w1[0] - w2[0] + w3[0];
+                for (m = 1; m < tw; m++) {
+                    even[m] = w0[m] + (w1[m - 1] + w2[m - 1] - w0[m - 1]);
+                    odd[m] = (w1[m] - w2[m] + w3[m]) + -w3[m - 1];
+                }
+                even[tw] = w1[tw - 1] + w2[tw - 1] - w0[tw - 1];
+                /* (odd[tw], padded column 2tw + 1, is beyond the image: W <= 2tw) */
+                /* image column j is padded column j + 1: odd j ← even[(j + 1)/2], even j ← odd[j/2] */
+                out = dx_plane + (size_t)row * W;
+                for (j = 0; j + 1 < W; j += 2) {
+                    out[j] += odd[j / 2];
+                    out[j + 1] += even[j / 2 + 1];
+                }
+                if (j < W)
+                    out[j] += odd[j / 2];
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Forward and backward                                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+void winograd_forward(float *y, const float *x, const float *weight, const conv2d_shape *s,
+                      float *workspace)
+{
+    const size_t C = s->in_channels, O = s->out_channels, H = s->in_height, W = s->in_width;
+    const size_t packed_u = round_up_16(gemm_packed_a_floats(O, C));
+    winograd_plan plan;
+    float *U, *U_packed, *V, *M;
+    size_t first, position;
+    winograd_make_plan(s, &plan);
+    U = workspace;
+    U_packed = U + plan.u; /* (the backward's dU region) */
+    V = U_packed + plan.du;
+    M = V + plan.v;
+    winograd_filter_transform(U, weight, O, C);
+    for (position = 0; position < WINOGRAD_POSITIONS; position++) /* U_ξ packed once */
+        gemm_pack_a(U_packed + position * packed_u, GEMM_NORMAL, U + position * O * C, C, O, C);
+    for (first = 0; first < s->batch; first += plan.chunk_images) {
+        const size_t images =
+            s->batch - first < plan.chunk_images ? s->batch - first : plan.chunk_images;
+        const size_t T = images * winograd_tile_rows(s) * winograd_tile_columns(s);
+        const size_t L = winograd_row_stride(T);
+        const winograd_matrices V_packed = winograd_packed(V, C, T);
+        winograd_input_transform(&V_packed, x + first * C * H * W, s, images);
+        /* M_ξ (O, T) = U_ξ (O, C) · V_ξ (C, T), one product per thread at a time */
+        PARALLEL_FOR()
+        for (position = 0; position < WINOGRAD_POSITIONS; position++)
+            gemm_prepacked(O, T, C, 1.0f, U_packed + position * packed_u,
+                           V + position * V_packed.block, 0.0f, M + position * O * L, L);
+        winograd_output_transform(y + first * O * H * W, M, s, images);
+    }
+}
+
+void winograd_backward(float *dx, float *dweight, const float *dy, const float *x,
+                       const float *weight, const conv2d_shape *s, float *workspace)
+{
+    const size_t C = s->in_channels, O = s->out_channels, H = s->in_height, W = s->in_width;
+    const int slots = (int)s->threads;
+    winograd_plan plan;
+    float *U, *dU, *V, *dM, *gemm_slots;
+    size_t first, position;
+    (void)slots; /* read only by the OpenMP pragmas */
+    winograd_make_plan(s, &plan);
+    U = workspace;
+    dU = U + plan.u;
+    V = dU + plan.du;
+    dM = V + plan.v;
+    gemm_slots = dM + plan.m;
+    if (dx != NULL)
+        winograd_filter_transform(U, weight, O, C);
+    memset(dU, 0, WINOGRAD_POSITIONS * O * C * sizeof(float));
+    for (first = 0; first < s->batch; first += plan.chunk_images) {
+        const size_t images =
+            s->batch - first < plan.chunk_images ? s->batch - first : plan.chunk_images;
+        const size_t T = images * winograd_tile_rows(s) * winograd_tile_columns(s);
+        const size_t L = winograd_row_stride(T);
+        const winograd_matrices V_plain = winograd_plain(V, C, T);
+        winograd_input_transform(&V_plain, x + first * C * H * W, s, images);
+        winograd_output_gradient_transform(dM, dy + first * O * H * W, s, images);
+        PARALLEL_FOR(num_threads(slots))
+        for (position = 0; position < WINOGRAD_POSITIONS; position++) {
+            float *gemm_workspace = gemm_slots + (size_t)parallel_thread_index() * plan.gemm_slot;
+            float *V_position = V + position * C * L;
+            const float *dM_position = dM + position * O * L;
+            /* dU_ξ (O, C) += dM_ξ (O, T) · V_ξᵀ (T, C): this chunk's tiles, after the earlier ones */
+            gemm(GEMM_NORMAL, GEMM_TRANSPOSED, O, C, T, 1.0f, dM_position, L, V_position, L,
+                 1.0f, dU + position * O * C, C, gemm_workspace);
+            /* dV_ξ (C, T) = U_ξᵀ (C, O) · dM_ξ (O, T), over V_ξ, which is no longer needed */
+            if (dx != NULL)
+                gemm(GEMM_TRANSPOSED, GEMM_NORMAL, C, T, O, 1.0f, U + position * O * C, C,
+                     dM_position, L, 0.0f, V_position, L, gemm_workspace);
+        }
+        if (dx != NULL)
+            winograd_input_gradient_transform(dx + first * C * H * W, V, s, images);
+    }
+    winograd_filter_gradient(dweight, dU, O, C);
+}

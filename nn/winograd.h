@@ -1,0 +1,77 @@
+/*
+ * nn/winograd.h — 3×3, stride 1, padding 1 convolution by Winograd's minimal filtering
+ * F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016,
+ * section 4.1): the same function as nn/conv2d.h for that shape, with 16 multiplications per
+ * 2×2 output tile and channel pair instead of 36.
+ *
+ * The output is cut into 2×2 tiles; tile (ti, tj) of an image reads the 4×4 input patch d at
+ * rows 2ti−1 .. 2ti+2, columns 2tj−1 .. 2tj+2 (0 outside the image), and
+ *
+ *     Y_tile = Aᵀ [ Σ_c (G g_oc Gᵀ) ⊙ (Bᵀ d_c B) ] A            (Lavin & Gray, eq. 8)
+ *
+ *     Bᵀ = | 1  0 −1  0 |     G = | 1   0   0 |     Aᵀ = | 1  1  1  0 |
+ *          | 0  1  1  0 |         | ½   ½   ½ |          | 0  1 −1 −1 |
+ *          | 0 −1  1  0 |         | ½  −½   ½ |
+ *          | 0  1  0 −1 |         | 0   0   1 |
+ *
+ * For each of the 16 positions ξ of a transformed 4×4 tile the sum over c is a matrix product
+ * over the T tiles of a chunk of images:
+ *     M_ξ (O, T) = U_ξ (O, C) · V_ξ (C, T),   U_ξ[o][c] = (G g_oc Gᵀ)_ξ,  V_ξ[c][t] = (Bᵀ d_ct B)_ξ
+ * and Y_tile = Aᵀ M_tile A. The backward pass is the exact adjoint of these linear maps (what
+ * autograd would derive from them):
+ *     dM_ξ = (A dY_tile Aᵀ)_ξ                (dY read as 0 beyond the output's edge)
+ *     dU_ξ = Σ_chunks dM_ξ · V_ξᵀ,   dg_oc = Gᵀ dU_oc G
+ *     dV_ξ = U_ξᵀ · dM_ξ,            dd_ct = B dV_ct Bᵀ, added into dx (tiles overlap by 2)
+ *
+ * Shape legend as nn/conv2d.h: B images, C input channels, H × W (= Ho × Wo), O output channels;
+ * here also th × tw = ⌈H/2⌉ × ⌈W/2⌉ tiles per image, T tiles per chunk, ξ = 4·row + column.
+ *
+ * Accuracy: the transforms only add, subtract and halve, so for small-integer inputs the result
+ * is exact; in general it differs from the direct sum by float rounding (tests: normwise 1e-5,
+ * as every conv2d shape).
+ * Determinism: chunks of images are processed one after another; inside a chunk the transforms
+ * run in parallel over (image, channel) planes and the 16 products in parallel over ξ, each
+ * product computed by one thread with nn/gemm.h's fixed summation order; dU sums the chunks in
+ * order. The chunk size depends on the shape only, so results are the same bits for any number of
+ * threads.
+ * conv2d_forward and conv2d_backward use this path for every shape winograd_applies() accepts;
+ * the bias is theirs. Kernels never allocate: the workspace is conv2d's.
+ */
+#ifndef SIMCLR_NN_WINOGRAD_H
+#define SIMCLR_NN_WINOGRAD_H
+
+#include <stddef.h>
+
+#include "conv2d.h"
+#include "error.h"
+
+/* Tiles per chunk aimed at (whole images, at least one); and the widest image handled (wider
+ * images, and layers with fewer than WINOGRAD_MIN_CHANNELS input or output channels, where the
+ * products are too thin to pay for the transforms, stay on im2col). */
+#define WINOGRAD_TARGET_TILES 1024
+#define WINOGRAD_MAX_TILE_COLUMNS 128
+#define WINOGRAD_MIN_CHANNELS 16
+
+/* 1 when shape is a 3×3, stride 1, padding 1 convolution this path computes; 0 otherwise. */
+int winograd_applies(const conv2d_shape *shape);
+
+/* Floats of workspace winograd_forward and winograd_backward need (fails on overflow). */
+int winograd_workspace_floats(const conv2d_shape *shape, size_t *floats, simclr_error *err);
+
+/* y = conv(x, weight) without bias. */
+void winograd_forward(float *y,            /* (B, O, H, W) */
+                      const float *x,      /* (B, C, H, W) */
+                      const float *weight, /* (O, C, 3, 3) */
+                      const conv2d_shape *shape,
+                      float *workspace);   /* winograd_workspace_floats */
+
+/* dweight += ∂L/∂weight; dx = ∂L/∂x (overwritten), or skipped when dx is NULL. */
+void winograd_backward(float *dx,           /* (B, C, H, W) or NULL */
+                       float *dweight,      /* (O, C, 3, 3), accumulated */
+                       const float *dy,     /* (B, O, H, W) */
+                       const float *x,      /* (B, C, H, W) */
+                       const float *weight, /* (O, C, 3, 3) */
+                       const conv2d_shape *shape,
+                       float *workspace);   /* winograd_workspace_floats */
+
+#endif
