@@ -93,8 +93,8 @@ int gemm_workspace_floats(size_t M, size_t N, size_t K, size_t *floats, simclr_e
 }
 
 /* Panel `panel` of op(A): rows panel·MR .. +MR-1, stored [K][MR], zero past row M.
- * Stored A transposed (K, M) is read row by row (contiguous in i); stored A as is (M, K) is
- * read row by row too (contiguous in p) and written with stride MR. */
+ * Either way it is written depth by depth, contiguously: stored A transposed (K, M) is read
+ * row by row (contiguous in i), stored A as is (M, K) reads MR rows side by side. */
 static void gemm_pack_a_panel(float *packed, /* (K, MR) */
                               gemm_transpose transpose_a, const float *A, size_t lda, size_t M,
                               size_t K, size_t panel)
@@ -111,20 +111,21 @@ static void gemm_pack_a_panel(float *packed, /* (K, MR) */
                 packed[p * GEMM_MR + i] = 0.0f;
         }
     } else {
-        for (i = 0; i < rows; i++) {
-            const float *row = A + (first_row + i) * lda;
-            for (p = 0; p < K; p++)
-                packed[p * GEMM_MR + i] = row[p];
-        }
-        for (i = rows; i < GEMM_MR; i++)
-            for (p = 0; p < K; p++)
+        /* depth by depth, so the writes are contiguous; the MR rows read side by side stay in
+         * L1 from one depth to the next */
+        const float *first = A + first_row * lda;
+        for (p = 0; p < K; p++) {
+            for (i = 0; i < rows; i++)
+                packed[p * GEMM_MR + i] = first[i * lda + p];
+            for (i = rows; i < GEMM_MR; i++)
                 packed[p * GEMM_MR + i] = 0.0f;
+        }
     }
 }
 
 /* Panel `panel` of op(B): columns panel·NR .. +NR-1, stored [K][NR], zero past column N.
- * Stored B transposed (N, K) is read row by row (contiguous in p) and written with stride NR;
- * stored B as is (K, N) is read row by row too (contiguous in j). */
+ * Written depth by depth, contiguously: stored B as is (K, N) is read row by row (contiguous
+ * in j), stored B transposed (N, K) reads NR rows side by side. */
 static void gemm_pack_b_panel(float *packed, /* (K, NR) */
                               gemm_transpose transpose_b, const float *B, size_t ldb, size_t N,
                               size_t K, size_t panel)
@@ -133,14 +134,14 @@ static void gemm_pack_b_panel(float *packed, /* (K, NR) */
     const size_t columns = N - first_column < GEMM_NR ? N - first_column : GEMM_NR;
     size_t p, j;
     if (transpose_b == GEMM_TRANSPOSED) {
-        for (j = 0; j < columns; j++) {
-            const float *row = B + (first_column + j) * ldb;
-            for (p = 0; p < K; p++)
-                packed[p * GEMM_NR + j] = row[p];
-        }
-        for (j = columns; j < GEMM_NR; j++)
-            for (p = 0; p < K; p++)
+        /* depth by depth, so the writes are contiguous (as for A above) */
+        const float *first = B + first_column * ldb;
+        for (p = 0; p < K; p++) {
+            for (j = 0; j < columns; j++)
+                packed[p * GEMM_NR + j] = first[j * ldb + p];
+            for (j = columns; j < GEMM_NR; j++)
                 packed[p * GEMM_NR + j] = 0.0f;
+        }
     } else {
         for (p = 0; p < K; p++) {
             const float *row = B + p * ldb + first_column;
