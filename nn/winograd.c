@@ -12,6 +12,12 @@
  */
 #include "winograd.h"
 
+/* The transforms copy and combine short runs (2 to 16 floats at ResNet's sizes); GCC would turn
+ * the plain copies into calls to memcpy, which cost more than the copies. Only GCC sees this. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
+#endif
+
 #include <string.h>
 
 #include "gemm.h"
@@ -52,7 +58,14 @@ static size_t winograd_row_stride(size_t T)
     return round_up_16(T) + 16;
 }
 
-/* The workspace: U (16, O, C) | dU (16, O, C) | V or dV (16, C, T) | M or dM (16, O, T) |
+/* Floats of one ξ's block of packed U: the larger of (O, C) and (C, O) packed. */
+static size_t winograd_packed_filter_floats(size_t O, size_t C)
+{
+    const size_t forward = gemm_packed_a_floats(O, C), transposed = gemm_packed_a_floats(C, O);
+    return round_up_16(forward > transposed ? forward : transposed);
+}
+
+/* The workspace: U packed (16 × (O, C) or (C, O)) | dU (16, O, C) | V or dV (16, C, T) | M or dM (16, O, T) |
  * one GEMM workspace per thread. */
 typedef struct winograd_plan {
     size_t chunk_images, chunk_tiles;
@@ -65,10 +78,8 @@ static void winograd_make_plan(const conv2d_shape *s, winograd_plan *plan)
     size_t T, forward, filter_gradient, input_gradient, largest;
     plan->chunk_images = winograd_chunk_images(s);
     T = plan->chunk_tiles = plan->chunk_images * winograd_tile_rows(s) * winograd_tile_columns(s);
-    plan->u = round_up_16(WINOGRAD_POSITIONS * O * C);
-    plan->du = WINOGRAD_POSITIONS * round_up_16(gemm_packed_a_floats(O, C)); /* or U packed */
-    if (plan->du < plan->u)
-        plan->du = plan->u;
+    plan->u = WINOGRAD_POSITIONS * winograd_packed_filter_floats(O, C);
+    plan->du = round_up_16(WINOGRAD_POSITIONS * O * C);
     plan->v = WINOGRAD_POSITIONS * C * winograd_row_stride(T); /* holds V packed too */
     plan->m = WINOGRAD_POSITIONS * O * winograd_row_stride(T);
     /* gemm's own workspace for the three products: M = U·V, dU += dM·Vᵀ, dV = Uᵀ·dM */
@@ -102,28 +113,50 @@ int winograd_workspace_floats(const conv2d_shape *s, size_t *floats, simclr_erro
 /* The four transforms                                                                        */
 /* ------------------------------------------------------------------------------------------ */
 
-/* U_ξ[o][c] = (G g Gᵀ)_ξ for every filter g = weight[o][c] (3 × 3). */
-static void winograd_filter_transform(float *U,            /* (16, O, C) */
+/* U_ξ = (G g Gᵀ)_ξ for every filter g = weight[o][c] (3 × 3), written straight into gemm's packed
+ * layout for an A operand (nn/gemm.h): U_ξ (O, C) for the forward product, or its transpose
+ * (C, O) for the input gradient's; one block of `block` floats per ξ. Parallel over (panel, depth)
+ * pairs, each writing MR contiguous floats of every block. */
+static void winograd_filter_transform(float *U,            /* 16 × packed (O, C) or (C, O) */
+                                      size_t block,
                                       const float *weight, /* (O, C, 3, 3) */
-                                      size_t O, size_t C)
+                                      size_t O, size_t C, int transposed)
 {
-    size_t filter;
+    const size_t rows = transposed ? C : O, depth = transposed ? O : C;
+    const size_t panels = (rows + GEMM_MR - 1) / GEMM_MR;
+    size_t unit;
     PARALLEL_FOR()
-    for (filter = 0; filter < O * C; filter++) {
-        const float *g = weight + filter * 9;
-        float h[4][3]; /* G g: rows h0 = g0, h1 = ½(g0 + g1 + g2), h2 = ½(g0 − g1 + g2), h3 = g2 */
-        size_t b, r;
-        for (b = 0; b < 3; b++) {
-            h[0][b] = g[b];
-            h[1][b] = 0.5f * (g[b] + g[3 + b] + g[6 + b]);
-            h[2][b] = 0.5f * (g[b] - g[3 + b] + g[6 + b]);
-            h[3][b] = g[6 + b];
+    for (unit = 0; unit < panels * depth; unit++) {
+        const size_t panel = unit / depth, p = unit % depth;
+        float u[WINOGRAD_POSITIONS][GEMM_MR];
+        size_t lane, b, r, position;
+        for (lane = 0; lane < GEMM_MR; lane++) {
+            const size_t i = panel * GEMM_MR + lane;
+            const size_t o = transposed ? p : i, c = transposed ? i : p;
+            const float *g = weight + (o * C + c) * 9;
+            float h[4][3]; /* G g: h0 = g0, h1 = ½(g0 + g1 + g2), h2 = ½(g0 − g1 + g2), h3 = g2 */
+            if (i >= rows) {
+                for (position = 0; position < WINOGRAD_POSITIONS; position++)
+                    u[position][lane] = 0.0f; /* the panel's padding */
+                continue;
+            }
+            for (b = 0; b < 3; b++) {
+                h[0][b] = g[b];
+                h[1][b] = 0.5f * (g[b] + g[3 + b] + g[6 + b]);
+                h[2][b] = 0.5f * (g[b] - g[3 + b] + g[6 + b]);
+                h[3][b] = g[6 + b];
+            }
+            for (r = 0; r < 4; r++) { /* (G g) Gᵀ: the same combination along the row */
+                u[4 * r + 0][lane] = h[r][0];
+                u[4 * r + 1][lane] = 0.5f * (h[r][0] + h[r][1] + h[r][2]);
+                u[4 * r + 2][lane] = 0.5f * (h[r][0] - h[r][1] + h[r][2]);
+                u[4 * r + 3][lane] = h[r][2];
+            }
         }
-        for (r = 0; r < 4; r++) { /* (G g) Gᵀ: the same combination along the row */
-            U[(4 * r + 0) * O * C + filter] = h[r][0];
-            U[(4 * r + 1) * O * C + filter] = 0.5f * (h[r][0] + h[r][1] + h[r][2]);
-            U[(4 * r + 2) * O * C + filter] = 0.5f * (h[r][0] - h[r][1] + h[r][2]);
-            U[(4 * r + 3) * O * C + filter] = h[r][2];
+        for (position = 0; position < WINOGRAD_POSITIONS; position++) {
+            float *out = U + position * block + panel * depth * GEMM_MR + p * GEMM_MR;
+            for (lane = 0; lane < GEMM_MR; lane++)
+                out[lane] = u[position][lane];
         }
     }
 }
@@ -447,18 +480,15 @@ void winograd_forward(float *y, const float *x, const float *weight, const conv2
                       float *workspace)
 {
     const size_t C = s->in_channels, O = s->out_channels, H = s->in_height, W = s->in_width;
-    const size_t packed_u = round_up_16(gemm_packed_a_floats(O, C));
+    const size_t packed_u = winograd_packed_filter_floats(O, C);
     winograd_plan plan;
-    float *U, *U_packed, *V, *M;
+    float *U, *V, *M;
     size_t first, position;
     winograd_make_plan(s, &plan);
     U = workspace;
-    U_packed = U + plan.u; /* (the backward's dU region) */
-    V = U_packed + plan.du;
+    V = U + plan.u + plan.du;
     M = V + plan.v;
-    winograd_filter_transform(U, weight, O, C);
-    for (position = 0; position < WINOGRAD_POSITIONS; position++) /* U_ξ packed once */
-        gemm_pack_a(U_packed + position * packed_u, GEMM_NORMAL, U + position * O * C, C, O, C);
+    winograd_filter_transform(U, packed_u, weight, O, C, 0); /* U_ξ (O, C), packed once */
     for (first = 0; first < s->batch; first += plan.chunk_images) {
         const size_t images =
             s->batch - first < plan.chunk_images ? s->batch - first : plan.chunk_images;
@@ -469,7 +499,7 @@ void winograd_forward(float *y, const float *x, const float *weight, const conv2
         /* M_ξ (O, T) = U_ξ (O, C) · V_ξ (C, T), one product per thread at a time */
         PARALLEL_FOR()
         for (position = 0; position < WINOGRAD_POSITIONS; position++)
-            gemm_prepacked(O, T, C, 1.0f, U_packed + position * packed_u,
+            gemm_prepacked(O, T, C, 1.0f, U + position * packed_u,
                            V + position * V_packed.block, 0.0f, M + position * O * L, L);
         winograd_output_transform(y + first * O * H * W, M, s, images);
     }
@@ -490,8 +520,8 @@ void winograd_backward(float *dx, float *dweight, const float *dy, const float *
     V = dU + plan.du;
     dM = V + plan.v;
     gemm_slots = dM + plan.m;
-    if (dx != NULL)
-        winograd_filter_transform(U, weight, O, C);
+    if (dx != NULL) /* U_ξᵀ (C, O), packed once */
+        winograd_filter_transform(U, winograd_packed_filter_floats(O, C), weight, O, C, 1);
     memset(dU, 0, WINOGRAD_POSITIONS * O * C * sizeof(float));
     for (first = 0; first < s->batch; first += plan.chunk_images) {
         const size_t images =
@@ -510,9 +540,11 @@ void winograd_backward(float *dx, float *dweight, const float *dy, const float *
             gemm(GEMM_NORMAL, GEMM_TRANSPOSED, O, C, T, 1.0f, dM_position, L, V_position, L,
                  1.0f, dU + position * O * C, C, gemm_workspace);
             /* dV_ξ (C, T) = U_ξᵀ (C, O) · dM_ξ (O, T), over V_ξ, which is no longer needed */
-            if (dx != NULL)
-                gemm(GEMM_TRANSPOSED, GEMM_NORMAL, C, T, O, 1.0f, U + position * O * C, C,
-                     dM_position, L, 0.0f, V_position, L, gemm_workspace);
+            if (dx != NULL) {
+                gemm_pack_b(gemm_workspace, GEMM_NORMAL, dM_position, L, T, O);
+                gemm_prepacked(C, T, O, 1.0f, U + position * winograd_packed_filter_floats(O, C),
+                               gemm_workspace, 0.0f, V_position, L);
+            }
         }
         if (dx != NULL)
             winograd_input_gradient_transform(dx + first * C * H * W, V, s, images);
