@@ -187,36 +187,36 @@ static void winograd_filter_gradient(float *dweight,  /* (O, C, 3, 3), accumulat
 }
 
 /* One image row's horizontal pass, d B, for every tile of a tile row: tile tj reads image columns
- * a = 2tj − 1 .. 2tj + 2 (0 outside) and Bᵀ combines them as (d0 − d2, d1 + d2, d2 − d1, d1 − d3).
- * row == NULL is a row of the padding. */
+ * 2tj − 1 .. 2tj + 2 (0 outside) and Bᵀ combines them as (d0 − d2, d1 + d2, d2 − d1, d1 − d3).
+ * Tiles 1 .. inner − 1 lie inside the row and read it directly (stride-2 loads the compiler
+ * vectorises); the first tile and those reaching past the right edge go through a 4-value
+ * copy with zeros. row == NULL is a row of the padding. */
 static void winograd_input_row(float (*h)[WINOGRAD_MAX_TILE_COLUMNS], /* (4, tw) */
                                const float *row,                     /* (W) or NULL */
                                size_t W, size_t tw)
 {
     float *h0 = h[0], *h1 = h[1], *h2 = h[2], *h3 = h[3];
-    size_t tj, inner_end;
+    size_t tj, inner;
     if (row == NULL) {
         for (tj = 0; tj < tw; tj++)
             h0[tj] = h1[tj] = h2[tj] = h3[tj] = 0.0f;
         return;
     }
-    /* tiles 1 .. inner_end − 1 lie inside the image (2tj + 2 <= W − 1): stride-2 loads only */
-    inner_end = W >= 3 ? (W - 3) / 2 + 1 : 1;
-    if (inner_end > tw)
-        inner_end = tw;
-    for (tj = 1; tj < inner_end; tj++) {
-        const float d0 = row[2 * tj - 1], d1 = row[2 * tj], d2 = row[2 * tj + 1];
-        const float d3 = row[2 * tj + 2];
-        h0[tj] = d0 - d2, h1[tj] = d1 + d2, h2[tj] = d2 - d1, h3[tj] = d1 - d3;
+    inner = W >= 3 ? (W - 3) / 2 + 1 : 1; /* tile tj is inside when 2tj + 2 <= W − 1 */
+    if (inner > tw)
+        inner = tw;
+    for (tj = 1; tj < inner; tj++) {
+        const float *d = row + 2 * tj - 1;
+        h0[tj] = d[0] - d[2], h1[tj] = d[1] + d[2], h2[tj] = d[2] - d[1], h3[tj] = d[1] - d[3];
     }
-    /* tile 0 and the tiles at the right edge, with the padding read as 0 */
-    for (tj = 0; tj < tw; tj = tj == 0 && inner_end > 1 ? inner_end : tj + 1) {
-        const long a = 2 * (long)tj - 1;
-        const float d0 = a >= 0 && a < (long)W ? row[a] : 0.0f;
-        const float d1 = a + 1 < (long)W ? row[a + 1] : 0.0f;
-        const float d2 = a + 2 < (long)W ? row[a + 2] : 0.0f;
-        const float d3 = a + 3 < (long)W ? row[a + 3] : 0.0f;
-        h0[tj] = d0 - d2, h1[tj] = d1 + d2, h2[tj] = d2 - d1, h3[tj] = d1 - d3;
+    for (tj = 0; tj < tw; tj = tj == 0 && inner > 1 ? inner : tj + 1) {
+        float d[4];
+        size_t k;
+        for (k = 0; k < 4; k++) {
+            const size_t column = 2 * tj + k; /* image column + 1 */
+            d[k] = column >= 1 && column <= W ? row[column - 1] : 0.0f;
+        }
+        h0[tj] = d[0] - d[2], h1[tj] = d[1] + d[2], h2[tj] = d[2] - d[1], h3[tj] = d[1] - d[3];
     }
 }
 
@@ -281,12 +281,20 @@ static void winograd_input_transform(const winograd_matrices *V, /* 16 × (C, T)
     for (plane = 0; plane < planes; plane++) {
         const size_t c = plane / images, g = plane % images; /* a channel's planes side by side */
         const float *image_plane = x + (g * C + c) * H * W;
-        float h[4][4][WINOGRAD_MAX_TILE_COLUMNS]; /* image row r of the tile, combination k */
+        /* the horizontal passes of image rows 2ti − 1 .. 2ti + 2; consecutive tile rows share
+         * two image rows, so each is computed once and the four buffers rotate */
+        float rows[4][4][WINOGRAD_MAX_TILE_COLUMNS];
+        float (*h[4])[WINOGRAD_MAX_TILE_COLUMNS] = {rows[0], rows[1], rows[2], rows[3]};
         float v[WINOGRAD_POSITIONS][WINOGRAD_MAX_TILE_COLUMNS];
         size_t ti, r, k, tj, position;
         for (ti = 0; ti < th; ti++) {
-            for (r = 0; r < 4; r++) {
+            for (r = ti == 0 ? 0 : 2; r < 4; r++) {
                 const long row = (long)(2 * ti + r) - 1;
+                if (ti > 0) { /* rows 2 and 3 of the last tile row are rows 0 and 1 of this one */
+                    float (*reused)[WINOGRAD_MAX_TILE_COLUMNS] = h[r - 2];
+                    h[r - 2] = h[r];
+                    h[r] = reused;
+                }
                 winograd_input_row(h[r], row >= 0 && row < (long)H ? image_plane + row * (long)W : NULL, W, tw);
             }
             for (k = 0; k < 4; k++) {
@@ -382,9 +390,19 @@ static void winograd_output_gradient_transform(float *dM,       /* (16, O, T) */
             float *out = dM + o * L + (g * th + ti) * tw;
             for (e = 0; e < 2; e++) { /* the tile's two rows, split into left and right columns */
                 const size_t row = 2 * ti + e;
-                for (tj = 0; tj < tw; tj++) {
-                    left[e][tj] = row < H ? dy_plane[row * W + 2 * tj] : 0.0f;
-                    right[e][tj] = row < H && 2 * tj + 1 < W ? dy_plane[row * W + 2 * tj + 1] : 0.0f;
+                const float *in = dy_plane + row * W;
+                if (row >= H) { /* below the last row of an odd height */
+                    for (tj = 0; tj < tw; tj++)
+                        left[e][tj] = right[e][tj] = 0.0f;
+                    continue;
+                }
+                for (tj = 0; tj < W / 2; tj++) {
+                    left[e][tj] = in[2 * tj];
+                    right[e][tj] = in[2 * tj + 1];
+                }
+                if (W % 2 == 1) { /* the last tile's right column is beyond an odd width */
+                    left[e][tw - 1] = in[W - 1];
+                    right[e][tw - 1] = 0.0f;
                 }
             }
             for (tj = 0; tj < tw; tj++) { /* A dY: down the rows */

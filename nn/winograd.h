@@ -48,7 +48,7 @@
 /* Tiles per chunk aimed at (whole images, at least one); and the widest image handled (wider
  * images, and layers with fewer than WINOGRAD_MIN_CHANNELS input or output channels, where the
  * products are too thin to pay for the transforms, stay on im2col). */
-#define WINOGRAD_TARGET_TILES 1024
+#define WINOGRAD_TARGET_TILES 512
 #define WINOGRAD_MAX_TILE_COLUMNS 128
 #define WINOGRAD_MIN_CHANNELS 16
 
