@@ -245,6 +245,17 @@ static winograd_matrices winograd_packed(float *base, size_t rows, size_t T)
     return m;
 }
 
+/* Where row `row`, columns t .. t + count − 1 of matrix 0 start, when they are contiguous (the
+ * same columns of matrix ξ are ξ·block further); NULL when a packed panel boundary splits them. */
+static float *winograd_run_start(const winograd_matrices *m, size_t row, size_t t, size_t count)
+{
+    if (!m->packed)
+        return m->base + row * m->stride + t;
+    if (t % GEMM_NR + count > GEMM_NR)
+        return NULL;
+    return m->base + (t / GEMM_NR) * m->rows * GEMM_NR + row * GEMM_NR + t % GEMM_NR;
+}
+
 /* Stores values[0 .. count) at row `row`, columns t .. t + count − 1 of matrix ξ. */
 static void winograd_store_run(const winograd_matrices *m, size_t position, size_t row, size_t t,
                                const float *values, size_t count)
@@ -285,7 +296,7 @@ static void winograd_input_transform(const winograd_matrices *V, /* 16 × (C, T)
          * two image rows, so each is computed once and the four buffers rotate */
         float rows[4][4][WINOGRAD_MAX_TILE_COLUMNS];
         float (*h[4])[WINOGRAD_MAX_TILE_COLUMNS] = {rows[0], rows[1], rows[2], rows[3]};
-        float v[WINOGRAD_POSITIONS][WINOGRAD_MAX_TILE_COLUMNS];
+        float v[WINOGRAD_POSITIONS][WINOGRAD_MAX_TILE_COLUMNS], *direct;
         size_t ti, r, k, tj, position;
         for (ti = 0; ti < th; ti++) {
             for (r = ti == 0 ? 0 : 2; r < 4; r++) {
@@ -297,9 +308,15 @@ static void winograd_input_transform(const winograd_matrices *V, /* 16 × (C, T)
                 }
                 winograd_input_row(h[r], row >= 0 && row < (long)H ? image_plane + row * (long)W : NULL, W, tw);
             }
+            /* straight into V when the tile row's run is contiguous there (it is, unless it
+             * crosses a panel boundary of the packed layout), else through v */
+            direct = winograd_run_start(V, c, (g * th + ti) * tw, tw);
             for (k = 0; k < 4; k++) {
                 const float *u0 = h[0][k], *u1 = h[1][k], *u2 = h[2][k], *u3 = h[3][k];
-                float *v0 = v[0 + k], *v1 = v[4 + k], *v2 = v[8 + k], *v3 = v[12 + k];
+                float *v0 = direct != NULL ? direct + (0 + k) * V->block : v[0 + k];
+                float *v1 = direct != NULL ? direct + (4 + k) * V->block : v[4 + k];
+                float *v2 = direct != NULL ? direct + (8 + k) * V->block : v[8 + k];
+                float *v3 = direct != NULL ? direct + (12 + k) * V->block : v[12 + k];
                 for (tj = 0; tj < tw; tj++) {
                     v0[tj] = u0[tj] - u2[tj];
                     v1[tj] = u1[tj] + u2[tj];
@@ -307,8 +324,9 @@ static void winograd_input_transform(const winograd_matrices *V, /* 16 × (C, T)
                     v3[tj] = u1[tj] - u3[tj];
                 }
             }
-            for (position = 0; position < WINOGRAD_POSITIONS; position++)
-                winograd_store_run(V, position, c, (g * th + ti) * tw, v[position], tw);
+            if (direct == NULL)
+                for (position = 0; position < WINOGRAD_POSITIONS; position++)
+                    winograd_store_run(V, position, c, (g * th + ti) * tw, v[position], tw);
         }
     }
 }
@@ -448,7 +466,7 @@ static void winograd_input_gradient_transform(float *dx,       /* (G, C, H, W), 
         float *dx_plane = dx + (g * C + c) * H * W;
         float rows[4][4][WINOGRAD_MAX_TILE_COLUMNS]; /* B dV: 4 rows of 4 columns, per tile */
         float even[WINOGRAD_MAX_PADDED], odd[WINOGRAD_MAX_PADDED];
-        size_t ti, tj, r, k, m, j;
+        size_t ti, tj, r, k, m;
         memset(dx_plane, 0, H * W * sizeof(float));
         for (ti = 0; ti < th; ti++) {
             const float *v = dV + c * L + (g * th + ti) * tw;
@@ -477,14 +495,14 @@ static void winograd_input_gradient_transform(float *dx,       /* (G, C, H, W), 
                 }
                 even[tw] = w1[tw - 1] + w2[tw - 1] - w0[tw - 1];
                 /* (odd[tw], padded column 2tw + 1, is beyond the image: W <= 2tw) */
-                /* image column j is padded column j + 1: odd j ← even[(j + 1)/2], even j ← odd[j/2] */
+                /* image column j is padded column j + 1: column 2m ← odd[m], 2m + 1 ← even[m + 1] */
                 out = dx_plane + (size_t)row * W;
-                for (j = 0; j + 1 < W; j += 2) {
-                    out[j] += odd[j / 2];
-                    out[j + 1] += even[j / 2 + 1];
+                for (m = 0; m < W / 2; m++) {
+                    out[2 * m] += odd[m];
+                    out[2 * m + 1] += even[m + 1];
                 }
-                if (j < W)
-                    out[j] += odd[j / 2];
+                if (W % 2 == 1)
+                    out[W - 1] += odd[W / 2];
             }
         }
     }
