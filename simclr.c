@@ -1193,10 +1193,13 @@ static const char bench_conv_usage[] =
     "usage: simclr bench conv [--batch B] [--in C] [--out O] [--size H] [--kernel K]\n"
     "                         [--stride S] [--padding P] [--threads T] [--reps R]\n"
     "\n"
-    "Times one convolution layer (im2col + GEMM, as in training): the forward pass, and the\n"
-    "backward pass (weight and input gradients). Prints the best of R runs of each in GFLOP/s,\n"
-    "counting 2·B·O·C·K²·Ho·Wo operations forward and twice that backward. The defaults are\n"
-    "ResNet-18's first CIFAR stage at the step benchmark's 128 views.\n"
+    "Times one convolution layer as training runs it (Winograd F(2x2,3x3) for 3x3, stride 1,\n"
+    "padding 1 with at least 16 channels each way; im2col + GEMM otherwise; the line says\n"
+    "which): the forward pass, and the backward pass (weight and input gradients). Prints the\n"
+    "best of R runs of each in GFLOP/s, counting the direct convolution's 2·B·O·C·K²·Ho·Wo\n"
+    "operations forward and twice that backward (Winograd does fewer, so its figure is an\n"
+    "effective rate). The defaults are ResNet-18's first CIFAR stage at the step benchmark's\n"
+    "128 views.\n"
     "\n"
     "  --batch B      images (default 128)\n"
     "  --in C         input channels (default 64)\n"
@@ -1297,9 +1300,10 @@ static int bench_conv(int argc, char **argv)
     }
     flops = 2.0 * (double)y_count * (double)(shape.in_channels * shape.kernel * shape.kernel);
     printf("conv batch=%ld in=%ld out=%ld size=%ld kernel=%ld stride=%ld padding=%ld threads=%d "
-           "forward_gflops=%.1f backward_gflops=%.1f forward_ms=%.2f backward_ms=%.2f "
-           "(best of %ld)\n",
+           "algorithm=%s forward_gflops=%.1f backward_gflops=%.1f forward_ms=%.2f "
+           "backward_ms=%.2f (best of %ld)\n",
            batch, in, out, size, kernel, stride, padding, parallel_thread_count(),
+           winograd_applies(&shape) ? "winograd" : "im2col",
            flops / best_forward / 1e9, 2.0 * flops / best_backward / 1e9, 1e3 * best_forward,
            1e3 * best_backward, reps);
     free(x), free(dx), free(y), free(w), free(dw), free(workspace);

@@ -843,6 +843,9 @@ int golden_write_all(const char *dir, const char *ops, void (*progress)(const ch
     RUN("resnet", golden_resnet(g, STEM_CIFAR, 32));
     RUN("resnet", golden_resnet(g, STEM_IMAGENET, 64));
     RUN("train_step", golden_train_step(g));
+    /* a 3×3 stride-1 convolution with 16 channels or more, which takes the Winograd path
+     * (nn/winograd.h); last, so that the cases before it keep their input streams */
+    RUN("conv2d", golden_conv2d(g, 2, 16, 9, 10, 17, 3, 1, 1));
 #undef RUN
     if (ok) {
         snprintf(path, sizeof path, "%s/README.txt", dir);

@@ -24,6 +24,11 @@
  * chunks are always summed one after another, in order. So every sum has the same order for
  * any number of threads and the results are the same bits.
  *
+ * For 3×3, stride 1, padding 1 with at least 16 input and output channels (every stride-1
+ * convolution of a ResNet but the CIFAR stem's), forward and backward instead go to Winograd's
+ * F(2×2, 3×3) (nn/winograd.h): 16 products per 2×2 output tile and channel pair instead of 36.
+ * Same function, same determinism; its rounding differs from the direct sum's (normwise ~1e-7).
+ *
  * Gradient convention (all layers in nn/): parameter gradients are accumulated (+=), so the
  * caller zeroes them once per step; the input gradient dx is overwritten. dx may be NULL when the
  * input needs no gradient (the first layer); dbias may be NULL when there is no bias.

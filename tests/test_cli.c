@@ -79,7 +79,11 @@ Test(cli, bench_gemm_prints_a_result_line)
 Test(cli, bench_conv_and_data_print_a_result_line)
 {
     cr_expect_eq(run("./simclr bench conv --batch 2 --in 8 --out 8 --size 8 --reps 1 | "
-                     "grep -Eq '^conv batch=2 .*forward_gflops=[0-9.]+ backward_gflops=[0-9.]+'"),
+                     "grep -Eq '^conv batch=2 .*algorithm=im2col forward_gflops=[0-9.]+ "
+                     "backward_gflops=[0-9.]+'"),
+                 0);
+    cr_expect_eq(run("./simclr bench conv --batch 2 --in 16 --out 16 --size 8 --reps 1 | "
+                     "grep -Eq '^conv batch=2 .*algorithm=winograd forward_gflops=[0-9.]+'"),
                  0);
     cr_expect_eq(run("./simclr bench data --reps 1 | "
                      "grep -Eq '^data source=builtin:shapes images=12000 .*epoch_images_per_s='"),
