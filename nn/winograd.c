@@ -3,12 +3,13 @@
  * forward and backward. The formulas and matrices are in nn/winograd.h; the direct definition
  * this must agree with is conv2d_forward_naive (nn/conv2d.c).
  *
- * Every transform is applied as two 1-D passes, first down the rows of the tile (the left
- * matrix), then along them (the right one), and is written for a whole row of tiles at once, so
- * the loops over the tile column tj are plain loops over contiguous arrays the compiler
- * vectorises. An input row is split into its even and odd padded columns for that:
- * padded column 2m is image column 2m − 1, padded column 2m + 1 is image column 2m, and tile tj
- * covers padded columns 2tj .. 2tj + 3 = even[tj], odd[tj], even[tj + 1], odd[tj + 1].
+ * Every transform is applied as two 1-D passes (one down the tile's rows, one along them) and is
+ * written for a whole row of tiles at once, so the loops over the tile column tj are plain loops
+ * the compiler vectorises. Columns are counted in the padded image: padded column 2m is image
+ * column 2m − 1, and tile tj covers padded columns 2tj .. 2tj + 3. The input transform reads an
+ * interior tile's four columns straight from the image row (stride-2 loads); the input-gradient
+ * transform gathers a row's contributions into its even and odd padded columns and adds them
+ * back in pairs.
  */
 #include "winograd.h"
 
