@@ -66,30 +66,29 @@ static size_t winograd_packed_filter_floats(size_t O, size_t C)
     return round_up_16(forward > transposed ? forward : transposed);
 }
 
-/* The workspace: U packed (16 × (O, C) or (C, O)) | dU (16, O, C) | V or dV (16, C, T) | M or dM (16, O, T) |
- * one GEMM workspace per thread. */
+/* The workspace: U packed (16 × (O, C) or (C, O)) | dU (16, O, C) | V or dV (16, C, T) |
+ * M or dM (16, O, T) | one GEMM workspace per thread, for the backward's products: gemm's own
+ * packing of dU += dM·Vᵀ, or dM packed as the B operand of dV = Uᵀ·dM (the forward needs none). */
 typedef struct winograd_plan {
-    size_t chunk_images, chunk_tiles;
+    size_t chunk_images;
     size_t u, du, v, m, gemm_slot, total;
 } winograd_plan;
 
 static void winograd_make_plan(const conv2d_shape *s, winograd_plan *plan)
 {
     const size_t C = s->in_channels, O = s->out_channels;
-    size_t T, forward, filter_gradient, input_gradient, largest;
+    size_t T, filter_gradient, input_gradient;
     plan->chunk_images = winograd_chunk_images(s);
-    T = plan->chunk_tiles = plan->chunk_images * winograd_tile_rows(s) * winograd_tile_columns(s);
+    T = plan->chunk_images * winograd_tile_rows(s) * winograd_tile_columns(s);
     plan->u = WINOGRAD_POSITIONS * winograd_packed_filter_floats(O, C);
     plan->du = round_up_16(WINOGRAD_POSITIONS * O * C);
     plan->v = WINOGRAD_POSITIONS * C * winograd_row_stride(T); /* holds V packed too */
     plan->m = WINOGRAD_POSITIONS * O * winograd_row_stride(T);
-    /* gemm's own workspace for the three products: M = U·V, dU += dM·Vᵀ, dV = Uᵀ·dM */
-    (void)gemm_workspace_floats(O, T, C, &forward, NULL);
+    /* (sizes checked for overflow by winograd_workspace_floats' estimate) */
     (void)gemm_workspace_floats(O, C, T, &filter_gradient, NULL);
-    (void)gemm_workspace_floats(C, T, O, &input_gradient, NULL);
-    largest = forward > filter_gradient ? forward : filter_gradient;
-    largest = largest > input_gradient ? largest : input_gradient;
-    plan->gemm_slot = round_up_16(largest);
+    input_gradient = gemm_packed_b_floats(T, O);
+    plan->gemm_slot =
+        round_up_16(filter_gradient > input_gradient ? filter_gradient : input_gradient);
     plan->total = plan->u + plan->du + plan->v + plan->m + s->threads * plan->gemm_slot;
 }
 
@@ -101,8 +100,7 @@ int winograd_workspace_floats(const conv2d_shape *s, size_t *floats, simclr_erro
                      (double)winograd_tile_columns(s);
     /* the plan's sums are checked in double first: an overflowing size is refused, not wrapped */
     const double estimate = 48.0 * (O + 16) * (C + 16) + 16.0 * (C + O) * (T + 32) +
-                            (double)s->threads * ((O + 64) * (C + 64) + (T + 64) * (C + O + 64)) +
-                            1024.0;
+                            (double)s->threads * (T + 64) * (C + O + 64) + 1024.0;
     if (estimate > (double)((size_t)-1 / sizeof(float)))
         return simclr_fail(err, "winograd: the workspace overflows size_t");
     winograd_make_plan(s, &plan);
@@ -238,11 +236,20 @@ static winograd_matrices winograd_plain(float *base, size_t rows, size_t T)
     return m;
 }
 
+/* The packed layout, with its padding lanes (columns T .. up to the next multiple of NR of the
+ * last panel) zeroed, as gemm's packed operands have them. */
 static winograd_matrices winograd_packed(float *base, size_t rows, size_t T)
 {
     winograd_matrices m;
+    size_t position, r;
     m.base = base, m.rows = rows, m.stride = 0;
     m.block = round_up_16(gemm_packed_b_floats(T, rows)), m.packed = 1;
+    if (T % GEMM_NR != 0)
+        for (position = 0; position < WINOGRAD_POSITIONS; position++)
+            for (r = 0; r < rows; r++)
+                memset(base + position * m.block + (T / GEMM_NR) * rows * GEMM_NR + r * GEMM_NR +
+                           T % GEMM_NR,
+                       0, (GEMM_NR - T % GEMM_NR) * sizeof(float));
     return m;
 }
 
@@ -257,18 +264,13 @@ static float *winograd_run_start(const winograd_matrices *m, size_t row, size_t 
     return m->base + (t / GEMM_NR) * m->rows * GEMM_NR + row * GEMM_NR + t % GEMM_NR;
 }
 
-/* Stores values[0 .. count) at row `row`, columns t .. t + count − 1 of matrix ξ. */
+/* Stores values[0 .. count) at row `row`, columns t .. t + count − 1 of packed matrix ξ, split
+ * where a panel ends (the runs winograd_run_start cannot give; plain runs always can). */
 static void winograd_store_run(const winograd_matrices *m, size_t position, size_t row, size_t t,
                                const float *values, size_t count)
 {
     float *matrix = m->base + position * m->block;
     size_t i;
-    if (!m->packed) {
-        float *out = matrix + row * m->stride + t;
-        for (i = 0; i < count; i++)
-            out[i] = values[i];
-        return;
-    }
     while (count > 0) { /* split where a panel of GEMM_NR columns ends */
         const size_t lane = t % GEMM_NR, n = GEMM_NR - lane < count ? GEMM_NR - lane : count;
         float *out = matrix + (t / GEMM_NR) * m->rows * GEMM_NR + row * GEMM_NR + lane;
