@@ -81,7 +81,7 @@ ALL_LDFLAGS = $(OPENMP_FLAGS) $(LDFLAGS)
 LIBS        = -lm
 
 LIBRARY_SOURCES = nn/error.c nn/tensor.c nn/rng.c nn/parallel.c nn/gemm.c nn/memory.c \
-                  nn/conv2d.c nn/winograd.c nn/batchnorm.c nn/pointwise.c nn/pool.c nn/linear.c nn/params.c \
+                  nn/conv2d.c nn/winograd.c nn/winograd_backward.c nn/batchnorm.c nn/pointwise.c nn/pool.c nn/linear.c nn/params.c \
                   nn/resnet.c nn/head.c nn/optim.c \
                   loss/cosine.c loss/contrastive.c loss/ntxent.c loss/alternatives.c \
                   loss/memory_bank.c aug/color.c aug/geometry.c aug/blur.c aug/pipeline.c \

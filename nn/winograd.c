@@ -1,15 +1,14 @@
 /*
- * nn/winograd.c — F(2×2, 3×3) convolution: the four tile transforms, the 16 products per chunk,
- * forward and backward. The formulas and matrices are in nn/winograd.h; the direct definition
- * this must agree with is conv2d_forward_naive (nn/conv2d.c).
+ * nn/winograd.c — F(2×2, 3×3) convolution forward: the filter, input and output transforms and
+ * the 16 products per chunk (the backward pass is nn/winograd_backward.c). The formulas and
+ * matrices are in nn/winograd.h; the direct definition this must agree with is
+ * conv2d_forward_naive (nn/conv2d.c).
  *
  * Every transform is applied as two 1-D passes (one down the tile's rows, one along them) and is
  * written for a whole row of tiles at once, so the loops over the tile column tj are plain loops
  * the compiler vectorises. Columns are counted in the padded image: padded column 2m is image
  * column 2m − 1, and tile tj covers padded columns 2tj .. 2tj + 3. The input transform reads an
- * interior tile's four columns straight from the image row (stride-2 loads); the input-gradient
- * transform gathers a row's contributions into its even and odd padded columns and adds them
- * back in pairs.
+ * interior tile's four columns straight from the image row (stride-2 loads).
  */
 #include "winograd.h"
 
@@ -37,74 +36,72 @@ int winograd_applies(const conv2d_shape *s)
 
 static size_t winograd_tile_rows(const conv2d_shape *s) { return (s->in_height + 1) / 2; }
 static size_t winograd_tile_columns(const conv2d_shape *s) { return (s->in_width + 1) / 2; }
-
-/* Images per chunk: enough for WINOGRAD_TARGET_TILES tiles, at least one, at most the batch. */
-static size_t winograd_chunk_images(const conv2d_shape *s)
+static size_t winograd_images_per_chunk(const conv2d_shape *s)
 {
-    const size_t tiles = winograd_tile_rows(s) * winograd_tile_columns(s);
-    const size_t images = (WINOGRAD_TARGET_TILES + tiles - 1) / tiles;
-    return images < s->batch ? images : s->batch;
+    return winograd_chunk_images(winograd_tile_rows(s) * winograd_tile_columns(s), s->batch);
 }
 
-static size_t round_up_16(size_t floats)
+/* Images per chunk: enough for WINOGRAD_TARGET_TILES tiles, at least one, at most the batch. */
+size_t winograd_chunk_images(size_t tiles_per_image, size_t batch)
+{
+    const size_t images = (WINOGRAD_TARGET_TILES + tiles_per_image - 1) / tiles_per_image;
+    return images < batch ? images : batch;
+}
+
+size_t winograd_round_up_16(size_t floats)
 {
     return (floats + 15) / 16 * 16; /* so that every region starts 64-byte aligned */
 }
 
-/* The row stride of the (C, T) and (O, T) matrices: T rounded up and 16 floats more, so that
- * rows are never a multiple of 4 KiB apart (gemm's packing reads 12 or 32 rows side by side,
- * which would otherwise all fall into the same L1 cache sets). */
-static size_t winograd_row_stride(size_t T)
+/* T rounded up and 16 floats more, so that rows are never a multiple of 4 KiB apart (gemm's
+ * packing reads 12 or 32 rows side by side, which would otherwise all fall into the same L1
+ * cache sets). */
+size_t winograd_row_stride(size_t T)
 {
-    return round_up_16(T) + 16;
+    return winograd_round_up_16(T) + 16;
 }
 
-/* Floats of one ξ's block of packed U: the larger of (O, C) and (C, O) packed. */
-static size_t winograd_packed_filter_floats(size_t O, size_t C)
+size_t winograd_packed_filter_floats(size_t O, size_t C)
 {
     const size_t forward = gemm_packed_a_floats(O, C), transposed = gemm_packed_a_floats(C, O);
-    return round_up_16(forward > transposed ? forward : transposed);
+    return winograd_round_up_16(forward > transposed ? forward : transposed);
 }
 
-/* The workspace: U packed (16 × (O, C) or (C, O)) | dU (16, O, C) | V or dV (16, C, T) |
- * M or dM (16, O, T) | one GEMM workspace per thread, for the backward's products: gemm's own
- * packing of dU += dM·Vᵀ, or dM packed as the B operand of dV = Uᵀ·dM (the forward needs none). */
+/* The forward's workspace: U packed (16 × (O, C)) | V packed (16 × (C, T)) | M (16, O, T). */
 typedef struct winograd_plan {
     size_t chunk_images;
-    size_t u, du, v, m, gemm_slot, total;
+    size_t u, v, m, total;
 } winograd_plan;
 
 static void winograd_make_plan(const conv2d_shape *s, winograd_plan *plan)
 {
     const size_t C = s->in_channels, O = s->out_channels;
-    size_t T, filter_gradient, input_gradient;
-    plan->chunk_images = winograd_chunk_images(s);
+    size_t T;
+    plan->chunk_images = winograd_images_per_chunk(s);
     T = plan->chunk_images * winograd_tile_rows(s) * winograd_tile_columns(s);
-    plan->u = WINOGRAD_POSITIONS * winograd_packed_filter_floats(O, C);
-    plan->du = round_up_16(WINOGRAD_POSITIONS * O * C);
-    plan->v = WINOGRAD_POSITIONS * C * winograd_row_stride(T); /* holds V packed too */
-    plan->m = WINOGRAD_POSITIONS * O * winograd_row_stride(T);
     /* (sizes checked for overflow by winograd_workspace_floats' estimate) */
-    (void)gemm_workspace_floats(O, C, T, &filter_gradient, NULL);
-    input_gradient = gemm_packed_b_floats(T, O);
-    plan->gemm_slot =
-        round_up_16(filter_gradient > input_gradient ? filter_gradient : input_gradient);
-    plan->total = plan->u + plan->du + plan->v + plan->m + s->threads * plan->gemm_slot;
+    plan->u = WINOGRAD_POSITIONS * winograd_packed_filter_floats(O, C);
+    plan->v = WINOGRAD_POSITIONS * C * winograd_row_stride(T); /* more than V packed needs */
+    plan->m = WINOGRAD_POSITIONS * O * winograd_row_stride(T);
+    plan->total = plan->u + plan->v + plan->m;
 }
 
+/* The larger of the forward's plan and the backward's (nn/winograd_backward.c). */
 int winograd_workspace_floats(const conv2d_shape *s, size_t *floats, simclr_error *err)
 {
     winograd_plan plan;
+    size_t backward;
     const double C = (double)s->in_channels, O = (double)s->out_channels;
-    const double T = (double)winograd_chunk_images(s) * (double)winograd_tile_rows(s) *
+    const double T = (double)winograd_images_per_chunk(s) * (double)winograd_tile_rows(s) *
                      (double)winograd_tile_columns(s);
     /* the plan's sums are checked in double first: an overflowing size is refused, not wrapped */
-    const double estimate = 48.0 * (O + 16) * (C + 16) + 16.0 * (C + O) * (T + 32) +
-                            (double)s->threads * (T + 64) * (C + O + 64) + 1024.0;
+    const double estimate = 16.0 * (O + 16) * (C + 16) + 16.0 * (C + O) * (T + 32) + 1024.0;
     if (estimate > (double)((size_t)-1 / sizeof(float)))
         return simclr_fail(err, "winograd: the workspace overflows size_t");
+    if (winograd_backward_workspace_floats(s, &backward, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
     winograd_make_plan(s, &plan);
-    *floats = plan.total;
+    *floats = plan.total > backward ? plan.total : backward;
     return SIMCLR_OK;
 }
 
@@ -113,15 +110,15 @@ int winograd_workspace_floats(const conv2d_shape *s, size_t *floats, simclr_erro
 /* ------------------------------------------------------------------------------------------ */
 
 /* U_ξ = (G g Gᵀ)_ξ for every filter g = weight[o][c] (3 × 3), written straight into gemm's packed
- * layout for an A operand (nn/gemm.h): U_ξ (O, C) for the forward product, or its transpose
- * (C, O) for the input gradient's; one block of `block` floats per ξ. Parallel over (panel, depth)
- * pairs, each writing MR contiguous floats of every block. */
-static void winograd_filter_transform(float *U,            /* 16 × packed (O, C) or (C, O) */
+ * layout for the A operand (O, C) of the forward product (nn/gemm.h); one block of `block` floats
+ * per ξ. Parallel over (panel, input channel) pairs, each writing MR contiguous floats of every
+ * block. */
+static void winograd_filter_transform(float *U,            /* 16 × packed (O, C) */
                                       size_t block,
                                       const float *weight, /* (O, C, 3, 3) */
-                                      size_t O, size_t C, int transposed)
+                                      size_t O, size_t C)
 {
-    const size_t rows = transposed ? C : O, depth = transposed ? O : C;
+    const size_t rows = O, depth = C;
     const size_t panels = (rows + GEMM_MR - 1) / GEMM_MR;
     size_t unit;
     PARALLEL_FOR()
@@ -131,8 +128,7 @@ static void winograd_filter_transform(float *U,            /* 16 × packed (O, C
         size_t lane, b, r, position;
         for (lane = 0; lane < GEMM_MR; lane++) {
             const size_t i = panel * GEMM_MR + lane;
-            const size_t o = transposed ? p : i, c = transposed ? i : p;
-            const float *g = weight + (o * C + c) * 9;
+            const float *g = weight + (i * C + p) * 9;
             float h[4][3]; /* G g: h0 = g0, h1 = ½(g0 + g1 + g2), h2 = ½(g0 − g1 + g2), h3 = g2 */
             if (i >= rows) {
                 for (position = 0; position < WINOGRAD_POSITIONS; position++)
@@ -156,31 +152,6 @@ static void winograd_filter_transform(float *U,            /* 16 × packed (O, C
             float *out = U + position * block + panel * depth * GEMM_MR + p * GEMM_MR;
             for (lane = 0; lane < GEMM_MR; lane++)
                 out[lane] = u[position][lane];
-        }
-    }
-}
-
-/* dweight[o][c] += Gᵀ dU_oc G (3 × 3 from 4 × 4); Gᵀ's rows: (1 ½ ½ 0), (0 ½ −½ 0), (0 ½ ½ 1). */
-static void winograd_filter_gradient(float *dweight,  /* (O, C, 3, 3), accumulated */
-                                     const float *dU, /* (16, O, C) */
-                                     size_t O, size_t C)
-{
-    size_t filter;
-    PARALLEL_FOR()
-    for (filter = 0; filter < O * C; filter++) {
-        float q[3][4], *dg = dweight + filter * 9;
-        size_t k, a;
-        for (k = 0; k < 4; k++) { /* Gᵀ dU: down the rows */
-            const float x0 = dU[(0 + k) * O * C + filter], x1 = dU[(4 + k) * O * C + filter];
-            const float x2 = dU[(8 + k) * O * C + filter], x3 = dU[(12 + k) * O * C + filter];
-            q[0][k] = x0 + 0.5f * (x1 + x2);
-            q[1][k] = 0.5f * (x1 - x2);
-            q[2][k] = 0.5f * (x1 + x2) + x3;
-        }
-        for (a = 0; a < 3; a++) { /* (Gᵀ dU) G: along them */
-            dg[3 * a + 0] += q[a][0] + 0.5f * (q[a][1] + q[a][2]);
-            dg[3 * a + 1] += 0.5f * (q[a][1] - q[a][2]);
-            dg[3 * a + 2] += 0.5f * (q[a][1] + q[a][2]) + q[a][3];
         }
     }
 }
@@ -228,14 +199,6 @@ typedef struct winograd_matrices {
     int packed;
 } winograd_matrices;
 
-static winograd_matrices winograd_plain(float *base, size_t rows, size_t T)
-{
-    winograd_matrices m;
-    m.base = base, m.rows = rows, m.stride = winograd_row_stride(T);
-    m.block = rows * m.stride, m.packed = 0;
-    return m;
-}
-
 /* The packed layout, with its padding lanes (columns T .. up to the next multiple of NR of the
  * last panel) zeroed, as gemm's packed operands have them. */
 static winograd_matrices winograd_packed(float *base, size_t rows, size_t T)
@@ -243,7 +206,7 @@ static winograd_matrices winograd_packed(float *base, size_t rows, size_t T)
     winograd_matrices m;
     size_t position, r;
     m.base = base, m.rows = rows, m.stride = 0;
-    m.block = round_up_16(gemm_packed_b_floats(T, rows)), m.packed = 1;
+    m.block = winograd_round_up_16(gemm_packed_b_floats(T, rows)), m.packed = 1;
     if (T % GEMM_NR != 0)
         for (position = 0; position < WINOGRAD_POSITIONS; position++)
             for (r = 0; r < rows; r++)
@@ -390,129 +353,8 @@ static void winograd_output_transform(float *y,       /* (G, O, H, W) */
     }
 }
 
-/* dM_ξ = (A dY Aᵀ)_ξ for every tile (the adjoint of the output transform); A combines two values
- * as (p, p + q, p − q, −q). dY beyond H, W is read as 0. */
-static void winograd_output_gradient_transform(float *dM,       /* (16, O, T) */
-                                               const float *dy, /* (G, O, H, W) */
-                                               const conv2d_shape *s, size_t images)
-{
-    const size_t O = s->out_channels, H = s->in_height, W = s->in_width;
-    const size_t th = winograd_tile_rows(s), tw = winograd_tile_columns(s);
-    const size_t L = winograd_row_stride(images * th * tw), planes = images * O;
-    size_t plane;
-    PARALLEL_FOR()
-    for (plane = 0; plane < planes; plane++) {
-        const size_t o = plane / images, g = plane % images; /* a channel's planes side by side */
-        const float *dy_plane = dy + (g * O + o) * H * W;
-        float left[2][WINOGRAD_MAX_TILE_COLUMNS], right[2][WINOGRAD_MAX_TILE_COLUMNS];
-        float column_left[4][WINOGRAD_MAX_TILE_COLUMNS], column_right[4][WINOGRAD_MAX_TILE_COLUMNS];
-        size_t ti, tj, r, e;
-        for (ti = 0; ti < th; ti++) {
-            float *out = dM + o * L + (g * th + ti) * tw;
-            for (e = 0; e < 2; e++) { /* the tile's two rows, split into left and right columns */
-                const size_t row = 2 * ti + e;
-                const float *in = dy_plane + row * W;
-                if (row >= H) { /* below the last row of an odd height */
-                    for (tj = 0; tj < tw; tj++)
-                        left[e][tj] = right[e][tj] = 0.0f;
-                    continue;
-                }
-                for (tj = 0; tj < W / 2; tj++) {
-                    left[e][tj] = in[2 * tj];
-                    right[e][tj] = in[2 * tj + 1];
-                }
-                if (W % 2 == 1) { /* the last tile's right column is beyond an odd width */
-                    left[e][tw - 1] = in[W - 1];
-                    right[e][tw - 1] = 0.0f;
-                }
-            }
-            for (tj = 0; tj < tw; tj++) { /* A dY: down the rows */
-                column_left[0][tj] = left[0][tj];
-                column_left[1][tj] = left[0][tj] + left[1][tj];
-                column_left[2][tj] = left[0][tj] - left[1][tj];
-                column_left[3][tj] = -left[1][tj];
-                column_right[0][tj] = right[0][tj];
-                column_right[1][tj] = right[0][tj] + right[1][tj];
-                column_right[2][tj] = right[0][tj] - right[1][tj];
-                column_right[3][tj] = -right[1][tj];
-            }
-            for (r = 0; r < 4; r++) { /* (A dY) Aᵀ: along them */
-                const float *p = column_left[r], *q = column_right[r];
-                float *d0 = out + (4 * r + 0) * O * L, *d1 = out + (4 * r + 1) * O * L;
-                float *d2 = out + (4 * r + 2) * O * L, *d3 = out + (4 * r + 3) * O * L;
-                for (tj = 0; tj < tw; tj++) {
-                    d0[tj] = p[tj];
-                    d1[tj] = p[tj] + q[tj];
-                    d2[tj] = p[tj] - q[tj];
-                    d3[tj] = -q[tj];
-                }
-            }
-        }
-    }
-}
-
-/* dx = Σ_tiles B dV Bᵀ, each tile's 4×4 added where its patch came from (the adjoint of the
- * input transform); B combines four values as (v0, v1 − v2 + v3, v1 + v2 − v0, −v3). Tile rows
- * are added in order, and within a row padded column 2m gets tile m's first value plus tile
- * m − 1's third (2m + 1: second plus fourth), so each sum has a fixed order. */
-static void winograd_input_gradient_transform(float *dx,       /* (G, C, H, W), overwritten */
-                                              const float *dV, /* (16, C, T) */
-                                              const conv2d_shape *s, size_t images)
-{
-    const size_t C = s->in_channels, H = s->in_height, W = s->in_width;
-    const size_t th = winograd_tile_rows(s), tw = winograd_tile_columns(s);
-    const size_t L = winograd_row_stride(images * th * tw), planes = images * C;
-    size_t plane;
-    PARALLEL_FOR()
-    for (plane = 0; plane < planes; plane++) {
-        const size_t c = plane / images, g = plane % images; /* a channel's planes side by side */
-        float *dx_plane = dx + (g * C + c) * H * W;
-        float rows[4][4][WINOGRAD_MAX_TILE_COLUMNS]; /* B dV: 4 rows of 4 columns, per tile */
-        float even[WINOGRAD_MAX_PADDED], odd[WINOGRAD_MAX_PADDED];
-        size_t ti, tj, r, k, m;
-        memset(dx_plane, 0, H * W * sizeof(float));
-        for (ti = 0; ti < th; ti++) {
-            const float *v = dV + c * L + (g * th + ti) * tw;
-            for (k = 0; k < 4; k++) { /* B dV: down the rows */
-                const float *v0 = v + (0 + k) * C * L, *v1 = v + (4 + k) * C * L;
-                const float *v2 = v + (8 + k) * C * L, *v3 = v + (12 + k) * C * L;
-                for (tj = 0; tj < tw; tj++) {
-                    rows[0][k][tj] = v0[tj];
-                    rows[1][k][tj] = v1[tj] - v2[tj] + v3[tj];
-                    rows[2][k][tj] = v1[tj] + v2[tj] - v0[tj];
-                    rows[3][k][tj] = -v3[tj];
-                }
-            }
-            for (r = 0; r < 4; r++) {
-                const long row = (long)(2 * ti + r) - 1;
-                const float *w0 = rows[r][0], *w1 = rows[r][1], *w2 = rows[r][2], *w3 = rows[r][3];
-                float *out;
-                if (row < 0 || row >= (long)H)
-                    continue;
-                /* (B dV) Bᵀ along the row, tile values 0..3 at padded columns 2tj .. 2tj + 3 */
-                even[0] = w0[0];
-                odd[0] = w1[0] - w2[0] + w3[0];
-                for (m = 1; m < tw; m++) {
-                    even[m] = w0[m] + (w1[m - 1] + w2[m - 1] - w0[m - 1]);
-                    odd[m] = (w1[m] - w2[m] + w3[m]) + -w3[m - 1];
-                }
-                even[tw] = w1[tw - 1] + w2[tw - 1] - w0[tw - 1];
-                /* (odd[tw], padded column 2tw + 1, is beyond the image: W <= 2tw) */
-                /* image column j is padded column j + 1: column 2m ← odd[m], 2m + 1 ← even[m + 1] */
-                out = dx_plane + (size_t)row * W;
-                for (m = 0; m < W / 2; m++) {
-                    out[2 * m] += odd[m];
-                    out[2 * m + 1] += even[m + 1];
-                }
-                if (W % 2 == 1)
-                    out[W - 1] += odd[W / 2];
-            }
-        }
-    }
-}
-
 /* ------------------------------------------------------------------------------------------ */
-/* Forward and backward                                                                       */
+/* Forward                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 
 void winograd_forward(float *y, const float *x, const float *weight, const conv2d_shape *s,
@@ -525,9 +367,9 @@ void winograd_forward(float *y, const float *x, const float *weight, const conv2
     size_t first, position;
     winograd_make_plan(s, &plan);
     U = workspace;
-    V = U + plan.u + plan.du;
+    V = U + plan.u;
     M = V + plan.v;
-    winograd_filter_transform(U, packed_u, weight, O, C, 0); /* U_ξ (O, C), packed once */
+    winograd_filter_transform(U, packed_u, weight, O, C); /* U_ξ (O, C), packed once */
     for (first = 0; first < s->batch; first += plan.chunk_images) {
         const size_t images =
             s->batch - first < plan.chunk_images ? s->batch - first : plan.chunk_images;
@@ -542,51 +384,4 @@ void winograd_forward(float *y, const float *x, const float *weight, const conv2
                            V + position * V_packed.block, 0.0f, M + position * O * L, L);
         winograd_output_transform(y + first * O * H * W, M, s, images);
     }
-}
-
-void winograd_backward(float *dx, float *dweight, const float *dy, const float *x,
-                       const float *weight, const conv2d_shape *s, float *workspace)
-{
-    const size_t C = s->in_channels, O = s->out_channels, H = s->in_height, W = s->in_width;
-    const int slots = (int)s->threads;
-    winograd_plan plan;
-    float *U, *dU, *V, *dM, *gemm_slots;
-    size_t first, position;
-    (void)slots; /* read only by the OpenMP pragmas */
-    winograd_make_plan(s, &plan);
-    U = workspace;
-    dU = U + plan.u;
-    V = dU + plan.du;
-    dM = V + plan.v;
-    gemm_slots = dM + plan.m;
-    if (dx != NULL) /* U_ξᵀ (C, O), packed once */
-        winograd_filter_transform(U, winograd_packed_filter_floats(O, C), weight, O, C, 1);
-    memset(dU, 0, WINOGRAD_POSITIONS * O * C * sizeof(float));
-    for (first = 0; first < s->batch; first += plan.chunk_images) {
-        const size_t images =
-            s->batch - first < plan.chunk_images ? s->batch - first : plan.chunk_images;
-        const size_t T = images * winograd_tile_rows(s) * winograd_tile_columns(s);
-        const size_t L = winograd_row_stride(T);
-        const winograd_matrices V_plain = winograd_plain(V, C, T);
-        winograd_input_transform(&V_plain, x + first * C * H * W, s, images);
-        winograd_output_gradient_transform(dM, dy + first * O * H * W, s, images);
-        PARALLEL_FOR(num_threads(slots))
-        for (position = 0; position < WINOGRAD_POSITIONS; position++) {
-            float *gemm_workspace = gemm_slots + (size_t)parallel_thread_index() * plan.gemm_slot;
-            float *V_position = V + position * C * L;
-            const float *dM_position = dM + position * O * L;
-            /* dU_ξ (O, C) += dM_ξ (O, T) · V_ξᵀ (T, C): this chunk's tiles, after the earlier ones */
-            gemm(GEMM_NORMAL, GEMM_TRANSPOSED, O, C, T, 1.0f, dM_position, L, V_position, L,
-                 1.0f, dU + position * O * C, C, gemm_workspace);
-            /* dV_ξ (C, T) = U_ξᵀ (C, O) · dM_ξ (O, T), over V_ξ, which is no longer needed */
-            if (dx != NULL) {
-                gemm_pack_b(gemm_workspace, GEMM_NORMAL, dM_position, L, T, O);
-                gemm_prepacked(C, T, O, 1.0f, U + position * winograd_packed_filter_floats(O, C),
-                               gemm_workspace, 0.0f, V_position, L);
-            }
-        }
-        if (dx != NULL)
-            winograd_input_gradient_transform(dx + first * C * H * W, V, s, images);
-    }
-    winograd_filter_gradient(dweight, dU, O, C);
 }

@@ -17,18 +17,20 @@
  * For each of the 16 positions ξ of a transformed 4×4 tile the sum over c is a matrix product
  * over the T tiles of a chunk of images:
  *     M_ξ (O, T) = U_ξ (O, C) · V_ξ (C, T),   U_ξ[o][c] = (G g_oc Gᵀ)_ξ,  V_ξ[c][t] = (Bᵀ d_ct B)_ξ
- * and Y_tile = Aᵀ M_tile A. The backward pass is the exact adjoint of these linear maps (what
- * autograd would derive from them):
- *     dM_ξ = (A dY_tile Aᵀ)_ξ                (dY read as 0 beyond the output's edge)
- *     dU_ξ = Σ_chunks dM_ξ · V_ξᵀ,   dg_oc = Gᵀ dU_oc G
- *     dV_ξ = U_ξᵀ · dM_ξ,            dd_ct = B dV_ct Bᵀ, added into dx (tiles overlap by 2)
+ * and Y_tile = Aᵀ M_tile A.
+ *
+ * The backward pass (nn/winograd_backward.c) computes dx and dweight of the same convolution with
+ * the larger tile F(4×4, 3×3): the exact adjoint of that algorithm's linear maps (what autograd
+ * would derive from them), 36 products per 4×4 tile instead of 64 per four 2×2 tiles. Its
+ * rounding error is about 6× F(2×2, 3×3)'s, which is why the forward pass, whose outputs decide
+ * ReLU gates, keeps the smaller tile; that file's top comment has the matrices and the figures.
  *
  * Shape legend as nn/conv2d.h: B images, C input channels, H × W (= Ho × Wo), O output channels;
  * here also th × tw = ⌈H/2⌉ × ⌈W/2⌉ tiles per image, T tiles per chunk, ξ = 4·row + column.
  *
- * Accuracy: the transforms only add, subtract and halve, so for small-integer inputs the result
- * is exact; in general it differs from the direct sum by float rounding (tests: normwise 1e-5,
- * as every conv2d shape).
+ * Accuracy: the forward transforms only add, subtract and halve, so for small-integer inputs
+ * the result is exact; in general it differs from the direct sum by float rounding (tests:
+ * normwise 1e-5, as every conv2d shape, forward and backward).
  * Determinism: chunks of images are processed one after another; inside a chunk the transforms
  * run in parallel over (image, channel) planes and the 16 products in parallel over ξ, each
  * product computed by one thread with nn/gemm.h's fixed summation order; dU sums the chunks in
@@ -57,6 +59,19 @@ int winograd_applies(const conv2d_shape *shape);
 
 /* Floats of workspace winograd_forward and winograd_backward need (fails on overflow). */
 int winograd_workspace_floats(const conv2d_shape *shape, size_t *floats, simclr_error *err);
+
+/* Shared by the two passes' workspace plans (nn/winograd.c): images per chunk for images of
+ * tiles_per_image tiles; a size rounded up to 16 floats; the row stride of the (C, T) and (O, T)
+ * matrices of a chunk of T tiles; floats of one ξ's block of packed U, the larger of (O, C) and
+ * (C, O) packed. */
+size_t winograd_chunk_images(size_t tiles_per_image, size_t batch);
+size_t winograd_round_up_16(size_t floats);
+size_t winograd_row_stride(size_t T);
+size_t winograd_packed_filter_floats(size_t O, size_t C);
+
+/* The backward pass's share of the workspace (nn/winograd_backward.c). */
+int winograd_backward_workspace_floats(const conv2d_shape *shape, size_t *floats,
+                                       simclr_error *err);
 
 /* y = conv(x, weight) without bias. */
 void winograd_forward(float *y,            /* (B, O, H, W) */

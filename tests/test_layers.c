@@ -123,8 +123,9 @@ Test(conv2d, pointwise_1x1_large_image_skips_im2col) { check_conv((conv_case){2,
 Test(conv2d, several_chunks_with_a_remainder) { check_conv((conv_case){4, 2, 30, 30, 3, 3, 1, 1, 0}, 160); }
 Test(conv2d, stem_7x7_stride_2_padding_3) { check_conv((conv_case){2, 3, 11, 10, 4, 7, 2, 3, 0}, 170); }
 
-/* 3×3, stride 1, padding 1 with at least 16 channels each way: Winograd F(2×2, 3×3)
- * (nn/winograd.h), held to the same definition and the same tolerances. */
+/* 3×3, stride 1, padding 1 with at least 16 channels each way: Winograd F(2×2, 3×3) forward
+ * and F(4×4, 3×3) backward (nn/winograd.h, nn/winograd_backward.c), held to the same definition
+ * and the same tolerances. */
 static conv2d_shape shape_of(size_t B, size_t C, size_t H, size_t W, size_t O, size_t k,
                              size_t s, size_t p)
 {
@@ -158,8 +159,9 @@ Test(conv2d, winograd_even_sizes_more_outputs_than_inputs)
     check_conv((conv_case){3, 16, 8, 6, 24, 3, 1, 1, 0}, 190);
 }
 
-/* 64×62: 992 tiles an image, so chunks of 2 images (WINOGRAD_TARGET_TILES 1024) and a
- * remainder of 1; the weight gradient sums over both chunks. Fewer gradient coordinates are
+/* 64×62: 992 2×2 tiles an image forward (chunks of 1 image, WINOGRAD_TARGET_TILES 512) and 256
+ * 4×4 tiles backward (chunks of 2 images and a remainder of 1): the weight gradient sums over
+ * chunks. Fewer gradient coordinates are
  * checked here, as each evaluation of the double definition is 27 M multiply-adds. */
 Test(conv2d, winograd_two_chunks_with_a_remainder)
 {
@@ -168,8 +170,18 @@ Test(conv2d, winograd_two_chunks_with_a_remainder)
     check_conv_limited((conv_case){3, 16, 64, 62, 16, 3, 1, 1, 0}, 200, 24);
 }
 
-/* The transforms only add, subtract and halve: on integers in -2 .. 2 every intermediate is a
- * small multiple of 1/4, exact in float, so F(2×2, 3×3) must equal the direct sum bit for bit. */
+/* 4×4 images (ResNet-18's last stage at 32×32 input): one 4×4 tile an image backward, so the 40
+ * images of the chunk are the 40 lanes of every transform. */
+Test(conv2d, winograd_one_tile_an_image_many_lanes)
+{
+    conv2d_shape s = shape_of(40, 16, 4, 4, 16, 3, 1, 1);
+    cr_assert(winograd_applies(&s));
+    check_conv_limited((conv_case){40, 16, 4, 4, 16, 3, 1, 1, 0}, 220, 60);
+}
+
+/* The forward transforms only add, subtract and halve: on integers in -2 .. 2 every intermediate
+ * is a small multiple of 1/4, exact in float, so F(2×2, 3×3) must equal the direct sum bit for
+ * bit. */
 Test(conv2d, winograd_is_exact_on_small_integers)
 {
     conv2d_shape s = shape_of(2, 16, 9, 10, 17, 3, 1, 1);
