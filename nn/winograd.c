@@ -38,13 +38,14 @@ static size_t winograd_tile_rows(const conv2d_shape *s) { return (s->in_height +
 static size_t winograd_tile_columns(const conv2d_shape *s) { return (s->in_width + 1) / 2; }
 static size_t winograd_images_per_chunk(const conv2d_shape *s)
 {
-    return winograd_chunk_images(winograd_tile_rows(s) * winograd_tile_columns(s), s->batch);
+    return winograd_chunk_images(winograd_tile_rows(s) * winograd_tile_columns(s),
+                                 WINOGRAD_TARGET_TILES, s->batch);
 }
 
-/* Images per chunk: enough for WINOGRAD_TARGET_TILES tiles, at least one, at most the batch. */
-size_t winograd_chunk_images(size_t tiles_per_image, size_t batch)
+/* Images per chunk: enough for target_tiles tiles, at least one, at most the batch. */
+size_t winograd_chunk_images(size_t tiles_per_image, size_t target_tiles, size_t batch)
 {
-    const size_t images = (WINOGRAD_TARGET_TILES + tiles_per_image - 1) / tiles_per_image;
+    const size_t images = (target_tiles + tiles_per_image - 1) / tiles_per_image;
     return images < batch ? images : batch;
 }
 

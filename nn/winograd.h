@@ -51,6 +51,7 @@
  * images, and layers with fewer than WINOGRAD_MIN_CHANNELS input or output channels, where the
  * products are too thin to pay for the transforms, stay on im2col). */
 #define WINOGRAD_TARGET_TILES 512
+#define WINOGRAD_BACKWARD_TARGET_TILES 1024 /* 4×4 tiles: ResNet's 32×32 maps, 16 images a chunk */
 #define WINOGRAD_MAX_TILE_COLUMNS 128
 #define WINOGRAD_MIN_CHANNELS 16
 
@@ -61,10 +62,10 @@ int winograd_applies(const conv2d_shape *shape);
 int winograd_workspace_floats(const conv2d_shape *shape, size_t *floats, simclr_error *err);
 
 /* Shared by the two passes' workspace plans (nn/winograd.c): images per chunk for images of
- * tiles_per_image tiles; a size rounded up to 16 floats; the row stride of the (C, T) and (O, T)
+ * tiles_per_image tiles and a target of target_tiles a chunk; a size rounded up to 16 floats; the row stride of the (C, T) and (O, T)
  * matrices of a chunk of T tiles; floats of one ξ's block of packed U, the larger of (O, C) and
  * (C, O) packed. */
-size_t winograd_chunk_images(size_t tiles_per_image, size_t batch);
+size_t winograd_chunk_images(size_t tiles_per_image, size_t target_tiles, size_t batch);
 size_t winograd_round_up_16(size_t floats);
 size_t winograd_row_stride(size_t T);
 size_t winograd_packed_filter_floats(size_t O, size_t C);

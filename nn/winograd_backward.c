@@ -50,7 +50,8 @@ static size_t winograd_tile_rows(const conv2d_shape *s) { return (s->in_height +
 static size_t winograd_tile_columns(const conv2d_shape *s) { return (s->in_width + 3) / 4; }
 static size_t winograd_images_per_chunk(const conv2d_shape *s)
 {
-    return winograd_chunk_images(winograd_tile_rows(s) * winograd_tile_columns(s), s->batch);
+    return winograd_chunk_images(winograd_tile_rows(s) * winograd_tile_columns(s),
+                                 WINOGRAD_BACKWARD_TARGET_TILES, s->batch);
 }
 
 

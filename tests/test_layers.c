@@ -160,14 +160,14 @@ Test(conv2d, winograd_even_sizes_more_outputs_than_inputs)
 }
 
 /* 64×62: 992 2×2 tiles an image forward (chunks of 1 image, WINOGRAD_TARGET_TILES 512) and 256
- * 4×4 tiles backward (chunks of 2 images and a remainder of 1): the weight gradient sums over
- * chunks. Fewer gradient coordinates are
+ * 4×4 tiles backward (chunks of 4 images, WINOGRAD_BACKWARD_TARGET_TILES 1024, and a remainder
+ * of 1): the weight gradient sums over chunks. Fewer gradient coordinates are
  * checked here, as each evaluation of the double definition is 27 M multiply-adds. */
 Test(conv2d, winograd_two_chunks_with_a_remainder)
 {
-    conv2d_shape s = shape_of(3, 16, 64, 62, 16, 3, 1, 1);
+    conv2d_shape s = shape_of(5, 16, 64, 62, 16, 3, 1, 1);
     cr_assert(winograd_applies(&s));
-    check_conv_limited((conv_case){3, 16, 64, 62, 16, 3, 1, 1, 0}, 200, 24);
+    check_conv_limited((conv_case){5, 16, 64, 62, 16, 3, 1, 1, 0}, 200, 24);
 }
 
 /* 4×4 images (ResNet-18's last stage at 32×32 input): one 4×4 tile an image backward, so the 40
