@@ -69,9 +69,12 @@ size_t winograd_packed_filter_floats(size_t O, size_t C)
 }
 
 /* The forward's workspace: U packed (16 × (O, C)) | V packed (16 × (C, T)) | M (16, O, T). */
+static int winograd_uses_lanes(const conv2d_shape *s);
+static size_t winograd_lanes_scratch_floats(const conv2d_shape *s, size_t G);
+
 typedef struct winograd_plan {
     size_t chunk_images;
-    size_t u, v, m, total;
+    size_t u, v, m, scratch_slot, total; /* scratch: per thread, the image-lane path's */
 } winograd_plan;
 
 static void winograd_make_plan(const conv2d_shape *s, winograd_plan *plan)
@@ -84,7 +87,9 @@ static void winograd_make_plan(const conv2d_shape *s, winograd_plan *plan)
     plan->u = WINOGRAD_POSITIONS * winograd_packed_filter_floats(O, C);
     plan->v = WINOGRAD_POSITIONS * C * winograd_row_stride(T); /* more than V packed needs */
     plan->m = WINOGRAD_POSITIONS * O * winograd_row_stride(T);
-    plan->total = plan->u + plan->v + plan->m;
+    plan->scratch_slot =
+        winograd_uses_lanes(s) ? winograd_lanes_scratch_floats(s, plan->chunk_images) : 0;
+    plan->total = plan->u + plan->v + plan->m + s->threads * plan->scratch_slot;
 }
 
 /* The larger of the forward's plan and the backward's (nn/winograd_backward.c). */
@@ -96,7 +101,8 @@ int winograd_workspace_floats(const conv2d_shape *s, size_t *floats, simclr_erro
     const double T = (double)winograd_images_per_chunk(s) * (double)winograd_tile_rows(s) *
                      (double)winograd_tile_columns(s);
     /* the plan's sums are checked in double first: an overflowing size is refused, not wrapped */
-    const double estimate = 16.0 * (O + 16) * (C + 16) + 16.0 * (C + O) * (T + 32) + 1024.0;
+    const double estimate = 16.0 * (O + 16) * (C + 16) + 16.0 * (C + O) * (T + 32) +
+                            (double)s->threads * 32.0 * (T + 16) + 1024.0;
     if (estimate > (double)((size_t)-1 / sizeof(float)))
         return simclr_fail(err, "winograd: the workspace overflows size_t");
     if (winograd_backward_workspace_floats(s, &backward, err) != SIMCLR_OK)
@@ -354,6 +360,190 @@ static void winograd_output_transform(float *y,       /* (G, O, H, W) */
     }
 }
 
+/* The image-lane layout of one channel of a chunk: plane[(row·width + column)·G + g] is pixel
+ * (row, column) of image g, so the G images of a chunk are the vector lanes of every transform.
+ * winograd_gather copies a channel in, at an offset of (top, left) with zeros around it up to
+ * (rows, width); winograd_scatter copies the H × W pixels at (top, left) back out. */
+void winograd_gather(float *plane,       /* (rows, width, G) */
+                     const float *image, /* image g's channel at image + g·image_stride */
+                     size_t image_stride, size_t G, size_t H, size_t W, size_t rows,
+                     size_t width, size_t top, size_t left)
+{
+    size_t g, row, column;
+    for (row = 0; row < rows; row++) { /* zeros outside the H × W window */
+        float *line = plane + row * width * G;
+        if (row < top || row >= top + H) {
+            memset(line, 0, width * G * sizeof(float));
+            continue;
+        }
+        memset(line, 0, left * G * sizeof(float));
+        memset(line + (left + W) * G, 0, (width - left - W) * G * sizeof(float));
+    }
+    for (g = 0; g < G; g++) {
+        const float *source = image + g * image_stride;
+        for (row = 0; row < H; row++) {
+            float *line = plane + ((top + row) * width + left) * G + g;
+            for (column = 0; column < W; column++)
+                line[column * G] = source[row * W + column];
+        }
+    }
+}
+
+void winograd_scatter(float *image,       /* image g's channel at image + g·image_stride */
+                      const float *plane, /* (rows, width, G) */
+                      size_t image_stride, size_t G, size_t H, size_t W, size_t width,
+                      size_t top, size_t left)
+{
+    size_t g, row, column;
+    for (g = 0; g < G; g++) {
+        float *target = image + g * image_stride;
+        for (row = 0; row < H; row++) {
+            const float *line = plane + ((top + row) * width + left) * G + g;
+            for (column = 0; column < W; column++)
+                target[row * W + column] = line[column * G];
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The image-lane path, for small images                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+/* With fewer than WINOGRAD_LANES_BELOW tiles a row (images narrower than 16 pixels: ResNet's last
+ * two stages), a row of tiles is too short a vector; there the transforms work in the image-lane
+ * layout (winograd_gather), the G images of a chunk side by side, and tiles are numbered
+ * t = (ti·tw + tj)·G + g instead. The same combinations, in the same order for each tile: only
+ * the vector axis changes. */
+#define WINOGRAD_LANES_BELOW 8
+
+static int winograd_uses_lanes(const conv2d_shape *s)
+{
+    return winograd_tile_columns(s) < WINOGRAD_LANES_BELOW;
+}
+
+/* Bᵀ d and Aᵀ m across n tiles at once, argument k holding value k of every tile (restrict: the
+ * rows are distinct, so each is one vectorised loop). */
+static void winograd_bt_rows(float *restrict v0, float *restrict v1, float *restrict v2,
+                             float *restrict v3, const float *restrict d0,
+                             const float *restrict d1, const float *restrict d2,
+                             const float *restrict d3, size_t n)
+{
+    size_t t;
+    for (t = 0; t < n; t++) {
+        v0[t] = d0[t] - d2[t];
+        v1[t] = d1[t] + d2[t];
+        v2[t] = d2[t] - d1[t];
+        v3[t] = d1[t] - d3[t];
+    }
+}
+
+static void winograd_at_rows(float *restrict y0, float *restrict y1, const float *restrict m0,
+                             const float *restrict m1, const float *restrict m2,
+                             const float *restrict m3, size_t n)
+{
+    size_t t;
+    for (t = 0; t < n; t++) {
+        y0[t] = m0[t] + m1[t] + m2[t];
+        y1[t] = m1[t] - m2[t] - m3[t];
+    }
+}
+
+/* The per-thread scratch: a channel of the chunk, padded to (2th + 2) × (2tw + 2), and 16 rows of
+ * G lanes. */
+static size_t winograd_lanes_scratch_floats(const conv2d_shape *s, size_t G)
+{
+    const size_t rows = 2 * winograd_tile_rows(s) + 2, width = 2 * winograd_tile_columns(s) + 2;
+    return winograd_round_up_16((rows * width + 16) * G);
+}
+
+/* Where row `row`, columns t .. of packed matrix 0 start, and in *run how many of the `count`
+ * columns from t on are contiguous there (up to the end of a panel of GEMM_NR columns). */
+static float *winograd_packed_run(const winograd_matrices *m, size_t row, size_t t, size_t count,
+                                  size_t *run)
+{
+    const size_t lane = t % GEMM_NR;
+    *run = GEMM_NR - lane < count ? GEMM_NR - lane : count;
+    return m->base + (t / GEMM_NR) * m->rows * GEMM_NR + row * GEMM_NR + lane;
+}
+
+/* V_ξ[c][t] = (Bᵀ d B)_ξ, per channel: d B along each of a patch's four rows, then Bᵀ down the
+ * four results, G lanes at a time, into V packed. */
+static void winograd_input_transform_lanes(const winograd_matrices *V, /* 16 × packed (C, T) */
+                                           const float *x,             /* (G, C, H, W) */
+                                           const conv2d_shape *s, size_t G,
+                                           float *scratch, size_t scratch_floats)
+{
+    const size_t C = s->in_channels, H = s->in_height, W = s->in_width;
+    const size_t th = winograd_tile_rows(s), tw = winograd_tile_columns(s);
+    const size_t rows = 2 * th + 2, width = 2 * tw + 2;
+    const int slots = (int)s->threads;
+    size_t c;
+    (void)slots; /* read only by the OpenMP pragma */
+    PARALLEL_FOR(num_threads(slots))
+    for (c = 0; c < C; c++) {
+        float *plane = scratch + (size_t)parallel_thread_index() * scratch_floats;
+        float *h = plane + rows * width * G; /* (4, 4, G): row r of the patch, combination k */
+        size_t ti, tj, r, k;
+        winograd_gather(plane, x + c * H * W, C * H * W, G, H, W, rows, width, 1, 1);
+        for (ti = 0; ti < th; ti++)
+            for (tj = 0; tj < tw; tj++) {
+                const float *patch = plane + (2 * ti * width + 2 * tj) * G;
+                const size_t t = (ti * tw + tj) * G;
+                size_t done = 0, run;
+                for (r = 0; r < 4; r++) { /* d B: along the patch's rows */
+                    const float *d = patch + r * width * G;
+                    float *out = h + 4 * r * G;
+                    winograd_bt_rows(out, out + G, out + 2 * G, out + 3 * G, d, d + G, d + 2 * G,
+                                     d + 3 * G, G);
+                }
+                while (done < G) { /* Bᵀ (d B): down them, into V, a panel's run at a time */
+                    float *v = winograd_packed_run(V, c, t + done, G - done, &run);
+                    for (k = 0; k < 4; k++) {
+                        const float *u = h + k * G + done;
+                        winograd_bt_rows(v + (0 + k) * V->block, v + (4 + k) * V->block,
+                                         v + (8 + k) * V->block, v + (12 + k) * V->block, u,
+                                         u + 4 * G, u + 8 * G, u + 12 * G, run);
+                    }
+                    done += run;
+                }
+            }
+    }
+}
+
+/* y = Aᵀ M A, per output channel, G lanes at a time; rows and columns beyond H, W dropped. */
+static void winograd_output_transform_lanes(float *y,       /* (G, O, H, W) */
+                                            const float *M, /* (16, O, T) */
+                                            const conv2d_shape *s, size_t G,
+                                            float *scratch, size_t scratch_floats)
+{
+    const size_t O = s->out_channels, H = s->in_height, W = s->in_width;
+    const size_t th = winograd_tile_rows(s), tw = winograd_tile_columns(s);
+    const size_t L = winograd_row_stride(G * th * tw), width = 2 * tw;
+    const int slots = (int)s->threads;
+    size_t o;
+    (void)slots;
+    PARALLEL_FOR(num_threads(slots))
+    for (o = 0; o < O; o++) {
+        float *plane = scratch + (size_t)parallel_thread_index() * scratch_floats;
+        float *rows = plane + 2 * th * width * G; /* (2, 4, G): Aᵀ M */
+        size_t ti, tj, k, i;
+        for (ti = 0; ti < th; ti++)
+            for (tj = 0; tj < tw; tj++) {
+                const float *m = M + o * L + (ti * tw + tj) * G;
+                for (k = 0; k < 4; k++) /* Aᵀ M: down the columns */
+                    winograd_at_rows(rows + k * G, rows + (4 + k) * G, m + (0 + k) * O * L,
+                                     m + (4 + k) * O * L, m + (8 + k) * O * L,
+                                     m + (12 + k) * O * L, G);
+                for (i = 0; i < 2; i++) { /* (Aᵀ M) A: along the rows */
+                    float *out = plane + ((2 * ti + i) * width + 2 * tj) * G;
+                    const float *a = rows + 4 * i * G;
+                    winograd_at_rows(out, out + G, a, a + G, a + 2 * G, a + 3 * G, G);
+                }
+            }
+        winograd_scatter(y + o * H * W, plane, O * H * W, G, H, W, width, 0, 0);
+    }
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Forward                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
@@ -364,12 +554,14 @@ void winograd_forward(float *y, const float *x, const float *weight, const conv2
     const size_t C = s->in_channels, O = s->out_channels, H = s->in_height, W = s->in_width;
     const size_t packed_u = winograd_packed_filter_floats(O, C);
     winograd_plan plan;
-    float *U, *V, *M;
+    const int lanes = winograd_uses_lanes(s);
+    float *U, *V, *M, *scratch;
     size_t first, position;
     winograd_make_plan(s, &plan);
     U = workspace;
     V = U + plan.u;
     M = V + plan.v;
+    scratch = M + plan.m;
     winograd_filter_transform(U, packed_u, weight, O, C); /* U_ξ (O, C), packed once */
     for (first = 0; first < s->batch; first += plan.chunk_images) {
         const size_t images =
@@ -377,12 +569,20 @@ void winograd_forward(float *y, const float *x, const float *weight, const conv2
         const size_t T = images * winograd_tile_rows(s) * winograd_tile_columns(s);
         const size_t L = winograd_row_stride(T);
         const winograd_matrices V_packed = winograd_packed(V, C, T);
-        winograd_input_transform(&V_packed, x + first * C * H * W, s, images);
+        if (lanes)
+            winograd_input_transform_lanes(&V_packed, x + first * C * H * W, s, images, scratch,
+                                           plan.scratch_slot);
+        else
+            winograd_input_transform(&V_packed, x + first * C * H * W, s, images);
         /* M_ξ (O, T) = U_ξ (O, C) · V_ξ (C, T), one product per thread at a time */
         PARALLEL_FOR()
         for (position = 0; position < WINOGRAD_POSITIONS; position++)
             gemm_prepacked(O, T, C, 1.0f, U + position * packed_u,
                            V + position * V_packed.block, 0.0f, M + position * O * L, L);
-        winograd_output_transform(y + first * O * H * W, M, s, images);
+        if (lanes)
+            winograd_output_transform_lanes(y + first * O * H * W, M, s, images, scratch,
+                                            plan.scratch_slot);
+        else
+            winograd_output_transform(y + first * O * H * W, M, s, images);
     }
 }

@@ -70,6 +70,15 @@ size_t winograd_round_up_16(size_t floats);
 size_t winograd_row_stride(size_t T);
 size_t winograd_packed_filter_floats(size_t O, size_t C);
 
+/* The image-lane layout of one channel of a chunk of G images (nn/winograd.c):
+ * plane[(row·width + column)·G + g] is pixel (row, column) of image g. winograd_gather copies
+ * image g's channel (at image + g·image_stride, H × W) in at (top, left), with zeros elsewhere up
+ * to rows × width; winograd_scatter copies the H × W pixels at (top, left) back out. */
+void winograd_gather(float *plane, const float *image, size_t image_stride, size_t G, size_t H,
+                     size_t W, size_t rows, size_t width, size_t top, size_t left);
+void winograd_scatter(float *image, const float *plane, size_t image_stride, size_t G, size_t H,
+                      size_t W, size_t width, size_t top, size_t left);
+
 /* The backward pass's share of the workspace (nn/winograd_backward.c). */
 int winograd_backward_workspace_floats(const conv2d_shape *shape, size_t *floats,
                                        simclr_error *err);

@@ -333,51 +333,6 @@ static float *winograd_run(const winograd_matrices *m, size_t row, size_t t, siz
     return m->base + (t / GEMM_NR) * m->rows * GEMM_NR + row * GEMM_NR + lane;
 }
 
-/* The image-lane layout of one channel of a chunk: plane[(row·width + column)·G + g] is pixel
- * (row, column) of image g, so the G images of a chunk are the vector lanes of every transform.
- * winograd_gather copies a channel in, at an offset of (top, left) with zeros around it up to
- * (rows, width); winograd_scatter copies the H × W pixels at (top, left) back out. */
-static void winograd_gather(float *plane,       /* (rows, width, G) */
-                            const float *image, /* image g's channel at image + g·image_stride */
-                            size_t image_stride, size_t G, size_t H, size_t W, size_t rows,
-                            size_t width, size_t top, size_t left)
-{
-    size_t g, row, column;
-    for (row = 0; row < rows; row++) { /* zeros outside the H × W window */
-        float *line = plane + row * width * G;
-        if (row < top || row >= top + H) {
-            memset(line, 0, width * G * sizeof(float));
-            continue;
-        }
-        memset(line, 0, left * G * sizeof(float));
-        memset(line + (left + W) * G, 0, (width - left - W) * G * sizeof(float));
-    }
-    for (g = 0; g < G; g++) {
-        const float *source = image + g * image_stride;
-        for (row = 0; row < H; row++) {
-            float *line = plane + ((top + row) * width + left) * G + g;
-            for (column = 0; column < W; column++)
-                line[column * G] = source[row * W + column];
-        }
-    }
-}
-
-static void winograd_scatter(float *image,       /* image g's channel at image + g·image_stride */
-                             const float *plane, /* (rows, width, G) */
-                             size_t image_stride, size_t G, size_t H, size_t W, size_t width,
-                             size_t top, size_t left)
-{
-    size_t g, row, column;
-    for (g = 0; g < G; g++) {
-        float *target = image + g * image_stride;
-        for (row = 0; row < H; row++) {
-            const float *line = plane + ((top + row) * width + left) * G + g;
-            for (column = 0; column < W; column++)
-                target[row * W + column] = line[column * G];
-        }
-    }
-}
-
 /* The per-thread scratch of the transforms: a channel in the image-lane layout, padded to
  * (4th + 2) × (4tw + 2), and room for 72 rows of G lanes. */
 static size_t winograd_scratch_floats(const conv2d_shape *s, size_t G)

@@ -181,14 +181,14 @@ Test(conv2d, winograd_one_tile_an_image_many_lanes)
 
 /* The forward transforms only add, subtract and halve: on integers in -2 .. 2 every intermediate
  * is a small multiple of 1/4, exact in float, so F(2×2, 3×3) must equal the direct sum bit for
- * bit. */
-Test(conv2d, winograd_is_exact_on_small_integers)
+ * bit. 9×10 takes the image-lane path (5 tiles a row), 17×18 the row path (9). */
+static void check_winograd_exact(size_t H, size_t W, unsigned long tag)
 {
-    conv2d_shape s = shape_of(2, 16, 9, 10, 17, 3, 1, 1);
-    const size_t in_count = 2 * 16 * 9 * 10, out_count = 2 * 17 * 9 * 10, weight_count = 17 * 16 * 9;
+    conv2d_shape s = shape_of(2, 16, H, W, 17, 3, 1, 1);
+    const size_t in_count = 2 * 16 * H * W, out_count = 2 * 17 * H * W, weight_count = 17 * 16 * 9;
     size_t floats, i;
     simclr_error err;
-    float *x = random_floats(in_count, -2.5f, 2.5f, 210), *w = random_floats(weight_count, -2.5f, 2.5f, 211);
+    float *x = random_floats(in_count, -2.5f, 2.5f, tag), *w = random_floats(weight_count, -2.5f, 2.5f, tag + 1);
     float *y = malloc(out_count * sizeof(float)), *y_naive = malloc(out_count * sizeof(float)), *workspace;
     cr_assert(winograd_applies(&s));
     cr_assert_eq(conv2d_workspace_floats(&s, &floats, &err), SIMCLR_OK);
@@ -202,9 +202,15 @@ Test(conv2d, winograd_is_exact_on_small_integers)
     for (i = 0; i < out_count; i++)
         if (y[i] != y_naive[i])
             break;
-    cr_expect_eq(i, out_count, "first difference at %zu: %g vs %g", i, i < out_count ? y[i] : 0.0,
-                 i < out_count ? y_naive[i] : 0.0);
+    cr_expect_eq(i, out_count, "%zux%zu: first difference at %zu: %g vs %g", H, W, i,
+                 i < out_count ? y[i] : 0.0, i < out_count ? y_naive[i] : 0.0);
     free(x), free(w), free(y), free(y_naive), free(workspace);
+}
+
+Test(conv2d, winograd_is_exact_on_small_integers)
+{
+    check_winograd_exact(9, 10, 210);
+    check_winograd_exact(17, 18, 212);
 }
 
 Test(conv2d, impossible_shapes_are_rejected)
