@@ -26,8 +26,10 @@
  *
  * For 3×3, stride 1, padding 1 with at least 16 input and output channels (every stride-1
  * convolution of a ResNet but the CIFAR stem's), forward and backward instead go to Winograd's
- * F(2×2, 3×3) (nn/winograd.h): 16 products per 2×2 output tile and channel pair instead of 36.
- * Same function, same determinism; its rounding differs from the direct sum's (normwise ~1e-7).
+ * minimal filtering (nn/winograd.h): forward F(2×2, 3×3), 16 products per 2×2 output tile and
+ * channel pair instead of 36; backward F(4×4, 3×3), 36 per 4×4 tile instead of 144. Same
+ * function, same determinism; the rounding differs from the direct sum's (normwise ~3e-7
+ * forward, ~2e-6 for the gradients).
  *
  * Gradient convention (all layers in nn/): parameter gradients are accumulated (+=), so the
  * caller zeroes them once per step; the input gradient dx is overwritten. dx may be NULL when the
