@@ -62,10 +62,9 @@ size_t winograd_row_stride(size_t T)
     return winograd_round_up_16(T) + 16;
 }
 
-size_t winograd_packed_filter_floats(size_t O, size_t C)
+size_t winograd_packed_filter_floats(size_t rows, size_t depth)
 {
-    const size_t forward = gemm_packed_a_floats(O, C), transposed = gemm_packed_a_floats(C, O);
-    return winograd_round_up_16(forward > transposed ? forward : transposed);
+    return winograd_round_up_16(gemm_packed_a_floats(rows, depth));
 }
 
 /* The forward's workspace: U packed (16 × (O, C)) | V packed (16 × (C, T)) | M (16, O, T). */
@@ -163,6 +162,34 @@ static void winograd_filter_transform(float *U,            /* 16 × packed (O, C
     }
 }
 
+/* Bᵀ d and Aᵀ m across n tiles at once, argument k holding value k of every tile (restrict: the
+ * rows are distinct, so each is one vectorised loop). Both paths combine with these: along a row
+ * of tiles (wide images) or across the images of a chunk (small ones). */
+static void winograd_bt_rows(float *restrict v0, float *restrict v1, float *restrict v2,
+                             float *restrict v3, const float *restrict d0,
+                             const float *restrict d1, const float *restrict d2,
+                             const float *restrict d3, size_t n)
+{
+    size_t t;
+    for (t = 0; t < n; t++) {
+        v0[t] = d0[t] - d2[t];
+        v1[t] = d1[t] + d2[t];
+        v2[t] = d2[t] - d1[t];
+        v3[t] = d1[t] - d3[t];
+    }
+}
+
+static void winograd_at_rows(float *restrict y0, float *restrict y1, const float *restrict m0,
+                             const float *restrict m1, const float *restrict m2,
+                             const float *restrict m3, size_t n)
+{
+    size_t t;
+    for (t = 0; t < n; t++) {
+        y0[t] = m0[t] + m1[t] + m2[t];
+        y1[t] = m1[t] - m2[t] - m3[t];
+    }
+}
+
 /* One image row's horizontal pass, d B, for every tile of a tile row: tile tj reads image columns
  * 2tj − 1 .. 2tj + 2 (0 outside) and Bᵀ combines them as (d0 − d2, d1 + d2, d2 − d1, d1 − d3).
  * Tiles 1 .. inner − 1 lie inside the row and read it directly (stride-2 loads the compiler
@@ -197,13 +224,11 @@ static void winograd_input_row(float (*h)[WINOGRAD_MAX_TILE_COLUMNS], /* (4, tw)
     }
 }
 
-/* Where a chunk's 16 matrices (rows, T) live: plain, row r of matrix ξ at
- * base + ξ·block + r·stride; or each in gemm's packed layout for a B operand (K = rows, N = T,
- * nn/gemm.h), ready for gemm_prepacked. */
+/* Where a chunk's 16 matrices V_ξ (rows, T) live: each in gemm's packed layout for a B operand
+ * (K = rows, N = T, nn/gemm.h), ready for gemm_prepacked, matrix ξ at base + ξ·block. */
 typedef struct winograd_matrices {
     float *base;
-    size_t rows, stride, block;
-    int packed;
+    size_t rows, block;
 } winograd_matrices;
 
 /* The packed layout, with its padding lanes (columns T .. up to the next multiple of NR of the
@@ -212,8 +237,8 @@ static winograd_matrices winograd_packed(float *base, size_t rows, size_t T)
 {
     winograd_matrices m;
     size_t position, r;
-    m.base = base, m.rows = rows, m.stride = 0;
-    m.block = winograd_round_up_16(gemm_packed_b_floats(T, rows)), m.packed = 1;
+    m.base = base, m.rows = rows;
+    m.block = winograd_round_up_16(gemm_packed_b_floats(T, rows));
     if (T % GEMM_NR != 0)
         for (position = 0; position < WINOGRAD_POSITIONS; position++)
             for (r = 0; r < rows; r++)
@@ -223,37 +248,21 @@ static winograd_matrices winograd_packed(float *base, size_t rows, size_t T)
     return m;
 }
 
-/* Where row `row`, columns t .. t + count − 1 of matrix 0 start, when they are contiguous (the
- * same columns of matrix ξ are ξ·block further); NULL when a packed panel boundary splits them. */
-static float *winograd_run_start(const winograd_matrices *m, size_t row, size_t t, size_t count)
+/* Where row `row`, columns t .. of matrix 0 start, and in *run how many of the `count` columns
+ * from t on are contiguous there (up to the end of a panel of GEMM_NR columns); the same columns
+ * of matrix ξ are ξ·block further. */
+static float *winograd_packed_run(const winograd_matrices *m, size_t row, size_t t, size_t count,
+                                  size_t *run)
 {
-    if (!m->packed)
-        return m->base + row * m->stride + t;
-    if (t % GEMM_NR + count > GEMM_NR)
-        return NULL;
-    return m->base + (t / GEMM_NR) * m->rows * GEMM_NR + row * GEMM_NR + t % GEMM_NR;
-}
-
-/* Stores values[0 .. count) at row `row`, columns t .. t + count − 1 of packed matrix ξ, split
- * where a panel ends (the runs winograd_run_start cannot give; plain runs always can). */
-static void winograd_store_run(const winograd_matrices *m, size_t position, size_t row, size_t t,
-                               const float *values, size_t count)
-{
-    float *matrix = m->base + position * m->block;
-    size_t i;
-    while (count > 0) { /* split where a panel of GEMM_NR columns ends */
-        const size_t lane = t % GEMM_NR, n = GEMM_NR - lane < count ? GEMM_NR - lane : count;
-        float *out = matrix + (t / GEMM_NR) * m->rows * GEMM_NR + row * GEMM_NR + lane;
-        for (i = 0; i < n; i++)
-            out[i] = values[i];
-        values += n, t += n, count -= n;
-    }
+    const size_t lane = t % GEMM_NR;
+    *run = GEMM_NR - lane < count ? GEMM_NR - lane : count;
+    return m->base + (t / GEMM_NR) * m->rows * GEMM_NR + row * GEMM_NR + lane;
 }
 
 /* V_ξ[c][t] = (Bᵀ d B)_ξ for every tile t of a chunk; t = (g·th + ti)·tw + tj. Each of the tile
  * row's four image rows gets its horizontal pass (d B), then Bᵀ combines the four results down
  * the rows: V[4r + k] = (u0 − u2, u1 + u2, u2 − u1, u1 − u3)[r] of the k-th combinations. */
-static void winograd_input_transform(const winograd_matrices *V, /* 16 × (C, T) */
+static void winograd_input_transform(const winograd_matrices *V, /* 16 × packed (C, T) */
                                      const float *x,             /* (G, C, H, W) */
                                      const conv2d_shape *s, size_t images)
 {
@@ -269,8 +278,7 @@ static void winograd_input_transform(const winograd_matrices *V, /* 16 × (C, T)
          * two image rows, so each is computed once and the four buffers rotate */
         float rows[4][4][WINOGRAD_MAX_TILE_COLUMNS];
         float (*h[4])[WINOGRAD_MAX_TILE_COLUMNS] = {rows[0], rows[1], rows[2], rows[3]};
-        float v[WINOGRAD_POSITIONS][WINOGRAD_MAX_TILE_COLUMNS], *direct;
-        size_t ti, r, k, tj, position;
+        size_t ti, r, k, done, run;
         for (ti = 0; ti < th; ti++) {
             for (r = ti == 0 ? 0 : 2; r < 4; r++) {
                 const long row = (long)(2 * ti + r) - 1;
@@ -281,31 +289,20 @@ static void winograd_input_transform(const winograd_matrices *V, /* 16 × (C, T)
                 }
                 winograd_input_row(h[r], row >= 0 && row < (long)H ? image_plane + row * (long)W : NULL, W, tw);
             }
-            /* straight into V when the tile row's run is contiguous there (it is, unless it
-             * crosses a panel boundary of the packed layout), else through v */
-            direct = winograd_run_start(V, c, (g * th + ti) * tw, tw);
-            for (k = 0; k < 4; k++) {
-                const float *u0 = h[0][k], *u1 = h[1][k], *u2 = h[2][k], *u3 = h[3][k];
-                float *v0 = direct != NULL ? direct + (0 + k) * V->block : v[0 + k];
-                float *v1 = direct != NULL ? direct + (4 + k) * V->block : v[4 + k];
-                float *v2 = direct != NULL ? direct + (8 + k) * V->block : v[8 + k];
-                float *v3 = direct != NULL ? direct + (12 + k) * V->block : v[12 + k];
-                for (tj = 0; tj < tw; tj++) {
-                    v0[tj] = u0[tj] - u2[tj];
-                    v1[tj] = u1[tj] + u2[tj];
-                    v2[tj] = u2[tj] - u1[tj];
-                    v3[tj] = u1[tj] - u3[tj];
-                }
+            /* Bᵀ (d B): down them, into V, a panel's run at a time */
+            for (done = 0; done < tw; done += run) {
+                float *v = winograd_packed_run(V, c, (g * th + ti) * tw + done, tw - done, &run);
+                for (k = 0; k < 4; k++)
+                    winograd_bt_rows(v + (0 + k) * V->block, v + (4 + k) * V->block,
+                                     v + (8 + k) * V->block, v + (12 + k) * V->block,
+                                     h[0][k] + done, h[1][k] + done, h[2][k] + done,
+                                     h[3][k] + done, run);
             }
-            if (direct == NULL)
-                for (position = 0; position < WINOGRAD_POSITIONS; position++)
-                    winograd_store_run(V, position, c, (g * th + ti) * tw, v[position], tw);
         }
     }
 }
 
-/* y = Aᵀ M A for every tile (the forward's last step); Aᵀ combines four values as
- * (m0 + m1 + m2, m1 − m2 − m3). Rows and columns beyond H, W are dropped. */
+/* y = Aᵀ M A for every tile (the forward's last step). Rows and columns beyond H, W are dropped. */
 static void winograd_output_transform(float *y,       /* (G, O, H, W) */
                                       const float *M, /* (16, O, T) */
                                       const conv2d_shape *s, size_t images)
@@ -323,20 +320,13 @@ static void winograd_output_transform(float *y,       /* (G, O, H, W) */
         size_t ti, k, tj;
         for (ti = 0; ti < th; ti++) {
             const float *m = M + o * L + (g * th + ti) * tw;
-            for (k = 0; k < 4; k++) {
-                const float *m0 = m + (0 + k) * O * L, *m1 = m + (4 + k) * O * L;
-                const float *m2 = m + (8 + k) * O * L, *m3 = m + (12 + k) * O * L;
-                for (tj = 0; tj < tw; tj++) {
-                    rows[0][k][tj] = m0[tj] + m1[tj] + m2[tj];
-                    rows[1][k][tj] = m1[tj] - m2[tj] - m3[tj];
-                }
-            }
-            for (tj = 0; tj < tw; tj++) {
-                top[0][tj] = rows[0][0][tj] + rows[0][1][tj] + rows[0][2][tj];
-                top[1][tj] = rows[0][1][tj] - rows[0][2][tj] - rows[0][3][tj];
-                bottom[0][tj] = rows[1][0][tj] + rows[1][1][tj] + rows[1][2][tj];
-                bottom[1][tj] = rows[1][1][tj] - rows[1][2][tj] - rows[1][3][tj];
-            }
+            for (k = 0; k < 4; k++) /* Aᵀ M: down the columns */
+                winograd_at_rows(rows[0][k], rows[1][k], m + (0 + k) * O * L, m + (4 + k) * O * L,
+                                 m + (8 + k) * O * L, m + (12 + k) * O * L, tw);
+            /* (Aᵀ M) A: along the rows */
+            winograd_at_rows(top[0], top[1], rows[0][0], rows[0][1], rows[0][2], rows[0][3], tw);
+            winograd_at_rows(bottom[0], bottom[1], rows[1][0], rows[1][1], rows[1][2], rows[1][3],
+                             tw);
             {
                 float *row0 = out_plane + 2 * ti * W;
                 float *row1 = 2 * ti + 1 < H ? row0 + W : NULL;
@@ -421,49 +411,12 @@ static int winograd_uses_lanes(const conv2d_shape *s)
     return winograd_tile_columns(s) < WINOGRAD_LANES_BELOW;
 }
 
-/* Bᵀ d and Aᵀ m across n tiles at once, argument k holding value k of every tile (restrict: the
- * rows are distinct, so each is one vectorised loop). */
-static void winograd_bt_rows(float *restrict v0, float *restrict v1, float *restrict v2,
-                             float *restrict v3, const float *restrict d0,
-                             const float *restrict d1, const float *restrict d2,
-                             const float *restrict d3, size_t n)
-{
-    size_t t;
-    for (t = 0; t < n; t++) {
-        v0[t] = d0[t] - d2[t];
-        v1[t] = d1[t] + d2[t];
-        v2[t] = d2[t] - d1[t];
-        v3[t] = d1[t] - d3[t];
-    }
-}
-
-static void winograd_at_rows(float *restrict y0, float *restrict y1, const float *restrict m0,
-                             const float *restrict m1, const float *restrict m2,
-                             const float *restrict m3, size_t n)
-{
-    size_t t;
-    for (t = 0; t < n; t++) {
-        y0[t] = m0[t] + m1[t] + m2[t];
-        y1[t] = m1[t] - m2[t] - m3[t];
-    }
-}
-
 /* The per-thread scratch: a channel of the chunk, padded to (2th + 2) × (2tw + 2), and 16 rows of
  * G lanes. */
 static size_t winograd_lanes_scratch_floats(const conv2d_shape *s, size_t G)
 {
     const size_t rows = 2 * winograd_tile_rows(s) + 2, width = 2 * winograd_tile_columns(s) + 2;
     return winograd_round_up_16((rows * width + 16) * G);
-}
-
-/* Where row `row`, columns t .. of packed matrix 0 start, and in *run how many of the `count`
- * columns from t on are contiguous there (up to the end of a panel of GEMM_NR columns). */
-static float *winograd_packed_run(const winograd_matrices *m, size_t row, size_t t, size_t count,
-                                  size_t *run)
-{
-    const size_t lane = t % GEMM_NR;
-    *run = GEMM_NR - lane < count ? GEMM_NR - lane : count;
-    return m->base + (t / GEMM_NR) * m->rows * GEMM_NR + row * GEMM_NR + lane;
 }
 
 /* V_ξ[c][t] = (Bᵀ d B)_ξ, per channel: d B along each of a patch's four rows, then Bᵀ down the

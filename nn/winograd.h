@@ -62,13 +62,13 @@ int winograd_applies(const conv2d_shape *shape);
 int winograd_workspace_floats(const conv2d_shape *shape, size_t *floats, simclr_error *err);
 
 /* Shared by the two passes' workspace plans (nn/winograd.c): images per chunk for images of
- * tiles_per_image tiles and a target of target_tiles a chunk; a size rounded up to 16 floats; the row stride of the (C, T) and (O, T)
- * matrices of a chunk of T tiles; floats of one ξ's block of packed U, the larger of (O, C) and
- * (C, O) packed. */
+ * tiles_per_image tiles and a target of target_tiles a chunk; a size rounded up to 16 floats;
+ * the row stride of the (C, T) and (O, T) matrices of a chunk of T tiles; floats of one ξ's
+ * block of packed U, (rows, depth) packed as gemm's A operand: (O, C) forward, (C, O) backward. */
 size_t winograd_chunk_images(size_t tiles_per_image, size_t target_tiles, size_t batch);
 size_t winograd_round_up_16(size_t floats);
 size_t winograd_row_stride(size_t T);
-size_t winograd_packed_filter_floats(size_t O, size_t C);
+size_t winograd_packed_filter_floats(size_t rows, size_t depth);
 
 /* The image-lane layout of one channel of a chunk of G images (nn/winograd.c):
  * plane[(row·width + column)·G + g] is pixel (row, column) of image g. winograd_gather copies

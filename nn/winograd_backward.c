@@ -54,7 +54,6 @@ static size_t winograd_images_per_chunk(const conv2d_shape *s)
                                  WINOGRAD_BACKWARD_TARGET_TILES, s->batch);
 }
 
-
 /* The workspace: U_ξᵀ packed (36 × (C, O)) | dU (36, O, C) | V, then dV (36, C, T) |
  * dM (36, O, T) | per thread: a GEMM workspace (gemm's own packing of dU += dM·Vᵀ, or dM packed
  * as the B operand of dV = Uᵀ·dM) and the transforms' scratch. */
@@ -71,9 +70,9 @@ static void winograd_make_plan(const conv2d_shape *s, winograd_plan *plan)
     size_t T, filter_gradient, input_gradient;
     plan->chunk_images = winograd_images_per_chunk(s);
     T = plan->chunk_images * winograd_tile_rows(s) * winograd_tile_columns(s);
-    plan->u = WINOGRAD_POSITIONS * winograd_packed_filter_floats(O, C);
+    plan->u = WINOGRAD_POSITIONS * winograd_packed_filter_floats(C, O);
     plan->du = winograd_round_up_16(WINOGRAD_POSITIONS * O * C);
-    plan->v = WINOGRAD_POSITIONS * C * winograd_row_stride(T); /* holds V packed too */
+    plan->v = WINOGRAD_POSITIONS * C * winograd_row_stride(T);
     plan->m = WINOGRAD_POSITIONS * O * winograd_row_stride(T);
     /* (sizes checked for overflow by winograd_workspace_floats' estimate) */
     (void)gemm_workspace_floats(O, C, T, &filter_gradient, NULL);
@@ -300,39 +299,6 @@ static void winograd_filter_gradient(float *dweight,  /* (O, C, 3, 3), accumulat
     }
 }
 
-/* Where a chunk's 36 matrices (rows, T) live: plain, row r of matrix ξ at
- * base + ξ·block + r·stride; or each in gemm's packed layout for a B operand (K = rows, N = T,
- * nn/gemm.h), ready for gemm_prepacked. */
-typedef struct winograd_matrices {
-    float *base;
-    size_t rows, stride, block;
-    int packed;
-} winograd_matrices;
-
-static winograd_matrices winograd_plain(float *base, size_t rows, size_t T)
-{
-    winograd_matrices m;
-    m.base = base, m.rows = rows, m.stride = winograd_row_stride(T);
-    m.block = rows * m.stride, m.packed = 0;
-    return m;
-}
-
-/* Where row `row`, columns t .. of matrix 0 start, and in *run how many of the `count` columns
- * from t on are contiguous there (all of them in the plain layout; up to the end of a panel of
- * GEMM_NR columns in the packed one). The same columns of matrix ξ are ξ·block further. */
-static float *winograd_run(const winograd_matrices *m, size_t row, size_t t, size_t count,
-                           size_t *run)
-{
-    size_t lane;
-    if (!m->packed) {
-        *run = count;
-        return m->base + row * m->stride + t;
-    }
-    lane = t % GEMM_NR;
-    *run = GEMM_NR - lane < count ? GEMM_NR - lane : count;
-    return m->base + (t / GEMM_NR) * m->rows * GEMM_NR + row * GEMM_NR + lane;
-}
-
 /* The per-thread scratch of the transforms: a channel in the image-lane layout, padded to
  * (4th + 2) × (4tw + 2), and room for 72 rows of G lanes. */
 static size_t winograd_scratch_floats(const conv2d_shape *s, size_t G)
@@ -344,7 +310,7 @@ static size_t winograd_scratch_floats(const conv2d_shape *s, size_t G)
 /* V_ξ[c][t] = (Bᵀ d B)_ξ for every tile t of a chunk of G images; t = (ti·tw + tj)·G + g. Per
  * channel: the channel's padded planes in the image-lane layout, then per tile d B along each of
  * the patch's six rows and Bᵀ down the six results, G lanes at a time. */
-static void winograd_input_transform(const winograd_matrices *V, /* 36 × (C, T) */
+static void winograd_input_transform(float *V,       /* (36, C, T), rows L apart */
                                      const float *x,             /* (G, C, H, W) */
                                      const conv2d_shape *s, size_t G,
                                      float *scratch, size_t scratch_floats)
@@ -352,6 +318,7 @@ static void winograd_input_transform(const winograd_matrices *V, /* 36 × (C, T)
     const size_t C = s->in_channels, H = s->in_height, W = s->in_width;
     const size_t th = winograd_tile_rows(s), tw = winograd_tile_columns(s);
     const size_t rows = 4 * th + 2, width = 4 * tw + 2;
+    const size_t L = winograd_row_stride(G * th * tw), block = C * L;
     const int slots = (int)s->threads;
     size_t c;
     (void)slots; /* read only by the OpenMP pragma */
@@ -364,8 +331,7 @@ static void winograd_input_transform(const winograd_matrices *V, /* 36 × (C, T)
         for (ti = 0; ti < th; ti++)
             for (tj = 0; tj < tw; tj++) {
                 const float *patch = plane + (4 * ti * width + 4 * tj) * G;
-                const size_t t = (ti * tw + tj) * G;
-                size_t done = 0, run;
+                float *v = V + c * L + (ti * tw + tj) * G;
                 for (r = 0; r < 6; r++) { /* d B: along the patch's rows */
                     const float *d = patch + r * width * G;
                     float *out = h + 6 * r * G;
@@ -373,17 +339,12 @@ static void winograd_input_transform(const winograd_matrices *V, /* 36 × (C, T)
                                      out + 5 * G, d, d + G, d + 2 * G, d + 3 * G, d + 4 * G,
                                      d + 5 * G, G);
                 }
-                while (done < G) { /* Bᵀ (d B): down them, into V */
-                    float *v = winograd_run(V, c, t + done, G - done, &run);
-                    for (k = 0; k < 6; k++) {
-                        const float *u = h + k * G + done;
-                        winograd_bt_rows(v + (0 + k) * V->block, v + (6 + k) * V->block,
-                                         v + (12 + k) * V->block, v + (18 + k) * V->block,
-                                         v + (24 + k) * V->block, v + (30 + k) * V->block, u,
-                                         u + 6 * G, u + 12 * G, u + 18 * G, u + 24 * G,
-                                         u + 30 * G, run);
-                    }
-                    done += run;
+                for (k = 0; k < 6; k++) { /* Bᵀ (d B): down them, into V */
+                    const float *u = h + k * G;
+                    winograd_bt_rows(v + (0 + k) * block, v + (6 + k) * block,
+                                     v + (12 + k) * block, v + (18 + k) * block,
+                                     v + (24 + k) * block, v + (30 + k) * block, u, u + 6 * G,
+                                     u + 12 * G, u + 18 * G, u + 24 * G, u + 30 * G, G);
                 }
             }
     }
@@ -474,7 +435,7 @@ static void winograd_input_gradient_transform(float *dx,       /* (G, C, H, W), 
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Forward and backward                                                                       */
+/* Backward                                                                                   */
 /* ------------------------------------------------------------------------------------------ */
 
 void winograd_backward(float *dx, float *dweight, const float *dy, const float *x,
@@ -494,15 +455,14 @@ void winograd_backward(float *dx, float *dweight, const float *dy, const float *
     gemm_slots = dM + plan.m;
     scratch = gemm_slots + s->threads * plan.gemm_slot;
     if (dx != NULL) /* U_ξᵀ (C, O), packed once */
-        winograd_filter_transform(U, winograd_packed_filter_floats(O, C), weight, O, C);
+        winograd_filter_transform(U, winograd_packed_filter_floats(C, O), weight, O, C);
     memset(dU, 0, WINOGRAD_POSITIONS * O * C * sizeof(float));
     for (first = 0; first < s->batch; first += plan.chunk_images) {
         const size_t images =
             s->batch - first < plan.chunk_images ? s->batch - first : plan.chunk_images;
         const size_t T = images * winograd_tile_rows(s) * winograd_tile_columns(s);
         const size_t L = winograd_row_stride(T);
-        const winograd_matrices V_plain = winograd_plain(V, C, T);
-        winograd_input_transform(&V_plain, x + first * C * H * W, s, images, scratch,
+        winograd_input_transform(V, x + first * C * H * W, s, images, scratch,
                                  plan.scratch_slot);
         winograd_output_gradient_transform(dM, dy + first * O * H * W, s, images, scratch,
                                            plan.scratch_slot);
@@ -517,7 +477,7 @@ void winograd_backward(float *dx, float *dweight, const float *dy, const float *
             /* dV_ξ (C, T) = U_ξᵀ (C, O) · dM_ξ (O, T), over V_ξ, which is no longer needed */
             if (dx != NULL) {
                 gemm_pack_b(gemm_workspace, GEMM_NORMAL, dM_position, L, T, O);
-                gemm_prepacked(C, T, O, 1.0f, U + position * winograd_packed_filter_floats(O, C),
+                gemm_prepacked(C, T, O, 1.0f, U + position * winograd_packed_filter_floats(C, O),
                                gemm_workspace, 0.0f, V_position, L);
             }
         }
