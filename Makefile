@@ -24,6 +24,11 @@
 #                and the reference outputs and training losses agree bit for bit
 #             0: keep the compiler's own evaluation (x87-only machines without SSE2); results
 #                then differ in the last bits, which training can amplify (see the README)
+#   REFERENCE 1: every layer and the GEMM run their naive reference definitions instead of the
+#                fast paths (im2col, packing, Winograd): slow, for studying the algorithm and for
+#                checking the fast paths (its reference outputs agree with the fast build's
+#                within the PyTorch cross-check's tolerances; .ci/run checks it)
+#             0 (default): the fast paths
 #
 # The language is C99 with the strict warning set below, and nothing beyond libc and libm
 # (OpenMP optional). No VLAs, no -ffast-math or -Ofast, ever.
@@ -37,6 +42,7 @@ LDFLAGS  ?=
 PORTABLE ?= 0
 WERROR   ?= 0
 SINGLE_EVAL ?= 1
+REFERENCE ?= 0
 
 # Does the compiler take -fopenmp and find omp.h? Then OpenMP is on unless OPENMP=0.
 OPENMP_PROBE := $(shell printf '\043include <omp.h>\nint main(void){return omp_get_max_threads() < 1;}\n' | \
@@ -76,24 +82,23 @@ else
   OPENMP_FLAGS =
 endif
 
-ALL_CFLAGS  = $(WARNINGS) $(OPTIMISE) $(FLOAT_EVAL) $(OPENMP_FLAGS) -I. $(CFLAGS)
+ifeq ($(REFERENCE),1)
+  REFERENCE_FLAGS = -DSIMCLR_REFERENCE=1
+else
+  REFERENCE_FLAGS =
+endif
+
+ALL_CFLAGS  = $(WARNINGS) $(OPTIMISE) $(FLOAT_EVAL) $(OPENMP_FLAGS) $(REFERENCE_FLAGS) -I. $(CFLAGS)
 ALL_LDFLAGS = $(OPENMP_FLAGS) $(LDFLAGS)
 LIBS        = -lm
 
-LIBRARY_SOURCES = nn/error.c nn/tensor.c nn/rng.c nn/parallel.c nn/gemm.c nn/memory.c \
-                  nn/conv2d.c nn/winograd.c nn/winograd_backward.c nn/batchnorm.c nn/pointwise.c nn/pool.c nn/linear.c nn/params.c \
-                  nn/resnet.c nn/head.c nn/optim.c \
-                  loss/cosine.c loss/contrastive.c loss/ntxent.c loss/alternatives.c \
-                  loss/memory_bank.c aug/color.c aug/geometry.c aug/blur.c aug/pipeline.c \
-                  data/shapes.c data/image_io.c data/inflate.c data/idx.c data/tar.c data/cifar.c data/safetensors.c data/dataset.c \
-                  eval/lbfgs.c eval/logistic.c eval/knn.c eval/report.c eval/features.c eval/golden.c
-LIBRARY_HEADERS = simclr.h nn/error.h nn/tensor.h nn/rng.h nn/parallel.h nn/gemm.h nn/memory.h \
-                  nn/conv2d.h nn/winograd.h nn/batchnorm.h nn/pointwise.h nn/pool.h nn/linear.h nn/params.h \
-                  nn/resnet.h nn/head.h nn/optim.h \
-                  loss/cosine.h loss/contrastive.h loss/memory_bank.h \
-                  aug/color.h aug/geometry.h aug/blur.h aug/pipeline.h \
-                  data/shapes.h data/image_io.h data/inflate.h data/idx.h data/tar.h data/cifar.h data/safetensors.h data/dataset.h \
-                  eval/lbfgs.h eval/logistic.h eval/knn.h eval/report.h eval/features.h eval/golden.h
+# Every .c under nn/, loss/, aug/, data/ and eval/ is part of the library. Headers named
+# *_internal.h (GEMM packing, Winograd plans, gather/scatter helpers) are the library's own
+# plumbing: used by its sources, never included by simclr.h, never installed.
+LIBRARY_SOURCES  = $(sort $(wildcard nn/*.c loss/*.c aug/*.c data/*.c eval/*.c))
+LIBRARY_HEADERS  = simclr.h $(sort $(wildcard nn/*.h loss/*.h aug/*.h data/*.h eval/*.h))
+INTERNAL_HEADERS = $(filter %_internal.h,$(LIBRARY_HEADERS))
+PUBLIC_HEADERS   = $(filter-out $(INTERNAL_HEADERS),$(LIBRARY_HEADERS))
 LIBRARY_OBJECTS = $(LIBRARY_SOURCES:.c=.o)
 
 TEST_SOURCES = $(wildcard tests/test_*.c)
@@ -195,20 +200,26 @@ fuzz-run: fuzz
 	         echo "fuzz: $$target FAILED (log: tests/fuzz/scratch-$$target.log)"; exit 1; fi; \
 	done
 
+# The installed headers are simclr.h and every public header it includes, under
+# $(PREFIX)/include/simclr; simclr.pc tells pkg-config the flags (with -fopenmp when the library
+# was built with OpenMP, since libsimclr.a then calls the OpenMP runtime).
+INSTALL_DIRS = bin lib lib/pkgconfig include/simclr include/simclr/nn include/simclr/loss \
+               include/simclr/aug include/simclr/data include/simclr/eval
+
 install: all
-	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
-	         $(DESTDIR)$(PREFIX)/include/simclr/nn $(DESTDIR)$(PREFIX)/include/simclr/loss \
-	         $(DESTDIR)$(PREFIX)/include/simclr/aug $(DESTDIR)$(PREFIX)/include/simclr/data
+	for d in $(INSTALL_DIRS); do mkdir -p $(DESTDIR)$(PREFIX)/$$d; done
 	cp simclr $(DESTDIR)$(PREFIX)/bin/
 	cp libsimclr.a $(DESTDIR)$(PREFIX)/lib/
-	cp simclr.h $(DESTDIR)$(PREFIX)/include/simclr/
-	cp $(filter nn/%,$(LIBRARY_HEADERS)) $(DESTDIR)$(PREFIX)/include/simclr/nn/
-	cp $(filter loss/%,$(LIBRARY_HEADERS)) $(DESTDIR)$(PREFIX)/include/simclr/loss/
-	cp $(filter aug/%,$(LIBRARY_HEADERS)) $(DESTDIR)$(PREFIX)/include/simclr/aug/
-	cp $(filter data/%,$(LIBRARY_HEADERS)) $(DESTDIR)$(PREFIX)/include/simclr/data/
+	@printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include/simclr' 'libdir=$${prefix}/lib' '' \
+	    'Name: simclr' 'Description: SimCLR in portable C99 (Chen et al. 2020)' \
+	    'Version: $(shell sed -n 's/^\#define SIMCLR_VERSION "\(.*\)"/\1/p' simclr.h)' \
+	    'Cflags: -I$${includedir} $(OPENMP_FLAGS)' 'Libs: -L$${libdir} -lsimclr $(OPENMP_FLAGS) -lm' \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/simclr.pc
+	for h in $(PUBLIC_HEADERS); do cp $$h $(DESTDIR)$(PREFIX)/include/simclr/$$h; done
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/simclr $(DESTDIR)$(PREFIX)/lib/libsimclr.a
+	rm -f $(DESTDIR)$(PREFIX)/bin/simclr $(DESTDIR)$(PREFIX)/lib/libsimclr.a \
+	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/simclr.pc
 	rm -rf $(DESTDIR)$(PREFIX)/include/simclr
 
 clean:
