@@ -3,22 +3,26 @@
  * (Chen, Kornblith, Norouzi, Hinton 2020, "A Simple Framework for Contrastive Learning of Visual
  * Representations", arXiv 2002.05709).
  *
- * Include this one header and link libsimclr.a (and -lm, plus -fopenmp if the library was built
- * with OpenMP). The modules, each documented at the top of its own header:
+ * Include this one header and link the library: after `make install PREFIX=P`,
+ *     cc prog.c $(PKG_CONFIG_PATH=P/lib/pkgconfig pkg-config --cflags --libs simclr)
+ * (that is -IP/include/simclr -LP/lib -lsimclr -lm, plus -fopenmp when the library was built
+ * with OpenMP). This header declares Algorithm 1 (simclr.c); the modules below it are each
+ * documented at the top of their own header:
  *
  *   nn/error.h     errors as values: functions return SIMCLR_OK or SIMCLR_FAILED and fill a
  *                  simclr_error with the reason; the library never prints or exits
  *   nn/tensor.h    the tensor type (shape + contiguous float32) and checked size arithmetic
- *   nn/rng.h       PCG32 + SplitMix64 streams, specified exactly (SPEC.md §1)
+ *   nn/memory.h    counted allocation (a training step allocates nothing)
+ *   nn/rng.h       PCG32 + SplitMix64 streams, specified exactly
  *   nn/parallel.h  thread count (OpenMP optional; results are the same bits for any count)
+ *   nn/timer.h     wall-clock time and peak memory, for reports only
  *   nn/gemm.h      C = alpha·op(A)·op(B) + beta·C: naive reference and packed fast path
- *   nn/conv2d.h (nn/winograd.h), nn/batchnorm.h, nn/pointwise.h, nn/pool.h, nn/linear.h
+ *   nn/conv2d.h, nn/batchnorm.h, nn/pointwise.h, nn/pool.h, nn/linear.h
  *                  the layers, each a forward/backward pair with a naive reference
  *   nn/params.h    the flat parameter store with torchvision's names
  *   nn/resnet.h    ResNet-18/34/50 (torchvision layout; ImageNet and CIFAR stems)
  *   nn/head.h      the projection head (LightlySSL SimCLRProjectionHead)
  *   nn/optim.h     SGD, LARS, warm-up + cosine schedule
- *   nn/memory.h    counted allocation (a training step allocates nothing)
  *   loss/contrastive.h  NT-Xent (paper Eq. 1), NT-Logistic, margin triplet: forward, backward
  *   loss/memory_bank.h  NT-Xent against a FIFO memory bank of negatives (LightlySSL)
  *   loss/cosine.h       normalised rows and cosine matrix, shared by the losses
@@ -27,34 +31,40 @@
  *   aug/blur.h     Gaussian blur with reflected borders
  *   aug/pipeline.h the view pipeline (crop, flip, jitter, grayscale, blur, normalise), presets,
  *                  two views per image from per-view streams
- *   data/shapes.h  the built-in procedural dataset (builtin:shapes)
- *   data/image_io.h  PNG and PPM/PGM writers (atomic)
+ *   data/file_io.h   reading whole files, atomic writes, CRC-32 and Adler-32
+ *   data/shapes.h    the built-in procedural dataset (builtin:shapes)
+ *   data/image_io.h  PNG and PPM/PGM
  *   data/inflate.h   DEFLATE and gzip decompression
  *   data/idx.h       IDX files (MNIST, Fashion-MNIST), plain or .gz
  *   data/tar.h       ustar archives in memory
- *   data/cifar.h     CIFAR-10/100 binary batches, from the .tar.gz or a directory
- *   data/safetensors.h  safetensors read and write (checkpoints, reference outputs)
+ *   data/cifar.h     CIFAR-10/100 binary batches, from the .tar.gz or a folder
+ *   data/safetensors.h  safetensors read and write
  *   data/dataset.h   one interface over every dataset, and the --data SRC syntax
+ *   data/settings.h  tables of named settings (flags, metadata, ranges, help)
+ *   data/checkpoint.h   parameters, optimiser state and log as one safetensors file
+ *   data/run_files.h    log.csv, loss.svg and the run's folder
  *   eval/features.h  frozen-encoder (or raw-pixel) features and their standardisation
  *   eval/knn.h       the weighted kNN classifier (LightlySSL's benchmark protocol)
- *   eval/logistic.h  the linear probe: softmax cross-entropy and L2 logistic regression
- *   eval/lbfgs.h     L-BFGS, which fits the probe to convergence
+ *   eval/logistic.h  softmax cross-entropy and L2 logistic regression
+ *   eval/lbfgs.h     L-BFGS, which fits the linear probe to convergence
  *   eval/report.h    top-1/top-5, per-class accuracy, confusion matrix
+ *   eval/probe.h     the linear probe and the kNN monitor on two feature sets
  *   eval/golden.h    reference outputs of every op (simclr golden), for other implementations
+ *   eval/bench.h     benchmarks of the kernels (simclr bench)
  */
 #ifndef SIMCLR_H
 #define SIMCLR_H
 
-#define SIMCLR_VERSION "0.1.0"
+#define SIMCLR_VERSION "0.2.0"
 
 #include "nn/error.h"
 #include "nn/gemm.h"
 #include "nn/parallel.h"
 #include "nn/rng.h"
 #include "nn/tensor.h"
+#include "nn/timer.h"
 #include "nn/batchnorm.h"
 #include "nn/conv2d.h"
-#include "nn/winograd.h"
 #include "nn/head.h"
 #include "nn/linear.h"
 #include "nn/memory.h"
@@ -67,47 +77,43 @@
 #include "aug/color.h"
 #include "aug/geometry.h"
 #include "aug/pipeline.h"
+#include "aug/preview.h"
 #include "data/image_io.h"
 #include "data/cifar.h"
+#include "data/checkpoint.h"
 #include "data/dataset.h"
 #include "data/idx.h"
 #include "data/inflate.h"
+#include "data/run_files.h"
 #include "data/safetensors.h"
+#include "data/settings.h"
+#include "data/run_settings.h"
 #include "data/shapes.h"
 #include "data/tar.h"
 #include "loss/contrastive.h"
 #include "loss/cosine.h"
 #include "loss/memory_bank.h"
+#include "eval/bench.h"
+#include "eval/encoder.h"
 #include "eval/features.h"
 #include "eval/knn.h"
 #include "eval/lbfgs.h"
 #include "eval/logistic.h"
+#include "eval/probe.h"
 #include "eval/report.h"
 #include "eval/golden.h"
 
-
 /* ------------------------------------------------------------------------------------------ */
-/* SimCLR (simclr.c): the encoder f, the head g, the loss and the optimiser, and one step of   */
-/* the paper's Algorithm 1.                                                                    */
+/* The model: encoder f, projection head g, contrastive loss, optimiser                        */
 /* ------------------------------------------------------------------------------------------ */
-
-typedef struct simclr_config {
-    resnet_config encoder;        /* num_classes must be 0 */
-    projection_head_config head;  /* in_dim is set from the encoder */
-    contrastive_loss loss;
-    optimizer_config optimizer;
-    uint64_t seed;                /* weight initialisation and everything else random */
-    size_t batch;                 /* N images per step, 2N views */
-    size_t channels, height, width; /* of one view */
-} simclr_config;
 
 typedef struct simclr_model {
     simclr_config config;
     param_store store;            /* backbone.* and projection_head.* */
     resnet encoder;
     projection_head head;
-    resnet_activations encoder_acts; /* for 2N views */
-    head_activations head_acts;      /* for 2N views */
+    resnet_activations encoder_acts[2]; /* joint: [0] for the 2N views; separate: N each */
+    head_activations head_acts[2];
     contrastive_cache loss_cache;
     float *loss_memory;
     float *views;                 /* (2N, C, H, W): view 0 of every image, then view 1 */
@@ -115,72 +121,125 @@ typedef struct simclr_model {
     size_t step;                  /* optimiser steps taken */
 } simclr_model;
 
-/* The defaults of the paper's CIFAR setting on a ResNet-18 with the CIFAR stem (SPEC §4-5):
- * NT-Xent τ = 0.5, SGD momentum 0.9, weight decay 5e-4, head 2 layers with batch norm. */
+/* ResNet-18 with the CIFAR stem at 32×32, LightlySSL's 2-layer head with batch norm (128
+ * outputs), NT-Xent with τ = 0.5, SGD with momentum 0.9 and weight decay 5e-4, N = 64, views
+ * through the network jointly. */
 simclr_config simclr_config_default(void);
 
-/* Plans, allocates and initialises everything a training step needs. */
+/* Plans, allocates and initialises (torchvision's initialisation from `seed`) everything a
+ * training step needs. */
 int simclr_model_create(simclr_model *model, const simclr_config *config, simclr_error *err);
 void simclr_model_destroy(simclr_model *model);
 
-/* One step of Algorithm 1 on model->views (filled by the caller): both views through f and g as
- * one batch of 2N (SPEC §5.1), NT-Xent (or the configured loss), backward, optimiser update with
- * learning rate lr. Returns the loss. Allocates nothing. */
+/* ------------------------------------------------------------------------------------------ */
+/* Algorithm 1                                                                                 */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The default run: simclr_config_default(), the cifar preset, builtin:shapes, 10 epochs, SGD
+ * with base learning rate 0.6 scaled linearly (0.6·N/256), one warm-up epoch. */
+simclr_training simclr_training_default(void);
+
+/* The workspace of making a batch of views from a dataset (images as floats, the augmentation
+ * pipeline's scratch, the epoch order). */
+typedef struct simclr_views_workspace {
+    size_t batch, image_floats, count;
+    float *images;                /* (N, C, H, W) of the dataset */
+    const float **pointers;       /* (N) */
+    uint64_t *indices;            /* (N) dataset indices, which name the views' streams */
+    float *augment;               /* aug_batch_workspace_floats */
+    size_t *order;                /* (count) the epoch's order */
+    int slots;
+} simclr_views_workspace;
+
+int simclr_views_workspace_create(simclr_views_workspace *workspace, const simclr_model *model,
+                                  const aug_config *augment, const dataset *data,
+                                  simclr_error *err);
+void simclr_views_workspace_destroy(simclr_views_workspace *workspace);
+
+/* Algorithm 1's minibatch: images order[step·N … step·N + N − 1] of `data` (order: the epoch's
+ * order, workspace->order when NULL), two augmented views each, into model->views: view 0 of
+ * every image, then view 1. Each view comes from its own stream (seed, epoch, image index,
+ * view), so the views do not depend on the batch's composition or the thread count. Fails
+ * when the data's channels or the views' size differ from the model's. */
+int simclr_batch_of_views(simclr_model *model, simclr_views_workspace *workspace,
+                          const dataset *data, const size_t *order, size_t step,
+                          const aug_config *augment, size_t epoch, simclr_error *err);
+
+/* One step of Algorithm 1 on model->views: h = f(x̃), z = g(h) for the 2N views (jointly or
+ * separately, as configured), the contrastive loss, backward through g and f, the optimiser's
+ * update with learning rate lr. Returns the loss. Allocates nothing. */
 float simclr_train_step(simclr_model *model, float lr);
 
-/* ------------------------------------------------------------------------------------------ */
-/* Training runs and their checkpoints (SPEC §7)                                               */
-/* ------------------------------------------------------------------------------------------ */
-
-#define SIMCLR_DATA_MAX 240   /* longest --data SRC a checkpoint records */
-
-/* Everything that decides a run's bits besides the seed inside `model`: with the same
- * simclr_training, a run gives the same weights on any thread count, and a resumed run the
- * same weights as an uninterrupted one. */
-typedef struct simclr_training {
-    simclr_config model;
-    aug_config augment;
-    char preset[16];              /* the augmentation preset the overrides started from */
-    char data[SIMCLR_DATA_MAX];   /* --data SRC */
-    size_t limit;                 /* train on the first `limit` images only (0: all) */
-    size_t epochs;                /* total epochs of the run */
-    double base_lr;               /* before scaling */
-    lr_scaling scaling;
-    double warmup_epochs;
-} simclr_training;
-
-/* Steps per epoch: ⌊images / batch⌋ (the last partial batch is dropped, as the official code
- * and LightlySSL's examples do). */
+/* Steps per epoch: ⌊images / N⌋; the last partial batch of every epoch is dropped, as
+ * LightlySSL's examples do (DataLoader(drop_last=True)). */
 size_t simclr_steps_per_epoch(size_t images, size_t batch);
 
-/* The learning-rate schedule of a run over `images` training images. */
+/* The learning-rate schedule of a run over `images` training images: base·N/256 (linear) or
+ * base·√N (sqrt), linear warm-up over round(warmup_epochs · steps per epoch) steps, then cosine
+ * decay to 0 at steps per epoch · epochs. */
 lr_schedule simclr_training_schedule(const simclr_training *training, size_t images);
 
-/* Writes a checkpoint atomically (temporary file + rename):
- *   backbone.*, projection_head.*          the model's state by torchvision/Lightly names
- *                                          (F32, num_batches_tracked I64)
- *   optimizer.<parameter name>.momentum    SGD's buf or LARS's v, per parameter
- *   log.loss, log.learning_rate, log.views_per_second   (step) the per-step history so far
- *   __metadata__                           the simclr_training, "epoch" (completed epochs) and
- *                                          "step" (optimiser steps), all as decimal strings
- * history is (3, step) floats: losses, then learning rates, then views/s; NULL when step is 0. */
+/* The per-step history of a run. */
+typedef struct simclr_history {
+    float *loss, *learning_rate, *views_per_second; /* (capacity) each */
+    size_t steps, capacity;
+} simclr_history;
+
+int simclr_history_create(simclr_history *history, size_t capacity, simclr_error *err);
+void simclr_history_destroy(simclr_history *history);
+
+/* What simclr_train reports after every step. */
+typedef struct simclr_progress {
+    size_t step;                  /* optimiser steps taken, this one included */
+    size_t epoch;                 /* the epoch of this step, from 0 */
+    size_t step_in_epoch;         /* from 0 */
+    size_t steps_per_epoch, total_steps;
+    size_t first_step;            /* the step this call of simclr_train started from */
+    float loss;
+    double learning_rate;
+    double seconds;               /* this step, its batch of views included */
+    int epoch_done;               /* this step completed its epoch */
+} simclr_progress;
+
+/* Called after every step; returns 0 to go on, anything else to stop after this step. */
+typedef int (*simclr_progress_fn)(const simclr_progress *progress, simclr_model *model,
+                                  const simclr_history *history, void *context);
+
+/* Algorithm 1: for every epoch from where model->step stands (0 for a new run, a restored
+ * checkpoint's step to resume) to training->epochs, the epoch's order of the first
+ * training->limit images of `data`, and for every batch of N: the views, the step at the
+ * scheduled learning rate, the history, the callback. Stops with an error naming the step when
+ * the loss is not finite (the model is then not to be saved), returns SIMCLR_OK when the run is
+ * complete or the callback asked to stop. Never prints. */
+int simclr_train(simclr_model *model, const simclr_training *training, const dataset *data,
+                 simclr_history *history, simclr_progress_fn progress, void *context,
+                 simclr_error *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Checkpoints                                                                                 */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Writes the model, its optimiser state, the history so far (model->step steps: it must hold
+ * them) and the run's settings with `epoch` completed epochs, atomically. */
 int simclr_checkpoint_write(const char *path, const simclr_model *model,
                             const simclr_training *training, size_t epoch,
-                            const float *history, simclr_error *err);
+                            const simclr_history *history, simclr_error *err);
 
-/* The training settings and progress a checkpoint records. */
+/* The training settings and progress a checkpoint records, every value checked. */
 int simclr_checkpoint_training(const safetensors_file *file, const char *path,
                                simclr_training *training, size_t *epoch, size_t *step,
                                simclr_error *err);
 
-/* Copies every entry of `store` from the file by name, checking shapes and dtypes (entries the
- * store does not have are ignored; one the store has and the file lacks is an error). */
-int simclr_store_load(param_store *store, const safetensors_file *file, const char *path,
-                      simclr_error *err);
+/* Restores a model created from the checkpoint's training settings: state, optimiser and
+ * step; the log into `history` (when not NULL; it must have room for the steps). */
+int simclr_checkpoint_restore(simclr_model *model, const safetensors_file *file,
+                              const char *path, simclr_history *history, simclr_error *err);
 
-/* Restores a model created from the checkpoint's training settings: state, optimiser and step;
- * history (3, step) floats receives the log when not NULL. */
-int simclr_checkpoint_restore(simclr_model *model, const safetensors_file *file, const char *path,
-                              float *history, simclr_error *err);
+/* ------------------------------------------------------------------------------------------ */
+/* The training-step reference cases of simclr golden                                          */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Writes one train_step case (views jointly or separately), for golden_write_all. */
+int simclr_golden_train_step(golden_case *g, int views_forward, void *context);
 
 #endif

@@ -11,9 +11,11 @@
 #include "../nn/memory.h"
 #include "../nn/parallel.h"
 #include "../nn/tensor.h"
+#include "../data/safetensors.h"
+#include <stdio.h>
 
-static int feature_set_allocate(feature_set *features, const dataset *data, size_t limit,
-                                size_t dim, simclr_error *err)
+int feature_set_create(feature_set *features, const dataset *data, size_t limit, size_t dim,
+                       simclr_error *err)
 {
     size_t floats;
     memset(features, 0, sizeof *features);
@@ -37,7 +39,7 @@ int features_from_pixels(feature_set *features, const dataset *data, size_t limi
 {
     const size_t dim = data->channels * data->height * data->width;
     long i;
-    if (feature_set_allocate(features, data, limit, dim, err) != SIMCLR_OK)
+    if (feature_set_create(features, data, limit, dim, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
     PARALLEL_FOR()
     for (i = 0; i < (long)features->count; i++) {
@@ -47,71 +49,44 @@ int features_from_pixels(feature_set *features, const dataset *data, size_t limi
     return SIMCLR_OK;
 }
 
-int features_from_encoder(feature_set *features, const dataset *data, size_t limit,
-                          const resnet *net, param_store *store, const aug_config *view,
-                          size_t batch, simclr_error *err)
+int feature_sets_write(const char *path, const feature_set *train, const feature_set *test,
+                       const char *checkpoint, const char *data, simclr_error *err)
 {
-    const size_t C = data->channels, H = data->height, W = data->width, S = view->size;
-    const size_t image_floats = C * H * W, view_floats = C * S * S;
-    const int slots = parallel_thread_count();
-    const size_t slot_floats = image_floats + aug_resize_workspace_floats(C, H, S);
-    resnet_activations acts;
-    float *inputs = NULL, *scratch = NULL;
-    size_t start;
-    if (C != net->config.in_channels)
-        return simclr_fail(err, "features: the data has %lu channels, the encoder takes %lu",
-                           (unsigned long)C, (unsigned long)net->config.in_channels);
-    if (batch == 0 || S == 0)
-        return simclr_fail(err, "features: the batch and the view size must be positive");
-    if (feature_set_allocate(features, data, limit, net->feature_dim, err) != SIMCLR_OK)
+    static const char *const names[4] = {"train.features", "train.labels", "test.features",
+                                         "test.labels"};
+    safetensors_entry entries[4];
+    safetensors_metadata metadata[2];
+    int64_t *labels;
+    size_t i;
+    int status;
+    labels = simclr_calloc(train->count + test->count + 1, sizeof(int64_t), "features: labels",
+                           err);
+    if (labels == NULL)
         return SIMCLR_FAILED;
-    if (resnet_activations_create(&acts, net, batch, S, S, err) != SIMCLR_OK) {
-        feature_set_destroy(features);
-        return SIMCLR_FAILED;
+    for (i = 0; i < train->count; i++)
+        labels[i] = train->labels[i];
+    for (i = 0; i < test->count; i++)
+        labels[train->count + i] = test->labels[i];
+    memset(entries, 0, sizeof entries);
+    memset(metadata, 0, sizeof metadata);
+    for (i = 0; i < 4; i++) {
+        const feature_set *set = i < 2 ? train : test;
+        entries[i].name = names[i];
+        entries[i].ndim = i % 2 == 0 ? 2 : 1;
+        entries[i].shape[0] = set->count;
+        entries[i].shape[1] = set->dim;
+        if (i % 2 == 0)
+            entries[i].f32 = set->values;
+        else
+            entries[i].i64 = labels + (i == 1 ? 0 : train->count);
     }
-    inputs = simclr_calloc(batch * view_floats, sizeof(float), "features: batch", err);
-    scratch = simclr_calloc((size_t)slots * slot_floats, sizeof(float), "features: scratch", err);
-    if (inputs == NULL || scratch == NULL) {
-        simclr_free(inputs);
-        simclr_free(scratch);
-        resnet_activations_destroy(&acts);
-        feature_set_destroy(features);
-        return SIMCLR_FAILED;
-    }
-    for (start = 0; start < features->count; start += batch) {
-        const size_t rows = features->count - start < batch ? features->count - start : batch;
-        long i;
-        /* the evaluation transform of each image: resize when needed, normalise */
-        PARALLEL_FOR()
-        for (i = 0; i < (long)rows; i++) {
-            float *slot = scratch + (size_t)parallel_thread_index() * slot_floats;
-            float *input = inputs + (size_t)i * view_floats;
-            const size_t index = start + (size_t)i;
-            if (H == S && W == S) {
-                dataset_image(data, index, input);
-            } else {
-                aug_crop whole;
-                whole.top = 0;
-                whole.left = 0;
-                whole.height = H;
-                whole.width = W;
-                dataset_image(data, index, slot);
-                aug_resize(input, slot, C, H, W, whole, S, S, slot + image_floats);
-            }
-            if (view->normalize)
-                aug_normalize(input, C, S, S, view->mean, view->std);
-            features->labels[index] = dataset_label(data, index);
-        }
-        if (rows < batch)
-            memset(inputs + rows * view_floats, 0, (batch - rows) * view_floats * sizeof(float));
-        resnet_forward(&acts, inputs, net, store, 0);
-        memcpy(features->values + start * net->feature_dim, acts.features,
-               rows * net->feature_dim * sizeof(float));
-    }
-    simclr_free(inputs);
-    simclr_free(scratch);
-    resnet_activations_destroy(&acts);
-    return SIMCLR_OK;
+    strcpy(metadata[0].key, "checkpoint");
+    snprintf(metadata[0].value, sizeof metadata[0].value, "%s", checkpoint);
+    strcpy(metadata[1].key, "data");
+    snprintf(metadata[1].value, sizeof metadata[1].value, "%s", data);
+    status = safetensors_write(path, entries, 4, metadata, 2, err);
+    simclr_free(labels);
+    return status;
 }
 
 void features_standardize(feature_set *train, feature_set *test)

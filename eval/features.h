@@ -36,10 +36,16 @@ typedef struct feature_set {
 int features_from_pixels(feature_set *features, const dataset *data, size_t limit,
                          simclr_error *err);
 
-/* The same through the encoder; view supplies the input size and normalisation. */
-int features_from_encoder(feature_set *features, const dataset *data, size_t limit,
-                          const resnet *net, param_store *store, const aug_config *view,
-                          size_t batch, simclr_error *err);
+/* An empty (zero-filled) set for the first `limit` images of data (all when limit is 0 or
+ * beyond the count), of `dim` features each; the encoder's features are filled by
+ * simclr_encoder_features (simclr.h). */
+int feature_set_create(feature_set *features, const dataset *data, size_t limit, size_t dim,
+                       simclr_error *err);
+
+/* Writes both sets as safetensors, for other tools: train.features (n, d) F32, train.labels (n)
+ * I64, test.features, test.labels, and "checkpoint" and "data" in __metadata__ (atomically). */
+int feature_sets_write(const char *path, const feature_set *train, const feature_set *test,
+                       const char *checkpoint, const char *data, simclr_error *err);
 
 void features_standardize(feature_set *train, feature_set *test);
 

@@ -27,15 +27,13 @@
 #include "../nn/pool.h"
 #include "../nn/resnet.h"
 #include "../nn/rng.h"
-#include "../simclr.h"
 
-#define GOLDEN_SEED 2020
 #define GOLDEN_MAX_TENSORS 320
 #define GOLDEN_MAX_METADATA 24
 #define GOLDEN_README_MAX 32768
 
 /* One case being assembled: its tensors (owned here) and metadata. */
-typedef struct golden_case {
+struct golden_case {
     const char *dir;
     char readme[GOLDEN_README_MAX];           /* README.txt, written at the end */
     size_t readme_length;
@@ -49,7 +47,7 @@ typedef struct golden_case {
     size_t metadata_count;
     int failed;                               /* an allocation failed */
     simclr_error *err;
-} golden_case;
+};
 
 /* Appends to README.txt (silently cut at its capacity, which the cases stay far below). */
 /* FLT_EVAL_METHOD of this build, for README.txt (-1: indeterminable or not defined). */
@@ -78,7 +76,7 @@ static void readme_append(golden_case *g, const char *format, ...)
         g->readme_length = GOLDEN_README_MAX - 1;
 }
 
-static void case_begin(golden_case *g, const char *op)
+void golden_case_begin(golden_case *g, const char *op)
 {
     g->count = 0;
     g->metadata_count = 0;
@@ -89,7 +87,7 @@ static void case_begin(golden_case *g, const char *op)
     g->metadata_count = 1;
 }
 
-static void case_meta(golden_case *g, const char *key, const char *format, ...)
+void golden_case_meta(golden_case *g, const char *key, const char *format, ...)
 {
     va_list args;
     if (g->metadata_count >= GOLDEN_MAX_METADATA)
@@ -126,7 +124,7 @@ static void case_entry(golden_case *g, const char *name, int ndim, const size_t 
 }
 
 /* A new zeroed float tensor named `name` of the given shape, owned by the case. */
-static float *case_tensor(golden_case *g, const char *name, int ndim, size_t d0, size_t d1,
+float *golden_case_tensor(golden_case *g, const char *name, int ndim, size_t d0, size_t d1,
                           size_t d2, size_t d3)
 {
     const size_t dims[4] = {d0, d1, d2, d3};
@@ -145,7 +143,7 @@ static float *case_tensor(golden_case *g, const char *name, int ndim, size_t d0,
 }
 
 /* Copies of a model's whole state under prefix (owned by the case). */
-static void case_copy_store(golden_case *g, const char *prefix, const param_store *store)
+void golden_case_copy_store(golden_case *g, const char *prefix, const param_store *store)
 {
     size_t i;
     char name[SAFETENSORS_NAME_MAX];
@@ -161,7 +159,7 @@ static void case_copy_store(golden_case *g, const char *prefix, const param_stor
             *copy = store->counters[e->offset];
             case_entry(g, name, 0, e->shape, NULL, copy, copy);
         } else {
-            float *copy = case_tensor(g, name, e->ndim, e->shape[0], e->shape[1], e->shape[2],
+            float *copy = golden_case_tensor(g, name, e->ndim, e->shape[0], e->shape[1], e->shape[2],
                                       e->shape[3]);
             if (copy == NULL)
                 return;
@@ -170,6 +168,11 @@ static void case_copy_store(golden_case *g, const char *prefix, const param_stor
                    e->count * sizeof(float));
         }
     }
+}
+
+simclr_error *golden_case_error(golden_case *g)
+{
+    return g->err;
 }
 
 /* Uniform values on [low, high) from the case's stream number `which`. */
@@ -184,7 +187,7 @@ static void case_fill(golden_case *g, float *x, size_t count, float low, float h
 }
 
 /* Writes the case as dir/name.safetensors, lists it in the README and frees its tensors. */
-static int case_finish(golden_case *g, const char *name)
+int golden_case_finish(golden_case *g, const char *name)
 {
     char path[4096];
     size_t i;
@@ -222,23 +225,23 @@ static int golden_conv2d(golden_case *g, size_t B, size_t C, size_t H, size_t W,
     if (conv2d_shape_init(&shape, B, C, H, W, O, k, s, p, g->err) != SIMCLR_OK ||
         conv2d_workspace_floats(&shape, &floats, g->err) != SIMCLR_OK)
         return SIMCLR_FAILED;
-    case_begin(g, "conv2d");
-    case_meta(g, "stride", "%lu", (unsigned long)s);
-    case_meta(g, "padding", "%lu", (unsigned long)p);
-    case_meta(g, "kernel", "%lu", (unsigned long)k);
-    x = case_tensor(g, "x", 4, B, C, H, W);
-    weight = case_tensor(g, "weight", 4, O, C, k, k);
-    bias = case_tensor(g, "bias", 1, O, 0, 0, 0);
-    y = case_tensor(g, "y", 4, B, O, shape.out_height, shape.out_width);
-    dy = case_tensor(g, "dy", 4, B, O, shape.out_height, shape.out_width);
-    dx = case_tensor(g, "dx", 4, B, C, H, W);
-    dweight = case_tensor(g, "dweight", 4, O, C, k, k);
-    dbias = case_tensor(g, "dbias", 1, O, 0, 0, 0);
+    golden_case_begin(g, "conv2d");
+    golden_case_meta(g, "stride", "%lu", (unsigned long)s);
+    golden_case_meta(g, "padding", "%lu", (unsigned long)p);
+    golden_case_meta(g, "kernel", "%lu", (unsigned long)k);
+    x = golden_case_tensor(g, "x", 4, B, C, H, W);
+    weight = golden_case_tensor(g, "weight", 4, O, C, k, k);
+    bias = golden_case_tensor(g, "bias", 1, O, 0, 0, 0);
+    y = golden_case_tensor(g, "y", 4, B, O, shape.out_height, shape.out_width);
+    dy = golden_case_tensor(g, "dy", 4, B, O, shape.out_height, shape.out_width);
+    dx = golden_case_tensor(g, "dx", 4, B, C, H, W);
+    dweight = golden_case_tensor(g, "dweight", 4, O, C, k, k);
+    dbias = golden_case_tensor(g, "dbias", 1, O, 0, 0, 0);
     workspace = simclr_calloc(floats, sizeof(float), "golden: workspace", g->err);
     if (g->failed || workspace == NULL) {
         simclr_free(workspace);
         g->failed = 1;
-        return case_finish(g, "conv2d");
+        return golden_case_finish(g, "conv2d");
     }
     case_fill(g, x, B * C * H * W, -1.0f, 1.0f, 0);
     case_fill(g, weight, O * C * k * k, -0.5f, 0.5f, 1);
@@ -250,7 +253,7 @@ static int golden_conv2d(golden_case *g, size_t B, size_t C, size_t H, size_t W,
     snprintf(name, sizeof name, "conv2d_b%lu_c%lu_%lux%lu_o%lu_k%lu_s%lu_p%lu", (unsigned long)B,
              (unsigned long)C, (unsigned long)H, (unsigned long)W, (unsigned long)O,
              (unsigned long)k, (unsigned long)s, (unsigned long)p);
-    return case_finish(g, name);
+    return golden_case_finish(g, name);
 }
 
 /* batchnorm2d (spatial = H·W, 4-D tensors) or batchnorm1d (H = W = 0: (B, C) tensors). */
@@ -268,29 +271,29 @@ static int golden_batchnorm(golden_case *g, size_t B, size_t C, size_t H, size_t
     /* through float variables: a float constant may carry excess precision (C99
      * FLT_EVAL_METHOD 1 on s390x, 2 on 32-bit x87), an assigned float never does */
     const float eps = BATCHNORM_EPS, momentum = BATCHNORM_MOMENTUM;
-    case_begin(g, two_d ? "batchnorm2d" : "batchnorm1d");
-    case_meta(g, "eps", "%.9g", (double)eps);
-    case_meta(g, "momentum", "%.9g", (double)momentum);
-    case_meta(g, "training", "1");
-    x = case_tensor(g, "x", ndim, B, C, H, W);
-    weight = case_tensor(g, "weight", 1, C, 0, 0, 0);
-    bias = case_tensor(g, "bias", 1, C, 0, 0, 0);
-    rm = case_tensor(g, "running_mean", 1, C, 0, 0, 0);
-    rv = case_tensor(g, "running_var", 1, C, 0, 0, 0);
-    y = case_tensor(g, "y", ndim, B, C, H, W);
-    rm_out = case_tensor(g, "running_mean_out", 1, C, 0, 0, 0);
-    rv_out = case_tensor(g, "running_var_out", 1, C, 0, 0, 0);
-    dy = case_tensor(g, "dy", ndim, B, C, H, W);
-    dx = case_tensor(g, "dx", ndim, B, C, H, W);
-    dweight = case_tensor(g, "dweight", 1, C, 0, 0, 0);
-    dbias = case_tensor(g, "dbias", 1, C, 0, 0, 0);
+    golden_case_begin(g, two_d ? "batchnorm2d" : "batchnorm1d");
+    golden_case_meta(g, "eps", "%.9g", (double)eps);
+    golden_case_meta(g, "momentum", "%.9g", (double)momentum);
+    golden_case_meta(g, "training", "1");
+    x = golden_case_tensor(g, "x", ndim, B, C, H, W);
+    weight = golden_case_tensor(g, "weight", 1, C, 0, 0, 0);
+    bias = golden_case_tensor(g, "bias", 1, C, 0, 0, 0);
+    rm = golden_case_tensor(g, "running_mean", 1, C, 0, 0, 0);
+    rv = golden_case_tensor(g, "running_var", 1, C, 0, 0, 0);
+    y = golden_case_tensor(g, "y", ndim, B, C, H, W);
+    rm_out = golden_case_tensor(g, "running_mean_out", 1, C, 0, 0, 0);
+    rv_out = golden_case_tensor(g, "running_var_out", 1, C, 0, 0, 0);
+    dy = golden_case_tensor(g, "dy", ndim, B, C, H, W);
+    dx = golden_case_tensor(g, "dx", ndim, B, C, H, W);
+    dweight = golden_case_tensor(g, "dweight", 1, C, 0, 0, 0);
+    dbias = golden_case_tensor(g, "dbias", 1, C, 0, 0, 0);
     saved_mean = simclr_calloc(C, sizeof(float), "golden: mean", g->err);
     saved_inverse_std = simclr_calloc(C, sizeof(float), "golden: std", g->err);
     if (g->failed || saved_mean == NULL || saved_inverse_std == NULL) {
         simclr_free(saved_mean);
         simclr_free(saved_inverse_std);
         g->failed = 1;
-        return case_finish(g, "batchnorm");
+        return golden_case_finish(g, "batchnorm");
     }
     case_fill(g, x, n, -1.0f, 3.0f, 0);
     case_fill(g, weight, C, 0.5f, 1.5f, 1);
@@ -318,7 +321,7 @@ static int golden_batchnorm(golden_case *g, size_t B, size_t C, size_t H, size_t
                  (unsigned long)C, (unsigned long)H, (unsigned long)W);
     else
         snprintf(name, sizeof name, "batchnorm1d_b%lu_c%lu", (unsigned long)B, (unsigned long)C);
-    return case_finish(g, name);
+    return golden_case_finish(g, name);
 }
 
 static int golden_linear(golden_case *g, size_t B, size_t in, size_t out)
@@ -328,20 +331,20 @@ static int golden_linear(golden_case *g, size_t B, size_t in, size_t out)
     char name[96];
     if (linear_workspace_floats(B, in, out, &floats, g->err) != SIMCLR_OK)
         return SIMCLR_FAILED;
-    case_begin(g, "linear");
-    x = case_tensor(g, "x", 2, B, in, 0, 0);
-    weight = case_tensor(g, "weight", 2, out, in, 0, 0);
-    bias = case_tensor(g, "bias", 1, out, 0, 0, 0);
-    y = case_tensor(g, "y", 2, B, out, 0, 0);
-    dy = case_tensor(g, "dy", 2, B, out, 0, 0);
-    dx = case_tensor(g, "dx", 2, B, in, 0, 0);
-    dweight = case_tensor(g, "dweight", 2, out, in, 0, 0);
-    dbias = case_tensor(g, "dbias", 1, out, 0, 0, 0);
+    golden_case_begin(g, "linear");
+    x = golden_case_tensor(g, "x", 2, B, in, 0, 0);
+    weight = golden_case_tensor(g, "weight", 2, out, in, 0, 0);
+    bias = golden_case_tensor(g, "bias", 1, out, 0, 0, 0);
+    y = golden_case_tensor(g, "y", 2, B, out, 0, 0);
+    dy = golden_case_tensor(g, "dy", 2, B, out, 0, 0);
+    dx = golden_case_tensor(g, "dx", 2, B, in, 0, 0);
+    dweight = golden_case_tensor(g, "dweight", 2, out, in, 0, 0);
+    dbias = golden_case_tensor(g, "dbias", 1, out, 0, 0, 0);
     workspace = simclr_calloc(floats, sizeof(float), "golden: workspace", g->err);
     if (g->failed || workspace == NULL) {
         simclr_free(workspace);
         g->failed = 1;
-        return case_finish(g, "linear");
+        return golden_case_finish(g, "linear");
     }
     case_fill(g, x, B * in, -1.0f, 1.0f, 0);
     case_fill(g, weight, out * in, -0.5f, 0.5f, 1);
@@ -352,7 +355,7 @@ static int golden_linear(golden_case *g, size_t B, size_t in, size_t out)
     simclr_free(workspace);
     snprintf(name, sizeof name, "linear_b%lu_in%lu_out%lu", (unsigned long)B, (unsigned long)in,
              (unsigned long)out);
-    return case_finish(g, name);
+    return golden_case_finish(g, name);
 }
 
 static int golden_relu(golden_case *g, size_t B, size_t C, size_t H, size_t W)
@@ -360,20 +363,20 @@ static int golden_relu(golden_case *g, size_t B, size_t C, size_t H, size_t W)
     const size_t n = B * C * H * W;
     float *x, *y, *dy, *dx;
     char name[96];
-    case_begin(g, "relu");
-    x = case_tensor(g, "x", 4, B, C, H, W);
-    y = case_tensor(g, "y", 4, B, C, H, W);
-    dy = case_tensor(g, "dy", 4, B, C, H, W);
-    dx = case_tensor(g, "dx", 4, B, C, H, W);
+    golden_case_begin(g, "relu");
+    x = golden_case_tensor(g, "x", 4, B, C, H, W);
+    y = golden_case_tensor(g, "y", 4, B, C, H, W);
+    dy = golden_case_tensor(g, "dy", 4, B, C, H, W);
+    dx = golden_case_tensor(g, "dx", 4, B, C, H, W);
     if (g->failed)
-        return case_finish(g, "relu");
+        return golden_case_finish(g, "relu");
     case_fill(g, x, n, -1.0f, 1.0f, 0);
     case_fill(g, dy, n, -1.0f, 1.0f, 1);
     relu_forward(y, x, n);
     relu_backward(dx, dy, y, n);
     snprintf(name, sizeof name, "relu_%lux%lux%lux%lu", (unsigned long)B, (unsigned long)C,
              (unsigned long)H, (unsigned long)W);
-    return case_finish(g, name);
+    return golden_case_finish(g, name);
 }
 
 static int golden_maxpool(golden_case *g, size_t B, size_t C, size_t H, size_t W, size_t k,
@@ -385,20 +388,20 @@ static int golden_maxpool(golden_case *g, size_t B, size_t C, size_t H, size_t W
     char name[96];
     if (pool_shape_init(&shape, B, C, H, W, k, s, p) != 0)
         return simclr_fail(g->err, "golden: maxpool geometry");
-    case_begin(g, "maxpool2d");
-    case_meta(g, "kernel", "%lu", (unsigned long)k);
-    case_meta(g, "stride", "%lu", (unsigned long)s);
-    case_meta(g, "padding", "%lu", (unsigned long)p);
-    x = case_tensor(g, "x", 4, B, C, H, W);
-    y = case_tensor(g, "y", 4, B, C, shape.out_height, shape.out_width);
-    dy = case_tensor(g, "dy", 4, B, C, shape.out_height, shape.out_width);
-    dx = case_tensor(g, "dx", 4, B, C, H, W);
+    golden_case_begin(g, "maxpool2d");
+    golden_case_meta(g, "kernel", "%lu", (unsigned long)k);
+    golden_case_meta(g, "stride", "%lu", (unsigned long)s);
+    golden_case_meta(g, "padding", "%lu", (unsigned long)p);
+    x = golden_case_tensor(g, "x", 4, B, C, H, W);
+    y = golden_case_tensor(g, "y", 4, B, C, shape.out_height, shape.out_width);
+    dy = golden_case_tensor(g, "dy", 4, B, C, shape.out_height, shape.out_width);
+    dx = golden_case_tensor(g, "dx", 4, B, C, H, W);
     argmax = simclr_calloc(B * C * shape.out_height * shape.out_width, sizeof(int32_t),
                            "golden: argmax", g->err);
     if (g->failed || argmax == NULL) {
         simclr_free(argmax);
         g->failed = 1;
-        return case_finish(g, "maxpool2d");
+        return golden_case_finish(g, "maxpool2d");
     }
     case_fill(g, x, B * C * H * W, -1.0f, 1.0f, 0);
     case_fill(g, dy, B * C * shape.out_height * shape.out_width, -1.0f, 1.0f, 1);
@@ -408,28 +411,28 @@ static int golden_maxpool(golden_case *g, size_t B, size_t C, size_t H, size_t W
     snprintf(name, sizeof name, "maxpool2d_b%lu_c%lu_%lux%lu_k%lu_s%lu_p%lu", (unsigned long)B,
              (unsigned long)C, (unsigned long)H, (unsigned long)W, (unsigned long)k,
              (unsigned long)s, (unsigned long)p);
-    return case_finish(g, name);
+    return golden_case_finish(g, name);
 }
 
 static int golden_avgpool(golden_case *g, size_t B, size_t C, size_t H, size_t W)
 {
     float *x, *y, *dy, *dx;
     char name[96];
-    case_begin(g, "avgpool");
-    case_meta(g, "output_size", "1");
-    x = case_tensor(g, "x", 4, B, C, H, W);
-    y = case_tensor(g, "y", 2, B, C, 0, 0);
-    dy = case_tensor(g, "dy", 2, B, C, 0, 0);
-    dx = case_tensor(g, "dx", 4, B, C, H, W);
+    golden_case_begin(g, "avgpool");
+    golden_case_meta(g, "output_size", "1");
+    x = golden_case_tensor(g, "x", 4, B, C, H, W);
+    y = golden_case_tensor(g, "y", 2, B, C, 0, 0);
+    dy = golden_case_tensor(g, "dy", 2, B, C, 0, 0);
+    dx = golden_case_tensor(g, "dx", 4, B, C, H, W);
     if (g->failed)
-        return case_finish(g, "avgpool");
+        return golden_case_finish(g, "avgpool");
     case_fill(g, x, B * C * H * W, -1.0f, 1.0f, 0);
     case_fill(g, dy, B * C, -1.0f, 1.0f, 1);
     avgpool_forward(y, x, B, C, H * W);
     avgpool_backward(dx, dy, B, C, H * W);
     snprintf(name, sizeof name, "avgpool_b%lu_c%lu_%lux%lu", (unsigned long)B, (unsigned long)C,
              (unsigned long)H, (unsigned long)W);
-    return case_finish(g, name);
+    return golden_case_finish(g, name);
 }
 
 /* ---- the loss ------------------------------------------------------------------------------ */
@@ -444,18 +447,18 @@ static int golden_ntxent(golden_case *g, size_t N, size_t d, float temperature)
     loss.temperature = temperature;
     if (contrastive_cache_floats(N, d, &floats, g->err) != SIMCLR_OK)
         return SIMCLR_FAILED;
-    case_begin(g, "ntxent");
-    case_meta(g, "temperature", "%.9g", (double)temperature);
-    z0 = case_tensor(g, "z0", 2, N, d, 0, 0);
-    z1 = case_tensor(g, "z1", 2, N, d, 0, 0);
-    value = case_tensor(g, "loss", 1, 1, 0, 0, 0);
-    dz0 = case_tensor(g, "dz0", 2, N, d, 0, 0);
-    dz1 = case_tensor(g, "dz1", 2, N, d, 0, 0);
+    golden_case_begin(g, "ntxent");
+    golden_case_meta(g, "temperature", "%.9g", (double)temperature);
+    z0 = golden_case_tensor(g, "z0", 2, N, d, 0, 0);
+    z1 = golden_case_tensor(g, "z1", 2, N, d, 0, 0);
+    value = golden_case_tensor(g, "loss", 1, 1, 0, 0, 0);
+    dz0 = golden_case_tensor(g, "dz0", 2, N, d, 0, 0);
+    dz1 = golden_case_tensor(g, "dz1", 2, N, d, 0, 0);
     memory = simclr_calloc(floats, sizeof(float), "golden: loss cache", g->err);
     if (g->failed || memory == NULL) {
         simclr_free(memory);
         g->failed = 1;
-        return case_finish(g, "ntxent");
+        return golden_case_finish(g, "ntxent");
     }
     case_fill(g, z0, N * d, -1.0f, 1.0f, 0);
     case_fill(g, z1, N * d, -1.0f, 1.0f, 1);
@@ -465,7 +468,7 @@ static int golden_ntxent(golden_case *g, size_t N, size_t d, float temperature)
     simclr_free(memory);
     snprintf(name, sizeof name, "ntxent_n%lu_d%lu_t%g", (unsigned long)N, (unsigned long)d,
              (double)temperature);
-    return case_finish(g, name);
+    return golden_case_finish(g, name);
 }
 
 /* ---- augmentations ------------------------------------------------------------------------- */
@@ -482,15 +485,15 @@ static int golden_colour(golden_case *g, golden_colour_op op, size_t C, size_t H
     const size_t n = C * H * W;
     float *img, *out;
     char name[96];
-    case_begin(g, names[op]);
+    golden_case_begin(g, names[op]);
     if (op <= OP_HUE)
-        case_meta(g, "factor", "%.9g", (double)factor);
+        golden_case_meta(g, "factor", "%.9g", (double)factor);
     if (op == OP_GRAYSCALE)
-        case_meta(g, "num_output_channels", "%lu", (unsigned long)C);
-    img = case_tensor(g, "img", 3, C, H, W, 0);
-    out = case_tensor(g, "out", 3, C, H, W, 0);
+        golden_case_meta(g, "num_output_channels", "%lu", (unsigned long)C);
+    img = golden_case_tensor(g, "img", 3, C, H, W, 0);
+    out = golden_case_tensor(g, "out", 3, C, H, W, 0);
     if (g->failed)
-        return case_finish(g, names[op]);
+        return golden_case_finish(g, names[op]);
     case_fill(g, img, n, 0.0f, 1.0f, 0);
     memcpy(out, img, n * sizeof(float));
     switch (op) {
@@ -507,7 +510,7 @@ static int golden_colour(golden_case *g, golden_colour_op op, size_t C, size_t H
     else
         snprintf(name, sizeof name, "%s_c%lu_%lux%lu", names[op], (unsigned long)C,
                  (unsigned long)H, (unsigned long)W);
-    return case_finish(g, name);
+    return golden_case_finish(g, name);
 }
 
 static int golden_resized_crop(golden_case *g, size_t C, size_t H, size_t W, size_t top,
@@ -516,22 +519,22 @@ static int golden_resized_crop(golden_case *g, size_t C, size_t H, size_t W, siz
     aug_crop window;
     float *img, *out, *workspace;
     char name[96];
-    case_begin(g, "resized_crop");
-    case_meta(g, "top", "%lu", (unsigned long)top);
-    case_meta(g, "left", "%lu", (unsigned long)left);
-    case_meta(g, "height", "%lu", (unsigned long)height);
-    case_meta(g, "width", "%lu", (unsigned long)width);
-    case_meta(g, "size", "%lu", (unsigned long)size);
-    case_meta(g, "interpolation", "bilinear");
-    case_meta(g, "antialias", "1");
-    img = case_tensor(g, "img", 3, C, H, W, 0);
-    out = case_tensor(g, "out", 3, C, size, size, 0);
+    golden_case_begin(g, "resized_crop");
+    golden_case_meta(g, "top", "%lu", (unsigned long)top);
+    golden_case_meta(g, "left", "%lu", (unsigned long)left);
+    golden_case_meta(g, "height", "%lu", (unsigned long)height);
+    golden_case_meta(g, "width", "%lu", (unsigned long)width);
+    golden_case_meta(g, "size", "%lu", (unsigned long)size);
+    golden_case_meta(g, "interpolation", "bilinear");
+    golden_case_meta(g, "antialias", "1");
+    img = golden_case_tensor(g, "img", 3, C, H, W, 0);
+    out = golden_case_tensor(g, "out", 3, C, size, size, 0);
     workspace = simclr_calloc(aug_resize_workspace_floats(C, height, size), sizeof(float),
                               "golden: workspace", g->err);
     if (g->failed || workspace == NULL) {
         simclr_free(workspace);
         g->failed = 1;
-        return case_finish(g, "resized_crop");
+        return golden_case_finish(g, "resized_crop");
     }
     case_fill(g, img, C * H * W, 0.0f, 1.0f, 0);
     window.top = top;
@@ -543,23 +546,23 @@ static int golden_resized_crop(golden_case *g, size_t C, size_t H, size_t W, siz
     snprintf(name, sizeof name, "resized_crop_%lux%lu_at%lu,%lu_%lux%lu_to%lu", (unsigned long)H,
              (unsigned long)W, (unsigned long)top, (unsigned long)left, (unsigned long)height,
              (unsigned long)width, (unsigned long)size);
-    return case_finish(g, name);
+    return golden_case_finish(g, name);
 }
 
 static int golden_blur(golden_case *g, size_t C, size_t H, size_t W, size_t kernel, float sigma)
 {
     float *img, *out, *workspace;
     char name[96];
-    case_begin(g, "gaussian_blur");
-    case_meta(g, "kernel_size", "%lu", (unsigned long)kernel);
-    case_meta(g, "sigma", "%.9g", (double)sigma);
-    img = case_tensor(g, "img", 3, C, H, W, 0);
-    out = case_tensor(g, "out", 3, C, H, W, 0);
+    golden_case_begin(g, "gaussian_blur");
+    golden_case_meta(g, "kernel_size", "%lu", (unsigned long)kernel);
+    golden_case_meta(g, "sigma", "%.9g", (double)sigma);
+    img = golden_case_tensor(g, "img", 3, C, H, W, 0);
+    out = golden_case_tensor(g, "out", 3, C, H, W, 0);
     workspace = simclr_calloc(C * H * W, sizeof(float), "golden: workspace", g->err);
     if (g->failed || workspace == NULL) {
         simclr_free(workspace);
         g->failed = 1;
-        return case_finish(g, "gaussian_blur");
+        return golden_case_finish(g, "gaussian_blur");
     }
     case_fill(g, img, C * H * W, 0.0f, 1.0f, 0);
     memcpy(out, img, C * H * W * sizeof(float));
@@ -567,7 +570,7 @@ static int golden_blur(golden_case *g, size_t C, size_t H, size_t W, size_t kern
     simclr_free(workspace);
     snprintf(name, sizeof name, "gaussian_blur_c%lu_%lux%lu_k%lu_s%g", (unsigned long)C,
              (unsigned long)H, (unsigned long)W, (unsigned long)kernel, (double)sigma);
-    return case_finish(g, name);
+    return golden_case_finish(g, name);
 }
 
 /* ---- networks ------------------------------------------------------------------------------ */
@@ -605,7 +608,7 @@ static int golden_resnet(golden_case *g, resnet_stem stem, size_t side)
     config.in_channels = C;
     config.num_classes = 0;
     param_store_init(&store);
-    case_begin(g, "resnet");
+    golden_case_begin(g, "resnet");
     if (resnet_plan(&net, &config, &store, "", g->err) != SIMCLR_OK ||
         param_store_allocate(&store, g->err) != SIMCLR_OK) {
         param_store_destroy(&store);
@@ -617,14 +620,14 @@ static int golden_resnet(golden_case *g, resnet_stem stem, size_t side)
     }
     param_store_init_torchvision(&store, GOLDEN_SEED);
     randomize_batchnorm(g, &store);
-    case_meta(g, "arch", "resnet18");
-    case_meta(g, "stem", "%s", resnet_stem_name(stem));
-    case_meta(g, "width", "1");
-    case_meta(g, "in_channels", "%lu", (unsigned long)C);
-    case_meta(g, "training", "0");
-    case_copy_store(g, "", &store);
-    x = case_tensor(g, "x", 4, B, C, side, side);
-    h = case_tensor(g, "h", 2, B, net.feature_dim, 0, 0);
+    golden_case_meta(g, "arch", "resnet18");
+    golden_case_meta(g, "stem", "%s", resnet_stem_name(stem));
+    golden_case_meta(g, "width", "1");
+    golden_case_meta(g, "in_channels", "%lu", (unsigned long)C);
+    golden_case_meta(g, "training", "0");
+    golden_case_copy_store(g, "", &store);
+    x = golden_case_tensor(g, "x", 4, B, C, side, side);
+    h = golden_case_tensor(g, "h", 2, B, net.feature_dim, 0, 0);
     if (!g->failed) {
         case_fill(g, x, B * C * side * side, -2.0f, 2.0f, 0);
         resnet_forward(&acts, x, &net, &store, 0);
@@ -634,95 +637,8 @@ static int golden_resnet(golden_case *g, resnet_stem stem, size_t side)
     param_store_destroy(&store);
     snprintf(name, sizeof name, "resnet18_%s_b%lu_%lux%lu", resnet_stem_name(stem),
              (unsigned long)B, (unsigned long)side, (unsigned long)side);
-    status = case_finish(g, name);
+    status = golden_case_finish(g, name);
     return status;
-}
-
-/* Two augmented views (cifar preset) of the first N built-in shapes images: real inputs, whose
- * features differ, so the step's gradient is not a cancellation of near-equal terms (random
- * noise through a freshly initialised ResNet gives nearly identical features, and gradients
- * that float32 cannot resolve to 1e-4 in any implementation). Returns 0 on success. */
-static int golden_shape_views(golden_case *g, float *views, size_t N, size_t S)
-{
-    const size_t side = 32; /* the images; the views are S × S crops of them */
-    aug_config config;
-    float *images, *workspace;
-    const float *pointers[16];
-    uint64_t indices[16];
-    size_t i;
-    if (N > 16 || aug_config_preset(&config, "cifar", g->err) != SIMCLR_OK)
-        return 1;
-    config.size = S;
-    images = simclr_calloc(N * 3 * side * side, sizeof(float), "golden: images", g->err);
-    workspace = simclr_calloc(aug_batch_workspace_floats(&config, 3, side, side, 1),
-                              sizeof(float), "golden: workspace", g->err);
-    if (images == NULL || workspace == NULL) {
-        simclr_free(images);
-        simclr_free(workspace);
-        g->failed = 1;
-        return 1;
-    }
-    for (i = 0; i < N; i++) {
-        shapes_image(images + i * 3 * side * side, GOLDEN_SEED, SHAPES_TRAIN, i, side);
-        pointers[i] = images + i * 3 * side * side;
-        indices[i] = i;
-    }
-    aug_views_batch(views, pointers, indices, N, 3, side, side, &config, GOLDEN_SEED, 0,
-                    workspace, 1);
-    simclr_free(images);
-    simclr_free(workspace);
-    return 0;
-}
-
-/* One SGD step of the whole model on 4 images, as 8 × 8 views (ResNet-18's layer4 then works on
- * 1 × 1 maps). Small on purpose: every ReLU input within rounding distance of 0 may take the other
- * side in another correct implementation (a different summation order, Winograd or direct
- * convolution, fused multiply-adds), and one flipped gate changes the update of every layer
- * below it by ~1e-2. At 32 × 32 the step has 4.4 M ReLU inputs and, at ~1e-6 relative rounding
- * differences, a few of them are expected that close; at 8 × 8, 0.3 M, and the case compares
- * with PyTorch within 6e-5. */
-static int golden_train_step(golden_case *g)
-{
-    simclr_config config = simclr_config_default();
-    simclr_model model;
-    const float lr = 0.1f;
-    const size_t N = 4, C = 3, S = 8;
-    float *view0, *view1, *loss;
-    case_begin(g, "train_step");
-    config.batch = N;
-    config.channels = C;
-    config.height = config.width = S;
-    config.seed = GOLDEN_SEED;
-    if (simclr_model_create(&model, &config, g->err) != SIMCLR_OK)
-        return SIMCLR_FAILED;
-    case_meta(g, "arch", "resnet18");
-    case_meta(g, "stem", "cifar");
-    case_meta(g, "width", "1");
-    case_meta(g, "head_layers", "%lu", (unsigned long)model.config.head.num_layers);
-    case_meta(g, "hidden", "%lu", (unsigned long)model.config.head.hidden_dim);
-    case_meta(g, "out_dim", "%lu", (unsigned long)model.config.head.out_dim);
-    case_meta(g, "head_batch_norm", "%d", model.config.head.batch_norm);
-    case_meta(g, "loss", "ntxent");
-    case_meta(g, "temperature", "%.9g", (double)model.config.loss.temperature);
-    case_meta(g, "optimizer", "sgd");
-    case_meta(g, "lr", "%.9g", (double)lr);
-    case_meta(g, "momentum", "%.9g", (double)model.config.optimizer.momentum);
-    case_meta(g, "weight_decay", "%.9g", (double)model.config.optimizer.weight_decay);
-    case_meta(g, "batch", "%lu", (unsigned long)N);
-    case_meta(g, "views", "one batch of 2N: view0 then view1, batch-norm statistics over both");
-    case_copy_store(g, "before.", &model.store);
-    view0 = case_tensor(g, "view0", 4, N, C, S, S);
-    view1 = case_tensor(g, "view1", 4, N, C, S, S);
-    loss = case_tensor(g, "loss", 1, 1, 0, 0, 0);
-    if (!g->failed && !golden_shape_views(g, model.views, N, S)) {
-        memcpy(view0, model.views, N * C * S * S * sizeof(float));
-        memcpy(view1, model.views + N * C * S * S, N * C * S * S * sizeof(float));
-        memcpy(model.views + N * C * S * S, view1, N * C * S * S * sizeof(float));
-        loss[0] = simclr_train_step(&model, lr);
-        case_copy_store(g, "after.", &model.store);
-    }
-    simclr_model_destroy(&model);
-    return case_finish(g, "train_step_resnet18_cifar_n4_8x8");
 }
 
 /* ---- all of them --------------------------------------------------------------------------- */
@@ -741,6 +657,18 @@ static size_t count_char(const char *text, char c)
     return count;
 }
 
+/* A training-step case through the caller's writer (none: the case is left out, keeping its
+ * number). */
+static int write_train_step(golden_case *g, golden_train_step_writer writer, int views_forward,
+                            void *context)
+{
+    if (writer == NULL) {
+        g->number++;
+        return SIMCLR_OK;
+    }
+    return writer(g, views_forward, context);
+}
+
 /* Is `op` in the comma-separated list `ops` (NULL: every op)? */
 static int golden_selected(const char *ops, const char *op)
 {
@@ -755,8 +683,8 @@ static int golden_selected(const char *ops, const char *op)
     return ops == NULL;
 }
 
-int golden_write_all(const char *dir, const char *ops, void (*progress)(const char *path),
-                     simclr_error *err)
+int golden_write_all(const char *dir, const char *ops, golden_train_step_writer train_step,
+                     void *context, void (*progress)(const char *path), simclr_error *err)
 {
     static const size_t conv[][8] = {/* B, C, H, W, O, k, s, p */
                                      {2, 3, 7, 5, 4, 3, 1, 1}, {1, 2, 8, 8, 3, 3, 2, 1},
@@ -842,10 +770,12 @@ int golden_write_all(const char *dir, const char *ops, void (*progress)(const ch
     RUN("gaussian_blur", golden_blur(g, 3, 2, 2, 3, 1.0f));
     RUN("resnet", golden_resnet(g, STEM_CIFAR, 32));
     RUN("resnet", golden_resnet(g, STEM_IMAGENET, 64));
-    RUN("train_step", golden_train_step(g));
+    RUN("train_step", write_train_step(g, train_step, 0, context));
     /* a 3×3 stride-1 convolution with 16 channels or more, which takes the Winograd path
      * (nn/winograd.h); last, so that the cases before it keep their input streams */
     RUN("conv2d", golden_conv2d(g, 2, 16, 9, 10, 17, 3, 1, 1));
+    /* the training step with the views as two batches of N (LightlySSL's examples) */
+    RUN("train_step", write_train_step(g, train_step, 1, context));
 #undef RUN
     if (ok) {
         snprintf(path, sizeof path, "%s/README.txt", dir);

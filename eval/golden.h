@@ -31,14 +31,41 @@
 #ifndef SIMCLR_EVAL_GOLDEN_H
 #define SIMCLR_EVAL_GOLDEN_H
 
+#include <stddef.h>
+
 #include "../nn/error.h"
+#include "../nn/params.h"
+
+/* The seed of every case's inputs. */
+#define GOLDEN_SEED 2020
+
+/* One case being assembled (its tensors and metadata). */
+typedef struct golden_case golden_case;
+
+/* The training-step cases need the SimCLR model of simclr.h, which sits above this module, so
+ * the caller passes the function that writes them (simclr_golden_train_step): it is called with
+ * views_forward 0 (the 2N views as one batch) at the train_step case's place, and with 1 (two
+ * batches of N) after every other case. */
+typedef int (*golden_train_step_writer)(golden_case *g, int views_forward, void *context);
 
 /* Writes every case into the existing directory `dir`, and dir/README.txt. ops, when not NULL,
  * is a comma-separated list of the ops to write (conv2d, batchnorm2d, batchnorm1d, linear,
  * relu, maxpool2d, avgpool, ntxent, brightness, contrast, saturation, hue, grayscale, hflip,
  * resized_crop, gaussian_blur, resnet, train_step); the cases written are the same bits as in
- * the full set. progress, when not NULL, is called with each file written. */
-int golden_write_all(const char *dir, const char *ops, void (*progress)(const char *path),
-                     simclr_error *err);
+ * the full set. train_step NULL leaves the training-step cases out. progress, when not NULL,
+ * is called with each file written. */
+int golden_write_all(const char *dir, const char *ops, golden_train_step_writer train_step,
+                     void *context, void (*progress)(const char *path), simclr_error *err);
+
+/* Writing a case from outside this file: begin it with its op (metadata "op"), add scalar
+ * metadata and tensors (zero-filled, owned by the case until it is written), then finish it as
+ * dir/name.safetensors, listed in README.txt. */
+void golden_case_begin(golden_case *g, const char *op);
+void golden_case_meta(golden_case *g, const char *key, const char *format, ...);
+float *golden_case_tensor(golden_case *g, const char *name, int ndim, size_t d0, size_t d1,
+                          size_t d2, size_t d3);
+void golden_case_copy_store(golden_case *g, const char *prefix, const param_store *store);
+int golden_case_finish(golden_case *g, const char *name);
+simclr_error *golden_case_error(golden_case *g);
 
 #endif

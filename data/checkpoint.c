@@ -1,0 +1,165 @@
+/*
+ * data/checkpoint.c — the checkpoint format: parameter store, optimiser state and log to and
+ * from safetensors; see checkpoint.h.
+ */
+#include "checkpoint.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "../nn/memory.h"
+
+static const char *const log_names[3] = {"log.loss", "log.learning_rate",
+                                         "log.views_per_second"};
+
+static int has_prefix(const char *name, const char *prefix)
+{
+    return prefix == NULL || strncmp(name, prefix, strlen(prefix)) == 0;
+}
+
+int checkpoint_write(const char *path, const param_store *store, const char *prefix,
+                     const float *velocity, const checkpoint_log *log,
+                     const safetensors_metadata *metadata, size_t metadata_count,
+                     simclr_error *err)
+{
+    safetensors_entry *entries;
+    char (*names)[SAFETENSORS_NAME_MAX];
+    size_t count = 0, named = 0, i;
+    int status;
+    entries = simclr_calloc(2 * store->count + 3, sizeof *entries, "checkpoint: table", err);
+    names = simclr_calloc(store->count + 1, sizeof *names, "checkpoint: names", err);
+    if (entries == NULL || names == NULL) {
+        simclr_free(entries);
+        simclr_free(names);
+        return SIMCLR_FAILED;
+    }
+    /* the model's state, in the store's (torchvision's) order */
+    for (i = 0; i < store->count; i++) {
+        const param_entry *e = &store->entries[i];
+        safetensors_entry *out = &entries[count];
+        if (!has_prefix(e->name, prefix))
+            continue;
+        out->name = e->name;
+        out->ndim = e->ndim;
+        memcpy(out->shape, e->shape, sizeof e->shape);
+        if (e->role == BUFFER_NUM_BATCHES_TRACKED)
+            out->i64 = store->counters + e->offset;
+        else if (param_role_is_trainable(e->role))
+            out->f32 = store->params + e->offset;
+        else
+            out->f32 = store->buffers + e->offset;
+        count++;
+    }
+    /* the optimiser's velocity, parameter by parameter */
+    for (i = 0; velocity != NULL && i < store->count; i++) {
+        const param_entry *e = &store->entries[i];
+        safetensors_entry *out = &entries[count];
+        if (!param_role_is_trainable(e->role) || !has_prefix(e->name, prefix))
+            continue;
+        snprintf(names[named], SAFETENSORS_NAME_MAX, "optimizer.%s.momentum", e->name);
+        out->name = names[named++];
+        out->ndim = e->ndim;
+        memcpy(out->shape, e->shape, sizeof e->shape);
+        out->f32 = velocity + e->offset;
+        count++;
+    }
+    if (log != NULL && log->steps > 0) {
+        const float *const rows[3] = {log->loss, log->learning_rate, log->views_per_second};
+        for (i = 0; i < 3; i++) {
+            safetensors_entry *out = &entries[count++];
+            out->name = log_names[i];
+            out->ndim = 1;
+            out->shape[0] = log->steps;
+            out->f32 = rows[i];
+        }
+    }
+    status = safetensors_write(path, entries, count, metadata, metadata_count, err);
+    simclr_free(entries);
+    simclr_free(names);
+    return status;
+}
+
+/* Checks that a file's tensor has the entry's dtype and shape. */
+static int tensor_matches(const safetensors_tensor *stored, const param_entry *entry,
+                          safetensors_dtype dtype, const char *path, simclr_error *err)
+{
+    int d;
+    if (stored->dtype != dtype || stored->ndim != entry->ndim)
+        return simclr_fail(err, "%s: tensor '%s' has the wrong dtype or rank", path, entry->name);
+    for (d = 0; d < entry->ndim; d++)
+        if (stored->shape[d] != entry->shape[d])
+            return simclr_fail(err, "%s: tensor '%s' has dimension %d of %lu, the model %lu",
+                               path, entry->name, d, (unsigned long)stored->shape[d],
+                               (unsigned long)entry->shape[d]);
+    return SIMCLR_OK;
+}
+
+int checkpoint_load_store(param_store *store, const safetensors_file *file, const char *path,
+                          simclr_error *err)
+{
+    size_t i;
+    for (i = 0; i < store->count; i++) {
+        const param_entry *e = &store->entries[i];
+        const safetensors_tensor *stored = safetensors_find(file, e->name);
+        if (stored == NULL)
+            return simclr_fail(err, "%s: the model's tensor '%s' is missing", path, e->name);
+        if (e->role == BUFFER_NUM_BATCHES_TRACKED) {
+            const uint8_t *bytes;
+            uint64_t value = 0;
+            int b;
+            if (tensor_matches(stored, e, ST_I64, path, err) != SIMCLR_OK)
+                return SIMCLR_FAILED;
+            bytes = file->data + stored->begin;
+            for (b = 7; b >= 0; b--) /* little-endian on every platform */
+                value = value << 8 | bytes[b];
+            store->counters[e->offset] = (int64_t)value;
+            continue;
+        }
+        if (tensor_matches(stored, e, ST_F32, path, err) != SIMCLR_OK ||
+            safetensors_copy_f32(file, stored,
+                                 param_role_is_trainable(e->role) ? store->params + e->offset
+                                                                  : store->buffers + e->offset,
+                                 err) != SIMCLR_OK)
+            return SIMCLR_FAILED;
+    }
+    return SIMCLR_OK;
+}
+
+int checkpoint_load_velocity(float *velocity, const param_store *store,
+                             const safetensors_file *file, const char *path, simclr_error *err)
+{
+    char name[SAFETENSORS_NAME_MAX + 32];
+    size_t i;
+    for (i = 0; i < store->count; i++) {
+        const param_entry *e = &store->entries[i];
+        const safetensors_tensor *stored;
+        if (!param_role_is_trainable(e->role))
+            continue;
+        snprintf(name, sizeof name, "optimizer.%s.momentum", e->name);
+        stored = safetensors_find(file, name);
+        if (stored == NULL)
+            return simclr_fail(err, "%s: the optimiser state '%s' is missing", path, name);
+        if (tensor_matches(stored, e, ST_F32, path, err) != SIMCLR_OK ||
+            safetensors_copy_f32(file, stored, velocity + e->offset, err) != SIMCLR_OK)
+            return SIMCLR_FAILED;
+    }
+    return SIMCLR_OK;
+}
+
+int checkpoint_load_log(float *loss, float *learning_rate, float *views_per_second,
+                        size_t steps, const safetensors_file *file, const char *path,
+                        simclr_error *err)
+{
+    float *const rows[3] = {loss, learning_rate, views_per_second};
+    size_t i;
+    for (i = 0; steps > 0 && i < 3; i++) {
+        const safetensors_tensor *stored = safetensors_find(file, log_names[i]);
+        if (stored == NULL || stored->dtype != ST_F32 || stored->ndim != 1 ||
+            stored->shape[0] != steps)
+            return simclr_fail(err, "%s: '%s' is missing or not %lu floats", path, log_names[i],
+                               (unsigned long)steps);
+        if (safetensors_copy_f32(file, stored, rows[i], err) != SIMCLR_OK)
+            return SIMCLR_FAILED;
+    }
+    return SIMCLR_OK;
+}

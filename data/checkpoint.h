@@ -1,0 +1,61 @@
+/*
+ * data/checkpoint.h — a model's state, its optimiser's state and its training log as one
+ * safetensors file, by the names PyTorch users know:
+ *
+ *   backbone.<torchvision name>, projection_head.layers.<i>.<name>
+ *                              the parameter store's entries in its order: F32 parameters and
+ *                              batch-norm running statistics, I64 num_batches_tracked; the
+ *                              backbone loads into torchvision.models.resnet18 etc. after
+ *                              stripping the "backbone." prefix
+ *   optimizer.<name>.momentum  (shape of the parameter) SGD's momentum buffer or LARS's v, one
+ *                              per trainable parameter (when an optimiser state is given)
+ *   log.loss, log.learning_rate, log.views_per_second
+ *                              (steps) F32 the per-step history (when steps > 0)
+ *   __metadata__               text key/value pairs given by the caller (simclr.c writes the
+ *                              run's settings from its settings table)
+ *
+ * The file is written to a temporary name and renamed into place, so an interrupted write
+ * never leaves half a checkpoint. Readers check every tensor's dtype and shape against the
+ * model and name the file and the tensor in every error.
+ */
+#ifndef SIMCLR_DATA_CHECKPOINT_H
+#define SIMCLR_DATA_CHECKPOINT_H
+
+#include <stddef.h>
+
+#include "../nn/error.h"
+#include "../nn/params.h"
+#include "safetensors.h"
+
+/* The per-step training log: three arrays of `steps` floats. */
+typedef struct checkpoint_log {
+    const float *loss;
+    const float *learning_rate;
+    const float *views_per_second;
+    size_t steps;
+} checkpoint_log;
+
+/* Writes the entries of `store` whose names start with `prefix` (NULL or "": all), the
+ * optimiser state `velocity` ((param_floats) laid out as store->params; NULL: none), the log
+ * (NULL or 0 steps: none) and the metadata, atomically. */
+int checkpoint_write(const char *path, const param_store *store, const char *prefix,
+                     const float *velocity, const checkpoint_log *log,
+                     const safetensors_metadata *metadata, size_t metadata_count,
+                     simclr_error *err);
+
+/* Copies every entry of `store` from the file by name, checking dtype and shape. Entries the
+ * store does not have are ignored; one the store has and the file lacks is an error. */
+int checkpoint_load_store(param_store *store, const safetensors_file *file, const char *path,
+                          simclr_error *err);
+
+/* Copies the optimiser state (optimizer.<name>.momentum for every trainable entry). */
+int checkpoint_load_velocity(float *velocity, /* (param_floats) */
+                             const param_store *store, const safetensors_file *file,
+                             const char *path, simclr_error *err);
+
+/* Copies the log of `steps` steps into three arrays of at least `steps` floats. */
+int checkpoint_load_log(float *loss, float *learning_rate, float *views_per_second,
+                        size_t steps, const safetensors_file *file, const char *path,
+                        simclr_error *err);
+
+#endif

@@ -1,0 +1,135 @@
+/*
+ * data/run_files.c — log.csv, loss.svg and the run's folder; see run_files.h.
+ */
+#if defined(__unix__) || defined(__APPLE__)
+#define _XOPEN_SOURCE 700 /* mkdir and stat */
+#endif
+
+#include "run_files.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/stat.h>
+#include <sys/types.h>
+#endif
+
+#include "../nn/memory.h"
+#include "image_io.h" /* file_write_atomically */
+
+int run_files_write_csv(const char *path, const checkpoint_log *log, size_t steps_per_epoch,
+                        simclr_error *err)
+{
+    const size_t line_max = 96;
+    char *text;
+    size_t length = 0, i;
+    int status;
+    if (steps_per_epoch == 0)
+        return simclr_fail(err, "%s: an epoch of 0 steps", path);
+    text = simclr_calloc(64 + log->steps * line_max, 1, path, err);
+    if (text == NULL)
+        return SIMCLR_FAILED;
+    length += (size_t)sprintf(text, "step,epoch,loss,learning_rate,views_per_second\n");
+    for (i = 0; i < log->steps; i++)
+        length += (size_t)snprintf(text + length, line_max, "%lu,%lu,%.6f,%.6g,%.1f\n",
+                                   (unsigned long)(i + 1),
+                                   (unsigned long)(i / steps_per_epoch + 1),
+                                   (double)log->loss[i], (double)log->learning_rate[i],
+                                   (double)log->views_per_second[i]);
+    status = file_write_atomically(path, (const uint8_t *)text, length, err);
+    simclr_free(text);
+    return status;
+}
+
+int run_files_write_loss_svg(const char *path, const checkpoint_log *log,
+                             size_t steps_per_epoch, simclr_error *err)
+{
+    const double W = 640, H = 400, left = 60, right = 20, top = 30, bottom = 40;
+    const size_t steps = log->steps, points = steps < 1000 ? steps : 1000;
+    const size_t per_epoch = steps_per_epoch > 0 ? steps_per_epoch : 1;
+    const size_t capacity = 4096 + points * 32 + (steps / per_epoch) * 96;
+    char *svg = simclr_calloc(capacity, 1, path, err);
+    double low = 1e300, high = -1e300;
+    size_t length = 0, p, i;
+    int status;
+    if (svg == NULL)
+        return SIMCLR_FAILED;
+    for (i = 0; i < steps; i++) {
+        low = fmin(low, log->loss[i]);
+        high = fmax(high, log->loss[i]);
+    }
+    if (steps == 0)
+        low = 0.0, high = 1.0;
+    if (high - low < 1e-9)
+        high = low + 1.0;
+#define SVG_APPEND(...) \
+    (length += (size_t)snprintf(svg + length, capacity - length, __VA_ARGS__))
+    SVG_APPEND("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+               "font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
+    SVG_APPEND("<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    SVG_APPEND("<text x=\"%.0f\" y=\"18\">SimCLR training loss per step</text>\n", left);
+    SVG_APPEND("<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"black\"/>\n", left,
+               H - bottom, W - right, H - bottom);
+    SVG_APPEND("<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"black\"/>\n", left,
+               top, left, H - bottom);
+    SVG_APPEND("<text x=\"4\" y=\"%.0f\">%.3f</text>\n", top + 4, high);
+    SVG_APPEND("<text x=\"4\" y=\"%.0f\">%.3f</text>\n", H - bottom, low);
+    SVG_APPEND("<text x=\"%.0f\" y=\"%.0f\">step 0</text>\n", left, H - 12);
+    SVG_APPEND("<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">step %lu</text>\n", W - right,
+               H - 12, (unsigned long)steps);
+    for (i = per_epoch; steps > 0 && i < steps; i += per_epoch) {
+        const double x = left + (W - left - right) * (double)i / (double)steps;
+        SVG_APPEND("<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#ddd\"/>\n", x,
+                   top, x, H - bottom);
+    }
+    SVG_APPEND("<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" points=\"");
+    for (p = 0; p < points; p++) {
+        const size_t from = p * steps / points, to = (p + 1) * steps / points;
+        double mean = 0.0, x, y;
+        for (i = from; i < to; i++)
+            mean += log->loss[i];
+        mean /= (double)(to - from);
+        x = left + (W - left - right) * ((double)(from + to) / 2.0) / (double)steps;
+        y = top + (H - top - bottom) * (high - mean) / (high - low);
+        SVG_APPEND("%.1f,%.1f ", x, y);
+    }
+    SVG_APPEND("\"/>\n</svg>\n");
+#undef SVG_APPEND
+    status = length < capacity
+                 ? file_write_atomically(path, (const uint8_t *)svg, length, err)
+                 : simclr_fail(err, "%s: the plot outgrew its buffer", path);
+    simclr_free(svg);
+    return status;
+}
+
+int run_files_make_folder(const char *dir, simclr_error *err)
+{
+#if defined(__unix__) || defined(__APPLE__)
+    char path[4096];
+    struct stat info;
+    size_t i, length = strlen(dir);
+    if (length == 0 || length >= sizeof path)
+        return simclr_fail(err, "'%s' is not a usable folder name", dir);
+    memcpy(path, dir, length + 1);
+    for (i = 1; i <= length; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        path[i] = '\0';
+        if (stat(path, &info) != 0 && mkdir(path, 0777) != 0 && errno != EEXIST)
+            return simclr_fail(err, "cannot create %s: %s", path, strerror(errno));
+        path[i] = dir[i];
+    }
+    if (stat(dir, &info) != 0 || !S_ISDIR(info.st_mode))
+        return simclr_fail(err, "%s is not a folder", dir);
+    return SIMCLR_OK;
+#else
+    (void)dir; /* C99 has no mkdir: the folder must exist */
+    (void)err;
+    return SIMCLR_OK;
+#endif
+}

@@ -1,0 +1,178 @@
+/*
+ * data/settings.c — parsing, formatting and checking the values of a settings table; see
+ * settings.h.
+ */
+#include "settings.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const setting *settings_find_flag(const setting *table, size_t count, const char *flag)
+{
+    size_t i;
+    for (i = 0; i < count; i++)
+        if (table[i].flag != NULL && strcmp(table[i].flag, flag) == 0)
+            return &table[i];
+    return NULL;
+}
+
+const setting *settings_find_key(const setting *table, size_t count, const char *key)
+{
+    size_t i;
+    for (i = 0; i < count; i++)
+        if (table[i].key != NULL && strcmp(table[i].key, key) == 0)
+            return &table[i];
+    return NULL;
+}
+
+/* The field `s` describes inside `object`. */
+static void *field(const setting *s, const void *object)
+{
+    return (char *)object + s->offset;
+}
+
+/* "from 0.001 to 100" for messages. */
+static void range_text(const setting *s, char *out, size_t size)
+{
+    snprintf(out, size, "from %g to %g", s->min, s->max);
+}
+
+int setting_parse(const setting *s, void *object, const char *text, const char *source,
+                  simclr_error *err)
+{
+    char range[96], *end = NULL;
+    double number;
+    size_t i;
+    switch (s->type) {
+    case SETTING_TEXT:
+        if (strlen(text) >= s->capacity)
+            return simclr_fail(err, "%s: '%.40s...' is longer than %lu characters", source, text,
+                               (unsigned long)(s->capacity - 1));
+        strcpy((char *)field(s, object), text);
+        return SIMCLR_OK;
+    case SETTING_CHOICE:
+        for (i = 0; s->choices[i] != NULL; i++)
+            if (strcmp(s->choices[i], text) == 0) {
+                *(int *)field(s, object) = s->choice_values != NULL ? s->choice_values[i] : (int)i;
+                return SIMCLR_OK;
+            }
+        setting_usage(s, range, sizeof range);
+        return simclr_fail(err, "%s: '%s' is not one of the choices (%s)", source, text, range);
+    case SETTING_SEED: {
+        unsigned long long seed;
+        errno = 0;
+        seed = strtoull(text, &end, 10);
+        if (errno != 0 || end == text || *end != '\0' || text[0] == '-')
+            return simclr_fail(err, "%s: '%s' is not a whole number from 0 to 2^64-1", source,
+                               text);
+        *(uint64_t *)field(s, object) = (uint64_t)seed;
+        return SIMCLR_OK;
+    }
+    default:
+        break;
+    }
+    errno = 0;
+    number = strtod(text, &end);
+    range_text(s, range, sizeof range);
+    if (end == text || *end != '\0' || errno == ERANGE || !(number >= s->min && number <= s->max))
+        return simclr_fail(err, "%s wants a number %s, not '%s'", source, range, text);
+    switch (s->type) {
+    case SETTING_SIZE:
+    case SETTING_SWITCH:
+    case SETTING_PRESENT:
+        if (number != floor(number))
+            return simclr_fail(err, "%s wants a whole number %s, not '%s'", source, range, text);
+        if (s->type == SETTING_SIZE)
+            *(size_t *)field(s, object) = (size_t)number;
+        else
+            *(int *)field(s, object) = (int)number;
+        return SIMCLR_OK;
+    case SETTING_DOUBLE:
+        *(double *)field(s, object) = number;
+        return SIMCLR_OK;
+    case SETTING_FLOAT:
+        *(float *)field(s, object) = (float)number;
+        return SIMCLR_OK;
+    default:
+        return simclr_fail(err, "%s: unknown setting type", source);
+    }
+}
+
+size_t setting_format(const setting *s, const void *object, char *out, size_t size)
+{
+    const void *value = field(s, object);
+    int length;
+    switch (s->type) {
+    case SETTING_SIZE:
+        length = snprintf(out, size, "%lu", (unsigned long)*(const size_t *)value);
+        break;
+    case SETTING_SEED:
+        length = snprintf(out, size, "%llu", (unsigned long long)*(const uint64_t *)value);
+        break;
+    case SETTING_DOUBLE:
+        length = snprintf(out, size, "%.17g", *(const double *)value);
+        break;
+    case SETTING_FLOAT:
+        length = snprintf(out, size, "%.9g", (double)*(const float *)value);
+        break;
+    case SETTING_SWITCH:
+    case SETTING_PRESENT:
+        length = snprintf(out, size, "%d", *(const int *)value != 0);
+        break;
+    case SETTING_CHOICE: {
+        const int chosen = *(const int *)value;
+        size_t i;
+        for (i = 0; s->choices[i] != NULL; i++)
+            if ((s->choice_values != NULL ? s->choice_values[i] : (int)i) == chosen)
+                break;
+        length = s->choices[i] != NULL ? snprintf(out, size, "%s", s->choices[i])
+                                       : snprintf(out, size, "%d", chosen);
+        break;
+    }
+    default: /* SETTING_TEXT */
+        length = snprintf(out, size, "%s", (const char *)value);
+        break;
+    }
+    return length > 0 && (size_t)length < size ? (size_t)length : 0;
+}
+
+int setting_check(const setting *s, const void *object, const char *source, simclr_error *err)
+{
+    /* the value as text, parsed again into a scratch copy of the field: one range check for
+     * values that came from flags, from files and from code */
+    union {
+        size_t size;
+        double number;
+        float single;
+        int integer;
+    } copy;
+    setting shifted = *s;
+    char text[128];
+    if (s->type == SETTING_TEXT || s->type == SETTING_SEED)
+        return SIMCLR_OK;
+    if (setting_format(s, object, text, sizeof text) == 0)
+        return simclr_fail(err, "%s: the value cannot be written", source);
+    shifted.offset = 0;
+    return setting_parse(&shifted, &copy, text, source, err);
+}
+
+void setting_usage(const setting *s, char *out, size_t size)
+{
+    size_t used, i;
+    if (s->type == SETTING_SWITCH) {
+        snprintf(out, size, "0|1");
+        return;
+    }
+    if (s->type != SETTING_CHOICE) {
+        snprintf(out, size, "%s", s->value_name != NULL ? s->value_name : "X");
+        return;
+    }
+    out[0] = '\0';
+    for (i = 0, used = 0; s->choices[i] != NULL && used + 1 < size; i++)
+        used += (size_t)snprintf(out + used, size - used, "%s%s", i > 0 ? "|" : "",
+                                 s->choices[i]);
+}

@@ -1,0 +1,389 @@
+/*
+ * eval/bench.c — the kernel benchmarks: GEMM, one convolution layer, the augmentation pipeline,
+ * data loading; see bench.h.
+ */
+#include "bench.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../aug/geometry.h"
+#include "../aug/pipeline.h"
+#include "../data/dataset.h"
+#include "../data/shapes.h"
+#include "../nn/conv2d.h"
+#include "../nn/gemm.h"
+#include "../nn/memory.h"
+#include "../nn/parallel.h"
+#include "../nn/rng.h"
+#include "../nn/timer.h"
+#include "../nn/winograd.h"
+
+static int compare_doubles(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double bench_median(double *values, size_t count)
+{
+    if (count == 0)
+        return 0.0;
+    qsort(values, count, sizeof *values, compare_doubles);
+    return count % 2 ? values[count / 2] : 0.5 * (values[count / 2 - 1] + values[count / 2]);
+}
+
+/* The best (smallest) of two times, 0 meaning none yet. */
+static double best_of(double best, double seconds)
+{
+    return best == 0.0 || seconds < best ? seconds : best;
+}
+
+#define THREADS_SETTING(type)                                                                  \
+    {"threads", NULL, SETTING_SIZE, offsetof(type, threads), 1, 1024, NULL, NULL, 0, "T",            \
+     "OpenMP threads (default: all the machine offers; 1 without OpenMP)"}
+#define REPS_SETTING(type, fallback)                                                           \
+    {"reps", NULL, SETTING_SIZE, offsetof(type, reps), 1, 1000, NULL, NULL, 0, "R",                  \
+     "timed runs after one warm-up run (default " fallback ")"}
+
+/* ---- gemm ----------------------------------------------------------------------------------- */
+
+typedef struct gemm_settings {
+    size_t n, threads, reps;
+    int shape; /* 0 nn, 1 tn, 2 nt */
+} gemm_settings;
+
+static const char *const gemm_shapes[] = {"nn", "tn", "nt", NULL};
+
+static const setting gemm_table[] = {
+    {"n", NULL, SETTING_SIZE, offsetof(gemm_settings, n), 1, 16384, NULL, NULL, 0, "N",
+     "matrix size (default 1024)"},
+    THREADS_SETTING(gemm_settings),
+    REPS_SETTING(gemm_settings, "5"),
+    {"shape", NULL, SETTING_CHOICE, offsetof(gemm_settings, shape), 0, 0, gemm_shapes, NULL, 0, NULL,
+     "nn: A·B, tn: Aᵀ·B, nt: A·Bᵀ (default nn)"}};
+
+static void gemm_defaults(void *settings)
+{
+    gemm_settings *s = settings;
+    s->n = 1024;
+    s->threads = (size_t)parallel_thread_count();
+    s->reps = 5;
+    s->shape = 0;
+}
+
+static int gemm_run(const void *settings, char *line, size_t size, simclr_error *err)
+{
+    const gemm_settings *s = settings;
+    const size_t n = s->n;
+    const gemm_transpose ta = s->shape == 1 ? GEMM_TRANSPOSED : GEMM_NORMAL;
+    const gemm_transpose tb = s->shape == 2 ? GEMM_TRANSPOSED : GEMM_NORMAL;
+    size_t workspace_floats, k, r;
+    float *a, *b, *c, *workspace;
+    double best = 0.0;
+    rng random;
+    parallel_set_thread_count((int)s->threads);
+    if (gemm_workspace_floats(n, n, n, &workspace_floats, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    a = simclr_calloc(n * n, sizeof(float), "bench gemm: A", err);
+    b = simclr_calloc(n * n, sizeof(float), "bench gemm: B", err);
+    c = simclr_calloc(n * n, sizeof(float), "bench gemm: C", err);
+    workspace = simclr_calloc(workspace_floats, sizeof(float), "bench gemm: workspace", err);
+    if (a == NULL || b == NULL || c == NULL || workspace == NULL) {
+        simclr_free(a), simclr_free(b), simclr_free(c), simclr_free(workspace);
+        return SIMCLR_FAILED;
+    }
+    rng_stream(&random, 0, RNG_DOMAIN_DATA, 0, 0, 0);
+    for (k = 0; k < n * n; k++) {
+        a[k] = rng_uniform(&random);
+        b[k] = rng_uniform(&random);
+    }
+    for (r = 0; r <= s->reps; r++) { /* r == 0 is the untimed warm-up */
+        const double start = timer_seconds();
+        gemm(ta, tb, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n, workspace);
+        if (r > 0)
+            best = best_of(best, timer_seconds() - start);
+    }
+    snprintf(line, size, "gemm n=%lu shape=%s threads=%d gflops=%.1f (best of %lu, tile %dx%d)",
+             (unsigned long)n, gemm_shapes[s->shape], parallel_thread_count(),
+             2.0 * (double)n * (double)n * (double)n / best / 1e9, (unsigned long)s->reps,
+             GEMM_MR, GEMM_NR);
+    simclr_free(a), simclr_free(b), simclr_free(c), simclr_free(workspace);
+    return SIMCLR_OK;
+}
+
+/* ---- conv ----------------------------------------------------------------------------------- */
+
+typedef struct conv_settings {
+    size_t batch, in, out, size, kernel, stride, padding, threads, reps;
+} conv_settings;
+
+#define CONV_PADDING_AUTO ((size_t)-1)
+
+static const setting conv_table[] = {
+    {"batch", NULL, SETTING_SIZE, offsetof(conv_settings, batch), 1, 65536, NULL, NULL, 0, "B",
+     "images (default 128)"},
+    {"in", NULL, SETTING_SIZE, offsetof(conv_settings, in), 1, 65536, NULL, NULL, 0, "C",
+     "input channels (default 64)"},
+    {"out", NULL, SETTING_SIZE, offsetof(conv_settings, out), 1, 65536, NULL, NULL, 0, "O",
+     "output channels (default 64)"},
+    {"size", NULL, SETTING_SIZE, offsetof(conv_settings, size), 1, 4096, NULL, NULL, 0, "H",
+     "input side in pixels (default 32)"},
+    {"kernel", NULL, SETTING_SIZE, offsetof(conv_settings, kernel), 1, 15, NULL, NULL, 0, "K",
+     "kernel side (default 3)"},
+    {"stride", NULL, SETTING_SIZE, offsetof(conv_settings, stride), 1, 15, NULL, NULL, 0, "S",
+     "stride (default 1)"},
+    {"padding", NULL, SETTING_SIZE, offsetof(conv_settings, padding), 0, 15, NULL, NULL, 0, "P",
+     "zero padding (default K / 2)"},
+    THREADS_SETTING(conv_settings),
+    REPS_SETTING(conv_settings, "5")};
+
+static void conv_defaults(void *settings)
+{
+    conv_settings *s = settings;
+    s->batch = 128;
+    s->in = s->out = 64;
+    s->size = 32;
+    s->kernel = 3;
+    s->stride = 1;
+    s->padding = CONV_PADDING_AUTO;
+    s->threads = (size_t)parallel_thread_count();
+    s->reps = 5;
+}
+
+static int conv_run(const void *settings, char *line, size_t size, simclr_error *err)
+{
+    const conv_settings *s = settings;
+    const size_t padding = s->padding == CONV_PADDING_AUTO ? s->kernel / 2 : s->padding;
+    conv2d_shape shape;
+    size_t x_count, y_count, w_count, workspace_floats, i, r;
+    float *x, *y, *w, *dw, *dx, *workspace;
+    double best_forward = 0.0, best_backward = 0.0, flops;
+    rng random;
+    parallel_set_thread_count((int)s->threads);
+    if (conv2d_shape_init(&shape, s->batch, s->in, s->size, s->size, s->out, s->kernel,
+                          s->stride, padding, err) != SIMCLR_OK ||
+        conv2d_workspace_floats(&shape, &workspace_floats, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    x_count = shape.batch * shape.in_channels * shape.in_height * shape.in_width;
+    y_count = shape.batch * shape.out_channels * shape.out_height * shape.out_width;
+    w_count = shape.out_channels * shape.in_channels * shape.kernel * shape.kernel;
+    x = simclr_calloc(x_count, sizeof(float), "bench conv: x", err);
+    dx = simclr_calloc(x_count, sizeof(float), "bench conv: dx", err);
+    y = simclr_calloc(y_count, sizeof(float), "bench conv: y", err);
+    w = simclr_calloc(w_count, sizeof(float), "bench conv: w", err);
+    dw = simclr_calloc(w_count, sizeof(float), "bench conv: dw", err);
+    workspace = simclr_calloc(workspace_floats, sizeof(float), "bench conv: workspace", err);
+    if (x == NULL || dx == NULL || y == NULL || w == NULL || dw == NULL || workspace == NULL) {
+        simclr_free(x), simclr_free(dx), simclr_free(y), simclr_free(w), simclr_free(dw);
+        simclr_free(workspace);
+        return SIMCLR_FAILED;
+    }
+    rng_stream(&random, 0, RNG_DOMAIN_DATA, 2, 0, 0);
+    for (i = 0; i < x_count; i++)
+        x[i] = rng_uniform(&random) - 0.5f;
+    for (i = 0; i < w_count; i++)
+        w[i] = rng_uniform(&random) - 0.5f;
+    for (r = 0; r <= s->reps; r++) { /* r == 0 is the untimed warm-up */
+        const double start = timer_seconds();
+        double middle;
+        conv2d_forward(y, x, w, NULL, &shape, workspace);
+        middle = timer_seconds();
+        memset(dw, 0, w_count * sizeof(float));
+        conv2d_backward(dx, dw, NULL, y, x, w, &shape, workspace); /* dy = y: any values do */
+        if (r > 0) {
+            best_forward = best_of(best_forward, middle - start);
+            best_backward = best_of(best_backward, timer_seconds() - middle);
+        }
+    }
+    flops = 2.0 * (double)y_count * (double)(shape.in_channels * shape.kernel * shape.kernel);
+    snprintf(line, size,
+             "conv batch=%lu in=%lu out=%lu size=%lu kernel=%lu stride=%lu padding=%lu "
+             "threads=%d algorithm=%s forward_gflops=%.1f backward_gflops=%.1f forward_ms=%.2f "
+             "backward_ms=%.2f (best of %lu)",
+             (unsigned long)s->batch, (unsigned long)s->in, (unsigned long)s->out,
+             (unsigned long)s->size, (unsigned long)s->kernel, (unsigned long)s->stride,
+             (unsigned long)padding, parallel_thread_count(),
+             winograd_applies(&shape) ? "winograd" : "im2col", flops / best_forward / 1e9,
+             2.0 * flops / best_backward / 1e9, 1e3 * best_forward, 1e3 * best_backward,
+             (unsigned long)s->reps);
+    simclr_free(x), simclr_free(dx), simclr_free(y), simclr_free(w), simclr_free(dw);
+    simclr_free(workspace);
+    return SIMCLR_OK;
+}
+
+/* ---- augment -------------------------------------------------------------------------------- */
+
+typedef struct augment_settings {
+    int preset;
+    size_t n, threads, reps;
+} augment_settings;
+
+static const char *const presets[] = {"cifar", "imagenet", "gray", NULL};
+
+static const setting augment_table[] = {
+    {"preset", NULL, SETTING_CHOICE, offsetof(augment_settings, preset), 0, 0, presets, NULL, 0, NULL,
+     "the augmentation preset (default cifar)"},
+    {"n", NULL, SETTING_SIZE, offsetof(augment_settings, n), 1, 65536, NULL, NULL, 0, "N",
+     "images per batch (default 256)"},
+    THREADS_SETTING(augment_settings),
+    REPS_SETTING(augment_settings, "5")};
+
+static void augment_defaults(void *settings)
+{
+    augment_settings *s = settings;
+    s->preset = 0;
+    s->n = 256;
+    s->threads = (size_t)parallel_thread_count();
+    s->reps = 5;
+}
+
+static int augment_run(const void *settings, char *line, size_t size, simclr_error *err)
+{
+    const augment_settings *s = settings;
+    const size_t n = s->n;
+    aug_config config;
+    size_t side, i, image_floats, r;
+    float *pixels, *views, *workspace;
+    const float **images;
+    uint64_t *indices;
+    double best = 0.0;
+    if (aug_config_preset(&config, presets[s->preset], err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    parallel_set_thread_count((int)s->threads);
+    side = strcmp(presets[s->preset], "imagenet") == 0 ? 256 : config.size;
+    image_floats = 3 * side * side;
+    pixels = simclr_calloc(n * image_floats, sizeof(float), "bench augment: images", err);
+    views = simclr_calloc(2 * n * 3 * config.size * config.size, sizeof(float),
+                          "bench augment: views", err);
+    workspace = simclr_calloc(aug_batch_workspace_floats(&config, 3, side, side,
+                                                         parallel_thread_count()),
+                              sizeof(float), "bench augment: workspace", err);
+    images = simclr_calloc(n, sizeof *images, "bench augment: pointers", err);
+    indices = simclr_calloc(n, sizeof *indices, "bench augment: indices", err);
+    if (pixels == NULL || views == NULL || workspace == NULL || images == NULL ||
+        indices == NULL) {
+        simclr_free(pixels), simclr_free(views), simclr_free(workspace);
+        simclr_free((void *)images), simclr_free(indices);
+        return SIMCLR_FAILED;
+    }
+    for (i = 0; i < n; i++) {
+        shapes_image(pixels + i * image_floats, 0, SHAPES_TRAIN, i, side);
+        images[i] = pixels + i * image_floats;
+        indices[i] = i;
+    }
+    for (r = 0; r <= s->reps; r++) { /* r == 0 is the untimed warm-up */
+        const double start = timer_seconds();
+        aug_views_batch(views, images, indices, n, 3, side, side, &config, 0, (uint64_t)r,
+                        workspace, parallel_thread_count());
+        if (r > 0)
+            best = best_of(best, timer_seconds() - start);
+    }
+    snprintf(line, size,
+             "augment preset=%s image=%lux%lu views=%lu threads=%d views_per_s=%.0f (best of %lu)",
+             presets[s->preset], (unsigned long)side, (unsigned long)side,
+             (unsigned long)(2 * n), parallel_thread_count(), 2.0 * (double)n / best,
+             (unsigned long)s->reps);
+    simclr_free(pixels), simclr_free(views), simclr_free(workspace);
+    simclr_free((void *)images), simclr_free(indices);
+    return SIMCLR_OK;
+}
+
+/* ---- data ----------------------------------------------------------------------------------- */
+
+typedef struct data_settings {
+    char data[240];
+    size_t threads, reps;
+} data_settings;
+
+static const setting data_table[] = {
+    {"data", NULL, SETTING_TEXT, offsetof(data_settings, data), 0, 0, NULL, NULL, 240, "SRC",
+     "builtin:shapes (default), an IDX folder (Fashion-MNIST), a CIFAR tar.gz or folder, a "
+     "folder of PPM/PGM images"},
+    THREADS_SETTING(data_settings),
+    REPS_SETTING(data_settings, "3")};
+
+static void data_defaults(void *settings)
+{
+    data_settings *s = settings;
+    strcpy(s->data, "builtin:shapes");
+    s->threads = (size_t)parallel_thread_count();
+    s->reps = 3;
+}
+
+static int data_run(const void *settings, char *line, size_t size, simclr_error *err)
+{
+    const data_settings *s = settings;
+    dataset data;
+    size_t *order, image_floats, r;
+    float *images;
+    double start, open_seconds, best = 0.0;
+    long n;
+    parallel_set_thread_count((int)s->threads);
+    start = timer_seconds();
+    if (dataset_open(&data, s->data, 1, 0, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    open_seconds = timer_seconds() - start;
+    image_floats = data.channels * data.height * data.width;
+    order = simclr_calloc(data.count, sizeof *order, "bench data: order", err);
+    images = simclr_calloc((size_t)parallel_thread_count() * image_floats, sizeof(float),
+                           "bench data: images", err);
+    if (order == NULL || images == NULL) {
+        simclr_free(order), simclr_free(images);
+        dataset_close(&data);
+        return SIMCLR_FAILED;
+    }
+    for (r = 0; r < s->reps; r++) {
+        start = timer_seconds();
+        dataset_epoch_order(&data, 0, (uint64_t)r, order);
+        PARALLEL_FOR()
+        for (n = 0; n < (long)data.count; n++)
+            dataset_image(&data, order[n],
+                          images + (size_t)parallel_thread_index() * image_floats);
+        best = best_of(best, timer_seconds() - start);
+    }
+    snprintf(line, size,
+             "data source=%s images=%lu shape=%lux%lux%lu threads=%d open_s=%.3f "
+             "epoch_images_per_s=%.0f (best of %lu)",
+             s->data, (unsigned long)data.count, (unsigned long)data.channels,
+             (unsigned long)data.height, (unsigned long)data.width, parallel_thread_count(),
+             open_seconds, (double)data.count / best, (unsigned long)s->reps);
+    simclr_free(order), simclr_free(images);
+    dataset_close(&data);
+    return SIMCLR_OK;
+}
+
+/* ---- the list ------------------------------------------------------------------------------- */
+
+#define TABLE(t) t, sizeof t / sizeof t[0]
+
+const bench_kind bench_kinds[] = {
+    {"gemm", "single-precision matrix multiply, GFLOP/s",
+     "Times C = A·B (or Aᵀ·B, A·Bᵀ) for N×N single-precision matrices with the library's fast\n"
+     "GEMM and prints the best of R runs in GFLOP/s (2·N³ floating-point operations per run).\n"
+     "Compare with: python3 ../shared/bench/openblas_sgemm.py --n N --threads T",
+     TABLE(gemm_table), sizeof(gemm_settings), gemm_defaults, gemm_run},
+    {"conv", "one convolution layer forward and backward, GFLOP/s",
+     "Times one convolution layer as training runs it (Winograd for 3x3, stride 1, padding 1\n"
+     "with at least 16 channels each way: F(2x2,3x3) forward, F(4x4,3x3) backward; im2col +\n"
+     "GEMM otherwise; the line says which): the forward pass, and the backward pass (weight\n"
+     "and input gradients). Prints the best of R runs of each in GFLOP/s, counting the direct\n"
+     "convolution's 2·B·O·C·K²·Ho·Wo operations forward and twice that backward (Winograd does\n"
+     "fewer, so its figure is an effective rate). The defaults are ResNet-18's first CIFAR\n"
+     "stage at the step benchmark's 128 views.",
+     TABLE(conv_table), sizeof(conv_settings), conv_defaults, conv_run},
+    {"augment", "the augmentation pipeline, views/s",
+     "Times the augmentation pipeline making two views of N built-in images (drawn at the\n"
+     "preset's size, or 256x256 for imagenet) and prints the best of R runs in views per second.",
+     TABLE(augment_table), sizeof(augment_settings), augment_defaults, augment_run},
+    {"data", "data loading: opening a dataset and an epoch of images, images/s",
+     "Times data loading as training does it: opening the training split (reading, inflating and\n"
+     "checking the files, or drawing the built-in images) once, then turning every image into\n"
+     "floats in an epoch's shuffled order (best of R passes). Prints the seconds the opening\n"
+     "took and the images per second of the passes.",
+     TABLE(data_table), sizeof(data_settings), data_defaults, data_run}};
+
+const size_t bench_kind_count = sizeof bench_kinds / sizeof bench_kinds[0];

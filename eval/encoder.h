@@ -1,0 +1,83 @@
+/*
+ * eval/encoder.h — the trained encoder f of a SimCLR run, for embedding images: the API a C
+ * program uses to turn images into representations h, without the rest of training.
+ *
+ * It loads from a checkpoint of `simclr train` or from the smaller file of `simclr export`
+ * (the backbone.* tensors and the metadata below), from a path or from the file's bytes in
+ * memory (e.g. a const array compiled into firmware). The metadata it reads (format
+ * "simclr-c checkpoint 2" or "simclr-c encoder 1"): arch, stem, width, channels, image_size,
+ * aug_size, aug_normalize, aug_mean_0..2, aug_std_0..2, seed and data.
+ *
+ * Embedding is torchvision's evaluation transform and the network in evaluation mode: each image
+ * (C, H, W) in [0, 1] is resized to the view size when it differs (antialiased bilinear, as
+ * torchvision's resize(antialias=True)), normalised with the run's mean and std, and passed
+ * through f with batch norm using its running statistics. Every feature depends only on its own
+ * image: the same bits for any batch size and thread count.
+ *
+ * Shape legend: n images, C channels, H × W pixels, d = feature_dim (512 for ResNet-18 at width
+ * 1, 2048 for ResNet-50).
+ */
+#ifndef SIMCLR_EVAL_ENCODER_H
+#define SIMCLR_EVAL_ENCODER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../aug/pipeline.h"
+#include "../data/dataset.h"
+#include "../data/run_settings.h"
+#include "../nn/error.h"
+#include "../nn/params.h"
+#include "../nn/resnet.h"
+#include "features.h"
+
+/* The encoder f of a run, in evaluation mode (batch norm with running statistics), with the
+ * view size and normalisation it was trained with: from a checkpoint of simclr train or a file
+ * of simclr export. Holds no gradients, no backward buffers and no optimiser state. */
+typedef struct simclr_encoder {
+    resnet net;
+    param_store store;
+    resnet_activations acts;      /* for `capacity` images */
+    size_t capacity;
+    aug_config view;              /* size, normalize, mean, std: the evaluation transform */
+    size_t channels;
+    uint64_t seed;
+    char data[SIMCLR_DATA_MAX];   /* the run's --data */
+    float *inputs;                /* (capacity, channels, size, size) the transformed images */
+    float *scratch;               /* resize workspace, one per thread */
+} simclr_encoder;
+
+/* From a file, or from the file's bytes in memory (`name` names them in errors). random_init:
+ * the weights the run started from (the same seeded initialisation) instead of the trained
+ * ones. capacity: the most images one simclr_encoder_embed call takes. */
+int simclr_encoder_load(simclr_encoder *encoder, const char *path, int random_init,
+                        size_t capacity, simclr_error *err);
+int simclr_encoder_load_bytes(simclr_encoder *encoder, const uint8_t *bytes, size_t size,
+                              const char *name, int random_init, size_t capacity,
+                              simclr_error *err);
+void simclr_encoder_destroy(simclr_encoder *encoder);
+
+/* h = f(x) for n ≤ capacity images of (channels, height, width) in [0, 1], each resized to the
+ * view size (antialiased bilinear, when its size differs) and normalised as in training. */
+int simclr_encoder_embed(simclr_encoder *encoder,
+                         float *features,     /* (n, feature_dim) */
+                         const float *images, /* (n, channels, height, width) */
+                         size_t n, size_t height, size_t width, simclr_error *err);
+
+/* Writes the backbone alone (backbone.* tensors) with what using it needs in __metadata__
+ * (format "simclr-c encoder 1", arch, stem, width, channels, image_size and the normalisation). */
+int simclr_encoder_export(const char *path, const simclr_encoder *encoder, simclr_error *err);
+
+/* Features of the first `limit` (0: all) images of a dataset, `batch` at a time. */
+int simclr_encoder_features(feature_set *features, simclr_encoder *encoder, const dataset *data,
+                            size_t limit, simclr_error *err);
+
+/* Opens both splits of `source` (seed: of the built-in dataset) and computes the features of
+ * their first train_limit / test_limit images (0: all): the encoder's, or the pixels themselves
+ * when encoder is NULL. On failure nothing is left open or allocated. */
+int simclr_encoder_split_features(feature_set *train, feature_set *test, dataset *train_data,
+                                  dataset *test_data, const char *source, uint64_t seed,
+                                  simclr_encoder *encoder, size_t train_limit,
+                                  size_t test_limit, simclr_error *err);
+
+#endif

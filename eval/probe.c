@@ -1,0 +1,105 @@
+/*
+ * eval/probe.c — the linear probe and the kNN monitor on copies of two feature sets; see
+ * probe.h.
+ */
+#include "probe.h"
+
+#include <string.h>
+
+#include "../nn/memory.h"
+#include "../nn/timer.h"
+
+/* Working copies of both feature sets (each probe transforms them in place) and a
+ * (test, classes) score buffer. */
+static int probe_copies(feature_set *train, feature_set *test, float **scores,
+                        const feature_set *train_in, const feature_set *test_in,
+                        simclr_error *err)
+{
+    const size_t train_floats = train_in->count * train_in->dim;
+    const size_t test_floats = test_in->count * test_in->dim;
+    *train = *train_in;
+    *test = *test_in;
+    train->values = simclr_calloc(train_floats > 0 ? train_floats : 1, sizeof(float),
+                                  "probe: training features", err);
+    test->values = simclr_calloc(test_floats > 0 ? test_floats : 1, sizeof(float),
+                                 "probe: test features", err);
+    *scores = simclr_calloc((test_in->count > 0 ? test_in->count : 1) * (size_t)train_in->classes,
+                            sizeof(float), "probe: scores", err);
+    if (train->values == NULL || test->values == NULL || *scores == NULL)
+        return SIMCLR_FAILED;
+    memcpy(train->values, train_in->values, train_floats * sizeof(float));
+    memcpy(test->values, test_in->values, test_floats * sizeof(float));
+    return SIMCLR_OK;
+}
+
+int probe_linear(probe_outcome *outcome, const feature_set *train_in, const feature_set *test_in,
+                 const logistic_fit_config *config, simclr_error *err)
+{
+    feature_set train, test;
+    logistic_model model;
+    lbfgs_result result;
+    float *scores = NULL;
+    const double start = timer_seconds();
+    int status = SIMCLR_FAILED;
+    memset(outcome, 0, sizeof *outcome);
+    memset(&model, 0, sizeof model);
+    memset(&train, 0, sizeof train);
+    memset(&test, 0, sizeof test);
+    outcome->probe = "linear";
+    if (probe_copies(&train, &test, &scores, train_in, test_in, err) != SIMCLR_OK)
+        goto done;
+    features_standardize(&train, &test);
+    if (logistic_fit(&model, &result, train.values, train.labels, train.count, train.dim,
+                     (size_t)train.classes, config, err) != SIMCLR_OK ||
+        logistic_scores(scores, &model, test.values, test.count, err) != SIMCLR_OK ||
+        classification_report_compute(&outcome->report, scores, test.labels, test.count,
+                                      (size_t)train.classes, err) != SIMCLR_OK)
+        goto done;
+    outcome->iterations = result.iterations;
+    outcome->converged = result.converged;
+    outcome->gradient_norm = result.gradient_norm;
+    outcome->loss = result.value;
+    status = SIMCLR_OK;
+done:
+    logistic_model_destroy(&model);
+    outcome->seconds = timer_seconds() - start;
+    simclr_free(train.values);
+    simclr_free(test.values);
+    simclr_free(scores);
+    return status;
+}
+
+int probe_knn(probe_outcome *outcome, const feature_set *train_in, const feature_set *test_in,
+              const knn_config *config, simclr_error *err)
+{
+    feature_set train, test;
+    float *scores = NULL;
+    const double start = timer_seconds();
+    int status = SIMCLR_FAILED;
+    memset(outcome, 0, sizeof *outcome);
+    memset(&train, 0, sizeof train);
+    memset(&test, 0, sizeof test);
+    outcome->probe = "knn";
+    if (probe_copies(&train, &test, &scores, train_in, test_in, err) != SIMCLR_OK)
+        goto done;
+    knn_normalize_rows(train.values, train.count, train.dim);
+    knn_normalize_rows(test.values, test.count, test.dim);
+    if (knn_scores(scores, test.values, test.count, train.values, train.labels, train.count,
+                   train.dim, (size_t)train.classes, config, err) != SIMCLR_OK ||
+        classification_report_compute(&outcome->report, scores, test.labels, test.count,
+                                      (size_t)train.classes, err) != SIMCLR_OK)
+        goto done;
+    outcome->converged = 1;
+    status = SIMCLR_OK;
+done:
+    outcome->seconds = timer_seconds() - start;
+    simclr_free(train.values);
+    simclr_free(test.values);
+    simclr_free(scores);
+    return status;
+}
+
+void probe_outcome_destroy(probe_outcome *outcome)
+{
+    classification_report_destroy(&outcome->report);
+}

@@ -1,0 +1,43 @@
+/*
+ * eval/probe.h — the two ways this project judges a frozen representation, on feature sets of a
+ * training and a test split (eval/features.h):
+ *
+ *   linear  the linear evaluation protocol of the paper (§4, Appendix B.6) as a convex problem:
+ *           features standardised with the training split's mean and standard deviation, then
+ *           multinomial logistic regression with an L2 penalty, fitted to convergence with
+ *           L-BFGS (eval/logistic.h), scored on the test split
+ *   knn     LightlySSL's kNN monitor: L2-normalised features, cosine similarity to every
+ *           training feature, the top k neighbours vote exp(similarity / t) (eval/knn.h)
+ *
+ * Each probe works on its own copies, so the caller's feature sets stay as they were and both
+ * probes can run on the same sets. Nothing is printed: the outcome says what was measured.
+ */
+#ifndef SIMCLR_EVAL_PROBE_H
+#define SIMCLR_EVAL_PROBE_H
+
+#include <stddef.h>
+
+#include "../nn/error.h"
+#include "features.h"
+#include "knn.h"
+#include "logistic.h"
+#include "report.h"
+
+typedef struct probe_outcome {
+    const char *probe;             /* "linear" or "knn" */
+    classification_report report;  /* top-1, top-5, per class, confusion */
+    size_t iterations;             /* L-BFGS iterations (linear) */
+    int converged;                 /* L-BFGS met its tolerance (linear; 1 for knn) */
+    double gradient_norm, loss;    /* where L-BFGS stopped (linear) */
+    double seconds;                /* wall-clock time of the probe */
+} probe_outcome;
+
+int probe_linear(probe_outcome *outcome, const feature_set *train, const feature_set *test,
+                 const logistic_fit_config *config, simclr_error *err);
+
+int probe_knn(probe_outcome *outcome, const feature_set *train, const feature_set *test,
+              const knn_config *config, simclr_error *err);
+
+void probe_outcome_destroy(probe_outcome *outcome);
+
+#endif
