@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -73,9 +74,8 @@ Test(train, checkpoint_round_trip_keeps_every_tensor)
     simclr_model model, restored;
     simclr_error err;
     safetensors_file file;
+    simclr_history history, history_back;
     size_t epoch, step, i;
-    float history[3 * 5];
-    float history_back[3 * 5];
     const char *path = "/tmp/simclr_train_round_trip.safetensors";
     config.encoder.width = 0.0625;
     config.batch = 4;
@@ -83,12 +83,9 @@ Test(train, checkpoint_round_trip_keeps_every_tensor)
     config.head.out_dim = 8;
     config.seed = 99;
     cr_assert_eq(simclr_model_create(&model, &config, &err), SIMCLR_OK, "%s", err.message);
-    memset(&training, 0, sizeof training);
+    training = simclr_training_default();
     training.model = model.config;
-    cr_assert_eq(aug_config_preset(&training.augment, "cifar", &err), SIMCLR_OK);
     training.augment.min_scale = 0.3;
-    strcpy(training.preset, "cifar");
-    strcpy(training.data, "builtin:shapes");
     training.limit = 96;
     training.epochs = 7;
     training.base_lr = 0.1 + 1e-17;
@@ -100,9 +97,14 @@ Test(train, checkpoint_round_trip_keeps_every_tensor)
     test_fill_uniform(model.opt.velocity, model.store.param_floats, -0.01f, 0.01f, 803);
     for (i = 0; i < model.store.counter_count; i++)
         model.store.counters[i] = (int64_t)(i * 1000003) - 5;
-    test_fill_uniform(history, 15, 0.0f, 5.0f, 804);
+    cr_assert_eq(simclr_history_create(&history, 5, &err), SIMCLR_OK);
+    cr_assert_eq(simclr_history_create(&history_back, 5, &err), SIMCLR_OK);
+    test_fill_uniform(history.loss, 5, 0.0f, 5.0f, 804);
+    test_fill_uniform(history.learning_rate, 5, 0.0f, 5.0f, 805);
+    test_fill_uniform(history.views_per_second, 5, 0.0f, 5.0f, 806);
+    history.steps = 5;
     model.step = 5;
-    cr_assert_eq(simclr_checkpoint_write(path, &model, &training, 3, history, &err), SIMCLR_OK,
+    cr_assert_eq(simclr_checkpoint_write(path, &model, &training, 3, &history, &err), SIMCLR_OK,
                  "%s", err.message);
 
     cr_assert_eq(safetensors_read(&file, path, &err), SIMCLR_OK, "%s", err.message);
@@ -119,8 +121,8 @@ Test(train, checkpoint_round_trip_keeps_every_tensor)
     cr_expect_eq(read_back.limit, 96);
     cr_expect_eq(read_back.warmup_epochs, 0.5);
     cr_assert_eq(simclr_model_create(&restored, &read_back.model, &err), SIMCLR_OK);
-    cr_assert_eq(simclr_checkpoint_restore(&restored, &file, path, history_back, &err), SIMCLR_OK,
-                 "%s", err.message);
+    cr_assert_eq(simclr_checkpoint_restore(&restored, &file, path, &history_back, &err),
+                 SIMCLR_OK, "%s", err.message);
     cr_expect(memcmp(model.store.params, restored.store.params,
                      model.store.param_floats * sizeof(float)) == 0);
     cr_expect(memcmp(model.store.buffers, restored.store.buffers,
@@ -129,7 +131,11 @@ Test(train, checkpoint_round_trip_keeps_every_tensor)
                      model.store.counter_count * sizeof(int64_t)) == 0);
     cr_expect(memcmp(model.opt.velocity, restored.opt.velocity,
                      model.store.param_floats * sizeof(float)) == 0);
-    cr_expect(memcmp(history, history_back, sizeof history) == 0);
+    cr_expect_eq(history_back.steps, 5);
+    cr_expect(memcmp(history.loss, history_back.loss, 5 * sizeof(float)) == 0);
+    cr_expect(memcmp(history.learning_rate, history_back.learning_rate, 5 * sizeof(float)) == 0);
+    cr_expect(memcmp(history.views_per_second, history_back.views_per_second,
+                     5 * sizeof(float)) == 0);
     cr_expect_eq(restored.step, 5);
     /* torchvision's names under backbone. (what load_state_dict will look up) */
     cr_expect(safetensors_find(&file, "backbone.layer4.1.bn2.running_var") != NULL);
@@ -138,34 +144,77 @@ Test(train, checkpoint_round_trip_keeps_every_tensor)
     safetensors_free(&file);
     simclr_model_destroy(&model);
     simclr_model_destroy(&restored);
+    simclr_history_destroy(&history);
+    simclr_history_destroy(&history_back);
     remove(path);
 }
 
-Test(train, a_non_finite_loss_stops_and_keeps_the_last_checkpoint, .timeout = 60)
+/* simclr_train's callback saves a checkpoint at every epoch's end, as the program does, and
+ * injects a fault: after step 8 one weight becomes NaN, so step 9 (in epoch 2 of 6 steps each)
+ * has a non-finite loss. The run stops with an error naming that step, epoch 1's checkpoint
+ * is left as it was, and the program resumes the run from it. */
+typedef struct fault_run {
+    const simclr_training *training;
+    const char *path;
+    size_t poison_after;
+} fault_run;
+
+static int save_and_poison(const simclr_progress *p, simclr_model *model,
+                           const simclr_history *history, void *context)
 {
-    cr_assert_eq(run("rm -rf /tmp/simclr_train_nan"), 0);
-    /* step 9 is in epoch 2 (6 steps per epoch): epoch 1's checkpoint must survive */
-    cr_expect_eq(run(TINY "--epochs 3 --fault-nan-step 9 --out /tmp/simclr_train_nan "
-                          "> /dev/null 2> /tmp/simclr_train_nan.err"), 1);
-    cr_expect_eq(run("grep -q 'non-finite' /tmp/simclr_train_nan.err"), 0);
-    cr_expect_eq(run("grep -q 'checkpoint.safetensors (epoch 1)' /tmp/simclr_train_nan.err"), 0);
-    {
-        simclr_error err;
-        safetensors_file file;
-        simclr_training training;
-        size_t epoch, step;
-        const char *path = "/tmp/simclr_train_nan/checkpoint.safetensors";
-        cr_assert_eq(safetensors_read(&file, path, &err), SIMCLR_OK, "%s", err.message);
-        cr_assert_eq(simclr_checkpoint_training(&file, path, &training, &epoch, &step, &err),
-                     SIMCLR_OK);
-        cr_expect_eq(epoch, 1);
-        cr_expect_eq(step, 6);
-        safetensors_free(&file);
-    }
-    /* and the run goes on from it */
+    const fault_run *run = context;
+    simclr_error err;
+    if (p->epoch_done)
+        cr_assert_eq(simclr_checkpoint_write(run->path, model, run->training, p->epoch + 1,
+                                             history, &err), SIMCLR_OK, "%s", err.message);
+    if (p->step == run->poison_after)
+        model->store.params[0] = (float)NAN;
+    return 0;
+}
+
+Test(train, a_non_finite_loss_stops_and_keeps_the_last_checkpoint, .timeout = 120)
+{
+    simclr_training training = simclr_training_default();
+    simclr_model model;
+    simclr_history history;
+    simclr_error err;
+    dataset data;
+    fault_run run_context;
+    safetensors_file file;
+    simclr_training saved;
+    size_t epoch, step;
+    cr_assert_eq(run("rm -rf /tmp/simclr_train_nan && mkdir -p /tmp/simclr_train_nan"), 0);
+    training.limit = 96;
+    training.epochs = 3;
+    training.model.batch = 16;
+    training.model.encoder.width = 0.0625;
+    training.model.head.hidden_dim = 16;
+    training.model.head.out_dim = 8;
+    cr_assert_eq(dataset_open(&data, training.data, 1, 0, &err), SIMCLR_OK, "%s", err.message);
+    cr_assert_eq(simclr_model_create(&model, &training.model, &err), SIMCLR_OK, "%s",
+                 err.message);
+    cr_assert_eq(simclr_history_create(&history, 18, &err), SIMCLR_OK);
+    run_context.training = &training;
+    run_context.path = "/tmp/simclr_train_nan/checkpoint.safetensors";
+    run_context.poison_after = 8;
+    cr_expect_eq(simclr_train(&model, &training, &data, &history, save_and_poison, &run_context,
+                              &err), SIMCLR_FAILED);
+    cr_expect(strstr(err.message, "non-finite") != NULL, "%s", err.message);
+    cr_expect(strstr(err.message, "epoch 2, step 9") != NULL, "%s", err.message);
+    cr_expect_eq(history.steps, 8, "the history stops before the bad step");
+    cr_assert_eq(safetensors_read(&file, run_context.path, &err), SIMCLR_OK, "%s", err.message);
+    cr_assert_eq(simclr_checkpoint_training(&file, run_context.path, &saved, &epoch, &step, &err),
+                 SIMCLR_OK, "%s", err.message);
+    cr_expect_eq(epoch, 1);
+    cr_expect_eq(step, 6);
+    safetensors_free(&file);
+    simclr_history_destroy(&history);
+    simclr_model_destroy(&model);
+    dataset_close(&data);
+    /* and the program goes on from it */
     cr_expect_eq(run("./simclr train --resume /tmp/simclr_train_nan/checkpoint.safetensors "
                      "--out /tmp/simclr_train_nan > /dev/null 2>&1"), 0);
-    run("rm -rf /tmp/simclr_train_nan /tmp/simclr_train_nan.err");
+    run("rm -rf /tmp/simclr_train_nan");
 }
 
 /* Each bad value exits non-zero with a message that names the flag. */
