@@ -1,6 +1,6 @@
 /*
- * eval/features.h — the frozen representation a probe sees (SPEC §6): every image of a dataset
- * split through the encoder f in evaluation mode (batch norm with its running statistics), with
+ * eval/features.h — the frozen representation a probe sees: every image of a dataset split
+ * through the encoder f in evaluation mode (batch norm with its running statistics), with
  * no augmentation — only what torchvision's evaluation transform would do: resize to the
  * training view size when the images differ from it (antialiased bilinear, aug/geometry.h) and
  * normalise with the preset's statistics — or the raw pixels themselves in [0, 1].

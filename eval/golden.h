@@ -1,11 +1,17 @@
 /*
- * eval/golden.h — reference outputs for verifying other implementations (SPEC §8): for every op,
+ * eval/golden.h — reference outputs for verifying other implementations: for every op,
  * inputs drawn from a fixed stream and the outputs and gradients this implementation computes,
  * one self-describing safetensors file per case, so that PyTorch, JAX or anything else can
  * recompute each case and compare (tests/crosscheck_torch.py does, with PyTorch).
  *
  * Each file's __metadata__ has "op" and every scalar parameter as a decimal string; its tensors
- * are named as SPEC §8's table says (x, weight, y, dy, dx, …). Gradients are of the scalar
+ * are named after PyTorch's arguments: inputs x (img for images, z0 and z1 for the loss),
+ * weight, bias, running_mean, running_var; outputs y (out, loss, h), running_mean_out,
+ * running_var_out; the upstream gradient dy and the gradients dx, dweight, dbias (dz0, dz1);
+ * a network's tensors under torchvision's and LightlySSL's names (train_step: "before." and
+ * "after." one step, and view0, view1). DIR/README.txt states each op's conventions (batch
+ * norm's running variance, NT-Xent's normalisation, the colour and blur formulas, the
+ * optimiser's momentum and weight decay). Gradients are of the scalar
  * L = Σ y·dy (so dx = ∂L/∂x with dy the upstream gradient), except ntxent and train_step, whose
  * gradients are of the loss itself. Inputs come from rng_stream(2020, "data", case, tensor, 0):
  * the files are the same bits for any thread count and with OpenMP off (the fast profile and

@@ -50,6 +50,19 @@ static int labels_outside(const int *labels, size_t n, size_t classes, simclr_er
     return 0;
 }
 
+/* The settings a query needs: training rows, 1 <= k <= n (more neighbours than rows is an
+ * error, as torch.topk refuses k > n, not a silent clamp) and a positive temperature. */
+static int knn_check_config(size_t n, const knn_config *config, simclr_error *err)
+{
+    if (n == 0 || config->k == 0 || !(config->temperature > 0.0))
+        return simclr_fail(err, "knn: needs training rows, k >= 1 and a temperature > 0");
+    if (config->k > n)
+        return simclr_fail(err, "k = %lu is more than the %lu training images; "
+                                "use --k %lu or fewer",
+                           (unsigned long)config->k, (unsigned long)n, (unsigned long)n);
+    return SIMCLR_OK;
+}
+
 /* A neighbour candidate; "a before b" means a is the nearer (larger similarity, then lower index). */
 typedef struct neighbour {
     float similarity;
@@ -106,14 +119,14 @@ int knn_scores(float *scores, const float *queries, size_t m, const float *train
                const int *train_labels, size_t n, size_t d, size_t classes,
                const knn_config *config, simclr_error *err)
 {
-    const size_t k = config->k < n ? config->k : n;
+    const size_t k = config->k;
     const size_t block = m < KNN_QUERY_BLOCK ? m : KNN_QUERY_BLOCK;
     const int slots = parallel_thread_count();
     size_t similarity_floats, gemm_floats, start;
     float *similarities = NULL, *gemm_workspace = NULL;
     neighbour *heaps = NULL;
-    if (n == 0 || k == 0 || !(config->temperature > 0.0))
-        return simclr_fail(err, "knn: needs training rows, k >= 1 and a temperature > 0");
+    if (knn_check_config(n, config, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
     if (labels_outside(train_labels, n, classes, err))
         return SIMCLR_FAILED;
     if (m == 0)
@@ -182,11 +195,11 @@ int knn_scores_naive(double *scores, const float *queries, size_t m, const float
                      const int *train_labels, size_t n, size_t d, size_t classes,
                      const knn_config *config, simclr_error *err)
 {
-    const size_t k = config->k < n ? config->k : n;
+    const size_t k = config->k;
     neighbour *all;
     size_t i, j, p;
-    if (n == 0 || k == 0 || !(config->temperature > 0.0))
-        return simclr_fail(err, "knn: needs training rows, k >= 1 and a temperature > 0");
+    if (knn_check_config(n, config, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
     if (labels_outside(train_labels, n, classes, err))
         return SIMCLR_FAILED;
     all = simclr_calloc(n, sizeof *all, "knn: neighbours", err);

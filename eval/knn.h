@@ -1,7 +1,7 @@
 /*
  * eval/knn.h — the weighted k-nearest-neighbour classifier of LightlySSL's benchmark protocol
  * (lightly.utils.benchmarking.knn_predict; Wu et al. 2018, "Unsupervised Feature Learning via
- * Non-Parametric Instance Discrimination", Eq. 7), SPEC §6.
+ * Non-Parametric Instance Discrimination", Eq. 7): the monitor LightlySSL's benchmarks report.
  *
  * Shape legend: n training rows, m query rows, d features, c classes.
  *     features are L2-normalised (x / max(‖x‖, 1e-12), as torch.nn.functional.normalize);
@@ -9,7 +9,9 @@
  *     N_k(i)  = the k training rows of largest sim_ij (ties: the lower row index first);
  *     score_ic = Σ_{j ∈ N_k(i), label_j = c} exp(sim_ij / t)
  * and the prediction ranks classes by score (ties: the lower class first). Defaults k = 200,
- * t = 0.1. Similarities come from the GEMM (nn/gemm.h) in blocks of queries, each query's
+ * t = 0.1. k must lie in [1, n]: a k beyond the training set is an error naming both numbers
+ * (torch.topk refuses it too), never silently clamped, so a reported kNN accuracy always used
+ * the k it says. Similarities come from the GEMM (nn/gemm.h) in blocks of queries, each query's
  * neighbours from a bounded min-heap; queries are independent, so the scores are the same bits
  * for any thread count.
  */
@@ -21,7 +23,7 @@
 #include "../nn/error.h"
 
 typedef struct knn_config {
-    size_t k;            /* neighbours (clamped to n) */
+    size_t k;            /* neighbours, 1 <= k <= n */
     double temperature;  /* t */
 } knn_config;
 

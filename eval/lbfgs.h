@@ -2,7 +2,7 @@
  * eval/lbfgs.h — limited-memory BFGS (Nocedal & Wright, "Numerical Optimization", 2nd ed.,
  * Algorithm 7.4 "two-loop recursion" and Algorithm 7.5), minimising a smooth function of n
  * doubles. The linear probe uses it to fit multinomial logistic regression to convergence
- * (SPEC §6), as scikit-learn's LogisticRegression(solver="lbfgs") does.
+ * (the stopping rule below), as scikit-learn's LogisticRegression(solver="lbfgs") does.
  *
  *   direction   d = −H·g from the last m pairs s_i = x_{i+1} − x_i, y_i = g_{i+1} − g_i
  *               (initial H0 = γI, γ = sᵀy / yᵀy of the newest pair; a pair is kept only when

@@ -1,5 +1,5 @@
 /*
- * eval/logistic.h — the linear probe of SPEC §6: multinomial logistic regression with an L2
+ * eval/logistic.h — the linear probe: multinomial logistic regression with an L2
  * penalty on standardised frozen features, fitted to convergence with L-BFGS (eval/lbfgs.h).
  * What scikit-learn's LogisticRegression(multi_class="multinomial", solver="lbfgs") fits, with
  * its C = 1/(λ·n).

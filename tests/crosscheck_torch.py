@@ -4,8 +4,11 @@
     python3 tests/crosscheck_torch.py DIR              check every case in DIR
     python3 tests/crosscheck_torch.py --self-test DIR  also show that a changed value is caught
 
-Each case file (safetensors, SPEC.md section 8) holds the inputs, the op's parameters in its
-metadata, and simclr-c's outputs. This script recomputes every case with torch.nn.functional
+Each case file (safetensors; DIR/README.txt states every op's conventions) holds the inputs,
+the op's parameters in its metadata, and simclr-c's outputs. A train_step case's metadata key
+views_forward says how the two views went through the network: "joint" (one batch of 2N, as
+the official code; also when the key is absent) or "separate" (z0 = model(view0),
+z1 = model(view1), as LightlySSL's examples). This script recomputes every case with torch.nn.functional
 (autograd for the gradients: of L = sum(y * dy), or of the loss itself for ntxent and
 train_step), torchvision.transforms.functional (antialias=True for resize) and
 torchvision.models.resnet18, and prints one line per case with the largest absolute and
@@ -175,8 +178,20 @@ def check_train_step(t, m):
                                 momentum=float(m["momentum"]),
                                 weight_decay=float(m["weight_decay"]))
     n = int(m["batch"])
-    z = model(torch.cat([t["view0"], t["view1"]]))     # one batch of 2N, as the official code
-    loss = ntxent(z[:n], z[n:], float(m["temperature"]))
+    views_forward = m.get("views_forward", "joint")
+    if views_forward == "joint":
+        # one batch of 2N, batch-norm statistics over both views (the official code)
+        z = model(torch.cat([t["view0"], t["view1"]]))
+        z0, z1 = z[:n], z[n:]
+    elif views_forward == "separate":
+        # two batches of N, each with its own batch-norm statistics; the running statistics
+        # are updated twice (LightlySSL's examples: z0 = model(x0); z1 = model(x1))
+        z0 = model(t["view0"])
+        z1 = model(t["view1"])
+    else:
+        raise ValueError(f"train_step: unknown views_forward '{views_forward}' "
+                         "(joint or separate)")
+    loss = ntxent(z0, z1, float(m["temperature"]))
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()

@@ -1,5 +1,5 @@
 /*
- * tests/test_eval.c — the evaluation harness (SPEC §6): softmax cross-entropy, L-BFGS, the
+ * tests/test_eval.c — the evaluation harness: softmax cross-entropy, L-BFGS, the
  * logistic-regression probe, kNN voting, the classification report, and the probe on real
  * Fashion-MNIST pixels.
  */
@@ -356,6 +356,40 @@ Test(knn, ties_go_to_the_lower_training_row)
     config.temperature = 0.1;
     cr_assert_eq(knn_scores(scores, query, 1, train, labels, 3, 2, 3, &config, &err), SIMCLR_OK);
     cr_expect(scores[2] > 0.0f && scores[0] == 0.0f && scores[1] == 0.0f);
+}
+
+/* k = n is the whole training set (torch.topk accepts it); k = n + 1 is refused, by both paths,
+ * with a reason naming k and n, and no score is written. */
+Test(knn, k_beyond_the_training_set_is_an_error_naming_both_numbers)
+{
+    const float train[3 * 2] = {1, 0, 0, 1, 0.6f, 0.8f};
+    const int labels[3] = {0, 1, 1};
+    const float query[2] = {1, 0};
+    float scores[2] = {-7.0f, -7.0f};
+    double naive[2];
+    knn_config config;
+    simclr_error err;
+    config.temperature = 0.1;
+    config.k = 3;
+    cr_assert_eq(knn_scores(scores, query, 1, train, labels, 3, 2, 2, &config, &err), SIMCLR_OK);
+    cr_expect(fabs(scores[0] - exp(10.0)) <= 1e-6 * exp(10.0));
+    cr_expect(fabs(scores[1] - (exp(0.0) + exp(6.0))) <= 1e-6 * exp(6.0));
+    cr_assert_eq(knn_scores_naive(naive, query, 1, train, labels, 3, 2, 2, &config, &err),
+                 SIMCLR_OK);
+    config.k = 4;
+    scores[0] = scores[1] = -7.0f;
+    err.message[0] = '\0';
+    cr_expect_eq(knn_scores(scores, query, 1, train, labels, 3, 2, 2, &config, &err),
+                 SIMCLR_FAILED);
+    cr_expect(strstr(err.message, "k = 4 is more than the 3 training images") != NULL, "%s",
+              err.message);
+    cr_expect(strstr(err.message, "--k 3 or fewer") != NULL, "%s", err.message);
+    cr_expect(scores[0] == -7.0f && scores[1] == -7.0f, "nothing written on the error");
+    err.message[0] = '\0';
+    cr_expect_eq(knn_scores_naive(naive, query, 1, train, labels, 3, 2, 2, &config, &err),
+                 SIMCLR_FAILED);
+    cr_expect(strstr(err.message, "k = 4 is more than the 3 training images") != NULL, "%s",
+              err.message);
 }
 
 Test(knn, fast_path_matches_the_naive_reference)
