@@ -123,45 +123,7 @@ void simclr_model_destroy(simclr_model *model)
 
 /* ---- the minibatch: N images, two views each ------------------------------------------------ */
 
-int simclr_views_workspace_create(simclr_views_workspace *w, const simclr_model *model,
-                                  const aug_config *augment, const dataset *data,
-                                  simclr_error *err)
-{
-    const size_t N = model->config.batch;
-    memset(w, 0, sizeof *w);
-    w->batch = N;
-    w->count = data->count;
-    w->slots = parallel_thread_count();
-    if (size_multiply_checked(data->channels * data->height, data->width, &w->image_floats) !=
-        SIMCLR_OK)
-        return simclr_fail(err, "simclr: the images are too large");
-    w->images = simclr_calloc(N * w->image_floats, sizeof(float), "simclr: images", err);
-    w->pointers = simclr_calloc(N, sizeof *w->pointers, "simclr: image pointers", err);
-    w->indices = simclr_calloc(N, sizeof *w->indices, "simclr: image indices", err);
-    w->order = simclr_calloc(data->count > 0 ? data->count : 1, sizeof *w->order,
-                             "simclr: epoch order", err);
-    w->augment = simclr_calloc(aug_batch_workspace_floats(augment, data->channels, data->height,
-                                                          data->width, w->slots),
-                               sizeof(float), "simclr: augmentation workspace", err);
-    if (w->images == NULL || w->pointers == NULL || w->indices == NULL || w->order == NULL ||
-        w->augment == NULL) {
-        simclr_views_workspace_destroy(w);
-        return SIMCLR_FAILED;
-    }
-    return SIMCLR_OK;
-}
-
-void simclr_views_workspace_destroy(simclr_views_workspace *w)
-{
-    simclr_free(w->images);
-    simclr_free((void *)w->pointers);
-    simclr_free(w->indices);
-    simclr_free(w->order);
-    simclr_free(w->augment);
-    memset(w, 0, sizeof *w);
-}
-
-int simclr_batch_of_views(simclr_model *model, simclr_views_workspace *w, const dataset *data,
+int simclr_batch_of_views(simclr_model *model, aug_batch *w, const dataset *data,
                           const size_t *order, size_t step, const aug_config *augment,
                           size_t epoch, simclr_error *err)
 {
@@ -249,36 +211,13 @@ lr_schedule simclr_training_schedule(const simclr_training *training, size_t ima
     return schedule;
 }
 
-int simclr_history_create(simclr_history *history, size_t capacity, simclr_error *err)
-{
-    memset(history, 0, sizeof *history);
-    history->capacity = capacity;
-    history->loss = simclr_calloc(capacity + 1, sizeof(float), "simclr: loss history", err);
-    history->learning_rate = simclr_calloc(capacity + 1, sizeof(float), "simclr: lr history", err);
-    history->views_per_second = simclr_calloc(capacity + 1, sizeof(float), "simclr: speeds", err);
-    if (history->loss == NULL || history->learning_rate == NULL ||
-        history->views_per_second == NULL) {
-        simclr_history_destroy(history);
-        return SIMCLR_FAILED;
-    }
-    return SIMCLR_OK;
-}
-
-void simclr_history_destroy(simclr_history *history)
-{
-    simclr_free(history->loss);
-    simclr_free(history->learning_rate);
-    simclr_free(history->views_per_second);
-    memset(history, 0, sizeof *history);
-}
-
 int simclr_train(simclr_model *model, const simclr_training *training, const dataset *data,
-                 simclr_history *history, simclr_progress_fn progress, void *context,
+                 training_log *history, simclr_progress_fn progress, void *context,
                  simclr_error *err)
 {
     const size_t N = model->config.batch;
     dataset images = *data; /* the first `limit` images */
-    simclr_views_workspace workspace;
+    aug_batch workspace;
     simclr_progress report;
     lr_schedule schedule;
     size_t per_epoch, epoch;
@@ -298,7 +237,7 @@ int simclr_train(simclr_model *model, const simclr_training *training, const dat
         return simclr_fail(err, "simclr: the history holds %lu of %lu steps, not room for %lu",
                            (unsigned long)history->steps, (unsigned long)model->step,
                            (unsigned long)(per_epoch * training->epochs));
-    if (simclr_views_workspace_create(&workspace, model, &training->augment, &images, err) !=
+    if (aug_batch_create(&workspace, N, &training->augment, &images, err) !=
         SIMCLR_OK)
         return SIMCLR_FAILED;
     schedule = simclr_training_schedule(training, images.count);
@@ -344,7 +283,7 @@ int simclr_train(simclr_model *model, const simclr_training *training, const dat
         if (status != SIMCLR_OK)
             break;
     }
-    simclr_views_workspace_destroy(&workspace);
+    aug_batch_destroy(&workspace);
     return status;
 }
 
@@ -372,26 +311,18 @@ simclr_training simclr_training_default(void)
 
 int simclr_checkpoint_write(const char *path, const simclr_model *model,
                             const simclr_training *training, size_t epoch,
-                            const simclr_history *history, simclr_error *err)
+                            const training_log *history, simclr_error *err)
 {
     safetensors_metadata metadata[METADATA_MAX];
-    checkpoint_log log;
     size_t count;
     if (model->step > 0 && (history == NULL || history->steps != model->step))
         return simclr_fail(err, "%s: the model has taken %lu steps but the history holds %lu",
                            path, (unsigned long)model->step,
                            (unsigned long)(history != NULL ? history->steps : 0));
-    memset(&log, 0, sizeof log);
-    if (model->step > 0) {
-        log.loss = history->loss;
-        log.learning_rate = history->learning_rate;
-        log.views_per_second = history->views_per_second;
-        log.steps = model->step;
-    }
-    count = run_settings_to_metadata(metadata, RUN_SETTINGS_CHECKPOINT_FORMAT, training, NULL, epoch,
-                                     model->step);
-    return checkpoint_write(path, &model->store, NULL, model->opt.velocity, &log, metadata, count,
-                            err);
+    count = run_settings_to_metadata(metadata, RUN_SETTINGS_CHECKPOINT_FORMAT, training, NULL,
+                                     epoch, model->step);
+    return checkpoint_write(path, &model->store, NULL, model->opt.velocity,
+                            model->step > 0 ? history : NULL, metadata, count, err);
 }
 
 int simclr_checkpoint_training(const safetensors_file *file, const char *path,
@@ -426,7 +357,7 @@ int simclr_checkpoint_training(const safetensors_file *file, const char *path,
 }
 
 int simclr_checkpoint_restore(simclr_model *model, const safetensors_file *file, const char *path,
-                              simclr_history *history, simclr_error *err)
+                              training_log *history, simclr_error *err)
 {
     simclr_training training;
     size_t epoch, step;
@@ -435,15 +366,8 @@ int simclr_checkpoint_restore(simclr_model *model, const safetensors_file *file,
         checkpoint_load_velocity(model->opt.velocity, &model->store, file, path, err) !=
             SIMCLR_OK)
         return SIMCLR_FAILED;
-    if (history != NULL) {
-        if (step > history->capacity)
-            return simclr_fail(err, "%s is at step %lu, beyond the %lu steps of the run", path,
-                               (unsigned long)step, (unsigned long)history->capacity);
-        if (checkpoint_load_log(history->loss, history->learning_rate, history->views_per_second,
-                                step, file, path, err) != SIMCLR_OK)
-            return SIMCLR_FAILED;
-        history->steps = step;
-    }
+    if (history != NULL && checkpoint_load_log(history, step, file, path, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
     model->step = step;
     return SIMCLR_OK;
 }
@@ -462,7 +386,7 @@ int simclr_golden_train_step(golden_case *g, int views_forward, void *context)
     const size_t N = 4, C = 3, S = 8, view_floats = N * C * S * S;
     simclr_config config = simclr_config_default();
     simclr_error *err = golden_case_error(g);
-    simclr_views_workspace workspace;
+    aug_batch workspace;
     simclr_model model;
     aug_config augment;
     dataset shapes;
@@ -511,9 +435,9 @@ int simclr_golden_train_step(golden_case *g, int views_forward, void *context)
     view1 = golden_case_tensor(g, "view1", 4, N, C, S, S);
     loss = golden_case_tensor(g, "loss", 1, 1, 0, 0, 0);
     if (view0 != NULL && view1 != NULL && loss != NULL &&
-        simclr_views_workspace_create(&workspace, &model, &augment, &shapes, err) == SIMCLR_OK) {
+        aug_batch_create(&workspace, N, &augment, &shapes, err) == SIMCLR_OK) {
         status = simclr_batch_of_views(&model, &workspace, &shapes, order, 0, &augment, 0, err);
-        simclr_views_workspace_destroy(&workspace);
+        aug_batch_destroy(&workspace);
     }
     if (status == SIMCLR_OK) {
         memcpy(view0, model.views, view_floats * sizeof(float));
@@ -539,117 +463,47 @@ int simclr_golden_train_step(golden_case *g, int views_forward, void *context)
 
 /* ---- flags from tables ---------------------------------------------------------------------- */
 
-/* The flags of a command: tables of settings, each over its own struct. */
-typedef struct flag_table {
-    const setting *settings;
-    size_t count;
-    void *object;
-    unsigned char *given;     /* (count) set to 1 for each flag given; may be NULL */
-    size_t from, to;          /* only the settings at offsets in [from, to) (to 0: all) */
-} flag_table;
-
-/* Is the setting one of the table's (inside its window)? */
-static int in_window(const flag_table *table, const setting *s)
-{
-    return s != NULL && (table->to == 0 || (s->offset >= table->from && s->offset < table->to));
-}
-
-static int is_help(const char *arg)
-{
-    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
-}
-
-/* Parses --flag VALUE (and --flag alone for SETTING_PRESENT) against the tables. Prints the
- * reason and returns 0 on a bad flag or value, 1 otherwise, 2 when --help was asked for. */
-static int parse_flags(int argc, char **argv, const flag_table *tables, size_t table_count,
-                       const char *command)
-{
-    simclr_error err;
-    int a;
-    for (a = 0; a < argc; a++) {
-        const setting *s = NULL;
-        size_t t;
-        char source[160];
-        if (is_help(argv[a]))
-            return 2;
-        for (t = 0; t < table_count && s == NULL && strncmp(argv[a], "--", 2) == 0; t++) {
-            s = settings_find_flag(tables[t].settings, tables[t].count, argv[a] + 2);
-            s = in_window(&tables[t], s) ? s : NULL;
-        }
-        if (s == NULL) {
-            fprintf(stderr, "simclr: %s: unknown argument '%s' (see simclr %s --help)\n", command,
-                    argv[a], command);
-            return 0;
-        }
-        t--;
-        if (tables[t].given != NULL)
-            tables[t].given[s - tables[t].settings] = 1;
-        if (s->type == SETTING_PRESENT) {
-            *(int *)((char *)tables[t].object + s->offset) = 1;
-            continue;
-        }
-        if (a + 1 >= argc) {
-            fprintf(stderr, "simclr: %s needs a value\n", argv[a]);
-            return 0;
-        }
-        snprintf(source, sizeof source, "%s", argv[a]);
-        if (setting_parse(s, tables[t].object, argv[++a], source, &err) != SIMCLR_OK) {
-            fprintf(stderr, "simclr: %s\n", err.message);
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* "usage" then one line per flag of the tables, with the default from `defaults` (the tables'
- * objects as they stand) unless the help text states its own in parentheses. */
-static void print_usage(const char *usage, const flag_table *tables, size_t table_count)
-{
-    size_t t, i;
-    fputs(usage, stdout);
-    for (t = 0; t < table_count; t++)
-        for (i = 0; i < tables[t].count; i++) {
-            const setting *s = &tables[t].settings[i];
-            char value[96], flag[160], fallback[128];
-            if (s->flag == NULL || !in_window(&tables[t], s))
-                continue;
-            setting_usage(s, value, sizeof value);
-            snprintf(flag, sizeof flag, "--%s%s%s", s->flag, s->type == SETTING_PRESENT ? "" : " ",
-                     s->type == SETTING_PRESENT ? "" : value);
-            printf("  %-22s %s", flag, s->help);
-            if (strchr(s->help, '(') == NULL && s->type != SETTING_PRESENT &&
-                setting_format(s, tables[t].object, fallback, sizeof fallback) > 0)
-                printf(" (default %s)", fallback);
-            printf("\n");
-        }
-}
-
-/* Parses a command's flags; returns -1 to go on, else the exit status (0 after --help). */
-static int command_flags(int argc, char **argv, const flag_table *tables, size_t count,
+/* Parses a command's flags from its tables; returns -1 to go on, else the exit status: 0 after
+ * printing --help (usage, then a line per flag), 2 after printing what was wrong. */
+static int command_flags(int argc, char **argv, const settings_group *groups, size_t count,
                          const char *command, const char *usage)
 {
-    switch (parse_flags(argc, argv, tables, count, command)) {
-    case 2:
-        print_usage(usage, tables, count);
+    char text[16384];
+    simclr_error err;
+    switch (settings_parse_arguments(groups, count, argc, argv, &err)) {
+    case SETTINGS_HELP:
+        settings_usage(groups, count, text, sizeof text);
+        printf("%s%s", usage, text);
         return 0;
-    case 0:
-        return 2;
-    default:
+    case SIMCLR_OK:
         return -1;
+    default:
+        fprintf(stderr, "simclr: %s: %s (see simclr %s --help)\n", command, err.message, command);
+        return 2;
     }
 }
 
+#define GROUP(table, object) settings_group_of(table, sizeof table / sizeof table[0], object)
 #define OPTION(type, flag, kind, field, low, high, name, help) \
     {flag, NULL, kind, offsetof(type, field), low, high, NULL, NULL, sizeof(((type *)0)->field), \
      name, help}
+#define CHOICES(type, flag, field, names, help) \
+    {flag, NULL, SETTING_CHOICE, offsetof(type, field), 0, 0, names, NULL, 0, NULL, help}
 #define THREADS(type) \
-    OPTION(type, "threads", SETTING_SIZE, threads, 0, 1024, "T", \
+    OPTION(type, "threads", SETTING_SIZE, threads, 1, 1024, "T", \
            "OpenMP threads (default: all; the results are the same bits for any T)")
 
 static void use_threads(size_t threads)
 {
     if (threads > 0)
         parallel_set_thread_count((int)threads);
+}
+
+/* Prints the failure of a library call and gives the exit status 1. */
+static int failed(const simclr_error *err)
+{
+    fprintf(stderr, "simclr: %s\n", err->message);
+    return 1;
 }
 
 /* ---- simclr train --------------------------------------------------------------------------- */
@@ -659,121 +513,81 @@ typedef struct train_options {
     size_t threads, stop_after;
 } train_options;
 
-static const setting train_option_table[] = {
+static const setting train_table[] = {
     OPTION(train_options, "out", SETTING_TEXT, out, 0, 0, "DIR",
            "where checkpoints and logs go (default simclr-run; with --resume, that run's own)"),
     OPTION(train_options, "resume", SETTING_TEXT, resume, 0, 0, "CKPT",
-           "continue the run a checkpoint belongs to, with its settings (only --epochs, --out, "
-           "--threads and --stop-after may be given with it)"),
+           "continue the run of a checkpoint with its settings (only --epochs, --out, --threads "
+           "and --stop-after may be given with it)"),
     THREADS(train_options),
     OPTION(train_options, "stop-after", SETTING_SIZE, stop_after, 0, 1e6, "E",
            "stop after E epochs of this invocation, as an interruption would (0: never)")};
 
 static const char train_usage[] =
     "usage: simclr train [--data SRC] [--out DIR] [options]\n"
-    "       simclr train --resume DIR/checkpoint.safetensors [--epochs E] [--out DIR]\n"
-    "\n"
+    "       simclr train --resume DIR/checkpoint.safetensors [--epochs E]\n\n"
     "Trains a SimCLR encoder (Chen et al. 2020, Algorithm 1): for each batch of N images, two\n"
     "augmented views, h = f(x) by a ResNet, z = g(h) by the projection head, NT-Xent over the\n"
     "2N views, backward, optimiser step. Progress on stderr; a summary line on stdout. At the\n"
-    "end of every epoch DIR gets (each written atomically): checkpoint.safetensors (the model\n"
-    "with torchvision's names under backbone., the optimiser, the settings), log.csv (one row\n"
-    "per step) and loss.svg (the loss curve).\n\n";
+    "end of every epoch DIR gets, each written atomically: checkpoint.safetensors (the model\n"
+    "under torchvision's names, the optimiser, the settings), log.csv and loss.svg.\n\n";
 
 /* What the progress callback of a training run needs. */
 typedef struct train_run {
-    const char *out;
+    const train_options *options;
     const simclr_training *training;
-    size_t stop_after, epochs_run;
+    size_t epochs_run;
     double start, last_report;
     int failed;
 } train_run;
 
-/* "1h02m", "3m05s", "42s" */
-static void format_duration(char *out, size_t size, double seconds)
-{
-    const long s = seconds < 0 ? 0 : (long)(seconds + 0.5);
-    if (s >= 3600)
-        snprintf(out, size, "%ldh%02ldm", s / 3600, (s / 60) % 60);
-    else if (s >= 60)
-        snprintf(out, size, "%ldm%02lds", s / 60, s % 60);
-    else
-        snprintf(out, size, "%lds", s);
-}
-
-/* Checkpoint, log.csv and loss.svg of the run so far. */
-static int save_run(const train_run *run, const simclr_model *model, const simclr_history *history,
-                    size_t epoch, size_t per_epoch)
-{
-    char path[PATH_CAPACITY + 32];
-    checkpoint_log log;
-    simclr_error err;
-    log.loss = history->loss;
-    log.learning_rate = history->learning_rate;
-    log.views_per_second = history->views_per_second;
-    log.steps = history->steps;
-    snprintf(path, sizeof path, "%s/checkpoint.safetensors", run->out);
-    if (simclr_checkpoint_write(path, model, run->training, epoch, history, &err) == SIMCLR_OK) {
-        snprintf(path, sizeof path, "%s/log.csv", run->out);
-        if (run_files_write_csv(path, &log, per_epoch, &err) == SIMCLR_OK) {
-            snprintf(path, sizeof path, "%s/loss.svg", run->out);
-            if (run_files_write_loss_svg(path, &log, per_epoch, &err) == SIMCLR_OK)
-                return 1;
-        }
-    }
-    fprintf(stderr, "simclr: %s\n", err.message);
-    return 0;
-}
-
-/* Progress on stderr at most once a second and at every epoch's end; the run's files at every
- * epoch's end; stops after --stop-after epochs. */
+/* Progress on stderr at most once a second and at every epoch's end; checkpoint, log.csv and
+ * loss.svg at every epoch's end; stops after --stop-after epochs. */
 static int train_progress(const simclr_progress *p, simclr_model *model,
-                          const simclr_history *history, void *context)
+                          const training_log *log, void *context)
 {
     train_run *run = context;
     const double now = timer_seconds(), elapsed = now - run->start;
+    const double done = (double)(p->step - p->first_step);
+    char path[PATH_CAPACITY + 32];
+    simclr_error err;
     if (now - run->last_report >= 1.0 || p->epoch_done) {
-        const size_t done = p->step - p->first_step;
-        char eta[32];
-        format_duration(eta, sizeof eta,
-                        elapsed / (double)done * (double)(p->total_steps - p->step));
-        fprintf(stderr, "epoch %lu/%lu  step %lu/%lu  loss %.4f  lr %.4g  %.0f views/s  ETA %s\n",
+        fprintf(stderr, "epoch %lu/%lu  step %lu/%lu  loss %.4f  lr %.4g  %.0f views/s  ETA %.0f s\n",
                 (unsigned long)(p->epoch + 1), (unsigned long)run->training->epochs,
                 (unsigned long)(p->step_in_epoch + 1), (unsigned long)p->steps_per_epoch,
                 (double)p->loss, p->learning_rate,
-                2.0 * (double)model->config.batch * (double)done / (elapsed > 0 ? elapsed : 1e-9),
-                eta);
+                2.0 * (double)model->config.batch * done / (elapsed > 0 ? elapsed : 1e-9),
+                elapsed / done * (double)(p->total_steps - p->step));
         run->last_report = now;
     }
     if (!p->epoch_done)
         return 0;
     run->epochs_run++;
-    if (!save_run(run, model, history, p->epoch + 1, p->steps_per_epoch)) {
-        run->failed = 1;
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", run->options->out);
+    if (simclr_checkpoint_write(path, model, run->training, p->epoch + 1, log, &err) != SIMCLR_OK ||
+        run_files_write(run->options->out, log, p->steps_per_epoch, &err) != SIMCLR_OK) {
+        run->failed = failed(&err);
         return 1;
     }
-    return run->stop_after > 0 && run->epochs_run == run->stop_after;
+    return run->epochs_run == run->options->stop_after;
 }
 
-/* Trains with the settings of `training` (resolved: defaults applied, checked). */
+/* Trains with resolved settings; resumes from options->resume when given. */
 static int run_training(simclr_training *training, const train_options *options)
 {
     simclr_model model;
-    simclr_history history;
+    training_log log;
     simclr_error err;
     dataset data;
     train_run run;
-    lr_schedule schedule;
+    safetensors_file file;
     size_t images, per_epoch;
     int status = 1;
-    memset(&history, 0, sizeof history);
-    if (dataset_open(&data, training->data, 1, training->model.seed, &err) != SIMCLR_OK) {
-        fprintf(stderr, "simclr: --data: %s\n", err.message);
-        return 1;
-    }
+    memset(&log, 0, sizeof log);
+    if (dataset_open(&data, training->data, 1, training->model.seed, &err) != SIMCLR_OK)
+        return failed(&err);
     images = training->limit > 0 && training->limit < data.count ? training->limit : data.count;
     per_epoch = simclr_steps_per_epoch(images, training->model.batch);
-    schedule = simclr_training_schedule(training, images);
     if (per_epoch == 0) {
         fprintf(stderr, "simclr: --batch: %lu is more than the %lu training images\n",
                 (unsigned long)training->model.batch, (unsigned long)images);
@@ -783,210 +597,162 @@ static int run_training(simclr_training *training, const train_options *options)
     if (options->resume[0] == '\0')
         training->model.channels = data.channels;
     if (simclr_model_create(&model, &training->model, &err) != SIMCLR_OK) {
-        fprintf(stderr, "simclr: %s\n", err.message);
         dataset_close(&data);
-        return 1;
+        return failed(&err);
     }
     training->model = model.config; /* with the defaults resolved, as the checkpoint records */
-    if (simclr_history_create(&history, per_epoch * training->epochs, &err) != SIMCLR_OK)
-        goto failed;
+    if (training_log_create(&log, per_epoch * training->epochs, &err) != SIMCLR_OK)
+        goto failure;
     if (options->resume[0] != '\0') {
-        safetensors_file file;
         if (safetensors_read(&file, options->resume, &err) != SIMCLR_OK)
-            goto failed;
-        if (simclr_checkpoint_restore(&model, &file, options->resume, &history, &err) !=
-            SIMCLR_OK) {
-            safetensors_free(&file);
-            goto failed;
-        }
+            goto failure;
+        status = simclr_checkpoint_restore(&model, &file, options->resume, &log, &err);
         safetensors_free(&file);
-        fprintf(stderr, "simclr: resuming %s at step %lu of %lu\n", options->resume,
-                (unsigned long)model.step, (unsigned long)(per_epoch * training->epochs));
+        status = status == SIMCLR_OK ? 1 : 0;
+        if (status == 0)
+            goto failure;
     }
     if (run_files_make_folder(options->out, &err) != SIMCLR_OK)
-        goto failed;
-    fprintf(stderr,
-            "simclr: %s (%s stem, width %g) + %lu-layer head on %s: %lu images of %lux%lux%lu, "
-            "%lu steps of %lu per epoch, %lu epochs, %s lr %g (scaled %g), %d thread(s)\n",
+        goto failure;
+    fprintf(stderr, "simclr: %s (%s stem, width %g) + %lu-layer head on %s: %lu images of "
+                    "%lux%lux%lu, %lu steps of %lu per epoch, from step %lu of %lu, %d thread(s)\n",
             resnet_arch_name(training->model.encoder.arch),
             resnet_stem_name(training->model.encoder.stem), training->model.encoder.width,
             (unsigned long)training->model.head.num_layers, training->data, (unsigned long)images,
             (unsigned long)data.channels, (unsigned long)data.height, (unsigned long)data.width,
             (unsigned long)per_epoch, (unsigned long)training->model.batch,
-            (unsigned long)training->epochs, optimizer_name(training->model.optimizer.kind),
-            training->base_lr, lr_schedule_scaled(&schedule), parallel_thread_count());
+            (unsigned long)model.step, (unsigned long)(per_epoch * training->epochs),
+            parallel_thread_count());
     memset(&run, 0, sizeof run);
-    run.out = options->out;
+    run.options = options;
     run.training = training;
-    run.stop_after = options->stop_after;
     run.start = timer_seconds();
     run.last_report = -1e9;
     {
         const size_t first = model.step;
-        if (simclr_train(&model, training, &data, &history, train_progress, &run, &err) !=
-            SIMCLR_OK) {
+        if (simclr_train(&model, training, &data, &log, train_progress, &run, &err) != SIMCLR_OK) {
             char path[PATH_CAPACITY + 32];
             FILE *kept;
             snprintf(path, sizeof path, "%s/checkpoint.safetensors", options->out);
             kept = fopen(path, "rb");
-            fprintf(stderr, "simclr: %s; stopping.%s%s%s\n", err.message,
-                    kept != NULL ? " " : "", kept != NULL ? path : "",
-                    kept != NULL ? " is left as it was." : "");
+            fprintf(stderr, "simclr: %s; stopping.%s%s\n", err.message, kept ? " Left as it was: " : "",
+                    kept ? path : "");
             if (kept != NULL)
                 fclose(kept);
         } else if (!run.failed) {
             const double elapsed = timer_seconds() - run.start;
-            const size_t steps_run = model.step - first;
             printf("trained %s for %lu of %lu epochs (%lu steps this run, %lu in all): final "
                    "loss %.4f, %.0f views/s, %.1f s; checkpoint %s/checkpoint.safetensors\n",
                    resnet_arch_name(training->model.encoder.arch),
                    (unsigned long)(model.step / per_epoch), (unsigned long)training->epochs,
-                   (unsigned long)steps_run, (unsigned long)model.step,
-                   model.step > 0 ? (double)history.loss[model.step - 1] : 0.0,
-                   2.0 * (double)training->model.batch * (double)steps_run /
+                   (unsigned long)(model.step - first), (unsigned long)model.step,
+                   model.step > 0 ? (double)log.loss[model.step - 1] : 0.0,
+                   2.0 * (double)training->model.batch * (double)(model.step - first) /
                        (elapsed > 0 ? elapsed : 1e-9),
                    elapsed, options->out);
             status = 0;
         }
     }
     goto done;
-failed:
-    fprintf(stderr, "simclr: %s\n", err.message);
+failure:
+    status = failed(&err);
 done:
-    simclr_history_destroy(&history);
+    training_log_destroy(&log);
     simclr_model_destroy(&model);
     dataset_close(&data);
     return status;
 }
 
+/* The settings of a new run: the preset (named, or following from the data), the flags on top,
+ * then the defaults that follow from other settings. Or those of the run being resumed. */
 static int command_train(int argc, char **argv)
 {
     simclr_training training = simclr_training_default();
     train_options options;
-    unsigned char given[64], option_given[8];
-    flag_table tables[2];
+    unsigned char given[128], option_given[8];
+    settings_group groups[2];
+    safetensors_file file;
     simclr_error err;
-    const setting *s;
-    size_t epoch, step, i, settings_given = 0;
-    int a, status;
+    size_t done_epochs = 0, step, i, settings_given = 0;
+    int a, status, preset_given = 0;
     memset(&options, 0, sizeof options);
     memset(given, 0, sizeof given);
     memset(option_given, 0, sizeof option_given);
     strcpy(options.out, "simclr-run");
-    tables[0].settings = run_settings;
-    tables[0].count = run_setting_count;
-    tables[0].object = &training;
-    tables[0].given = given;
-    tables[0].from = tables[0].to = 0;
-    tables[1].from = tables[1].to = 0;
-    tables[1].settings = train_option_table;
-    tables[1].count = sizeof train_option_table / sizeof train_option_table[0];
-    tables[1].object = &options;
-    tables[1].given = option_given;
-    for (a = 0; a < argc; a++)
-        if (is_help(argv[a])) {
-            print_usage(train_usage, tables, 2);
-            return 0;
-        }
-    /* --data, --preset and --resume first: defaults follow from them, flags go on top */
+    groups[0] = settings_group_of(run_settings, run_setting_count, &training);
+    groups[0].given = given;
+    groups[1] = GROUP(train_table, &options);
+    groups[1].given = option_given;
+    /* a first pass for --data, --preset and --resume, which the other defaults follow */
+    if ((status = command_flags(argc, argv, groups, 2, "train", train_usage)) >= 0)
+        return status;
     for (a = 0; a + 1 < argc; a++)
-        if (strcmp(argv[a], "--data") == 0 || strcmp(argv[a], "--preset") == 0 ||
-            strcmp(argv[a], "--resume") == 0) {
-            const int is_option = strcmp(argv[a], "--resume") == 0;
-            s = settings_find_flag(tables[is_option].settings, tables[is_option].count, argv[a] + 2);
-            if (setting_parse(s, tables[is_option].object, argv[a + 1], argv[a], &err) != SIMCLR_OK) {
-                fprintf(stderr, "simclr: %s\n", err.message);
-                return 2;
-            }
-        }
+        preset_given |= strcmp(argv[a], "--preset") == 0;
     if (options.resume[0] != '\0') {
-        safetensors_file file;
         if (safetensors_read(&file, options.resume, &err) != SIMCLR_OK) {
             fprintf(stderr, "simclr: --resume: %s\n", err.message);
             return 2;
         }
-        status = simclr_checkpoint_training(&file, options.resume, &training, &epoch, &step, &err);
+        status = simclr_checkpoint_training(&file, options.resume, &training, &done_epochs,
+                                            &step, &err);
         safetensors_free(&file);
         if (status != SIMCLR_OK) {
             fprintf(stderr, "simclr: --resume: %s\n", err.message);
             return 2;
         }
-    } else {
-        int preset_given = 0;
-        for (a = 0; a + 1 < argc; a++)
-            preset_given |= strcmp(argv[a], "--preset") == 0;
-        if (!preset_given) { /* the preset follows from the data */
-            dataset probe;
-            if (dataset_open(&probe, training.data, 1, 0, &err) != SIMCLR_OK) {
-                fprintf(stderr, "simclr: --data: %s\n", err.message);
-                return 2;
-            }
-            strcpy(training.preset, probe.channels == 1                           ? "gray"
-                                    : probe.height == 32 && probe.width == 32 ? "cifar"
-                                                                              : "imagenet");
-            dataset_close(&probe);
-        }
-        if (aug_config_preset(&training.augment, training.preset, &err) != SIMCLR_OK) {
-            fprintf(stderr, "simclr: --preset: %s\n", err.message);
+    } else if (!preset_given) { /* gray for 1-channel data, cifar for 32×32, else imagenet */
+        dataset probe;
+        if (dataset_open(&probe, training.data, 1, 0, &err) != SIMCLR_OK) {
+            fprintf(stderr, "simclr: --data: %s\n", err.message);
             return 2;
         }
+        strcpy(training.preset, probe.channels == 1                           ? "gray"
+                                : probe.height == 32 && probe.width == 32 ? "cifar"
+                                                                          : "imagenet");
+        dataset_close(&probe);
     }
-    if ((status = command_flags(argc, argv, tables, 2, "train", train_usage)) >= 0)
+    if (options.resume[0] == '\0' &&
+        aug_config_preset(&training.augment, training.preset, &err) != SIMCLR_OK) {
+        fprintf(stderr, "simclr: --preset: %s\n", err.message);
+        return 2;
+    }
+    /* the second pass: every flag on top of those */
+    memset(given, 0, sizeof given);
+    if ((status = command_flags(argc, argv, groups, 2, "train", train_usage)) >= 0)
         return status;
     for (i = 0; i < run_setting_count; i++)
-        settings_given += given[i] && strcmp(run_settings[i].flag, "epochs") != 0 &&
-                          strcmp(run_settings[i].flag, "data") != 0;
+        settings_given += given[i] && strcmp(run_settings[i].flag, "epochs") != 0;
     if (options.resume[0] != '\0') {
-        if (settings_given > 0) {
-            fprintf(stderr, "simclr: --resume takes the run's settings from the checkpoint; only "
-                            "--epochs, --out, --threads and --stop-after may be given with it\n");
-            return 2;
-        }
-        if (training.epochs < epoch) {
-            fprintf(stderr, "simclr: --epochs: the checkpoint has already done %lu epochs\n",
-                    (unsigned long)epoch);
+        if (settings_given > 0 || training.epochs < done_epochs) {
+            fprintf(stderr, "simclr: --resume takes the run's settings from the checkpoint; "
+                            "only --epochs (at least %lu), --out, --threads and --stop-after "
+                            "may be given with it\n", (unsigned long)done_epochs);
             return 2;
         }
         if (!option_given[0]) { /* the run's own folder */
             char *slash;
             snprintf(options.out, sizeof options.out, "%s", options.resume);
             slash = strrchr(options.out, '/');
-            if (slash != NULL)
-                *slash = '\0';
-            else
-                strcpy(options.out, ".");
+            strcpy(slash != NULL ? slash : options.out, slash != NULL ? "" : ".");
         }
     } else {
-        if (!given[settings_find_flag(run_settings, run_setting_count, "stem") -
-                   run_settings])
-            training.model.encoder.stem = training.augment.size <= 64 ? STEM_CIFAR : STEM_IMAGENET;
-        if (!given[settings_find_flag(run_settings, run_setting_count, "weight-decay") -
-                   run_settings] &&
-            training.model.optimizer.kind == OPTIMIZER_LARS)
-            training.model.optimizer.weight_decay = 1e-6f;
+        for (i = 0; i < run_setting_count; i++) {
+            if (strcmp(run_settings[i].key, "stem") == 0 && !given[i])
+                training.model.encoder.stem = training.augment.size <= 64 ? STEM_CIFAR
+                                                                          : STEM_IMAGENET;
+            if (strcmp(run_settings[i].key, "weight_decay") == 0 && !given[i] &&
+                training.model.optimizer.kind == OPTIMIZER_LARS)
+                training.model.optimizer.weight_decay = 1e-6f;
+        }
         training.model.height = training.model.width = training.augment.size;
     }
-    if (run_settings_check(&training, "simclr train", &err) != SIMCLR_OK) {
-        fprintf(stderr, "simclr: %s\n", err.message);
-        return 2;
-    }
+    if (run_settings_check(&training, "simclr train", &err) != SIMCLR_OK)
+        return failed(&err) + 1;
     use_threads(options.threads);
     return run_training(&training, &options);
 }
 
 /* ---- simclr eval ---------------------------------------------------------------------------- */
-
-static flag_table flags_of(const setting *settings, size_t count, void *object)
-{
-    flag_table table;
-    memset(&table, 0, sizeof table);
-    table.settings = settings;
-    table.count = count;
-    table.object = object;
-    return table;
-}
-
-#define FLAGS_OF(table, object) flags_of(table, sizeof table / sizeof table[0], object)
 
 typedef struct eval_options {
     char checkpoint[PATH_CAPACITY], data[SIMCLR_DATA_MAX];
@@ -1004,25 +770,25 @@ static const char *const init_names[] = {"checkpoint", "random", "both", NULL};
     OPTION(eval_options, flag, kind, field, low, high, name, help)
 static const setting eval_table[] = {
     EVAL("checkpoint", SETTING_TEXT, checkpoint, 0, 0, "CKPT",
-         "a checkpoint of simclr train or an encoder of simclr export"),
-    {"features", NULL, SETTING_CHOICE, offsetof(eval_options, features), 0, 0, feature_names,
-     NULL, 0, NULL, "encoder: the checkpoint's encoder (default) | raw: the pixels themselves"},
+         "a checkpoint of simclr train, or an encoder of simclr export"),
+    CHOICES(eval_options, "features", features, feature_names,
+            "encoder: the checkpoint's encoder (default) | raw: the pixels themselves"),
     EVAL("data", SETTING_TEXT, data, 0, 0, "SRC",
          "the dataset (default: the checkpoint's; builtin:shapes for raw)"),
-    {"probe", NULL, SETTING_CHOICE, offsetof(eval_options, probe), 0, 0, probe_names, NULL, 0,
-     NULL, "which probes"},
-    EVAL("k", SETTING_SIZE, knn.k, 1, 1e6, "K", "kNN neighbours"),
+    CHOICES(eval_options, "probe", probe, probe_names, "which probes"),
+    EVAL("k", SETTING_SIZE, knn.k, 1, 1e6, "K",
+         "kNN neighbours (default 200, or every training image when there are fewer)"),
     EVAL("t", SETTING_DOUBLE, knn.temperature, 1e-4, 100, "T", "kNN temperature"),
     EVAL("l2", SETTING_DOUBLE, linear.l2, 0, 1e3, "L", "the linear probe's L2 penalty"),
     EVAL("max-iterations", SETTING_SIZE, linear.lbfgs.max_iterations, 1, 1e6, "N",
          "L-BFGS iterations at most"),
-    {"init", NULL, SETTING_CHOICE, offsetof(eval_options, init), 0, 0, init_names, NULL, 0, NULL,
-     "checkpoint: the trained weights | random: the run's initial weights, the random encoder "
-     "SimCLR started from | both"},
+    CHOICES(eval_options, "init", init, init_names,
+            "checkpoint: the trained weights | random: the run's initial weights, the encoder "
+            "SimCLR started from | both"),
     EVAL("train-limit", SETTING_SIZE, train_limit, 0, 1e15, "N",
-         "use only the first N training images (0: all)"),
+         "the first N training images only (0: all)"),
     EVAL("test-limit", SETTING_SIZE, test_limit, 0, 1e15, "N",
-         "use only the first N test images (0: all)"),
+         "the first N test images only (0: all)"),
     EVAL("batch", SETTING_SIZE, batch, 1, 4096, "B", "images per forward pass"),
     THREADS(eval_options),
     EVAL("csv", SETTING_PRESENT, csv, 0, 1, NULL, "CSV instead of the table"),
@@ -1030,46 +796,39 @@ static const setting eval_table[] = {
          "each probe's confusion matrix under its line (table only)")};
 
 static const char eval_usage[] =
-    "usage: simclr eval (--checkpoint CKPT | --features raw) [--data SRC] [--probe P] ...\n"
-    "\n"
+    "usage: simclr eval (--checkpoint CKPT | --features raw) [--data SRC] [--probe P] ...\n\n"
     "Judges a representation: features of un-augmented images (training and test splits) from\n"
     "the frozen encoder in evaluation mode, then a linear probe (L2-regularised multinomial\n"
     "logistic regression on standardised features, fitted with L-BFGS) and/or the kNN monitor\n"
     "(cosine similarity, top K neighbours, votes exp(sim/T)). Prints one line per probe (top-1,\n"
-    "top-5) and its per-class accuracy on stdout. A dataset without a test split of its own (a\n"
-    "folder of images) is evaluated against its training images.\n\n";
+    "top-5) and its per-class accuracy on stdout. A folder of images has no test split of its\n"
+    "own: it is evaluated against its training images.\n\n";
 
-/* One line per probe: a table, or CSV rows (with a header when `header`). */
+/* One line per probe, and the per-class accuracies: a table, or CSV rows. */
 static void print_probe_outcome(const char *features, const probe_outcome *outcome,
-                                const dataset *data, size_t train_count, int csv, int header,
-                                int confusion)
+                                const dataset *data, size_t train_count,
+                                const eval_options *options, int header)
 {
     const classification_report *r = &outcome->report;
+    const int csv = options->csv;
     size_t c, p;
-    if (csv) {
-        if (header) {
-            printf("features,probe,train,test,top1,top5");
-            for (c = 0; c < r->classes; c++)
-                printf(",class_%lu", (unsigned long)c);
-            printf("\n");
-        }
-        printf("%s,%s,%lu,%lu,%.4f,%.4f", features, outcome->probe, (unsigned long)train_count,
-               (unsigned long)r->samples, r->top1, r->top5);
-        for (c = 0; c < r->classes; c++)
-            printf(",%.4f", r->per_class[c]);
-        printf("\n");
-        return;
-    }
-    if (header)
+    if (header && csv)
+        printf("features,probe,train,test,top1,top5");
+    for (c = 0; header && csv && c < r->classes; c++)
+        printf(",class_%lu%s", (unsigned long)c, c + 1 == r->classes ? "\n" : "");
+    if (header && !csv)
         printf("%-10s %-7s %7s %7s %7s %7s\n", "features", "probe", "train", "test", "top-1",
                "top-5");
-    printf("%-10s %-7s %7lu %7lu %7.4f %7.4f\n", features, outcome->probe,
-           (unsigned long)train_count, (unsigned long)r->samples, r->top1, r->top5);
-    printf("  per class:");
+    printf(csv ? "%s,%s,%lu,%lu,%.4f,%.4f" : "%-10s %-7s %7lu %7lu %7.4f %7.4f\n  per class:",
+           features, outcome->probe, (unsigned long)train_count, (unsigned long)r->samples,
+           r->top1, r->top5);
     for (c = 0; c < r->classes; c++)
-        printf(" %s %.3f", data->names[c], r->per_class[c]);
+        if (csv)
+            printf(",%.4f", r->per_class[c]);
+        else
+            printf(" %s %.3f", data->names[c], r->per_class[c]);
     printf("\n");
-    if (!confusion)
+    if (!options->confusion || csv)
         return;
     printf("  confusion (rows: true class, columns: predicted):\n");
     for (c = 0; c < r->classes; c++) {
@@ -1081,52 +840,54 @@ static void print_probe_outcome(const char *features, const probe_outcome *outco
 }
 
 /* The probes of one set of features (random_init: the run's initial weights). */
-static int run_evaluation(const eval_options *options, int random_init, int header)
+static int run_evaluation(const eval_options *options, int k_given, int random_init, int header)
 {
     simclr_encoder encoder;
     dataset train_data, test_data;
     feature_set train, test;
     probe_outcome outcome;
     simclr_error err;
+    knn_config knn = options->knn;
     const int raw = options->features == 1;
-    const char *label = raw ? "raw" : random_init ? "random" : "simclr";
     const char *source = options->data[0] != '\0' ? options->data : "builtin:shapes";
+    const double start = timer_seconds();
     int status = 0, p;
     memset(&encoder, 0, sizeof encoder);
-    if (!raw) {
-        if (simclr_encoder_load(&encoder, options->checkpoint, random_init, options->batch,
-                                &err) != SIMCLR_OK) {
-            fprintf(stderr, "simclr: %s\n", err.message);
-            return 1;
-        }
-        if (options->data[0] == '\0')
-            source = encoder.data;
-    }
+    if (!raw && simclr_encoder_load(&encoder, options->checkpoint, random_init, options->batch,
+                                    &err) != SIMCLR_OK)
+        return failed(&err);
+    if (!raw && options->data[0] == '\0')
+        source = encoder.data;
     if (simclr_encoder_split_features(&train, &test, &train_data, &test_data, source, encoder.seed,
-                       raw ? NULL : &encoder, options->train_limit, options->test_limit,
-                       &err) != SIMCLR_OK) {
-        fprintf(stderr, "simclr: %s\n", err.message);
+                                      raw ? NULL : &encoder, options->train_limit,
+                                      options->test_limit, &err) != SIMCLR_OK) {
         simclr_encoder_destroy(&encoder);
-        return 1;
+        return failed(&err);
+    }
+    fprintf(stderr, "simclr: features of %lu + %lu images (%lu each) in %.1f s\n",
+            (unsigned long)train.count, (unsigned long)test.count, (unsigned long)train.dim,
+            timer_seconds() - start);
+    if (!k_given && knn.k > train.count) {
+        fprintf(stderr, "simclr: knn: k = %lu, the number of training images (fewer than the "
+                        "default %lu)\n", (unsigned long)train.count, (unsigned long)knn.k);
+        knn.k = train.count;
     }
     for (p = 1; p <= 2; p++) { /* 1: linear, 2: knn */
         if (options->probe != 0 && options->probe != p)
             continue;
         if ((p == 1 ? probe_linear(&outcome, &train, &test, &options->linear, &err)
-                    : probe_knn(&outcome, &train, &test, &options->knn, &err)) != SIMCLR_OK) {
-            fprintf(stderr, "simclr: %s probe: %s\n", p == 1 ? "linear" : "knn", err.message);
-            status = 1;
+                    : probe_knn(&outcome, &train, &test, &knn, &err)) != SIMCLR_OK) {
+            status = failed(&err);
             continue;
         }
         if (p == 1)
-            fprintf(stderr, "simclr: linear probe: L-BFGS %s %lu iterations (gradient %.2e, "
-                            "loss %.6f), %.1f s\n",
-                    outcome.converged ? "converged in" : "stopped without meeting its "
-                                                         "tolerance after",
+            fprintf(stderr, "simclr: linear probe: L-BFGS %s after %lu iterations (gradient "
+                            "%.2e, loss %.6f), %.1f s\n",
+                    outcome.converged ? "converged" : "did NOT meet its tolerance",
                     (unsigned long)outcome.iterations, outcome.gradient_norm, outcome.loss,
                     outcome.seconds);
-        print_probe_outcome(label, &outcome, &train_data, train.count, options->csv, header,
-                            options->confusion);
+        print_probe_outcome(raw ? "raw" : random_init ? "random" : "simclr", &outcome,
+                            &train_data, train.count, options, header);
         header = 0;
         probe_outcome_destroy(&outcome);
     }
@@ -1142,25 +903,29 @@ static int run_evaluation(const eval_options *options, int random_init, int head
 static int command_eval(int argc, char **argv)
 {
     eval_options options;
-    flag_table table;
+    settings_group group;
+    unsigned char given[32];
+    size_t k_flag;
     int status;
     memset(&options, 0, sizeof options);
+    memset(given, 0, sizeof given);
     options.knn = knn_config_default();
     options.linear = logistic_fit_config_default();
     options.batch = 64;
-    table = FLAGS_OF(eval_table, &options);
-    if ((status = command_flags(argc, argv, &table, 1, "eval", eval_usage)) >= 0)
+    group = GROUP(eval_table, &options);
+    group.given = given;
+    if ((status = command_flags(argc, argv, &group, 1, "eval", eval_usage)) >= 0)
         return status;
     if ((options.checkpoint[0] == '\0') == (options.features == 0)) {
         fprintf(stderr, "simclr: eval: give exactly one of --checkpoint CKPT and --features raw\n");
         return 2;
     }
     use_threads(options.threads);
-    if (options.init == 2) { /* the trained encoder, then the one it started from */
-        status = run_evaluation(&options, 0, 1);
-        return run_evaluation(&options, 1, 0) != 0 ? 1 : status;
-    }
-    return run_evaluation(&options, options.init == 1, 1);
+    k_flag = (size_t)(settings_find_flag(eval_table, group.count, "k") - eval_table);
+    if (options.init == 2) /* the trained encoder, then the one it started from */
+        return run_evaluation(&options, given[k_flag], 0, 1) |
+               run_evaluation(&options, given[k_flag], 1, 0);
+    return run_evaluation(&options, given[k_flag], options.init == 1, 1);
 }
 
 /* ---- simclr embed, simclr export ------------------------------------------------------------ */
@@ -1170,9 +935,9 @@ typedef struct embed_options {
     size_t batch, threads;
 } embed_options;
 
-static const setting embed_table[] = {
+static const setting embed_table[] = { /* export takes the first two */
     OPTION(embed_options, "checkpoint", SETTING_TEXT, checkpoint, 0, 0, "CKPT",
-           "a checkpoint of simclr train or an encoder of simclr export (required)"),
+           "a checkpoint of simclr train, or an encoder of simclr export (required)"),
     OPTION(embed_options, "out", SETTING_TEXT, out, 0, 0, "FILE",
            "the safetensors file to write, atomically (required)"),
     OPTION(embed_options, "data", SETTING_TEXT, data, 0, 0, "SRC",
@@ -1181,24 +946,22 @@ static const setting embed_table[] = {
     THREADS(embed_options)};
 
 static const char embed_usage[] =
-    "usage: simclr embed --checkpoint CKPT --out FILE.safetensors [--data SRC] [--batch B]\n"
-    "\n"
+    "usage: simclr embed --checkpoint CKPT --out FILE.safetensors [--data SRC] [--batch B]\n\n"
     "Writes the frozen encoder's features h of every training and test image, with their\n"
-    "labels, for other tools: tensors train.features (n, d) F32, train.labels (n) I64,\n"
-    "test.features, test.labels; the checkpoint and the data in __metadata__.\n\n";
+    "labels: tensors train.features (n, d) F32, train.labels (n) I64, test.features,\n"
+    "test.labels; the checkpoint and the data in __metadata__.\n\n";
 
 static const char export_usage[] =
-    "usage: simclr export --checkpoint CKPT --out encoder.safetensors\n"
-    "\n"
+    "usage: simclr export --checkpoint CKPT --out encoder.safetensors\n\n"
     "Writes the encoder alone: the backbone.* tensors (torchvision's names after the prefix)\n"
-    "and, in __metadata__, the architecture, the view size and the normalisation the encoder\n"
-    "needs (format \"simclr-c encoder 1\"). Small enough to compile into firmware as a const\n"
-    "array; simclr_encoder_load_bytes (simclr.h) reads it from memory.\n\n";
+    "and, in __metadata__, what using it needs: the architecture, the view size and the\n"
+    "normalisation. Small enough to compile into firmware as a const array, which\n"
+    "simclr_encoder_load_bytes (eval/encoder.h) reads.\n\n";
 
 static int command_embed(int argc, char **argv, int export_only)
 {
     embed_options options;
-    flag_table table;
+    settings_group group;
     simclr_encoder encoder;
     dataset train_data, test_data;
     feature_set train, test;
@@ -1207,8 +970,8 @@ static int command_embed(int argc, char **argv, int export_only)
     int status;
     memset(&options, 0, sizeof options);
     options.batch = 64;
-    table = flags_of(embed_table, export_only ? 2 : 5, &options);
-    if ((status = command_flags(argc, argv, &table, 1, export_only ? "export" : "embed",
+    group = settings_group_of(embed_table, export_only ? 2 : 5, &options);
+    if ((status = command_flags(argc, argv, &group, 1, export_only ? "export" : "embed",
                                 export_only ? export_usage : embed_usage)) >= 0)
         return status;
     if (options.checkpoint[0] == '\0' || options.out[0] == '\0') {
@@ -1216,40 +979,32 @@ static int command_embed(int argc, char **argv, int export_only)
         return 2;
     }
     use_threads(options.threads);
-    if (simclr_encoder_load(&encoder, options.checkpoint, 0, options.batch, &err) != SIMCLR_OK) {
-        fprintf(stderr, "simclr: %s\n", err.message);
-        return 1;
-    }
+    if (simclr_encoder_load(&encoder, options.checkpoint, 0, options.batch, &err) != SIMCLR_OK)
+        return failed(&err);
     if (export_only) {
         status = simclr_encoder_export(options.out, &encoder, &err);
         if (status == SIMCLR_OK)
-            printf("wrote %s: the %s encoder (%lu floats)\n", options.out,
+            printf("wrote %s: the %s encoder, %lu floats\n", options.out,
                    resnet_arch_name(encoder.net.config.arch),
                    (unsigned long)encoder.store.param_floats);
-        else
-            fprintf(stderr, "simclr: %s\n", err.message);
         simclr_encoder_destroy(&encoder);
-        return status == SIMCLR_OK ? 0 : 1;
+        return status == SIMCLR_OK ? 0 : failed(&err);
     }
     source = options.data[0] != '\0' ? options.data : encoder.data;
-    if (simclr_encoder_split_features(&train, &test, &train_data, &test_data, source, encoder.seed, &encoder, 0,
-                       0, &err) != SIMCLR_OK) {
-        fprintf(stderr, "simclr: %s\n", err.message);
-        simclr_encoder_destroy(&encoder);
-        return 1;
-    }
+    status = simclr_encoder_split_features(&train, &test, &train_data, &test_data, source,
+                                           encoder.seed, &encoder, 0, 0, &err);
+    simclr_encoder_destroy(&encoder);
+    if (status != SIMCLR_OK)
+        return failed(&err);
     status = feature_sets_write(options.out, &train, &test, options.checkpoint, source, &err);
     if (status == SIMCLR_OK)
         printf("wrote %s: %lu training and %lu test features of %lu dimensions\n", options.out,
                (unsigned long)train.count, (unsigned long)test.count, (unsigned long)train.dim);
-    else
-        fprintf(stderr, "simclr: %s\n", err.message);
     feature_set_destroy(&train);
     feature_set_destroy(&test);
     dataset_close(&train_data);
     dataset_close(&test_data);
-    simclr_encoder_destroy(&encoder);
-    return status == SIMCLR_OK ? 0 : 1;
+    return status == SIMCLR_OK ? 0 : failed(&err);
 }
 
 /* ---- simclr golden -------------------------------------------------------------------------- */
@@ -1270,14 +1025,12 @@ static const setting golden_table[] = {
     THREADS(golden_options)};
 
 static const char golden_usage[] =
-    "usage: simclr golden --out DIR [--cases OPS] [--threads T]\n"
-    "\n"
-    "Writes reference outputs — every layer forward and backward, NT-Xent, each augmentation\n"
+    "usage: simclr golden --out DIR [--cases OPS] [--threads T]\n\n"
+    "Writes reference outputs (every layer forward and backward, NT-Xent, each augmentation\n"
     "op, ResNet-18 with both stems, a SimCLR training step with the views as one batch and as\n"
-    "two — as one self-describing safetensors file per case, and DIR/README.txt listing them\n"
-    "with the conventions they follow. Check another implementation against them;\n"
-    "tests/crosscheck_torch.py DIR does it with PyTorch. The files are the same bits for any\n"
-    "thread count and with OpenMP off.\n\n";
+    "two), one self-describing safetensors file per case, and DIR/README.txt listing them with\n"
+    "the conventions they follow. tests/crosscheck_torch.py DIR checks them against PyTorch.\n"
+    "The files are the same bits for any thread count and with OpenMP off.\n\n";
 
 static void golden_progress(const char *path)
 {
@@ -1287,35 +1040,29 @@ static void golden_progress(const char *path)
 static int command_golden(int argc, char **argv)
 {
     golden_options options;
-    flag_table table;
+    settings_group group;
     simclr_error err;
     int status;
     memset(&options, 0, sizeof options);
-    table = FLAGS_OF(golden_table, &options);
-    if ((status = command_flags(argc, argv, &table, 1, "golden", golden_usage)) >= 0)
+    group = GROUP(golden_table, &options);
+    if ((status = command_flags(argc, argv, &group, 1, "golden", golden_usage)) >= 0)
         return status;
     if (options.out[0] == '\0') {
         fprintf(stderr, "simclr: golden: --out DIR is required\n");
         return 2;
     }
     use_threads(options.threads);
-    if (run_files_make_folder(options.out, &err) != SIMCLR_OK) {
-        fprintf(stderr, "simclr: --out: %s\n", err.message);
-        return 1;
-    }
 #if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD != 0
-    /* The references are defined with every float operation rounded to float; this build
-     * keeps float expressions in a wider type. Say so: its train_step case can differ. */
+    /* The references are defined with every float operation rounded to float. */
     fprintf(stderr, "simclr: golden: note: this build evaluates float expressions with "
                     "FLT_EVAL_METHOD %d, not 0; its outputs differ from other platforms' in the "
-                    "last bits, and the train_step case can differ more (see the README)\n",
+                    "last bits, and the train_step cases can differ more (see the README)\n",
             (int)FLT_EVAL_METHOD);
 #endif
-    if (golden_write_all(options.out, options.cases[0] != '\0' ? options.cases : NULL,
-                         simclr_golden_train_step, NULL, golden_progress, &err) != SIMCLR_OK) {
-        fprintf(stderr, "simclr: golden: %s\n", err.message);
-        return 1;
-    }
+    if (run_files_make_folder(options.out, &err) != SIMCLR_OK ||
+        golden_write_all(options.out, options.cases[0] != '\0' ? options.cases : NULL,
+                         simclr_golden_train_step, NULL, golden_progress, &err) != SIMCLR_OK)
+        return failed(&err);
     printf("wrote the reference outputs to %s (listed in %s/README.txt)\n", options.out,
            options.out);
     return 0;
@@ -1338,46 +1085,42 @@ static const setting augment_table[] = {
     OPTION(augment_options, "data", SETTING_TEXT, data, 0, 0, "SRC", "the dataset"),
     OPTION(augment_options, "n", SETTING_SIZE, n, 1, 256, "N", "images, one per row"),
     OPTION(augment_options, "views", SETTING_SIZE, views, 1, 64, "V", "views per image"),
-    {"seed", NULL, SETTING_SEED, offsetof(augment_options, seed), 0, 0, NULL, NULL, 0, "S",
-     "the run's seed: data and views"},
-    {"split", NULL, SETTING_CHOICE, offsetof(augment_options, test), 0, 0, split_names, NULL, 0,
-     NULL, "which split"}};
+    OPTION(augment_options, "seed", SETTING_SEED, seed, 0, 0, "S", "the run's seed"),
+    CHOICES(augment_options, "split", test, split_names, "which split")};
 
 static const char augment_usage[] =
-    "usage: simclr augment --out FILE [--data SRC] [--n N] [--views V] [--preset P] ...\n"
-    "\n"
+    "usage: simclr augment --out FILE [--data SRC] [--n N] [--views V] [--preset P] ...\n\n"
     "Writes a preview grid of SimCLR's augmentations: one row per image, the original (resized\n"
-    "to the view size) followed by V augmented views, as the training would draw them (without\n"
-    "the final normalisation, so that colours stay viewable). The preset and the augmentation\n"
-    "flags of simclr train apply.\n\n";
+    "to the view size) followed by V augmented views as training draws them (without the final\n"
+    "normalisation, so that colours stay viewable). The preset and the augmentation flags of\n"
+    "simclr train apply.\n\n";
 
 static int command_augment(int argc, char **argv)
 {
     simclr_training training = simclr_training_default();
     augment_options options;
-    flag_table tables[2];
+    settings_group groups[2];
     simclr_error err;
     dataset data;
     float *grid;
     size_t height, width;
-    int a, status;
+    int status;
     memset(&options, 0, sizeof options);
     strcpy(options.data, "builtin:shapes");
     options.n = 8;
     options.views = 6;
-    tables[0] = FLAGS_OF(augment_table, &options);
-    tables[1] = flags_of(run_settings, run_setting_count, &training);
-    tables[1].from = offsetof(simclr_training, augment);
-    tables[1].to = offsetof(simclr_training, data); /* the augmentation and the preset */
-    for (a = 0; a + 1 < argc; a++) /* the preset first, so that overrides apply on top of it */
-        if (strcmp(argv[a], "--preset") == 0)
-            snprintf(training.preset, sizeof training.preset, "%s", argv[a + 1]);
+    groups[0] = GROUP(augment_table, &options);
+    groups[1] = settings_group_of(run_settings, run_setting_count, &training);
+    groups[1].from = offsetof(simclr_training, augment); /* the augmentation and the preset */
+    groups[1].to = offsetof(simclr_training, data);
+    /* twice: the preset first, so that the other flags apply on top of it */
+    if ((status = command_flags(argc, argv, groups, 2, "augment", augment_usage)) >= 0)
+        return status;
     if (aug_config_preset(&training.augment, training.preset, &err) != SIMCLR_OK) {
         fprintf(stderr, "simclr: --preset: %s\n", err.message);
         return 2;
     }
-    if ((status = command_flags(argc, argv, tables, 2, "augment", augment_usage)) >= 0)
-        return status;
+    command_flags(argc, argv, groups, 2, "augment", augment_usage);
     if (options.out[0] == '\0') {
         fprintf(stderr, "simclr: augment: --out FILE is required\n");
         return 2;
@@ -1397,142 +1140,124 @@ static int command_augment(int argc, char **argv)
                options.out, (unsigned long)(options.n < data.count ? options.n : data.count),
                (unsigned long)options.views, (unsigned long)width, (unsigned long)height,
                training.preset);
-    else
-        fprintf(stderr, "simclr: augment: %s\n", err.message);
     dataset_close(&data);
-    return status == SIMCLR_OK ? 0 : 1;
+    return status == SIMCLR_OK ? 0 : failed(&err);
 }
 
 /* ---- simclr bench --------------------------------------------------------------------------- */
 
+/* The training step, a benchmark beside those of eval/bench.h (it needs the model). */
 typedef struct step_bench {
     simclr_config config;
     size_t threads, steps;
 } step_bench;
 
-#define STEP(flag, kind, field, low, high, name, help) \
-    {flag, NULL, kind, offsetof(step_bench, field), low, high, NULL, NULL, 0, name, help}
+#define STEP(flag, kind, field, low, high, name, help) OPTION(step_bench, flag, kind, field, low, high, name, help)
 static const setting step_bench_table[] = {
-    {"arch", NULL, SETTING_CHOICE, offsetof(step_bench, config.encoder.arch), 0, 0, run_settings_arch_names,
-     run_settings_arch_values, 0, NULL, "the encoder"},
-    {"stem", NULL, SETTING_CHOICE, offsetof(step_bench, config.encoder.stem), 0, 0, run_settings_stem_names,
-     run_settings_stem_values, 0, NULL, "the ResNet stem"},
+    {"arch", NULL, SETTING_CHOICE, offsetof(step_bench, config.encoder.arch), 0, 0,
+     run_settings_arch_names, run_settings_arch_values, 0, NULL, "the encoder"},
+    {"stem", NULL, SETTING_CHOICE, offsetof(step_bench, config.encoder.stem), 0, 0,
+     run_settings_stem_names, run_settings_stem_values, 0, NULL, "the ResNet stem"},
     STEP("batch", SETTING_SIZE, config.batch, 1, 65536, "N", "images per step, 2N views"),
     STEP("threads", SETTING_SIZE, threads, 1, 1024, "T", "OpenMP threads (default: all)"),
     STEP("size", SETTING_SIZE, config.height, 8, 4096, "P", "view side in pixels"),
     STEP("channels", SETTING_SIZE, config.channels, 1, 64, "C", "view channels"),
-    STEP("width", SETTING_DOUBLE, config.encoder.width, 1e-3, 64, "W",
-         "channel width multiplier"),
-    {"views-forward", NULL, SETTING_CHOICE, offsetof(step_bench, config.views_forward), 0, 0,
-     run_settings_views_names, NULL, 0, NULL, "the views as one batch of 2N or two of N"},
-    STEP("steps", SETTING_SIZE, steps, 1, 10000, "K", "timed steps")};
+    STEP("width", SETTING_DOUBLE, config.encoder.width, 1e-3, 64, "W", "channel multiplier"),
+    CHOICES(step_bench, "views-forward", config.views_forward, run_settings_views_names,
+            "the views as one batch of 2N or two of N"),
+    STEP("steps", SETTING_SIZE, steps, 1, 1000, "K", "timed steps")};
 
-static const char step_bench_usage[] =
-    "usage: simclr bench step [--arch A] [--stem S] [--batch N] [--threads T] [--size P] ...\n"
-    "\n"
-    "Times one full SimCLR training step — 2N views through the ResNet encoder and the\n"
-    "projection head, NT-Xent, backward, SGD update — on random views, and prints the median\n"
-    "of K timed steps (after 2 untimed ones) as views per second, with the peak resident memory.\n"
-    "The settings match ../shared/bench/torch_step.py: SGD lr 0.06, momentum 0.9, weight decay\n"
-    "5e-4, head Linear-BN-ReLU-Linear-BN with 128 outputs, temperature 0.5.\n"
-    "Compare with: python3 ../shared/bench/torch_step.py --arch A --stem S --batch N --threads T\n\n";
-
-static int bench_step(int argc, char **argv)
+static void step_bench_defaults(void *settings)
 {
-    step_bench bench;
-    flag_table table;
+    step_bench *bench = settings;
+    bench->config = simclr_config_default();
+    bench->threads = (size_t)parallel_thread_count();
+    bench->steps = 5;
+}
+
+static int step_bench_run(const void *settings, char *line, size_t size, simclr_error *err)
+{
+    step_bench bench = *(const step_bench *)settings;
     simclr_model model;
-    simclr_error err;
-    double times[10000];
+    double times[1000];
     rng random;
-    size_t i, count, s;
-    int status;
-    bench.config = simclr_config_default();
-    bench.threads = (size_t)parallel_thread_count();
-    bench.steps = 5;
-    table = FLAGS_OF(step_bench_table, &bench);
-    if ((status = command_flags(argc, argv, &table, 1, "bench step", step_bench_usage)) >= 0)
-        return status;
+    size_t i, s;
     parallel_set_thread_count((int)bench.threads);
     bench.config.width = bench.config.height;
-    if (simclr_model_create(&model, &bench.config, &err) != SIMCLR_OK) {
-        fprintf(stderr, "simclr: bench step: %s\n", err.message);
-        return 1;
-    }
-    count = 2 * bench.config.batch * bench.config.channels * bench.config.height *
-            bench.config.width;
+    if (simclr_model_create(&model, &bench.config, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
     rng_stream(&random, 0, RNG_DOMAIN_DATA, 1, 0, 0);
-    for (i = 0; i < count; i++)
+    for (i = 0; i < 2 * bench.config.batch * bench.config.channels * bench.config.height *
+                        bench.config.width; i++)
         model.views[i] = rng_uniform(&random);
     for (s = 0; s < bench.steps + 2; s++) { /* two untimed warm-up steps, as the PyTorch peer */
         const double start = timer_seconds();
         const float loss = simclr_train_step(&model, 0.06f);
-        const double seconds = timer_seconds() - start;
-        fprintf(stderr, "step %lu: loss %.4f, %.3f s\n", (unsigned long)s, (double)loss, seconds);
-        if (s >= 2)
-            times[s - 2] = seconds;
+        times[s < 2 ? 0 : s - 2] = timer_seconds() - start;
+        fprintf(stderr, "step %lu: loss %.4f, %.3f s\n", (unsigned long)s, (double)loss,
+                times[s < 2 ? 0 : s - 2]);
     }
-    {
-        const double median = bench_median(times, bench.steps);
-        printf("simclr-c %s/%s width=%g batch=%lu threads=%d step_s=%.3f views_per_s=%.1f "
-               "peak_rss_mib=%.0f\n",
-               resnet_arch_name(bench.config.encoder.arch),
-               resnet_stem_name(bench.config.encoder.stem), bench.config.encoder.width,
-               (unsigned long)bench.config.batch, parallel_thread_count(), median,
-               2.0 * (double)bench.config.batch / median, timer_peak_memory_mib());
-    }
+    s = (size_t)snprintf(line, size, "simclr-c %s/%s width=%g batch=%lu threads=%d step_s=%.3f",
+                         resnet_arch_name(bench.config.encoder.arch),
+                         resnet_stem_name(bench.config.encoder.stem), bench.config.encoder.width,
+                         (unsigned long)bench.config.batch, parallel_thread_count(),
+                         bench_median(times, bench.steps));
+    snprintf(line + s, size - s, " views_per_s=%.1f peak_rss_mib=%.0f",
+             2.0 * (double)bench.config.batch / bench_median(times, bench.steps),
+             timer_peak_memory_mib());
     simclr_model_destroy(&model);
-    return 0;
+    return SIMCLR_OK;
 }
+
+static const bench_kind step_kind = {
+    "step", "one SimCLR training step, views/s and peak memory",
+    "Times one full SimCLR training step (2N views through the ResNet encoder and the\n"
+    "projection head, NT-Xent, backward, SGD update) on random views: the median of K timed\n"
+    "steps after 2 untimed ones, as views per second, with the peak resident memory. The\n"
+    "settings match ../shared/bench/torch_step.py: SGD lr 0.06, momentum 0.9, weight decay\n"
+    "5e-4, head Linear-BN-ReLU-Linear-BN with 128 outputs, temperature 0.5.",
+    step_bench_table, sizeof step_bench_table / sizeof step_bench_table[0], sizeof(step_bench),
+    step_bench_defaults, step_bench_run};
 
 static int command_bench(int argc, char **argv)
 {
+    char settings[8192], line[1024], usage[2048], command[32];
+    settings_group group;
+    simclr_error err;
     size_t k;
-    if (argc < 1 || is_help(argv[0])) {
-        FILE *out = argc < 1 ? stderr : stdout;
-        fprintf(out, "usage: simclr bench WHAT [options]\n\nBenchmarks, one result line each on "
-                     "stdout (simclr bench WHAT --help). WHAT is one of:\n"
-                     "  %-8s one SimCLR training step, views/s and peak memory\n", "step");
-        for (k = 0; k < bench_kind_count; k++)
-            fprintf(out, "  %-8s %s\n", bench_kinds[k].name, bench_kinds[k].summary);
-        return argc < 1 ? 2 : 0;
-    }
-    if (strcmp(argv[0], "step") == 0)
-        return bench_step(argc - 1, argv + 1);
-    for (k = 0; k < bench_kind_count; k++) {
-        const bench_kind *kind = &bench_kinds[k];
-        char settings[8192], line[1024], usage[2048], command[32];
-        flag_table table;
-        simclr_error err;
-        int status;
-        if (strcmp(argv[0], kind->name) != 0)
+    int status;
+    for (k = 0; k <= bench_kind_count; k++) {
+        const bench_kind *kind = k == 0 ? &step_kind : &bench_kinds[k - 1];
+        if (argc < 1 || strcmp(argv[0], kind->name) != 0)
             continue;
         kind->defaults(settings);
-        table = flags_of(kind->settings, kind->setting_count, settings);
+        group = settings_group_of(kind->settings, kind->setting_count, settings);
         snprintf(usage, sizeof usage, "usage: simclr bench %s [options]\n\n%s\n\n", kind->name,
                  kind->description);
         snprintf(command, sizeof command, "bench %s", kind->name);
-        if ((status = command_flags(argc - 1, argv + 1, &table, 1, command, usage)) >= 0)
+        if ((status = command_flags(argc - 1, argv + 1, &group, 1, command, usage)) >= 0)
             return status;
-        if (kind->run(settings, line, sizeof line, &err) != SIMCLR_OK) {
-            fprintf(stderr, "simclr: bench %s: %s\n", kind->name, err.message);
-            return 1;
-        }
+        if (kind->run(settings, line, sizeof line, &err) != SIMCLR_OK)
+            return failed(&err) + 1; /* mostly settings that do not fit together */
         printf("%s\n", line);
         return 0;
     }
-    fprintf(stderr, "simclr: bench: unknown benchmark '%s' (see simclr bench --help)\n", argv[0]);
-    return 2;
+    fprintf(argc < 1 || strncmp(argv[0], "-h", 2) == 0 || strcmp(argv[0], "--help") == 0
+                ? stdout : stderr,
+            "usage: simclr bench WHAT [options]\n\nBenchmarks, one result line each on stdout "
+            "(simclr bench WHAT --help). WHAT is one of:\n");
+    for (k = 0; k <= bench_kind_count; k++)
+        printf("  %-8s %s\n", k == 0 ? step_kind.name : bench_kinds[k - 1].name,
+               k == 0 ? step_kind.summary : bench_kinds[k - 1].summary);
+    return argc >= 1 && (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) ? 0 : 2;
 }
 
 /* ---- main ----------------------------------------------------------------------------------- */
 
 static const char main_usage[] =
-    "usage: simclr COMMAND [options]\n"
-    "\n"
-    "simclr-c " SIMCLR_VERSION ": SimCLR (Chen et al. 2020) in portable C99.\n"
-    "\n"
-    "Commands:\n"
+    "usage: simclr COMMAND [options]\n\n"
+    "simclr-c " SIMCLR_VERSION ": SimCLR (Chen et al. 2020) in portable C99.\n\n"
+    "Commands (each takes --help):\n"
     "  train      train a SimCLR encoder\n"
     "  eval       linear probe and kNN of a checkpoint's encoder or of raw pixels\n"
     "  embed      write a checkpoint's features of a dataset to safetensors\n"
@@ -1540,43 +1265,40 @@ static const char main_usage[] =
     "  augment    preview SimCLR's augmentations as an image\n"
     "  golden     write reference outputs of every op for verifying other implementations\n"
     "  bench      benchmarks\n"
-    "  version    print the version and build configuration\n"
-    "\n"
-    "Every command takes --help.\n";
+    "  version    print the version and build configuration\n";
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fputs(main_usage, stderr);
-        return 2;
+    const char *command = argc > 1 ? argv[1] : "";
+    if (strcmp(command, "train") == 0)
+        return command_train(argc - 2, argv + 2);
+    if (strcmp(command, "eval") == 0)
+        return command_eval(argc - 2, argv + 2);
+    if (strcmp(command, "embed") == 0 || strcmp(command, "export") == 0)
+        return command_embed(argc - 2, argv + 2, strcmp(command, "export") == 0);
+    if (strcmp(command, "augment") == 0)
+        return command_augment(argc - 2, argv + 2);
+    if (strcmp(command, "golden") == 0)
+        return command_golden(argc - 2, argv + 2);
+    if (strcmp(command, "bench") == 0)
+        return command_bench(argc - 2, argv + 2);
+    if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0) {
+#ifdef _OPENMP
+        printf("simclr-c %s openmp=on", SIMCLR_VERSION);
+#else
+        printf("simclr-c %s openmp=off", SIMCLR_VERSION);
+#endif
+        printf(" threads=%d gemm_tile=%dx%d\n", parallel_thread_count(), GEMM_MR, GEMM_NR);
+        return 0;
     }
-    if (is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+    if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 ||
+        strcmp(command, "help") == 0) {
         fputs(main_usage, stdout);
         return 0;
     }
-    if (strcmp(argv[1], "train") == 0)
-        return command_train(argc - 2, argv + 2);
-    if (strcmp(argv[1], "eval") == 0)
-        return command_eval(argc - 2, argv + 2);
-    if (strcmp(argv[1], "embed") == 0 || strcmp(argv[1], "export") == 0)
-        return command_embed(argc - 2, argv + 2, strcmp(argv[1], "export") == 0);
-    if (strcmp(argv[1], "augment") == 0)
-        return command_augment(argc - 2, argv + 2);
-    if (strcmp(argv[1], "golden") == 0)
-        return command_golden(argc - 2, argv + 2);
-    if (strcmp(argv[1], "bench") == 0)
-        return command_bench(argc - 2, argv + 2);
-    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-        printf("simclr-c %s openmp=%s threads=%d gemm_tile=%dx%d\n", SIMCLR_VERSION,
-#ifdef _OPENMP
-               "on",
-#else
-               "off",
-#endif
-               parallel_thread_count(), GEMM_MR, GEMM_NR);
-        return 0;
-    }
-    fprintf(stderr, "simclr: unknown command '%s'\n%s", argv[1], main_usage);
+    if (argc > 1)
+        fprintf(stderr, "simclr: unknown command '%s'\n", command);
+    fputs(main_usage, stderr);
     return 2;
 }
 

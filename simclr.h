@@ -74,6 +74,7 @@
 #include "nn/pointwise.h"
 #include "nn/pool.h"
 #include "nn/resnet.h"
+#include "aug/batch.h"
 #include "aug/blur.h"
 #include "aug/color.h"
 #include "aug/geometry.h"
@@ -140,29 +141,12 @@ void simclr_model_destroy(simclr_model *model);
  * with base learning rate 0.6 scaled linearly (0.6·N/256), one warm-up epoch. */
 simclr_training simclr_training_default(void);
 
-/* The workspace of making a batch of views from a dataset (images as floats, the augmentation
- * pipeline's scratch, the epoch order). */
-typedef struct simclr_views_workspace {
-    size_t batch, image_floats, count;
-    float *images;                /* (N, C, H, W) of the dataset */
-    const float **pointers;       /* (N) */
-    uint64_t *indices;            /* (N) dataset indices, which name the views' streams */
-    float *augment;               /* aug_batch_workspace_floats */
-    size_t *order;                /* (count) the epoch's order */
-    int slots;
-} simclr_views_workspace;
-
-int simclr_views_workspace_create(simclr_views_workspace *workspace, const simclr_model *model,
-                                  const aug_config *augment, const dataset *data,
-                                  simclr_error *err);
-void simclr_views_workspace_destroy(simclr_views_workspace *workspace);
-
 /* Algorithm 1's minibatch: images order[step·N … step·N + N − 1] of `data` (order: the epoch's
  * order, workspace->order when NULL), two augmented views each, into model->views: view 0 of
  * every image, then view 1. Each view comes from its own stream (seed, epoch, image index,
  * view), so the views do not depend on the batch's composition or the thread count. Fails
  * when the data's channels or the views' size differ from the model's. */
-int simclr_batch_of_views(simclr_model *model, simclr_views_workspace *workspace,
+int simclr_batch_of_views(simclr_model *model, aug_batch *workspace,
                           const dataset *data, const size_t *order, size_t step,
                           const aug_config *augment, size_t epoch, simclr_error *err);
 
@@ -180,15 +164,6 @@ size_t simclr_steps_per_epoch(size_t images, size_t batch);
  * decay to 0 at steps per epoch · epochs. */
 lr_schedule simclr_training_schedule(const simclr_training *training, size_t images);
 
-/* The per-step history of a run. */
-typedef struct simclr_history {
-    float *loss, *learning_rate, *views_per_second; /* (capacity) each */
-    size_t steps, capacity;
-} simclr_history;
-
-int simclr_history_create(simclr_history *history, size_t capacity, simclr_error *err);
-void simclr_history_destroy(simclr_history *history);
-
 /* What simclr_train reports after every step. */
 typedef struct simclr_progress {
     size_t step;                  /* optimiser steps taken, this one included */
@@ -204,7 +179,7 @@ typedef struct simclr_progress {
 
 /* Called after every step; returns 0 to go on, anything else to stop after this step. */
 typedef int (*simclr_progress_fn)(const simclr_progress *progress, simclr_model *model,
-                                  const simclr_history *history, void *context);
+                                  const training_log *history, void *context);
 
 /* Algorithm 1: for every epoch from where model->step stands (0 for a new run, a restored
  * checkpoint's step to resume) to training->epochs, the epoch's order of the first
@@ -213,7 +188,7 @@ typedef int (*simclr_progress_fn)(const simclr_progress *progress, simclr_model 
  * the loss is not finite (the model is then not to be saved), returns SIMCLR_OK when the run is
  * complete or the callback asked to stop. Never prints. */
 int simclr_train(simclr_model *model, const simclr_training *training, const dataset *data,
-                 simclr_history *history, simclr_progress_fn progress, void *context,
+                 training_log *history, simclr_progress_fn progress, void *context,
                  simclr_error *err);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -224,7 +199,7 @@ int simclr_train(simclr_model *model, const simclr_training *training, const dat
  * them) and the run's settings with `epoch` completed epochs, atomically. */
 int simclr_checkpoint_write(const char *path, const simclr_model *model,
                             const simclr_training *training, size_t epoch,
-                            const simclr_history *history, simclr_error *err);
+                            const training_log *history, simclr_error *err);
 
 /* The training settings and progress a checkpoint records, every value checked. */
 int simclr_checkpoint_training(const safetensors_file *file, const char *path,
@@ -234,7 +209,7 @@ int simclr_checkpoint_training(const safetensors_file *file, const char *path,
 /* Restores a model created from the checkpoint's training settings: state, optimiser and
  * step; the log into `history` (when not NULL; it must have room for the steps). */
 int simclr_checkpoint_restore(simclr_model *model, const safetensors_file *file,
-                              const char *path, simclr_history *history, simclr_error *err);
+                              const char *path, training_log *history, simclr_error *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* The training-step reference cases of simclr golden                                          */

@@ -18,7 +18,7 @@ static int has_prefix(const char *name, const char *prefix)
 }
 
 int checkpoint_write(const char *path, const param_store *store, const char *prefix,
-                     const float *velocity, const checkpoint_log *log,
+                     const float *velocity, const training_log *log,
                      const safetensors_metadata *metadata, size_t metadata_count,
                      simclr_error *err)
 {
@@ -146,12 +146,14 @@ int checkpoint_load_velocity(float *velocity, const param_store *store,
     return SIMCLR_OK;
 }
 
-int checkpoint_load_log(float *loss, float *learning_rate, float *views_per_second,
-                        size_t steps, const safetensors_file *file, const char *path,
-                        simclr_error *err)
+int checkpoint_load_log(training_log *log, size_t steps, const safetensors_file *file,
+                        const char *path, simclr_error *err)
 {
-    float *const rows[3] = {loss, learning_rate, views_per_second};
+    float *const rows[3] = {log->loss, log->learning_rate, log->views_per_second};
     size_t i;
+    if (steps > log->capacity)
+        return simclr_fail(err, "%s is at step %lu, beyond the %lu steps of the run", path,
+                           (unsigned long)steps, (unsigned long)log->capacity);
     for (i = 0; steps > 0 && i < 3; i++) {
         const safetensors_tensor *stored = safetensors_find(file, log_names[i]);
         if (stored == NULL || stored->dtype != ST_F32 || stored->ndim != 1 ||
@@ -161,5 +163,28 @@ int checkpoint_load_log(float *loss, float *learning_rate, float *views_per_seco
         if (safetensors_copy_f32(file, stored, rows[i], err) != SIMCLR_OK)
             return SIMCLR_FAILED;
     }
+    log->steps = steps;
     return SIMCLR_OK;
+}
+
+int training_log_create(training_log *log, size_t capacity, simclr_error *err)
+{
+    memset(log, 0, sizeof *log);
+    log->capacity = capacity;
+    log->loss = simclr_calloc(capacity + 1, sizeof(float), "log: losses", err);
+    log->learning_rate = simclr_calloc(capacity + 1, sizeof(float), "log: learning rates", err);
+    log->views_per_second = simclr_calloc(capacity + 1, sizeof(float), "log: speeds", err);
+    if (log->loss == NULL || log->learning_rate == NULL || log->views_per_second == NULL) {
+        training_log_destroy(log);
+        return SIMCLR_FAILED;
+    }
+    return SIMCLR_OK;
+}
+
+void training_log_destroy(training_log *log)
+{
+    simclr_free(log->loss);
+    simclr_free(log->learning_rate);
+    simclr_free(log->views_per_second);
+    memset(log, 0, sizeof *log);
 }

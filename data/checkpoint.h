@@ -27,19 +27,21 @@
 #include "../nn/params.h"
 #include "safetensors.h"
 
-/* The per-step training log: three arrays of `steps` floats. */
-typedef struct checkpoint_log {
-    const float *loss;
-    const float *learning_rate;
-    const float *views_per_second;
-    size_t steps;
-} checkpoint_log;
+/* The per-step log of a training run: loss, learning rate and views per second of each step
+ * taken so far (`steps` of `capacity`). */
+typedef struct training_log {
+    float *loss, *learning_rate, *views_per_second; /* (capacity) each */
+    size_t steps, capacity;
+} training_log;
+
+int training_log_create(training_log *log, size_t capacity, simclr_error *err);
+void training_log_destroy(training_log *log);
 
 /* Writes the entries of `store` whose names start with `prefix` (NULL or "": all), the
  * optimiser state `velocity` ((param_floats) laid out as store->params; NULL: none), the log
  * (NULL or 0 steps: none) and the metadata, atomically. */
 int checkpoint_write(const char *path, const param_store *store, const char *prefix,
-                     const float *velocity, const checkpoint_log *log,
+                     const float *velocity, const training_log *log,
                      const safetensors_metadata *metadata, size_t metadata_count,
                      simclr_error *err);
 
@@ -53,9 +55,8 @@ int checkpoint_load_velocity(float *velocity, /* (param_floats) */
                              const param_store *store, const safetensors_file *file,
                              const char *path, simclr_error *err);
 
-/* Copies the log of `steps` steps into three arrays of at least `steps` floats. */
-int checkpoint_load_log(float *loss, float *learning_rate, float *views_per_second,
-                        size_t steps, const safetensors_file *file, const char *path,
-                        simclr_error *err);
+/* Reads the log of `steps` steps (it must have the capacity). */
+int checkpoint_load_log(training_log *log, size_t steps, const safetensors_file *file,
+                        const char *path, simclr_error *err);
 
 #endif

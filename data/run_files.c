@@ -22,7 +22,7 @@
 #include "../nn/memory.h"
 #include "image_io.h" /* file_write_atomically */
 
-int run_files_write_csv(const char *path, const checkpoint_log *log, size_t steps_per_epoch,
+int run_files_write_csv(const char *path, const training_log *log, size_t steps_per_epoch,
                         simclr_error *err)
 {
     const size_t line_max = 96;
@@ -46,7 +46,7 @@ int run_files_write_csv(const char *path, const checkpoint_log *log, size_t step
     return status;
 }
 
-int run_files_write_loss_svg(const char *path, const checkpoint_log *log,
+int run_files_write_loss_svg(const char *path, const training_log *log,
                              size_t steps_per_epoch, simclr_error *err)
 {
     const double W = 640, H = 400, left = 60, right = 20, top = 30, bottom = 40;
@@ -105,6 +105,19 @@ int run_files_write_loss_svg(const char *path, const checkpoint_log *log,
                  : simclr_fail(err, "%s: the plot outgrew its buffer", path);
     simclr_free(svg);
     return status;
+}
+
+int run_files_write(const char *dir, const training_log *log, size_t steps_per_epoch,
+                    simclr_error *err)
+{
+    char path[4096];
+    if (strlen(dir) + 16 > sizeof path)
+        return simclr_fail(err, "'%s' is too long a folder name", dir);
+    sprintf(path, "%s/log.csv", dir);
+    if (run_files_write_csv(path, log, steps_per_epoch, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    sprintf(path, "%s/loss.svg", dir);
+    return run_files_write_loss_svg(path, log, steps_per_epoch, err);
 }
 
 int run_files_make_folder(const char *dir, simclr_error *err)

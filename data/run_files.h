@@ -17,11 +17,15 @@
 #include "../nn/error.h"
 #include "checkpoint.h"
 
-int run_files_write_csv(const char *path, const checkpoint_log *log, size_t steps_per_epoch,
+int run_files_write_csv(const char *path, const training_log *log, size_t steps_per_epoch,
                         simclr_error *err);
 
-int run_files_write_loss_svg(const char *path, const checkpoint_log *log,
+int run_files_write_loss_svg(const char *path, const training_log *log,
                              size_t steps_per_epoch, simclr_error *err);
+
+/* Both, as dir/log.csv and dir/loss.svg. */
+int run_files_write(const char *dir, const training_log *log, size_t steps_per_epoch,
+                    simclr_error *err);
 
 /* Makes `dir` and any missing parents unless it exists; fails if it is not a folder. */
 int run_files_make_folder(const char *dir, simclr_error *err);

@@ -176,3 +176,82 @@ void setting_usage(const setting *s, char *out, size_t size)
         used += (size_t)snprintf(out + used, size - used, "%s%s", i > 0 ? "|" : "",
                                  s->choices[i]);
 }
+
+settings_group settings_group_of(const setting *settings, size_t count, void *object)
+{
+    settings_group group;
+    memset(&group, 0, sizeof group);
+    group.settings = settings;
+    group.count = count;
+    group.object = object;
+    return group;
+}
+
+/* The entry of the groups for --flag (inside its group's window), or NULL; *which its group. */
+static const setting *group_flag(const settings_group *groups, size_t count, const char *word,
+                                 size_t *which)
+{
+    size_t g;
+    if (strncmp(word, "--", 2) != 0)
+        return NULL;
+    for (g = 0; g < count; g++) {
+        const setting *s = settings_find_flag(groups[g].settings, groups[g].count, word + 2);
+        if (s != NULL && (groups[g].to == 0 ||
+                          (s->offset >= groups[g].from && s->offset < groups[g].to))) {
+            *which = g;
+            return s;
+        }
+    }
+    return NULL;
+}
+
+int settings_parse_arguments(const settings_group *groups, size_t count, int argc, char **argv,
+                             simclr_error *err)
+{
+    int a;
+    for (a = 0; a < argc; a++) {
+        size_t g = 0;
+        const setting *s;
+        if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0)
+            return SETTINGS_HELP;
+        s = group_flag(groups, count, argv[a], &g);
+        if (s == NULL)
+            return simclr_fail(err, "unknown argument '%s'", argv[a]);
+        if (groups[g].given != NULL)
+            groups[g].given[s - groups[g].settings] = 1;
+        if (s->type == SETTING_PRESENT)
+            *(int *)field(s, groups[g].object) = 1;
+        else if (a + 1 >= argc)
+            return simclr_fail(err, "%s needs a value", argv[a]);
+        else if (setting_parse(s, groups[g].object, argv[a + 1], argv[a], err) != SIMCLR_OK)
+            return SIMCLR_FAILED;
+        else
+            a++;
+    }
+    return SIMCLR_OK;
+}
+
+size_t settings_usage(const settings_group *groups, size_t count, char *out, size_t size)
+{
+    size_t g, i, used = 0;
+    out[0] = '\0';
+    for (g = 0; g < count; g++)
+        for (i = 0; i < groups[g].count && used + 1 < size; i++) {
+            const setting *s = &groups[g].settings[i];
+            char value[96], flag[160], fallback[128];
+            int written;
+            if (s->flag == NULL ||
+                (groups[g].to != 0 && (s->offset < groups[g].from || s->offset >= groups[g].to)))
+                continue;
+            setting_usage(s, value, sizeof value);
+            snprintf(flag, sizeof flag, "--%s%s%s", s->flag, s->type == SETTING_PRESENT ? "" : " ",
+                     s->type == SETTING_PRESENT ? "" : value);
+            fallback[0] = '\0';
+            if (strchr(s->help, '(') == NULL && s->type != SETTING_PRESENT &&
+                setting_format(s, groups[g].object, fallback + 10, sizeof fallback - 11) > 0)
+                memcpy(fallback, " (default ", 10), strcat(fallback, ")");
+            written = snprintf(out + used, size - used, "  %-22s %s%s\n", flag, s->help, fallback);
+            used += written > 0 ? (size_t)written : 0;
+        }
+    return used < size ? used : size - 1;
+}

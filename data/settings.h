@@ -69,4 +69,32 @@ int setting_check(const setting *s, const void *object, const char *source, simc
 /* "--temperature T" (or "--head-bn 0|1", "--arch resnet18|resnet34|resnet50") into `out`. */
 void setting_usage(const setting *s, char *out, size_t size);
 
+/* ---- command lines ---------------------------------------------------------------------------
+ * A command's flags come from one or more tables, each over its own struct: `--flag VALUE` sets
+ * the field, `--flag` alone a SETTING_PRESENT one; every other word is an error, and so is a
+ * missing value. */
+
+typedef struct settings_group {
+    const setting *settings;
+    size_t count;
+    void *object;                 /* the struct the table describes */
+    unsigned char *given;         /* (count) set to 1 for each flag given; may be NULL */
+    size_t from, to;              /* only the entries at offsets in [from, to) (to 0: all) */
+} settings_group;
+
+/* A group of the whole table. */
+settings_group settings_group_of(const setting *settings, size_t count, void *object);
+
+#define SETTINGS_HELP 1 /* settings_parse_arguments met --help or -h */
+
+/* Parses argv[0 .. argc) against the groups: SIMCLR_OK, SETTINGS_HELP, or SIMCLR_FAILED with
+ * the reason (naming the flag) in err. */
+int settings_parse_arguments(const settings_group *groups, size_t count, int argc, char **argv,
+                             simclr_error *err);
+
+/* One line per flag of the groups ("  --temperature T   help (default 0.5)"), the default
+ * being the group's object as it stands, unless the help states its own in parentheses.
+ * Returns the length written (cut at size). */
+size_t settings_usage(const settings_group *groups, size_t count, char *out, size_t size);
+
 #endif

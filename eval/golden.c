@@ -1,5 +1,5 @@
 /*
- * eval/golden.c — the reference-output cases of SPEC §8; see golden.h.
+ * eval/golden.c — the reference-output cases of every op; see golden.h.
  */
 #include "golden.h"
 

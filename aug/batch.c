@@ -1,0 +1,48 @@
+/*
+ * aug/batch.c — the workspace of making the views of a batch of dataset images; see batch.h.
+ */
+#include "batch.h"
+
+#include <string.h>
+
+#include "../nn/memory.h"
+#include "../nn/parallel.h"
+#include "../nn/tensor.h"
+
+int aug_batch_create(aug_batch *w, size_t batch, const aug_config *augment,
+                     const dataset *data, simclr_error *err)
+{
+    const size_t N = batch;
+    memset(w, 0, sizeof *w);
+    w->batch = N;
+    w->count = data->count;
+    w->slots = parallel_thread_count();
+    if (size_multiply_checked(data->channels * data->height, data->width, &w->image_floats) !=
+        SIMCLR_OK)
+        return simclr_fail(err, "augment: the images are too large");
+    w->images = simclr_calloc(N * w->image_floats, sizeof(float), "augment: images", err);
+    w->pointers = simclr_calloc(N, sizeof *w->pointers, "augment: image pointers", err);
+    w->indices = simclr_calloc(N, sizeof *w->indices, "augment: image indices", err);
+    w->order = simclr_calloc(data->count > 0 ? data->count : 1, sizeof *w->order,
+                             "augment: epoch order", err);
+    w->augment = simclr_calloc(aug_batch_workspace_floats(augment, data->channels, data->height,
+                                                          data->width, w->slots),
+                               sizeof(float), "augment: augmentation workspace", err);
+    if (w->images == NULL || w->pointers == NULL || w->indices == NULL || w->order == NULL ||
+        w->augment == NULL) {
+        aug_batch_destroy(w);
+        return SIMCLR_FAILED;
+    }
+    return SIMCLR_OK;
+}
+
+void aug_batch_destroy(aug_batch *w)
+{
+    simclr_free(w->images);
+    simclr_free((void *)w->pointers);
+    simclr_free(w->indices);
+    simclr_free(w->order);
+    simclr_free(w->augment);
+    memset(w, 0, sizeof *w);
+}
+
