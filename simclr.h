@@ -67,6 +67,7 @@
 #include "aug/color.h"
 #include "aug/geometry.h"
 #include "aug/pipeline.h"
+#include "data/file_io.h"
 #include "data/image_io.h"
 #include "data/cifar.h"
 #include "data/dataset.h"

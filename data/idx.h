@@ -46,8 +46,4 @@ typedef struct idx_split {
 int idx_split_load(idx_split *split, const char *directory, int train, simclr_error *err);
 void idx_split_free(idx_split *split);
 
-/* Reads a whole file into a new buffer (freed with simclr_free), refusing files above max_bytes. */
-int file_read_all(const char *path, size_t max_bytes, uint8_t **bytes, size_t *size,
-                  simclr_error *err);
-
 #endif
