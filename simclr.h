@@ -51,6 +51,7 @@
 #include "nn/gemm.h"
 #include "nn/parallel.h"
 #include "nn/rng.h"
+#include "nn/size_arithmetic.h"
 #include "nn/tensor.h"
 #include "nn/batchnorm.h"
 #include "nn/conv2d.h"
