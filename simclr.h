@@ -78,6 +78,7 @@
 #include "data/shapes.h"
 #include "data/tar.h"
 #include "loss/contrastive.h"
+#include "loss/contrastive_cache.h"
 #include "loss/cosine.h"
 #include "loss/memory_bank.h"
 #include "eval/features.h"

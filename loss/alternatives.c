@@ -13,6 +13,7 @@
 
 #include "../nn/parallel.h"
 #include "contrastive.h"
+#include "contrastive_cache.h" /* contrastive_prepare, contrastive_propagate */
 
 /* log σ(x) without overflow for any x. */
 static double log_sigmoid(double x)

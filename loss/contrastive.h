@@ -37,6 +37,7 @@
 #include <stddef.h>
 
 #include "../nn/error.h"
+#include "contrastive_cache.h"
 
 typedef enum contrastive_loss_kind {
     LOSS_NTXENT = 0,        /* paper Eq. 1, the default */
@@ -50,29 +51,12 @@ typedef struct contrastive_loss {
     float margin;      /* m of margin triplet; default 0.5 (SPEC §3.2) */
 } contrastive_loss;
 
-/* What forward keeps for backward, all carved from one caller-owned block. */
-typedef struct contrastive_cache {
-    float *unit;     /* (2N, d) the normalised rows u */
-    float *norm;     /* (2N) ‖z_k‖ */
-    float *cosine;   /* (2N, 2N) c = u uᵀ */
-    float *softmax;  /* (2N, 2N) NT-Xent's P (zero on the diagonal) */
-    float *grad;     /* (2N, 2N) ∂L/∂c, built by backward */
-    float *dunit;    /* (2N, d) ∂L/∂u, built by backward */
-    float *row_loss; /* (2N) ℓ_i */
-} contrastive_cache;
-
 /* The default configuration: NT-Xent with τ = 0.5, margin 0.5. */
 contrastive_loss contrastive_loss_default(void);
 
 /* "ntxent", "nt-logistic", "margin-triplet" <-> kind. Parse fails on any other name. */
 const char *contrastive_loss_name(contrastive_loss_kind kind);
 int contrastive_loss_parse(const char *name, contrastive_loss_kind *kind, simclr_error *err);
-
-/* Floats needed by a cache for N pairs of d-dimensional rows (fails on overflow or N = 0). */
-int contrastive_cache_floats(size_t N, size_t d, size_t *floats, simclr_error *err);
-
-/* Points the cache's arrays into `memory` (contrastive_cache_floats(N, d) floats). */
-void contrastive_cache_bind(contrastive_cache *cache, float *memory, size_t N, size_t d);
 
 /* The selected loss: returns L and fills the cache. */
 float contrastive_loss_forward(contrastive_cache *cache, const float *z0, /* (N, d) */
@@ -98,15 +82,5 @@ float margin_triplet_forward(contrastive_cache *cache, const float *z0, const fl
                              float margin, size_t N, size_t d);
 void margin_triplet_backward(float *dz0, float *dz1, contrastive_cache *cache, float margin,
                              size_t N, size_t d);
-
-/* Shared steps, used by the losses above and by the memory bank:
- * normalise z0 and z1 into cache->unit and fill cache->cosine; */
-void contrastive_prepare(contrastive_cache *cache, const float *z0, const float *z1, size_t N,
-                         size_t d);
-/* turn cache->grad (∂L/∂c) into ∂L/∂z0 and ∂L/∂z1. */
-void contrastive_propagate(float *dz0, float *dz1, contrastive_cache *cache, size_t N, size_t d);
-
-/* The positive of row i among 2N rows. */
-size_t contrastive_positive(size_t i, size_t N);
 
 #endif

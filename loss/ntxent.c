@@ -11,6 +11,7 @@
 
 #include "../nn/parallel.h"
 #include "contrastive.h"
+#include "contrastive_cache.h" /* contrastive_prepare, contrastive_propagate */
 
 float ntxent_forward(contrastive_cache *cache, const float *z0, const float *z1,
                      float temperature, size_t N, size_t d)
