@@ -55,7 +55,6 @@
 #include "nn/tensor.h"
 #include "nn/batchnorm.h"
 #include "nn/conv2d.h"
-#include "nn/winograd.h"
 #include "nn/head.h"
 #include "nn/linear.h"
 #include "nn/memory.h"

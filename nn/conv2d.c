@@ -6,10 +6,10 @@
 
 #include <string.h>
 
-#include "gemm.h"
+#include "gemm_internal.h"
 #include "parallel.h"
 #include "tensor.h"
-#include "winograd.h"
+#include "winograd_internal.h"
 
 /* GEMM columns per chunk: enough to fill the register tiles and amortise packing, few enough
  * that a chunk's packed columns stay in cache. The weight gradient sums over columns, so it
@@ -459,7 +459,7 @@ void conv2d_forward(float *y, const float *x, const float *weight, const float *
     size_t chunk;
     (void)take_chunks, (void)slots; /* read only by the OpenMP pragmas */
     if (winograd_applies(s)) {
-        winograd_forward(y, x, weight, s, workspace); /* 3×3, stride 1, padding 1: nn/winograd.h */
+        winograd_forward(y, x, weight, s, workspace); /* 3×3, stride 1, padding 1: nn/winograd_internal.h */
     } else {
         conv2d_plan_workspace(s, &plan);
         slots_base = workspace + plan.weight;
@@ -541,7 +541,7 @@ void conv2d_backward(float *dx, float *dweight, float *dbias, const float *dy, c
     }
 
     if (winograd_applies(s)) {
-        winograd_backward(dx, dweight, dy, x, weight, s, workspace); /* nn/winograd.h */
+        winograd_backward(dx, dweight, dy, x, weight, s, workspace); /* nn/winograd_internal.h */
         return;
     }
 

@@ -26,7 +26,7 @@
  *
  * For 3×3, stride 1, padding 1 with at least 16 input and output channels (every stride-1
  * convolution of a ResNet but the CIFAR stem's), forward and backward instead go to Winograd's
- * minimal filtering (nn/winograd.h): forward F(2×2, 3×3), 16 products per 2×2 output tile and
+ * minimal filtering (nn/winograd_internal.h): forward F(2×2, 3×3), 16 products per 2×2 output tile and
  * channel pair instead of 36; backward F(4×4, 3×3), 36 per 4×4 tile instead of 144. Same
  * function, same determinism; the rounding differs from the direct sum's (normwise ~3e-7
  * forward, ~2e-6 for the gradients).
@@ -62,6 +62,14 @@ typedef struct conv2d_shape {
 int conv2d_shape_init(conv2d_shape *shape, size_t batch, size_t in_channels, size_t in_height,
                       size_t in_width, size_t out_channels, size_t kernel, size_t stride,
                       size_t padding, simclr_error *err);
+
+/* 1 when conv2d_forward and conv2d_backward compute this shape by Winograd's minimal filtering
+ * (3×3, stride 1, padding 1, at least WINOGRAD_MIN_CHANNELS = 16 input and output channels,
+ * images at most 256 pixels wide), 0 when by im2col + GEMM. Public so that a user can tell which
+ * rounding a layer gets (the two differ in the last bits) and a benchmark can label its rows;
+ * the Winograd plumbing itself is internal (nn/winograd_internal.h). A SIMCLR_REFERENCE build
+ * answers the same but runs every shape by the naive definition. */
+int winograd_applies(const conv2d_shape *shape);
 
 /* Floats of workspace conv2d_forward and conv2d_backward need for this shape. */
 int conv2d_workspace_floats(const conv2d_shape *shape, size_t *floats, simclr_error *err);

@@ -18,7 +18,7 @@
  *                                      C += alpha·acc on the others.
  *  3. nothing else: no reduction across threads, so the order of every sum is fixed.
  */
-#include "gemm.h"
+#include "gemm_internal.h"
 
 #include "parallel.h"
 #include "tensor.h"

@@ -17,6 +17,7 @@
 #include "gradient_check.h"
 #include "reference_layers.h"
 #include "test_helpers.h"
+#include "nn/winograd_internal.h" /* winograd_backward */
 
 static float *random_floats(size_t count, float low, float high, unsigned long tag)
 {
@@ -124,7 +125,7 @@ Test(conv2d, several_chunks_with_a_remainder) { check_conv((conv_case){4, 2, 30,
 Test(conv2d, stem_7x7_stride_2_padding_3) { check_conv((conv_case){2, 3, 11, 10, 4, 7, 2, 3, 0}, 170); }
 
 /* 3×3, stride 1, padding 1 with at least 16 channels each way: Winograd F(2×2, 3×3) forward
- * and F(4×4, 3×3) backward (nn/winograd.h, nn/winograd_backward.c), held to the same definition
+ * and F(4×4, 3×3) backward (nn/winograd_internal.h, nn/winograd_backward.c), held to the same definition
  * and the same tolerances. */
 static conv2d_shape shape_of(size_t B, size_t C, size_t H, size_t W, size_t O, size_t k,
                              size_t s, size_t p)
