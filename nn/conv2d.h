@@ -74,12 +74,25 @@ int winograd_applies(const conv2d_shape *shape);
 /* Floats of workspace conv2d_forward and conv2d_backward need for this shape. */
 int conv2d_workspace_floats(const conv2d_shape *shape, size_t *floats, simclr_error *err);
 
-/* The 7-loop definition above, the reference of the tests. */
+/* The 7-loop definition above, the reference of the tests (and, in a SIMCLR_REFERENCE build,
+ * what conv2d_forward runs). */
 void conv2d_forward_naive(float *y,            /* (B, O, Ho, Wo) */
                           const float *x,      /* (B, C, H, W) */
                           const float *weight, /* (O, C, k, k) */
                           const float *bias,   /* (O) or NULL */
                           const conv2d_shape *shape);
+
+/* The adjoint of that definition in direct loops (dx, dweight, dbias each as one sum per element,
+ * accumulated in double; formulas in nn/conv2d.c), the reference of the backward tests. Same
+ * arguments and conventions as conv2d_backward: dweight and dbias accumulated, dx overwritten,
+ * dx or dbias may be NULL; no workspace. */
+void conv2d_backward_naive(float *dx,           /* (B, C, H, W), overwritten; or NULL */
+                           float *dweight,      /* (O, C, k, k), accumulated */
+                           float *dbias,        /* (O), accumulated; or NULL */
+                           const float *dy,     /* (B, O, Ho, Wo) */
+                           const float *x,      /* (B, C, H, W) */
+                           const float *weight, /* (O, C, k, k) */
+                           const conv2d_shape *shape);
 
 void conv2d_forward(float *y,            /* (B, O, Ho, Wo) */
                     const float *x,      /* (B, C, H, W) */
