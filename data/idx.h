@@ -1,6 +1,6 @@
 /*
  * data/idx.h — the IDX files of MNIST and Fashion-MNIST (LeCun et al.; Xiao et al. 2017), plain
- * or gzip-compressed, read in place (SPEC §7).
+ * or gzip-compressed, read in place.
  *
  *   magic (big-endian u32): 0x00000803 for u8 images (3 dimensions: count, rows, columns),
  *                           0x00000801 for u8 labels (1 dimension: count)

@@ -7,17 +7,17 @@
  * other 2N − 2 rows are its negatives. Rows are L2-normalised first (loss/cosine.h):
  * u_k = z_k / max(‖z_k‖, 1e-12), c_ik = u_i · u_k.
  *
- * NT-Xent (paper Eq. 1 and Algorithm 1; LightlySSL NTXentLoss; SPEC §3.1), temperature τ:
+ * NT-Xent (paper Eq. 1 and Algorithm 1; LightlySSL NTXentLoss), temperature τ:
  *     s_ik = c_ik / τ,   ℓ_i = −s_{i,p(i)} + log Σ_{k≠i} exp(s_ik),   L = (1/2N) Σ_i ℓ_i
  *     the log-sum-exp is taken with the row maximum subtracted, so any τ and any norm is stable.
  *     ∂L/∂s_ik = (P_ik − [k = p(i)]) / 2N,  P_ik = softmax over k≠i of s_ik.
  *     Note for comparisons: the official TensorFlow code reports 2L (it sums the two directions'
  *     means); LightlySSL and this code report L.
  *
- * NT-Logistic (paper Table 2; SPEC §3.2):
+ * NT-Logistic (paper Table 2):
  *     ℓ_i = −log σ(c_{i,p(i)} / τ) − mean_{k ∉ {i, p(i)}} log σ(−c_ik / τ),   L = mean_i ℓ_i
  *     log σ(x) = −log1p(exp(−x)) for x >= 0 and x − log1p(exp(x)) otherwise (stable).
- * Margin triplet (paper Table 2; SPEC §3.2), margin m, no temperature:
+ * Margin triplet (paper Table 2), margin m, no temperature:
  *     ℓ_i = mean_{k ∉ {i, p(i)}} max(0, c_ik − c_{i,p(i)} + m),   L = mean_i ℓ_i
  *     the gradient of max(0, x) is taken as 0 at x = 0, as for ReLU.
  * The paper sums over negatives; both alternatives average instead, so the loss does not grow with
@@ -47,8 +47,8 @@ typedef enum contrastive_loss_kind {
 
 typedef struct contrastive_loss {
     contrastive_loss_kind kind;
-    float temperature; /* τ of NT-Xent and NT-Logistic; default 0.5 (SPEC §3.1) */
-    float margin;      /* m of margin triplet; default 0.5 (SPEC §3.2) */
+    float temperature; /* τ of NT-Xent and NT-Logistic; default 0.5 (LightlySSL's) */
+    float margin;      /* m of margin triplet; default 0.5 */
 } contrastive_loss;
 
 /* The default configuration: NT-Xent with τ = 0.5, margin 0.5. */

@@ -1,6 +1,6 @@
 /*
  * loss/ntxent.c — NT-Xent, the normalised temperature-scaled cross-entropy of SimCLR
- * (paper Eq. 1; LightlySSL NTXentLoss; SPEC §3.1). Formulas and conventions: loss/contrastive.h.
+ * (paper Eq. 1; LightlySSL NTXentLoss). Formulas and conventions: loss/contrastive.h.
  *
  *     s_ik = u_i·u_k / τ
  *     ℓ_i  = −s_{i,p(i)} + log Σ_{k≠i} exp(s_ik)          (row maximum subtracted first)

@@ -1,6 +1,6 @@
 /*
  * nn/conv2d.h — 2-D convolution, forward and backward (torch.nn.Conv2d: square kernel, stride,
- * zero padding, optional bias, no dilation, no groups; SPEC §4.1).
+ * zero padding, optional bias, no dilation, no groups).
  *
  *     y[n][o][i][j] = bias[o] + Σ_c Σ_a Σ_b weight[o][c][a][b] · x[n][c][i·s − p + a][j·s − p + b]
  *     (x read as 0 outside the image);  Hout = (H + 2p − k)/s + 1,  Wout = (W + 2p − k)/s + 1

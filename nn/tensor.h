@@ -1,7 +1,7 @@
 /*
  * nn/tensor.h — the tensor type: a shape and a contiguous block of float32.
  *
- * Layout (SPEC.md §0): row-major and contiguous, the PyTorch layouts — NCHW for activations,
+ * Layout: row-major and contiguous, the PyTorch layouts — NCHW for activations,
  * (O, C, kh, kw) for convolution weights, (out, in) for linear weights — so that weights move
  * between this project and PyTorch unchanged.
  *
