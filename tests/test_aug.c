@@ -1,6 +1,6 @@
 /*
  * tests/test_aug.c — the augmentation operations (aug/) against hand-computed values and the
- * formulas in aug/*.h, and the crop sampler against the distributions it must draw from.
+ * formulas in the aug/ headers, and the crop sampler against the distributions it must draw from.
  */
 #include <criterion/criterion.h>
 #include <math.h>
