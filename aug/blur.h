@@ -1,5 +1,5 @@
 /*
- * aug/blur.h — Gaussian blur (SPEC §2.6; torchvision gaussian_blur on tensors).
+ * aug/blur.h — Gaussian blur (torchvision gaussian_blur on tensors).
  *
  *   kernel size k: 10% of the image side (paper Appendix A), rounded down, made odd by adding 1
  *                  when even, at least 3

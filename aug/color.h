@@ -1,5 +1,6 @@
 /*
- * aug/color.h — the colour operations of SimCLR's augmentation (SPEC §2.4, §2.5, §2.7), as
+ * aug/color.h — the colour operations of SimCLR's augmentation (colour jitter, random grayscale,
+ * normalisation), as
  * torchvision.transforms.functional computes them on float tensors.
  *
  * Images are float CHW in [0, 1] (C = 1 or 3; planes R, G, B). Every operation works in place,
@@ -13,7 +14,7 @@
  *                1-channel image uses the mean of the image)
  *   saturation   x ← blend(x, gray(x), s)                             (adjust_saturation)
  *   hue          RGB → HSV, h ← frac(h + shift), HSV → RGB           (adjust_hue, shift in
- *                [−0.5, 0.5]; the conversions are torchvision's _rgb2hsv / _hsv2rgb, in SPEC §2.4)
+ *                [−0.5, 0.5]; the conversions are torchvision's _rgb2hsv / _hsv2rgb, below)
  *   grayscale    every channel ← gray(x)                              (rgb_to_grayscale, 3 out)
  *   normalise    x ← (x − mean_c) / std_c                             (normalize)
  *
@@ -50,7 +51,14 @@ void aug_normalize(float *image, /* (C, H, W) */
                    size_t channels, size_t height, size_t width, const float *mean,
                    const float *std);
 
-/* One pixel's conversions, torchvision's formulas (exposed for tests and references). */
+/* One pixel's conversions, torchvision's _rgb2hsv / _hsv2rgb (exposed for tests and references):
+ *   RGB → HSV: v = max, cr = max − min, s = cr / max (0 when max == min);
+ *              rc, gc, bc = (max − R, max − G, max − B) / cr (cr taken as 1 when 0);
+ *              h = (R == max)·(bc − gc) + (G == max, R != max)·(2 + rc − bc)
+ *                  + (G != max, R != max)·(4 + gc − rc);  h = fmod(h/6 + 1, 1)
+ *   HSV → RGB: i = floor(6h) mod 6, f = 6h − floor(6h); p = clamp(v(1 − s)),
+ *              q = clamp(v(1 − s·f)), t = clamp(v(1 − s(1 − f)));
+ *              i = 0..5 → (R, G, B) = (v,t,p) (q,v,p) (p,v,t) (p,q,v) (t,p,v) (v,p,q) */
 void aug_rgb_to_hsv(float r, float g, float b, float *h, float *s, float *v);
 void aug_hsv_to_rgb(float h, float s, float v, float *r, float *g, float *b);
 

@@ -1,6 +1,6 @@
 /*
  * aug/geometry.h — where a view comes from: torchvision's RandomResizedCrop sampling, the
- * antialiased bilinear resize, and flips (SPEC §2.1 – §2.3).
+ * antialiased bilinear resize, and flips.
  *
  * Images are float CHW. Shape legend: C channels, H × W the image, h × w a crop, S the side of
  * the square output.

@@ -1,6 +1,6 @@
 /*
  * aug/pipeline.h — SimCLR's "stochastic data augmentation module" (paper §3 and Appendix A;
- * LightlySSL SimCLRTransform; SPEC §2): the view pipeline, its presets, and two views per image.
+ * LightlySSL SimCLRTransform): the view pipeline, its presets, and two views per image.
  *
  * One view, in this order, every random draw from the view's own stream
  * rng_stream(seed, "view", epoch, image index, view index) (nn/rng.h):
@@ -22,7 +22,8 @@
  * crop, flip or blur a view gets. (torchvision draws a transform's parameters only when it
  * applies it; the distributions are the same.)
  *
- * Presets (SPEC §2.8):
+ * Presets (imagenet: paper §3 and Lightly's defaults; cifar: paper Appendix B.9 and Lightly's
+ * CIFAR benchmark; gray: this project's choice for 1-channel data such as Fashion-MNIST):
  *   imagenet  224, min_scale 0.08, strength 1.0, p_jitter 0.8, p_gray 0.2, p_blur 0.5, ImageNet stats
  *   cifar      32, min_scale 0.08, strength 0.5, p_jitter 0.8, p_gray 0.2, p_blur 0,   CIFAR-10 stats
  *   gray       28, min_scale 0.2,  strength 0.5, p_jitter 0.8, p_gray 0,   p_blur 0,   Fashion-MNIST stats
@@ -54,7 +55,7 @@ typedef struct aug_config {
     float mean[3], std[3];             /* per channel (the first entry for 1-channel images) */
 } aug_config;
 
-/* "imagenet", "cifar" or "gray" (SPEC §2.8); fails on any other name. */
+/* "imagenet", "cifar" or "gray" (the presets above); fails on any other name. */
 int aug_config_preset(aug_config *config, const char *name, simclr_error *err);
 
 /* The four colour-jitter factors of one view and their order. */

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "../nn/memory.h"
-#include "idx.h" /* file_read_all */
+#include "file_io.h"
 #include "inflate.h"
 #include "tar.h"
 

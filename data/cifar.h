@@ -1,6 +1,6 @@
 /*
  * data/cifar.h — CIFAR-10 and CIFAR-100 in their binary versions (Krizhevsky 2009), read in
- * place from the distributed archive or from a directory of .bin files (SPEC §7).
+ * place from the distributed archive or from a directory of .bin files.
  *
  *   CIFAR-10:  data_batch_1.bin … data_batch_5.bin (train), test_batch.bin (test); records of
  *              1 label byte + 3072 bytes (R plane, G plane, B plane, 32×32 each)

@@ -8,44 +8,11 @@
 
 #include "../nn/memory.h"
 #include "../nn/tensor.h"
+#include "file_io.h"
 #include "inflate.h"
 
 /* No IDX file this project reads is near this; it bounds what a corrupt size can make us do. */
 #define IDX_MAX_BYTES ((size_t)1 << 31)
-
-int file_read_all(const char *path, size_t max_bytes, uint8_t **bytes, size_t *size,
-                  simclr_error *err)
-{
-    FILE *file = fopen(path, "rb");
-    long length;
-    *bytes = NULL;
-    *size = 0;
-    if (file == NULL)
-        return simclr_fail(err, "%s: cannot open the file", path);
-    if (fseek(file, 0, SEEK_END) != 0 || (length = ftell(file)) < 0 || fseek(file, 0, SEEK_SET) != 0) {
-        fclose(file);
-        return simclr_fail(err, "%s: cannot tell the file's size", path);
-    }
-    if ((unsigned long)length > max_bytes) {
-        fclose(file);
-        return simclr_fail(err, "%s: %ld bytes is larger than the %lu accepted", path, length,
-                           (unsigned long)max_bytes);
-    }
-    *bytes = simclr_calloc((size_t)length + 1, 1, path, err);
-    if (*bytes == NULL) {
-        fclose(file);
-        return SIMCLR_FAILED;
-    }
-    if (fread(*bytes, 1, (size_t)length, file) != (size_t)length) {
-        fclose(file);
-        simclr_free(*bytes);
-        *bytes = NULL;
-        return simclr_fail(err, "%s: read failed", path);
-    }
-    fclose(file);
-    *size = (size_t)length;
-    return SIMCLR_OK;
-}
 
 static uint32_t big_endian_32(const uint8_t *p)
 {

@@ -1,6 +1,6 @@
 /*
  * data/idx.h — the IDX files of MNIST and Fashion-MNIST (LeCun et al.; Xiao et al. 2017), plain
- * or gzip-compressed, read in place (SPEC §7).
+ * or gzip-compressed, read in place.
  *
  *   magic (big-endian u32): 0x00000803 for u8 images (3 dimensions: count, rows, columns),
  *                           0x00000801 for u8 labels (1 dimension: count)
@@ -45,9 +45,5 @@ typedef struct idx_split {
  * preferring the plain file and falling back to .gz. */
 int idx_split_load(idx_split *split, const char *directory, int train, simclr_error *err);
 void idx_split_free(idx_split *split);
-
-/* Reads a whole file into a new buffer (freed with simclr_free), refusing files above max_bytes. */
-int file_read_all(const char *path, size_t max_bytes, uint8_t **bytes, size_t *size,
-                  simclr_error *err);
 
 #endif

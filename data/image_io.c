@@ -1,6 +1,6 @@
 /*
  * data/image_io.c — PNG (stored DEFLATE) and PPM/PGM writers, written atomically.
- * Formats, checksums and their known answers: data/image_io.h.
+ * Formats: data/image_io.h; the checksums and the atomic write: data/file_io.h.
  */
 #include "image_io.h"
 
@@ -9,31 +9,7 @@
 
 #include "../nn/memory.h"
 #include "../nn/tensor.h"
-#include "idx.h" /* file_read_all */
-
-uint32_t crc32_update(uint32_t crc, const uint8_t *bytes, size_t count)
-{
-    size_t i;
-    int bit;
-    crc = ~crc;
-    for (i = 0; i < count; i++) {
-        crc ^= bytes[i];
-        for (bit = 0; bit < 8; bit++)
-            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-    }
-    return ~crc;
-}
-
-uint32_t adler32_update(uint32_t adler, const uint8_t *bytes, size_t count)
-{
-    uint32_t a = adler & 0xffffu, b = adler >> 16;
-    size_t i;
-    for (i = 0; i < count; i++) {
-        a = (a + bytes[i]) % 65521u;
-        b = (b + a) % 65521u;
-    }
-    return (b << 16) | a;
-}
+#include "file_io.h"
 
 static uint8_t to_byte(float x)
 {
@@ -69,29 +45,6 @@ static void put_chunk(byte_buffer *buffer, const char *type, const uint8_t *data
     if (count > 0)
         put_bytes(buffer, data, count);
     put_u32_big_endian(buffer, crc32_update(0, buffer->bytes + start, 4 + count));
-}
-
-int file_write_atomically(const char *path, const uint8_t *bytes, size_t count,
-                          simclr_error *err)
-{
-    char temporary[4096];
-    FILE *file;
-    if (strlen(path) + 5 > sizeof temporary)
-        return simclr_fail(err, "%s: the path is too long", path);
-    sprintf(temporary, "%s.tmp", path);
-    file = fopen(temporary, "wb");
-    if (file == NULL)
-        return simclr_fail(err, "%s: cannot create the file", temporary);
-    if (fwrite(bytes, 1, count, file) != count || fflush(file) != 0) {
-        fclose(file);
-        remove(temporary);
-        return simclr_fail(err, "%s: write failed (disk full?)", path);
-    }
-    if (fclose(file) != 0 || rename(temporary, path) != 0) {
-        remove(temporary);
-        return simclr_fail(err, "%s: cannot move the finished file into place", path);
-    }
-    return SIMCLR_OK;
 }
 
 static int ends_with(const char *text, const char *suffix)

@@ -5,15 +5,13 @@
  * PNG (ISO/IEC 15948, RFC 2083): signature, IHDR (8-bit RGB or grayscale, no interlace), one
  * IDAT holding a zlib stream (RFC 1950) of *stored* DEFLATE blocks (RFC 1951 §3.2.4: no
  * compression, so no zlib is needed) over the scanlines, each preceded by filter type 0, with the
- * Adler-32 of the scanlines; IEND. Every chunk carries the CRC-32 of its type and data.
- *   CRC-32: the ISO-HDLC polynomial 0xEDB88320 (reflected), initial and final XOR 0xFFFFFFFF;
- *           known answer: "123456789" → 0xCBF43926.
- *   Adler-32: a = 1 + Σ bytes, b = Σ a, both mod 65521; result b·65536 + a;
- *           known answer: "Wikipedia" → 0x11E60398.
+ * Adler-32 of the scanlines; IEND. Every chunk carries the CRC-32 of its type and data (both
+ * checksums: data/file_io.h).
  *
  * Pixels come as float CHW in [0, 1] and are stored as round(255·clamp(x, 0, 1)).
  * Files are written to "<path>.tmp" and renamed over <path> only when complete, so a reader
- * never sees half a file. Errors name the file and the problem.
+ * never sees half a file (file_write_atomically, data/file_io.h). Errors name the file and the
+ * problem.
  */
 #ifndef SIMCLR_DATA_IMAGE_IO_H
 #define SIMCLR_DATA_IMAGE_IO_H
@@ -22,14 +20,6 @@
 #include <stdint.h>
 
 #include "../nn/error.h"
-
-/* Writes bytes to "<path>.tmp", then renames it over path: a reader never sees half a file.
- * Every file this project writes goes through here. */
-int file_write_atomically(const char *path, const uint8_t *bytes, size_t count,
-                          simclr_error *err);
-
-uint32_t crc32_update(uint32_t crc, const uint8_t *bytes, size_t count); /* start with 0 */
-uint32_t adler32_update(uint32_t adler, const uint8_t *bytes, size_t count); /* start with 1 */
 
 /* Reads a binary PPM (P6) or PGM (P5) with maxval 255: *image (C, H, W) in [0, 1], allocated
  * with simclr_calloc. The header is "P6" or "P5", width, height, maxval as decimal numbers

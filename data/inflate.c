@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "../nn/memory.h"
-#include "image_io.h" /* crc32_update */
+#include "file_io.h" /* crc32_update */
 
 #define INFLATE_MAX_BITS 15
 #define INFLATE_MAX_LITERALS 288

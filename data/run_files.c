@@ -20,7 +20,7 @@
 #endif
 
 #include "../nn/memory.h"
-#include "image_io.h" /* file_write_atomically */
+#include "file_io.h"
 
 int run_files_write_csv(const char *path, const training_log *log, size_t steps_per_epoch,
                         simclr_error *err)

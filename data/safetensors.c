@@ -11,8 +11,7 @@
 
 #include "../nn/memory.h"
 #include "../nn/tensor.h"
-#include "idx.h"      /* file_read_all */
-#include "image_io.h" /* file_write_atomically */
+#include "file_io.h"
 
 /* Refuse headers and files beyond these: no real checkpoint comes near them. */
 #define SAFETENSORS_MAX_HEADER ((size_t)100 << 20)

@@ -1,5 +1,5 @@
 /*
- * data/safetensors.h — the safetensors format (Hugging Face; SPEC §7): checkpoints and reference
+ * data/safetensors.h — the safetensors format (Hugging Face): checkpoints and reference
  * outputs that PyTorch, JAX and others read.
  *
  *   8 bytes   header length n, little-endian u64

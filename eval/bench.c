@@ -20,7 +20,6 @@
 #include "../nn/parallel.h"
 #include "../nn/rng.h"
 #include "../nn/timer.h"
-#include "../nn/winograd.h"
 
 static int compare_doubles(const void *a, const void *b)
 {

@@ -14,7 +14,7 @@
 #include "../aug/geometry.h"
 #include "../aug/pipeline.h"
 #include "../data/shapes.h"
-#include "../data/image_io.h"
+#include "../data/file_io.h"
 #include "../data/safetensors.h"
 #include "../loss/contrastive.h"
 #include "../nn/batchnorm.h"
@@ -874,7 +874,7 @@ int golden_write_all(const char *dir, const char *ops, golden_train_step_writer 
     RUN("resnet", golden_resnet(g, STEM_IMAGENET, 64));
     RUN("train_step", write_train_step(g, train_step, 0, context));
     /* a 3×3 stride-1 convolution with 16 channels or more, which takes the Winograd path
-     * (nn/winograd.h); last, so that the cases before it keep their input streams */
+     * (nn/winograd_internal.h); last, so that the cases before it keep their input streams */
     RUN("conv2d", golden_conv2d(g, 2, 16, 9, 10, 17, 3, 1, 1));
     /* the training step with the views as two batches of N (LightlySSL's examples) */
     RUN("train_step", write_train_step(g, train_step, 1, context));

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../nn/gemm.h"
+#include "../nn/gemm_internal.h" /* the packed operands: gemm_pack_a, gemm_prepacked */
 #include "../nn/linear.h"
 #include "../nn/memory.h"
 #include "../nn/parallel.h"

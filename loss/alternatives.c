@@ -1,6 +1,7 @@
 /*
  * loss/alternatives.c — the other objectives of the paper's Table 2 (compared in its Table 4):
- * NT-Logistic and margin triplet, averaged over negatives (SPEC §3.2). Formulas and conventions:
+ * NT-Logistic and margin triplet, averaged over negatives (the paper sums them; the mean keeps
+ * the scale from growing with N). Formulas and conventions:
  * loss/contrastive.h. With N = 1 there are no negatives and the negative terms are 0.
  *
  * NT-Logistic, x = c/τ:  ℓ_i = −log σ(x_{i,p(i)}) − mean_neg log σ(−x_ik)
@@ -13,6 +14,7 @@
 
 #include "../nn/parallel.h"
 #include "contrastive.h"
+#include "contrastive_cache.h" /* contrastive_prepare, contrastive_propagate */
 
 /* log σ(x) without overflow for any x. */
 static double log_sigmoid(double x)

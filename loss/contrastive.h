@@ -7,17 +7,17 @@
  * other 2N − 2 rows are its negatives. Rows are L2-normalised first (loss/cosine.h):
  * u_k = z_k / max(‖z_k‖, 1e-12), c_ik = u_i · u_k.
  *
- * NT-Xent (paper Eq. 1 and Algorithm 1; LightlySSL NTXentLoss; SPEC §3.1), temperature τ:
+ * NT-Xent (paper Eq. 1 and Algorithm 1; LightlySSL NTXentLoss), temperature τ:
  *     s_ik = c_ik / τ,   ℓ_i = −s_{i,p(i)} + log Σ_{k≠i} exp(s_ik),   L = (1/2N) Σ_i ℓ_i
  *     the log-sum-exp is taken with the row maximum subtracted, so any τ and any norm is stable.
  *     ∂L/∂s_ik = (P_ik − [k = p(i)]) / 2N,  P_ik = softmax over k≠i of s_ik.
  *     Note for comparisons: the official TensorFlow code reports 2L (it sums the two directions'
  *     means); LightlySSL and this code report L.
  *
- * NT-Logistic (paper Table 2; SPEC §3.2):
+ * NT-Logistic (paper Table 2):
  *     ℓ_i = −log σ(c_{i,p(i)} / τ) − mean_{k ∉ {i, p(i)}} log σ(−c_ik / τ),   L = mean_i ℓ_i
  *     log σ(x) = −log1p(exp(−x)) for x >= 0 and x − log1p(exp(x)) otherwise (stable).
- * Margin triplet (paper Table 2; SPEC §3.2), margin m, no temperature:
+ * Margin triplet (paper Table 2), margin m, no temperature:
  *     ℓ_i = mean_{k ∉ {i, p(i)}} max(0, c_ik − c_{i,p(i)} + m),   L = mean_i ℓ_i
  *     the gradient of max(0, x) is taken as 0 at x = 0, as for ReLU.
  * The paper sums over negatives; both alternatives average instead, so the loss does not grow with
@@ -37,6 +37,7 @@
 #include <stddef.h>
 
 #include "../nn/error.h"
+#include "contrastive_cache.h"
 
 typedef enum contrastive_loss_kind {
     LOSS_NTXENT = 0,        /* paper Eq. 1, the default */
@@ -46,20 +47,9 @@ typedef enum contrastive_loss_kind {
 
 typedef struct contrastive_loss {
     contrastive_loss_kind kind;
-    float temperature; /* τ of NT-Xent and NT-Logistic; default 0.5 (SPEC §3.1) */
-    float margin;      /* m of margin triplet; default 0.5 (SPEC §3.2) */
+    float temperature; /* τ of NT-Xent and NT-Logistic; default 0.5 (LightlySSL's) */
+    float margin;      /* m of margin triplet; default 0.5 */
 } contrastive_loss;
-
-/* What forward keeps for backward, all carved from one caller-owned block. */
-typedef struct contrastive_cache {
-    float *unit;     /* (2N, d) the normalised rows u */
-    float *norm;     /* (2N) ‖z_k‖ */
-    float *cosine;   /* (2N, 2N) c = u uᵀ */
-    float *softmax;  /* (2N, 2N) NT-Xent's P (zero on the diagonal) */
-    float *grad;     /* (2N, 2N) ∂L/∂c, built by backward */
-    float *dunit;    /* (2N, d) ∂L/∂u, built by backward */
-    float *row_loss; /* (2N) ℓ_i */
-} contrastive_cache;
 
 /* The default configuration: NT-Xent with τ = 0.5, margin 0.5. */
 contrastive_loss contrastive_loss_default(void);
@@ -67,12 +57,6 @@ contrastive_loss contrastive_loss_default(void);
 /* "ntxent", "nt-logistic", "margin-triplet" <-> kind. Parse fails on any other name. */
 const char *contrastive_loss_name(contrastive_loss_kind kind);
 int contrastive_loss_parse(const char *name, contrastive_loss_kind *kind, simclr_error *err);
-
-/* Floats needed by a cache for N pairs of d-dimensional rows (fails on overflow or N = 0). */
-int contrastive_cache_floats(size_t N, size_t d, size_t *floats, simclr_error *err);
-
-/* Points the cache's arrays into `memory` (contrastive_cache_floats(N, d) floats). */
-void contrastive_cache_bind(contrastive_cache *cache, float *memory, size_t N, size_t d);
 
 /* The selected loss: returns L and fills the cache. */
 float contrastive_loss_forward(contrastive_cache *cache, const float *z0, /* (N, d) */
@@ -98,15 +82,5 @@ float margin_triplet_forward(contrastive_cache *cache, const float *z0, const fl
                              float margin, size_t N, size_t d);
 void margin_triplet_backward(float *dz0, float *dz1, contrastive_cache *cache, float margin,
                              size_t N, size_t d);
-
-/* Shared steps, used by the losses above and by the memory bank:
- * normalise z0 and z1 into cache->unit and fill cache->cosine; */
-void contrastive_prepare(contrastive_cache *cache, const float *z0, const float *z1, size_t N,
-                         size_t d);
-/* turn cache->grad (∂L/∂c) into ∂L/∂z0 and ∂L/∂z1. */
-void contrastive_propagate(float *dz0, float *dz1, contrastive_cache *cache, size_t N, size_t d);
-
-/* The positive of row i among 2N rows. */
-size_t contrastive_positive(size_t i, size_t N);
 
 #endif

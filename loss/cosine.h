@@ -2,7 +2,7 @@
  * loss/cosine.h — the geometry every contrastive loss here shares: L2-normalised rows and the
  * matrix of their cosine similarities, forward and backward.
  *
- *     u_k = z_k / max(‖z_k‖, ε),   ε = 1e-12          (torch.nn.functional.normalize, SPEC §3.1)
+ *     u_k = z_k / max(‖z_k‖, ε),   ε = 1e-12          (torch.nn.functional.normalize)
  *     c_ij = u_i · u_j                                 (cosine similarity matrix, R × R)
  *
  * Backward (given G = ∂L/∂c and g_k = ∂L/∂u_k):
@@ -24,7 +24,7 @@
 
 #include <stddef.h>
 
-#define COSINE_NORM_FLOOR 1e-12 /* ε of SPEC §3.1 */
+#define COSINE_NORM_FLOOR 1e-12 /* ε, F.normalize's default eps */
 
 /* unit = z / max(‖z‖, ε) row by row; norm keeps ‖z‖ for the backward pass. */
 void rows_normalize_forward(float *unit,    /* (R, d) */

@@ -1,5 +1,6 @@
 /*
- * loss/memory_bank.c — NT-Xent against a FIFO bank of negatives (LightlySSL; SPEC §3.3).
+ * loss/memory_bank.c — NT-Xent against a FIFO bank of negatives (LightlySSL). Formulas:
+ * loss/memory_bank.h.
  * Formulas and conventions: loss/memory_bank.h.
  */
 #include "memory_bank.h"

@@ -1,6 +1,6 @@
 /*
  * loss/memory_bank.h — NT-Xent with a memory bank of negatives, as LightlySSL's
- * NTXentLoss(memory_bank_size=K) (SPEC §3.3).
+ * NTXentLoss(memory_bank_size=K).
  *
  * The bank holds K past view-1 embeddings, L2-normalised, one per row (K, d); it starts as
  * normal(0, 1) draws (from the caller's stream, row by row) normalised per row. For a batch:

@@ -1,6 +1,6 @@
 /*
  * loss/ntxent.c — NT-Xent, the normalised temperature-scaled cross-entropy of SimCLR
- * (paper Eq. 1; LightlySSL NTXentLoss; SPEC §3.1). Formulas and conventions: loss/contrastive.h.
+ * (paper Eq. 1; LightlySSL NTXentLoss). Formulas and conventions: loss/contrastive.h.
  *
  *     s_ik = u_i·u_k / τ
  *     ℓ_i  = −s_{i,p(i)} + log Σ_{k≠i} exp(s_ik)          (row maximum subtracted first)
@@ -11,6 +11,7 @@
 
 #include "../nn/parallel.h"
 #include "contrastive.h"
+#include "contrastive_cache.h" /* contrastive_prepare, contrastive_propagate */
 
 float ntxent_forward(contrastive_cache *cache, const float *z0, const float *z1,
                      float temperature, size_t N, size_t d)

@@ -1,6 +1,6 @@
 /*
  * nn/batchnorm.h — batch normalisation over (B, C, S): 2-D (S = H·W, torch.nn.BatchNorm2d) and
- * 1-D (S = 1, torch.nn.BatchNorm1d on (B, C)); SPEC §4.1.
+ * 1-D (S = 1, torch.nn.BatchNorm1d on (B, C)); momentum 0.1 and eps 1e-5 as PyTorch's defaults.
  *
  * Training mode, per channel c, over the n = B·S values x of that channel:
  *     mean = Σx / n,  var = Σ(x − mean)² / n            (biased: used to normalise)

@@ -1,15 +1,16 @@
 /*
- * nn/conv2d.c — convolution by im2col + GEMM, and the 7-loop reference.
- * Definitions, shapes and conventions: nn/conv2d.h.
+ * nn/conv2d.c — convolution by im2col + GEMM (or Winograd), and the direct-loop references of
+ * forward and backward. Definitions, shapes and conventions: nn/conv2d.h. A build with
+ * SIMCLR_REFERENCE=1 (`make REFERENCE=1`) runs the references for every shape.
  */
 #include "conv2d.h"
 
 #include <string.h>
 
-#include "gemm.h"
+#include "gemm_internal.h"
 #include "parallel.h"
 #include "tensor.h"
-#include "winograd.h"
+#include "winograd_internal.h"
 
 /* GEMM columns per chunk: enough to fill the register tiles and amortise packing, few enough
  * that a chunk's packed columns stay in cache. The weight gradient sums over columns, so it
@@ -163,6 +164,75 @@ void conv2d_forward_naive(float *y, const float *x, const float *weight, const f
                                        x[((n * C + c) * H + (size_t)row) * W + (size_t)column];
                             }
                     y[((n * s->out_channels + o) * s->out_height + i) * s->out_width + j] = sum;
+                }
+}
+
+/* The adjoint of the sum above, read off it term by term: the term
+ *     weight[o][c][a][b] · x[n][c][i·s − p + a][j·s − p + b]
+ * of y[n][o][i][j] sends dy[n][o][i][j] · x[..] to dweight[o][c][a][b] and dy[n][o][i][j] ·
+ * weight[o][c][a][b] to dx[n][c][i·s − p + a][j·s − p + b]. Written as one sum per gradient
+ * element (each written once, summed in double, in the loops' order):
+ *     dbias[o]            += Σ_n Σ_i Σ_j dy[n][o][i][j]
+ *     dweight[o][c][a][b] += Σ_n Σ_i Σ_j dy[n][o][i][j] · x[n][c][i·s − p + a][j·s − p + b]
+ *     dx[n][c][r][t]       = Σ_o Σ_a Σ_b dy[n][o][i][j] · weight[o][c][a][b]
+ *                            over the (i, j) with i·s − p + a = r, j·s − p + b = t, 0 <= i < Ho,
+ *                            0 <= j < Wo (none when r + p − a is negative or not a multiple of s)
+ * (x read as 0 outside the image, as forward). */
+void conv2d_backward_naive(float *dx, float *dweight, float *dbias, const float *dy,
+                           const float *x, const float *weight, const conv2d_shape *s)
+{
+    const size_t C = s->in_channels, H = s->in_height, W = s->in_width, k = s->kernel;
+    const size_t O = s->out_channels, Ho = s->out_height, Wo = s->out_width;
+    size_t n, o, c, a, b, i, j, r, t;
+    if (dbias != NULL)
+        for (o = 0; o < O; o++) {
+            double sum = 0.0;
+            for (n = 0; n < s->batch; n++)
+                for (i = 0; i < Ho; i++)
+                    for (j = 0; j < Wo; j++)
+                        sum += dy[((n * O + o) * Ho + i) * Wo + j];
+            dbias[o] += (float)sum;
+        }
+    for (o = 0; o < O; o++)
+        for (c = 0; c < C; c++)
+            for (a = 0; a < k; a++)
+                for (b = 0; b < k; b++) {
+                    double sum = 0.0;
+                    for (n = 0; n < s->batch; n++)
+                        for (i = 0; i < Ho; i++)
+                            for (j = 0; j < Wo; j++) {
+                                const long row = (long)(i * s->stride + a) - (long)s->padding;
+                                const long column = (long)(j * s->stride + b) - (long)s->padding;
+                                if (row < 0 || column < 0 || row >= (long)H || column >= (long)W)
+                                    continue;
+                                sum += (double)dy[((n * O + o) * Ho + i) * Wo + j] *
+                                       x[((n * C + c) * H + (size_t)row) * W + (size_t)column];
+                            }
+                    dweight[((o * C + c) * k + a) * k + b] += (float)sum;
+                }
+    if (dx == NULL)
+        return;
+    for (n = 0; n < s->batch; n++)
+        for (c = 0; c < C; c++)
+            for (r = 0; r < H; r++)
+                for (t = 0; t < W; t++) {
+                    double sum = 0.0;
+                    for (o = 0; o < O; o++)
+                        for (a = 0; a < k; a++)
+                            for (b = 0; b < k; b++) {
+                                /* the output (i, j) whose window puts tap (a, b) on (r, t) */
+                                const size_t row = r + s->padding, column = t + s->padding;
+                                if (row < a || column < b || (row - a) % s->stride != 0 ||
+                                    (column - b) % s->stride != 0)
+                                    continue;
+                                i = (row - a) / s->stride;
+                                j = (column - b) / s->stride;
+                                if (i >= Ho || j >= Wo)
+                                    continue;
+                                sum += (double)dy[((n * O + o) * Ho + i) * Wo + j] *
+                                       weight[((o * C + c) * k + a) * k + b];
+                            }
+                    dx[((n * C + c) * H + r) * W + t] = (float)sum;
                 }
 }
 
@@ -450,6 +520,11 @@ static void conv2d_forward_chunk(float *y, const float *x, const float *packed_w
 void conv2d_forward(float *y, const float *x, const float *weight, const float *bias,
                     const conv2d_shape *s, float *workspace)
 {
+#if SIMCLR_REFERENCE
+    /* the reference build: the 7-loop definition, for every shape */
+    conv2d_forward_naive(y, x, weight, bias, s);
+    return;
+#endif
     const size_t rows = conv2d_col_rows(s), O = s->out_channels;
     const size_t S = s->out_height * s->out_width, chunks = (s->batch + s->chunk - 1) / s->chunk;
     const int take_chunks = conv2d_threads_take_chunks(s);
@@ -459,7 +534,7 @@ void conv2d_forward(float *y, const float *x, const float *weight, const float *
     size_t chunk;
     (void)take_chunks, (void)slots; /* read only by the OpenMP pragmas */
     if (winograd_applies(s)) {
-        winograd_forward(y, x, weight, s, workspace); /* 3×3, stride 1, padding 1: nn/winograd.h */
+        winograd_forward(y, x, weight, s, workspace); /* 3×3, stride 1, padding 1: nn/winograd_internal.h */
     } else {
         conv2d_plan_workspace(s, &plan);
         slots_base = workspace + plan.weight;
@@ -514,6 +589,11 @@ static void conv2d_input_gradient_chunk(float *dx, const float *dy, const float 
 void conv2d_backward(float *dx, float *dweight, float *dbias, const float *dy, const float *x,
                      const float *weight, const conv2d_shape *s, float *workspace)
 {
+#if SIMCLR_REFERENCE
+    /* the reference build: the adjoint in direct loops, for every shape */
+    conv2d_backward_naive(dx, dweight, dbias, dy, x, weight, s);
+    return;
+#endif
     const size_t rows = conv2d_col_rows(s), O = s->out_channels;
     const size_t S = s->out_height * s->out_width;
     const size_t in_size = s->in_channels * s->in_height * s->in_width;
@@ -541,7 +621,7 @@ void conv2d_backward(float *dx, float *dweight, float *dbias, const float *dy, c
     }
 
     if (winograd_applies(s)) {
-        winograd_backward(dx, dweight, dy, x, weight, s, workspace); /* nn/winograd.h */
+        winograd_backward(dx, dweight, dy, x, weight, s, workspace); /* nn/winograd_internal.h */
         return;
     }
 

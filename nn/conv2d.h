@@ -1,6 +1,6 @@
 /*
  * nn/conv2d.h — 2-D convolution, forward and backward (torch.nn.Conv2d: square kernel, stride,
- * zero padding, optional bias, no dilation, no groups; SPEC §4.1).
+ * zero padding, optional bias, no dilation, no groups).
  *
  *     y[n][o][i][j] = bias[o] + Σ_c Σ_a Σ_b weight[o][c][a][b] · x[n][c][i·s − p + a][j·s − p + b]
  *     (x read as 0 outside the image);  Hout = (H + 2p − k)/s + 1,  Wout = (W + 2p − k)/s + 1
@@ -26,7 +26,7 @@
  *
  * For 3×3, stride 1, padding 1 with at least 16 input and output channels (every stride-1
  * convolution of a ResNet but the CIFAR stem's), forward and backward instead go to Winograd's
- * minimal filtering (nn/winograd.h): forward F(2×2, 3×3), 16 products per 2×2 output tile and
+ * minimal filtering (nn/winograd_internal.h): forward F(2×2, 3×3), 16 products per 2×2 output tile and
  * channel pair instead of 36; backward F(4×4, 3×3), 36 per 4×4 tile instead of 144. Same
  * function, same determinism; the rounding differs from the direct sum's (normwise ~3e-7
  * forward, ~2e-6 for the gradients).
@@ -63,15 +63,36 @@ int conv2d_shape_init(conv2d_shape *shape, size_t batch, size_t in_channels, siz
                       size_t in_width, size_t out_channels, size_t kernel, size_t stride,
                       size_t padding, simclr_error *err);
 
+/* 1 when conv2d_forward and conv2d_backward compute this shape by Winograd's minimal filtering
+ * (3×3, stride 1, padding 1, at least WINOGRAD_MIN_CHANNELS = 16 input and output channels,
+ * images at most 256 pixels wide), 0 when by im2col + GEMM. Public so that a user can tell which
+ * rounding a layer gets (the two differ in the last bits) and a benchmark can label its rows;
+ * the Winograd plumbing itself is internal (nn/winograd_internal.h). A SIMCLR_REFERENCE build
+ * answers the same but runs every shape by the naive definition. */
+int winograd_applies(const conv2d_shape *shape);
+
 /* Floats of workspace conv2d_forward and conv2d_backward need for this shape. */
 int conv2d_workspace_floats(const conv2d_shape *shape, size_t *floats, simclr_error *err);
 
-/* The 7-loop definition above, the reference of the tests. */
+/* The 7-loop definition above, the reference of the tests (and, in a SIMCLR_REFERENCE build,
+ * what conv2d_forward runs). */
 void conv2d_forward_naive(float *y,            /* (B, O, Ho, Wo) */
                           const float *x,      /* (B, C, H, W) */
                           const float *weight, /* (O, C, k, k) */
                           const float *bias,   /* (O) or NULL */
                           const conv2d_shape *shape);
+
+/* The adjoint of that definition in direct loops (dx, dweight, dbias each as one sum per element,
+ * accumulated in double; formulas in nn/conv2d.c), the reference of the backward tests. Same
+ * arguments and conventions as conv2d_backward: dweight and dbias accumulated, dx overwritten,
+ * dx or dbias may be NULL; no workspace. */
+void conv2d_backward_naive(float *dx,           /* (B, C, H, W), overwritten; or NULL */
+                           float *dweight,      /* (O, C, k, k), accumulated */
+                           float *dbias,        /* (O), accumulated; or NULL */
+                           const float *dy,     /* (B, O, Ho, Wo) */
+                           const float *x,      /* (B, C, H, W) */
+                           const float *weight, /* (O, C, k, k) */
+                           const conv2d_shape *shape);
 
 void conv2d_forward(float *y,            /* (B, O, Ho, Wo) */
                     const float *x,      /* (B, C, H, W) */

@@ -1,7 +1,7 @@
 /*
  * nn/error.h — errors as values.
  *
- * Library functions never print and never exit (SPEC.md §0). A function that can fail returns
+ * Library functions never print, never exit and never call rand(). A function that can fail returns
  * an int status, SIMCLR_OK (0) on success and SIMCLR_FAILED (-1) otherwise, and writes a
  * human-readable reason into a caller-owned simclr_error. Only the command-line program prints
  * that reason and chooses an exit code.

@@ -17,8 +17,11 @@
  *           write back the valid part: C = alpha·acc + beta·C on the first slice,
  *                                      C += alpha·acc on the others.
  *  3. nothing else: no reduction across threads, so the order of every sum is fixed.
+ *
+ * A build with SIMCLR_REFERENCE=1 (`make REFERENCE=1`) keeps the packing but makes gemm the naive
+ * triple loop and gemm_prepacked the same loop over the packed operands.
  */
-#include "gemm.h"
+#include "gemm_internal.h"
 
 #include "parallel.h"
 #include "tensor.h"
@@ -317,6 +320,20 @@ void gemm_pack_a(float *packed, gemm_transpose transpose_a, const float *A, size
 void gemm_prepacked(size_t M, size_t N, size_t K, float alpha, const float *packed_a,
                     const float *packed_b, float beta, float *C, size_t ldc)
 {
+#if SIMCLR_REFERENCE
+    /* the reference build: gemm_naive's loop, reading the operands where the packing put them */
+    size_t i, j, p;
+    for (i = 0; i < M; i++)
+        for (j = 0; j < N; j++) {
+            const float *a = packed_a + (i / GEMM_MR) * K * GEMM_MR + i % GEMM_MR;
+            const float *b = packed_b + (j / GEMM_NR) * K * GEMM_NR + j % GEMM_NR;
+            float sum = 0.0f;
+            for (p = 0; p < K; p++)
+                sum += a[p * GEMM_MR] * b[p * GEMM_NR];
+            C[i * ldc + j] = alpha * sum + (beta == 0.0f ? 0.0f : beta * C[i * ldc + j]);
+        }
+    return;
+#endif
     if (M == 0 || N == 0)
         return;
     if (K == 0) {
@@ -347,6 +364,11 @@ void gemm(gemm_transpose transpose_a, gemm_transpose transpose_b, size_t M, size
           float alpha, const float *A, size_t lda, const float *B, size_t ldb, float beta,
           float *C, size_t ldc, float *workspace)
 {
+#if SIMCLR_REFERENCE
+    /* the reference build: the definition, nothing packed */
+    gemm_naive(transpose_a, transpose_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+#endif
     const size_t panels_a = (M + GEMM_MR - 1) / GEMM_MR;
     float *packed_a = workspace; /* panels_a × (K, MR) */
     /* packed B starts on a 64-byte boundary when the workspace does (16 floats of slack) */

@@ -13,7 +13,8 @@
  * BLAS semantics for beta: when beta == 0, C is written without being read (so whatever C held,
  * NaN included, does not reach the result).
  *
- * Two implementations of the same function:
+ * Two implementations of the same function (a build with SIMCLR_REFERENCE=1, `make
+ * REFERENCE=1`, makes gemm the naive triple loop too):
  *   gemm_naive  the triple loop, the readable definition; the reference the fast path is tested
  *               against.
  *   gemm        the fast path, in the style of the BLIS reference kernel (Van Zee & van de Geijn,
@@ -29,6 +30,8 @@
  *
  * gemm never allocates: the caller passes a workspace of gemm_workspace_floats(M, N, K) floats
  * (planned once, reused across calls). The packed copies live there.
+ * The packed layout and the entry points for operands packed ahead of time are the library's
+ * own plumbing: nn/gemm_internal.h.
  *
  * Build knobs (compile-time constants; defaults chosen from the target's vector width):
  *   GEMM_MR, GEMM_NR   the register tile: MR·NR/lanes accumulators must fit the vector registers
@@ -90,30 +93,5 @@ void gemm(gemm_transpose transpose_a, gemm_transpose transpose_b, size_t M, size
           float beta,
           float *C, size_t ldc,       /* (M, N) */
           float *workspace);          /* gemm_workspace_floats(M, N, K) floats */
-
-/* ---- for producers that write an operand straight into the packed layout (im2col does) ---- */
-
-/* Element (p, j) of op(B) (K, N) lives at
- *     packed[(j / GEMM_NR) · K · GEMM_NR + p · GEMM_NR + j % GEMM_NR],
- * with zeros for N <= j < round_up(N, GEMM_NR): gemm_packed_b_floats(N, K) floats. */
-size_t gemm_packed_b_floats(size_t N, size_t K);
-
-/* Packs op(B) into that layout (what gemm does with its own workspace). */
-void gemm_pack_b(float *packed,                                      /* packed layout */
-                 gemm_transpose transpose_b, const float *B, size_t ldb, /* (K, N) or (N, K) */
-                 size_t N, size_t K);
-
-/* The same for op(A) (M, K): element (i, p) at packed[(i / GEMM_MR)·K·GEMM_MR + p·GEMM_MR +
- * i % GEMM_MR], zeros for M <= i < round_up(M, GEMM_MR): gemm_packed_a_floats(M, K) floats. */
-size_t gemm_packed_a_floats(size_t M, size_t K);
-void gemm_pack_a(float *packed, gemm_transpose transpose_a, const float *A, size_t lda, size_t M,
-                 size_t K);
-
-/* gemm with both operands already packed (a weight packed once and used for many products). */
-void gemm_prepacked(size_t M, size_t N, size_t K, float alpha,
-                    const float *packed_a, /* op(A) (M, K) in the packed layout */
-                    const float *packed_b, /* op(B) (K, N) in the packed layout */
-                    float beta,
-                    float *C, size_t ldc); /* (M, N) */
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * nn/head.h — the projection head g(·) of SimCLR: LightlySSL's SimCLRProjectionHead (SPEC §4.3).
+ * nn/head.h — the projection head g(·) of SimCLR: LightlySSL's SimCLRProjectionHead.
  *
  * With batch norm (the default; SimCLR v2 style, Lightly's default), num_layers = L >= 2:
  *     Linear(in → hidden, no bias) → BN1d → ReLU,

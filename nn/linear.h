@@ -1,5 +1,5 @@
 /*
- * nn/linear.h — the fully connected layer (torch.nn.Linear; SPEC §4.1).
+ * nn/linear.h — the fully connected layer (torch.nn.Linear: y = x·Wᵀ + b, W (out, in)).
  *
  *     y = x · weightᵀ + bias          x (B, in), weight (out, in), bias (out), y (B, out)
  *     dweight += dyᵀ · x,  dbias += Σ_b dy[b],  dx = dy · weight

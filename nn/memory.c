@@ -3,7 +3,7 @@
  */
 #include "memory.h"
 
-#include "tensor.h"
+#include "size_arithmetic.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -6,8 +6,8 @@
  * all allocations go through simclr_calloc, which counts them: a test reads
  * simclr_allocation_count() before and after a step and expects no change.
  *
- * The underlying allocator is SIMCLR_CALLOC / SIMCLR_FREE (nn/tensor.h), replaceable at build
- * time. The counter is process-wide and only informative; it is never used to make a decision,
+ * The underlying allocator is SIMCLR_CALLOC / SIMCLR_FREE, replaceable all-or-nothing by
+ * defining both before building the library (as stb does); by default calloc and free. The counter is process-wide and only informative; it is never used to make a decision,
  * so two models in one process do not disturb each other.
  */
 #ifndef SIMCLR_NN_MEMORY_H
@@ -16,6 +16,12 @@
 #include <stddef.h>
 
 #include "error.h"
+
+#ifndef SIMCLR_CALLOC
+#include <stdlib.h>
+#define SIMCLR_CALLOC(count, size) calloc((count), (size))
+#define SIMCLR_FREE(pointer) free(pointer)
+#endif
 
 /* Zero-filled count × size bytes (checked for overflow), or NULL with the reason in err. */
 void *simclr_calloc(size_t count, size_t size, const char *what, simclr_error *err);

@@ -1,5 +1,5 @@
 /*
- * nn/optim.h — optimisers and the learning-rate schedule (SPEC §5).
+ * nn/optim.h — optimisers and the learning-rate schedule.
  *
  * SGD, as torch.optim.SGD(momentum=m, weight_decay=wd, dampening=0, nesterov=False):
  *     d = g + wd·w;   buf = m·buf + d   (buf starts at 0, so the first step gives buf = d);

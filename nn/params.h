@@ -5,14 +5,15 @@
  * offset in `grads`, so an optimiser is one loop over the table (llm.c's layout). Batchnorm
  * running statistics live in `buffers` and the num_batches_tracked counters in `counters`: state
  * that checkpoints keep but optimisers never touch. The table lists every entry in the order
- * torchvision's state_dict() would, with the same names (SPEC §4.2, §4.3), so checkpoints move
+ * torchvision's state_dict() would, with the same names (conv1.weight, bn1.running_mean,
+ * layer1.0.conv1.weight, …, projection_head.layers.0.weight, …), so checkpoints move
  * to and from PyTorch by name.
  *
  * Life cycle: a model first *plans* its state with param_store_add (which only records the entry
  * and returns its future offset), then param_store_allocate makes the buffers (zero-filled), then
  * param_store_init_torchvision draws the initial values. Layers keep offsets, not pointers.
  *
- * Initialisation (torchvision's ResNet and PyTorch's defaults; SPEC §4.2), drawn entry by entry
+ * Initialisation (torchvision's ResNet and PyTorch's defaults), drawn entry by entry
  * in table order, element by element, from one stream (rng_stream(seed, "init", 0, 0, 0)):
  *   conv weight     normal(0, std) with std = sqrt(2 / fan_out), fan_out = O·k·k
  *                   (kaiming_normal_, mode "fan_out", nonlinearity "relu")

@@ -1,5 +1,5 @@
 /*
- * nn/pointwise.h — element-wise layers: ReLU and the residual addition (SPEC §4.1).
+ * nn/pointwise.h — element-wise layers: ReLU and the residual addition (torch.relu, a + b).
  *
  *     relu:  y = max(x, 0);            dx = dy · [y > 0]     (the gradient at 0 is 0, as PyTorch)
  *     add:   y = a + b;                da = db = dy          (the caller routes dy to both)

@@ -1,6 +1,6 @@
 /*
  * nn/pool.h — max pooling (torch.nn.MaxPool2d(kernel, stride, padding), ResNet's 3×3/2 pad 1)
- * and global average pooling (torch.nn.AdaptiveAvgPool2d(1) + flatten); SPEC §4.1.
+ * and global average pooling (torch.nn.AdaptiveAvgPool2d(1) + flatten).
  *
  * Max pool: y[n][c][i][j] = max over a, b < k of x[n][c][i·s − p + a][j·s − p + b], positions in
  * the padding never win (PyTorch pads with −∞). Ties go to the first maximum in row-major scan

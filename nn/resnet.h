@@ -1,7 +1,7 @@
 /*
  * nn/resnet.h — the encoder f(·) of SimCLR: ResNet-18, -34 and -50 as torchvision builds them
  * (He et al. 2016; torchvision.models.resnet, "v1.5": the stride of a bottleneck is on its 3×3
- * convolution), with torchvision's parameter names and layout (SPEC §4.2), so that checkpoints
+ * convolution), with torchvision's parameter names and layout, so that checkpoints
  * load into torchvision.models.resnet18() with strict=False.
  *
  *   stem      imagenet: conv 7×7/2 pad 3 → BN → ReLU → max-pool 3×3/2 pad 1

@@ -1,5 +1,5 @@
 /*
- * nn/rng.h — the project's one random-number generator, specified exactly (SPEC.md §1) so that
+ * nn/rng.h — the project's one random-number generator, specified exactly so that
  * any other implementation can reproduce every draw we make.
  *
  * Generator: PCG32 (O'Neill 2014, "PCG: A Family of Simple Fast Space-Efficient Statistically Good
@@ -30,7 +30,7 @@
  * which depends on nothing else: not on batch order, not on the thread that runs it.
  * Weight initialisation draws from rng_stream(S, RNG_DOMAIN_INIT, 0, 0, 0).
  *
- * Draws (SPEC.md §1):
+ * Draws:
  *     uniform()        = (next_u32() >> 8) * 2^-24, in [0, 1), exact in float
  *     uniform(a, b)    = a + (b - a) * uniform()
  *     randint(lo, hi)  uniform on [lo, hi) without modulo bias: with n = hi - lo, draw

@@ -1,5 +1,5 @@
 /*
- * nn/tensor.c — the tensor type and checked size arithmetic. See nn/tensor.h.
+ * nn/tensor.c — the tensor type: checked shapes, owned and wrapped data. See nn/tensor.h.
  */
 #include "tensor.h"
 
@@ -7,22 +7,6 @@
 
 #include <stdint.h>
 #include <string.h>
-
-int size_multiply_checked(size_t a, size_t b, size_t *product)
-{
-    if (a != 0 && b > SIZE_MAX / a)
-        return SIMCLR_FAILED;
-    *product = a * b;
-    return SIMCLR_OK;
-}
-
-int size_add_checked(size_t a, size_t b, size_t *sum)
-{
-    if (b > SIZE_MAX - a)
-        return SIMCLR_FAILED;
-    *sum = a + b;
-    return SIMCLR_OK;
-}
 
 int tensor_element_count(int ndim, const size_t *shape, size_t *count, simclr_error *err)
 {

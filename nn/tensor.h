@@ -1,7 +1,7 @@
 /*
  * nn/tensor.h — the tensor type: a shape and a contiguous block of float32.
  *
- * Layout (SPEC.md §0): row-major and contiguous, the PyTorch layouts — NCHW for activations,
+ * Layout: row-major and contiguous, the PyTorch layouts — NCHW for activations,
  * (O, C, kh, kw) for convolution weights, (out, in) for linear weights — so that weights move
  * between this project and PyTorch unchanged.
  *
@@ -11,8 +11,8 @@
  *
  * Memory: tensor_create allocates (zero-filled) and owns the data; tensor_wrap describes memory
  * somebody else owns (a slice of a planned buffer) and tensor_destroy leaves such memory alone.
- * The allocator is replaceable all-or-nothing by defining SIMCLR_CALLOC and SIMCLR_FREE before
- * building the library (as stb does).
+ * Allocation goes through simclr_calloc (nn/memory.h), whose underlying allocator is
+ * replaceable all-or-nothing (SIMCLR_CALLOC and SIMCLR_FREE, as stb does).
  */
 #ifndef SIMCLR_NN_TENSOR_H
 #define SIMCLR_NN_TENSOR_H
@@ -20,12 +20,7 @@
 #include <stddef.h>
 
 #include "error.h"
-
-#ifndef SIMCLR_CALLOC
-#include <stdlib.h>
-#define SIMCLR_CALLOC(count, size) calloc((count), (size))
-#define SIMCLR_FREE(pointer) free(pointer)
-#endif
+#include "size_arithmetic.h" /* size_multiply_checked, size_add_checked */
 
 #define TENSOR_MAX_DIMS 8
 
@@ -36,12 +31,6 @@ typedef struct tensor {
     size_t size;                    /* element count: the product of the shape (1 for a scalar) */
     int owns_data;                  /* 1 when tensor_destroy must free data */
 } tensor;
-
-/* *product = a * b, or SIMCLR_FAILED (product untouched) when that overflows size_t. */
-int size_multiply_checked(size_t a, size_t b, size_t *product);
-
-/* *sum = a + b, or SIMCLR_FAILED (sum untouched) when that overflows size_t. */
-int size_add_checked(size_t a, size_t b, size_t *sum);
 
 /* The element count of a shape, checked so that count * sizeof(float) also fits in size_t.
  * Rejects ndim outside 0..TENSOR_MAX_DIMS. */

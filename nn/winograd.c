@@ -1,7 +1,7 @@
 /*
  * nn/winograd.c — F(2×2, 3×3) convolution forward: the filter, input and output transforms and
  * the 16 products per chunk (the backward pass is nn/winograd_backward.c). The formulas and
- * matrices are in nn/winograd.h; the direct definition this must agree with is
+ * matrices are in nn/winograd_internal.h; the direct definition this must agree with is
  * conv2d_forward_naive (nn/conv2d.c).
  *
  * Every transform is applied as two 1-D passes (one down the tile's rows, one along them) and is
@@ -10,7 +10,7 @@
  * column 2m − 1, and tile tj covers padded columns 2tj .. 2tj + 3. The input transform reads an
  * interior tile's four columns straight from the image row (stride-2 loads).
  */
-#include "winograd.h"
+#include "winograd_internal.h"
 
 /* The transforms copy and combine short runs (2 to 16 floats at ResNet's sizes); GCC would turn
  * the plain copies into calls to memcpy, which cost more than the copies. Only GCC sees this. */
@@ -20,12 +20,12 @@
 
 #include <string.h>
 
-#include "gemm.h"
+#include "gemm_internal.h"
 #include "parallel.h"
 #include "tensor.h"
 
-#define WINOGRAD_POSITIONS 16 /* ξ = 4·row + column of a transformed tile */
-#define WINOGRAD_MAX_PADDED (WINOGRAD_MAX_TILE_COLUMNS + 1)
+#define F2_POSITIONS 16 /* ξ = 4·row + column of a transformed tile */
+#define F2_MAX_PADDED (WINOGRAD_MAX_TILE_COLUMNS + 1)
 
 int winograd_applies(const conv2d_shape *s)
 {
@@ -34,71 +34,46 @@ int winograd_applies(const conv2d_shape *s)
            (s->in_width + 1) / 2 <= WINOGRAD_MAX_TILE_COLUMNS;
 }
 
-static size_t winograd_tile_rows(const conv2d_shape *s) { return (s->in_height + 1) / 2; }
-static size_t winograd_tile_columns(const conv2d_shape *s) { return (s->in_width + 1) / 2; }
-static size_t winograd_images_per_chunk(const conv2d_shape *s)
+static size_t f2_tile_rows(const conv2d_shape *s) { return (s->in_height + 1) / 2; }
+static size_t f2_tile_columns(const conv2d_shape *s) { return (s->in_width + 1) / 2; }
+static size_t f2_images_per_chunk(const conv2d_shape *s)
 {
-    return winograd_chunk_images(winograd_tile_rows(s) * winograd_tile_columns(s),
+    return winograd_chunk_images(f2_tile_rows(s) * f2_tile_columns(s),
                                  WINOGRAD_TARGET_TILES, s->batch);
 }
 
-/* Images per chunk: enough for target_tiles tiles, at least one, at most the batch. */
-size_t winograd_chunk_images(size_t tiles_per_image, size_t target_tiles, size_t batch)
-{
-    const size_t images = (target_tiles + tiles_per_image - 1) / tiles_per_image;
-    return images < batch ? images : batch;
-}
-
-size_t winograd_round_up_16(size_t floats)
-{
-    return (floats + 15) / 16 * 16; /* so that every region starts 64-byte aligned */
-}
-
-/* T rounded up and 16 floats more, so that rows are never a multiple of 4 KiB apart (gemm's
- * packing reads 12 or 32 rows side by side, which would otherwise all fall into the same L1
- * cache sets). */
-size_t winograd_row_stride(size_t T)
-{
-    return winograd_round_up_16(T) + 16;
-}
-
-size_t winograd_packed_filter_floats(size_t rows, size_t depth)
-{
-    return winograd_round_up_16(gemm_packed_a_floats(rows, depth));
-}
-
 /* The forward's workspace: U packed (16 × (O, C)) | V packed (16 × (C, T)) | M (16, O, T). */
-static int winograd_uses_lanes(const conv2d_shape *s);
-static size_t winograd_lanes_scratch_floats(const conv2d_shape *s, size_t G);
+static int f2_uses_lanes(const conv2d_shape *s);
+static size_t f2_lanes_scratch_floats(const conv2d_shape *s, size_t G);
 
-typedef struct winograd_plan {
+typedef struct f2_plan {
     size_t chunk_images;
     size_t u, v, m, scratch_slot, total; /* scratch: per thread, the image-lane path's */
-} winograd_plan;
+} f2_plan;
 
-static void winograd_make_plan(const conv2d_shape *s, winograd_plan *plan)
+static void f2_make_plan(const conv2d_shape *s, f2_plan *plan)
 {
     const size_t C = s->in_channels, O = s->out_channels;
     size_t T;
-    plan->chunk_images = winograd_images_per_chunk(s);
-    T = plan->chunk_images * winograd_tile_rows(s) * winograd_tile_columns(s);
+    plan->chunk_images = f2_images_per_chunk(s);
+    T = plan->chunk_images * f2_tile_rows(s) * f2_tile_columns(s);
     /* (sizes checked for overflow by winograd_workspace_floats' estimate) */
-    plan->u = WINOGRAD_POSITIONS * winograd_packed_filter_floats(O, C);
-    plan->v = WINOGRAD_POSITIONS * C * winograd_row_stride(T); /* more than V packed needs */
-    plan->m = WINOGRAD_POSITIONS * O * winograd_row_stride(T);
+    plan->u = F2_POSITIONS * winograd_packed_filter_floats(O, C);
+    plan->v = F2_POSITIONS * C * winograd_row_stride(T); /* more than V packed needs */
+    plan->m = F2_POSITIONS * O * winograd_row_stride(T);
     plan->scratch_slot =
-        winograd_uses_lanes(s) ? winograd_lanes_scratch_floats(s, plan->chunk_images) : 0;
+        f2_uses_lanes(s) ? f2_lanes_scratch_floats(s, plan->chunk_images) : 0;
     plan->total = plan->u + plan->v + plan->m + s->threads * plan->scratch_slot;
 }
 
 /* The larger of the forward's plan and the backward's (nn/winograd_backward.c). */
 int winograd_workspace_floats(const conv2d_shape *s, size_t *floats, simclr_error *err)
 {
-    winograd_plan plan;
+    f2_plan plan;
     size_t backward;
     const double C = (double)s->in_channels, O = (double)s->out_channels;
-    const double T = (double)winograd_images_per_chunk(s) * (double)winograd_tile_rows(s) *
-                     (double)winograd_tile_columns(s);
+    const double T = (double)f2_images_per_chunk(s) * (double)f2_tile_rows(s) *
+                     (double)f2_tile_columns(s);
     /* the plan's sums are checked in double first: an overflowing size is refused, not wrapped */
     const double estimate = 16.0 * (O + 16) * (C + 16) + 16.0 * (C + O) * (T + 32) +
                             (double)s->threads * 32.0 * (T + 16) + 1024.0;
@@ -106,7 +81,7 @@ int winograd_workspace_floats(const conv2d_shape *s, size_t *floats, simclr_erro
         return simclr_fail(err, "winograd: the workspace overflows size_t");
     if (winograd_backward_workspace_floats(s, &backward, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
-    winograd_make_plan(s, &plan);
+    f2_make_plan(s, &plan);
     *floats = plan.total > backward ? plan.total : backward;
     return SIMCLR_OK;
 }
@@ -119,7 +94,7 @@ int winograd_workspace_floats(const conv2d_shape *s, size_t *floats, simclr_erro
  * layout for the A operand (O, C) of the forward product (nn/gemm.h); one block of `block` floats
  * per ξ. Parallel over (panel, input channel) pairs, each writing MR contiguous floats of every
  * block. */
-static void winograd_filter_transform(float *U,            /* 16 × packed (O, C) */
+static void f2_filter_transform(float *U,            /* 16 × packed (O, C) */
                                       size_t block,
                                       const float *weight, /* (O, C, 3, 3) */
                                       size_t O, size_t C)
@@ -130,14 +105,14 @@ static void winograd_filter_transform(float *U,            /* 16 × packed (O, C
     PARALLEL_FOR()
     for (unit = 0; unit < panels * depth; unit++) {
         const size_t panel = unit / depth, p = unit % depth;
-        float u[WINOGRAD_POSITIONS][GEMM_MR];
+        float u[F2_POSITIONS][GEMM_MR];
         size_t lane, b, r, position;
         for (lane = 0; lane < GEMM_MR; lane++) {
             const size_t i = panel * GEMM_MR + lane;
             const float *g = weight + (i * C + p) * 9;
             float h[4][3]; /* G g: h0 = g0, h1 = ½(g0 + g1 + g2), h2 = ½(g0 − g1 + g2), h3 = g2 */
             if (i >= rows) {
-                for (position = 0; position < WINOGRAD_POSITIONS; position++)
+                for (position = 0; position < F2_POSITIONS; position++)
                     u[position][lane] = 0.0f; /* the panel's padding */
                 continue;
             }
@@ -154,7 +129,7 @@ static void winograd_filter_transform(float *U,            /* 16 × packed (O, C
                 u[4 * r + 3][lane] = h[r][2];
             }
         }
-        for (position = 0; position < WINOGRAD_POSITIONS; position++) {
+        for (position = 0; position < F2_POSITIONS; position++) {
             float *out = U + position * block + panel * depth * GEMM_MR + p * GEMM_MR;
             for (lane = 0; lane < GEMM_MR; lane++)
                 out[lane] = u[position][lane];
@@ -165,7 +140,7 @@ static void winograd_filter_transform(float *U,            /* 16 × packed (O, C
 /* Bᵀ d and Aᵀ m across n tiles at once, argument k holding value k of every tile (restrict: the
  * rows are distinct, so each is one vectorised loop). Both paths combine with these: along a row
  * of tiles (wide images) or across the images of a chunk (small ones). */
-static void winograd_bt_rows(float *restrict v0, float *restrict v1, float *restrict v2,
+static void f2_bt_rows(float *restrict v0, float *restrict v1, float *restrict v2,
                              float *restrict v3, const float *restrict d0,
                              const float *restrict d1, const float *restrict d2,
                              const float *restrict d3, size_t n)
@@ -179,7 +154,7 @@ static void winograd_bt_rows(float *restrict v0, float *restrict v1, float *rest
     }
 }
 
-static void winograd_at_rows(float *restrict y0, float *restrict y1, const float *restrict m0,
+static void f2_at_rows(float *restrict y0, float *restrict y1, const float *restrict m0,
                              const float *restrict m1, const float *restrict m2,
                              const float *restrict m3, size_t n)
 {
@@ -195,7 +170,7 @@ static void winograd_at_rows(float *restrict y0, float *restrict y1, const float
  * Tiles 1 .. inner − 1 lie inside the row and read it directly (stride-2 loads the compiler
  * vectorises); the first tile and those reaching past the right edge go through a 4-value
  * copy with zeros. row == NULL is a row of the padding. */
-static void winograd_input_row(float (*h)[WINOGRAD_MAX_TILE_COLUMNS], /* (4, tw) */
+static void f2_input_row(float (*h)[WINOGRAD_MAX_TILE_COLUMNS], /* (4, tw) */
                                const float *row,                     /* (W) or NULL */
                                size_t W, size_t tw)
 {
@@ -226,21 +201,21 @@ static void winograd_input_row(float (*h)[WINOGRAD_MAX_TILE_COLUMNS], /* (4, tw)
 
 /* Where a chunk's 16 matrices V_ξ (rows, T) live: each in gemm's packed layout for a B operand
  * (K = rows, N = T, nn/gemm.h), ready for gemm_prepacked, matrix ξ at base + ξ·block. */
-typedef struct winograd_matrices {
+typedef struct f2_matrices {
     float *base;
     size_t rows, block;
-} winograd_matrices;
+} f2_matrices;
 
 /* The packed layout, with its padding lanes (columns T .. up to the next multiple of NR of the
  * last panel) zeroed, as gemm's packed operands have them. */
-static winograd_matrices winograd_packed(float *base, size_t rows, size_t T)
+static f2_matrices f2_packed(float *base, size_t rows, size_t T)
 {
-    winograd_matrices m;
+    f2_matrices m;
     size_t position, r;
     m.base = base, m.rows = rows;
     m.block = winograd_round_up_16(gemm_packed_b_floats(T, rows));
     if (T % GEMM_NR != 0)
-        for (position = 0; position < WINOGRAD_POSITIONS; position++)
+        for (position = 0; position < F2_POSITIONS; position++)
             for (r = 0; r < rows; r++)
                 memset(base + position * m.block + (T / GEMM_NR) * rows * GEMM_NR + r * GEMM_NR +
                            T % GEMM_NR,
@@ -251,7 +226,7 @@ static winograd_matrices winograd_packed(float *base, size_t rows, size_t T)
 /* Where row `row`, columns t .. of matrix 0 start, and in *run how many of the `count` columns
  * from t on are contiguous there (up to the end of a panel of GEMM_NR columns); the same columns
  * of matrix ξ are ξ·block further. */
-static float *winograd_packed_run(const winograd_matrices *m, size_t row, size_t t, size_t count,
+static float *f2_packed_run(const f2_matrices *m, size_t row, size_t t, size_t count,
                                   size_t *run)
 {
     const size_t lane = t % GEMM_NR;
@@ -262,12 +237,12 @@ static float *winograd_packed_run(const winograd_matrices *m, size_t row, size_t
 /* V_ξ[c][t] = (Bᵀ d B)_ξ for every tile t of a chunk; t = (g·th + ti)·tw + tj. Each of the tile
  * row's four image rows gets its horizontal pass (d B), then Bᵀ combines the four results down
  * the rows: V[4r + k] = (u0 − u2, u1 + u2, u2 − u1, u1 − u3)[r] of the k-th combinations. */
-static void winograd_input_transform(const winograd_matrices *V, /* 16 × packed (C, T) */
+static void f2_input_transform(const f2_matrices *V, /* 16 × packed (C, T) */
                                      const float *x,             /* (G, C, H, W) */
                                      const conv2d_shape *s, size_t images)
 {
     const size_t C = s->in_channels, H = s->in_height, W = s->in_width;
-    const size_t th = winograd_tile_rows(s), tw = winograd_tile_columns(s);
+    const size_t th = f2_tile_rows(s), tw = f2_tile_columns(s);
     const size_t planes = images * C;
     size_t plane;
     PARALLEL_FOR()
@@ -287,13 +262,13 @@ static void winograd_input_transform(const winograd_matrices *V, /* 16 × packed
                     h[r - 2] = h[r];
                     h[r] = reused;
                 }
-                winograd_input_row(h[r], row >= 0 && row < (long)H ? image_plane + row * (long)W : NULL, W, tw);
+                f2_input_row(h[r], row >= 0 && row < (long)H ? image_plane + row * (long)W : NULL, W, tw);
             }
             /* Bᵀ (d B): down them, into V, a panel's run at a time */
             for (done = 0; done < tw; done += run) {
-                float *v = winograd_packed_run(V, c, (g * th + ti) * tw + done, tw - done, &run);
+                float *v = f2_packed_run(V, c, (g * th + ti) * tw + done, tw - done, &run);
                 for (k = 0; k < 4; k++)
-                    winograd_bt_rows(v + (0 + k) * V->block, v + (4 + k) * V->block,
+                    f2_bt_rows(v + (0 + k) * V->block, v + (4 + k) * V->block,
                                      v + (8 + k) * V->block, v + (12 + k) * V->block,
                                      h[0][k] + done, h[1][k] + done, h[2][k] + done,
                                      h[3][k] + done, run);
@@ -303,12 +278,12 @@ static void winograd_input_transform(const winograd_matrices *V, /* 16 × packed
 }
 
 /* y = Aᵀ M A for every tile (the forward's last step). Rows and columns beyond H, W are dropped. */
-static void winograd_output_transform(float *y,       /* (G, O, H, W) */
+static void f2_output_transform(float *y,       /* (G, O, H, W) */
                                       const float *M, /* (16, O, T) */
                                       const conv2d_shape *s, size_t images)
 {
     const size_t O = s->out_channels, H = s->in_height, W = s->in_width;
-    const size_t th = winograd_tile_rows(s), tw = winograd_tile_columns(s);
+    const size_t th = f2_tile_rows(s), tw = f2_tile_columns(s);
     const size_t L = winograd_row_stride(images * th * tw), planes = images * O;
     size_t plane;
     PARALLEL_FOR()
@@ -321,11 +296,11 @@ static void winograd_output_transform(float *y,       /* (G, O, H, W) */
         for (ti = 0; ti < th; ti++) {
             const float *m = M + o * L + (g * th + ti) * tw;
             for (k = 0; k < 4; k++) /* Aᵀ M: down the columns */
-                winograd_at_rows(rows[0][k], rows[1][k], m + (0 + k) * O * L, m + (4 + k) * O * L,
+                f2_at_rows(rows[0][k], rows[1][k], m + (0 + k) * O * L, m + (4 + k) * O * L,
                                  m + (8 + k) * O * L, m + (12 + k) * O * L, tw);
             /* (Aᵀ M) A: along the rows */
-            winograd_at_rows(top[0], top[1], rows[0][0], rows[0][1], rows[0][2], rows[0][3], tw);
-            winograd_at_rows(bottom[0], bottom[1], rows[1][0], rows[1][1], rows[1][2], rows[1][3],
+            f2_at_rows(top[0], top[1], rows[0][0], rows[0][1], rows[0][2], rows[0][3], tw);
+            f2_at_rows(bottom[0], bottom[1], rows[1][0], rows[1][1], rows[1][2], rows[1][3],
                              tw);
             {
                 float *row0 = out_plane + 2 * ti * W;
@@ -350,84 +325,39 @@ static void winograd_output_transform(float *y,       /* (G, O, H, W) */
     }
 }
 
-/* The image-lane layout of one channel of a chunk: plane[(row·width + column)·G + g] is pixel
- * (row, column) of image g, so the G images of a chunk are the vector lanes of every transform.
- * winograd_gather copies a channel in, at an offset of (top, left) with zeros around it up to
- * (rows, width); winograd_scatter copies the H × W pixels at (top, left) back out. */
-void winograd_gather(float *plane,       /* (rows, width, G) */
-                     const float *image, /* image g's channel at image + g·image_stride */
-                     size_t image_stride, size_t G, size_t H, size_t W, size_t rows,
-                     size_t width, size_t top, size_t left)
-{
-    size_t g, row, column;
-    for (row = 0; row < rows; row++) { /* zeros outside the H × W window */
-        float *line = plane + row * width * G;
-        if (row < top || row >= top + H) {
-            memset(line, 0, width * G * sizeof(float));
-            continue;
-        }
-        memset(line, 0, left * G * sizeof(float));
-        memset(line + (left + W) * G, 0, (width - left - W) * G * sizeof(float));
-    }
-    for (g = 0; g < G; g++) {
-        const float *source = image + g * image_stride;
-        for (row = 0; row < H; row++) {
-            float *line = plane + ((top + row) * width + left) * G + g;
-            for (column = 0; column < W; column++)
-                line[column * G] = source[row * W + column];
-        }
-    }
-}
-
-void winograd_scatter(float *image,       /* image g's channel at image + g·image_stride */
-                      const float *plane, /* (rows, width, G) */
-                      size_t image_stride, size_t G, size_t H, size_t W, size_t width,
-                      size_t top, size_t left)
-{
-    size_t g, row, column;
-    for (g = 0; g < G; g++) {
-        float *target = image + g * image_stride;
-        for (row = 0; row < H; row++) {
-            const float *line = plane + ((top + row) * width + left) * G + g;
-            for (column = 0; column < W; column++)
-                target[row * W + column] = line[column * G];
-        }
-    }
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* The image-lane path, for small images                                                      */
 /* ------------------------------------------------------------------------------------------ */
 
-/* With fewer than WINOGRAD_LANES_BELOW tiles a row (images narrower than 16 pixels: ResNet's last
+/* With fewer than F2_LANES_BELOW tiles a row (images narrower than 16 pixels: ResNet's last
  * two stages), a row of tiles is too short a vector; there the transforms work in the image-lane
  * layout (winograd_gather), the G images of a chunk side by side, and tiles are numbered
  * t = (ti·tw + tj)·G + g instead. The same combinations, in the same order for each tile: only
  * the vector axis changes. */
-#define WINOGRAD_LANES_BELOW 8
+#define F2_LANES_BELOW 8
 
-static int winograd_uses_lanes(const conv2d_shape *s)
+static int f2_uses_lanes(const conv2d_shape *s)
 {
-    return winograd_tile_columns(s) < WINOGRAD_LANES_BELOW;
+    return f2_tile_columns(s) < F2_LANES_BELOW;
 }
 
 /* The per-thread scratch: a channel of the chunk, padded to (2th + 2) × (2tw + 2), and 16 rows of
  * G lanes. */
-static size_t winograd_lanes_scratch_floats(const conv2d_shape *s, size_t G)
+static size_t f2_lanes_scratch_floats(const conv2d_shape *s, size_t G)
 {
-    const size_t rows = 2 * winograd_tile_rows(s) + 2, width = 2 * winograd_tile_columns(s) + 2;
+    const size_t rows = 2 * f2_tile_rows(s) + 2, width = 2 * f2_tile_columns(s) + 2;
     return winograd_round_up_16((rows * width + 16) * G);
 }
 
 /* V_ξ[c][t] = (Bᵀ d B)_ξ, per channel: d B along each of a patch's four rows, then Bᵀ down the
  * four results, G lanes at a time, into V packed. */
-static void winograd_input_transform_lanes(const winograd_matrices *V, /* 16 × packed (C, T) */
+static void f2_input_transform_lanes(const f2_matrices *V, /* 16 × packed (C, T) */
                                            const float *x,             /* (G, C, H, W) */
                                            const conv2d_shape *s, size_t G,
                                            float *scratch, size_t scratch_floats)
 {
     const size_t C = s->in_channels, H = s->in_height, W = s->in_width;
-    const size_t th = winograd_tile_rows(s), tw = winograd_tile_columns(s);
+    const size_t th = f2_tile_rows(s), tw = f2_tile_columns(s);
     const size_t rows = 2 * th + 2, width = 2 * tw + 2;
     const int slots = (int)s->threads;
     size_t c;
@@ -446,14 +376,14 @@ static void winograd_input_transform_lanes(const winograd_matrices *V, /* 16 × 
                 for (r = 0; r < 4; r++) { /* d B: along the patch's rows */
                     const float *d = patch + r * width * G;
                     float *out = h + 4 * r * G;
-                    winograd_bt_rows(out, out + G, out + 2 * G, out + 3 * G, d, d + G, d + 2 * G,
+                    f2_bt_rows(out, out + G, out + 2 * G, out + 3 * G, d, d + G, d + 2 * G,
                                      d + 3 * G, G);
                 }
                 while (done < G) { /* Bᵀ (d B): down them, into V, a panel's run at a time */
-                    float *v = winograd_packed_run(V, c, t + done, G - done, &run);
+                    float *v = f2_packed_run(V, c, t + done, G - done, &run);
                     for (k = 0; k < 4; k++) {
                         const float *u = h + k * G + done;
-                        winograd_bt_rows(v + (0 + k) * V->block, v + (4 + k) * V->block,
+                        f2_bt_rows(v + (0 + k) * V->block, v + (4 + k) * V->block,
                                          v + (8 + k) * V->block, v + (12 + k) * V->block, u,
                                          u + 4 * G, u + 8 * G, u + 12 * G, run);
                     }
@@ -464,13 +394,13 @@ static void winograd_input_transform_lanes(const winograd_matrices *V, /* 16 × 
 }
 
 /* y = Aᵀ M A, per output channel, G lanes at a time; rows and columns beyond H, W dropped. */
-static void winograd_output_transform_lanes(float *y,       /* (G, O, H, W) */
+static void f2_output_transform_lanes(float *y,       /* (G, O, H, W) */
                                             const float *M, /* (16, O, T) */
                                             const conv2d_shape *s, size_t G,
                                             float *scratch, size_t scratch_floats)
 {
     const size_t O = s->out_channels, H = s->in_height, W = s->in_width;
-    const size_t th = winograd_tile_rows(s), tw = winograd_tile_columns(s);
+    const size_t th = f2_tile_rows(s), tw = f2_tile_columns(s);
     const size_t L = winograd_row_stride(G * th * tw), width = 2 * tw;
     const int slots = (int)s->threads;
     size_t o;
@@ -484,13 +414,13 @@ static void winograd_output_transform_lanes(float *y,       /* (G, O, H, W) */
             for (tj = 0; tj < tw; tj++) {
                 const float *m = M + o * L + (ti * tw + tj) * G;
                 for (k = 0; k < 4; k++) /* Aᵀ M: down the columns */
-                    winograd_at_rows(rows + k * G, rows + (4 + k) * G, m + (0 + k) * O * L,
+                    f2_at_rows(rows + k * G, rows + (4 + k) * G, m + (0 + k) * O * L,
                                      m + (4 + k) * O * L, m + (8 + k) * O * L,
                                      m + (12 + k) * O * L, G);
                 for (i = 0; i < 2; i++) { /* (Aᵀ M) A: along the rows */
                     float *out = plane + ((2 * ti + i) * width + 2 * tj) * G;
                     const float *a = rows + 4 * i * G;
-                    winograd_at_rows(out, out + G, a, a + G, a + 2 * G, a + 3 * G, G);
+                    f2_at_rows(out, out + G, a, a + G, a + 2 * G, a + 3 * G, G);
                 }
             }
         winograd_scatter(y + o * H * W, plane, O * H * W, G, H, W, width, 0, 0);
@@ -506,36 +436,36 @@ void winograd_forward(float *y, const float *x, const float *weight, const conv2
 {
     const size_t C = s->in_channels, O = s->out_channels, H = s->in_height, W = s->in_width;
     const size_t packed_u = winograd_packed_filter_floats(O, C);
-    winograd_plan plan;
-    const int lanes = winograd_uses_lanes(s);
+    f2_plan plan;
+    const int lanes = f2_uses_lanes(s);
     float *U, *V, *M, *scratch;
     size_t first, position;
-    winograd_make_plan(s, &plan);
+    f2_make_plan(s, &plan);
     U = workspace;
     V = U + plan.u;
     M = V + plan.v;
     scratch = M + plan.m;
-    winograd_filter_transform(U, packed_u, weight, O, C); /* U_ξ (O, C), packed once */
+    f2_filter_transform(U, packed_u, weight, O, C); /* U_ξ (O, C), packed once */
     for (first = 0; first < s->batch; first += plan.chunk_images) {
         const size_t images =
             s->batch - first < plan.chunk_images ? s->batch - first : plan.chunk_images;
-        const size_t T = images * winograd_tile_rows(s) * winograd_tile_columns(s);
+        const size_t T = images * f2_tile_rows(s) * f2_tile_columns(s);
         const size_t L = winograd_row_stride(T);
-        const winograd_matrices V_packed = winograd_packed(V, C, T);
+        const f2_matrices V_packed = f2_packed(V, C, T);
         if (lanes)
-            winograd_input_transform_lanes(&V_packed, x + first * C * H * W, s, images, scratch,
+            f2_input_transform_lanes(&V_packed, x + first * C * H * W, s, images, scratch,
                                            plan.scratch_slot);
         else
-            winograd_input_transform(&V_packed, x + first * C * H * W, s, images);
+            f2_input_transform(&V_packed, x + first * C * H * W, s, images);
         /* M_ξ (O, T) = U_ξ (O, C) · V_ξ (C, T), one product per thread at a time */
         PARALLEL_FOR()
-        for (position = 0; position < WINOGRAD_POSITIONS; position++)
+        for (position = 0; position < F2_POSITIONS; position++)
             gemm_prepacked(O, T, C, 1.0f, U + position * packed_u,
                            V + position * V_packed.block, 0.0f, M + position * O * L, L);
         if (lanes)
-            winograd_output_transform_lanes(y + first * O * H * W, M, s, images, scratch,
+            f2_output_transform_lanes(y + first * O * H * W, M, s, images, scratch,
                                             plan.scratch_slot);
         else
-            winograd_output_transform(y + first * O * H * W, M, s, images);
+            f2_output_transform(y + first * O * H * W, M, s, images);
     }
 }

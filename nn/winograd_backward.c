@@ -36,50 +36,50 @@
  * summed over chunks in order; every tile of dx added in a fixed order. The chunk size depends on
  * the shape only, so results are the same bits for any number of threads.
  */
-#include "winograd.h"
+#include "winograd_internal.h"
 
 #include <string.h>
 
-#include "gemm.h"
+#include "gemm_internal.h"
 #include "parallel.h"
 #include "tensor.h"
 
-#define WINOGRAD_POSITIONS 36 /* ξ = 6·row + column of a transformed tile */
+#define F4_POSITIONS 36 /* ξ = 6·row + column of a transformed tile */
 
-static size_t winograd_tile_rows(const conv2d_shape *s) { return (s->in_height + 3) / 4; }
-static size_t winograd_tile_columns(const conv2d_shape *s) { return (s->in_width + 3) / 4; }
-static size_t winograd_images_per_chunk(const conv2d_shape *s)
+static size_t f4_tile_rows(const conv2d_shape *s) { return (s->in_height + 3) / 4; }
+static size_t f4_tile_columns(const conv2d_shape *s) { return (s->in_width + 3) / 4; }
+static size_t f4_images_per_chunk(const conv2d_shape *s)
 {
-    return winograd_chunk_images(winograd_tile_rows(s) * winograd_tile_columns(s),
+    return winograd_chunk_images(f4_tile_rows(s) * f4_tile_columns(s),
                                  WINOGRAD_BACKWARD_TARGET_TILES, s->batch);
 }
 
 /* The workspace: U_ξᵀ packed (36 × (C, O)) | dU (36, O, C) | V, then dV (36, C, T) |
  * dM (36, O, T) | per thread: a GEMM workspace (gemm's own packing of dU += dM·Vᵀ, or dM packed
  * as the B operand of dV = Uᵀ·dM) and the transforms' scratch. */
-static size_t winograd_scratch_floats(const conv2d_shape *s, size_t G);
+static size_t f4_scratch_floats(const conv2d_shape *s, size_t G);
 
-typedef struct winograd_plan {
+typedef struct f4_plan {
     size_t chunk_images;
     size_t u, du, v, m, gemm_slot, scratch_slot, total;
-} winograd_plan;
+} f4_plan;
 
-static void winograd_make_plan(const conv2d_shape *s, winograd_plan *plan)
+static void f4_make_plan(const conv2d_shape *s, f4_plan *plan)
 {
     const size_t C = s->in_channels, O = s->out_channels;
     size_t T, filter_gradient, input_gradient;
-    plan->chunk_images = winograd_images_per_chunk(s);
-    T = plan->chunk_images * winograd_tile_rows(s) * winograd_tile_columns(s);
-    plan->u = WINOGRAD_POSITIONS * winograd_packed_filter_floats(C, O);
-    plan->du = winograd_round_up_16(WINOGRAD_POSITIONS * O * C);
-    plan->v = WINOGRAD_POSITIONS * C * winograd_row_stride(T);
-    plan->m = WINOGRAD_POSITIONS * O * winograd_row_stride(T);
+    plan->chunk_images = f4_images_per_chunk(s);
+    T = plan->chunk_images * f4_tile_rows(s) * f4_tile_columns(s);
+    plan->u = F4_POSITIONS * winograd_packed_filter_floats(C, O);
+    plan->du = winograd_round_up_16(F4_POSITIONS * O * C);
+    plan->v = F4_POSITIONS * C * winograd_row_stride(T);
+    plan->m = F4_POSITIONS * O * winograd_row_stride(T);
     /* (sizes checked for overflow by winograd_workspace_floats' estimate) */
     (void)gemm_workspace_floats(O, C, T, &filter_gradient, NULL);
     input_gradient = gemm_packed_b_floats(T, O);
     plan->gemm_slot =
         winograd_round_up_16(filter_gradient > input_gradient ? filter_gradient : input_gradient);
-    plan->scratch_slot = winograd_scratch_floats(s, plan->chunk_images);
+    plan->scratch_slot = f4_scratch_floats(s, plan->chunk_images);
     plan->total = plan->u + plan->du + plan->v + plan->m +
                   s->threads * (plan->gemm_slot + plan->scratch_slot);
 }
@@ -87,17 +87,17 @@ static void winograd_make_plan(const conv2d_shape *s, winograd_plan *plan)
 int winograd_backward_workspace_floats(const conv2d_shape *s, size_t *floats,
                                         simclr_error *err)
 {
-    winograd_plan plan;
+    f4_plan plan;
     const double C = (double)s->in_channels, O = (double)s->out_channels;
-    const double T = (double)winograd_images_per_chunk(s) * (double)winograd_tile_rows(s) *
-                     (double)winograd_tile_columns(s);
+    const double T = (double)f4_images_per_chunk(s) * (double)f4_tile_rows(s) *
+                     (double)f4_tile_columns(s);
     /* the plan's sums are checked in double first: an overflowing size is refused, not wrapped */
     const double estimate = 108.0 * (O + 16) * (C + 16) + 36.0 * (C + O) * (T + 32) +
                             (double)s->threads * ((T + 64) * (C + O + 64) + 112.0 * (T + 16)) +
                             1024.0;
     if (estimate > (double)((size_t)-1 / sizeof(float)))
         return simclr_fail(err, "winograd: the workspace overflows size_t");
-    winograd_make_plan(s, &plan);
+    f4_make_plan(s, &plan);
     *floats = plan.total;
     return SIMCLR_OK;
 }
@@ -107,7 +107,7 @@ int winograd_backward_workspace_floats(const conv2d_shape *s, size_t *floats,
 /* ------------------------------------------------------------------------------------------ */
 
 /* Bᵀ d: six values of an input patch to six of its transform. */
-static void winograd_bt(float v[6], float d0, float d1, float d2, float d3, float d4, float d5)
+static void f4_bt(float v[6], float d0, float d1, float d2, float d3, float d4, float d5)
 {
     const float minus_outer = d4 - d2, odd = d3 - d1; /* shared by rows 3 and 4 */
     v[0] = 4.0f * d0 - 5.0f * d2 + d4;
@@ -118,8 +118,8 @@ static void winograd_bt(float v[6], float d0, float d1, float d2, float d3, floa
     v[5] = 4.0f * d1 - 5.0f * d3 + d5;
 }
 
-/* B v: the adjoint of winograd_bt (B's rows are Bᵀ's columns). */
-static void winograd_b(float d[6], float v0, float v1, float v2, float v3, float v4, float v5)
+/* B v: the adjoint of f4_bt (B's rows are Bᵀ's columns). */
+static void f4_b(float d[6], float v0, float v1, float v2, float v3, float v4, float v5)
 {
     const float sum12 = v1 + v2, difference21 = v2 - v1, sum34 = v3 + v4, difference34 = v3 - v4;
     d[0] = 4.0f * v0;
@@ -133,7 +133,7 @@ static void winograd_b(float d[6], float v0, float v1, float v2, float v3, float
 /* A p: four output gradients to six product gradients (A is the adjoint of the forward's
  * Aᵀ, which combines m0..m5 as (m0 + m1 + m2 + m3 + m4, m1 − m2 + 2m3 − 2m4,
  * m1 + m2 + 4m3 + 4m4, m1 − m2 + 8m3 − 8m4 + m5)). */
-static void winograd_a(float m[6], float p0, float p1, float p2, float p3)
+static void f4_a(float m[6], float p0, float p1, float p2, float p3)
 {
     const float even = p0 + p2, odd = p1 + p3, even_weighted = p0 + 4.0f * p2;
     const float odd_weighted = 2.0f * p1 + 8.0f * p3;
@@ -148,7 +148,7 @@ static void winograd_a(float m[6], float p0, float p1, float p2, float p3)
 /* The same four combinations across n tiles at once: argument k holds value k of every tile of a
  * tile row, so each is one unit-stride loop the compiler vectorises (restrict: the rows are
  * distinct). */
-static inline void winograd_bt_rows(float *restrict v0, float *restrict v1, float *restrict v2,
+static inline void f4_bt_rows(float *restrict v0, float *restrict v1, float *restrict v2,
                              float *restrict v3, float *restrict v4, float *restrict v5,
                              const float *restrict d0, const float *restrict d1,
                              const float *restrict d2, const float *restrict d3,
@@ -157,12 +157,12 @@ static inline void winograd_bt_rows(float *restrict v0, float *restrict v1, floa
     size_t t;
     for (t = 0; t < n; t++) {
         float v[6];
-        winograd_bt(v, d0[t], d1[t], d2[t], d3[t], d4[t], d5[t]);
+        f4_bt(v, d0[t], d1[t], d2[t], d3[t], d4[t], d5[t]);
         v0[t] = v[0], v1[t] = v[1], v2[t] = v[2], v3[t] = v[3], v4[t] = v[4], v5[t] = v[5];
     }
 }
 
-static inline void winograd_b_rows(float *restrict d0, float *restrict d1, float *restrict d2,
+static inline void f4_b_rows(float *restrict d0, float *restrict d1, float *restrict d2,
                             float *restrict d3, float *restrict d4, float *restrict d5,
                             const float *restrict v0, const float *restrict v1,
                             const float *restrict v2, const float *restrict v3,
@@ -171,12 +171,12 @@ static inline void winograd_b_rows(float *restrict d0, float *restrict d1, float
     size_t t;
     for (t = 0; t < n; t++) {
         float d[6];
-        winograd_b(d, v0[t], v1[t], v2[t], v3[t], v4[t], v5[t]);
+        f4_b(d, v0[t], v1[t], v2[t], v3[t], v4[t], v5[t]);
         d0[t] = d[0], d1[t] = d[1], d2[t] = d[2], d3[t] = d[3], d4[t] = d[4], d5[t] = d[5];
     }
 }
 
-static inline void winograd_a_rows(float *restrict m0, float *restrict m1, float *restrict m2,
+static inline void f4_a_rows(float *restrict m0, float *restrict m1, float *restrict m2,
                             float *restrict m3, float *restrict m4, float *restrict m5,
                             const float *restrict p0, const float *restrict p1,
                             const float *restrict p2, const float *restrict p3, size_t n)
@@ -184,7 +184,7 @@ static inline void winograd_a_rows(float *restrict m0, float *restrict m1, float
     size_t t;
     for (t = 0; t < n; t++) {
         float m[6];
-        winograd_a(m, p0[t], p1[t], p2[t], p3[t]);
+        f4_a(m, p0[t], p1[t], p2[t], p3[t]);
         m0[t] = m[0], m1[t] = m[1], m2[t] = m[2], m3[t] = m[3], m4[t] = m[4], m5[t] = m[5];
     }
 }
@@ -192,7 +192,7 @@ static inline void winograd_a_rows(float *restrict m0, float *restrict m1, float
 /* G g and its adjoint Gᵀ x, in double across n filters at once (argument k holds value k of
  * each): the filter transforms run once per call, so U and dweight are rounded to float once,
  * not after each of G's inexact sixths and twelfths. */
-static void winograd_g_rows(double *restrict u0, double *restrict u1, double *restrict u2,
+static void f4_g_rows(double *restrict u0, double *restrict u1, double *restrict u2,
                             double *restrict u3, double *restrict u4, double *restrict u5,
                             const double *restrict g0, const double *restrict g1,
                             const double *restrict g2, size_t n)
@@ -209,7 +209,7 @@ static void winograd_g_rows(double *restrict u0, double *restrict u1, double *re
     }
 }
 
-static void winograd_gt_rows(double *restrict g0, double *restrict g1, double *restrict g2,
+static void f4_gt_rows(double *restrict g0, double *restrict g1, double *restrict g2,
                              const double *restrict x0, const double *restrict x1,
                              const double *restrict x2, const double *restrict x3,
                              const double *restrict x4, const double *restrict x5, size_t n)
@@ -231,7 +231,7 @@ static void winograd_gt_rows(double *restrict g0, double *restrict g1, double *r
  * packed layout for the A operand (C, O) of the input gradient's product (nn/gemm.h); one block
  * of `block` floats per ξ. Parallel over (panel, output channel) pairs, each writing MR contiguous
  * floats of every block; the MR filters of a pair are the lanes of the double-precision passes. */
-static void winograd_filter_transform(float *U,            /* 36 × packed (C, O) */
+static void f4_filter_transform(float *U,            /* 36 × packed (C, O) */
                                       size_t block,
                                       const float *weight, /* (O, C, 3, 3) */
                                       size_t O, size_t C)
@@ -250,10 +250,10 @@ static void winograd_filter_transform(float *U,            /* 36 × packed (C, O
                 g[k][lane] = i < rows ? (double)weight[(p * C + i) * 9 + k] : 0.0;
         }
         for (b = 0; b < 3; b++) /* G g: down the filter's columns */
-            winograd_g_rows(h[0][b], h[1][b], h[2][b], h[3][b], h[4][b], h[5][b], g[b],
+            f4_g_rows(h[0][b], h[1][b], h[2][b], h[3][b], h[4][b], h[5][b], g[b],
                             g[3 + b], g[6 + b], GEMM_MR);
         for (r = 0; r < 6; r++) /* (G g) Gᵀ: along the rows */
-            winograd_g_rows(u[r][0], u[r][1], u[r][2], u[r][3], u[r][4], u[r][5], h[r][0],
+            f4_g_rows(u[r][0], u[r][1], u[r][2], u[r][3], u[r][4], u[r][5], h[r][0],
                             h[r][1], h[r][2], GEMM_MR);
         for (r = 0; r < 6; r++)
             for (k = 0; k < 6; k++) {
@@ -265,32 +265,32 @@ static void winograd_filter_transform(float *U,            /* 36 × packed (C, O
 }
 
 /* dweight[o][c] += Gᵀ dU_oc G (3 × 3 from 6 × 6), in double and rounded once; parallel over
- * runs of WINOGRAD_FILTER_LANES filters, the lanes of the passes. */
-#define WINOGRAD_FILTER_LANES 16
-static void winograd_filter_gradient(float *dweight,  /* (O, C, 3, 3), accumulated */
+ * runs of F4_FILTER_LANES filters, the lanes of the passes. */
+#define F4_FILTER_LANES 16
+static void f4_filter_gradient(float *dweight,  /* (O, C, 3, 3), accumulated */
                                      const float *dU, /* (36, O, C) */
                                      size_t O, size_t C)
 {
     const size_t filters = O * C;
-    const size_t runs = (filters + WINOGRAD_FILTER_LANES - 1) / WINOGRAD_FILTER_LANES;
+    const size_t runs = (filters + F4_FILTER_LANES - 1) / F4_FILTER_LANES;
     size_t run;
     PARALLEL_FOR()
     for (run = 0; run < runs; run++) {
-        const size_t first = run * WINOGRAD_FILTER_LANES;
-        const size_t n = filters - first < WINOGRAD_FILTER_LANES ? filters - first
-                                                                 : WINOGRAD_FILTER_LANES;
-        double x[6][6][WINOGRAD_FILTER_LANES], q[3][6][WINOGRAD_FILTER_LANES];
-        double dg[3][3][WINOGRAD_FILTER_LANES];
+        const size_t first = run * F4_FILTER_LANES;
+        const size_t n = filters - first < F4_FILTER_LANES ? filters - first
+                                                                 : F4_FILTER_LANES;
+        double x[6][6][F4_FILTER_LANES], q[3][6][F4_FILTER_LANES];
+        double dg[3][3][F4_FILTER_LANES];
         size_t i, k, a, b, lane;
         for (i = 0; i < 6; i++)
             for (k = 0; k < 6; k++)
                 for (lane = 0; lane < n; lane++)
                     x[i][k][lane] = dU[(6 * i + k) * filters + first + lane];
         for (k = 0; k < 6; k++) /* Gᵀ dU: down the columns */
-            winograd_gt_rows(q[0][k], q[1][k], q[2][k], x[0][k], x[1][k], x[2][k], x[3][k],
+            f4_gt_rows(q[0][k], q[1][k], q[2][k], x[0][k], x[1][k], x[2][k], x[3][k],
                              x[4][k], x[5][k], n);
         for (a = 0; a < 3; a++) /* (Gᵀ dU) G: along the rows */
-            winograd_gt_rows(dg[a][0], dg[a][1], dg[a][2], q[a][0], q[a][1], q[a][2], q[a][3],
+            f4_gt_rows(dg[a][0], dg[a][1], dg[a][2], q[a][0], q[a][1], q[a][2], q[a][3],
                              q[a][4], q[a][5], n);
         for (lane = 0; lane < n; lane++)
             for (a = 0; a < 3; a++)
@@ -301,22 +301,22 @@ static void winograd_filter_gradient(float *dweight,  /* (O, C, 3, 3), accumulat
 
 /* The per-thread scratch of the transforms: a channel in the image-lane layout, padded to
  * (4th + 2) × (4tw + 2), and room for 72 rows of G lanes. */
-static size_t winograd_scratch_floats(const conv2d_shape *s, size_t G)
+static size_t f4_scratch_floats(const conv2d_shape *s, size_t G)
 {
-    const size_t rows = 4 * winograd_tile_rows(s) + 2, width = 4 * winograd_tile_columns(s) + 2;
+    const size_t rows = 4 * f4_tile_rows(s) + 2, width = 4 * f4_tile_columns(s) + 2;
     return winograd_round_up_16((rows * width + 72) * G);
 }
 
 /* V_ξ[c][t] = (Bᵀ d B)_ξ for every tile t of a chunk of G images; t = (ti·tw + tj)·G + g. Per
  * channel: the channel's padded planes in the image-lane layout, then per tile d B along each of
  * the patch's six rows and Bᵀ down the six results, G lanes at a time. */
-static void winograd_input_transform(float *V,       /* (36, C, T), rows L apart */
+static void f4_input_transform(float *V,       /* (36, C, T), rows L apart */
                                      const float *x,             /* (G, C, H, W) */
                                      const conv2d_shape *s, size_t G,
                                      float *scratch, size_t scratch_floats)
 {
     const size_t C = s->in_channels, H = s->in_height, W = s->in_width;
-    const size_t th = winograd_tile_rows(s), tw = winograd_tile_columns(s);
+    const size_t th = f4_tile_rows(s), tw = f4_tile_columns(s);
     const size_t rows = 4 * th + 2, width = 4 * tw + 2;
     const size_t L = winograd_row_stride(G * th * tw), block = C * L;
     const int slots = (int)s->threads;
@@ -335,13 +335,13 @@ static void winograd_input_transform(float *V,       /* (36, C, T), rows L apart
                 for (r = 0; r < 6; r++) { /* d B: along the patch's rows */
                     const float *d = patch + r * width * G;
                     float *out = h + 6 * r * G;
-                    winograd_bt_rows(out, out + G, out + 2 * G, out + 3 * G, out + 4 * G,
+                    f4_bt_rows(out, out + G, out + 2 * G, out + 3 * G, out + 4 * G,
                                      out + 5 * G, d, d + G, d + 2 * G, d + 3 * G, d + 4 * G,
                                      d + 5 * G, G);
                 }
                 for (k = 0; k < 6; k++) { /* Bᵀ (d B): down them, into V */
                     const float *u = h + k * G;
-                    winograd_bt_rows(v + (0 + k) * block, v + (6 + k) * block,
+                    f4_bt_rows(v + (0 + k) * block, v + (6 + k) * block,
                                      v + (12 + k) * block, v + (18 + k) * block,
                                      v + (24 + k) * block, v + (30 + k) * block, u, u + 6 * G,
                                      u + 12 * G, u + 18 * G, u + 24 * G, u + 30 * G, G);
@@ -352,13 +352,13 @@ static void winograd_input_transform(float *V,       /* (36, C, T), rows L apart
 
 /* dM_ξ = (A dY Aᵀ)_ξ for every tile (the adjoint of the output transform), per output channel;
  * dY beyond H, W is read as 0. */
-static void winograd_output_gradient_transform(float *dM,       /* (36, O, T) */
+static void f4_output_gradient_transform(float *dM,       /* (36, O, T) */
                                                const float *dy, /* (G, O, H, W) */
                                                const conv2d_shape *s, size_t G,
                                                float *scratch, size_t scratch_floats)
 {
     const size_t O = s->out_channels, H = s->in_height, W = s->in_width;
-    const size_t th = winograd_tile_rows(s), tw = winograd_tile_columns(s);
+    const size_t th = f4_tile_rows(s), tw = f4_tile_columns(s);
     const size_t L = winograd_row_stride(G * th * tw), rows = 4 * th, width = 4 * tw;
     const int slots = (int)s->threads;
     size_t o;
@@ -375,14 +375,14 @@ static void winograd_output_gradient_transform(float *dM,       /* (36, O, T) */
                 float *out = dM + o * L + (ti * tw + tj) * G;
                 for (j = 0; j < 4; j++) { /* A dY: down the columns */
                     const float *p = patch + j * G;
-                    winograd_a_rows(columns + j * G, columns + (4 + j) * G,
+                    f4_a_rows(columns + j * G, columns + (4 + j) * G,
                                     columns + (8 + j) * G, columns + (12 + j) * G,
                                     columns + (16 + j) * G, columns + (20 + j) * G, p,
                                     p + width * G, p + 2 * width * G, p + 3 * width * G, G);
                 }
                 for (r = 0; r < 6; r++) { /* (A dY) Aᵀ: along the rows */
                     const float *q = columns + 4 * r * G;
-                    winograd_a_rows(out + (6 * r + 0) * O * L, out + (6 * r + 1) * O * L,
+                    f4_a_rows(out + (6 * r + 0) * O * L, out + (6 * r + 1) * O * L,
                                     out + (6 * r + 2) * O * L, out + (6 * r + 3) * O * L,
                                     out + (6 * r + 4) * O * L, out + (6 * r + 5) * O * L, q,
                                     q + G, q + 2 * G, q + 3 * G, G);
@@ -394,13 +394,13 @@ static void winograd_output_gradient_transform(float *dM,       /* (36, O, T) */
 /* dx = Σ_tiles B dV Bᵀ, each tile's 6×6 added where its patch came from (the adjoint of the
  * input transform), per input channel: tiles in order (ti, then tj), each added into the padded
  * plane, whose interior is then dx; so every sum has a fixed order. */
-static void winograd_input_gradient_transform(float *dx,       /* (G, C, H, W), overwritten */
+static void f4_input_gradient_transform(float *dx,       /* (G, C, H, W), overwritten */
                                               const float *dV, /* (36, C, T) */
                                               const conv2d_shape *s, size_t G,
                                               float *scratch, size_t scratch_floats)
 {
     const size_t C = s->in_channels, H = s->in_height, W = s->in_width;
-    const size_t th = winograd_tile_rows(s), tw = winograd_tile_columns(s);
+    const size_t th = f4_tile_rows(s), tw = f4_tile_columns(s);
     const size_t L = winograd_row_stride(G * th * tw), rows = 4 * th + 2, width = 4 * tw + 2;
     const int slots = (int)s->threads;
     size_t c;
@@ -416,7 +416,7 @@ static void winograd_input_gradient_transform(float *dx,       /* (G, C, H, W), 
             for (tj = 0; tj < tw; tj++) {
                 const float *v = dV + c * L + (ti * tw + tj) * G;
                 for (k = 0; k < 6; k++) /* B dV: down the columns */
-                    winograd_b_rows(b + k * G, b + (6 + k) * G, b + (12 + k) * G,
+                    f4_b_rows(b + k * G, b + (6 + k) * G, b + (12 + k) * G,
                                     b + (18 + k) * G, b + (24 + k) * G, b + (30 + k) * G,
                                     v + (0 + k) * C * L, v + (6 + k) * C * L,
                                     v + (12 + k) * C * L, v + (18 + k) * C * L,
@@ -424,7 +424,7 @@ static void winograd_input_gradient_transform(float *dx,       /* (G, C, H, W), 
                 for (r = 0; r < 6; r++) { /* (B dV) Bᵀ: along the rows, added into the patch */
                     const float *q = b + 6 * r * G;
                     float *patch = plane + ((4 * ti + r) * width + 4 * tj) * G;
-                    winograd_b_rows(w, w + G, w + 2 * G, w + 3 * G, w + 4 * G, w + 5 * G, q,
+                    f4_b_rows(w, w + G, w + 2 * G, w + 3 * G, w + 4 * G, w + 5 * G, q,
                                     q + G, q + 2 * G, q + 3 * G, q + 4 * G, q + 5 * G, G);
                     for (l = 0; l < 6 * G; l++)
                         patch[l] += w[l];
@@ -443,11 +443,11 @@ void winograd_backward(float *dx, float *dweight, const float *dy, const float *
 {
     const size_t C = s->in_channels, O = s->out_channels, H = s->in_height, W = s->in_width;
     const int slots = (int)s->threads;
-    winograd_plan plan;
+    f4_plan plan;
     float *U, *dU, *V, *dM, *gemm_slots, *scratch;
     size_t first, position;
     (void)slots; /* read only by the OpenMP pragmas */
-    winograd_make_plan(s, &plan);
+    f4_make_plan(s, &plan);
     U = workspace;
     dU = U + plan.u;
     V = dU + plan.du;
@@ -455,19 +455,19 @@ void winograd_backward(float *dx, float *dweight, const float *dy, const float *
     gemm_slots = dM + plan.m;
     scratch = gemm_slots + s->threads * plan.gemm_slot;
     if (dx != NULL) /* U_ξᵀ (C, O), packed once */
-        winograd_filter_transform(U, winograd_packed_filter_floats(C, O), weight, O, C);
-    memset(dU, 0, WINOGRAD_POSITIONS * O * C * sizeof(float));
+        f4_filter_transform(U, winograd_packed_filter_floats(C, O), weight, O, C);
+    memset(dU, 0, F4_POSITIONS * O * C * sizeof(float));
     for (first = 0; first < s->batch; first += plan.chunk_images) {
         const size_t images =
             s->batch - first < plan.chunk_images ? s->batch - first : plan.chunk_images;
-        const size_t T = images * winograd_tile_rows(s) * winograd_tile_columns(s);
+        const size_t T = images * f4_tile_rows(s) * f4_tile_columns(s);
         const size_t L = winograd_row_stride(T);
-        winograd_input_transform(V, x + first * C * H * W, s, images, scratch,
+        f4_input_transform(V, x + first * C * H * W, s, images, scratch,
                                  plan.scratch_slot);
-        winograd_output_gradient_transform(dM, dy + first * O * H * W, s, images, scratch,
+        f4_output_gradient_transform(dM, dy + first * O * H * W, s, images, scratch,
                                            plan.scratch_slot);
         PARALLEL_FOR(num_threads(slots))
-        for (position = 0; position < WINOGRAD_POSITIONS; position++) {
+        for (position = 0; position < F4_POSITIONS; position++) {
             float *gemm_workspace = gemm_slots + (size_t)parallel_thread_index() * plan.gemm_slot;
             float *V_position = V + position * C * L;
             const float *dM_position = dM + position * O * L;
@@ -482,8 +482,8 @@ void winograd_backward(float *dx, float *dweight, const float *dy, const float *
             }
         }
         if (dx != NULL)
-            winograd_input_gradient_transform(dx + first * C * H * W, V, s, images, scratch,
+            f4_input_gradient_transform(dx + first * C * H * W, V, s, images, scratch,
                                               plan.scratch_slot);
     }
-    winograd_filter_gradient(dweight, dU, O, C);
+    f4_filter_gradient(dweight, dU, O, C);
 }

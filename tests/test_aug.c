@@ -1,6 +1,6 @@
 /*
  * tests/test_aug.c — the augmentation operations (aug/) against hand-computed values and the
- * formulas of SPEC §2, and the crop sampler against the distributions it must draw from.
+ * formulas in the aug/ headers, and the crop sampler against the distributions it must draw from.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -254,7 +254,7 @@ static double ks_uniform(double *x, size_t n, double low, double high)
 
 /* On a 1000×1000 image, an attempt with area fraction A <= 3/4 always fits (A·4/3 <= 1), so
  * conditional on A <= 0.7 the accepted crops have A uniform on [0.08, 0.7] and log aspect ratio
- * uniform on [log 3/4, log 4/3], independently (torchvision's draws; SPEC §2.1). 10,000 draws;
+ * uniform on [log 3/4, log 4/3], independently (torchvision's draws). 10,000 draws;
  * Kolmogorov–Smirnov at 1%: D < 1.628/sqrt(n). Rounding w and h to pixels moves the measured
  * values by < 0.3%, far inside that. */
 Test(crop, area_and_aspect_are_uniform)

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "test_helpers.h"
+#include "nn/gemm_internal.h" /* GEMM_KC */
 
 #define GEMM_SIZES 8
 static const size_t gemm_sizes[GEMM_SIZES] = {1, 2, 7, 31, 33, 64, 129, 257};

@@ -2,7 +2,7 @@
  * tests/test_idx.c — IDX files (data/idx.h): the real Fashion-MNIST files as Debian's
  * dataset-fashion-mnist installs them (published facts: Xiao et al. 2017 — 60,000 training and
  * 10,000 test images of 28×28, 6,000 per class; the first labels; the pixel mean 0.2860 that
- * SPEC §2.7 normalises with), and bad files rejected with the file and the problem named.
+ * the gray preset normalises with), and bad files rejected with the file and the problem named.
  */
 #include <criterion/criterion.h>
 #include <math.h>

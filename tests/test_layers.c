@@ -5,7 +5,10 @@
  * normwise relative difference <= 1e-5 (float rounding of sums of at most a few hundred terms).
  * Backward: against central differences of the double definition of L = Σ r ⊙ y for a fixed
  * random r (tests/gradient_check.h), tolerance 1e-5 normwise. Parameter gradients accumulate, so
- * they start from a nonzero value that the test subtracts again.
+ * they start from a nonzero value that the test subtracts again. Convolution's naive adjoint
+ * (conv2d_backward_naive) is held to the same central differences, and the fast backward to it
+ * (normwise 1e-5: float sums of at most a few thousand terms against double ones), on every
+ * convolution shape below.
  * Shapes include odd and non-square sizes, stride 2, padding 0 and > 0, batch 1, 1×1 kernels.
  */
 #include <criterion/criterion.h>
@@ -17,6 +20,7 @@
 #include "gradient_check.h"
 #include "reference_layers.h"
 #include "test_helpers.h"
+#include "nn/winograd_internal.h" /* winograd_backward */
 
 static float *random_floats(size_t count, float low, float high, unsigned long tag)
 {
@@ -27,6 +31,20 @@ static float *random_floats(size_t count, float low, float high, unsigned long t
 }
 
 /* ---- conv2d ----------------------------------------------------------------------------- */
+
+/* The normwise relative difference of two float results, max|a − b| / max|b|. */
+static double float_difference(const float *a, const float *b, size_t count)
+{
+    double worst = 0.0, largest = 0.0;
+    size_t i;
+    for (i = 0; i < count; i++) {
+        if (fabs((double)b[i]) > largest)
+            largest = fabs((double)b[i]);
+        if (fabs((double)a[i] - b[i]) > worst)
+            worst = fabs((double)a[i] - b[i]);
+    }
+    return worst / fmax(largest, 1e-30);
+}
 
 typedef struct conv_case {
     size_t B, C, H, W, O, k, s, p;
@@ -53,7 +71,7 @@ static void check_conv_limited(conv_case c, unsigned long tag, size_t limit)
     conv2d_shape shape;
     simclr_error err;
     size_t workspace_floats, in_count, out_count, weight_count, i;
-    float *x, *w, *b, *y, *y_naive, *dy, *dx, *dw, *db, *workspace;
+    float *x, *w, *b, *y, *y_naive, *dy, *dx, *dw, *db, *workspace, *dx_naive, *dw_naive, *db_naive;
     conv_context t;
     char what[128];
     cr_assert_eq(conv2d_shape_init(&shape, c.B, c.C, c.H, c.W, c.O, c.k, c.s, c.p, &err),
@@ -71,6 +89,9 @@ static void check_conv_limited(conv_case c, unsigned long tag, size_t limit)
     dx = malloc(in_count * sizeof(float));
     dw = malloc(weight_count * sizeof(float));
     db = malloc(c.O * sizeof(float));
+    dx_naive = malloc(in_count * sizeof(float));
+    dw_naive = malloc(weight_count * sizeof(float));
+    db_naive = malloc(c.O * sizeof(float));
     workspace = malloc(workspace_floats * sizeof(float));
 
     t.c = c;
@@ -106,8 +127,32 @@ static void check_conv_limited(conv_case c, unsigned long tag, size_t limit)
     if (c.bias)
         check_gradient(what, t.b, c.O, db, conv_loss, &t, 1e-5, 0);
 
+    /* the naive adjoint: the same conventions (dx overwritten, so it starts as garbage; dw and
+     * db accumulate), against the same central differences and against conv2d_backward */
+    for (i = 0; i < in_count; i++)
+        dx_naive[i] = 1e30f;
+    for (i = 0; i < weight_count; i++)
+        dw_naive[i] = 0.5f;
+    for (i = 0; i < c.O; i++)
+        db_naive[i] = 0.25f;
+    conv2d_backward_naive(dx_naive, dw_naive, c.bias ? db_naive : NULL, dy, x, w, &shape);
+    for (i = 0; i < weight_count; i++)
+        dw_naive[i] -= 0.5f;
+    for (i = 0; i < c.O; i++)
+        db_naive[i] -= 0.25f;
+    check_gradient(what, t.x, in_count, dx_naive, conv_loss, &t, 1e-5, limit);
+    check_gradient(what, t.w, weight_count, dw_naive, conv_loss, &t, 1e-5, limit);
+    if (c.bias)
+        check_gradient(what, t.b, c.O, db_naive, conv_loss, &t, 1e-5, 0);
+    cr_expect_leq(float_difference(dx, dx_naive, in_count), 1e-5, "%s: dx fast vs naive", what);
+    cr_expect_leq(float_difference(dw, dw_naive, weight_count), 1e-5, "%s: dweight fast vs naive",
+                  what);
+    if (c.bias)
+        cr_expect_leq(float_difference(db, db_naive, c.O), 1e-5, "%s: dbias fast vs naive", what);
+
     free(x), free(w), free(b), free(y), free(y_naive), free(dy), free(dx), free(dw), free(db);
     free(workspace), free(t.x), free(t.w), free(t.b), free(t.r), free(t.y);
+    free(dx_naive), free(dw_naive), free(db_naive);
 }
 
 static void check_conv(conv_case c, unsigned long tag) { check_conv_limited(c, tag, 400); }
@@ -121,10 +166,12 @@ Test(conv2d, pointwise_1x1_stride_2) { check_conv((conv_case){2, 4, 7, 7, 3, 1, 
 Test(conv2d, pointwise_1x1_large_image_skips_im2col) { check_conv((conv_case){2, 2, 48, 48, 3, 1, 1, 0, 1}, 150); }
 /* 30×30 = 900 columns: chunks of 3 images, so 4 images make a full chunk and a partial one */
 Test(conv2d, several_chunks_with_a_remainder) { check_conv((conv_case){4, 2, 30, 30, 3, 3, 1, 1, 0}, 160); }
+/* a 1×1 kernel over padding (the border outputs see only zeros and the bias), stride 2, batch 1 */
+Test(conv2d, pointwise_1x1_stride_2_padding_1_batch_1) { check_conv((conv_case){1, 3, 6, 5, 2, 1, 2, 1, 1}, 175); }
 Test(conv2d, stem_7x7_stride_2_padding_3) { check_conv((conv_case){2, 3, 11, 10, 4, 7, 2, 3, 0}, 170); }
 
 /* 3×3, stride 1, padding 1 with at least 16 channels each way: Winograd F(2×2, 3×3) forward
- * and F(4×4, 3×3) backward (nn/winograd.h, nn/winograd_backward.c), held to the same definition
+ * and F(4×4, 3×3) backward (nn/winograd_internal.h, nn/winograd_backward.c), held to the same definition
  * and the same tolerances. */
 static conv2d_shape shape_of(size_t B, size_t C, size_t H, size_t W, size_t O, size_t k,
                              size_t s, size_t p)

@@ -2,7 +2,7 @@
  * tests/test_loss.c — the contrastive losses (loss/contrastive.h, loss/memory_bank.h).
  *
  * References used here, all independent of the code under test:
- *  - closed forms of NT-Xent (SPEC §3.1): all rows equal → log(2N−1); N = 1 → 0;
+ *  - closed forms of NT-Xent: all rows equal → log(2N−1); N = 1 → 0;
  *  - a 2-pair, 2-dimensional example worked by hand (loss and gradient);
  *  - a direct evaluation of each formula in double (reference_loss below), and its gradient
  *    by central differences in double.
@@ -27,7 +27,7 @@ static double reference_log_sigmoid(double x)
     return x >= 0 ? -log1p(exp(-x)) : x - log1p(exp(x));
 }
 
-/* z: (2N, d) in double, rows 0..N-1 view 0. Straight from SPEC §3.1 / §3.2. */
+/* z: (2N, d) in double, rows 0..N-1 view 0. Straight from the formulas of loss/contrastive.h. */
 static double reference_loss(int kind, const double *z, size_t N, size_t d, double temperature,
                              double margin)
 {
@@ -404,7 +404,7 @@ Test(contrastive, names_parse_and_reject)
 
 /* ---- the memory bank -------------------------------------------------------------------- */
 
-/* Direct double evaluation of SPEC §3.3: anchors u0_i, positive u1_i, negatives the bank rows. */
+/* Direct double evaluation of the memory-bank loss (loss/memory_bank.h): anchors u0_i, positive u1_i, negatives the bank rows. */
 static double reference_memory_bank_loss(const double *z, size_t N, size_t d, const float *bank,
                                          size_t K, double temperature)
 {

@@ -1,5 +1,5 @@
 /*
- * tests/test_rng.c — the generator of SPEC.md §1 / nn/rng.h: published known answers,
+ * tests/test_rng.c — the generator of nn/rng.h: published known answers,
  * reproducibility, independence of derived streams, and the distributions of its draws.
  */
 #include <criterion/criterion.h>

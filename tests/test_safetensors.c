@@ -1,7 +1,7 @@
 /*
  * tests/test_safetensors.c — safetensors (data/safetensors.h): a file written here reads back
  * exactly (values, shapes, metadata); a header written by hand to the format's definition
- * parses; and every rejection of SPEC §7 happens, naming the file and the problem.
+ * parses; and every rejection data/safetensors.h lists happens, naming the file and the problem.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>

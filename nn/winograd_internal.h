@@ -1,5 +1,9 @@
 /*
- * nn/winograd.h — 3×3, stride 1, padding 1 convolution by Winograd's minimal filtering
+ * nn/winograd_internal.h — Winograd internal header: the plans, chunking and gather/scatter of
+ * conv2d's Winograd path, used by nn/conv2d.c and the tests; never included by simclr.h, never
+ * installed (a user calls conv2d_forward/conv2d_backward, and winograd_applies, nn/conv2d.h).
+ *
+ * 3×3, stride 1, padding 1 convolution by Winograd's minimal filtering
  * F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016,
  * section 4.1): the same function as nn/conv2d.h for that shape, with 16 multiplications per
  * 2×2 output tile and channel pair instead of 36.
@@ -36,11 +40,16 @@
  * product computed by one thread with nn/gemm.h's fixed summation order; dU sums the chunks in
  * order. The chunk size depends on the shape only, so results are the same bits for any number of
  * threads.
- * conv2d_forward and conv2d_backward use this path for every shape winograd_applies() accepts;
- * the bias is theirs. Kernels never allocate: the workspace is conv2d's.
+ * conv2d_forward and conv2d_backward use this path for every shape winograd_applies() accepts
+ * (nn/conv2d.h; never in a SIMCLR_REFERENCE build); the bias is theirs. Kernels never allocate:
+ * the workspace is conv2d's.
+ *
+ * Files: nn/winograd.c the forward (its statics prefixed f2_, for F(2×2, 3×3)),
+ * nn/winograd_backward.c the backward (statics prefixed f4_, for F(4×4, 3×3)), and
+ * nn/winograd_layout.c what both share (chunks, strides, gather/scatter), which calls neither.
  */
-#ifndef SIMCLR_NN_WINOGRAD_H
-#define SIMCLR_NN_WINOGRAD_H
+#ifndef SIMCLR_NN_WINOGRAD_INTERNAL_H
+#define SIMCLR_NN_WINOGRAD_INTERNAL_H
 
 #include <stddef.h>
 
@@ -55,13 +64,11 @@
 #define WINOGRAD_MAX_TILE_COLUMNS 128
 #define WINOGRAD_MIN_CHANNELS 16
 
-/* 1 when shape is a 3×3, stride 1, padding 1 convolution this path computes; 0 otherwise. */
-int winograd_applies(const conv2d_shape *shape);
-
-/* Floats of workspace winograd_forward and winograd_backward need (fails on overflow). */
+/* Floats of workspace winograd_forward and winograd_backward need (fails on overflow): the
+ * larger of the two passes' plans (nn/winograd.c). */
 int winograd_workspace_floats(const conv2d_shape *shape, size_t *floats, simclr_error *err);
 
-/* Shared by the two passes' workspace plans (nn/winograd.c): images per chunk for images of
+/* Shared by the two passes' workspace plans (nn/winograd_layout.c): images per chunk for images of
  * tiles_per_image tiles and a target of target_tiles a chunk; a size rounded up to 16 floats;
  * the row stride of the (C, T) and (O, T) matrices of a chunk of T tiles; floats of one ξ's
  * block of packed U, (rows, depth) packed as gemm's A operand: (O, C) forward, (C, O) backward. */
@@ -70,7 +77,7 @@ size_t winograd_round_up_16(size_t floats);
 size_t winograd_row_stride(size_t T);
 size_t winograd_packed_filter_floats(size_t rows, size_t depth);
 
-/* The image-lane layout of one channel of a chunk of G images (nn/winograd.c):
+/* The image-lane layout of one channel of a chunk of G images (nn/winograd_layout.c):
  * plane[(row·width + column)·G + g] is pixel (row, column) of image g. winograd_gather copies
  * image g's channel (at image + g·image_stride, H × W) in at (top, left), with zeros elsewhere up
  * to rows × width; winograd_scatter copies the H × W pixels at (top, left) back out. */

@@ -1,0 +1,38 @@
+/*
+ * data/file_io.h — whole files in and out, and the two checksums the file formats carry: the
+ * floor every reader and writer of data/ (IDX, gzip, CIFAR, safetensors, PNG/PPM) stands on.
+ *
+ * Reading: the whole file into one buffer, refusing files above a stated size, so a corrupt or
+ * hostile file can never make a reader allocate without bound.
+ * Writing: to "<path>.tmp", then renamed over <path> only when complete (rename is atomic on
+ * POSIX), so a reader never sees half a file, even when the writer is killed midway.
+ * Checksums:
+ *   CRC-32 (gzip trailers, PNG chunks): the ISO-HDLC polynomial 0xEDB88320 (reflected), initial
+ *           and final XOR 0xFFFFFFFF; known answer: "123456789" → 0xCBF43926.
+ *   Adler-32 (zlib streams, PNG IDAT): a = 1 + Σ bytes, b = Σ a, both mod 65521; result
+ *           b·65536 + a; known answer: "Wikipedia" → 0x11E60398.
+ * Both are incremental: feeding the bytes in pieces gives the same value as all at once.
+ * Errors name the file and the problem.
+ */
+#ifndef SIMCLR_DATA_FILE_IO_H
+#define SIMCLR_DATA_FILE_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../nn/error.h"
+
+/* Reads a whole file into a new buffer (freed with simclr_free; one zero byte past the end, so
+ * text can be read as a C string), refusing files above max_bytes. */
+int file_read_all(const char *path, size_t max_bytes, uint8_t **bytes, size_t *size,
+                  simclr_error *err);
+
+/* Writes bytes to "<path>.tmp", then renames it over path: a reader never sees half a file.
+ * Every file this project writes goes through here. */
+int file_write_atomically(const char *path, const uint8_t *bytes, size_t count,
+                          simclr_error *err);
+
+uint32_t crc32_update(uint32_t crc, const uint8_t *bytes, size_t count);     /* start with 0 */
+uint32_t adler32_update(uint32_t adler, const uint8_t *bytes, size_t count); /* start with 1 */
+
+#endif
