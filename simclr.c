@@ -325,37 +325,6 @@ int simclr_checkpoint_write(const char *path, const simclr_model *model,
                             model->step > 0 ? history : NULL, metadata, count, err);
 }
 
-int simclr_checkpoint_training(const safetensors_file *file, const char *path,
-                               simclr_training *training, size_t *epoch, size_t *step,
-                               simclr_error *err)
-{
-    static const setting progress[] = {
-        {NULL, "epoch", SETTING_SIZE, 0, 0, 1e6, NULL, NULL, 0, NULL, NULL},
-        {NULL, "step", SETTING_SIZE, 0, 0, 1e15, NULL, NULL, 0, NULL, NULL}};
-    const char *format = safetensors_metadata_value(file, "format");
-    char where[600];
-    size_t i;
-    if (format == NULL || strcmp(format, RUN_SETTINGS_CHECKPOINT_FORMAT) != 0)
-        return simclr_fail(err, "%s: not a checkpoint of this simclr-c (format '%s', expected "
-                                "'%s')", path, format != NULL ? format : "none",
-                           RUN_SETTINGS_CHECKPOINT_FORMAT);
-    if (run_settings_from_metadata(training, file, path, NULL, err) != SIMCLR_OK ||
-        run_settings_check(training, path, err) != SIMCLR_OK)
-        return SIMCLR_FAILED;
-    for (i = 0; i < 2; i++) {
-        const char *value = safetensors_metadata_value(file, progress[i].key);
-        snprintf(where, sizeof where, "%s: metadata '%s'", path, progress[i].key);
-        if (value == NULL)
-            return simclr_fail(err, "%s is missing", where);
-        if (setting_parse(&progress[i], i == 0 ? epoch : step, value, where, err) != SIMCLR_OK)
-            return SIMCLR_FAILED;
-    }
-    if (*epoch > training->epochs)
-        return simclr_fail(err, "%s: epoch %lu of a run of %lu epochs", path,
-                           (unsigned long)*epoch, (unsigned long)training->epochs);
-    return SIMCLR_OK;
-}
-
 int simclr_checkpoint_restore(simclr_model *model, const safetensors_file *file, const char *path,
                               training_log *history, simclr_error *err)
 {
@@ -422,14 +391,13 @@ int simclr_golden_train_step(golden_case *g, int views_forward, void *context)
     golden_case_meta(g, "momentum", "%.9g", (double)model.config.optimizer.momentum);
     golden_case_meta(g, "weight_decay", "%.9g", (double)model.config.optimizer.weight_decay);
     golden_case_meta(g, "batch", "%lu", (unsigned long)N);
-    if (views_forward) {
-        golden_case_meta(g, "views", "two batches of N: view0, then view1, batch-norm "
-                                     "statistics per batch, running statistics updated twice");
+    golden_case_meta(g, "views", views_forward ? "two batches of N: view0, then view1, batch-norm "
+                                                 "statistics per batch, running statistics "
+                                                 "updated twice"
+                                               : "one batch of 2N: view0 then view1, batch-norm "
+                                                 "statistics over both");
+    if (views_forward) /* (the joint case predates the key: absent means joint) */
         golden_case_meta(g, "views_forward", "separate");
-    } else {
-        golden_case_meta(g, "views", "one batch of 2N: view0 then view1, batch-norm statistics "
-                                     "over both");
-    }
     golden_case_copy_store(g, "before.", &model.store);
     view0 = golden_case_tensor(g, "view0", 4, N, C, S, S);
     view1 = golden_case_tensor(g, "view1", 4, N, C, S, S);
@@ -460,6 +428,11 @@ int simclr_golden_train_step(golden_case *g, int views_forward, void *context)
 #ifndef SIMCLR_LIBRARY_ONLY
 
 #define PATH_CAPACITY 4096
+#ifdef _OPENMP
+#define SIMCLR_OPENMP 1
+#else
+#define SIMCLR_OPENMP 0
+#endif
 
 /* ---- flags from tables ---------------------------------------------------------------------- */
 
@@ -526,11 +499,9 @@ static const setting train_table[] = {
 static const char train_usage[] =
     "usage: simclr train [--data SRC] [--out DIR] [options]\n"
     "       simclr train --resume DIR/checkpoint.safetensors [--epochs E]\n\n"
-    "Trains a SimCLR encoder (Chen et al. 2020, Algorithm 1): for each batch of N images, two\n"
-    "augmented views, h = f(x) by a ResNet, z = g(h) by the projection head, NT-Xent over the\n"
-    "2N views, backward, optimiser step. Progress on stderr; a summary line on stdout. At the\n"
-    "end of every epoch DIR gets, each written atomically: checkpoint.safetensors (the model\n"
-    "under torchvision's names, the optimiser, the settings), log.csv and loss.svg.\n\n";
+    "Trains a SimCLR encoder (Chen et al. 2020, Algorithm 1). Progress on stderr, a summary on\n"
+    "stdout. At every epoch's end DIR gets, each written atomically, checkpoint.safetensors (the\n"
+    "model under torchvision's names, the optimiser, the settings), log.csv and loss.svg.\n\n";
 
 /* What the progress callback of a training run needs. */
 typedef struct train_run {
@@ -594,8 +565,6 @@ static int run_training(simclr_training *training, const train_options *options)
         dataset_close(&data);
         return 1;
     }
-    if (options->resume[0] == '\0')
-        training->model.channels = data.channels;
     if (simclr_model_create(&model, &training->model, &err) != SIMCLR_OK) {
         dataset_close(&data);
         return failed(&err);
@@ -608,8 +577,7 @@ static int run_training(simclr_training *training, const train_options *options)
             goto failure;
         status = simclr_checkpoint_restore(&model, &file, options->resume, &log, &err);
         safetensors_free(&file);
-        status = status == SIMCLR_OK ? 1 : 0;
-        if (status == 0)
+        if (status != SIMCLR_OK)
             goto failure;
     }
     if (run_files_make_folder(options->out, &err) != SIMCLR_OK)
@@ -630,16 +598,10 @@ static int run_training(simclr_training *training, const train_options *options)
     run.last_report = -1e9;
     {
         const size_t first = model.step;
-        if (simclr_train(&model, training, &data, &log, train_progress, &run, &err) != SIMCLR_OK) {
-            char path[PATH_CAPACITY + 32];
-            FILE *kept;
-            snprintf(path, sizeof path, "%s/checkpoint.safetensors", options->out);
-            kept = fopen(path, "rb");
-            fprintf(stderr, "simclr: %s; stopping.%s%s\n", err.message, kept ? " Left as it was: " : "",
-                    kept ? path : "");
-            if (kept != NULL)
-                fclose(kept);
-        } else if (!run.failed) {
+        if (simclr_train(&model, training, &data, &log, train_progress, &run, &err) != SIMCLR_OK)
+            fprintf(stderr, "simclr: %s; stopping (the last checkpoint in %s, if any, is left as "
+                            "it was)\n", err.message, options->out);
+        else if (!run.failed) {
             const double elapsed = timer_seconds() - run.start;
             printf("trained %s for %lu of %lu epochs (%lu steps this run, %lu in all): final "
                    "loss %.4f, %.0f views/s, %.1f s; checkpoint %s/checkpoint.safetensors\n",
@@ -663,8 +625,8 @@ done:
     return status;
 }
 
-/* The settings of a new run: the preset (named, or following from the data), the flags on top,
- * then the defaults that follow from other settings. Or those of the run being resumed. */
+/* The settings of a new run: the preset (named, or following from the data), every flag on top
+ * of it, then the defaults that follow from other settings. Or those of the run resumed. */
 static int command_train(int argc, char **argv)
 {
     simclr_training training = simclr_training_default();
@@ -673,8 +635,9 @@ static int command_train(int argc, char **argv)
     settings_group groups[2];
     safetensors_file file;
     simclr_error err;
-    size_t done_epochs = 0, step, i, settings_given = 0;
-    int a, status, preset_given = 0;
+    dataset data;
+    size_t done_epochs = 0, step, i;
+    int status;
     memset(&options, 0, sizeof options);
     memset(given, 0, sizeof given);
     memset(option_given, 0, sizeof option_given);
@@ -683,11 +646,8 @@ static int command_train(int argc, char **argv)
     groups[0].given = given;
     groups[1] = GROUP(train_table, &options);
     groups[1].given = option_given;
-    /* a first pass for --data, --preset and --resume, which the other defaults follow */
     if ((status = command_flags(argc, argv, groups, 2, "train", train_usage)) >= 0)
-        return status;
-    for (a = 0; a + 1 < argc; a++)
-        preset_given |= strcmp(argv[a], "--preset") == 0;
+        return status; /* the first pass: --data, --preset and --resume are what count */
     if (options.resume[0] != '\0') {
         if (safetensors_read(&file, options.resume, &err) != SIMCLR_OK) {
             fprintf(stderr, "simclr: --resume: %s\n", err.message);
@@ -700,51 +660,33 @@ static int command_train(int argc, char **argv)
             fprintf(stderr, "simclr: --resume: %s\n", err.message);
             return 2;
         }
-    } else if (!preset_given) { /* gray for 1-channel data, cifar for 32×32, else imagenet */
-        dataset probe;
-        if (dataset_open(&probe, training.data, 1, 0, &err) != SIMCLR_OK) {
-            fprintf(stderr, "simclr: --data: %s\n", err.message);
-            return 2;
-        }
-        strcpy(training.preset, probe.channels == 1                           ? "gray"
-                                : probe.height == 32 && probe.width == 32 ? "cifar"
-                                                                          : "imagenet");
-        dataset_close(&probe);
-    }
-    if (options.resume[0] == '\0' &&
-        aug_config_preset(&training.augment, training.preset, &err) != SIMCLR_OK) {
+    } else if (dataset_open(&data, training.data, 1, 0, &err) != SIMCLR_OK) {
+        fprintf(stderr, "simclr: --data: %s\n", err.message);
+        return 2;
+    } else if (run_settings_preset(&training, given, &data, &err) != SIMCLR_OK) {
         fprintf(stderr, "simclr: --preset: %s\n", err.message);
+        dataset_close(&data);
         return 2;
     }
-    /* the second pass: every flag on top of those */
-    memset(given, 0, sizeof given);
-    if ((status = command_flags(argc, argv, groups, 2, "train", train_usage)) >= 0)
-        return status;
-    for (i = 0; i < run_setting_count; i++)
-        settings_given += given[i] && strcmp(run_settings[i].flag, "epochs") != 0;
-    if (options.resume[0] != '\0') {
-        if (settings_given > 0 || training.epochs < done_epochs) {
+    memset(given, 0, sizeof given); /* the second pass: every flag on top of those */
+    command_flags(argc, argv, groups, 2, "train", train_usage);
+    if (options.resume[0] == '\0') {
+        run_settings_derive(&training, given, &data);
+        dataset_close(&data);
+    }
+    for (i = 0; options.resume[0] != '\0' && i <= run_setting_count; i++)
+        if (i == run_setting_count ? training.epochs < done_epochs
+                                   : given[i] && strcmp(run_settings[i].key, "epochs") != 0) {
             fprintf(stderr, "simclr: --resume takes the run's settings from the checkpoint; "
                             "only --epochs (at least %lu), --out, --threads and --stop-after "
                             "may be given with it\n", (unsigned long)done_epochs);
             return 2;
         }
-        if (!option_given[0]) { /* the run's own folder */
-            char *slash;
-            snprintf(options.out, sizeof options.out, "%s", options.resume);
-            slash = strrchr(options.out, '/');
-            strcpy(slash != NULL ? slash : options.out, slash != NULL ? "" : ".");
-        }
-    } else {
-        for (i = 0; i < run_setting_count; i++) {
-            if (strcmp(run_settings[i].key, "stem") == 0 && !given[i])
-                training.model.encoder.stem = training.augment.size <= 64 ? STEM_CIFAR
-                                                                          : STEM_IMAGENET;
-            if (strcmp(run_settings[i].key, "weight_decay") == 0 && !given[i] &&
-                training.model.optimizer.kind == OPTIMIZER_LARS)
-                training.model.optimizer.weight_decay = 1e-6f;
-        }
-        training.model.height = training.model.width = training.augment.size;
+    if (options.resume[0] != '\0' && !option_given[0]) { /* the run's own folder */
+        char *slash;
+        snprintf(options.out, sizeof options.out, "%s", options.resume);
+        slash = strrchr(options.out, '/');
+        strcpy(slash != NULL ? slash : options.out, slash != NULL ? "" : ".");
     }
     if (run_settings_check(&training, "simclr train", &err) != SIMCLR_OK)
         return failed(&err) + 1;
@@ -797,50 +739,13 @@ static const setting eval_table[] = {
 
 static const char eval_usage[] =
     "usage: simclr eval (--checkpoint CKPT | --features raw) [--data SRC] [--probe P] ...\n\n"
-    "Judges a representation: features of un-augmented images (training and test splits) from\n"
-    "the frozen encoder in evaluation mode, then a linear probe (L2-regularised multinomial\n"
-    "logistic regression on standardised features, fitted with L-BFGS) and/or the kNN monitor\n"
-    "(cosine similarity, top K neighbours, votes exp(sim/T)). Prints one line per probe (top-1,\n"
-    "top-5) and its per-class accuracy on stdout. A folder of images has no test split of its\n"
-    "own: it is evaluated against its training images.\n\n";
-
-/* One line per probe, and the per-class accuracies: a table, or CSV rows. */
-static void print_probe_outcome(const char *features, const probe_outcome *outcome,
-                                const dataset *data, size_t train_count,
-                                const eval_options *options, int header)
-{
-    const classification_report *r = &outcome->report;
-    const int csv = options->csv;
-    size_t c, p;
-    if (header && csv)
-        printf("features,probe,train,test,top1,top5");
-    for (c = 0; header && csv && c < r->classes; c++)
-        printf(",class_%lu%s", (unsigned long)c, c + 1 == r->classes ? "\n" : "");
-    if (header && !csv)
-        printf("%-10s %-7s %7s %7s %7s %7s\n", "features", "probe", "train", "test", "top-1",
-               "top-5");
-    printf(csv ? "%s,%s,%lu,%lu,%.4f,%.4f" : "%-10s %-7s %7lu %7lu %7.4f %7.4f\n  per class:",
-           features, outcome->probe, (unsigned long)train_count, (unsigned long)r->samples,
-           r->top1, r->top5);
-    for (c = 0; c < r->classes; c++)
-        if (csv)
-            printf(",%.4f", r->per_class[c]);
-        else
-            printf(" %s %.3f", data->names[c], r->per_class[c]);
-    printf("\n");
-    if (!options->confusion || csv)
-        return;
-    printf("  confusion (rows: true class, columns: predicted):\n");
-    for (c = 0; c < r->classes; c++) {
-        printf("  %10.10s", data->names[c]);
-        for (p = 0; p < r->classes; p++)
-            printf(" %6lu", (unsigned long)r->confusion[c * r->classes + p]);
-        printf("\n");
-    }
-}
+    "Features of un-augmented images (both splits) from the frozen encoder, then the linear\n"
+    "probe (L2 logistic regression on standardised features, L-BFGS) and/or the kNN monitor\n"
+    "(cosine similarity, top K vote exp(sim/T)): top-1, top-5 and per-class accuracy on stdout.\n"
+    "A folder of images has no test split of its own: it is evaluated on its training images.\n\n";
 
 /* The probes of one set of features (random_init: the run's initial weights). */
-static int run_evaluation(const eval_options *options, int k_given, int random_init, int header)
+static int run_evaluation(const eval_options *options, int random_init, int header)
 {
     simclr_encoder encoder;
     dataset train_data, test_data;
@@ -851,13 +756,13 @@ static int run_evaluation(const eval_options *options, int k_given, int random_i
     const int raw = options->features == 1;
     const char *source = options->data[0] != '\0' ? options->data : "builtin:shapes";
     const double start = timer_seconds();
+    char text[65536];
     int status = 0, p;
     memset(&encoder, 0, sizeof encoder);
     if (!raw && simclr_encoder_load(&encoder, options->checkpoint, random_init, options->batch,
                                     &err) != SIMCLR_OK)
         return failed(&err);
-    if (!raw && options->data[0] == '\0')
-        source = encoder.data;
+    source = !raw && options->data[0] == '\0' ? encoder.data : source;
     if (simclr_encoder_split_features(&train, &test, &train_data, &test_data, source, encoder.seed,
                                       raw ? NULL : &encoder, options->train_limit,
                                       options->test_limit, &err) != SIMCLR_OK) {
@@ -867,10 +772,10 @@ static int run_evaluation(const eval_options *options, int k_given, int random_i
     fprintf(stderr, "simclr: features of %lu + %lu images (%lu each) in %.1f s\n",
             (unsigned long)train.count, (unsigned long)test.count, (unsigned long)train.dim,
             timer_seconds() - start);
-    if (!k_given && knn.k > train.count) {
-        fprintf(stderr, "simclr: knn: k = %lu, the number of training images (fewer than the "
-                        "default %lu)\n", (unsigned long)train.count, (unsigned long)knn.k);
-        knn.k = train.count;
+    if (knn.k == 0) { /* the default: 200, or every training image when there are fewer */
+        knn.k = train.count < 200 ? train.count : 200;
+        if (knn.k < 200)
+            fprintf(stderr, "simclr: knn: k = %lu, every training image\n", (unsigned long)knn.k);
     }
     for (p = 1; p <= 2; p++) { /* 1: linear, 2: knn */
         if (options->probe != 0 && options->probe != p)
@@ -886,8 +791,10 @@ static int run_evaluation(const eval_options *options, int k_given, int random_i
                     outcome.converged ? "converged" : "did NOT meet its tolerance",
                     (unsigned long)outcome.iterations, outcome.gradient_norm, outcome.loss,
                     outcome.seconds);
-        print_probe_outcome(raw ? "raw" : random_init ? "random" : "simclr", &outcome,
-                            &train_data, train.count, options, header);
+        probe_outcome_format(text, sizeof text, raw ? "raw" : random_init ? "random" : "simclr",
+                             &outcome, &train_data, train.count, options->csv, header,
+                             options->confusion);
+        fputs(text, stdout);
         header = 0;
         probe_outcome_destroy(&outcome);
     }
@@ -904,16 +811,13 @@ static int command_eval(int argc, char **argv)
 {
     eval_options options;
     settings_group group;
-    unsigned char given[32];
-    size_t k_flag;
     int status;
     memset(&options, 0, sizeof options);
-    memset(given, 0, sizeof given);
     options.knn = knn_config_default();
+    options.knn.k = 0; /* 200, or fewer when there are fewer training images */
     options.linear = logistic_fit_config_default();
     options.batch = 64;
     group = GROUP(eval_table, &options);
-    group.given = given;
     if ((status = command_flags(argc, argv, &group, 1, "eval", eval_usage)) >= 0)
         return status;
     if ((options.checkpoint[0] == '\0') == (options.features == 0)) {
@@ -921,11 +825,9 @@ static int command_eval(int argc, char **argv)
         return 2;
     }
     use_threads(options.threads);
-    k_flag = (size_t)(settings_find_flag(eval_table, group.count, "k") - eval_table);
     if (options.init == 2) /* the trained encoder, then the one it started from */
-        return run_evaluation(&options, given[k_flag], 0, 1) |
-               run_evaluation(&options, given[k_flag], 1, 0);
-    return run_evaluation(&options, given[k_flag], options.init == 1, 1);
+        return run_evaluation(&options, 0, 1) | run_evaluation(&options, 1, 0);
+    return run_evaluation(&options, options.init == 1, 1);
 }
 
 /* ---- simclr embed, simclr export ------------------------------------------------------------ */
@@ -1018,10 +920,10 @@ static const setting golden_table[] = {
     OPTION(golden_options, "out", SETTING_TEXT, out, 0, 0, "DIR",
            "the folder to write (made if missing; required)"),
     OPTION(golden_options, "cases", SETTING_TEXT, cases, 0, 0, "OPS",
-           "only the cases of these ops, comma-separated (default: all): conv2d, batchnorm2d, "
-           "batchnorm1d, linear, relu, maxpool2d, avgpool, ntxent, brightness, contrast, "
-           "saturation, hue, grayscale, hflip, resized_crop, gaussian_blur, resnet, train_step; "
-           "each file is the same bits as in the full set"),
+           "only the cases of these ops, comma-separated, each file the same bits as in the "
+           "full set (default: all; the ops: conv2d, batchnorm2d, batchnorm1d, linear, relu, "
+           "maxpool2d, avgpool, ntxent, brightness, contrast, saturation, hue, grayscale, "
+           "hflip, resized_crop, gaussian_blur, resnet, train_step)"),
     THREADS(golden_options)};
 
 static const char golden_usage[] =
@@ -1032,10 +934,7 @@ static const char golden_usage[] =
     "the conventions they follow. tests/crosscheck_torch.py DIR checks them against PyTorch.\n"
     "The files are the same bits for any thread count and with OpenMP off.\n\n";
 
-static void golden_progress(const char *path)
-{
-    fprintf(stderr, "simclr: wrote %s\n", path);
-}
+static void golden_progress(const char *path) { fprintf(stderr, "simclr: wrote %s\n", path); }
 
 static int command_golden(int argc, char **argv)
 {
@@ -1102,7 +1001,6 @@ static int command_augment(int argc, char **argv)
     settings_group groups[2];
     simclr_error err;
     dataset data;
-    float *grid;
     size_t height, width;
     int status;
     memset(&options, 0, sizeof options);
@@ -1129,12 +1027,8 @@ static int command_augment(int argc, char **argv)
         fprintf(stderr, "simclr: --data: %s\n", err.message);
         return 2;
     }
-    status = aug_preview_grid(&grid, &height, &width, &data, options.n, options.views,
-                              &training.augment, options.seed, &err);
-    if (status == SIMCLR_OK) {
-        status = image_write(options.out, grid, data.channels, height, width, &err);
-        simclr_free(grid);
-    }
+    status = aug_preview_write(options.out, &height, &width, &data, options.n, options.views,
+                               &training.augment, options.seed, &err);
     if (status == SIMCLR_OK)
         printf("wrote %s: %lu images x (original + %lu views), %lux%lu pixels, preset %s\n",
                options.out, (unsigned long)(options.n < data.count ? options.n : data.count),
@@ -1169,10 +1063,9 @@ static const setting step_bench_table[] = {
 
 static void step_bench_defaults(void *settings)
 {
-    step_bench *bench = settings;
-    bench->config = simclr_config_default();
-    bench->threads = (size_t)parallel_thread_count();
-    bench->steps = 5;
+    ((step_bench *)settings)->config = simclr_config_default();
+    ((step_bench *)settings)->threads = (size_t)parallel_thread_count();
+    ((step_bench *)settings)->steps = 5;
 }
 
 static int step_bench_run(const void *settings, char *line, size_t size, simclr_error *err)
@@ -1242,14 +1135,13 @@ static int command_bench(int argc, char **argv)
         printf("%s\n", line);
         return 0;
     }
-    fprintf(argc < 1 || strncmp(argv[0], "-h", 2) == 0 || strcmp(argv[0], "--help") == 0
-                ? stdout : stderr,
-            "usage: simclr bench WHAT [options]\n\nBenchmarks, one result line each on stdout "
-            "(simclr bench WHAT --help). WHAT is one of:\n");
+    status = argc >= 1 && (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0);
+    fprintf(status ? stdout : stderr, "usage: simclr bench WHAT [options]\n\nBenchmarks, one "
+                                      "result line each on stdout. WHAT is one of:\n");
     for (k = 0; k <= bench_kind_count; k++)
-        printf("  %-8s %s\n", k == 0 ? step_kind.name : bench_kinds[k - 1].name,
-               k == 0 ? step_kind.summary : bench_kinds[k - 1].summary);
-    return argc >= 1 && (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) ? 0 : 2;
+        fprintf(status ? stdout : stderr, "  %-8s %s\n", (k ? &bench_kinds[k - 1] : &step_kind)->name,
+                (k ? &bench_kinds[k - 1] : &step_kind)->summary);
+    return status ? 0 : 2;
 }
 
 /* ---- main ----------------------------------------------------------------------------------- */
@@ -1283,12 +1175,8 @@ int main(int argc, char **argv)
     if (strcmp(command, "bench") == 0)
         return command_bench(argc - 2, argv + 2);
     if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0) {
-#ifdef _OPENMP
-        printf("simclr-c %s openmp=on", SIMCLR_VERSION);
-#else
-        printf("simclr-c %s openmp=off", SIMCLR_VERSION);
-#endif
-        printf(" threads=%d gemm_tile=%dx%d\n", parallel_thread_count(), GEMM_MR, GEMM_NR);
+        printf("simclr-c %s openmp=%s threads=%d gemm_tile=%dx%d\n", SIMCLR_VERSION,
+               SIMCLR_OPENMP ? "on" : "off", parallel_thread_count(), GEMM_MR, GEMM_NR);
         return 0;
     }
     if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 ||

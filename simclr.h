@@ -203,11 +203,6 @@ int simclr_checkpoint_write(const char *path, const simclr_model *model,
                             const simclr_training *training, size_t epoch,
                             const training_log *history, simclr_error *err);
 
-/* The training settings and progress a checkpoint records, every value checked. */
-int simclr_checkpoint_training(const safetensors_file *file, const char *path,
-                               simclr_training *training, size_t *epoch, size_t *step,
-                               simclr_error *err);
-
 /* Restores a model created from the checkpoint's training settings: state, optimiser and
  * step; the log into `history` (when not NULL; it must have room for the steps). */
 int simclr_checkpoint_restore(simclr_model *model, const safetensors_file *file,

@@ -5,6 +5,7 @@
 
 #include "../nn/memory.h"
 #include "../nn/rng.h"
+#include "../data/image_io.h"
 #include "geometry.h"
 
 int aug_preview_grid(float **grid_out, size_t *grid_height, size_t *grid_width,
@@ -55,4 +56,17 @@ int aug_preview_grid(float **grid_out, size_t *grid_height, size_t *grid_width,
     *grid_height = grid_h;
     *grid_width = grid_w;
     return SIMCLR_OK;
+}
+
+int aug_preview_write(const char *path, size_t *height, size_t *width, const dataset *data,
+                      size_t n, size_t views, const aug_config *config, uint64_t seed,
+                      simclr_error *err)
+{
+    float *grid;
+    int status;
+    if (aug_preview_grid(&grid, height, width, data, n, views, config, seed, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    status = image_write(path, grid, data->channels, *height, *width, err);
+    simclr_free(grid);
+    return status;
 }

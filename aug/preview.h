@@ -20,4 +20,10 @@
 int aug_preview_grid(float **grid, size_t *height, size_t *width, const dataset *data, size_t n,
                      size_t views, const aug_config *config, uint64_t seed, simclr_error *err);
 
+/* The same grid written to `path` (PNG, or PPM/PGM for .ppm/.pgm), its size in *height and
+ * *width. */
+int aug_preview_write(const char *path, size_t *height, size_t *width, const dataset *data,
+                      size_t n, size_t views, const aug_config *config, uint64_t seed,
+                      simclr_error *err);
+
 #endif

@@ -209,3 +209,64 @@ int run_settings_from_metadata(simclr_training *t, const safetensors_file *file,
     return SIMCLR_OK;
 }
 
+
+int simclr_checkpoint_training(const safetensors_file *file, const char *path,
+                               simclr_training *training, size_t *epoch, size_t *step,
+                               simclr_error *err)
+{
+    static const setting progress[] = {
+        {NULL, "epoch", SETTING_SIZE, 0, 0, 1e6, NULL, NULL, 0, NULL, NULL},
+        {NULL, "step", SETTING_SIZE, 0, 0, 1e15, NULL, NULL, 0, NULL, NULL}};
+    const char *format = safetensors_metadata_value(file, "format");
+    char where[600];
+    size_t i;
+    if (format == NULL || strcmp(format, RUN_SETTINGS_CHECKPOINT_FORMAT) != 0)
+        return simclr_fail(err, "%s: not a checkpoint of this simclr-c (format '%s', expected "
+                                "'%s')", path, format != NULL ? format : "none",
+                           RUN_SETTINGS_CHECKPOINT_FORMAT);
+    if (run_settings_from_metadata(training, file, path, NULL, err) != SIMCLR_OK ||
+        run_settings_check(training, path, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    for (i = 0; i < 2; i++) {
+        const char *value = safetensors_metadata_value(file, progress[i].key);
+        snprintf(where, sizeof where, "%s: metadata '%s'", path, progress[i].key);
+        if (value == NULL)
+            return simclr_fail(err, "%s is missing", where);
+        if (setting_parse(&progress[i], i == 0 ? epoch : step, value, where, err) != SIMCLR_OK)
+            return SIMCLR_FAILED;
+    }
+    if (*epoch > training->epochs)
+        return simclr_fail(err, "%s: epoch %lu of a run of %lu epochs", path,
+                           (unsigned long)*epoch, (unsigned long)training->epochs);
+    return SIMCLR_OK;
+}
+
+/* Was the entry with metadata key `key` given? */
+static int was_given(const unsigned char *given, const char *key)
+{
+    size_t i;
+    for (i = 0; given != NULL && i < run_setting_count; i++)
+        if (strcmp(run_settings[i].key, key) == 0)
+            return given[i];
+    return 0;
+}
+
+int run_settings_preset(simclr_training *t, const unsigned char *given, const dataset *data,
+                        simclr_error *err)
+{
+    if (!was_given(given, "preset"))
+        strcpy(t->preset, data->channels == 1                        ? "gray"
+                          : data->height == 32 && data->width == 32 ? "cifar"
+                                                                    : "imagenet");
+    return aug_config_preset(&t->augment, t->preset, err);
+}
+
+void run_settings_derive(simclr_training *t, const unsigned char *given, const dataset *data)
+{
+    if (!was_given(given, "stem"))
+        t->model.encoder.stem = t->augment.size <= 64 ? STEM_CIFAR : STEM_IMAGENET;
+    if (!was_given(given, "weight_decay") && t->model.optimizer.kind == OPTIMIZER_LARS)
+        t->model.optimizer.weight_decay = 1e-6f;
+    t->model.height = t->model.width = t->augment.size;
+    t->model.channels = data->channels;
+}

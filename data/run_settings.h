@@ -20,6 +20,7 @@
 #include "../nn/head.h"
 #include "../nn/optim.h"
 #include "../nn/resnet.h"
+#include "dataset.h"
 #include "safetensors.h"
 #include "settings.h"
 
@@ -93,5 +94,22 @@ size_t run_settings_to_metadata(safetensors_metadata *table, const char *format,
  * the other fields are zero. A missing key is an error naming the file and the key. */
 int run_settings_from_metadata(simclr_training *training, const safetensors_file *file,
                                const char *path, const char *const *keys, simclr_error *err);
+
+/* The defaults that follow from the data and from other settings, for the entries the user did
+ * not give (given[i] for run_settings[i]; NULL: none given). run_settings_preset: the
+ * augmentation preset from the data (gray for 1-channel images, cifar for 32×32, imagenet
+ * otherwise) and its values, over which the flags then go. run_settings_derive: the stem from
+ * the view size (cifar up to 64 pixels, imagenet above), weight decay 1e-6 for LARS (the
+ * paper's), the model's view size and channels. */
+int run_settings_preset(simclr_training *training, const unsigned char *given,
+                        const dataset *data, simclr_error *err);
+void run_settings_derive(simclr_training *training, const unsigned char *given,
+                         const dataset *data);
+
+/* The training settings and progress (completed epochs, optimiser steps) a checkpoint of
+ * simclr train records, every value checked as a flag would be. */
+int simclr_checkpoint_training(const safetensors_file *file, const char *path,
+                               simclr_training *training, size_t *epoch, size_t *step,
+                               simclr_error *err);
 
 #endif

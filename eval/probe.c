@@ -4,6 +4,8 @@
  */
 #include "probe.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../nn/memory.h"
@@ -102,4 +104,57 @@ done:
 void probe_outcome_destroy(probe_outcome *outcome)
 {
     classification_report_destroy(&outcome->report);
+}
+
+/* Appends to out[*used ..), cut at size. */
+static void append(char *out, size_t size, size_t *used, const char *format, ...)
+{
+    va_list args;
+    int written;
+    if (*used + 1 >= size)
+        return;
+    va_start(args, format);
+    written = vsnprintf(out + *used, size - *used, format, args);
+    va_end(args);
+    *used += written > 0 ? (size_t)written : 0;
+    if (*used >= size)
+        *used = size - 1;
+}
+
+size_t probe_outcome_format(char *out, size_t size, const char *features,
+                            const probe_outcome *outcome, const dataset *data,
+                            size_t train_count, int csv, int header, int confusion)
+{
+    const classification_report *r = &outcome->report;
+    size_t used = 0, c, p;
+    out[0] = '\0';
+    if (header && csv) {
+        append(out, size, &used, "features,probe,train,test,top1,top5");
+        for (c = 0; c < r->classes; c++)
+            append(out, size, &used, ",class_%lu", (unsigned long)c);
+        append(out, size, &used, "\n");
+    }
+    if (header && !csv)
+        append(out, size, &used, "%-10s %-7s %7s %7s %7s %7s\n", "features", "probe", "train",
+               "test", "top-1", "top-5");
+    append(out, size, &used,
+           csv ? "%s,%s,%lu,%lu,%.4f,%.4f" : "%-10s %-7s %7lu %7lu %7.4f %7.4f\n  per class:",
+           features, outcome->probe, (unsigned long)train_count, (unsigned long)r->samples,
+           r->top1, r->top5);
+    for (c = 0; c < r->classes; c++)
+        if (csv)
+            append(out, size, &used, ",%.4f", r->per_class[c]);
+        else
+            append(out, size, &used, " %s %.3f", data->names[c], r->per_class[c]);
+    append(out, size, &used, "\n");
+    if (!confusion || csv)
+        return used;
+    append(out, size, &used, "  confusion (rows: true class, columns: predicted):\n");
+    for (c = 0; c < r->classes; c++) {
+        append(out, size, &used, "  %10.10s", data->names[c]);
+        for (p = 0; p < r->classes; p++)
+            append(out, size, &used, " %6lu", (unsigned long)r->confusion[c * r->classes + p]);
+        append(out, size, &used, "\n");
+    }
+    return used;
 }
