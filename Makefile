@@ -108,7 +108,8 @@ TEST_PROGRAM = tests/run_tests
 # Every object depends on every header and on the flags: simple, and never stale.
 BUILD_STAMP = .build-flags
 
-.PHONY: all test run check-portable check-sanitize check-kill install uninstall clean fuzz fuzz-run FORCE
+.PHONY: all test run check-portable check-sanitize check-kill check-circles check-reference \
+        install uninstall clean fuzz fuzz-run FORCE
 
 all: simclr libsimclr.a
 
@@ -142,8 +143,11 @@ tests/%.o: tests/%.c $(wildcard tests/*.h) $(LIBRARY_HEADERS) $(BUILD_STAMP)
 $(TEST_PROGRAM): $(TEST_OBJECTS) libsimclr.a
 	$(CC) $(TEST_CFLAGS) $(TEST_OBJECTS) libsimclr.a $(ALL_LDFLAGS) -lcriterion $(LIBS) -o $@
 
+# The Criterion suite, then the library as a user installs it (make install into a temporary
+# prefix, an example program built with pkg-config alone; tests/check_install.sh).
 test: $(TEST_PROGRAM) simclr
 	./$(TEST_PROGRAM)
+	CC='$(CC)' bash tests/check_install.sh
 
 # The main job: SimCLR on the built-in shapes (12 000 images, 32×32) with a small ResNet-18
 # (width 1/8: 8-16-32-64 channels), four epochs (under 2 minutes on 2 cores), then the linear
@@ -169,6 +173,17 @@ check-sanitize:
 
 check-kill: simclr
 	bash tests/check_kill.sh
+
+# No circles: no two source files use each other's functions, directly or round a loop (read
+# from the objects' symbol tables with nm).
+check-circles: all
+	bash tests/check_circles.sh
+
+# The fast paths against the naive definitions: the reference outputs of a REFERENCE=1 build
+# (every layer and the GEMM naive) against the default build's, within the PyTorch
+# cross-check's tolerances.
+check-reference:
+	bash tests/check_reference.sh
 
 # Fuzzing (clang with libFuzzer; Debian: clang and libclang-rt-14-dev). `make fuzz` builds one
 # target per parser into tests/fuzz/; `make fuzz-run FUZZ_SECONDS=600` runs each in turn on its

@@ -222,33 +222,46 @@ static int safetensors_fail(safetensors_file *file, simclr_error *err, const cha
     return simclr_fail(err, "%s: %s", name, problem);
 }
 
-int safetensors_parse(safetensors_file *file, const uint8_t *bytes, size_t size, const char *name,
-                      simclr_error *err)
+/* The parser. ownership: 0 copies the bytes, 1 takes the simclr_calloc'd buffer (freed with
+ * the file, or here on failure), 2 borrows them (the caller keeps them alive). */
+static int parse(safetensors_file *file, const uint8_t *bytes, size_t size, const char *name,
+                 int ownership, simclr_error *err)
 {
     json_parser p;
     uint64_t header_length;
     size_t capacity = 16, metadata_capacity = 8, i;
     const safetensors_tensor **order;
+    const uint8_t *base;
     memset(file, 0, sizeof *file);
-    if (size < 8)
+    if (ownership == 1)
+        file->bytes = (uint8_t *)bytes; /* freed with the file from here on */
+    if (size < 8) {
+        safetensors_free(file);
         return simclr_fail(err, "%s: %lu bytes is too short for a safetensors header", name,
                            (unsigned long)size);
+    }
     header_length = little_endian_64(bytes);
-    if (header_length > size - 8 || header_length > SAFETENSORS_MAX_HEADER)
+    if (header_length > size - 8 || header_length > SAFETENSORS_MAX_HEADER) {
+        safetensors_free(file);
         return simclr_fail(err, "%s: the header length %llu reaches beyond the file (%lu bytes)",
                            name, (unsigned long long)header_length, (unsigned long)size);
-    file->bytes = simclr_calloc(size, 1, name, err);
+    }
+    if (ownership == 0)
+        file->bytes = simclr_calloc(size, 1, name, err);
     file->tensors = simclr_calloc(capacity, sizeof *file->tensors, name, err);
     file->metadata = simclr_calloc(metadata_capacity, sizeof *file->metadata, name, err);
-    if (file->bytes == NULL || file->tensors == NULL || file->metadata == NULL) {
+    if ((ownership != 2 && file->bytes == NULL) || file->tensors == NULL ||
+        file->metadata == NULL) {
         safetensors_free(file);
         return SIMCLR_FAILED;
     }
-    memcpy(file->bytes, bytes, size);
+    if (ownership == 0)
+        memcpy(file->bytes, bytes, size);
+    base = ownership == 2 ? bytes : file->bytes;
     file->size = size;
-    file->data = file->bytes + 8 + header_length;
+    file->data = base + 8 + header_length;
     file->data_size = size - 8 - (size_t)header_length;
-    p.text = (const char *)file->bytes + 8;
+    p.text = (const char *)base + 8;
     p.length = (size_t)header_length;
     p.position = 0;
 
@@ -379,17 +392,26 @@ int safetensors_parse(safetensors_file *file, const uint8_t *bytes, size_t size,
     return SIMCLR_OK;
 }
 
+int safetensors_parse(safetensors_file *file, const uint8_t *bytes, size_t size, const char *name,
+                      simclr_error *err)
+{
+    return parse(file, bytes, size, name, 0, err);
+}
+
+int safetensors_view(safetensors_file *file, const uint8_t *bytes, size_t size, const char *name,
+                     simclr_error *err)
+{
+    return parse(file, bytes, size, name, 2, err);
+}
+
 int safetensors_read(safetensors_file *file, const char *path, simclr_error *err)
 {
     uint8_t *bytes;
     size_t size;
-    int status;
     memset(file, 0, sizeof *file);
     if (file_read_all(path, SAFETENSORS_MAX_FILE, &bytes, &size, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
-    status = safetensors_parse(file, bytes, size, path, err);
-    simclr_free(bytes);
-    return status;
+    return parse(file, bytes, size, path, 1, err); /* the file's buffer, not a copy */
 }
 
 void safetensors_free(safetensors_file *file)

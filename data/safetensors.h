@@ -59,6 +59,10 @@ int safetensors_read(safetensors_file *file, const char *path, simclr_error *err
 /* The same from bytes already in memory (copied); `name` names the source in errors. */
 int safetensors_parse(safetensors_file *file, const uint8_t *bytes, size_t size, const char *name,
                       simclr_error *err);
+/* The same without a copy: the file refers to `bytes`, which must outlive it (a model held in
+ * read-only memory, say); safetensors_free then frees only the tables. */
+int safetensors_view(safetensors_file *file, const uint8_t *bytes, size_t size, const char *name,
+                     simclr_error *err);
 void safetensors_free(safetensors_file *file);
 
 const safetensors_tensor *safetensors_find(const safetensors_file *file, const char *name);

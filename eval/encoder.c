@@ -37,7 +37,7 @@ static int encoder_from_file(simclr_encoder *encoder, const safetensors_file *fi
     encoder->capacity = capacity;
     strcpy(encoder->data, training.data);
     if (resnet_plan(&encoder->net, &config, &encoder->store, "backbone.", err) != SIMCLR_OK ||
-        param_store_allocate(&encoder->store, err) != SIMCLR_OK)
+        param_store_allocate_inference(&encoder->store, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
     /* the backbone's entries come first in a SimCLR model's table, so the (seed, "init")
      * stream gives them the same values as the run's step 0 */
@@ -49,8 +49,8 @@ static int encoder_from_file(simclr_encoder *encoder, const safetensors_file *fi
                                     sizeof(float), "simclr: encoder inputs", err);
     if (encoder->inputs == NULL)
         return SIMCLR_FAILED;
-    return resnet_activations_create(&encoder->acts, &encoder->net, capacity, encoder->view.size,
-                                     encoder->view.size, err);
+    return resnet_activations_create_inference(&encoder->acts, &encoder->net, capacity,
+                                               encoder->view.size, encoder->view.size, err);
 }
 
 int simclr_encoder_load_bytes(simclr_encoder *encoder, const uint8_t *bytes, size_t size,
@@ -61,7 +61,7 @@ int simclr_encoder_load_bytes(simclr_encoder *encoder, const uint8_t *bytes, siz
     int status;
     memset(encoder, 0, sizeof *encoder);
     param_store_init(&encoder->store);
-    if (safetensors_parse(&file, bytes, size, name, err) != SIMCLR_OK)
+    if (safetensors_view(&file, bytes, size, name, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
     status = encoder_from_file(encoder, &file, name, random_init, capacity, err);
     safetensors_free(&file);

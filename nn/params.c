@@ -70,14 +70,17 @@ int param_store_add(param_store *store, const char *prefix, const char *name, pa
     return SIMCLR_OK;
 }
 
-int param_store_allocate(param_store *store, simclr_error *err)
+/* The buffers of the planned entries; gradients only when `with_grads`. */
+static int allocate(param_store *store, int with_grads, simclr_error *err)
 {
     store->params = simclr_calloc(store->param_floats, sizeof(float), "params", err);
-    store->grads = simclr_calloc(store->param_floats, sizeof(float), "params: gradients", err);
+    store->grads = with_grads ? simclr_calloc(store->param_floats, sizeof(float),
+                                              "params: gradients", err)
+                              : NULL;
     store->buffers = simclr_calloc(store->buffer_floats, sizeof(float), "params: buffers", err);
     store->counters = simclr_calloc(store->counter_count, sizeof(int64_t), "params: counters",
                                     err);
-    if (store->params == NULL || store->grads == NULL || store->buffers == NULL ||
+    if (store->params == NULL || (with_grads && store->grads == NULL) || store->buffers == NULL ||
         store->counters == NULL) {
         simclr_free(store->params), simclr_free(store->grads);
         simclr_free(store->buffers), simclr_free(store->counters);
@@ -86,6 +89,16 @@ int param_store_allocate(param_store *store, simclr_error *err)
         return SIMCLR_FAILED;
     }
     return SIMCLR_OK;
+}
+
+int param_store_allocate(param_store *store, simclr_error *err)
+{
+    return allocate(store, 1, err);
+}
+
+int param_store_allocate_inference(param_store *store, simclr_error *err)
+{
+    return allocate(store, 0, err);
 }
 
 void param_store_init_torchvision(param_store *store, uint64_t seed)

@@ -76,6 +76,9 @@ int param_store_add(param_store *store, const char *prefix, const char *name, pa
 /* Allocates params, grads, buffers and counters (zero-filled) for the planned entries. */
 int param_store_allocate(param_store *store, simclr_error *err);
 
+/* The same without gradients (grads stays NULL): for a network that only runs forward. */
+int param_store_allocate_inference(param_store *store, simclr_error *err);
+
 /* Draws the initial values described above from the (seed, "init") stream. */
 void param_store_init_torchvision(param_store *store, uint64_t seed);
 

@@ -282,18 +282,18 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
     acts->final_height = height;
     acts->final_width = width;
     acts->features = take(cursor, B * net->feature_dim);
-    acts->grad_features = take(cursor, B * net->feature_dim);
+    acts->grad_features = acts->inference ? NULL : take(cursor, B * net->feature_dim);
     if (net->config.num_classes > 0) {
         acts->logits = take(cursor, B * net->config.num_classes);
-        acts->grad_logits = take(cursor, B * net->config.num_classes);
+        acts->grad_logits = acts->inference ? NULL : take(cursor, B * net->config.num_classes);
         if (linear_workspace_floats(B, net->feature_dim, net->config.num_classes, &floats, err) !=
             SIMCLR_OK)
             return SIMCLR_FAILED;
         track_max(&workspace, floats);
     }
     acts->grad_floats = grad;
-    for (i = 0; i < 4; i++)
-        acts->grad[i] = take(cursor, grad);
+    for (i = 0; i < 4; i++) /* the forward pass uses grad[0] as scratch (downsample branch) */
+        acts->grad[i] = i > 0 && acts->inference ? NULL : take(cursor, grad);
     acts->workspace_floats = workspace;
     acts->workspace = take(cursor, workspace);
     if (cursor->overflow)
@@ -302,14 +302,15 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
     return SIMCLR_OK;
 }
 
-int resnet_activations_create(resnet_activations *acts, const resnet *net, size_t batch,
-                              size_t height, size_t width, simclr_error *err)
+static int create(resnet_activations *acts, const resnet *net, size_t batch, size_t height,
+                  size_t width, int inference, simclr_error *err)
 {
     arena_cursor cursor = {NULL, 0, 0};
     memset(acts, 0, sizeof *acts);
     if (batch == 0)
         return simclr_fail(err, "resnet: the batch must hold at least one image");
     acts->batch = batch;
+    acts->inference = inference;
     acts->height = height;
     acts->width = width;
     if (layout_activations(acts, net, &cursor, err) != SIMCLR_OK)
@@ -330,6 +331,19 @@ int resnet_activations_create(resnet_activations *acts, const resnet *net, size_
     cursor.base = acts->arena;
     cursor.used = 0;
     return layout_activations(acts, net, &cursor, err);
+}
+
+int resnet_activations_create(resnet_activations *acts, const resnet *net, size_t batch,
+                              size_t height, size_t width, simclr_error *err)
+{
+    return create(acts, net, batch, height, width, 0, err);
+}
+
+int resnet_activations_create_inference(resnet_activations *acts, const resnet *net,
+                                        size_t batch, size_t height, size_t width,
+                                        simclr_error *err)
+{
+    return create(acts, net, batch, height, width, 1, err);
 }
 
 void resnet_activations_destroy(resnet_activations *acts)

@@ -116,6 +116,7 @@ typedef struct resnet_activations {
     size_t workspace_floats;
     size_t arena_floats;
     const float *input;                   /* x of the last forward pass */
+    int inference;                        /* made without gradient buffers */
 } resnet_activations;
 
 /* "resnet18" / "resnet34" / "resnet50" and "imagenet" / "cifar" <-> enums. */
@@ -132,6 +133,12 @@ int resnet_plan(resnet *net, const resnet_config *config, param_store *store, co
 /* Plans and allocates the activations for batches of up to `batch` images of height × width. */
 int resnet_activations_create(resnet_activations *acts, const resnet *net, size_t batch,
                               size_t height, size_t width, simclr_error *err);
+
+/* The same for the forward pass alone (evaluation mode: resnet_forward with training 0): no
+ * gradient buffers; resnet_backward must not be called on them. */
+int resnet_activations_create_inference(resnet_activations *acts, const resnet *net,
+                                        size_t batch, size_t height, size_t width,
+                                        simclr_error *err);
 void resnet_activations_destroy(resnet_activations *acts);
 
 /* h = f(x) into acts->features (and acts->logits with fc). training = 1 uses batch statistics
