@@ -1,7 +1,8 @@
 /*
  * loss/alternatives.c — the other objectives of the paper's Table 2 (compared in its Table 4):
- * NT-Logistic and margin triplet, averaged over negatives (the paper sums them; the mean keeps
- * the scale from growing with N). Formulas and conventions:
+ * NT-Logistic and margin triplet, averaged over an anchor's negatives (the paper gives them per
+ * pair and leaves the combination open; the mean, our choice, keeps the scale from growing with
+ * N). Formulas and conventions:
  * loss/contrastive.h. With N = 1 there are no negatives and the negative terms are 0.
  *
  * NT-Logistic, x = c/τ:  ℓ_i = −log σ(x_{i,p(i)}) − mean_neg log σ(−x_ik)

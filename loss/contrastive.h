@@ -20,8 +20,9 @@
  * Margin triplet (paper Table 2), margin m, no temperature:
  *     ℓ_i = mean_{k ∉ {i, p(i)}} max(0, c_ik − c_{i,p(i)} + m),   L = mean_i ℓ_i
  *     the gradient of max(0, x) is taken as 0 at x = 0, as for ReLU.
- * The paper sums over negatives; both alternatives average instead, so the loss does not grow with
- * N. With N = 1 there are no negatives and both give ℓ_i = −log σ(c/τ) and 0 respectively.
+ * The paper (Table 2) gives these two per (positive, negative) pair and does not say how an
+ * anchor's 2N−2 negatives are combined; averaging them (then the 2N anchors) is this project's
+ * choice, so that the loss and its gradient keep their scale as N grows. With N = 1 there are no negatives and both give ℓ_i = −log σ(c/τ) and 0 respectively.
  *
  * Numerics: everything stored is float; the reductions (norms, the exp-sum of a row, the mean
  * over rows) are accumulated in double, in a fixed order, so the loss and its gradient are the

@@ -1,8 +1,9 @@
 /*
  * tests/test_train.c — `simclr train`, `simclr eval` and `simclr embed` as a user meets them,
- * and checkpoints as the library writes them (SPEC §7): a round trip keeps every tensor, a
- * resumed run gives the same bits as an uninterrupted one, a non-finite loss stops the run
- * without touching the last checkpoint, and every bad flag is refused by name.
+ * and checkpoints as the library writes them (safetensors, torchvision's names): a round trip
+ * keeps every tensor, a resumed run gives the same bits as an uninterrupted one, a non-finite
+ * loss (a fault injected through simclr_train's callback) stops the run without touching the
+ * last checkpoint, and every bad flag is refused by name.
  * Runs the ./simclr built by `make test`; temporary files under /tmp/simclr_train_*.
  */
 #include <criterion/criterion.h>
