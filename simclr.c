@@ -139,8 +139,13 @@ int simclr_batch_of_views(simclr_model *model, aug_batch *w, const dataset *data
                            (unsigned long)augment->size, (unsigned long)augment->size,
                            (unsigned long)model->config.height,
                            (unsigned long)model->config.width);
-    if (w->batch != N || w->image_floats != data->channels * data->height * data->width)
+    if (w->batch != N || w->image_floats != data->channels * data->height * data->width ||
+        w->augment_floats < aug_batch_workspace_floats(augment, data->channels, data->height,
+                                                       data->width, w->slots))
         return simclr_fail(err, "simclr: the views' workspace was made for another batch");
+    if ((step + 1) * N > data->count)
+        return simclr_fail(err, "simclr: step %lu of an epoch of %lu steps", (unsigned long)step,
+                           (unsigned long)(data->count / N));
     PARALLEL_FOR()
     for (b = 0; b < (long)N; b++) {
         const size_t index = order[step * N + (size_t)b];
@@ -233,9 +238,10 @@ int simclr_train(simclr_model *model, const simclr_training *training, const dat
                                 "number of epochs of %lu steps up to %lu epochs",
                            (unsigned long)model->step, (unsigned long)per_epoch,
                            (unsigned long)training->epochs);
-    if (history->capacity < per_epoch * training->epochs || history->steps != model->step)
-        return simclr_fail(err, "simclr: the history holds %lu of %lu steps, not room for %lu",
-                           (unsigned long)history->steps, (unsigned long)model->step,
+    if (history == NULL || history->capacity < per_epoch * training->epochs ||
+        history->steps != model->step)
+        return simclr_fail(err, "simclr: the history must hold the %lu steps taken and have "
+                                "room for %lu", (unsigned long)model->step,
                            (unsigned long)(per_epoch * training->epochs));
     if (aug_batch_create(&workspace, N, &training->augment, &images, err) !=
         SIMCLR_OK)

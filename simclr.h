@@ -11,7 +11,8 @@
  *
  *   nn/error.h     errors as values: functions return SIMCLR_OK or SIMCLR_FAILED and fill a
  *                  simclr_error with the reason; the library never prints or exits
- *   nn/tensor.h    the tensor type (shape + contiguous float32) and checked size arithmetic
+ *   nn/size_arithmetic.h  size_t products and sums checked for overflow
+ *   nn/tensor.h    the tensor type (shape + contiguous float32)
  *   nn/memory.h    counted allocation (a training step allocates nothing)
  *   nn/rng.h       PCG32 + SplitMix64 streams, specified exactly
  *   nn/parallel.h  thread count (OpenMP optional; results are the same bits for any count)
@@ -24,6 +25,7 @@
  *   nn/head.h      the projection head (LightlySSL SimCLRProjectionHead)
  *   nn/optim.h     SGD, LARS, warm-up + cosine schedule
  *   loss/contrastive.h  NT-Xent (paper Eq. 1), NT-Logistic, margin triplet: forward, backward
+ *   loss/contrastive_cache.h  what the losses keep between forward and backward
  *   loss/memory_bank.h  NT-Xent against a FIFO memory bank of negatives (LightlySSL)
  *   loss/cosine.h       normalised rows and cosine matrix, shared by the losses
  *   aug/color.h    brightness, contrast, saturation, hue, grayscale, normalise (torchvision)
@@ -31,6 +33,8 @@
  *   aug/blur.h     Gaussian blur with reflected borders
  *   aug/pipeline.h the view pipeline (crop, flip, jitter, grayscale, blur, normalise), presets,
  *                  two views per image from per-view streams
+ *   aug/batch.h    the workspace of a batch of views of dataset images
+ *   aug/preview.h  a grid of views for people to look at (simclr augment)
  *   data/file_io.h   reading whole files, atomic writes, CRC-32 and Adler-32
  *   data/shapes.h    the built-in procedural dataset (builtin:shapes)
  *   data/image_io.h  PNG and PPM/PGM
@@ -40,10 +44,12 @@
  *   data/cifar.h     CIFAR-10/100 binary batches, from the .tar.gz or a folder
  *   data/safetensors.h  safetensors read and write
  *   data/dataset.h   one interface over every dataset, and the --data SRC syntax
- *   data/settings.h  tables of named settings (flags, metadata, ranges, help)
+ *   data/settings.h  tables of named settings: flags, metadata, ranges, help
+ *   data/run_settings.h  the configuration types and the one table of a run's settings
  *   data/checkpoint.h   parameters, optimiser state and log as one safetensors file
  *   data/run_files.h    log.csv, loss.svg and the run's folder
- *   eval/features.h  frozen-encoder (or raw-pixel) features and their standardisation
+ *   eval/features.h  raw-pixel features, standardisation, feature files
+ *   eval/encoder.h   the trained encoder: load (path or bytes), embed, export
  *   eval/knn.h       the weighted kNN classifier (LightlySSL's benchmark protocol)
  *   eval/logistic.h  softmax cross-entropy and L2 logistic regression
  *   eval/lbfgs.h     L-BFGS, which fits the linear probe to convergence
@@ -147,7 +153,8 @@ simclr_training simclr_training_default(void);
  * order, workspace->order when NULL), two augmented views each, into model->views: view 0 of
  * every image, then view 1. Each view comes from its own stream (seed, epoch, image index,
  * view), so the views do not depend on the batch's composition or the thread count. Fails
- * when the data's channels or the views' size differ from the model's. */
+ * when the data's channels or the views' size differ from the model's, or when the step lies
+ * beyond the epoch (order holds data->count indices). */
 int simclr_batch_of_views(simclr_model *model, aug_batch *workspace,
                           const dataset *data, const size_t *order, size_t step,
                           const aug_config *augment, size_t epoch, simclr_error *err);

@@ -25,9 +25,10 @@ int aug_batch_create(aug_batch *w, size_t batch, const aug_config *augment,
     w->indices = simclr_calloc(N, sizeof *w->indices, "augment: image indices", err);
     w->order = simclr_calloc(data->count > 0 ? data->count : 1, sizeof *w->order,
                              "augment: epoch order", err);
-    w->augment = simclr_calloc(aug_batch_workspace_floats(augment, data->channels, data->height,
-                                                          data->width, w->slots),
-                               sizeof(float), "augment: augmentation workspace", err);
+    w->augment_floats = aug_batch_workspace_floats(augment, data->channels, data->height,
+                                                   data->width, w->slots);
+    w->augment = simclr_calloc(w->augment_floats, sizeof(float), "augment: augmentation workspace",
+                               err);
     if (w->images == NULL || w->pointers == NULL || w->indices == NULL || w->order == NULL ||
         w->augment == NULL) {
         aug_batch_destroy(w);

@@ -20,7 +20,8 @@ typedef struct aug_batch {
     float *images;                /* (N, C, H, W) */
     const float **pointers;       /* (N) */
     uint64_t *indices;            /* (N) */
-    float *augment;               /* aug_batch_workspace_floats(…, slots) */
+    float *augment;               /* augment_floats = aug_batch_workspace_floats(…, slots) */
+    size_t augment_floats;
     size_t *order;                /* (count) */
     int slots;                    /* threads the pipeline may use */
 } aug_batch;
