@@ -37,8 +37,8 @@ static const char *const loss_names[] = {"ntxent", "nt-logistic", "margin-triple
  * that has a key, and its reader checks each against the same range as the flag. */
 const setting run_settings[] = {
     {"data", "data", SETTING_TEXT, AT(data), 0, 0, NULL, NULL, SIMCLR_DATA_MAX, "SRC",
-     "builtin:shapes, an IDX folder (Fashion-MNIST), a CIFAR-10/100 binary .tar.gz or its "
-     "folder, a folder of PPM/PGM images"},
+     "builtin:shapes, an IDX folder such as Fashion-MNIST's, a CIFAR-10/100 binary .tar.gz or "
+     "its folder, a folder of PPM/PGM images"},
     SIZE("limit", "limit", limit, 0, 1e15, "N", "train on the first N training images (0: all)"),
     {"seed", "seed", SETTING_SEED, AT(model.seed), 0, 0, NULL, NULL, 0, "S",
      "weights, data order and views"},
@@ -46,7 +46,7 @@ const setting run_settings[] = {
     CHOICE("stem", "stem", model.encoder.stem, run_settings_stem_names, run_settings_stem_values,
            "the ResNet stem (default: cifar for views of 64 pixels or less, else imagenet)"),
     REAL(DOUBLE, "width", "width", model.encoder.width, 1.0 / 64.0, 16.0, "W",
-         "channel multiplier (0.25 gives widths 16-32-64-128)"),
+         "channel multiplier; 0.25 gives widths 16-32-64-128"),
     SIZE("head-layers", "head_layers", model.head.num_layers, 2, HEAD_MAX_LAYERS, "L",
          "projection head layers"),
     SIZE("hidden", "hidden", model.head.hidden_dim, 0, 65536, "H",
@@ -55,14 +55,14 @@ const setting run_settings[] = {
     {"head-bn", "head_batch_norm", SETTING_SWITCH, AT(model.head.batch_norm), 0, 1, NULL, NULL,
      0, NULL, "batch norm in the head: 1 LightlySSL's head, 0 the paper's v1 head"},
     CHOICE("views-forward", "views_forward", model.views_forward, run_settings_views_names, NULL,
-           "joint: the 2N views as one batch (official code); separate: two batches of N, "
-           "batch-norm statistics per view (LightlySSL's examples)"),
+           "joint: the 2N views as one batch, as the official code; separate: two batches of N "
+           "with batch-norm statistics per view, as LightlySSL's examples"),
     SIZE("epochs", "epochs", epochs, 1, 1e6, "E", "epochs of the whole run"),
     SIZE("batch", "batch", model.batch, 1, 65536, "N", "images per step, 2N views"),
     CHOICE("optimizer", "optimizer", model.optimizer.kind, optimizer_names, NULL, "optimiser"),
     REAL(DOUBLE, "lr", "lr", base_lr, 1e-9, 1e3, "LR", "base learning rate, scaled by --lr-scaling"),
     CHOICE("lr-scaling", "lr_scaling", scaling, scaling_names, NULL,
-           "linear: LR·N/256, sqrt: LR·sqrt(N)"),
+           "linear: LR·N/256, sqrt: LR·√N"),
     REAL(DOUBLE, "warmup", "warmup_epochs", warmup_epochs, 0, 1e6, "E",
          "linear warm-up epochs, then cosine decay to 0"),
     REAL(SINGLE, "momentum", "momentum", model.optimizer.momentum, 0, 0.9999, "M", "momentum"),

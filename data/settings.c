@@ -231,27 +231,63 @@ int settings_parse_arguments(const settings_group *groups, size_t count, int arg
     return SIMCLR_OK;
 }
 
+/* The value for people: numbers with %g (6 digits) rather than the exact round-trip form. */
+static void format_for_people(const setting *s, const void *object, char *out, size_t size)
+{
+    if (s->type == SETTING_DOUBLE)
+        snprintf(out, size, "%g", *(const double *)field(s, object));
+    else if (s->type == SETTING_FLOAT)
+        snprintf(out, size, "%g", (double)*(const float *)field(s, object));
+    else if (setting_format(s, object, out, size) == 0)
+        out[0] = '\0';
+}
+
 size_t settings_usage(const settings_group *groups, size_t count, char *out, size_t size)
 {
+    const size_t column = 25, width = 98; /* the help text's column and the line's width */
     size_t g, i, used = 0;
     out[0] = '\0';
     for (g = 0; g < count; g++)
         for (i = 0; i < groups[g].count && used + 1 < size; i++) {
             const setting *s = &groups[g].settings[i];
-            char value[96], flag[160], fallback[128];
-            int written;
+            char value[96], text[1024], fallback[128];
+            const char *word;
+            size_t at;
+            int written, first;
             if (s->flag == NULL ||
                 (groups[g].to != 0 && (s->offset < groups[g].from || s->offset >= groups[g].to)))
                 continue;
             setting_usage(s, value, sizeof value);
-            snprintf(flag, sizeof flag, "--%s%s%s", s->flag, s->type == SETTING_PRESENT ? "" : " ",
-                     s->type == SETTING_PRESENT ? "" : value);
             fallback[0] = '\0';
-            if (strchr(s->help, '(') == NULL && s->type != SETTING_PRESENT &&
-                setting_format(s, groups[g].object, fallback + 10, sizeof fallback - 11) > 0)
-                memcpy(fallback, " (default ", 10), strcat(fallback, ")");
-            written = snprintf(out + used, size - used, "  %-22s %s%s\n", flag, s->help, fallback);
-            used += written > 0 ? (size_t)written : 0;
+            if (strchr(s->help, '(') == NULL && s->type != SETTING_PRESENT)
+                format_for_people(s, groups[g].object, fallback, sizeof fallback);
+            snprintf(text, sizeof text, "%s%s%s%s", s->help, fallback[0] ? " (default " : "",
+                     fallback, fallback[0] ? ")" : "");
+            written = snprintf(out + used, size - used, "  --%s%s%s", s->flag,
+                               s->type == SETTING_PRESENT ? "" : " ",
+                               s->type == SETTING_PRESENT ? "" : value);
+            at = written > 0 ? (size_t)written : 0;
+            used += at;
+            /* the help from the column on (the next line when the flag reaches it), wrapped */
+            for (word = text, first = 1; *word != '\0' && used + 1 < size; first = 0) {
+                const size_t length = strcspn(word, " ");
+                const int wrap = first ? at + 1 > column : at + 1 + length > width;
+                if (wrap)
+                    used += (size_t)snprintf(out + used, size - used, "\n"), at = 0;
+                if (first || wrap)
+                    for (; at < column && used + 1 < size; at++)
+                        out[used++] = ' ';
+                else if (used + 1 < size)
+                    out[used++] = ' ', at++;
+                written = snprintf(out + used, size - used, "%.*s", (int)length, word);
+                used += written > 0 ? (size_t)written : 0;
+                at += length;
+                for (word += length; *word == ' '; word++)
+                    ;
+            }
+            if (used + 1 < size)
+                out[used++] = '\n';
+            out[used < size ? used : size - 1] = '\0';
         }
     return used < size ? used : size - 1;
 }
