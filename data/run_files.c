@@ -120,6 +120,15 @@ int run_files_write(const char *dir, const training_log *log, size_t steps_per_e
     return run_files_write_loss_svg(path, log, steps_per_epoch, err);
 }
 
+void run_files_folder_of(char *out, size_t size, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(out, size, ".");
+    else
+        snprintf(out, size, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+}
+
 int run_files_make_folder(const char *dir, simclr_error *err)
 {
 #if defined(__unix__) || defined(__APPLE__)

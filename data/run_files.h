@@ -27,6 +27,9 @@ int run_files_write_loss_svg(const char *path, const training_log *log,
 int run_files_write(const char *dir, const training_log *log, size_t steps_per_epoch,
                     simclr_error *err);
 
+/* The folder of the file `path` into out ("." for a bare name, "/" for a file at the root). */
+void run_files_folder_of(char *out, size_t size, const char *path);
+
 /* Makes `dir` and any missing parents unless it exists; fails if it is not a folder. */
 int run_files_make_folder(const char *dir, simclr_error *err);
 

@@ -8,10 +8,12 @@
 #include <string.h>
 
 /* The enums of the table are stored as int. */
-typedef char run_settings_enums_are_ints[sizeof(resnet_arch) == sizeof(int) &&
-                                                 sizeof(simclr_views_forward) == sizeof(int)
-                                             ? 1
-                                             : -1];
+typedef char run_settings_enums_are_ints[
+    sizeof(resnet_arch) == sizeof(int) && sizeof(resnet_stem) == sizeof(int) &&
+            sizeof(simclr_views_forward) == sizeof(int) && sizeof(optimizer_kind) == sizeof(int) &&
+            sizeof(lr_scaling) == sizeof(int) && sizeof(contrastive_loss_kind) == sizeof(int)
+        ? 1
+        : -1];
 
 const char *const run_settings_arch_names[] = {"resnet18", "resnet34", "resnet50", NULL};
 const int run_settings_arch_values[] = {RESNET18, RESNET34, RESNET50};
@@ -119,24 +121,19 @@ const setting run_settings[] = {
 
 const size_t run_setting_count = sizeof run_settings / sizeof run_settings[0];
 
+/* format, every setting, epoch and step fit in a metadata table of RUN_SETTINGS_METADATA_MAX */
+typedef char run_settings_metadata_fits[
+    sizeof run_settings / sizeof run_settings[0] + 3 <= RUN_SETTINGS_METADATA_MAX ? 1 : -1];
+
 /* What an encoder file (simclr export) records: enough to rebuild f and its input transform. */
 const char *const run_settings_encoder_keys[] = {
     "arch", "stem", "width", "channels", "image_size", "aug_size", "aug_normalize", "aug_mean_0",
     "aug_mean_1", "aug_mean_2", "aug_std_0", "aug_std_1", "aug_std_2", "seed", "data", NULL};
 
-int run_settings_check(const simclr_training *t, const char *source, simclr_error *err)
+int run_settings_check_augment(const simclr_training *t, const char *source, simclr_error *err)
 {
     const aug_config *a = &t->augment;
     aug_config preset;
-    char where[512];
-    size_t i;
-    for (i = 0; i < run_setting_count; i++) {
-        const setting *s = &run_settings[i];
-        snprintf(where, sizeof where, "%s: %s%s", source, s->flag != NULL ? "--" : "",
-                 s->flag != NULL ? s->flag : s->key);
-        if (setting_check(s, t, where, err) != SIMCLR_OK)
-            return SIMCLR_FAILED;
-    }
     if (aug_config_preset(&preset, t->preset, err) != SIMCLR_OK)
         return simclr_fail(err, "%s: preset '%s' is not cifar, imagenet or gray", source,
                            t->preset);
@@ -146,6 +143,23 @@ int run_settings_check(const simclr_training *t, const char *source, simclr_erro
                                 "ratio %g..%g, blur sigma %g..%g)",
                            source, a->min_scale, a->max_scale, a->min_ratio, a->max_ratio,
                            (double)a->blur_sigma_min, (double)a->blur_sigma_max);
+    return SIMCLR_OK;
+}
+
+int run_settings_check(const simclr_training *t, const char *source, simclr_error *err)
+{
+    const aug_config *a = &t->augment;
+    char where[512];
+    size_t i;
+    for (i = 0; i < run_setting_count; i++) {
+        const setting *s = &run_settings[i];
+        snprintf(where, sizeof where, "%s: %s%s", source, s->flag != NULL ? "--" : "",
+                 s->flag != NULL ? s->flag : s->key);
+        if (setting_check(s, t, where, err) != SIMCLR_OK)
+            return SIMCLR_FAILED;
+    }
+    if (run_settings_check_augment(t, source, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
     if (t->model.height != a->size || t->model.width != a->size)
         return simclr_fail(err, "%s: the model takes %lux%lu views, the augmentation makes %lu",
                            source, (unsigned long)t->model.height,

@@ -65,6 +65,9 @@ typedef struct simclr_training {
 #define RUN_SETTINGS_CHECKPOINT_FORMAT "simclr-c checkpoint 2" /* simclr train */
 #define RUN_SETTINGS_ENCODER_FORMAT "simclr-c encoder 1"       /* simclr export */
 
+/* The most metadata entries a file of run settings has (checked when the table is compiled). */
+#define RUN_SETTINGS_METADATA_MAX 64
+
 /* Every setting of a run, in the order of `simclr train --help`. */
 extern const setting run_settings[];
 extern const size_t run_setting_count;
@@ -83,6 +86,10 @@ extern const char *const run_settings_views_names[];
  * ratio and blur sigma ranges in order, a known preset, views of the model's size). `source`
  * names where the settings came from in the error. */
 int run_settings_check(const simclr_training *training, const char *source, simclr_error *err);
+
+/* The augmentation part of the check alone: a known preset, ranges in order. */
+int run_settings_check_augment(const simclr_training *training, const char *source,
+                               simclr_error *err);
 
 /* Fills `table` (room for run_setting_count + 3 entries) with "format", the keyed settings
  * listed in `keys` (NULL: all), and with keys NULL also "epoch" and "step". Returns the count. */

@@ -84,7 +84,7 @@ int setting_parse(const setting *s, void *object, const char *text, const char *
     case SETTING_SIZE:
     case SETTING_SWITCH:
     case SETTING_PRESENT:
-        if (number != floor(number))
+        if (number != floor(number) || number > (double)SIZE_MAX)
             return simclr_fail(err, "%s wants a whole number %s, not '%s'", source, range, text);
         if (s->type == SETTING_SIZE)
             *(size_t *)field(s, object) = (size_t)number;

@@ -10,6 +10,7 @@
 #include "../data/checkpoint.h"
 #include "../nn/memory.h"
 #include "../nn/parallel.h"
+#include "../nn/tensor.h"
 
 
 /* The encoder from a parsed checkpoint or encoder file. */
@@ -20,6 +21,7 @@ static int encoder_from_file(simclr_encoder *encoder, const safetensors_file *fi
     const char *format = safetensors_metadata_value(file, "format");
     simclr_training training;
     resnet_config config;
+    size_t floats;
     if (capacity == 0)
         return simclr_fail(err, "%s: an encoder for 0 images", name);
     if (format == NULL ||
@@ -44,9 +46,11 @@ static int encoder_from_file(simclr_encoder *encoder, const safetensors_file *fi
     param_store_init_torchvision(&encoder->store, encoder->seed);
     if (!random_init && checkpoint_load_store(&encoder->store, file, name, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
-    encoder->inputs = simclr_calloc(capacity * encoder->channels * encoder->view.size *
-                                        encoder->view.size,
-                                    sizeof(float), "simclr: encoder inputs", err);
+    if (tensor_element_count(4, (const size_t[4]){capacity, encoder->channels, encoder->view.size,
+                                                  encoder->view.size},
+                             &floats, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    encoder->inputs = simclr_calloc(floats, sizeof(float), "simclr: encoder inputs", err);
     if (encoder->inputs == NULL)
         return SIMCLR_FAILED;
     return resnet_activations_create_inference(&encoder->acts, &encoder->net, capacity,
@@ -109,14 +113,17 @@ int simclr_encoder_embed(simclr_encoder *encoder, float *features, const float *
     if (height == 0 || width == 0)
         return simclr_fail(err, "simclr: images of %lux%lu pixels", (unsigned long)height,
                            (unsigned long)width);
-    if ((height != S || width != S) && encoder->scratch == NULL) {
+    if ((height != S || width != S) && encoder->scratch_floats < (size_t)slots * slot_floats) {
+        simclr_free(encoder->scratch); /* made for smaller images or fewer threads */
+        encoder->scratch_floats = 0;
         encoder->scratch = simclr_calloc((size_t)slots * slot_floats, sizeof(float),
                                          "simclr: resize workspace", err);
         if (encoder->scratch == NULL)
             return SIMCLR_FAILED;
+        encoder->scratch_floats = (size_t)slots * slot_floats;
     }
     /* the evaluation transform of each image: resize when needed, normalise */
-    PARALLEL_FOR()
+    PARALLEL_FOR(num_threads(slots))
     for (i = 0; i < (long)n; i++) {
         const float *image = images + (size_t)i * image_floats;
         float *input = inputs + (size_t)i * view_floats;
@@ -139,7 +146,7 @@ int simclr_encoder_embed(simclr_encoder *encoder, float *features, const float *
 
 int simclr_encoder_export(const char *path, const simclr_encoder *encoder, simclr_error *err)
 {
-    safetensors_metadata metadata[64];
+    safetensors_metadata metadata[RUN_SETTINGS_METADATA_MAX];
     simclr_training training;
     size_t count;
     memset(&training, 0, sizeof training);
@@ -219,3 +226,24 @@ int simclr_encoder_split_features(feature_set *train, feature_set *test, dataset
     return SIMCLR_OK;
 }
 
+
+int simclr_encoder_write_features(simclr_encoder *encoder, const char *source, const char *path,
+                                  const char *checkpoint, size_t counts[2], simclr_error *err)
+{
+    dataset train_data, test_data;
+    feature_set train, test;
+    int status;
+    if (source == NULL)
+        source = encoder->data;
+    if (simclr_encoder_split_features(&train, &test, &train_data, &test_data, source,
+                                      encoder->seed, encoder, 0, 0, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    status = feature_sets_write(path, &train, &test, checkpoint, source, err);
+    counts[0] = train.count;
+    counts[1] = test.count;
+    feature_set_destroy(&train);
+    feature_set_destroy(&test);
+    dataset_close(&train_data);
+    dataset_close(&test_data);
+    return status;
+}

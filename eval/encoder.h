@@ -45,6 +45,7 @@ typedef struct simclr_encoder {
     char data[SIMCLR_DATA_MAX];   /* the run's --data */
     float *inputs;                /* (capacity, channels, size, size) the transformed images */
     float *scratch;               /* resize workspace, one per thread */
+    size_t scratch_floats;
 } simclr_encoder;
 
 /* From a file, or from the file's bytes in memory (`name` names them in errors). random_init:
@@ -79,5 +80,10 @@ int simclr_encoder_split_features(feature_set *train, feature_set *test, dataset
                                   dataset *test_data, const char *source, uint64_t seed,
                                   simclr_encoder *encoder, size_t train_limit,
                                   size_t test_limit, simclr_error *err);
+
+/* The features of both splits of `source` (NULL: the run's own data), written to `path` as
+ * feature_sets_write does (eval/features.h), naming `checkpoint`; the two counts in counts. */
+int simclr_encoder_write_features(simclr_encoder *encoder, const char *source, const char *path,
+                                  const char *checkpoint, size_t counts[2], simclr_error *err);
 
 #endif

@@ -170,6 +170,14 @@ void golden_case_copy_store(golden_case *g, const char *prefix, const param_stor
     }
 }
 
+void golden_case_abandon(golden_case *g)
+{
+    size_t i;
+    for (i = 0; i < g->count; i++)
+        simclr_free(g->owned[i]);
+    g->count = 0;
+}
+
 simclr_error *golden_case_error(golden_case *g)
 {
     return g->err;

@@ -31,8 +31,9 @@
  *   gaussian_blur 4 (kernel, σ), a 2×2 image among them (reflection beyond the edge)
  *   resnet        ResNet-18 with the CIFAR stem (32×32) and with the ImageNet stem (64×64),
  *                 evaluation mode, random batch-norm statistics
- *   train_step    one SimCLR step (SGD, lr 0.1) on ResNet-18 (CIFAR stem) + the 2-layer head,
- *                 N = 4: two augmented views (cifar preset) of the first built-in shapes
+ *   train_step    one SimCLR step (SGD, lr 0.1) on ResNet-18 (CIFAR stem) + the 2-layer head
+ *                 on two augmented 8×8 views (cifar preset) of the first built-in shapes: N = 4
+ *                 with the 2N views as one batch, and N = 8 with them as two batches of N
  */
 #ifndef SIMCLR_EVAL_GOLDEN_H
 #define SIMCLR_EVAL_GOLDEN_H
@@ -72,6 +73,7 @@ float *golden_case_tensor(golden_case *g, const char *name, int ndim, size_t d0,
                           size_t d2, size_t d3);
 void golden_case_copy_store(golden_case *g, const char *prefix, const param_store *store);
 int golden_case_finish(golden_case *g, const char *name);
+void golden_case_abandon(golden_case *g); /* frees a case that will not be written */
 simclr_error *golden_case_error(golden_case *g);
 
 #endif

@@ -158,3 +158,16 @@ size_t probe_outcome_format(char *out, size_t size, const char *features,
     }
     return used;
 }
+
+char *probe_outcome_text(const char *features, const probe_outcome *outcome,
+                         const dataset *data, size_t train_count, int csv, int header,
+                         int confusion, simclr_error *err)
+{
+    /* a line per class of the confusion matrix, 7 characters a count, and room for the rest */
+    const size_t classes = outcome->report.classes, size = 4096 + classes * (classes + 8) * 16;
+    char *text = simclr_calloc(size, 1, "probe: report", err);
+    if (text != NULL)
+        probe_outcome_format(text, size, features, outcome, data, train_count, csv, header,
+                             confusion);
+    return text;
+}

@@ -49,4 +49,9 @@ size_t probe_outcome_format(char *out, size_t size, const char *features,
                             const probe_outcome *outcome, const dataset *data,
                             size_t train_count, int csv, int header, int confusion);
 
+/* The same in a string made to fit (freed with simclr_free); NULL when out of memory. */
+char *probe_outcome_text(const char *features, const probe_outcome *outcome,
+                         const dataset *data, size_t train_count, int csv, int header,
+                         int confusion, simclr_error *err);
+
 #endif

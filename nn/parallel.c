@@ -25,6 +25,15 @@ int parallel_thread_index(void)
 #endif
 }
 
+int parallel_openmp(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 void parallel_set_thread_count(int threads)
 {
 #ifdef _OPENMP

@@ -33,6 +33,9 @@ int parallel_thread_count(void);
 /* Inside a parallel loop: the index of the running thread, 0 .. count − 1 (0 without OpenMP). */
 int parallel_thread_index(void);
 
+/* 1 when the library was built with OpenMP, 0 without. */
+int parallel_openmp(void);
+
 /* Sets the number of threads (values below 1 mean 1); a no-op without OpenMP. */
 void parallel_set_thread_count(int threads);
 

@@ -225,7 +225,7 @@ static void expect_refused(const char *arguments, const char *flag)
     char command[512];
     snprintf(command, sizeof command,
              "./simclr train --out /tmp/simclr_train_bad %s > /dev/null 2> /tmp/simclr_train_bad.err; "
-             "test $? -ne 0 && grep -q -- '%s' /tmp/simclr_train_bad.err",
+             "test $? -eq 2 && grep -q -- '%s' /tmp/simclr_train_bad.err",
              arguments, flag);
     cr_expect_eq(run(command), 0, "simclr train %s: not refused with a message naming %s",
                  arguments, flag);
@@ -381,4 +381,36 @@ Test(train, two_models_in_one_process_do_not_interfere, .timeout = 60)
     simclr_model_destroy(&a);
     simclr_model_destroy(&b);
     simclr_model_destroy(&alone);
+}
+
+/* The program's side of a non-finite loss: a checkpoint whose head has a NaN parameter (the
+ * last batch norm's bias, after which no ReLU can hide it) is resumed; the first step's loss is
+ * NaN, and `simclr train` stops with a message naming the step and exits 1. */
+Test(train, the_program_exits_1_on_a_non_finite_loss, .timeout = 120)
+{
+    const char *path = "/tmp/simclr_train_nan_cli/checkpoint.safetensors";
+    const uint8_t nan_bits[4] = {0x00, 0x00, 0xc0, 0x7f}; /* a quiet NaN, little-endian */
+    simclr_error err;
+    safetensors_file file;
+    const safetensors_tensor *bias;
+    size_t header;
+    FILE *patch;
+    cr_assert_eq(run("rm -rf /tmp/simclr_train_nan_cli"), 0);
+    cr_assert_eq(run(TINY "--epochs 2 --stop-after 1 --out /tmp/simclr_train_nan_cli "
+                          "> /dev/null 2>&1"), 0);
+    cr_assert_eq(safetensors_read(&file, path, &err), SIMCLR_OK, "%s", err.message);
+    bias = safetensors_find(&file, "projection_head.layers.4.bias");
+    cr_assert(bias != NULL && bias->dtype == ST_F32);
+    header = (size_t)(file.data - file.bytes);
+    patch = fopen(path, "r+b");
+    cr_assert(patch != NULL);
+    cr_assert_eq(fseek(patch, (long)(header + bias->begin), SEEK_SET), 0);
+    cr_assert_eq(fwrite(nan_bits, 1, 4, patch), 4);
+    fclose(patch);
+    safetensors_free(&file);
+    cr_expect_eq(run("./simclr train --resume /tmp/simclr_train_nan_cli/checkpoint.safetensors "
+                     "> /dev/null 2> /tmp/simclr_train_nan_cli/err.txt"), 1);
+    cr_expect_eq(run("grep -q 'non-finite .* at epoch 2, step 7' "
+                     "/tmp/simclr_train_nan_cli/err.txt"), 0);
+    run("rm -rf /tmp/simclr_train_nan_cli");
 }
