@@ -193,7 +193,7 @@ Test(algorithm, resume_from_a_checkpoint_gives_the_same_bits, .timeout = 240)
 
 /* ==== 2. threads and schedule ================================================================ */
 
-/* The same run on 1 and 2 threads: the same bits (STYLE §7: parallel over independent outputs,
+/* The same run on 1 and 2 threads: the same bits (parallel over independent outputs,
  * reductions in a fixed order). The history's learning rate of step s is (float) of
  * lr_schedule_at(simclr_training_schedule(training, limit), s), exactly: warm-up of
  * round(0.5·4) = 2 steps, then cosine decay over the 8 steps of 2 epochs. */
@@ -539,7 +539,7 @@ Test(algorithm, separate_views_count_two_batches_per_step, .timeout = 240)
  * parameters agree up to float rounding (sums in another order and grouping: 2N rows in one
  * GEMM or two GEMMs of N). (The running statistics are not compared: separately they are
  * updated twice, and the unbiased running variance uses m/(m − 1) with m = N, not 2N.)
- * Tolerances: the loss within 1e-5 relative (STYLE §9); after one step at lr 0.05 every
+ * Tolerances: the loss within 1e-5 relative (the project's tolerance for float ops); after one step at lr 0.05 every
  * parameter p within 1e-6 + 1e-5·|p|. The step moves parameters by up to ~0.1 (measured: 0.094)
  * and the two ways were measured to agree within 1.2e-7 (a few ulps of the parameters), so the
  * bound is ~10× the rounding seen and ~1e-5 of the largest update. */
@@ -650,7 +650,7 @@ Test(algorithm, batch_of_views_refuses_other_sizes_and_channels, .timeout = 240)
 /* With the workspace's order (NULL), the batch of step s reads order[s·N … s·N + N − 1] of an
  * order of w->count images: step ⌊count/N⌋ − 1 is the last whole batch (the boundary, which
  * works) and step ⌊count/N⌋ would read past the order (here 48 images, N 8: entries 48 … 55 of
- * 48), which must be SIMCLR_FAILED naming the step, not a read out of bounds (STYLE §5: bad
+ * 48), which must be SIMCLR_FAILED naming the step, not a read out of bounds (bad
  * input never crashes). */
 Test(algorithm, batch_of_views_refuses_a_step_past_the_epoch, .timeout = 240)
 {
@@ -808,7 +808,7 @@ Test(algorithm, checkpoint_settings_are_checked_like_flags, .timeout = 240)
               "message: %s", err.message);
 }
 
-/* One list per fact (STYLE §12): every keyed entry of run_settings[] is in a written
+/* One list per fact: every keyed entry of run_settings[] is in a written
  * checkpoint's metadata, as setting_format writes it, and every flagged entry is in the
  * settings_usage text of the table as "--flag ". */
 Test(algorithm, every_run_setting_is_in_the_metadata_and_the_usage, .timeout = 240)
