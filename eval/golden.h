@@ -33,7 +33,7 @@
  *                 evaluation mode, random batch-norm statistics
  *   train_step    one SimCLR step (SGD, lr 0.1) on ResNet-18 (CIFAR stem) + the 2-layer head
  *                 on two augmented 8×8 views (cifar preset) of the first built-in shapes: N = 4
- *                 with the 2N views as one batch, and N = 8 with them as two batches of N
+ *                 with the 2N views as one batch, and N = 6 with them as two batches of N
  */
 #ifndef SIMCLR_EVAL_GOLDEN_H
 #define SIMCLR_EVAL_GOLDEN_H
