@@ -147,7 +147,7 @@ $(TEST_PROGRAM): $(TEST_OBJECTS) libsimclr.a
 # prefix, an example program built with pkg-config alone; tests/check_install.sh).
 test: $(TEST_PROGRAM) simclr
 	./$(TEST_PROGRAM)
-	CC='$(CC)' bash tests/check_install.sh
+	CC='$(CC)' CFLAGS='$(CFLAGS)' LDFLAGS='$(LDFLAGS)' bash tests/check_install.sh
 
 # The main job: SimCLR on the built-in shapes (12 000 images, 32×32) with a small ResNet-18
 # (width 1/8: 8-16-32-64 channels), four epochs (under 2 minutes on 2 cores), then the linear

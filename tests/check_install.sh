@@ -3,7 +3,8 @@
 # prefix, then tests/embed_example.c compiled and linked with nothing but
 # `pkg-config --cflags --libs simclr`, run on the encoder of a tiny training run (from the
 # checkpoint and from `simclr export`'s file), and checked bit for bit against `simclr embed`.
-# Run by `make test` after the Criterion suite (it uses the ./simclr that make test built).
+# Run by `make test` after the Criterion suite (it uses the ./simclr that make test built, and
+# the CC, CFLAGS and LDFLAGS make was given).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v pkg-config >/dev/null || { echo "check_install: pkg-config is missing" >&2; exit 1; }
@@ -12,7 +13,9 @@ trap 'rm -rf "$work"' EXIT
 ${MAKE:-make} -s install PREFIX="$work/prefix" >/dev/null
 export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
 # shellcheck disable=SC2046  # the flags are words
-${CC:-cc} -std=c99 tests/embed_example.c $(pkg-config --cflags --libs simclr) -o "$work/embed_example"
+# (CFLAGS and LDFLAGS: those the library was built with, e.g. make check-sanitize's)
+${CC:-cc} -std=c99 ${CFLAGS:-} tests/embed_example.c $(pkg-config --cflags --libs simclr) \
+    ${LDFLAGS:-} -o "$work/embed_example"
 # a dataset of 12 small PPM images in two class folders (quick to embed whole)
 for i in $(seq 1 12); do
     mkdir -p "$work/images/class$((i % 2))"
