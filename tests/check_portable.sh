@@ -66,12 +66,27 @@ run_row() { # run_row NAME RUNNER MAKE-ARGUMENTS...
         status=ran
     else
         echo "portable: $name failed; the end of its logs:"
-        tail -5 "$dir"/*.log
+        for log in "$dir"/*.log; do
+            echo "--- $log"
+            tail -n 5 "$log"
+        done
     fi
     printf '%s %s %s\n' "$name" "$status" "$(( $(date +%s) - start ))" >>"$results"
 }
 
 losses() { cut -d, -f3 "$1/train/log.csv" | tail -n +2; }
+
+# 32-bit x86 binaries run natively where the kernel allows it; where it does not ("Exec format
+# error": a 64-bit kernel built without IA32 emulation), under qemu-i386 (Debian's qemu-user).
+i386_runner() {
+    local probe="$work/i386-probe"
+    printf 'int main(void) { return 0; }\n' | i686-linux-gnu-gcc -static -x c - -o "$probe" 2>/dev/null
+    if "$probe" 2>/dev/null; then
+        echo ""
+    else
+        need qemu-i386 qemu-user >&2 && echo "qemu-i386"
+    fi
+}
 
 for row in $ROWS; do
     case $row in
@@ -82,8 +97,8 @@ for row in $ROWS; do
         portable)    run_row portable "" CC=gcc WERROR=1 PORTABLE=1 OPENMP=0 ;;
         tcc)         need tcc tcc && run_row tcc "" CC=tcc AR="tcc -ar" PORTABLE=1 OPENMP=0 ;;
         i686)        need i686-linux-gnu-gcc gcc-i686-linux-gnu &&
-                     run_row i686 "" CC=i686-linux-gnu-gcc AR=i686-linux-gnu-ar WERROR=1 \
-                         PORTABLE=1 OPENMP=0 LDFLAGS=-static ;;
+                     run_row i686 "$(i386_runner)" CC=i686-linux-gnu-gcc AR=i686-linux-gnu-ar \
+                         WERROR=1 PORTABLE=1 OPENMP=0 LDFLAGS=-static ;;
         s390x)       need s390x-linux-gnu-gcc gcc-s390x-linux-gnu && need qemu-s390x qemu-user &&
                      run_row s390x qemu-s390x CC=s390x-linux-gnu-gcc AR=s390x-linux-gnu-ar \
                          WERROR=1 PORTABLE=1 OPENMP=0 LDFLAGS=-static ;;
