@@ -12,9 +12,9 @@
  *             L = NT-Xent(z0, z1)                           (paper Eq. 1, mean over the 2N views)
  *             update f and g to minimise L                  (SGD or LARS, warm-up + cosine)
  *
- * then what a run needs around it: the table of run settings (flags, --help and checkpoint
- * metadata from one list), checkpoints, the trained encoder for embedding images, and the
- * training-step reference cases. Part 2, the program (compiled into `simclr` alone), parses
+ * then what a run needs around it: checkpoints of a model (its settings from the one table of
+ * data/run_settings.c; the trained encoder alone is eval/encoder.c), and the training-step
+ * reference cases. Part 2, the program (compiled into `simclr` alone), parses
  * flags from the tables, calls part 1 and prints: results on stdout, progress and errors on
  * stderr, exit status 0 only on success. The library never prints.
  *

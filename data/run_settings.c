@@ -258,11 +258,8 @@ int simclr_checkpoint_training(const safetensors_file *file, const char *path,
 /* Was the entry with metadata key `key` given? */
 static int was_given(const unsigned char *given, const char *key)
 {
-    size_t i;
-    for (i = 0; given != NULL && i < run_setting_count; i++)
-        if (strcmp(run_settings[i].key, key) == 0)
-            return given[i];
-    return 0;
+    const setting *s = settings_find_key(run_settings, run_setting_count, key);
+    return given != NULL && s != NULL && given[s - run_settings];
 }
 
 int run_settings_preset(simclr_training *t, const unsigned char *given, const dataset *data,
