@@ -38,27 +38,6 @@
 /* ========================================================================================== */
 #ifndef SIMCLR_PROGRAM_ONLY
 
-simclr_config simclr_config_default(void)
-{
-    simclr_config config;
-    memset(&config, 0, sizeof config);
-    config.encoder.arch = RESNET18;
-    config.encoder.stem = STEM_CIFAR;
-    config.encoder.width = 1.0;
-    config.encoder.in_channels = 3;
-    config.head = projection_head_default(0);
-    config.loss = contrastive_loss_default();
-    config.optimizer.kind = OPTIMIZER_SGD;
-    config.optimizer.momentum = 0.9f;
-    config.optimizer.weight_decay = 5e-4f;
-    config.optimizer.lars_eta = 0.001f;
-    config.batch = 64;
-    config.channels = 3;
-    config.height = config.width = 32;
-    config.views_forward = SIMCLR_VIEWS_JOINT;
-    return config;
-}
-
 int simclr_model_create(simclr_model *model, const simclr_config *config, simclr_error *err)
 {
     const size_t N = config->batch, passes = config->views_forward == SIMCLR_VIEWS_SEPARATE ? 2 : 1;
@@ -135,26 +114,36 @@ int simclr_batch_of_views(simclr_model *model, aug_batch *w, const dataset *data
         return simclr_fail(err, "simclr: the data has %lu channels, the model takes %lu",
                            (unsigned long)data->channels, (unsigned long)model->config.channels);
     if (augment->size != model->config.height || augment->size != model->config.width)
-        return simclr_fail(err, "simclr: the views are %lux%lu, the model takes %lux%lu",
-                           (unsigned long)augment->size, (unsigned long)augment->size,
-                           (unsigned long)model->config.height,
+        return simclr_fail(err, "simclr: the views are %lu pixels a side, the model takes %lux%lu",
+                           (unsigned long)augment->size, (unsigned long)model->config.height,
                            (unsigned long)model->config.width);
-    if (w->batch != N || w->image_floats != data->channels * data->height * data->width ||
-        w->augment_floats < aug_batch_workspace_floats(augment, data->channels, data->height,
-                                                       data->width, w->slots))
+    if (w->batch != N || w->augment_floats < aug_batch_workspace_floats(
+                                                 augment, data->channels, data->max_height,
+                                                 data->max_width, w->slots))
         return simclr_fail(err, "simclr: the views' workspace was made for another batch");
     if ((step + 1) * N > data->count || (order == w->order && data->count > w->count))
         return simclr_fail(err, "simclr: step %lu of an epoch of %lu steps", (unsigned long)step,
                            (unsigned long)(data->count / N));
-    PARALLEL_FOR()
+    /* each image (decoded now, for an image folder) made into its two views by one thread */
+    PARALLEL_FOR_DYNAMIC(num_threads(w->slots))
     for (b = 0; b < (long)N; b++) {
-        const size_t index = order[step * N + (size_t)b];
-        dataset_image(data, index, w->images + (size_t)b * w->image_floats);
-        w->pointers[b] = w->images + (size_t)b * w->image_floats;
-        w->indices[b] = index;
+        const size_t index = order[step * N + (size_t)b], slot = (size_t)parallel_thread_index();
+        size_t height, width;
+        float *image = w->images + slot * w->image_floats;
+        if (data->files != NULL)
+            image = dataset_image_new(data, index, &height, &width, NULL);
+        else /* in memory: never fails */
+            dataset_image_size(data, index, &height, &width), dataset_image(data, index, image, NULL);
+        if ((w->status[b] = (signed char)(image != NULL ? 0 : -1)) == 0)
+            aug_two_views(model->views, N, (size_t)b, image, data->channels, height, width,
+                          augment, model->config.seed, epoch, index,
+                          w->augment + slot * (w->augment_floats / (size_t)w->slots));
+        if (data->files != NULL)
+            simclr_free(image);
     }
-    aug_views_batch(model->views, w->pointers, w->indices, N, data->channels, data->height,
-                    data->width, augment, model->config.seed, epoch, w->augment, w->slots);
+    for (b = 0; b < (long)N; b++) /* the first failure in batch order, whatever the threads */
+        if (w->status[b] != 0)
+            return dataset_image_failure(data, order[step * N + (size_t)b], err);
     return SIMCLR_OK;
 }
 
@@ -293,24 +282,6 @@ int simclr_train(simclr_model *model, const simclr_training *training, const dat
     }
     aug_batch_destroy(&workspace);
     return status;
-}
-
-/* ---- the run settings ----------------------------------------------------------------------- */
-
-simclr_training simclr_training_default(void)
-{
-    simclr_training t;
-    simclr_error err;
-    memset(&t, 0, sizeof t);
-    t.model = simclr_config_default();
-    aug_config_preset(&t.augment, "cifar", &err);
-    strcpy(t.preset, "cifar");
-    strcpy(t.data, "builtin:shapes");
-    t.epochs = 10;
-    t.base_lr = 0.6;
-    t.scaling = LR_SCALING_LINEAR;
-    t.warmup_epochs = 1.0;
-    return t;
 }
 
 /* ---- checkpoints ---------------------------------------------------------------------------- */
@@ -487,6 +458,14 @@ static int failed(const simclr_error *err)
     return 1;
 }
 
+static void report_skipped(const dataset *data) /* one line for what a folder's listing skipped */
+{
+    if (data->skipped > 0)
+        fprintf(stderr, "simclr: %s: skipped %lu entries that are not .png/.jpg/.jpeg/.ppm/.pgm "
+                        "images (other types, hidden names, unreadable links)\n", data->folder,
+                (unsigned long)data->skipped);
+}
+
 /* ---- simclr train --------------------------------------------------------------------------- */
 
 typedef struct train_options {
@@ -592,12 +571,14 @@ static int run_training(simclr_training *training, const train_options *options)
     }
     if (run_files_make_folder(options->out, &err) != SIMCLR_OK)
         goto failure;
+    report_skipped(&data);
     fprintf(stderr, "simclr: %s (%s stem, width %g) + %lu-layer head on %s: %lu images of "
-                    "%lux%lux%lu, %lu steps of %lu per epoch, from step %lu of %lu, %d thread(s)\n",
+                    "%lux%s%lux%lu, %lu steps of %lu per epoch, from step %lu of %lu, %d thread(s)\n",
             resnet_arch_name(training->model.encoder.arch),
             resnet_stem_name(training->model.encoder.stem), training->model.encoder.width,
             (unsigned long)training->model.head.num_layers, training->data, (unsigned long)images,
-            (unsigned long)data.channels, (unsigned long)data.height, (unsigned long)data.width,
+            (unsigned long)data.channels, data.height == 0 ? "up to " : "",
+            (unsigned long)data.max_height, (unsigned long)data.max_width,
             (unsigned long)per_epoch, (unsigned long)training->model.batch,
             (unsigned long)model.step, (unsigned long)(per_epoch * training->epochs),
             parallel_thread_count());
@@ -706,7 +687,7 @@ static int command_train(int argc, char **argv)
 /* ---- simclr eval ---------------------------------------------------------------------------- */
 
 typedef struct eval_options {
-    char checkpoint[PATH_CAPACITY], data[SIMCLR_DATA_MAX];
+    char checkpoint[PATH_CAPACITY], data[SIMCLR_DATA_MAX], test_data[SIMCLR_DATA_MAX];
     int features, probe, init, csv, confusion;
     knn_config knn;
     logistic_fit_config linear;
@@ -726,6 +707,9 @@ static const setting eval_table[] = {
             "encoder: the checkpoint's encoder (default) | raw: the pixels themselves"),
     EVAL("data", SETTING_TEXT, data, 0, 0, "SRC",
          "the dataset (default: the checkpoint's; builtin:shapes for raw)"),
+    EVAL("test-data", SETTING_TEXT, test_data, 0, 0, "SRC",
+         "the held-out images (default: the test split of --data: its test batch, or DIR/val "
+         "or DIR/test next to DIR/train)"),
     CHOICES(eval_options, "probe", probe, probe_names, "which probes"),
     EVAL("k", SETTING_SIZE, knn.k, 1, 1e6, "K",
          "kNN neighbours (default 200, or every training image when there are fewer)"),
@@ -751,7 +735,8 @@ static const char eval_usage[] =
     "Features of un-augmented images (both splits) from the frozen encoder, then the linear\n"
     "probe (L2 logistic regression on standardised features, L-BFGS) and/or the kNN monitor\n"
     "(cosine similarity, top K vote exp(sim/T)): top-1, top-5 and per-class accuracy on stdout.\n"
-    "A folder of images has no test split of its own: it is evaluated on its training images.\n\n";
+    "Without held-out images (an image folder without DIR/train + DIR/val or DIR/test, and no\n"
+    "--test-data), the training images are evaluated again: the column reads \"again\".\n\n";
 
 /* The probes of one set of features (random_init: the run's initial weights). */
 static int run_evaluation(const eval_options *options, int random_init, int header)
@@ -772,12 +757,17 @@ static int run_evaluation(const eval_options *options, int random_init, int head
                                     &err) != SIMCLR_OK)
         return failed(&err);
     source = !raw && options->data[0] == '\0' ? encoder.data : source;
-    if (simclr_encoder_split_features(&train, &test, &train_data, &test_data, source, encoder.seed,
-                                      raw ? NULL : &encoder, options->train_limit,
-                                      options->test_limit, &err) != SIMCLR_OK) {
+    if (simclr_encoder_split_features(&train, &test, &train_data, &test_data, source,
+                                      options->test_data, encoder.seed, raw ? NULL : &encoder,
+                                      options->train_limit, options->test_limit, &err) !=
+        SIMCLR_OK) {
         simclr_encoder_destroy(&encoder);
         return failed(&err);
     }
+    report_skipped(&train_data);
+    if (!train_data.held_out && header)
+        fprintf(stderr, "simclr: %s has no held-out images: \"again\" is accuracy on the "
+                        "training images, not a test accuracy\n", source);
     fprintf(stderr, "simclr: features of %lu + %lu images (%lu each) in %.1f s\n",
             (unsigned long)train.count, (unsigned long)test.count, (unsigned long)train.dim,
             timer_seconds() - start);
@@ -843,9 +833,13 @@ static int command_eval(int argc, char **argv)
 /* ---- simclr embed, simclr export ------------------------------------------------------------ */
 
 typedef struct embed_options {
-    char checkpoint[PATH_CAPACITY], out[PATH_CAPACITY], data[SIMCLR_DATA_MAX];
+    char checkpoint[PATH_CAPACITY], out[PATH_CAPACITY];
+    char data[SIMCLR_DATA_MAX], test_data[SIMCLR_DATA_MAX];
+    int split;
     size_t batch, threads;
 } embed_options;
+
+static const char *const embed_split_names[] = {"both", "train", "test", NULL};
 
 static const setting embed_table[] = { /* export takes the first two */
     OPTION(embed_options, "checkpoint", SETTING_TEXT, checkpoint, 0, 0, "CKPT",
@@ -854,14 +848,19 @@ static const setting embed_table[] = { /* export takes the first two */
            "the safetensors file to write, atomically (required)"),
     OPTION(embed_options, "data", SETTING_TEXT, data, 0, 0, "SRC",
            "the dataset (default: the checkpoint's)"),
+    OPTION(embed_options, "test-data", SETTING_TEXT, test_data, 0, 0, "SRC",
+           "the held-out images (default: the test split of --data)"),
+    CHOICES(embed_options, "split", split, embed_split_names, "which splits to write"),
     OPTION(embed_options, "batch", SETTING_SIZE, batch, 1, 4096, "B", "images per forward pass"),
     THREADS(embed_options)};
 
 static const char embed_usage[] =
-    "usage: simclr embed --checkpoint CKPT --out FILE.safetensors [--data SRC] [--batch B]\n\n"
-    "Writes the frozen encoder's features h of every training and test image, with their\n"
-    "labels: tensors train.features (n, d) F32, train.labels (n) I64, test.features,\n"
-    "test.labels; the checkpoint and the data in __metadata__.\n\n";
+    "usage: simclr embed --checkpoint CKPT --out FILE.safetensors [--data SRC] [--split S] ...\n\n"
+    "Writes the frozen encoder's features h of the chosen splits' images: train.features (n, d)\n"
+    "F32, train.labels (n) I64, for image folders train.paths (n, L) U8 (each row's file, UTF-8\n"
+    "padded with NUL), the same for test, classes (K, L) U8 (class k's name in row k); in\n"
+    "__metadata__ checkpoint, data, test_data, held_out (0: the test split is the training\n"
+    "images again). In Python: bytes(row).rstrip(b\"\\0\").decode().\n\n";
 
 static const char export_usage[] =
     "usage: simclr export --checkpoint CKPT --out encoder.safetensors\n\n"
@@ -880,12 +879,13 @@ static int command_embed(int argc, char **argv, int export_only)
     int status;
     memset(&options, 0, sizeof options);
     options.batch = 64;
-    group = settings_group_of(embed_table, export_only ? 2 : 5, &options);
+    group = settings_group_of(embed_table, export_only ? 2 : 7, &options);
     if ((status = command_flags(argc, argv, &group, 1, export_only ? "export" : "embed",
                                 export_only ? export_usage : embed_usage)) >= 0)
         return status;
-    if (options.checkpoint[0] == '\0' || options.out[0] == '\0') {
-        fprintf(stderr, "simclr: --checkpoint and --out are required\n");
+    if (options.checkpoint[0] == '\0' || options.out[0] == '\0' ||
+        strcmp(options.checkpoint, options.out) == 0) { /* never overwrite what is being read */
+        fprintf(stderr, "simclr: --checkpoint and --out are required, and must differ\n");
         return 2;
     }
     use_threads(options.threads);
@@ -901,8 +901,9 @@ static int command_embed(int argc, char **argv, int export_only)
         simclr_encoder_destroy(&encoder);
         return status == SIMCLR_OK ? 0 : failed(&err);
     }
-    status = simclr_encoder_write_features(&encoder, options.data[0] ? options.data : NULL,
-                                           options.out, options.checkpoint, counts, &err);
+    status = simclr_encoder_write_features(&encoder, options.data, options.test_data,
+                                           options.split, options.out, options.checkpoint,
+                                           counts, &err);
     if (status == SIMCLR_OK)
         printf("wrote %s: %lu training and %lu test features of %lu dimensions\n", options.out,
                (unsigned long)counts[0], (unsigned long)counts[1],

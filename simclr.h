@@ -37,7 +37,8 @@
  *   aug/preview.h  a grid of views for people to look at (simclr augment)
  *   data/file_io.h   reading whole files, atomic writes, CRC-32 and Adler-32
  *   data/shapes.h    the built-in procedural dataset (builtin:shapes)
- *   data/image_io.h  PNG and PPM/PGM
+ *   data/image_io.h  PNG and PPM/PGM writing, PPM/PGM reading
+ *   data/png.h, data/jpeg.h, data/image_file.h  PNG and JPEG reading, any image by content
  *   data/inflate.h   DEFLATE and gzip decompression
  *   data/idx.h       IDX files (MNIST, Fashion-MNIST), plain or .gz
  *   data/tar.h       ustar archives in memory
@@ -88,6 +89,9 @@
 #include "aug/preview.h"
 #include "data/file_io.h"
 #include "data/image_io.h"
+#include "data/image_file.h"
+#include "data/jpeg.h"
+#include "data/png.h"
 #include "data/cifar.h"
 #include "data/checkpoint.h"
 #include "data/dataset.h"
@@ -131,10 +135,7 @@ typedef struct simclr_model {
     size_t step;                  /* optimiser steps taken */
 } simclr_model;
 
-/* ResNet-18 with the CIFAR stem at 32×32, LightlySSL's 2-layer head with batch norm (128
- * outputs), NT-Xent with τ = 0.5, SGD with momentum 0.9 and weight decay 5e-4, N = 64, views
- * through the network jointly. */
-simclr_config simclr_config_default(void);
+/* simclr_config_default() and simclr_training_default(), the defaults: data/run_settings.h. */
 
 /* Plans, allocates and initialises (torchvision's initialisation from `seed`) everything a
  * training step needs. */
@@ -144,10 +145,6 @@ void simclr_model_destroy(simclr_model *model);
 /* ------------------------------------------------------------------------------------------ */
 /* Algorithm 1                                                                                 */
 /* ------------------------------------------------------------------------------------------ */
-
-/* The default run: simclr_config_default(), the cifar preset, builtin:shapes, 10 epochs, SGD
- * with base learning rate 0.6 scaled linearly (0.6·N/256), one warm-up epoch. */
-simclr_training simclr_training_default(void);
 
 /* Algorithm 1's minibatch: images order[step·N … step·N + N − 1] of `data` (order: the epoch's
  * order, workspace->order when NULL), two augmented views each, into model->views: view 0 of

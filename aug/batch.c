@@ -13,24 +13,25 @@ int aug_batch_create(aug_batch *w, size_t batch, const aug_config *augment,
                      const dataset *data, simclr_error *err)
 {
     const size_t N = batch;
+    size_t slot_floats;
     memset(w, 0, sizeof *w);
     w->batch = N;
     w->count = data->count;
     w->slots = parallel_thread_count();
-    if (size_multiply_checked(data->channels * data->height, data->width, &w->image_floats) !=
-        SIMCLR_OK)
+    if (size_multiply_checked(data->channels, data->files != NULL ? 0 : data->max_pixels,
+                              &w->image_floats) != SIMCLR_OK ||
+        size_multiply_checked((size_t)w->slots, w->image_floats, &slot_floats) != SIMCLR_OK)
         return simclr_fail(err, "augment: the images are too large");
-    w->images = simclr_calloc(N * w->image_floats, sizeof(float), "augment: images", err);
-    w->pointers = simclr_calloc(N, sizeof *w->pointers, "augment: image pointers", err);
-    w->indices = simclr_calloc(N, sizeof *w->indices, "augment: image indices", err);
+    w->images = simclr_calloc(slot_floats > 0 ? slot_floats : 1, sizeof(float),
+                              "augment: images", err);
+    w->status = simclr_calloc(N > 0 ? N : 1, sizeof *w->status, "augment: image status", err);
     w->order = simclr_calloc(data->count > 0 ? data->count : 1, sizeof *w->order,
                              "augment: epoch order", err);
-    w->augment_floats = aug_batch_workspace_floats(augment, data->channels, data->height,
-                                                   data->width, w->slots);
+    w->augment_floats = aug_batch_workspace_floats(augment, data->channels, data->max_height,
+                                                   data->max_width, w->slots);
     w->augment = simclr_calloc(w->augment_floats, sizeof(float), "augment: augmentation workspace",
                                err);
-    if (w->images == NULL || w->pointers == NULL || w->indices == NULL || w->order == NULL ||
-        w->augment == NULL) {
+    if (w->images == NULL || w->status == NULL || w->order == NULL || w->augment == NULL) {
         aug_batch_destroy(w);
         return SIMCLR_FAILED;
     }
@@ -40,10 +41,8 @@ int aug_batch_create(aug_batch *w, size_t batch, const aug_config *augment,
 void aug_batch_destroy(aug_batch *w)
 {
     simclr_free(w->images);
-    simclr_free((void *)w->pointers);
-    simclr_free(w->indices);
+    simclr_free(w->status);
     simclr_free(w->order);
     simclr_free(w->augment);
     memset(w, 0, sizeof *w);
 }
-

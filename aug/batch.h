@@ -1,9 +1,9 @@
 /*
- * aug/batch.h — what making the two views of N dataset images needs besides the images'
- * views: the N images as floats (C, H, W) in [0, 1], a pointer to each and its dataset index
- * (which names its views' random streams), an epoch's order of the whole dataset, and the
- * augmentation pipeline's scratch for every thread. Made once per run; making a batch then
- * allocates nothing. simclr_batch_of_views (simclr.h) fills it.
+ * aug/batch.h — what making the two views of N dataset images needs besides the views: an
+ * epoch's order of the whole dataset, and for each thread the image being made into views
+ * (C × max_pixels floats, for datasets held in memory; an image folder's images are decoded
+ * into memory allocated per image) and the augmentation pipeline's scratch, sized for the
+ * dataset's largest image. Made once per run; simclr_batch_of_views (simclr.h) fills it.
  */
 #ifndef SIMCLR_AUG_BATCH_H
 #define SIMCLR_AUG_BATCH_H
@@ -16,12 +16,12 @@
 #include "pipeline.h"
 
 typedef struct aug_batch {
-    size_t batch, image_floats, count;
-    float *images;                /* (N, C, H, W) */
-    const float **pointers;       /* (N) */
-    uint64_t *indices;            /* (N) */
-    float *augment;               /* augment_floats = aug_batch_workspace_floats(…, slots) */
+    size_t batch, count;
+    size_t image_floats;          /* one image's slot: channels · max_pixels (0 for folders) */
+    float *images;                /* (slots, image_floats) */
+    float *augment;               /* (slots, augment_floats / slots) view workspaces */
     size_t augment_floats;
+    signed char *status;          /* (N) per image of a batch: 0 made, −1 failed */
     size_t *order;                /* (count) */
     int slots;                    /* threads the pipeline may use */
 } aug_batch;

@@ -77,34 +77,79 @@ static size_t resize_taps(double *w, size_t *first, size_t x, size_t n_in, size_
     return count;
 }
 
-void aug_resize(float *out, const float *image, size_t channels, size_t height, size_t width,
-                aug_crop window, size_t out_height, size_t out_width, float *workspace)
+/* The rows [top, top + rows) and columns [left, left + cols) of the resize of `window` to
+ * out_height × out_width; every output pixel depends only on its own taps, so a part of the
+ * output is computed exactly as the whole would be. */
+static void resize_part(float *out,         /* (C, rows, cols) */
+                        const float *image, /* (C, H, W) */
+                        size_t channels, size_t height, size_t width, aug_crop window,
+                        size_t out_height, size_t out_width, size_t top, size_t left,
+                        size_t rows, size_t cols,
+                        float *workspace)   /* C · window.height · cols */
 {
     double weights[AUG_MAX_TAPS];
     size_t c, x, y, j, first, count;
-    /* rows: (C, window.height, window.width) → (C, window.height, out_width) */
-    for (x = 0; x < out_width; x++) {
-        count = resize_taps(weights, &first, x, window.width, out_width);
+    /* rows: (C, window.height, window.width) → (C, window.height, cols) */
+    for (x = 0; x < cols; x++) {
+        count = resize_taps(weights, &first, left + x, window.width, out_width);
         for (c = 0; c < channels; c++)
             for (y = 0; y < window.height; y++) {
                 const float *row = image + (c * height + window.top + y) * width + window.left;
                 double sum = 0.0;
                 for (j = 0; j < count; j++)
                     sum += weights[j] * row[first + j];
-                workspace[(c * window.height + y) * out_width + x] = (float)sum;
+                workspace[(c * window.height + y) * cols + x] = (float)sum;
             }
     }
-    /* columns: (C, window.height, out_width) → (C, out_height, out_width) */
-    for (y = 0; y < out_height; y++) {
-        count = resize_taps(weights, &first, y, window.height, out_height);
+    /* columns: (C, window.height, cols) → (C, rows, cols) */
+    for (y = 0; y < rows; y++) {
+        count = resize_taps(weights, &first, top + y, window.height, out_height);
         for (c = 0; c < channels; c++)
-            for (x = 0; x < out_width; x++) {
+            for (x = 0; x < cols; x++) {
                 double sum = 0.0;
                 for (j = 0; j < count; j++)
-                    sum += weights[j] * workspace[(c * window.height + first + j) * out_width + x];
-                out[(c * out_height + y) * out_width + x] = (float)sum;
+                    sum += weights[j] * workspace[(c * window.height + first + j) * cols + x];
+                out[(c * rows + y) * cols + x] = (float)sum;
             }
     }
+}
+
+void aug_resize(float *out, const float *image, size_t channels, size_t height, size_t width,
+                aug_crop window, size_t out_height, size_t out_width, float *workspace)
+{
+    resize_part(out, image, channels, height, width, window, out_height, out_width, 0, 0,
+                out_height, out_width, workspace);
+}
+
+/* Python's round(d / 2) for an integer d ≥ 0: halves go to the even neighbour. */
+static size_t half_rounded_to_even(size_t d)
+{
+    const size_t half = d / 2;
+    return d % 2 == 0 || half % 2 == 0 ? half : half + 1;
+}
+
+void aug_center_view_size(size_t height, size_t width, size_t size, size_t *resized_height,
+                          size_t *resized_width)
+{
+    const size_t shorter = (size_t)((double)size / 0.875);
+    if (height <= width) {
+        *resized_height = shorter;
+        *resized_width = (size_t)((double)shorter * (double)width / (double)height);
+    } else {
+        *resized_width = shorter;
+        *resized_height = (size_t)((double)shorter * (double)height / (double)width);
+    }
+}
+
+void aug_center_view(float *out, const float *image, size_t channels, size_t height,
+                     size_t width, size_t size, float *workspace)
+{
+    const aug_crop whole = {0, 0, height, width};
+    size_t resized_height, resized_width;
+    aug_center_view_size(height, width, size, &resized_height, &resized_width);
+    resize_part(out, image, channels, height, width, whole, resized_height, resized_width,
+                half_rounded_to_even(resized_height - size),
+                half_rounded_to_even(resized_width - size), size, size, workspace);
 }
 
 void aug_hflip(float *image, size_t channels, size_t height, size_t width)

@@ -54,6 +54,17 @@ void aug_resize(float *out,         /* (C, out_height, out_width) */
                 size_t out_height, size_t out_width,
                 float *workspace);  /* aug_resize_workspace_floats */
 
+/* torchvision's ImageNet evaluation transform, Resize(⌊S/0.875⌋) then CenterCrop(S): the shorter
+ * side resized to ⌊S/0.875⌋ (256 for 224) and the longer to ⌊⌊S/0.875⌋ · longer/shorter⌋, then
+ * the centre S × S, top = round((H' − S)/2) and left = round((W' − S)/2) (halves to even, as
+ * Python's round). Only the kept pixels are computed, each exactly as in the whole resize. */
+void aug_center_view_size(size_t height, size_t width, size_t size, size_t *resized_height,
+                          size_t *resized_width);
+void aug_center_view(float *out,         /* (C, S, S) */
+                     const float *image, /* (C, H, W) */
+                     size_t channels, size_t height, size_t width, size_t size,
+                     float *workspace);  /* aug_resize_workspace_floats(C, H, S) */
+
 void aug_hflip(float *image, /* (C, H, W), in place */
                size_t channels, size_t height, size_t width);
 void aug_vflip(float *image, /* (C, H, W), in place */

@@ -135,25 +135,31 @@ size_t aug_batch_workspace_floats(const aug_config *config, size_t channels, siz
            aug_view_workspace_floats(config, channels, height, width);
 }
 
+void aug_two_views(float *views, size_t count, size_t i, const float *image, size_t channels,
+                   size_t height, size_t width, const aug_config *config, uint64_t seed,
+                   uint64_t epoch, uint64_t index, float *workspace)
+{
+    const size_t view_floats = channels * config->size * config->size;
+    int v;
+    for (v = 0; v < 2; v++) {
+        rng random;
+        rng_stream(&random, seed, RNG_DOMAIN_VIEW, epoch, index, (uint64_t)v);
+        aug_view(views + ((size_t)v * count + i) * view_floats, image, channels, height, width,
+                 config, &random, workspace);
+    }
+}
+
 void aug_views_batch(float *views, const float *const *images, const uint64_t *indices,
                      size_t count, size_t channels, size_t height, size_t width,
                      const aug_config *config, uint64_t seed, uint64_t epoch, float *workspace,
                      int slots)
 {
     const size_t slot = aug_view_workspace_floats(config, channels, height, width);
-    const size_t view_floats = channels * config->size * config->size;
     const int threads = slots > 1 ? slots : 1;
     size_t i;
     (void)threads; /* read only by the OpenMP pragma */
     PARALLEL_FOR_DYNAMIC(num_threads(threads))
-    for (i = 0; i < count; i++) {
-        float *own = workspace + (size_t)parallel_thread_index() * slot;
-        int v;
-        for (v = 0; v < 2; v++) {
-            rng random;
-            rng_stream(&random, seed, RNG_DOMAIN_VIEW, epoch, indices[i], (uint64_t)v);
-            aug_view(views + ((size_t)v * count + i) * view_floats, images[i], channels, height,
-                     width, config, &random, own);
-        }
-    }
+    for (i = 0; i < count; i++)
+        aug_two_views(views, count, i, images[i], channels, height, width, config, seed, epoch,
+                      indices[i], workspace + (size_t)parallel_thread_index() * slot);
 }

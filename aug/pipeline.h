@@ -71,7 +71,7 @@ aug_jitter aug_jitter_draw(rng *random, float strength);
 void aug_jitter_apply(float *image, /* (C, H, W) */
                       size_t channels, size_t height, size_t width, const aug_jitter *jitter);
 
-/* Floats of workspace one view of a C × H × W image needs. */
+/* Floats of workspace one view of a C × H × W image needs (never less for a larger H or W). */
 size_t aug_view_workspace_floats(const aug_config *config, size_t channels, size_t height,
                                  size_t width);
 
@@ -84,6 +84,15 @@ void aug_view(float *view,        /* (C, size, size) */
 /* Workspace for aug_views_batch with `slots` threads (one view workspace per thread). */
 size_t aug_batch_workspace_floats(const aug_config *config, size_t channels, size_t height,
                                   size_t width, int slots);
+
+/* The two views of image i of a batch of `count`: views[v][i] from the stream
+ * (seed, "view", epoch, index, v). */
+void aug_two_views(float *views,       /* (2, count, C, size, size) */
+                   size_t count, size_t i,
+                   const float *image, /* (C, H, W) in [0, 1] */
+                   size_t channels, size_t height, size_t width, const aug_config *config,
+                   uint64_t seed, uint64_t epoch, uint64_t index,
+                   float *workspace);  /* aug_view_workspace_floats(config, C, H, W) */
 
 /* Two views of each of N images (all C × H × W): views[v][i] from the stream
  * (seed, "view", epoch, indices[i], v). */

@@ -13,7 +13,6 @@ int aug_preview_grid(float **grid_out, size_t *grid_height, size_t *grid_width,
                      uint64_t seed, simclr_error *err)
 {
     const size_t S = config->size, C = data->channels, gap = 2;
-    const aug_crop whole = {0, 0, data->height, data->width};
     aug_config shown = *config;
     size_t grid_h, grid_w, i, v, c, y, x;
     float *grid, *image, *cell, *workspace;
@@ -23,10 +22,11 @@ int aug_preview_grid(float **grid_out, size_t *grid_height, size_t *grid_width,
     grid_h = n * S + (n + 1) * gap;
     grid_w = (views + 1) * S + (views + 2) * gap + gap; /* an extra gap after the original */
     grid = simclr_calloc(C * grid_h * grid_w, sizeof(float), "preview: grid", err);
-    image = simclr_calloc(C * data->height * data->width, sizeof(float), "preview: image", err);
+    image = simclr_calloc(C * data->max_pixels, sizeof(float), "preview: image", err);
     cell = simclr_calloc(C * S * S, sizeof(float), "preview: cell", err);
-    workspace = simclr_calloc(aug_view_workspace_floats(&shown, C, data->height, data->width) +
-                                  C * data->height * S,
+    workspace = simclr_calloc(aug_view_workspace_floats(&shown, C, data->max_height,
+                                                        data->max_width) +
+                                  C * data->max_height * S,
                               sizeof(float), "preview: workspace", err);
     if (grid == NULL || image == NULL || cell == NULL || workspace == NULL) {
         simclr_free(grid), simclr_free(image), simclr_free(cell), simclr_free(workspace);
@@ -35,15 +35,22 @@ int aug_preview_grid(float **grid_out, size_t *grid_height, size_t *grid_width,
     for (i = 0; i < C * grid_h * grid_w; i++)
         grid[i] = 1.0f; /* white gaps */
     for (i = 0; i < n; i++) {
-        dataset_image(data, i, image);
+        size_t height, width;
+        aug_crop whole = {0, 0, 0, 0};
+        dataset_image_size(data, i, &height, &width);
+        whole.height = height, whole.width = width;
+        if (dataset_image(data, i, image, err) != SIMCLR_OK) {
+            simclr_free(grid), simclr_free(image), simclr_free(cell), simclr_free(workspace);
+            return SIMCLR_FAILED;
+        }
         for (v = 0; v <= views; v++) {
             const size_t top = gap + i * (S + gap), left = gap + v * (S + gap) + (v > 0 ? gap : 0);
             if (v == 0) {
-                aug_resize(cell, image, C, data->height, data->width, whole, S, S, workspace);
+                aug_resize(cell, image, C, height, width, whole, S, S, workspace);
             } else {
                 rng random;
                 rng_stream(&random, seed, RNG_DOMAIN_VIEW, 0, i, v - 1);
-                aug_view(cell, image, C, data->height, data->width, &shown, &random, workspace);
+                aug_view(cell, image, C, height, width, &shown, &random, workspace);
             }
             for (c = 0; c < C; c++)
                 for (y = 0; y < S; y++)

@@ -16,10 +16,11 @@
 #include <string.h>
 
 #include "../nn/memory.h"
+#include "../nn/parallel.h"
 #include "../nn/rng.h"
 #include "cifar.h"
 #include "idx.h"
-#include "image_io.h"
+#include "image_file.h"
 #include "shapes.h"
 
 static int file_exists(const char *directory, const char *name)
@@ -62,47 +63,46 @@ static int dataset_from_cifar(dataset *data, const char *source, int hundred, in
 }
 
 #ifdef DATASET_HAVE_DIRECTORIES
-/* The entries of a directory, sorted by name (readdir's order is arbitrary); "." names and
- * hidden files are skipped. kind: 1 sub-directories, 2 .ppm/.pgm files. */
-static int list_directory(const char *path, int kind, char ***names, size_t *count)
+/* ---- image folders -------------------------------------------------------------------------- */
+
+/* A growing list of strings. */
+typedef struct name_list {
+    char **names;
+    size_t count, capacity;
+} name_list;
+
+static int name_list_add(name_list *list, const char *first, const char *second)
 {
-    DIR *directory = opendir(path);
-    struct dirent *entry;
-    size_t capacity = 0;
-    *names = NULL, *count = 0;
-    if (directory == NULL)
-        return 0;
-    while ((entry = readdir(directory)) != NULL) {
-        char full[4096];
-        struct stat info;
-        const size_t n = strlen(entry->d_name);
-        int is_directory, is_image;
-        if (entry->d_name[0] == '.' || strlen(path) + n + 2 > sizeof full)
-            continue;
-        if (snprintf(full, sizeof full, "%s/%s", path, entry->d_name) >= (int)sizeof full)
-            continue;
-        if (stat(full, &info) != 0)
-            continue;
-        is_directory = S_ISDIR(info.st_mode);
-        is_image = S_ISREG(info.st_mode) && n > 4 &&
-                   (strcmp(entry->d_name + n - 4, ".ppm") == 0 ||
-                    strcmp(entry->d_name + n - 4, ".pgm") == 0);
-        if ((kind == 1 && !is_directory) || (kind == 2 && !is_image))
-            continue;
-        if (*count == capacity) {
-            char **grown = realloc(*names, (capacity ? 2 * capacity : 64) * sizeof *grown);
-            if (grown == NULL)
-                break;
-            *names = grown;
-            capacity = capacity ? 2 * capacity : 64;
-        }
-        (*names)[*count] = malloc(n + 1);
-        if ((*names)[*count] == NULL)
-            break;
-        memcpy((*names)[(*count)++], entry->d_name, n + 1);
+    const size_t n = strlen(first), m = second != NULL ? strlen(second) : 0;
+    char *copy;
+    if (list->count == list->capacity) {
+        const size_t larger = list->capacity ? 2 * list->capacity : 64;
+        char **grown = realloc(list->names, larger * sizeof *grown);
+        if (grown == NULL)
+            return 0;
+        list->names = grown, list->capacity = larger;
     }
-    closedir(directory);
+    copy = malloc(n + m + 2);
+    if (copy == NULL)
+        return 0;
+    memcpy(copy, first, n);
+    if (second != NULL) {
+        copy[n] = '/';
+        memcpy(copy + n + 1, second, m + 1);
+    } else {
+        copy[n] = '\0';
+    }
+    list->names[list->count++] = copy;
     return 1;
+}
+
+static void name_list_free(name_list *list)
+{
+    size_t i;
+    for (i = 0; i < list->count; i++)
+        free(list->names[i]);
+    free(list->names);
+    memset(list, 0, sizeof *list);
 }
 
 static int compare_names(const void *a, const void *b)
@@ -110,122 +110,328 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void free_names(char **names, size_t count)
+static void name_list_sort(name_list *list)
 {
-    size_t i;
-    for (i = 0; i < count; i++)
-        free(names[i]);
-    free(names);
+    if (list->count > 1)
+        qsort(list->names, list->count, sizeof *list->names, compare_names);
 }
 
-/* Appends every image file of `folder` with `label`; all images must share one size. */
-static int folder_add_images(dataset *data, const char *folder, int label, size_t *capacity,
+static int is_directory(const char *path)
+{
+    struct stat info;
+    return stat(path, &info) == 0 && S_ISDIR(info.st_mode);
+}
+
+/* The entries of folder `base`/`relative` (relative may be ""): sub-folders (their paths
+ * relative to base) into folders, image files into files; every other entry is counted in
+ * *skipped. Fails only when the folder cannot be listed or memory runs out. */
+static int list_folder(const char *base, const char *relative, name_list *folders,
+                       name_list *files, size_t *skipped)
+{
+    char path[4096];
+    DIR *directory;
+    struct dirent *entry;
+    int ok = 1;
+    if (snprintf(path, sizeof path, "%s%s%s", base, *relative ? "/" : "", relative) >=
+        (int)sizeof path)
+        return 0;
+    directory = opendir(path);
+    if (directory == NULL)
+        return 0;
+    while (ok && (entry = readdir(directory)) != NULL) {
+        char full[4096];
+        struct stat info;
+        const char *name = entry->d_name;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+            continue;
+        if (name[0] == '.' ||
+            snprintf(full, sizeof full, "%s/%s", path, name) >= (int)sizeof full ||
+            stat(full, &info) != 0) { /* hidden, a path too long, or a broken link */
+            (*skipped)++;
+            continue;
+        }
+        if (S_ISDIR(info.st_mode)) {
+            if (folders != NULL)
+                ok = *relative ? name_list_add(folders, relative, name)
+                               : name_list_add(folders, name, NULL);
+            else
+                (*skipped)++;
+        } else if (S_ISREG(info.st_mode) && image_file_has_image_extension(name)) {
+            ok = *relative ? name_list_add(files, relative, name) : name_list_add(files, name, NULL);
+        } else {
+            (*skipped)++;
+        }
+    }
+    closedir(directory);
+    return ok;
+}
+
+#define DATASET_MAX_DEPTH 16 /* sub-folders within a class folder (a guard against link loops) */
+
+/* Every image of class folder `class_name` and its sub-folders, in torchvision's order: all
+ * folders' paths sorted, then each folder's files sorted. */
+static int list_class_images(const char *root, const char *class_name, name_list *images,
+                             size_t *skipped, simclr_error *err)
+{
+    name_list folders = {0}, level = {0};
+    size_t f, depth, first = 0;
+    if (!name_list_add(&folders, class_name, NULL))
+        return simclr_fail(err, "%s: out of memory listing the folder", root);
+    for (depth = 0; depth < DATASET_MAX_DEPTH && first < folders.count; depth++) {
+        const size_t end = folders.count; /* the folders found at the previous depth */
+        for (f = first; f < end; f++) {
+            name_list ignored = {0};
+            if (!list_folder(root, folders.names[f], &folders, &ignored, skipped)) {
+                name_list_free(&ignored), name_list_free(&folders);
+                return simclr_fail(err, "%s/%s: cannot list the folder", root, folders.names[f]);
+            }
+            name_list_free(&ignored);
+        }
+        first = end;
+    }
+    name_list_sort(&folders);
+    for (f = 0; f < folders.count; f++) {
+        const size_t before = level.count;
+        if (!list_folder(root, folders.names[f], NULL, &level, skipped)) {
+            name_list_free(&level), name_list_free(&folders);
+            return simclr_fail(err, "%s/%s: cannot list the folder", root, folders.names[f]);
+        }
+        if (level.count - before > 1)
+            qsort(level.names + before, level.count - before, sizeof *level.names,
+                  compare_names);
+    }
+    name_list_free(&folders);
+    *images = level;
+    return SIMCLR_OK;
+}
+
+/* Appends the images of `list` (paths relative to the split's folder) with `label`. */
+static int folder_add_images(dataset *data, name_list *list, int label, size_t *capacity,
                              simclr_error *err)
 {
-    char **files;
-    size_t count, i, k;
-    if (!list_directory(folder, 2, &files, &count))
-        return simclr_fail(err, "%s: cannot list the folder", folder);
-    if (count > 1)
-        qsort(files, count, sizeof *files, compare_names);
-    for (i = 0; i < count; i++) {
-        char path[4096];
-        float *image;
-        size_t channels, height, width, floats;
-        if (snprintf(path, sizeof path, "%s/%s", folder, files[i]) >= (int)sizeof path)
-            continue; /* a path too long to open */
-        if (image_read_pnm(path, &image, &channels, &height, &width, err) != SIMCLR_OK) {
-            free_names(files, count);
-            return SIMCLR_FAILED;
-        }
-        if (data->count == 0) {
-            data->channels = channels, data->height = height, data->width = width;
-        } else if (channels != data->channels || height != data->height || width != data->width) {
-            simclr_free(image);
-            free_names(files, count);
-            return simclr_fail(err, "%s: %lux%lu with %lu channels, but the folder's first image "
-                                    "is %lux%lu with %lu", path, (unsigned long)width,
-                               (unsigned long)height, (unsigned long)channels,
-                               (unsigned long)data->width, (unsigned long)data->height,
-                               (unsigned long)data->channels);
-        }
-        floats = channels * height * width;
-        if (data->count == *capacity) { /* grow both arrays by doubling */
-            const size_t larger = *capacity ? 2 * *capacity : 256;
-            uint8_t *pixels = simclr_calloc(larger * floats, 1, path, err);
-            uint8_t *labels = simclr_calloc(larger, 1, path, err);
-            if (pixels == NULL || labels == NULL) {
-                simclr_free(pixels), simclr_free(labels), simclr_free(image);
-                free_names(files, count);
-                return SIMCLR_FAILED;
-            }
-            if (data->count > 0) {
-                memcpy(pixels, data->pixels, data->count * floats);
-                memcpy(labels, data->labels, data->count);
-            }
-            simclr_free(data->pixels), simclr_free(data->labels);
-            data->pixels = pixels, data->labels = labels;
-            *capacity = larger;
-        }
-        for (k = 0; k < floats; k++)
-            data->pixels[data->count * floats + k] = (uint8_t)(image[k] * 255.0f + 0.5f);
-        data->labels[data->count++] = (uint8_t)label;
-        simclr_free(image);
+    size_t i;
+    if (data->count + list->count > DATASET_MAX_IMAGES)
+        return simclr_fail(err, "%s: more than %d images", data->folder, DATASET_MAX_IMAGES);
+    if (data->count + list->count > *capacity) {
+        size_t larger = *capacity ? *capacity : 256;
+        dataset_file *grown;
+        while (larger < data->count + list->count)
+            larger *= 2;
+        grown = realloc(data->files, larger * sizeof *grown);
+        if (grown == NULL)
+            return simclr_fail(err, "%s: out of memory listing %lu images", data->folder,
+                               (unsigned long)(data->count + list->count));
+        data->files = grown, *capacity = larger;
     }
-    free_names(files, count);
+    for (i = 0; i < list->count; i++) { /* ownership of the names moves to the dataset */
+        data->files[data->count].path = list->names[i];
+        data->files[data->count].height = data->files[data->count].width = 0;
+        data->files[data->count++].label = label;
+    }
+    list->count = 0;
     return SIMCLR_OK;
 }
 
-/* A folder of .ppm/.pgm images (unlabelled), or of class sub-folders of them (ImageFolder). */
-static int dataset_from_folder(dataset *data, const char *source, simclr_error *err)
+/* The header of image i: its size into data->files[i]; 1 (gray) or 0 (colour), or −1 with the
+ * reason in err. */
+static int folder_read_header(dataset *data, size_t i, simclr_error *err)
 {
-    char **classes;
-    size_t class_count, capacity = 0, c;
-    if (!list_directory(source, 1, &classes, &class_count))
+    char path[4096];
+    image_info info;
+    if (snprintf(path, sizeof path, "%s/%s", data->folder, data->files[i].path) >=
+        (int)sizeof path) {
+        simclr_fail(err, "%s/%s: the path is too long", data->folder, data->files[i].path);
+        return -1;
+    }
+    if (image_file_info(path, &info, err) != SIMCLR_OK)
+        return -1;
+    data->files[i].height = (uint32_t)info.height; /* ≤ IMAGE_MAX_PIXELS */
+    data->files[i].width = (uint32_t)info.width;
+    return info.gray;
+}
+
+/* Reads every image's header (in parallel: opening a large folder is bound by the file
+ * system), then the dataset's channels and sizes. The first unreadable file in listing order is
+ * reported, whatever the thread count. */
+static int folder_read_headers(dataset *data, simclr_error *err)
+{
+    const size_t n = data->count;
+    size_t i, all_gray = 1;
+    long k;
+    signed char *gray = malloc(n > 0 ? n : 1);
+    if (gray == NULL)
+        return simclr_fail(err, "%s: out of memory", data->folder);
+    PARALLEL_FOR_DYNAMIC()
+    for (k = 0; k < (long)n; k++)
+        gray[k] = (signed char)folder_read_header(data, (size_t)k, NULL);
+    for (i = 0; i < n; i++)
+        if (gray[i] < 0) { /* again, for the reason */
+            free(gray);
+            if (folder_read_header(data, i, err) >= 0)
+                simclr_fail(err, "%s/%s: changed while the folder was read", data->folder,
+                            data->files[i].path);
+            return SIMCLR_FAILED;
+        }
+    data->height = n > 0 ? data->files[0].height : 0;
+    data->width = n > 0 ? data->files[0].width : 0;
+    for (i = 0; i < n; i++) {
+        const size_t h = data->files[i].height, w = data->files[i].width;
+        all_gray &= (size_t)gray[i];
+        if (h != data->height || w != data->width)
+            data->height = data->width = 0; /* the images differ in size */
+        if (h > data->max_height)
+            data->max_height = h;
+        if (w > data->max_width)
+            data->max_width = w;
+        if (h * w > data->max_pixels)
+            data->max_pixels = h * w;
+    }
+    data->channels = all_gray ? 1 : 3;
+    free(gray);
+    return SIMCLR_OK;
+}
+
+/* The split's folder of `source`: DIR/train for training and DIR/val or DIR/test for testing
+ * when DIR/train exists (then *held_out = 1), else DIR itself for both. *classes_from: the
+ * folder whose sub-folders name the classes (the training split's, so both splits agree). */
+static int folder_of_split(const char *source, int train, char *folder, char *classes_from,
+                           size_t size, int *held_out)
+{
+    char candidate[4096];
+    *held_out = 0;
+    if (snprintf(candidate, sizeof candidate, "%s/train", source) < (int)sizeof candidate &&
+        is_directory(candidate)) {
+        if (snprintf(classes_from, size, "%s", candidate) >= (int)size)
+            return 0;
+        if (train) {
+            *held_out = 1;
+            return snprintf(folder, size, "%s", candidate) < (int)size;
+        }
+        if (snprintf(candidate, sizeof candidate, "%s/val", source) < (int)sizeof candidate &&
+            is_directory(candidate)) {
+            *held_out = 1;
+            return snprintf(folder, size, "%s", candidate) < (int)size;
+        }
+        if (snprintf(candidate, sizeof candidate, "%s/test", source) < (int)sizeof candidate &&
+            is_directory(candidate)) {
+            *held_out = 1;
+            return snprintf(folder, size, "%s", candidate) < (int)size;
+        }
+        return snprintf(folder, size, "%s/train", source) < (int)size; /* no held-out split */
+    }
+    return snprintf(folder, size, "%s", source) < (int)size &&
+           snprintf(classes_from, size, "%s", source) < (int)size;
+}
+
+/* An image folder (see dataset.h). */
+static int dataset_from_folder(dataset *data, const char *source, int train, simclr_error *err)
+{
+    char folder[4096], classes_from[4096];
+    name_list classes = {0}, images = {0}, unused = {0};
+    size_t capacity = 0, c, ignored = 0;
+    data->kind = DATASET_FOLDER;
+    if (!is_directory(source))
         return simclr_fail(err, "--data %s: not a dataset this program reads (builtin:shapes, a "
                                 "directory of IDX files, CIFAR-10/100 binary, or a folder of "
-                                "PPM/PGM images)", source);
-    if (class_count > 1) /* qsort wants a valid pointer even for no elements */
-        qsort(classes, class_count, sizeof *classes, compare_names);
-    data->kind = DATASET_FOLDER;
-    if (class_count > DATASET_MAX_CLASSES) {
-        free_names(classes, class_count);
-        return simclr_fail(err, "%s: %lu class folders (at most %d)", source,
-                           (unsigned long)class_count, DATASET_MAX_CLASSES);
+                                "images)", source);
+    if (!folder_of_split(source, train, folder, classes_from, sizeof folder, &data->held_out))
+        return simclr_fail(err, "--data %s: the path is too long", source);
+    data->folder = malloc(strlen(folder) + 1);
+    if (data->folder == NULL)
+        return simclr_fail(err, "%s: out of memory", source);
+    strcpy(data->folder, folder);
+    if (!list_folder(classes_from, "", &classes, &unused, &ignored)) {
+        name_list_free(&classes), name_list_free(&unused);
+        return simclr_fail(err, "%s: cannot list the folder", classes_from);
     }
-    for (c = 0; c < class_count; c++) {
-        char folder[4096];
-        if (snprintf(folder, sizeof folder, "%s/%s", source, classes[c]) >= (int)sizeof folder)
-            continue;
-        strncpy(data->names[c], classes[c], DATASET_NAME_MAX - 1);
-        if (folder_add_images(data, folder, (int)c, &capacity, err) != SIMCLR_OK) {
-            free_names(classes, class_count);
-            dataset_close(data);
+    name_list_free(&unused);
+    name_list_sort(&classes);
+    if (classes.count > DATASET_MAX_CLASSES) {
+        simclr_fail(err, "%s: %lu class folders (at most %d)", classes_from,
+                    (unsigned long)classes.count, DATASET_MAX_CLASSES);
+        name_list_free(&classes);
+        return SIMCLR_FAILED;
+    }
+    if (strcmp(folder, classes_from) != 0) { /* the test split: no classes the training lacks */
+        name_list own = {0};
+        if (!list_folder(folder, "", &own, &unused, &ignored)) {
+            name_list_free(&own), name_list_free(&unused), name_list_free(&classes);
+            return simclr_fail(err, "%s: cannot list the folder", folder);
+        }
+        name_list_free(&unused);
+        for (c = 0; c < own.count; c++)
+            if (bsearch(&own.names[c], classes.names, classes.count, sizeof *classes.names,
+                        compare_names) == NULL) {
+                simclr_fail(err, "%s/%s: a class folder that %s does not have", folder,
+                            own.names[c], classes_from);
+                name_list_free(&own), name_list_free(&classes);
+                return SIMCLR_FAILED;
+            }
+        name_list_free(&own);
+    }
+    for (c = 0; c < classes.count; c++) {
+        char class_folder[4096];
+        snprintf(class_folder, sizeof class_folder, "%s/%s", folder, classes.names[c]);
+        snprintf(data->names[c], DATASET_NAME_MAX, "%s", classes.names[c]);
+        if (!is_directory(class_folder))
+            continue; /* a class the test split has no images of */
+        if (list_class_images(folder, classes.names[c], &images, &data->skipped, err) !=
+                SIMCLR_OK ||
+            folder_add_images(data, &images, (int)c, &capacity, err) != SIMCLR_OK) {
+            name_list_free(&images), name_list_free(&classes);
             return SIMCLR_FAILED;
         }
+        name_list_free(&images);
     }
-    data->classes = (int)class_count;
-    free_names(classes, class_count);
-    if (class_count == 0) { /* the images themselves, unlabelled: one class "all" */
+    data->classes = (int)classes.count;
+    if (classes.count == 0) { /* the images themselves, unlabelled: one class "all" */
         data->classes = 1;
         strcpy(data->names[0], "all");
-        if (folder_add_images(data, source, 0, &capacity, err) != SIMCLR_OK) {
-            dataset_close(data);
+        if (!list_folder(folder, "", NULL, &images, &data->skipped)) {
+            name_list_free(&images);
+            return simclr_fail(err, "%s: cannot list the folder", folder);
+        }
+        name_list_sort(&images);
+        if (folder_add_images(data, &images, 0, &capacity, err) != SIMCLR_OK) {
+            name_list_free(&images);
             return SIMCLR_FAILED;
         }
+        name_list_free(&images);
     }
+    name_list_free(&classes);
     if (data->count == 0)
-        return simclr_fail(err, "--data %s: no .ppm or .pgm images found", source);
-    return SIMCLR_OK;
+        return simclr_fail(err, "--data %s: no images found in %s (.png, .jpg, .jpeg, .ppm or "
+                                ".pgm)", source, folder);
+    return folder_read_headers(data, err);
 }
 #endif
 
+static int dataset_open_source(dataset *data, const char *source, int train, simclr_error *err);
+
 int dataset_open(dataset *data, const char *source, int train, uint64_t seed, simclr_error *err)
 {
-    int c;
     memset(data, 0, sizeof *data);
     data->seed = seed;
     data->train = train;
+    data->held_out = 1;
+    data->names = simclr_calloc(DATASET_MAX_CLASSES, sizeof *data->names, "dataset: class names",
+                                err);
+    if (data->names == NULL)
+        return SIMCLR_FAILED;
+    if (dataset_open_source(data, source, train, err) != SIMCLR_OK) {
+        dataset_close(data);
+        return SIMCLR_FAILED;
+    }
+    data->max_height = data->max_height > data->height ? data->max_height : data->height;
+    data->max_width = data->max_width > data->width ? data->max_width : data->width;
+    if (data->max_pixels == 0)
+        data->max_pixels = data->height * data->width;
+    return SIMCLR_OK;
+}
+
+static int dataset_open_source(dataset *data, const char *source, int train, simclr_error *err)
+{
+    int c;
     if (strcmp(source, "builtin:shapes") == 0) {
         data->kind = DATASET_SHAPES;
         data->count = train ? SHAPES_TRAIN_COUNT : SHAPES_TEST_COUNT;
@@ -256,16 +462,13 @@ int dataset_open(dataset *data, const char *source, int train, uint64_t seed, si
         for (c = 0; c < 10; c++)
             sprintf(data->names[c], "%d", c);
         for (c = 0; c < (int)data->count; c++)
-            if (data->labels[c] >= 10) {
-                simclr_fail(err, "%s: label %d of image %d is not a digit class", source,
-                            data->labels[c], c);
-                dataset_close(data);
-                return SIMCLR_FAILED;
-            }
+            if (data->labels[c] >= 10)
+                return simclr_fail(err, "%s: label %d of image %d is not a digit class", source,
+                                   data->labels[c], c);
         return SIMCLR_OK;
     }
 #ifdef DATASET_HAVE_DIRECTORIES
-    return dataset_from_folder(data, source, err);
+    return dataset_from_folder(data, source, train, err);
 #else
     return simclr_fail(err, "--data %s: not a dataset this program reads (builtin:shapes, a "
                             "directory of IDX files, or CIFAR-10/100 binary; image folders need "
@@ -275,8 +478,16 @@ int dataset_open(dataset *data, const char *source, int train, uint64_t seed, si
 
 void dataset_close(dataset *data)
 {
+    size_t i;
+    if (data->files != NULL)
+        for (i = 0; i < data->count; i++)
+            free(data->files[i].path);
+    free(data->files);
+    free(data->folder);
     simclr_free(data->pixels);
     simclr_free(data->labels);
+    simclr_free(data->names);
+    data->files = NULL, data->folder = NULL, data->names = NULL;
     data->pixels = data->labels = NULL;
     data->count = 0;
 }
@@ -285,20 +496,90 @@ int dataset_label(const dataset *data, size_t index)
 {
     if (data->kind == DATASET_SHAPES)
         return (int)(index % SHAPES_CLASSES);
+    if (data->files != NULL)
+        return data->files[index].label;
     return data->labels[index];
 }
 
-void dataset_image(const dataset *data, size_t index, float *image)
+void dataset_image_size(const dataset *data, size_t index, size_t *height, size_t *width)
+{
+    if (data->files != NULL) {
+        *height = data->files[index].height;
+        *width = data->files[index].width;
+    } else {
+        *height = data->height;
+        *width = data->width;
+    }
+}
+
+const char *dataset_image_name(const dataset *data, size_t index)
+{
+    return data->files != NULL ? data->files[index].path : "";
+}
+
+/* An image of an image folder, decoded now: u8 (H, W, C) → float (C, H, W) / 255. */
+static int folder_image(const dataset *data, size_t index, float *image, simclr_error *err)
+{
+    const dataset_file *file = &data->files[index];
+    char path[4096];
+    uint8_t *pixels;
+    size_t height, width, plane, i, c;
+    if (snprintf(path, sizeof path, "%s/%s", data->folder, file->path) >= (int)sizeof path)
+        return simclr_fail(err, "%s/%s: the path is too long", data->folder, file->path);
+    if (image_file_decode(path, data->channels, &pixels, &height, &width, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    if (height != file->height || width != file->width) {
+        simclr_free(pixels);
+        return simclr_fail(err, "%s: now %lux%lu, but %lux%lu when the folder was listed", path,
+                           (unsigned long)width, (unsigned long)height,
+                           (unsigned long)file->width, (unsigned long)file->height);
+    }
+    plane = height * width;
+    for (c = 0; c < data->channels; c++)
+        for (i = 0; i < plane; i++)
+            image[c * plane + i] = (float)pixels[i * data->channels + c] / 255.0f;
+    simclr_free(pixels);
+    return SIMCLR_OK;
+}
+
+int dataset_image(const dataset *data, size_t index, float *image, simclr_error *err)
 {
     const size_t floats = data->channels * data->height * data->width;
     size_t i;
+    if (data->files != NULL)
+        return folder_image(data, index, image, err);
     if (data->kind == DATASET_SHAPES) {
         shapes_image(image, data->seed, data->train ? SHAPES_TRAIN : SHAPES_TEST, index,
                      data->height);
-        return;
+        return SIMCLR_OK;
     }
     for (i = 0; i < floats; i++)
         image[i] = (float)data->pixels[index * floats + i] / 255.0f;
+    return SIMCLR_OK;
+}
+
+float *dataset_image_new(const dataset *data, size_t index, size_t *height, size_t *width,
+                         simclr_error *err)
+{
+    float *image;
+    dataset_image_size(data, index, height, width);
+    image = simclr_calloc(data->channels * *height * *width, sizeof(float), "dataset: image", err);
+    if (image != NULL && dataset_image(data, index, image, err) != SIMCLR_OK) {
+        simclr_free(image);
+        return NULL;
+    }
+    return image;
+}
+
+int dataset_image_failure(const dataset *data, size_t index, simclr_error *err)
+{
+    size_t height, width;
+    float *image = dataset_image_new(data, index, &height, &width, err);
+    if (image == NULL)
+        return SIMCLR_FAILED;
+    simclr_free(image);
+    return simclr_fail(err, "%s: unreadable a moment ago, readable now",
+                       dataset_image_name(data, index));
 }
 
 void dataset_epoch_order(const dataset *data, uint64_t seed, uint64_t epoch, size_t *order)

@@ -2,6 +2,12 @@
  * data/file_io.c — whole files in and out (atomically), CRC-32 and Adler-32.
  * Conventions and known answers: data/file_io.h.
  */
+#if defined(__unix__) || defined(__APPLE__)
+#define _POSIX_C_SOURCE 200809L /* stat: a FIFO or a directory is refused before it is opened */
+#include <sys/stat.h>
+#define FILE_IO_HAVE_STAT 1
+#endif
+
 #include "file_io.h"
 
 #include <stdio.h>
@@ -9,15 +15,57 @@
 
 #include "../nn/memory.h"
 
+/* Opens a file for reading, refusing what is not a regular file: reading a FIFO would block
+ * forever and a directory has no size. */
+static FILE *open_regular_file(const char *path, simclr_error *err)
+{
+    FILE *file;
+#ifdef FILE_IO_HAVE_STAT
+    struct stat info;
+    if (stat(path, &info) != 0) {
+        simclr_fail(err, "%s: cannot open the file", path);
+        return NULL;
+    }
+    if (!S_ISREG(info.st_mode)) {
+        simclr_fail(err, "%s: not a regular file", path);
+        return NULL;
+    }
+#endif
+    file = fopen(path, "rb");
+    if (file == NULL)
+        simclr_fail(err, "%s: cannot open the file", path);
+    return file;
+}
+
+int file_read_prefix(const char *path, uint8_t *bytes, size_t capacity, size_t *size,
+                     size_t *file_size, simclr_error *err)
+{
+    FILE *file = open_regular_file(path, err);
+    long length;
+    *size = *file_size = 0;
+    if (file == NULL)
+        return SIMCLR_FAILED;
+    if (fseek(file, 0, SEEK_END) != 0 || (length = ftell(file)) < 0 || fseek(file, 0, SEEK_SET) != 0) {
+        fclose(file);
+        return simclr_fail(err, "%s: cannot tell the file's size", path);
+    }
+    *file_size = (size_t)length;
+    *size = fread(bytes, 1, capacity, file);
+    fclose(file);
+    if (*size < capacity && *size < *file_size)
+        return simclr_fail(err, "%s: read failed", path);
+    return SIMCLR_OK;
+}
+
 int file_read_all(const char *path, size_t max_bytes, uint8_t **bytes, size_t *size,
                   simclr_error *err)
 {
-    FILE *file = fopen(path, "rb");
+    FILE *file = open_regular_file(path, err);
     long length;
     *bytes = NULL;
     *size = 0;
     if (file == NULL)
-        return simclr_fail(err, "%s: cannot open the file", path);
+        return SIMCLR_FAILED;
     if (fseek(file, 0, SEEK_END) != 0 || (length = ftell(file)) < 0 || fseek(file, 0, SEEK_SET) != 0) {
         fclose(file);
         return simclr_fail(err, "%s: cannot tell the file's size", path);

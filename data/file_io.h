@@ -3,7 +3,8 @@
  * floor every reader and writer of data/ (IDX, gzip, CIFAR, safetensors, PNG/PPM) stands on.
  *
  * Reading: the whole file into one buffer, refusing files above a stated size, so a corrupt or
- * hostile file can never make a reader allocate without bound.
+ * hostile file can never make a reader allocate without bound, and refusing what is not a
+ * regular file (a FIFO would block forever; where the system has stat()).
  * Writing: to "<path>.tmp", then renamed over <path> only when complete (rename is atomic on
  * POSIX), so a reader never sees half a file, even when the writer is killed midway.
  * Checksums:
@@ -26,6 +27,11 @@
  * text can be read as a C string), refusing files above max_bytes. */
 int file_read_all(const char *path, size_t max_bytes, uint8_t **bytes, size_t *size,
                   simclr_error *err);
+
+/* Reads the first min(capacity, file size) bytes of a file into bytes (e.g. an image's header),
+ * and tells the file's whole size. */
+int file_read_prefix(const char *path, uint8_t *bytes, size_t capacity, size_t *size,
+                     size_t *file_size, simclr_error *err);
 
 /* Writes bytes to "<path>.tmp", then renames it over path: a reader never sees half a file.
  * Every file this project writes goes through here. */

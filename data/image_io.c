@@ -177,16 +177,15 @@ static int pnm_number(const uint8_t *bytes, size_t size, size_t *position, long 
     return digits > 0;
 }
 
-int image_parse_pnm(const uint8_t *bytes, size_t size, const char *name, float **image,
-                    size_t *channels, size_t *height, size_t *width, simclr_error *err)
+int image_parse_pnm_header(const uint8_t *bytes, size_t size, const char *name,
+                           size_t *channels, size_t *height, size_t *width, size_t *offset,
+                           simclr_error *err)
 {
-    size_t position = 2, count, i, c, plane;
+    size_t position = 2;
     long w, h, maxval;
-    *image = NULL;
     if (size < 2 || bytes[0] != 'P' || (bytes[1] != '6' && bytes[1] != '5'))
         return simclr_fail(err, "%s: wrong magic (a binary PPM starts with P6, a PGM with P5)",
                            name);
-    *channels = bytes[1] == '6' ? 3 : 1;
     if (!pnm_number(bytes, size, &position, &w) || !pnm_number(bytes, size, &position, &h))
         return simclr_fail(err, "%s: the width and height must be positive decimal numbers",
                            name);
@@ -199,11 +198,25 @@ int image_parse_pnm(const uint8_t *bytes, size_t size, const char *name, float *
         return simclr_fail(err, "%s: maxval %ld (only 255 is read)", name, maxval);
     if (position >= size)
         return simclr_fail(err, "%s: truncated after the header", name);
-    position++; /* the single whitespace byte that ends the header */
+    *channels = bytes[1] == '6' ? 3 : 1;
     *width = (size_t)w, *height = (size_t)h;
+    *offset = position + 1; /* the single whitespace byte that ends the header */
+    return SIMCLR_OK;
+}
+
+int image_parse_pnm(const uint8_t *bytes, size_t size, const char *name, float **image,
+                    size_t *channels, size_t *height, size_t *width, simclr_error *err)
+{
+    size_t position, count, i, c, plane;
+    *image = NULL;
+    if (image_parse_pnm_header(bytes, size, name, channels, height, width, &position, err) !=
+        SIMCLR_OK)
+        return SIMCLR_FAILED;
     count = *channels * *width * *height; /* at most 3·65535² < 2^34: checked below on 32-bit */
-    if ((double)*channels * (double)w * (double)h > (double)((size_t)-1 / sizeof(float)))
-        return simclr_fail(err, "%s: a %ldx%ld image is too large for this machine", name, w, h);
+    if ((double)*channels * (double)*width * (double)*height >
+        (double)((size_t)-1 / sizeof(float)))
+        return simclr_fail(err, "%s: a %lux%lu image is too large for this machine", name,
+                           (unsigned long)*width, (unsigned long)*height);
     if (size - position != count)
         return simclr_fail(err, "%s: %s: the header gives %lu bytes of pixels, the file has %lu",
                            name, size - position < count ? "truncated" : "trailing bytes",

@@ -1,6 +1,7 @@
 /*
  * data/image_io.h — writing images for people to look at: PNG (any browser or viewer) and
- * binary PPM/PGM (P6/P5, maxval 255).
+ * binary PPM/PGM (P6/P5, maxval 255); reading PPM/PGM (reading PNG and JPEG: data/png.h,
+ * data/jpeg.h; any of the three by content: data/image_file.h).
  *
  * PNG (ISO/IEC 15948, RFC 2083): signature, IHDR (8-bit RGB or grayscale, no interlace), one
  * IDAT holding a zlib stream (RFC 1950) of *stored* DEFLATE blocks (RFC 1951 §3.2.4: no
@@ -33,6 +34,12 @@ int image_read_pnm(const char *path, float **image, size_t *channels, size_t *he
 /* The same from bytes in memory; `name` names the source in errors. */
 int image_parse_pnm(const uint8_t *bytes, size_t size, const char *name, float **image,
                     size_t *channels, size_t *height, size_t *width, simclr_error *err);
+
+/* The header alone: channels (3 for P6, 1 for P5), size, and *offset = where the pixels start
+ * (the same checks as above except the data's length). */
+int image_parse_pnm_header(const uint8_t *bytes, size_t size, const char *name,
+                           size_t *channels, size_t *height, size_t *width, size_t *offset,
+                           simclr_error *err);
 
 /* Writes a C-channel (1 or 3) image as PNG, or as PPM/PGM when the path ends in .ppm/.pgm. */
 int image_write(const char *path, const float *image, /* (C, H, W) in [0, 1] */

@@ -40,7 +40,8 @@ static const char *const loss_names[] = {"ntxent", "nt-logistic", "margin-triple
 const setting run_settings[] = {
     {"data", "data", SETTING_TEXT, AT(data), 0, 0, NULL, NULL, SIMCLR_DATA_MAX, "SRC",
      "builtin:shapes, an IDX folder such as Fashion-MNIST's, a CIFAR-10/100 binary .tar.gz or "
-     "its folder, a folder of PPM/PGM images"},
+     "its folder, a folder of images (PNG, JPEG, PPM, PGM; class sub-folders; DIR/train + "
+     "DIR/val)"},
     SIZE("limit", "limit", limit, 0, 1e15, "N", "train on the first N training images (0: all)"),
     {"seed", "seed", SETTING_SEED, AT(model.seed), 0, 0, NULL, NULL, 0, "S",
      "weights, data order and views"},
@@ -280,4 +281,43 @@ void run_settings_derive(simclr_training *t, const unsigned char *given, const d
         t->model.optimizer.weight_decay = 1e-6f;
     t->model.height = t->model.width = t->augment.size;
     t->model.channels = data->channels;
+}
+
+/* ---- the defaults ---------------------------------------------------------------------------- */
+
+simclr_config simclr_config_default(void)
+{
+    simclr_config config;
+    memset(&config, 0, sizeof config);
+    config.encoder.arch = RESNET18;
+    config.encoder.stem = STEM_CIFAR;
+    config.encoder.width = 1.0;
+    config.encoder.in_channels = 3;
+    config.head = projection_head_default(0);
+    config.loss = contrastive_loss_default();
+    config.optimizer.kind = OPTIMIZER_SGD;
+    config.optimizer.momentum = 0.9f;
+    config.optimizer.weight_decay = 5e-4f;
+    config.optimizer.lars_eta = 0.001f;
+    config.batch = 64;
+    config.channels = 3;
+    config.height = config.width = 32;
+    config.views_forward = SIMCLR_VIEWS_JOINT;
+    return config;
+}
+
+simclr_training simclr_training_default(void)
+{
+    simclr_training t;
+    simclr_error err;
+    memset(&t, 0, sizeof t);
+    t.model = simclr_config_default();
+    aug_config_preset(&t.augment, "cifar", &err);
+    strcpy(t.preset, "cifar");
+    strcpy(t.data, "builtin:shapes");
+    t.epochs = 10;
+    t.base_lr = 0.6;
+    t.scaling = LR_SCALING_LINEAR;
+    t.warmup_epochs = 1.0;
+    return t;
 }

@@ -119,4 +119,13 @@ int simclr_checkpoint_training(const safetensors_file *file, const char *path,
                                simclr_training *training, size_t *epoch, size_t *step,
                                simclr_error *err);
 
+/* ResNet-18 with the CIFAR stem at 32×32, LightlySSL's 2-layer head with batch norm (128
+ * outputs), NT-Xent with τ = 0.5, SGD with momentum 0.9 and weight decay 5e-4, N = 64, views
+ * through the network jointly. */
+simclr_config simclr_config_default(void);
+
+/* The default run: simclr_config_default(), the cifar preset, builtin:shapes, 10 epochs, SGD
+ * with base learning rate 0.6 scaled linearly (0.6·N/256), one warm-up epoch. */
+simclr_training simclr_training_default(void);
+
 #endif

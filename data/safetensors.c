@@ -488,6 +488,12 @@ static int append_string(char *buffer, size_t capacity, size_t *used, const char
     return append(buffer, capacity, used, "\"");
 }
 
+/* Bytes per element of a tensor to write: F32 4, I64 8, U8 1. */
+static size_t entry_element_bytes(const safetensors_entry *entry)
+{
+    return entry->f32 != NULL ? 4 : entry->i64 != NULL ? 8 : 1;
+}
+
 int safetensors_write(const char *path, const safetensors_entry *entries, size_t count,
                       const safetensors_metadata *metadata, size_t metadata_count,
                       simclr_error *err)
@@ -503,7 +509,7 @@ int safetensors_write(const char *path, const safetensors_entry *entries, size_t
         for (k = 0; k < (size_t)entries[i].ndim; k++)
             if (size_multiply_checked(elements, entries[i].shape[k], &elements) != SIMCLR_OK)
                 return simclr_fail(err, "%s: tensor '%s' is too large", path, entries[i].name);
-        data_size += elements * (entries[i].f32 != NULL ? 4 : 8);
+        data_size += elements * entry_element_bytes(&entries[i]);
     }
     header = simclr_calloc(header_capacity, 1, path, err);
     if (header == NULL)
@@ -527,15 +533,17 @@ int safetensors_write(const char *path, const safetensors_entry *entries, size_t
         ok &= append_string(header, header_capacity, &used, entries[i].name);
         ok &= append(header, header_capacity, &used, entries[i].f32 != NULL
                                                          ? ":{\"dtype\":\"F32\",\"shape\":["
-                                                         : ":{\"dtype\":\"I64\",\"shape\":[");
+                                                     : entries[i].i64 != NULL
+                                                         ? ":{\"dtype\":\"I64\",\"shape\":["
+                                                         : ":{\"dtype\":\"U8\",\"shape\":[");
         for (k = 0; k < (size_t)entries[i].ndim; k++) {
             sprintf(number, k ? ",%lu" : "%lu", (unsigned long)entries[i].shape[k]);
             ok &= append(header, header_capacity, &used, number);
         }
         sprintf(number, "],\"data_offsets\":[%lu,%lu]}", (unsigned long)offset,
-                (unsigned long)(offset + elements * (entries[i].f32 != NULL ? 4 : 8)));
+                (unsigned long)(offset + elements * entry_element_bytes(&entries[i])));
         ok &= append(header, header_capacity, &used, number);
-        offset += elements * (entries[i].f32 != NULL ? 4 : 8);
+        offset += elements * entry_element_bytes(&entries[i]);
     }
     ok &= append(header, header_capacity, &used, "}");
     while (ok && used % 8 != 0) /* pad the header with spaces to a multiple of 8 */
@@ -566,6 +574,8 @@ int safetensors_write(const char *path, const safetensors_entry *entries, size_t
                 memcpy(&bits, &entries[i].f32[e], 4);
                 for (k = 0; k < 4; k++)
                     out[offset++] = (uint8_t)(bits >> (8 * k));
+            } else if (entries[i].i64 == NULL) {
+                out[offset++] = entries[i].u8[e];
             } else {
                 const uint64_t bits = (uint64_t)entries[i].i64[e];
                 for (k = 0; k < 8; k++)

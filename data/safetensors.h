@@ -72,13 +72,14 @@ const char *safetensors_metadata_value(const safetensors_file *file, const char 
 int safetensors_copy_f32(const safetensors_file *file, const safetensors_tensor *entry,
                          float *out, simclr_error *err);
 
-/* One tensor to write: F32 values or I64 values (exactly one of the two pointers set). */
+/* One tensor to write: F32, I64 or U8 values (exactly one of the three pointers set). */
 typedef struct safetensors_entry {
     const char *name;
     int ndim;
     size_t shape[SAFETENSORS_MAX_DIMS];
     const float *f32;
     const int64_t *i64;
+    const uint8_t *u8;
 } safetensors_entry;
 
 int safetensors_write(const char *path, const safetensors_entry *entries, size_t count,

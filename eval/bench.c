@@ -13,6 +13,7 @@
 #include "../aug/geometry.h"
 #include "../aug/pipeline.h"
 #include "../data/dataset.h"
+#include "../data/run_settings.h"
 #include "../data/shapes.h"
 #include "../nn/conv2d.h"
 #include "../nn/gemm.h"
@@ -295,13 +296,18 @@ static int augment_run(const void *settings, char *line, size_t size, simclr_err
 
 typedef struct data_settings {
     char data[240];
-    size_t threads, reps;
+    size_t size, limit, threads, reps;
 } data_settings;
 
 static const setting data_table[] = {
     {"data", NULL, SETTING_TEXT, offsetof(data_settings, data), 0, 0, NULL, NULL, 240, "SRC",
      "builtin:shapes (default), an IDX folder (Fashion-MNIST), a CIFAR tar.gz or folder, a "
-     "folder of PPM/PGM images"},
+     "folder of PNG/JPEG/PPM/PGM images"},
+    {"size", NULL, SETTING_SIZE, offsetof(data_settings, size), 0, 1024, NULL, NULL, 0, "S",
+     "the side of the views (default 0: the size of the preset simclr train would choose for "
+     "the data)"},
+    {"limit", NULL, SETTING_SIZE, offsetof(data_settings, limit), 0, 100000000, NULL, NULL, 0,
+     "N", "time the first N images of an epoch's order (default 0: all)"},
     THREADS_SETTING(data_settings),
     REPS_SETTING(data_settings, "3")};
 
@@ -309,50 +315,106 @@ static void data_defaults(void *settings)
 {
     data_settings *s = settings;
     strcpy(s->data, "builtin:shapes");
+    s->size = 0;
+    s->limit = 0;
     s->threads = (size_t)parallel_thread_count();
     s->reps = 3;
+}
+
+/* Decodes images order[0 .. n) (making their two views too when views is not NULL), one thread
+ * per image; fails if any image fails. */
+static int data_pass(const dataset *data, const size_t *order, size_t n, float *views,
+                     const aug_config *augment, float *workspace, size_t slot_floats)
+{
+    long i;
+    int failed = 0;
+    PARALLEL_FOR_DYNAMIC(reduction(|| : failed))
+    for (i = 0; i < (long)n; i++) {
+        size_t height, width;
+        float *image = dataset_image_new(data, order[i], &height, &width, NULL);
+        if (image == NULL)
+            failed = 1;
+        else if (views != NULL)
+            aug_two_views(views + (size_t)parallel_thread_index() * 2 * data->channels *
+                                      augment->size * augment->size,
+                          1, 0, image, data->channels, height, width, augment, 0, 0, order[i],
+                          workspace + (size_t)parallel_thread_index() * slot_floats);
+        simclr_free(image);
+    }
+    return failed ? SIMCLR_FAILED : SIMCLR_OK;
 }
 
 static int data_run(const void *settings, char *line, size_t size, simclr_error *err)
 {
     const data_settings *s = settings;
     dataset data;
-    size_t *order, image_floats, r;
-    float *images;
-    double start, open_seconds, best = 0.0;
-    long n;
+    aug_config augment;
+    size_t *order, n, r, slot_floats, S;
+    float *views, *workspace;
+    double start, open_seconds, decode = 0.0, both = 0.0;
+    int status = SIMCLR_OK;
+    simclr_training training;
     parallel_set_thread_count((int)s->threads);
     start = timer_seconds();
     if (dataset_open(&data, s->data, 1, 0, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
     open_seconds = timer_seconds() - start;
-    image_floats = data.channels * data.height * data.width;
-    order = simclr_calloc(data.count, sizeof *order, "bench data: order", err);
-    images = simclr_calloc((size_t)parallel_thread_count() * image_floats, sizeof(float),
-                           "bench data: images", err);
-    if (order == NULL || images == NULL) {
-        simclr_free(order), simclr_free(images);
+    memset(&training, 0, sizeof training); /* the preset training would choose */
+    if (run_settings_preset(&training, NULL, &data, err) != SIMCLR_OK) {
         dataset_close(&data);
         return SIMCLR_FAILED;
     }
-    for (r = 0; r < s->reps; r++) {
-        start = timer_seconds();
-        dataset_epoch_order(&data, 0, (uint64_t)r, order);
-        PARALLEL_FOR()
-        for (n = 0; n < (long)data.count; n++)
-            dataset_image(&data, order[n],
-                          images + (size_t)parallel_thread_index() * image_floats);
-        best = best_of(best, timer_seconds() - start);
+    augment = training.augment;
+    if (s->size > 0)
+        augment.size = s->size;
+    n = s->limit > 0 && s->limit < data.count ? s->limit : data.count;
+    S = augment.size;
+    slot_floats = aug_view_workspace_floats(&augment, data.channels, data.max_height,
+                                            data.max_width);
+    order = simclr_calloc(data.count, sizeof *order, "bench data: order", err);
+    views = simclr_calloc((size_t)parallel_thread_count() * 2 * data.channels * S * S,
+                          sizeof(float), "bench data: views", err);
+    workspace = simclr_calloc((size_t)parallel_thread_count() * slot_floats, sizeof(float),
+                              "bench data: workspace", err);
+    if (order == NULL || views == NULL || workspace == NULL) {
+        simclr_free(order), simclr_free(views), simclr_free(workspace);
+        dataset_close(&data);
+        return SIMCLR_FAILED;
     }
-    snprintf(line, size,
-             "data source=%s images=%lu shape=%lux%lux%lu threads=%d open_s=%.3f "
-             "epoch_images_per_s=%.0f (best of %lu)",
-             s->data, (unsigned long)data.count, (unsigned long)data.channels,
-             (unsigned long)data.height, (unsigned long)data.width, parallel_thread_count(),
-             open_seconds, (double)data.count / best, (unsigned long)s->reps);
-    simclr_free(order), simclr_free(images);
+    for (r = 0; r <= s->reps && status == SIMCLR_OK; r++) { /* run 0 warms the caches up */
+        dataset_epoch_order(&data, 0, (uint64_t)r, order);
+        start = timer_seconds();
+        status = data_pass(&data, order, n, NULL, &augment, workspace, slot_floats);
+        if (r > 0)
+            decode = best_of(decode, timer_seconds() - start);
+        start = timer_seconds();
+        if (status == SIMCLR_OK)
+            status = data_pass(&data, order, n, views, &augment, workspace, slot_floats);
+        if (r > 0)
+            both = best_of(both, timer_seconds() - start);
+    }
+    if (status != SIMCLR_OK)
+        simclr_fail(err, "bench data: an image of %s could not be read (simclr train would say "
+                         "which)", s->data);
+    else if (data.height > 0)
+        snprintf(line, size,
+                 "data source=%s images=%lu shape=%lux%lux%lu threads=%d open_s=%.3f "
+                 "images_per_s=%.0f views_per_s=%.0f (size %lu, best of %lu)",
+                 s->data, (unsigned long)n, (unsigned long)data.channels,
+                 (unsigned long)data.height, (unsigned long)data.width, parallel_thread_count(),
+                 open_seconds, (double)n / decode, 2.0 * (double)n / both, (unsigned long)S,
+                 (unsigned long)s->reps);
+    else
+        snprintf(line, size,
+                 "data source=%s images=%lu shape=%lux(up to %lux%lu) threads=%d open_s=%.3f "
+                 "images_per_s=%.0f views_per_s=%.0f (size %lu, best of %lu)",
+                 s->data, (unsigned long)n, (unsigned long)data.channels,
+                 (unsigned long)data.max_height, (unsigned long)data.max_width,
+                 parallel_thread_count(), open_seconds, (double)n / decode,
+                 2.0 * (double)n / both, (unsigned long)S, (unsigned long)s->reps);
+    simclr_free(order), simclr_free(views), simclr_free(workspace);
     dataset_close(&data);
-    return SIMCLR_OK;
+    return status;
 }
 
 /* ---- the list ------------------------------------------------------------------------------- */
@@ -378,11 +440,13 @@ const bench_kind bench_kinds[] = {
      "Times the augmentation pipeline making two views of N built-in images (drawn at the\n"
      "preset's size, or 256x256 for imagenet) and prints the best of R runs in views per second.",
      TABLE(augment_table), sizeof(augment_settings), augment_defaults, augment_run},
-    {"data", "data loading: opening a dataset and an epoch of images, images/s",
-     "Times data loading as training does it: opening the training split (reading, inflating and\n"
-     "checking the files, or drawing the built-in images) once, then turning every image into\n"
-     "floats in an epoch's shuffled order (best of R passes). Prints the seconds the opening\n"
-     "took and the images per second of the passes.",
+    {"data", "data loading: opening a dataset, decoding images, making views; images/s, views/s",
+     "Times data loading as training does it: opening the training split once (reading,\n"
+     "inflating and checking the files, reading an image folder's headers, or drawing the\n"
+     "built-in images), then, in an epoch's shuffled order and one thread per image, turning\n"
+     "every image into floats (decoding PNG/JPEG files: images_per_s), and the same again with\n"
+     "the two augmented views of each (the preset simclr train would choose: views_per_s). Prints the\n"
+     "seconds the opening took and the best of R passes of each.",
      TABLE(data_table), sizeof(data_settings), data_defaults, data_run}};
 
 const size_t bench_kind_count = sizeof bench_kinds / sizeof bench_kinds[0];

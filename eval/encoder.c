@@ -99,13 +99,63 @@ void simclr_encoder_destroy(simclr_encoder *encoder)
     memset(encoder, 0, sizeof *encoder);
 }
 
+/* Scratch for resizing images of up to `height` rows, one slot per thread. */
+static int encoder_scratch_for(simclr_encoder *encoder, size_t height, simclr_error *err)
+{
+    const int slots = parallel_thread_count();
+    const size_t slot_floats = aug_resize_workspace_floats(encoder->channels, height,
+                                                           encoder->view.size);
+    if (encoder->scratch_floats >= (size_t)slots * slot_floats)
+        return SIMCLR_OK;
+    simclr_free(encoder->scratch); /* made for smaller images or fewer threads */
+    encoder->scratch_floats = 0;
+    encoder->scratch = simclr_calloc((size_t)slots * slot_floats, sizeof(float),
+                                     "simclr: resize workspace", err);
+    if (encoder->scratch == NULL)
+        return SIMCLR_FAILED;
+    encoder->scratch_floats = (size_t)slots * slot_floats;
+    return SIMCLR_OK;
+}
+
+/* The evaluation transform of one image into input row i: as it is when it is S × S; else the
+ * centre view (centre = 1: resize the shorter side to ⌊S/0.875⌋, crop the centre S × S) or the
+ * whole image resized to S × S (centre = 0); then normalised. Called inside a parallel loop. */
+static void encoder_view(simclr_encoder *encoder, size_t i, const float *image, size_t height,
+                         size_t width, int centre)
+{
+    const size_t C = encoder->channels, S = encoder->view.size;
+    float *input = encoder->inputs + i * C * S * S;
+    float *scratch = encoder->scratch +
+                     (size_t)parallel_thread_index() * aug_resize_workspace_floats(C, height, S);
+    if (height == S && width == S) {
+        memcpy(input, image, C * S * S * sizeof(float));
+    } else if (centre) {
+        aug_center_view(input, image, C, height, width, S, scratch);
+    } else {
+        const aug_crop whole = {0, 0, height, width};
+        aug_resize(input, image, C, height, width, whole, S, S, scratch);
+    }
+    if (encoder->view.normalize)
+        aug_normalize(input, C, S, S, encoder->view.mean, encoder->view.std);
+}
+
+/* f of the first n rows of encoder->inputs (the rest zeroed: each image is computed on its own
+ * in evaluation mode, so padding changes nothing). */
+static void encoder_forward(simclr_encoder *encoder, float *features, size_t n)
+{
+    const size_t view_floats = encoder->channels * encoder->view.size * encoder->view.size;
+    if (n < encoder->capacity)
+        memset(encoder->inputs + n * view_floats, 0,
+               (encoder->capacity - n) * view_floats * sizeof(float));
+    resnet_forward(&encoder->acts, encoder->inputs, &encoder->net, &encoder->store, 0);
+    memcpy(features, encoder->acts.features, n * encoder->net.feature_dim * sizeof(float));
+}
+
 int simclr_encoder_embed(simclr_encoder *encoder, float *features, const float *images, size_t n,
                          size_t height, size_t width, simclr_error *err)
 {
-    const size_t C = encoder->channels, S = encoder->view.size, image_floats = C * height * width;
-    const size_t view_floats = C * S * S, slot_floats = aug_resize_workspace_floats(C, height, S);
+    const size_t image_floats = encoder->channels * height * width;
     const int slots = parallel_thread_count();
-    float *inputs = encoder->inputs;
     long i;
     if (n > encoder->capacity)
         return simclr_fail(err, "simclr: %lu images for an encoder of %lu", (unsigned long)n,
@@ -113,34 +163,12 @@ int simclr_encoder_embed(simclr_encoder *encoder, float *features, const float *
     if (height == 0 || width == 0)
         return simclr_fail(err, "simclr: images of %lux%lu pixels", (unsigned long)height,
                            (unsigned long)width);
-    if ((height != S || width != S) && encoder->scratch_floats < (size_t)slots * slot_floats) {
-        simclr_free(encoder->scratch); /* made for smaller images or fewer threads */
-        encoder->scratch_floats = 0;
-        encoder->scratch = simclr_calloc((size_t)slots * slot_floats, sizeof(float),
-                                         "simclr: resize workspace", err);
-        if (encoder->scratch == NULL)
-            return SIMCLR_FAILED;
-        encoder->scratch_floats = (size_t)slots * slot_floats;
-    }
-    /* the evaluation transform of each image: resize when needed, normalise */
+    if (encoder_scratch_for(encoder, height, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
     PARALLEL_FOR(num_threads(slots))
-    for (i = 0; i < (long)n; i++) {
-        const float *image = images + (size_t)i * image_floats;
-        float *input = inputs + (size_t)i * view_floats;
-        if (height == S && width == S) {
-            memcpy(input, image, view_floats * sizeof(float));
-        } else {
-            const aug_crop whole = {0, 0, height, width};
-            aug_resize(input, image, C, height, width, whole, S, S,
-                       encoder->scratch + (size_t)parallel_thread_index() * slot_floats);
-        }
-        if (encoder->view.normalize)
-            aug_normalize(input, C, S, S, encoder->view.mean, encoder->view.std);
-    }
-    if (n < encoder->capacity)
-        memset(inputs + n * view_floats, 0, (encoder->capacity - n) * view_floats * sizeof(float));
-    resnet_forward(&encoder->acts, inputs, &encoder->net, &encoder->store, 0);
-    memcpy(features, encoder->acts.features, n * encoder->net.feature_dim * sizeof(float));
+    for (i = 0; i < (long)n; i++)
+        encoder_view(encoder, (size_t)i, images + (size_t)i * image_floats, height, width, 0);
+    encoder_forward(encoder, features, n);
     return SIMCLR_OK;
 }
 
@@ -164,53 +192,80 @@ int simclr_encoder_export(const char *path, const simclr_encoder *encoder, simcl
 int simclr_encoder_features(feature_set *features, simclr_encoder *encoder, const dataset *data,
                             size_t limit, simclr_error *err)
 {
-    const size_t image_floats = data->channels * data->height * data->width;
     const size_t batch = encoder->capacity, dim = encoder->net.feature_dim;
+    const size_t image_floats = data->files != NULL ? 0 : data->channels * data->max_pixels;
+    const int centre = data->files != NULL, slots = parallel_thread_count();
     float *images;
+    signed char *status;
     size_t start;
     long i;
     if (data->channels != encoder->channels)
         return simclr_fail(err, "simclr: the data has %lu channels, the encoder takes %lu",
                            (unsigned long)data->channels, (unsigned long)encoder->channels);
-    if (feature_set_create(features, data, limit, dim, err) != SIMCLR_OK)
+    if (encoder_scratch_for(encoder, data->max_height, err) != SIMCLR_OK ||
+        feature_set_create(features, data, limit, dim, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
-    images = simclr_calloc(batch * image_floats, sizeof(float), "simclr: images", err);
-    if (images == NULL) {
+    images = simclr_calloc(batch * image_floats + 1, sizeof(float), "simclr: images", err);
+    status = simclr_calloc(batch, 1, "simclr: image status", err);
+    if (images == NULL || status == NULL) {
+        simclr_free(images), simclr_free(status);
         feature_set_destroy(features);
         return SIMCLR_FAILED;
     }
     for (start = 0; start < features->count; start += batch) {
         const size_t rows = features->count - start < batch ? features->count - start : batch;
-        PARALLEL_FOR()
+        size_t r;
+        /* each image (decoded now, for an image folder) made into its evaluation view */
+        PARALLEL_FOR_DYNAMIC(num_threads(slots))
         for (i = 0; i < (long)rows; i++) {
-            dataset_image(data, start + (size_t)i, images + (size_t)i * image_floats);
-            features->labels[start + (size_t)i] = dataset_label(data, start + (size_t)i);
+            const size_t index = start + (size_t)i;
+            size_t height, width;
+            float *image = data->files != NULL
+                               ? dataset_image_new(data, index, &height, &width, NULL)
+                               : images + (size_t)i * image_floats;
+            if (data->files == NULL) { /* in memory: never fails */
+                dataset_image_size(data, index, &height, &width);
+                dataset_image(data, index, image, NULL);
+            }
+            status[i] = (signed char)(image != NULL ? 0 : -1);
+            if (image != NULL)
+                encoder_view(encoder, (size_t)i, image, height, width, centre);
+            features->labels[index] = dataset_label(data, index);
+            if (data->files != NULL)
+                simclr_free(image);
         }
-        if (simclr_encoder_embed(encoder, features->values + start * dim, images, rows,
-                                 data->height, data->width, err) != SIMCLR_OK) {
-            simclr_free(images);
-            feature_set_destroy(features);
-            return SIMCLR_FAILED;
-        }
+        for (r = 0; r < rows; r++)
+            if (status[r] != 0) { /* the first failure in order, whatever the threads */
+                dataset_image_failure(data, start + r, err);
+                simclr_free(images), simclr_free(status);
+                feature_set_destroy(features);
+                return SIMCLR_FAILED;
+            }
+        encoder_forward(encoder, features->values + start * dim, rows);
     }
     simclr_free(images);
+    simclr_free(status);
     return SIMCLR_OK;
 }
 
-
 int simclr_encoder_split_features(feature_set *train, feature_set *test, dataset *train_data,
-                                  dataset *test_data, const char *source, uint64_t seed,
+                                  dataset *test_data, const char *source,
+                                  const char *test_source, uint64_t seed,
                                   simclr_encoder *encoder, size_t train_limit,
                                   size_t test_limit, simclr_error *err)
 {
+    const int explicit_test = test_source != NULL && test_source[0] != '\0';
     memset(train, 0, sizeof *train);
     memset(test, 0, sizeof *test);
     if (dataset_open(train_data, source, 1, seed, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
-    if (dataset_open(test_data, source, 0, seed, err) != SIMCLR_OK) {
+    if (dataset_open(test_data, explicit_test ? test_source : source, 0, seed, err) !=
+        SIMCLR_OK) {
         dataset_close(train_data);
         return SIMCLR_FAILED;
     }
+    if (explicit_test) /* named by the user: held out by their word */
+        train_data->held_out = test_data->held_out = 1;
     if ((encoder == NULL
              ? features_from_pixels(train, train_data, train_limit, err) != SIMCLR_OK ||
                    features_from_pixels(test, test_data, test_limit, err) != SIMCLR_OK
@@ -226,21 +281,30 @@ int simclr_encoder_split_features(feature_set *train, feature_set *test, dataset
     return SIMCLR_OK;
 }
 
-
-int simclr_encoder_write_features(simclr_encoder *encoder, const char *source, const char *path,
+int simclr_encoder_write_features(simclr_encoder *encoder, const char *source,
+                                  const char *test_source, int split, const char *path,
                                   const char *checkpoint, size_t counts[2], simclr_error *err)
 {
     dataset train_data, test_data;
     feature_set train, test;
+    const feature_set *sets[2];
+    const dataset *data[2];
     int status;
-    if (source == NULL)
+    if (source == NULL || source[0] == '\0')
         source = encoder->data;
     if (simclr_encoder_split_features(&train, &test, &train_data, &test_data, source,
-                                      encoder->seed, encoder, 0, 0, err) != SIMCLR_OK)
+                                      test_source, encoder->seed, encoder,
+                                      split == SIMCLR_SPLIT_TEST ? 1 : 0,
+                                      split == SIMCLR_SPLIT_TRAIN ? 1 : 0, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
-    status = feature_sets_write(path, &train, &test, checkpoint, source, err);
-    counts[0] = train.count;
-    counts[1] = test.count;
+    sets[0] = split != SIMCLR_SPLIT_TEST ? &train : NULL;
+    sets[1] = split != SIMCLR_SPLIT_TRAIN ? &test : NULL;
+    data[0] = sets[0] != NULL ? &train_data : NULL;
+    data[1] = sets[1] != NULL ? &test_data : NULL;
+    status = feature_sets_write(path, sets, data, checkpoint, source,
+                                test_source != NULL && test_source[0] ? test_source : source, err);
+    counts[0] = sets[0] != NULL ? train.count : 0;
+    counts[1] = sets[1] != NULL ? test.count : 0;
     feature_set_destroy(&train);
     feature_set_destroy(&test);
     dataset_close(&train_data);

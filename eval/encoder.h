@@ -73,17 +73,26 @@ int simclr_encoder_export(const char *path, const simclr_encoder *encoder, simcl
 int simclr_encoder_features(feature_set *features, simclr_encoder *encoder, const dataset *data,
                             size_t limit, simclr_error *err);
 
-/* Opens both splits of `source` (seed: of the built-in dataset) and computes the features of
- * their first train_limit / test_limit images (0: all): the encoder's, or the pixels themselves
- * when encoder is NULL. On failure nothing is left open or allocated. */
+/* Opens both splits of `source` — or the training split of `source` and all of `test_source`
+ * when that is given (not NULL or "": the held-out images, named by the user) — and computes
+ * the features of their first train_limit / test_limit images (0: all): the encoder's, or the
+ * pixels themselves when encoder is NULL. On failure nothing is left open or allocated. */
 int simclr_encoder_split_features(feature_set *train, feature_set *test, dataset *train_data,
-                                  dataset *test_data, const char *source, uint64_t seed,
+                                  dataset *test_data, const char *source,
+                                  const char *test_source, uint64_t seed,
                                   simclr_encoder *encoder, size_t train_limit,
                                   size_t test_limit, simclr_error *err);
 
-/* The features of both splits of `source` (NULL: the run's own data), written to `path` as
- * feature_sets_write does (eval/features.h), naming `checkpoint`; the two counts in counts. */
-int simclr_encoder_write_features(simclr_encoder *encoder, const char *source, const char *path,
+/* Which splits simclr_encoder_write_features writes. */
+#define SIMCLR_SPLIT_BOTH 0
+#define SIMCLR_SPLIT_TRAIN 1
+#define SIMCLR_SPLIT_TEST 2
+
+/* The features of the chosen splits of `source` (NULL or "": the run's own data; test_source
+ * as above), written to `path` as feature_sets_write does (eval/features.h), naming
+ * `checkpoint`; the two counts (0 for a split left out) in counts. */
+int simclr_encoder_write_features(simclr_encoder *encoder, const char *source,
+                                  const char *test_source, int split, const char *path,
                                   const char *checkpoint, size_t counts[2], simclr_error *err);
 
 #endif

@@ -38,54 +38,125 @@ int features_from_pixels(feature_set *features, const dataset *data, size_t limi
                          simclr_error *err)
 {
     const size_t dim = data->channels * data->height * data->width;
+    size_t first_failed;
     long i;
+    if (dim == 0)
+        return simclr_fail(err, "features: the images differ in size, so their pixels are no "
+                                "features (probe an encoder instead)");
     if (feature_set_create(features, data, limit, dim, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
+    first_failed = features->count;
     PARALLEL_FOR()
     for (i = 0; i < (long)features->count; i++) {
-        dataset_image(data, (size_t)i, features->values + (size_t)i * dim);
-        features->labels[i] = dataset_label(data, (size_t)i);
+        if (dataset_image(data, (size_t)i, features->values + (size_t)i * dim, NULL) != SIMCLR_OK)
+            features->labels[i] = -1;
+        else
+            features->labels[i] = dataset_label(data, (size_t)i);
+    }
+    for (i = 0; i < (long)features->count && first_failed == features->count; i++)
+        if (features->labels[i] < 0)
+            first_failed = (size_t)i;
+    if (first_failed < features->count) { /* again, for the reason */
+        if (dataset_image(data, first_failed, features->values, err) == SIMCLR_OK)
+            simclr_fail(err, "features: image %lu failed, then read", (unsigned long)first_failed);
+        feature_set_destroy(features);
+        return SIMCLR_FAILED;
     }
     return SIMCLR_OK;
 }
 
-int feature_sets_write(const char *path, const feature_set *train, const feature_set *test,
-                       const char *checkpoint, const char *data, simclr_error *err)
+/* The rows' texts as a U8 tensor (count, longest + 1), each NUL-padded. */
+static uint8_t *text_rows(const char *const *texts, size_t count, size_t *columns,
+                          simclr_error *err)
 {
-    static const char *const names[4] = {"train.features", "train.labels", "test.features",
-                                         "test.labels"};
-    safetensors_entry entries[4];
-    safetensors_metadata metadata[2];
-    int64_t *labels;
-    size_t i;
-    int status;
-    labels = simclr_calloc(train->count + test->count + 1, sizeof(int64_t), "features: labels",
-                           err);
-    if (labels == NULL)
-        return SIMCLR_FAILED;
-    for (i = 0; i < train->count; i++)
-        labels[i] = train->labels[i];
-    for (i = 0; i < test->count; i++)
-        labels[train->count + i] = test->labels[i];
+    size_t longest = 0, i;
+    uint8_t *rows;
+    for (i = 0; i < count; i++)
+        if (strlen(texts[i]) > longest)
+            longest = strlen(texts[i]);
+    *columns = longest + 1;
+    rows = simclr_calloc(count > 0 ? count * *columns : 1, 1, "features: names", err);
+    if (rows != NULL)
+        for (i = 0; i < count; i++)
+            memcpy(rows + i * *columns, texts[i], strlen(texts[i]));
+    return rows;
+}
+
+int feature_sets_write(const char *path, const feature_set *sets[2], const dataset *data[2],
+                       const char *checkpoint, const char *source, const char *test_source,
+                       simclr_error *err)
+{
+    static const char *const prefixes[2] = {"train", "test"};
+    char names[2][3][24];
+    safetensors_entry entries[7];
+    safetensors_metadata metadata[4];
+    int64_t *labels[2] = {NULL, NULL};
+    uint8_t *paths[2] = {NULL, NULL}, *classes = NULL;
+    const dataset *any = data[0] != NULL ? data[0] : data[1];
+    size_t count = 0, i, s, columns;
+    int status = SIMCLR_FAILED;
     memset(entries, 0, sizeof entries);
     memset(metadata, 0, sizeof metadata);
-    for (i = 0; i < 4; i++) {
-        const feature_set *set = i < 2 ? train : test;
-        entries[i].name = names[i];
-        entries[i].ndim = i % 2 == 0 ? 2 : 1;
-        entries[i].shape[0] = set->count;
-        entries[i].shape[1] = set->dim;
-        if (i % 2 == 0)
-            entries[i].f32 = set->values;
-        else
-            entries[i].i64 = labels + (i == 1 ? 0 : train->count);
+    for (s = 0; s < 2; s++) {
+        if (sets[s] == NULL)
+            continue;
+        labels[s] = simclr_calloc(sets[s]->count + 1, sizeof(int64_t), "features: labels", err);
+        if (labels[s] == NULL)
+            goto done;
+        for (i = 0; i < sets[s]->count; i++)
+            labels[s][i] = sets[s]->labels[i];
+        sprintf(names[s][0], "%s.features", prefixes[s]);
+        sprintf(names[s][1], "%s.labels", prefixes[s]);
+        sprintf(names[s][2], "%s.paths", prefixes[s]);
+        entries[count].name = names[s][0];
+        entries[count].ndim = 2;
+        entries[count].shape[0] = sets[s]->count, entries[count].shape[1] = sets[s]->dim;
+        entries[count++].f32 = sets[s]->values;
+        entries[count].name = names[s][1];
+        entries[count].ndim = 1;
+        entries[count].shape[0] = sets[s]->count;
+        entries[count++].i64 = labels[s];
+        if (data[s]->files != NULL) { /* each row's file, relative to the split's folder */
+            const char **texts = simclr_calloc(sets[s]->count + 1, sizeof *texts,
+                                               "features: paths", err);
+            if (texts == NULL)
+                goto done;
+            for (i = 0; i < sets[s]->count; i++)
+                texts[i] = dataset_image_name(data[s], i);
+            paths[s] = text_rows(texts, sets[s]->count, &columns, err);
+            simclr_free((void *)texts);
+            if (paths[s] == NULL)
+                goto done;
+            entries[count].name = names[s][2];
+            entries[count].ndim = 2;
+            entries[count].shape[0] = sets[s]->count, entries[count].shape[1] = columns;
+            entries[count++].u8 = paths[s];
+        }
+    }
+    {   /* the class names, row c naming label c */
+        const char *texts[DATASET_MAX_CLASSES];
+        for (i = 0; i < (size_t)any->classes; i++)
+            texts[i] = any->names[i];
+        classes = text_rows(texts, (size_t)any->classes, &columns, err);
+        if (classes == NULL)
+            goto done;
+        entries[count].name = "classes";
+        entries[count].ndim = 2;
+        entries[count].shape[0] = (size_t)any->classes, entries[count].shape[1] = columns;
+        entries[count++].u8 = classes;
     }
     strcpy(metadata[0].key, "checkpoint");
     snprintf(metadata[0].value, sizeof metadata[0].value, "%s", checkpoint);
     strcpy(metadata[1].key, "data");
-    snprintf(metadata[1].value, sizeof metadata[1].value, "%s", data);
-    status = safetensors_write(path, entries, 4, metadata, 2, err);
-    simclr_free(labels);
+    snprintf(metadata[1].value, sizeof metadata[1].value, "%s", source);
+    strcpy(metadata[2].key, "test_data");
+    snprintf(metadata[2].value, sizeof metadata[2].value, "%s", test_source);
+    strcpy(metadata[3].key, "held_out");
+    strcpy(metadata[3].value, any->held_out ? "1" : "0");
+    status = safetensors_write(path, entries, count, metadata, 4, err);
+done:
+    simclr_free(labels[0]), simclr_free(labels[1]);
+    simclr_free(paths[0]), simclr_free(paths[1]), simclr_free(classes);
     return status;
 }
 

@@ -42,10 +42,15 @@ int features_from_pixels(feature_set *features, const dataset *data, size_t limi
 int feature_set_create(feature_set *features, const dataset *data, size_t limit, size_t dim,
                        simclr_error *err);
 
-/* Writes both sets as safetensors, for other tools: train.features (n, d) F32, train.labels (n)
- * I64, test.features, test.labels, and "checkpoint" and "data" in __metadata__ (atomically). */
-int feature_sets_write(const char *path, const feature_set *train, const feature_set *test,
-                       const char *checkpoint, const char *data, simclr_error *err);
+/* Writes the sets as safetensors, for other tools (either set may be NULL: that split is left
+ * out): <split>.features (n, d) F32, <split>.labels (n) I64, for image folders <split>.paths
+ * (n, L) U8, each row's file relative to the split's folder as UTF-8 bytes padded with NUL;
+ * classes (K, L) U8, the name of class k in row k, padded alike; and in __metadata__
+ * "checkpoint", "data", "test_data" and "held_out" ("1" when the test split holds other images
+ * than the training split, "0" when it is the training images again). Written atomically. */
+int feature_sets_write(const char *path, const feature_set *sets[2], const dataset *data[2],
+                       const char *checkpoint, const char *source, const char *test_source,
+                       simclr_error *err);
 
 void features_standardize(feature_set *train, feature_set *test);
 

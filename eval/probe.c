@@ -129,14 +129,15 @@ size_t probe_outcome_format(char *out, size_t size, const char *features,
     size_t used = 0, c, p;
     out[0] = '\0';
     if (header && csv) {
-        append(out, size, &used, "features,probe,train,test,top1,top5");
+        append(out, size, &used, "features,probe,train,%s,top1,top5",
+               data->held_out ? "test" : "again");
         for (c = 0; c < r->classes; c++)
             append(out, size, &used, ",class_%lu", (unsigned long)c);
         append(out, size, &used, "\n");
     }
     if (header && !csv)
         append(out, size, &used, "%-10s %-7s %7s %7s %7s %7s\n", "features", "probe", "train",
-               "test", "top-1", "top-5");
+               data->held_out ? "test" : "again", "top-1", "top-5");
     append(out, size, &used,
            csv ? "%s,%s,%lu,%lu,%.4f,%.4f" : "%-10s %-7s %7lu %7lu %7.4f %7.4f\n  per class:",
            features, outcome->probe, (unsigned long)train_count, (unsigned long)r->samples,

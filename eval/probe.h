@@ -42,7 +42,9 @@ void probe_outcome_destroy(probe_outcome *outcome);
 
 /* The outcome as text for people: a table line "features probe train test top-1 top-5" then
  * "  per class: <name> <accuracy> ..." (and, with confusion, the confusion matrix, rows true
- * classes), or with csv one CSV row "features,probe,train,test,top1,top5,class_0,...". header:
+ * classes), or with csv one CSV row "features,probe,train,test,top1,top5,class_0,...", where
+ * "test" reads "again" when the data has no held-out split (data->held_out 0: the "test"
+ * images are the training images again). header:
  * the table's (or CSV's) header line first; the classes are named as in `data`. Returns the
  * length (cut at size). */
 size_t probe_outcome_format(char *out, size_t size, const char *features,

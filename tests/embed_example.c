@@ -48,7 +48,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "embed_example: the example holds images up to 3x32x32\n");
         return 1;
     }
-    dataset_image(&data, 0, image);
+    if (dataset_image(&data, 0, image, &err) != SIMCLR_OK) {
+        fprintf(stderr, "embed_example: %s\n", err.message);
+        return 1;
+    }
     dim = encoder.net.feature_dim;
     features = simclr_calloc(2 * dim, sizeof(float), "embed_example: features", &err);
     if (features == NULL ||

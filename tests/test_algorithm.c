@@ -368,7 +368,7 @@ static void reference_views(float *views, /* (2N, C, S, S) */
     dataset_epoch_order(data, seed, epoch, order);
     for (i = 0; i < N; i++) {
         indices[i] = order[step * N + i];
-        dataset_image(data, (size_t)indices[i], images + i * image_floats);
+        cr_assert_eq(dataset_image(data, (size_t)indices[i], images + i * image_floats, NULL), SIMCLR_OK);
         pointers[i] = images + i * image_floats;
     }
     aug_views_batch(views, pointers, indices, N, data->channels, data->height, data->width,
@@ -862,7 +862,7 @@ static void embed_image(simclr_encoder *encoder, const dataset *data, size_t ind
     simclr_error err;
     float *image = malloc(data->channels * data->height * data->width * sizeof *image);
     cr_assert(image != NULL);
-    dataset_image(data, index, image);
+    cr_assert_eq(dataset_image(data, index, image, NULL), SIMCLR_OK);
     cr_assert_eq(simclr_encoder_embed(encoder, features, image, 1, data->height, data->width,
                                       &err), SIMCLR_OK, "%s", err.message);
     free(image);

@@ -96,7 +96,7 @@ Test(cifar, through_the_dataset_interface)
     cr_expect(data.kind == DATASET_CIFAR10 && data.count == 10 && data.channels == 3 &&
               data.classes == 10);
     cr_expect_eq(dataset_label(&data, 3), (2 * 3 + 1) % 10);
-    dataset_image(&data, 3, image);
+    cr_assert_eq(dataset_image(&data, 3, image, NULL), SIMCLR_OK);
     cr_expect_eq(image[1024], (float)((2 + 1 + 7) % 251) / 255.0f, "G plane, first pixel");
     dataset_close(&data);
     cr_assert_eq(dataset_open(&data, ROOT "-interface/cifar-10-batches-bin", 0, 0, &err),

@@ -5,11 +5,13 @@
  * clang -fsanitize=fuzzer,address,undefined):
  *   1 gzip (data/inflate.h)      2 raw DEFLATE       3 IDX (data/idx.h)
  *   4 PPM/PGM (data/image_io.h)  5 safetensors       6 ustar (data/tar.h)
+ *   7 PNG (data/png.h)           8 JPEG (data/jpeg.h)
  * Each call parses the input, frees what it made, and must never crash, leak, read out of
  * bounds or hit undefined behaviour, whatever the bytes.
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "simclr.h"
 
@@ -56,8 +58,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (member.size > 0)
             sum += member.data[member.size - 1]; /* the member must lie inside the input */
     (void)sum;
+#elif FUZZ_TARGET == 7 || FUZZ_TARGET == 8
+    uint8_t *pixels;
+    size_t height, width, h2, w2;
+    int gray;
+    /* the header reader, then the decoder (as RGB; as gray too when the header says gray) */
+    if ((FUZZ_TARGET == 7 ? png_read_header(data, size, "fuzz.png", &h2, &w2, &gray, &err)
+                          : jpeg_read_header(data, size, "fuzz.jpg", &h2, &w2, &gray, &err)) ==
+        SIMCLR_OK) {
+        int c;
+        for (c = gray ? 0 : 1; c < 2; c++)
+            if ((FUZZ_TARGET == 7
+                     ? png_decode(data, size, "fuzz.png", c ? 3 : 1, 1 << 20, &pixels, &height,
+                                  &width, &err)
+                     : jpeg_decode(data, size, "fuzz.jpg", c ? 3 : 1, 1 << 20, &pixels, &height,
+                                   &width, &err)) == SIMCLR_OK) {
+                if (height != h2 || width != w2)
+                    abort(); /* the header and the decoder must agree */
+                simclr_free(pixels);
+            }
+    }
 #else
-#error "define FUZZ_TARGET as 1 to 6"
+#error "define FUZZ_TARGET as 1 to 8"
 #endif
     return 0;
 }
