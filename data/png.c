@@ -164,7 +164,7 @@ static int png_parse_header(png_header *header, const uint8_t *bytes, size_t siz
     size_t position = PNG_SIGNATURE_BYTES;
     uint32_t width, height;
     int depth, color, depth_allowed;
-    if (size < PNG_SIGNATURE_BYTES && memcmp(bytes, png_signature, size) == 0)
+    if (size < PNG_SIGNATURE_BYTES && (size == 0 || memcmp(bytes, png_signature, size) == 0))
         return simclr_fail(err, "%s: truncated: %lu bytes, shorter than the PNG signature", name,
                            (unsigned long)size);
     if (!png_is_png(bytes, size))
@@ -537,10 +537,12 @@ static int png_reconstruct(uint8_t *pixels, /* (height, width, channels) */
             uint8_t *line = scanlines + offset + 1;
             const int filter = scanlines[offset];
             const size_t y = pass->y0 + row * pass->dy;
+            if (filter > 4 && layout->pass_count == 1)
+                return simclr_fail(err, "%s: filter type %d on scanline %lu (0 to 4 exist)",
+                                   name, filter, (unsigned long)row);
             if (filter > 4)
-                return simclr_fail(err, "%s: filter type %d on scanline %lu%s (0 to 4 exist)",
-                                   name, filter, (unsigned long)row,
-                                   layout->pass_count == 7 ? " of an Adam7 pass" : "");
+                return simclr_fail(err, "%s: filter type %d on scanline %lu of Adam7 pass %d "
+                                   "(0 to 4 exist)", name, filter, (unsigned long)row, k + 1);
             png_unfilter(line, prior, stride, bpp, filter);
             png_scanline_to_pixels(pixels + (y * header->width + pass->x0) * channels, pass->dx,
                                    channels, line, layout->width[k], header, table);
