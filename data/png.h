@@ -29,7 +29,8 @@ int png_read_header(const uint8_t *bytes, size_t size, const char *name, size_t 
 
 /* Decodes a whole PNG file held in memory into *pixels (height, width, channels) u8, allocated
  * with simclr_calloc (freed with simclr_free); channels is 3 (RGB) or 1 (gray images only).
- * Refuses, before allocating, an image of more than max_pixels pixels. */
+ * Refuses, before allocating, an image of more than max_pixels pixels. On failure *pixels is
+ * NULL, *height and *width are left as they were, and nothing stays allocated. */
 int png_decode(const uint8_t *bytes, size_t size, const char *name, size_t channels,
                size_t max_pixels, uint8_t **pixels, /* (height, width, channels) */
                size_t *height, size_t *width, simclr_error *err);
