@@ -174,8 +174,8 @@ typedef struct jpeg_decoder {
 
 static unsigned read_u16(const uint8_t *p) { return (unsigned)p[0] << 8 | p[1]; }
 
-/* ⌊x / 2^n⌋ for any sign, without relying on how >> treats negative numbers (the compilers
- * turn this into one arithmetic shift). */
+/* ⌊x / 2^n⌋ for any sign, without relying on how >> treats negative numbers (gcc and clang
+ * compile this to one arithmetic shift). */
 static int64_t shift_right_floor(int64_t x, int n)
 {
     return x >= 0 ? x >> n : -1 - ((-1 - x) >> n);
@@ -1304,8 +1304,8 @@ static int read_markers(jpeg_decoder *d, int stop_at_frame,
             read_app_segment(d, marker, payload, length);
         } else if (marker == 0xFE || marker == 0xDC || marker == 0xCC) {
             /* COM, DNL (the height is in the frame header), DAC (arithmetic: refused at SOF) */
-        } else if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 &&
-                   marker != 0xCC) {
+        } else if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC8) {
+            /* SOF0..SOF15 (DHT C4 and DAC CC were taken above; C8 is reserved) */
             if (read_frame(d, marker, payload, length) != SIMCLR_OK)
                 return SIMCLR_FAILED;
             if (stop_at_frame)

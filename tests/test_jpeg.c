@@ -186,7 +186,8 @@ static uint8_t *splice(const uint8_t *bytes, size_t size, size_t at, size_t coun
 {
     uint8_t *out = malloc(size - count + insert_size + 1);
     memcpy(out, bytes, at);
-    memcpy(out + at, insert, insert_size);
+    if (insert_size > 0)
+        memcpy(out + at, insert, insert_size);
     memcpy(out + at + insert_size, bytes + at + count, size - at - count);
     *new_size = size - count + insert_size;
     return out;
