@@ -123,8 +123,8 @@ static int is_directory(const char *path)
 }
 
 /* The entries of folder `base`/`relative` (relative may be ""): sub-folders (their paths
- * relative to base) into folders, image files into files; every other entry is counted in
- * *skipped. Fails only when the folder cannot be listed or memory runs out. */
+ * relative to base) into folders unless it is NULL, image files into files; every other entry
+ * is counted in *skipped. Fails only when the folder cannot be listed or memory runs out. */
 static int list_folder(const char *base, const char *relative, name_list *folders,
                        name_list *files, size_t *skipped)
 {
@@ -150,12 +150,10 @@ static int list_folder(const char *base, const char *relative, name_list *folder
             (*skipped)++;
             continue;
         }
-        if (S_ISDIR(info.st_mode)) {
+        if (S_ISDIR(info.st_mode)) { /* listed when asked for, else passed over */
             if (folders != NULL)
                 ok = *relative ? name_list_add(folders, relative, name)
                                : name_list_add(folders, name, NULL);
-            else
-                (*skipped)++;
         } else if (S_ISREG(info.st_mode) && image_file_has_image_extension(name)) {
             ok = *relative ? name_list_add(files, relative, name) : name_list_add(files, name, NULL);
         } else {
@@ -181,7 +179,8 @@ static int list_class_images(const char *root, const char *class_name, name_list
         const size_t end = folders.count; /* the folders found at the previous depth */
         for (f = first; f < end; f++) {
             name_list ignored = {0};
-            if (!list_folder(root, folders.names[f], &folders, &ignored, skipped)) {
+            size_t counted_below = 0;
+            if (!list_folder(root, folders.names[f], &folders, &ignored, &counted_below)) {
                 name_list_free(&ignored), name_list_free(&folders);
                 return simclr_fail(err, "%s/%s: cannot list the folder", root, folders.names[f]);
             }

@@ -16,7 +16,11 @@
 
 #include "test_helpers.h"
 
-#define ROOT "/tmp/simclr_test_image_folder"
+#define ROOT_LIST "/tmp/simclr_test_folder_list"
+#define ROOT_BAD "/tmp/simclr_test_folder_bad"
+#define ROOT_SPLITS "/tmp/simclr_test_folder_splits"
+#define ROOT_VIEWS "/tmp/simclr_test_folder_views"
+#define ROOT_RUN "/tmp/simclr_test_folder_run"
 #define JPEG_FIXTURE "tests/fixtures/jpeg/q75_420_33x65.jpg"
 
 static int run(const char *command)
@@ -52,25 +56,26 @@ static void make_folder(const char *folder)
 }
 
 /* ROOT/train/{cat,dog} and ROOT/val/{cat,dog}: PNG of three sizes, a JPEG per class, a PPM. */
-static void make_split_dataset(void)
+static void make_split_dataset(const char *root)
 {
     static const char *const splits[2] = {"train", "val"};
     static const char *const classes[2] = {"cat", "dog"};
     char path[512];
     int s, c, i;
-    cr_assert_eq(run("rm -rf " ROOT), 0);
+    snprintf(path, sizeof path, "rm -rf %s", root);
+    cr_assert_eq(run(path), 0);
     for (s = 0; s < 2; s++)
         for (c = 0; c < 2; c++) {
-            snprintf(path, sizeof path, ROOT "/%s/%s", splits[s], classes[c]);
+            snprintf(path, sizeof path, "%s/%s/%s", root, splits[s], classes[c]);
             make_folder(path);
             for (i = 0; i < 4; i++) {
-                snprintf(path, sizeof path, ROOT "/%s/%s/img%d.png", splits[s], classes[c], i);
+                snprintf(path, sizeof path, "%s/%s/%s/img%d.png", root, splits[s], classes[c], i);
                 write_image(path, 3, 24 + 8 * (size_t)i, 40 - 4 * (size_t)i, 10 * c + i + s);
             }
-            snprintf(path, sizeof path, ROOT "/%s/%s/other.ppm", splits[s], classes[c]);
+            snprintf(path, sizeof path, "%s/%s/%s/other.ppm", root, splits[s], classes[c]);
             write_image(path, 3, 36, 36, 5 * c + s);
-            snprintf(path, sizeof path, "cp " JPEG_FIXTURE " " ROOT "/%s/%s/photo.JPG",
-                     splits[s], classes[c]);
+            snprintf(path, sizeof path, "cp " JPEG_FIXTURE " %s/%s/%s/photo.JPG", root, splits[s],
+                     classes[c]);
             cr_assert_eq(run(path), 0);
         }
 }
@@ -83,18 +88,18 @@ Test(image_folder, lists_like_torchvision_image_folder)
     dataset data;
     simclr_error err;
     size_t h, w;
-    cr_assert_eq(run("rm -rf " ROOT " && mkdir -p " ROOT "/b/sub/deep '" ROOT "/b/sub 2' " ROOT
+    cr_assert_eq(run("rm -rf " ROOT_LIST " && mkdir -p " ROOT_LIST "/b/sub/deep '" ROOT_LIST "/b/sub 2' " ROOT_LIST
                      "/a"), 0);
-    write_image(ROOT "/b/z.png", 3, 10, 12, 1);
-    write_image(ROOT "/b/sub/deep/x.pgm", 1, 8, 8, 2);
-    write_image(ROOT "/b/sub 2/y.png", 3, 9, 7, 3);
-    write_image(ROOT "/b/sub/w.ppm", 3, 5, 6, 4);
-    write_image(ROOT "/a/one.png", 3, 16, 16, 5);
-    cr_assert_eq(run("cp " ROOT "/a/one.png " ROOT "/a/TWO.PNG && cp " JPEG_FIXTURE " " ROOT
-                     "/a/three.jpeg && echo text > " ROOT "/a/notes.txt && cp " ROOT
-                     "/a/one.png " ROOT "/a/.hidden.png && cp " ROOT "/a/one.png " ROOT
+    write_image(ROOT_LIST "/b/z.png", 3, 10, 12, 1);
+    write_image(ROOT_LIST "/b/sub/deep/x.pgm", 1, 8, 8, 2);
+    write_image(ROOT_LIST "/b/sub 2/y.png", 3, 9, 7, 3);
+    write_image(ROOT_LIST "/b/sub/w.ppm", 3, 5, 6, 4);
+    write_image(ROOT_LIST "/a/one.png", 3, 16, 16, 5);
+    cr_assert_eq(run("cp " ROOT_LIST "/a/one.png " ROOT_LIST "/a/TWO.PNG && cp " JPEG_FIXTURE " " ROOT_LIST
+                     "/a/three.jpeg && echo text > " ROOT_LIST "/a/notes.txt && cp " ROOT_LIST
+                     "/a/one.png " ROOT_LIST "/a/.hidden.png && cp " ROOT_LIST "/a/one.png " ROOT_LIST
                      "/a/image.bmp"), 0);
-    cr_assert_eq(dataset_open(&data, ROOT, 1, 0, &err), SIMCLR_OK, "%s", err.message);
+    cr_assert_eq(dataset_open(&data, ROOT_LIST, 1, 0, &err), SIMCLR_OK, "%s", err.message);
     cr_expect_eq(data.kind, DATASET_FOLDER);
     cr_expect(data.classes == 2 && strcmp(data.names[0], "a") == 0 &&
               strcmp(data.names[1], "b") == 0);
@@ -123,7 +128,7 @@ Test(image_folder, lists_like_torchvision_image_folder)
     dataset_close(&data);
 
     /* gray only when every image is gray */
-    cr_assert_eq(dataset_open(&data, ROOT "/b/sub/deep", 1, 0, &err), SIMCLR_OK, "%s",
+    cr_assert_eq(dataset_open(&data, ROOT_LIST "/b/sub/deep", 1, 0, &err), SIMCLR_OK, "%s",
                  err.message);
     cr_expect(data.channels == 1 && data.classes == 1 && strcmp(data.names[0], "all") == 0);
     dataset_close(&data);
@@ -136,24 +141,24 @@ Test(image_folder, bad_files_are_named, .timeout = 120)
     dataset data;
     simclr_error err;
     float *image;
-    cr_assert_eq(run("rm -rf " ROOT " && mkdir -p " ROOT "/c"), 0);
-    write_image(ROOT "/c/good.png", 3, 12, 12, 1);
-    cr_assert_eq(run("head -c 20 " ROOT "/c/good.png > " ROOT "/c/short.png"), 0);
-    cr_expect_eq(dataset_open(&data, ROOT, 1, 0, &err), SIMCLR_FAILED);
+    cr_assert_eq(run("rm -rf " ROOT_BAD " && mkdir -p " ROOT_BAD "/c"), 0);
+    write_image(ROOT_BAD "/c/good.png", 3, 12, 12, 1);
+    cr_assert_eq(run("head -c 20 " ROOT_BAD "/c/good.png > " ROOT_BAD "/c/short.png"), 0);
+    cr_expect_eq(dataset_open(&data, ROOT_BAD, 1, 0, &err), SIMCLR_FAILED);
     cr_expect_not_null(strstr(err.message, "short.png"), "%s", err.message);
 
-    cr_assert_eq(run("rm " ROOT "/c/short.png && mkfifo " ROOT "/c/pipe.png"), 0);
-    cr_expect_eq(dataset_open(&data, ROOT, 1, 0, &err), SIMCLR_OK, "%s", err.message);
+    cr_assert_eq(run("rm " ROOT_BAD "/c/short.png && mkfifo " ROOT_BAD "/c/pipe.png"), 0);
+    cr_expect_eq(dataset_open(&data, ROOT_BAD, 1, 0, &err), SIMCLR_OK, "%s", err.message);
     cr_expect_eq(data.skipped, 1, "the FIFO is not listed as an image");
     dataset_close(&data);
-    cr_expect_eq(file_read_all(ROOT "/c/pipe.png", 100, (uint8_t **)&image, &(size_t){0}, &err),
+    cr_expect_eq(file_read_all(ROOT_BAD "/c/pipe.png", 100, (uint8_t **)&image, &(size_t){0}, &err),
                  SIMCLR_FAILED);
     cr_expect_not_null(strstr(err.message, "not a regular file"), "%s", err.message);
 
     /* changed after listing: the decode error names the file */
-    cr_assert_eq(run("rm " ROOT "/c/pipe.png"), 0);
-    cr_assert_eq(dataset_open(&data, ROOT, 1, 0, &err), SIMCLR_OK, "%s", err.message);
-    cr_assert_eq(run("printf 'garbage' > " ROOT "/c/good.png"), 0);
+    cr_assert_eq(run("rm " ROOT_BAD "/c/pipe.png"), 0);
+    cr_assert_eq(dataset_open(&data, ROOT_BAD, 1, 0, &err), SIMCLR_OK, "%s", err.message);
+    cr_assert_eq(run("printf 'garbage' > " ROOT_BAD "/c/good.png"), 0);
     image = calloc(3 * data.max_pixels, sizeof *image);
     cr_expect_eq(dataset_image(&data, 0, image, &err), SIMCLR_FAILED);
     cr_expect_not_null(strstr(err.message, "good.png"), "%s", err.message);
@@ -167,18 +172,18 @@ Test(image_folder, train_and_val_splits)
 {
     dataset train, test;
     simclr_error err;
-    make_split_dataset();
-    cr_assert_eq(dataset_open(&train, ROOT, 1, 0, &err), SIMCLR_OK, "%s", err.message);
-    cr_assert_eq(dataset_open(&test, ROOT, 0, 0, &err), SIMCLR_OK, "%s", err.message);
+    make_split_dataset(ROOT_SPLITS);
+    cr_assert_eq(dataset_open(&train, ROOT_SPLITS, 1, 0, &err), SIMCLR_OK, "%s", err.message);
+    cr_assert_eq(dataset_open(&test, ROOT_SPLITS, 0, 0, &err), SIMCLR_OK, "%s", err.message);
     cr_expect(train.held_out && test.held_out);
     cr_expect(train.count == 12 && test.count == 12 && train.classes == 2 && test.classes == 2);
     cr_expect_not_null(strstr(train.folder, "/train"));
     cr_expect_not_null(strstr(test.folder, "/val"));
     dataset_close(&train);
     dataset_close(&test);
-    make_folder(ROOT "/val/emu");
-    write_image(ROOT "/val/emu/e.png", 3, 8, 8, 1);
-    cr_expect_eq(dataset_open(&test, ROOT, 0, 0, &err), SIMCLR_FAILED);
+    make_folder(ROOT_SPLITS "/val/emu");
+    write_image(ROOT_SPLITS "/val/emu/e.png", 3, 8, 8, 1);
+    cr_expect_eq(dataset_open(&test, ROOT_SPLITS, 0, 0, &err), SIMCLR_FAILED);
     cr_expect_not_null(strstr(err.message, "emu"), "%s", err.message);
 }
 
@@ -225,8 +230,8 @@ Test(image_folder, batch_of_views_any_thread_count)
     float *first, *views, *image, *scratch;
     size_t floats, b, h, w;
     int threads;
-    make_split_dataset();
-    cr_assert_eq(dataset_open(&data, ROOT, 1, 0, &err), SIMCLR_OK, "%s", err.message);
+    make_split_dataset(ROOT_VIEWS);
+    cr_assert_eq(dataset_open(&data, ROOT_VIEWS, 1, 0, &err), SIMCLR_OK, "%s", err.message);
     cr_assert_eq(aug_config_preset(&augment, "imagenet", &err), SIMCLR_OK);
     augment.size = 32;
     config.batch = 4;
@@ -278,16 +283,16 @@ Test(image_folder, trains_and_evaluates_end_to_end, .timeout = 600)
     safetensors_file file;
     simclr_error err;
     const safetensors_tensor *paths, *classes;
-    make_split_dataset();
-    cr_assert_eq(run("./simclr train --data " ROOT " --out " ROOT "/run --epochs 1 --batch 4 "
-                     "--width 0.0625 --size 32 --threads 2 > " ROOT "/train.txt 2>&1"), 0);
-    cr_assert_eq(run("./simclr eval --checkpoint " ROOT "/run/checkpoint.safetensors "
-                     "--probe knn > " ROOT "/eval.txt 2> " ROOT "/eval.err"), 0);
-    cr_expect_eq(run("grep -Eq '^features +probe +train +test' " ROOT "/eval.txt"), 0);
-    cr_expect_eq(run("grep -Eq '^simclr +knn +12 +12 ' " ROOT "/eval.txt"), 0);
-    cr_assert_eq(run("./simclr embed --checkpoint " ROOT "/run/checkpoint.safetensors --split "
-                     "test --out " ROOT "/features.safetensors > /dev/null 2>&1"), 0);
-    cr_assert_eq(safetensors_read(&file, ROOT "/features.safetensors", &err), SIMCLR_OK, "%s",
+    make_split_dataset(ROOT_RUN);
+    cr_assert_eq(run("./simclr train --data " ROOT_RUN " --out " ROOT_RUN "/run --epochs 1 --batch 4 "
+                     "--width 0.0625 --size 32 --threads 2 > " ROOT_RUN "/train.txt 2>&1"), 0);
+    cr_assert_eq(run("./simclr eval --checkpoint " ROOT_RUN "/run/checkpoint.safetensors "
+                     "--probe knn > " ROOT_RUN "/eval.txt 2> " ROOT_RUN "/eval.err"), 0);
+    cr_expect_eq(run("grep -Eq '^features +probe +train +test' " ROOT_RUN "/eval.txt"), 0);
+    cr_expect_eq(run("grep -Eq '^simclr +knn +12 +12 ' " ROOT_RUN "/eval.txt"), 0);
+    cr_assert_eq(run("./simclr embed --checkpoint " ROOT_RUN "/run/checkpoint.safetensors --split "
+                     "test --out " ROOT_RUN "/features.safetensors > /dev/null 2>&1"), 0);
+    cr_assert_eq(safetensors_read(&file, ROOT_RUN "/features.safetensors", &err), SIMCLR_OK, "%s",
                  err.message);
     cr_expect_null(safetensors_find(&file, "train.features"), "--split test: no train split");
     cr_expect_not_null(safetensors_find(&file, "test.features"));
@@ -299,16 +304,16 @@ Test(image_folder, trains_and_evaluates_end_to_end, .timeout = 600)
     cr_expect_str_eq((const char *)file.data + classes->begin + classes->shape[1], "dog");
     cr_expect_str_eq(safetensors_metadata_value(&file, "held_out"), "1");
     safetensors_free(&file);
-    cr_expect_eq(run("./simclr embed --checkpoint " ROOT "/run/checkpoint.safetensors --out "
-                     ROOT "/run/checkpoint.safetensors > /dev/null 2>&1"), 2,
+    cr_expect_eq(run("./simclr embed --checkpoint " ROOT_RUN "/run/checkpoint.safetensors --out "
+                     ROOT_RUN "/run/checkpoint.safetensors > /dev/null 2>&1"), 2,
                  "--out equal to --checkpoint is refused");
 
-    cr_assert_eq(run("./simclr eval --checkpoint " ROOT "/run/checkpoint.safetensors --data "
-                     ROOT "/train --probe knn > " ROOT "/eval.txt 2> " ROOT "/eval.err"), 0);
-    cr_expect_eq(run("grep -Eq '^features +probe +train +again' " ROOT "/eval.txt"), 0);
-    cr_expect_eq(run("grep -q 'no held-out images' " ROOT "/eval.err"), 0);
-    cr_assert_eq(run("./simclr eval --checkpoint " ROOT "/run/checkpoint.safetensors --data "
-                     ROOT "/train --test-data " ROOT "/val --probe knn > " ROOT "/eval.txt 2> "
-                     ROOT "/eval.err"), 0);
-    cr_expect_eq(run("grep -Eq '^features +probe +train +test' " ROOT "/eval.txt"), 0);
+    cr_assert_eq(run("./simclr eval --checkpoint " ROOT_RUN "/run/checkpoint.safetensors --data "
+                     ROOT_RUN "/train --probe knn > " ROOT_RUN "/eval.txt 2> " ROOT_RUN "/eval.err"), 0);
+    cr_expect_eq(run("grep -Eq '^features +probe +train +again' " ROOT_RUN "/eval.txt"), 0);
+    cr_expect_eq(run("grep -q 'no held-out images' " ROOT_RUN "/eval.err"), 0);
+    cr_assert_eq(run("./simclr eval --checkpoint " ROOT_RUN "/run/checkpoint.safetensors --data "
+                     ROOT_RUN "/train --test-data " ROOT_RUN "/val --probe knn > " ROOT_RUN "/eval.txt 2> "
+                     ROOT_RUN "/eval.err"), 0);
+    cr_expect_eq(run("grep -Eq '^features +probe +train +test' " ROOT_RUN "/eval.txt"), 0);
 }
