@@ -31,26 +31,27 @@
  * The pipeline: the markers are read in order; each scan's blocks are decoded (sequential:
  * straight into the component's sample plane through the inverse DCT; progressive: into a
  * coefficient array per component, transformed after the last scan); then, row by row, every
- * component is upsampled to the image size and the colour converted to RGB.
+ * component is upsampled to the image size and the row converted to RGB.
  *
  * The pixels are meant to be identical to libjpeg-turbo's with its default settings, which is
  * what Pillow's Image.open(...).convert("RGB") (or "L") gives:
  *   - the accurate integer inverse DCT ("islow": the Loeffler-Ligtenberg-Moschytz butterfly
  *     with 13-bit fixed-point constants, a column pass whose results keep 2 extra bits, a row
  *     pass, each rounding by adding half before an arithmetic shift), samples clamped to 0..255;
- *   - "fancy" upsampling: for 2:1 horizontal chroma (4:2:2), the triangle filter
- *     (3·nearer + farther + 1 or 2) >> 2, the bias alternating between the left and right output
- *     of each input sample, and the first and last output copying the edge sample; for 2:1 in
- *     both directions (4:2:0), first a vertical 3·nearer + farther sum of rows, then
- *     (3·this + neighbour + 8 or 7) >> 4 across, (4·this + 8) >> 4 and (4·this + 7) >> 4 at the
- *     left and right edges; for 2:1 vertical only (4:4:0), (3·nearer + farther + 1) >> 2 for
- *     the upper output row of a pair and + 2 for the lower; the row above the first and below
- *     the last (of the component's own rows) repeat that row. A component only 1 or 2 samples
- *     wide is instead replicated (libjpeg-turbo uses the triangle filter only from 3 samples),
- *     and every other integer ratio (4:1:1, 4:1:0, 3:1, …) is plain replication;
- *   - YCbCr → RGB with 16-bit fixed-point tables: R = Y + round(1.402·(Cr−128)),
- *     B = Y + round(1.772·(Cb−128)), G = Y + ⌊(−0.34414·(Cb−128) − 0.71414·(Cr−128))·2^16 +
- *     2^15⌋ / 2^16, each coefficient rounded to a multiple of 2^−16, the results clamped;
+ *   - "fancy" upsampling (a triangle filter, rounding up and down in turn): for 2:1
+ *     horizontal (4:2:2), input sample x gives the outputs (3·in[x] + in[x−1] + 1) >> 2 and
+ *     (3·in[x] + in[x+1] + 2) >> 2, the first and last outputs copy the edge samples; for 2:1
+ *     both ways (4:2:0), first the column sums s = 3·nearer row + farther row, then the outputs
+ *     (3·s[x] + s[x−1] + 8) >> 4 and (3·s[x] + s[x+1] + 7) >> 4, with (4·s + 8) >> 4 and
+ *     (4·s + 7) >> 4 at the left and right edges; for 2:1 vertical only (4:4:0),
+ *     (3·nearer + farther + 1) >> 2 for the upper output row of a pair, + 2 for the lower. The
+ *     row above the first and the row below the last of the component's samples repeat them.
+ *     A component only 1 or 2 samples wide is replicated instead (libjpeg-turbo filters from 3
+ *     samples on), and every other integer ratio (4:1:1, 4:1:0, 3:1, …) is plain replication;
+ *   - YCbCr → RGB with 16-bit fixed-point tables, with the constants rounded to multiples of
+ *     2^−16 (1.402 → 91881/2^16, 1.772 → 116130, 0.71414 → 46802, 0.34414 → 22554):
+ *     R = Y + round(1.402·(Cr−128)), B = Y + round(1.772·(Cb−128)),
+ *     G = Y + ⌊(2^15 − 0.34414·2^16·(Cb−128) − 0.71414·2^16·(Cr−128)) / 2^16⌋, clamped;
  *   - colour space: 1 component is gray; 3 components are YCbCr, except when no JFIF APP0 is
  *     present and an Adobe APP14 says transform 0, or, with neither marker, the component ids
  *     are 'R', 'G', 'B': then they are R, G, B as they stand.
