@@ -343,6 +343,8 @@ static int dataset_from_folder(dataset *data, const char *source, int train, sim
         name_list_free(&classes), name_list_free(&unused);
         return simclr_fail(err, "%s: cannot list the folder", classes_from);
     }
+    if (strcmp(folder, classes_from) == 0 && classes.count > 0) /* files beside class folders */
+        data->skipped += unused.count + ignored;
     name_list_free(&unused);
     name_list_sort(&classes);
     if (classes.count > DATASET_MAX_CLASSES) {
@@ -353,10 +355,12 @@ static int dataset_from_folder(dataset *data, const char *source, int train, sim
     }
     if (strcmp(folder, classes_from) != 0) { /* the test split: no classes the training lacks */
         name_list own = {0};
+        ignored = 0;
         if (!list_folder(folder, "", &own, &unused, &ignored)) {
             name_list_free(&own), name_list_free(&unused), name_list_free(&classes);
             return simclr_fail(err, "%s: cannot list the folder", folder);
         }
+        data->skipped += classes.count > 0 ? unused.count + ignored : 0;
         name_list_free(&unused);
         for (c = 0; c < own.count; c++)
             if (bsearch(&own.names[c], classes.names, classes.count, sizeof *classes.names,

@@ -16,8 +16,9 @@
  *         sub-folders (every folder's path sorted, then each folder's files sorted);
  *         a split without sub-folders is unlabelled: its images, one class "all";
  *       - images are .png, .jpg, .jpeg, .ppm, .pgm (any case; the format is told by the
- *         content: data/image_file.h); other files and names starting with '.' are skipped
- *         and counted (data->skipped);
+ *         content: data/image_file.h); other files, names starting with '.' and files
+ *         beside class folders (as ImageFolder ignores them) are skipped and counted
+ *         (data->skipped);
  *       - every image keeps its own size; opening reads only the files' headers, and an
  *         image's pixels are decoded each time dataset_image asks for them;
  *       - the dataset is gray (1 channel) when every image is, else RGB (3), converted as

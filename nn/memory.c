@@ -34,6 +34,9 @@ void *simclr_calloc(size_t count, size_t size, const char *what, simclr_error *e
     aligned = raw + sizeof(void *);
     aligned += (SIMCLR_ALIGNMENT - (size_t)((uintptr_t)aligned % SIMCLR_ALIGNMENT)) % SIMCLR_ALIGNMENT;
     memcpy(aligned - sizeof(void *), &raw, sizeof(void *));
+#ifdef _OPENMP
+#pragma omp atomic /* image folders decode (and allocate) in parallel loops */
+#endif
     allocation_count++;
     return aligned;
 }
