@@ -296,30 +296,23 @@ static int folder_read_headers(dataset *data, simclr_error *err)
 static int folder_of_split(const char *source, int train, char *folder, char *classes_from,
                            size_t size, int *held_out)
 {
-    char candidate[4096];
+    char train_folder[4096], val[4096], test[4096];
+    int has_val, has_test;
     *held_out = 0;
-    if (snprintf(candidate, sizeof candidate, "%s/train", source) < (int)sizeof candidate &&
-        is_directory(candidate)) {
-        if (snprintf(classes_from, size, "%s", candidate) >= (int)size)
-            return 0;
-        if (train) {
-            *held_out = 1;
-            return snprintf(folder, size, "%s", candidate) < (int)size;
-        }
-        if (snprintf(candidate, sizeof candidate, "%s/val", source) < (int)sizeof candidate &&
-            is_directory(candidate)) {
-            *held_out = 1;
-            return snprintf(folder, size, "%s", candidate) < (int)size;
-        }
-        if (snprintf(candidate, sizeof candidate, "%s/test", source) < (int)sizeof candidate &&
-            is_directory(candidate)) {
-            *held_out = 1;
-            return snprintf(folder, size, "%s", candidate) < (int)size;
-        }
-        return snprintf(folder, size, "%s/train", source) < (int)size; /* no held-out split */
-    }
-    return snprintf(folder, size, "%s", source) < (int)size &&
-           snprintf(classes_from, size, "%s", source) < (int)size;
+    if (snprintf(train_folder, sizeof train_folder, "%s/train", source) >=
+            (int)sizeof train_folder ||
+        snprintf(val, sizeof val, "%s/val", source) >= (int)sizeof val ||
+        snprintf(test, sizeof test, "%s/test", source) >= (int)sizeof test)
+        return 0;
+    if (!is_directory(train_folder))
+        return snprintf(folder, size, "%s", source) < (int)size &&
+               snprintf(classes_from, size, "%s", source) < (int)size;
+    has_val = is_directory(val);
+    has_test = !has_val && is_directory(test);
+    *held_out = has_val || has_test; /* for both splits: is there a held-out one? */
+    return snprintf(classes_from, size, "%s", train_folder) < (int)size &&
+           snprintf(folder, size, "%s",
+                    train || !*held_out ? train_folder : has_val ? val : test) < (int)size;
 }
 
 /* An image folder (see dataset.h). */

@@ -125,8 +125,9 @@ static void encoder_view(simclr_encoder *encoder, size_t i, const float *image, 
 {
     const size_t C = encoder->channels, S = encoder->view.size;
     float *input = encoder->inputs + i * C * S * S;
-    float *scratch = encoder->scratch +
-                     (size_t)parallel_thread_index() * aug_resize_workspace_floats(C, height, S);
+    const size_t stride = encoder->scratch_floats / (size_t)parallel_thread_count(); /* a slot,
+        sized for the largest image, whatever this one's height: slots never overlap */
+    float *scratch = encoder->scratch + (size_t)parallel_thread_index() * stride;
     if (height == S && width == S) {
         memcpy(input, image, C * S * S * sizeof(float));
     } else if (centre) {

@@ -277,12 +277,14 @@ Test(image_folder, batch_of_views_any_thread_count)
 
 /* The whole program on a folder of mixed-size PNG, JPEG and PPM images in class sub-folders
  * with train/ and val/: train, evaluate (a held-out "test" column), embed the test split with
- * its file paths and class names; then a folder without a held-out split says so. */
+ * its file paths and class names, embed with 1 and 2 threads (the same bytes); then a folder
+ * without a held-out split says so. */
 Test(image_folder, trains_and_evaluates_end_to_end, .timeout = 600)
 {
     safetensors_file file;
     simclr_error err;
     const safetensors_tensor *paths, *classes;
+    int i;
     make_split_dataset(ROOT_RUN);
     cr_assert_eq(run("./simclr train --data " ROOT_RUN " --out " ROOT_RUN "/run --epochs 1 --batch 4 "
                      "--width 0.0625 --size 32 --threads 2 > " ROOT_RUN "/train.txt 2>&1"), 0);
@@ -307,6 +309,21 @@ Test(image_folder, trains_and_evaluates_end_to_end, .timeout = 600)
     cr_expect_eq(run("./simclr embed --checkpoint " ROOT_RUN "/run/checkpoint.safetensors --out "
                      ROOT_RUN "/run/checkpoint.safetensors > /dev/null 2>&1"), 2,
                  "--out equal to --checkpoint is refused");
+    /* the evaluation views of images of very different heights (short and tall ones made
+     * into views at once by two threads): the same bits for 1 and 2 threads */
+    make_folder(ROOT_RUN "/mixed");
+    for (i = 0; i < 40; i++) {
+        char path[256];
+        snprintf(path, sizeof path, ROOT_RUN "/mixed/%02d.png", i);
+        write_image(path, 3, i % 2 ? 6 : 150, 40, i);
+    }
+    cr_assert_eq(run("./simclr embed --checkpoint " ROOT_RUN "/run/checkpoint.safetensors --data "
+                     ROOT_RUN "/mixed --out " ROOT_RUN "/one.safetensors --threads 1 > /dev/null "
+                     "2>&1 && ./simclr embed --checkpoint " ROOT_RUN "/run/checkpoint.safetensors "
+                     "--data " ROOT_RUN "/mixed --out " ROOT_RUN "/two.safetensors --threads 2 "
+                     "> /dev/null 2>&1"), 0);
+    cr_expect_eq(run("cmp -s " ROOT_RUN "/one.safetensors " ROOT_RUN "/two.safetensors"), 0,
+                 "embed: the same bytes for 1 and 2 threads");
 
     cr_assert_eq(run("./simclr eval --checkpoint " ROOT_RUN "/run/checkpoint.safetensors --data "
                      ROOT_RUN "/train --probe knn > " ROOT_RUN "/eval.txt 2> " ROOT_RUN "/eval.err"), 0);
