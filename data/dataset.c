@@ -23,17 +23,26 @@
 #include "image_file.h"
 #include "shapes.h"
 
+/* Is directory/name a regular file? (Never opened: a FIFO there would block.) */
 static int file_exists(const char *directory, const char *name)
 {
     char path[4096];
-    FILE *file;
     if (strlen(directory) + strlen(name) + 2 > sizeof path)
         return 0;
     sprintf(path, "%s/%s", directory, name);
-    file = fopen(path, "rb");
-    if (file != NULL)
-        fclose(file);
-    return file != NULL;
+#ifdef DATASET_HAVE_DIRECTORIES
+    {
+        struct stat info;
+        return stat(path, &info) == 0 && S_ISREG(info.st_mode);
+    }
+#else
+    {
+        FILE *file = fopen(path, "rb");
+        if (file != NULL)
+            fclose(file);
+        return file != NULL;
+    }
+#endif
 }
 
 static int ends_with(const char *text, const char *suffix)
@@ -122,11 +131,38 @@ static int is_directory(const char *path)
     return stat(path, &info) == 0 && S_ISDIR(info.st_mode);
 }
 
+/* The folders a walk has entered, by device and inode, so a symbolic link back up the tree is
+ * entered once, not forever. */
+typedef struct folder_ids {
+    struct stat *seen;
+    size_t count, capacity;
+    size_t repeats; /* links to folders entered before: skipped */
+} folder_ids;
+
+/* 1 when the folder is new (and now recorded), 0 when seen before, −1 out of memory. */
+static int folder_ids_add(folder_ids *ids, const struct stat *info)
+{
+    size_t i;
+    for (i = 0; i < ids->count; i++)
+        if (ids->seen[i].st_dev == info->st_dev && ids->seen[i].st_ino == info->st_ino)
+            return 0;
+    if (ids->count == ids->capacity) {
+        const size_t larger = ids->capacity ? 2 * ids->capacity : 16;
+        struct stat *grown = realloc(ids->seen, larger * sizeof *grown);
+        if (grown == NULL)
+            return -1;
+        ids->seen = grown, ids->capacity = larger;
+    }
+    ids->seen[ids->count++] = *info;
+    return 1;
+}
+
 /* The entries of folder `base`/`relative` (relative may be ""): sub-folders (their paths
- * relative to base) into folders unless it is NULL, image files into files; every other entry
- * is counted in *skipped. Fails only when the folder cannot be listed or memory runs out. */
+ * relative to base) into folders unless it is NULL (then passed over; with `visited`, a folder
+ * entered before is counted in visited->repeats instead), image files into files; every other
+ * entry is counted in *skipped. Returns 1, 0 when the folder cannot be listed, −1 when memory runs out. */
 static int list_folder(const char *base, const char *relative, name_list *folders,
-                       name_list *files, size_t *skipped)
+                       folder_ids *visited, name_list *files, size_t *skipped)
 {
     char path[4096];
     DIR *directory;
@@ -138,7 +174,7 @@ static int list_folder(const char *base, const char *relative, name_list *folder
     directory = opendir(path);
     if (directory == NULL)
         return 0;
-    while (ok && (entry = readdir(directory)) != NULL) {
+    while (ok > 0 && (entry = readdir(directory)) != NULL) {
         char full[4096];
         struct stat info;
         const char *name = entry->d_name;
@@ -150,12 +186,18 @@ static int list_folder(const char *base, const char *relative, name_list *folder
             (*skipped)++;
             continue;
         }
-        if (S_ISDIR(info.st_mode)) { /* listed when asked for, else passed over */
-            if (folders != NULL)
-                ok = *relative ? name_list_add(folders, relative, name)
-                               : name_list_add(folders, name, NULL);
+        if (S_ISDIR(info.st_mode)) {
+            const int fresh = visited != NULL ? folder_ids_add(visited, &info) : 1;
+            if (fresh < 0)
+                ok = -1;
+            else if (fresh == 0)
+                visited->repeats++; /* a link back to a folder already listed */
+            else if (folders != NULL)
+                ok = (*relative ? name_list_add(folders, relative, name)
+                                : name_list_add(folders, name, NULL)) ? 1 : -1;
         } else if (S_ISREG(info.st_mode) && image_file_has_image_extension(name)) {
-            ok = *relative ? name_list_add(files, relative, name) : name_list_add(files, name, NULL);
+            ok = (*relative ? name_list_add(files, relative, name)
+                            : name_list_add(files, name, NULL)) ? 1 : -1;
         } else {
             (*skipped)++;
         }
@@ -164,44 +206,60 @@ static int list_folder(const char *base, const char *relative, name_list *folder
     return ok;
 }
 
-#define DATASET_MAX_DEPTH 16 /* sub-folders within a class folder (a guard against link loops) */
+#define DATASET_MAX_DEPTH 64 /* folders within a class folder, at most */
 
 /* Every image of class folder `class_name` and its sub-folders, in torchvision's order: all
- * folders' paths sorted, then each folder's files sorted. */
+ * folders' paths sorted, then each folder's files sorted. A folder that cannot be listed is
+ * skipped and counted (as torchvision's walk passes over it). */
 static int list_class_images(const char *root, const char *class_name, name_list *images,
                              size_t *skipped, simclr_error *err)
 {
     name_list folders = {0}, level = {0};
+    folder_ids visited = {0};
+    struct stat info;
+    char path[4096];
     size_t f, depth, first = 0;
-    if (!name_list_add(&folders, class_name, NULL))
-        return simclr_fail(err, "%s: out of memory listing the folder", root);
-    for (depth = 0; depth < DATASET_MAX_DEPTH && first < folders.count; depth++) {
+    int status = SIMCLR_OK;
+    if (snprintf(path, sizeof path, "%s/%s", root, class_name) >= (int)sizeof path ||
+        stat(path, &info) != 0 || folder_ids_add(&visited, &info) < 0 ||
+        !name_list_add(&folders, class_name, NULL))
+        status = simclr_fail(err, "%s/%s: cannot list the folder", root, class_name);
+    for (depth = 0; status == SIMCLR_OK && first < folders.count; depth++) {
         const size_t end = folders.count; /* the folders found at the previous depth */
-        for (f = first; f < end; f++) {
+        if (depth == DATASET_MAX_DEPTH) {
+            status = simclr_fail(err, "%s/%s: folders nested more than %d deep", root,
+                                 folders.names[first], DATASET_MAX_DEPTH);
+            break;
+        }
+        for (f = first; f < end && status == SIMCLR_OK; f++) {
             name_list ignored = {0};
-            size_t counted_below = 0;
-            if (!list_folder(root, folders.names[f], &folders, &ignored, &counted_below)) {
-                name_list_free(&ignored), name_list_free(&folders);
-                return simclr_fail(err, "%s/%s: cannot list the folder", root, folders.names[f]);
-            }
+            size_t counted_below = 0; /* counted when the files are listed, below */
+            if (list_folder(root, folders.names[f], &folders, &visited, &ignored,
+                            &counted_below) < 0)
+                status = simclr_fail(err, "%s: out of memory listing the folders", root);
             name_list_free(&ignored);
         }
         first = end;
     }
     name_list_sort(&folders);
-    for (f = 0; f < folders.count; f++) {
+    for (f = 0; f < folders.count && status == SIMCLR_OK; f++) {
         const size_t before = level.count;
-        if (!list_folder(root, folders.names[f], NULL, &level, skipped)) {
-            name_list_free(&level), name_list_free(&folders);
-            return simclr_fail(err, "%s/%s: cannot list the folder", root, folders.names[f]);
-        }
-        if (level.count - before > 1)
+        const int listed = list_folder(root, folders.names[f], NULL, NULL, &level, skipped);
+        if (listed < 0)
+            status = simclr_fail(err, "%s: out of memory listing the folders", root);
+        else if (listed == 0)
+            (*skipped)++; /* a folder that cannot be listed */
+        else if (level.count - before > 1)
             qsort(level.names + before, level.count - before, sizeof *level.names,
                   compare_names);
     }
     name_list_free(&folders);
+    free(visited.seen);
+    *skipped += visited.repeats;
+    if (status != SIMCLR_OK)
+        name_list_free(&level);
     *images = level;
-    return SIMCLR_OK;
+    return status;
 }
 
 /* Appends the images of `list` (paths relative to the split's folder) with `label`. */
@@ -332,7 +390,7 @@ static int dataset_from_folder(dataset *data, const char *source, int train, sim
     if (data->folder == NULL)
         return simclr_fail(err, "%s: out of memory", source);
     strcpy(data->folder, folder);
-    if (!list_folder(classes_from, "", &classes, &unused, &ignored)) {
+    if (list_folder(classes_from, "", &classes, NULL, &unused, &ignored) <= 0) {
         name_list_free(&classes), name_list_free(&unused);
         return simclr_fail(err, "%s: cannot list the folder", classes_from);
     }
@@ -349,14 +407,15 @@ static int dataset_from_folder(dataset *data, const char *source, int train, sim
     if (strcmp(folder, classes_from) != 0) { /* the test split: no classes the training lacks */
         name_list own = {0};
         ignored = 0;
-        if (!list_folder(folder, "", &own, &unused, &ignored)) {
+        if (list_folder(folder, "", &own, NULL, &unused, &ignored) <= 0) {
             name_list_free(&own), name_list_free(&unused), name_list_free(&classes);
             return simclr_fail(err, "%s: cannot list the folder", folder);
         }
         data->skipped += classes.count > 0 ? unused.count + ignored : 0;
         name_list_free(&unused);
         for (c = 0; c < own.count; c++)
-            if (bsearch(&own.names[c], classes.names, classes.count, sizeof *classes.names,
+            if (classes.count == 0 ||
+                bsearch(&own.names[c], classes.names, classes.count, sizeof *classes.names,
                         compare_names) == NULL) {
                 simclr_fail(err, "%s/%s: a class folder that %s does not have", folder,
                             own.names[c], classes_from);
@@ -367,8 +426,15 @@ static int dataset_from_folder(dataset *data, const char *source, int train, sim
     }
     for (c = 0; c < classes.count; c++) {
         char class_folder[4096];
+        const size_t before = data->count;
+        if (strlen(classes.names[c]) >= DATASET_NAME_MAX) {
+            simclr_fail(err, "%s/%s: a class name of more than %d bytes", classes_from,
+                        classes.names[c], DATASET_NAME_MAX - 1);
+            name_list_free(&classes);
+            return SIMCLR_FAILED;
+        }
+        strcpy(data->names[c], classes.names[c]);
         snprintf(class_folder, sizeof class_folder, "%s/%s", folder, classes.names[c]);
-        snprintf(data->names[c], DATASET_NAME_MAX, "%s", classes.names[c]);
         if (!is_directory(class_folder))
             continue; /* a class the test split has no images of */
         if (list_class_images(folder, classes.names[c], &images, &data->skipped, err) !=
@@ -378,12 +444,18 @@ static int dataset_from_folder(dataset *data, const char *source, int train, sim
             return SIMCLR_FAILED;
         }
         name_list_free(&images);
+        if (train && data->count == before) { /* as torchvision's ImageFolder refuses it */
+            simclr_fail(err, "%s: class folder without images (.png, .jpg, .jpeg, .ppm, .pgm)",
+                        class_folder);
+            name_list_free(&classes);
+            return SIMCLR_FAILED;
+        }
     }
     data->classes = (int)classes.count;
     if (classes.count == 0) { /* the images themselves, unlabelled: one class "all" */
         data->classes = 1;
         strcpy(data->names[0], "all");
-        if (!list_folder(folder, "", NULL, &images, &data->skipped)) {
+        if (list_folder(folder, "", NULL, NULL, &images, &data->skipped) <= 0) {
             name_list_free(&images);
             return simclr_fail(err, "%s: cannot list the folder", folder);
         }
@@ -551,6 +623,46 @@ int dataset_image(const dataset *data, size_t index, float *image, simclr_error 
     }
     for (i = 0; i < floats; i++)
         image[i] = (float)data->pixels[index * floats + i] / 255.0f;
+    return SIMCLR_OK;
+}
+
+int dataset_use_channels(dataset *data, size_t channels, const char *source, simclr_error *err)
+{
+    if (data->channels == channels)
+        return SIMCLR_OK;
+    if (data->files != NULL && data->channels == 1 && channels == 3) {
+        data->channels = 3; /* gray images decoded as RGB, as Pillow's convert("RGB") */
+        return SIMCLR_OK;
+    }
+    return simclr_fail(err, "%s: images of %lu channel(s), where %lu are needed", source,
+                       (unsigned long)data->channels, (unsigned long)channels);
+}
+
+int dataset_match_classes(dataset *test, const dataset *train, const char *source,
+                          simclr_error *err)
+{
+    int c, k, same = test->classes == train->classes, map[DATASET_MAX_CLASSES];
+    size_t i;
+    for (c = 0; same && c < test->classes; c++)
+        same = strcmp(test->names[c], train->names[c]) == 0;
+    if (same)
+        return SIMCLR_OK;
+    if (test->files == NULL)
+        return simclr_fail(err, "%s: its %d classes are not the training data's %d", source,
+                           test->classes, train->classes);
+    for (c = 0; c < test->classes; c++) { /* an image folder: its class names looked up */
+        for (k = 0; k < train->classes && strcmp(test->names[c], train->names[k]) != 0; k++)
+            ;
+        if (k == train->classes)
+            return simclr_fail(err, "%s: class '%s' is not a class of the training data",
+                               source, test->names[c]);
+        map[c] = k;
+    }
+    for (i = 0; i < test->count; i++)
+        test->files[i].label = map[test->files[i].label];
+    for (k = 0; k < train->classes; k++)
+        strcpy(test->names[k], train->names[k]);
+    test->classes = train->classes;
     return SIMCLR_OK;
 }
 

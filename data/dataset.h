@@ -78,6 +78,17 @@ void dataset_close(dataset *data);
 
 int dataset_label(const dataset *data, size_t index);
 
+/* Makes the images come with `channels` channels: an image folder of gray images can be read
+ * as RGB (each gray value in all three, as Pillow's convert("RGB")); any other difference is an
+ * error naming `source`. */
+int dataset_use_channels(dataset *data, size_t channels, const char *source, simclr_error *err);
+
+/* Makes the test split's labels mean what the training split's do: when their class names
+ * differ, an image folder's labels are looked up by class name in train's list (a class train
+ * lacks is an error naming `source`); other datasets must have train's classes. */
+int dataset_match_classes(dataset *test, const dataset *train, const char *source,
+                          simclr_error *err);
+
 /* The size of image `index` (each image of an image folder has its own). */
 void dataset_image_size(const dataset *data, size_t index, size_t *height, size_t *width);
 

@@ -267,6 +267,16 @@ int simclr_encoder_split_features(feature_set *train, feature_set *test, dataset
     }
     if (explicit_test) /* named by the user: held out by their word */
         train_data->held_out = test_data->held_out = 1;
+    if ((encoder != NULL &&
+         dataset_use_channels(train_data, encoder->channels, source, err) != SIMCLR_OK) ||
+        dataset_use_channels(test_data, train_data->channels,
+                             explicit_test ? test_source : source, err) != SIMCLR_OK ||
+        dataset_match_classes(test_data, train_data, explicit_test ? test_source : source,
+                              err) != SIMCLR_OK) {
+        dataset_close(train_data);
+        dataset_close(test_data);
+        return SIMCLR_FAILED;
+    }
     if ((encoder == NULL
              ? features_from_pixels(train, train_data, train_limit, err) != SIMCLR_OK ||
                    features_from_pixels(test, test_data, test_limit, err) != SIMCLR_OK

@@ -127,6 +127,14 @@ Test(image_folder, lists_like_torchvision_image_folder)
     cr_expect(!data.held_out, "one folder is both splits");
     dataset_close(&data);
 
+    /* a symbolic link back up the tree is entered once (skipped and counted), not forever */
+    cr_assert_eq(run("ln -s .. " ROOT_LIST "/b/sub/deep/up"), 0);
+    cr_assert_eq(dataset_open(&data, ROOT_LIST, 1, 0, &err), SIMCLR_OK, "%s", err.message);
+    cr_expect(data.count == 7 && data.skipped == 4, "%zu images, %zu skipped", data.count,
+              data.skipped);
+    dataset_close(&data);
+    cr_assert_eq(run("rm " ROOT_LIST "/b/sub/deep/up"), 0);
+
     /* gray only when every image is gray */
     cr_assert_eq(dataset_open(&data, ROOT_LIST "/b/sub/deep", 1, 0, &err), SIMCLR_OK, "%s",
                  err.message);
@@ -181,6 +189,27 @@ Test(image_folder, train_and_val_splits)
     cr_expect_not_null(strstr(test.folder, "/val"));
     dataset_close(&train);
     dataset_close(&test);
+    /* a held-out folder of its own (--test-data) with only the "dog" class and gray images:
+     * its labels are looked up by name (dog is class 1, not 0) and its images read as RGB */
+    make_folder(ROOT_SPLITS "/extra/dog");
+    write_image(ROOT_SPLITS "/extra/dog/d.pgm", 1, 9, 9, 3);
+    cr_assert_eq(dataset_open(&train, ROOT_SPLITS, 1, 0, &err), SIMCLR_OK, "%s", err.message);
+    cr_assert_eq(dataset_open(&test, ROOT_SPLITS "/extra", 0, 0, &err), SIMCLR_OK);
+    cr_expect(test.channels == 1 && test.classes == 1 && dataset_label(&test, 0) == 0);
+    cr_assert_eq(dataset_use_channels(&test, train.channels, "extra", &err), SIMCLR_OK);
+    cr_assert_eq(dataset_match_classes(&test, &train, "extra", &err), SIMCLR_OK, "%s",
+                 err.message);
+    cr_expect(test.channels == 3 && test.classes == 2 && dataset_label(&test, 0) == 1 &&
+              strcmp(test.names[1], "dog") == 0, "dog keeps the training split's index 1");
+    dataset_close(&test);
+    make_folder(ROOT_SPLITS "/extra/emu");
+    write_image(ROOT_SPLITS "/extra/emu/e.pgm", 1, 9, 9, 4);
+    cr_assert_eq(dataset_open(&test, ROOT_SPLITS "/extra", 0, 0, &err), SIMCLR_OK);
+    cr_expect_eq(dataset_match_classes(&test, &train, "extra", &err), SIMCLR_FAILED);
+    cr_expect_not_null(strstr(err.message, "'emu'"), "%s", err.message);
+    dataset_close(&test);
+    dataset_close(&train);
+
     make_folder(ROOT_SPLITS "/val/emu");
     write_image(ROOT_SPLITS "/val/emu/e.png", 3, 8, 8, 1);
     cr_expect_eq(dataset_open(&test, ROOT_SPLITS, 0, 0, &err), SIMCLR_FAILED);
