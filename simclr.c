@@ -117,9 +117,9 @@ int simclr_batch_of_views(simclr_model *model, aug_batch *w, const dataset *data
         return simclr_fail(err, "simclr: the views are %lu pixels a side, the model takes %lux%lu",
                            (unsigned long)augment->size, (unsigned long)model->config.height,
                            (unsigned long)model->config.width);
-    if (w->batch != N || w->augment_floats < aug_batch_workspace_floats(
-                                                 augment, data->channels, data->max_height,
-                                                 data->max_width, w->slots))
+    if (w->batch != N || w->image_floats < (data->files ? 0 : data->channels * data->max_pixels) ||
+        w->augment_floats < aug_batch_workspace_floats(augment, data->channels, data->max_height,
+                                                       data->max_width, w->slots))
         return simclr_fail(err, "simclr: the views' workspace was made for another batch");
     if ((step + 1) * N > data->count || (order == w->order && data->count > w->count))
         return simclr_fail(err, "simclr: step %lu of an epoch of %lu steps", (unsigned long)step,
@@ -577,7 +577,7 @@ static int run_training(simclr_training *training, const train_options *options)
             resnet_arch_name(training->model.encoder.arch),
             resnet_stem_name(training->model.encoder.stem), training->model.encoder.width,
             (unsigned long)training->model.head.num_layers, training->data, (unsigned long)images,
-            (unsigned long)data.channels, data.height == 0 ? "up to " : "",
+            (unsigned long)data.channels, data.height == 0 ? "(up to) " : "",
             (unsigned long)data.max_height, (unsigned long)data.max_width,
             (unsigned long)per_epoch, (unsigned long)training->model.batch,
             (unsigned long)model.step, (unsigned long)(per_epoch * training->epochs),

@@ -132,13 +132,12 @@ void aug_center_view_size(size_t height, size_t width, size_t size, size_t *resi
                           size_t *resized_width)
 {
     const size_t shorter = (size_t)((double)size / 0.875);
-    if (height <= width) {
-        *resized_height = shorter;
-        *resized_width = (size_t)((double)shorter * (double)width / (double)height);
-    } else {
-        *resized_width = shorter;
-        *resized_height = (size_t)((double)shorter * (double)height / (double)width);
-    }
+    const double longer = (double)shorter * (double)(height <= width ? width : height) /
+                          (double)(height <= width ? height : width);
+    const double limit = (double)((size_t)-1 / 4); /* a side that fits size_t (32-bit too) */
+    const size_t longer_side = longer < limit ? (size_t)longer : (size_t)limit;
+    *resized_height = height <= width ? shorter : longer_side;
+    *resized_width = height <= width ? longer_side : shorter;
 }
 
 void aug_center_view(float *out, const float *image, size_t channels, size_t height,

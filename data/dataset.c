@@ -686,8 +686,8 @@ int dataset_image_failure(const dataset *data, size_t index, simclr_error *err)
     if (image == NULL)
         return SIMCLR_FAILED;
     simclr_free(image);
-    return simclr_fail(err, "%s: unreadable a moment ago, readable now",
-                       dataset_image_name(data, index));
+    return simclr_fail(err, "%s/%s: unreadable a moment ago, readable now",
+                       data->folder != NULL ? data->folder : "", dataset_image_name(data, index));
 }
 
 void dataset_epoch_order(const dataset *data, uint64_t seed, uint64_t epoch, size_t *order)

@@ -3,37 +3,49 @@
  * Conventions and known answers: data/file_io.h.
  */
 #if defined(__unix__) || defined(__APPLE__)
-#define _POSIX_C_SOURCE 200809L /* stat: a FIFO or a directory is refused before it is opened */
+#define _POSIX_C_SOURCE 200809L /* open, fstat, fdopen: a FIFO or a directory is refused */
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #define FILE_IO_HAVE_STAT 1
 #endif
 
 #include "file_io.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../nn/memory.h"
 
 /* Opens a file for reading, refusing what is not a regular file: reading a FIFO would block
- * forever and a directory has no size. */
+ * forever and a directory has no size. Where POSIX is available the file is opened without
+ * blocking and then examined (fstat), so nothing can be swapped in between the two. */
 static FILE *open_regular_file(const char *path, simclr_error *err)
 {
     FILE *file;
 #ifdef FILE_IO_HAVE_STAT
     struct stat info;
-    if (stat(path, &info) != 0) {
-        simclr_fail(err, "%s: cannot open the file", path);
+    const int descriptor = open(path, O_RDONLY | O_NONBLOCK);
+    if (descriptor < 0) {
+        simclr_fail(err, "%s: cannot open the file (%s)", path, strerror(errno));
         return NULL;
     }
-    if (!S_ISREG(info.st_mode)) {
+    if (fstat(descriptor, &info) != 0 || !S_ISREG(info.st_mode)) {
+        close(descriptor);
         simclr_fail(err, "%s: not a regular file", path);
         return NULL;
     }
-#endif
+    file = fdopen(descriptor, "rb");
+    if (file == NULL) {
+        close(descriptor);
+        simclr_fail(err, "%s: cannot open the file (%s)", path, strerror(errno));
+    }
+#else
     file = fopen(path, "rb");
     if (file == NULL)
-        simclr_fail(err, "%s: cannot open the file", path);
+        simclr_fail(err, "%s: cannot open the file (%s)", path, strerror(errno));
+#endif
     return file;
 }
 

@@ -14,7 +14,7 @@
 #include "png.h"
 
 /* Enough for every PNG and PPM header and for JPEGs without a large EXIF or ICC segment before
- * the frame header; a JPEG whose header lies further in is read whole. */
+ * the frame header; a JPEG whose header lies further in is read again with more. */
 #define IMAGE_HEADER_BYTES 4096
 
 int image_file_has_image_extension(const char *name)
@@ -79,25 +79,30 @@ static int check_pixels(const image_info *info, const char *name, simclr_error *
 
 int image_file_info(const char *path, image_info *info, simclr_error *err)
 {
-    uint8_t start[IMAGE_HEADER_BYTES];
-    size_t size, file_size;
+    uint8_t start[IMAGE_HEADER_BYTES], *bytes = start;
+    size_t size, file_size, capacity = sizeof start;
+    int status;
     memset(info, 0, sizeof *info);
-    if (file_read_prefix(path, start, sizeof start, &size, &file_size, err) != SIMCLR_OK)
-        return SIMCLR_FAILED;
-    if (info_from_bytes(start, size, path, info, err) != SIMCLR_OK) {
-        uint8_t *bytes;
-        int status;
-        if (!(info->format == IMAGE_JPEG && file_size > size))
-            return SIMCLR_FAILED;
-        /* a JPEG with more than IMAGE_HEADER_BYTES of APPn segments before its frame header */
-        if (file_read_all(path, IMAGE_MAX_FILE_BYTES, &bytes, &size, err) != SIMCLR_OK)
-            return SIMCLR_FAILED;
-        status = info_from_bytes(bytes, size, path, info, err);
-        simclr_free(bytes);
-        if (status != SIMCLR_OK)
+    for (;;) {
+        status = file_read_prefix(path, bytes, capacity, &size, &file_size, err);
+        if (status == SIMCLR_OK)
+            status = info_from_bytes(bytes, size, path, info, err);
+        if (bytes != start)
+            simclr_free(bytes);
+        /* a JPEG whose frame header lies beyond the bytes read (behind EXIF, ICC, a
+         * thumbnail): 64 KiB, then 1 MiB, then the whole file */
+        if (status == SIMCLR_OK || info->format != IMAGE_JPEG || size >= file_size ||
+            capacity > IMAGE_MAX_FILE_BYTES / 16)
+            break;
+        capacity = capacity < 65536              ? 65536
+                   : capacity < ((size_t)1 << 20) ? (size_t)1 << 20
+                   : file_size < IMAGE_MAX_FILE_BYTES ? file_size
+                                                      : IMAGE_MAX_FILE_BYTES;
+        bytes = simclr_calloc(capacity, 1, path, err);
+        if (bytes == NULL)
             return SIMCLR_FAILED;
     }
-    return check_pixels(info, path, err);
+    return status == SIMCLR_OK ? check_pixels(info, path, err) : SIMCLR_FAILED;
 }
 
 int image_bytes_decode(const uint8_t *bytes, size_t size, const char *name, size_t channels,

@@ -322,26 +322,29 @@ static void data_defaults(void *settings)
 }
 
 /* Decodes images order[0 .. n) (making their two views too when views is not NULL), one thread
- * per image; fails if any image fails. */
+ * per image; on failure, the reason for the first image (in order) that failed. */
 static int data_pass(const dataset *data, const size_t *order, size_t n, float *views,
-                     const aug_config *augment, float *workspace, size_t slot_floats)
+                     const aug_config *augment, float *workspace, size_t slot_floats,
+                     unsigned char *failed, simclr_error *err)
 {
+    size_t k;
     long i;
-    int failed = 0;
-    PARALLEL_FOR_DYNAMIC(reduction(|| : failed))
+    PARALLEL_FOR_DYNAMIC()
     for (i = 0; i < (long)n; i++) {
         size_t height, width;
         float *image = dataset_image_new(data, order[i], &height, &width, NULL);
-        if (image == NULL)
-            failed = 1;
-        else if (views != NULL)
+        failed[i] = image == NULL;
+        if (image != NULL && views != NULL)
             aug_two_views(views + (size_t)parallel_thread_index() * 2 * data->channels *
                                       augment->size * augment->size,
                           1, 0, image, data->channels, height, width, augment, 0, 0, order[i],
                           workspace + (size_t)parallel_thread_index() * slot_floats);
         simclr_free(image);
     }
-    return failed ? SIMCLR_FAILED : SIMCLR_OK;
+    for (k = 0; k < n; k++)
+        if (failed[k])
+            return dataset_image_failure(data, order[k], err);
+    return SIMCLR_OK;
 }
 
 static int data_run(const void *settings, char *line, size_t size, simclr_error *err)
@@ -351,6 +354,7 @@ static int data_run(const void *settings, char *line, size_t size, simclr_error 
     aug_config augment;
     size_t *order, n, r, slot_floats, S;
     float *views, *workspace;
+    unsigned char *failed;
     double start, open_seconds, decode = 0.0, both = 0.0;
     int status = SIMCLR_OK;
     simclr_training training;
@@ -376,27 +380,26 @@ static int data_run(const void *settings, char *line, size_t size, simclr_error 
                           sizeof(float), "bench data: views", err);
     workspace = simclr_calloc((size_t)parallel_thread_count() * slot_floats, sizeof(float),
                               "bench data: workspace", err);
-    if (order == NULL || views == NULL || workspace == NULL) {
-        simclr_free(order), simclr_free(views), simclr_free(workspace);
+    failed = simclr_calloc(data.count > 0 ? data.count : 1, 1, "bench data: status", err);
+    if (order == NULL || views == NULL || workspace == NULL || failed == NULL) {
+        simclr_free(order), simclr_free(views), simclr_free(workspace), simclr_free(failed);
         dataset_close(&data);
         return SIMCLR_FAILED;
     }
     for (r = 0; r <= s->reps && status == SIMCLR_OK; r++) { /* run 0 warms the caches up */
         dataset_epoch_order(&data, 0, (uint64_t)r, order);
         start = timer_seconds();
-        status = data_pass(&data, order, n, NULL, &augment, workspace, slot_floats);
+        status = data_pass(&data, order, n, NULL, &augment, workspace, slot_floats, failed, err);
         if (r > 0)
             decode = best_of(decode, timer_seconds() - start);
         start = timer_seconds();
         if (status == SIMCLR_OK)
-            status = data_pass(&data, order, n, views, &augment, workspace, slot_floats);
+            status = data_pass(&data, order, n, views, &augment, workspace, slot_floats, failed,
+                               err);
         if (r > 0)
             both = best_of(both, timer_seconds() - start);
     }
-    if (status != SIMCLR_OK)
-        simclr_fail(err, "bench data: an image of %s could not be read (simclr train would say "
-                         "which)", s->data);
-    else if (data.height > 0)
+    if (status == SIMCLR_OK && data.height > 0) /* else err says which image failed */
         snprintf(line, size,
                  "data source=%s images=%lu shape=%lux%lux%lu threads=%d open_s=%.3f "
                  "images_per_s=%.0f views_per_s=%.0f (size %lu, best of %lu)",
@@ -404,7 +407,7 @@ static int data_run(const void *settings, char *line, size_t size, simclr_error 
                  (unsigned long)data.height, (unsigned long)data.width, parallel_thread_count(),
                  open_seconds, (double)n / decode, 2.0 * (double)n / both, (unsigned long)S,
                  (unsigned long)s->reps);
-    else
+    else if (status == SIMCLR_OK)
         snprintf(line, size,
                  "data source=%s images=%lu shape=%lux(up to %lux%lu) threads=%d open_s=%.3f "
                  "images_per_s=%.0f views_per_s=%.0f (size %lu, best of %lu)",
@@ -412,7 +415,7 @@ static int data_run(const void *settings, char *line, size_t size, simclr_error 
                  (unsigned long)data.max_height, (unsigned long)data.max_width,
                  parallel_thread_count(), open_seconds, (double)n / decode,
                  2.0 * (double)n / both, (unsigned long)S, (unsigned long)s->reps);
-    simclr_free(order), simclr_free(views), simclr_free(workspace);
+    simclr_free(order), simclr_free(views), simclr_free(workspace), simclr_free(failed);
     dataset_close(&data);
     return status;
 }

@@ -105,8 +105,10 @@ static int encoder_scratch_for(simclr_encoder *encoder, size_t height, simclr_er
     const int slots = parallel_thread_count();
     const size_t slot_floats = aug_resize_workspace_floats(encoder->channels, height,
                                                            encoder->view.size);
-    if (encoder->scratch_floats >= (size_t)slots * slot_floats)
+    if (encoder->scratch_floats >= (size_t)slots * slot_floats) {
+        encoder->scratch_stride = encoder->scratch_floats / (size_t)slots;
         return SIMCLR_OK;
+    }
     simclr_free(encoder->scratch); /* made for smaller images or fewer threads */
     encoder->scratch_floats = 0;
     encoder->scratch = simclr_calloc((size_t)slots * slot_floats, sizeof(float),
@@ -114,6 +116,7 @@ static int encoder_scratch_for(simclr_encoder *encoder, size_t height, simclr_er
     if (encoder->scratch == NULL)
         return SIMCLR_FAILED;
     encoder->scratch_floats = (size_t)slots * slot_floats;
+    encoder->scratch_stride = slot_floats;
     return SIMCLR_OK;
 }
 
@@ -125,9 +128,9 @@ static void encoder_view(simclr_encoder *encoder, size_t i, const float *image, 
 {
     const size_t C = encoder->channels, S = encoder->view.size;
     float *input = encoder->inputs + i * C * S * S;
-    const size_t stride = encoder->scratch_floats / (size_t)parallel_thread_count(); /* a slot,
-        sized for the largest image, whatever this one's height: slots never overlap */
-    float *scratch = encoder->scratch + (size_t)parallel_thread_index() * stride;
+    /* this thread's slot, sized for the largest image whatever this one's height, set before
+     * the parallel loop (whose threads are at most the slots) */
+    float *scratch = encoder->scratch + (size_t)parallel_thread_index() * encoder->scratch_stride;
     if (height == S && width == S) {
         memcpy(input, image, C * S * S * sizeof(float));
     } else if (centre) {

@@ -44,8 +44,8 @@ typedef struct simclr_encoder {
     uint64_t seed;
     char data[SIMCLR_DATA_MAX];   /* the run's --data */
     float *inputs;                /* (capacity, channels, size, size) the transformed images */
-    float *scratch;               /* resize workspace, one per thread */
-    size_t scratch_floats;
+    float *scratch;               /* resize workspace, one slot per thread */
+    size_t scratch_floats, scratch_stride; /* in all; one slot's */
 } simclr_encoder;
 
 /* From a file, or from the file's bytes in memory (`name` names them in errors). random_init:

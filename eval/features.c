@@ -57,8 +57,7 @@ int features_from_pixels(feature_set *features, const dataset *data, size_t limi
         if (features->labels[i] < 0)
             first_failed = (size_t)i;
     if (first_failed < features->count) { /* again, for the reason */
-        if (dataset_image(data, first_failed, features->values, err) == SIMCLR_OK)
-            simclr_fail(err, "features: image %lu failed, then read", (unsigned long)first_failed);
+        dataset_image_failure(data, first_failed, err);
         feature_set_destroy(features);
         return SIMCLR_FAILED;
     }
