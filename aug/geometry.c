@@ -77,38 +77,54 @@ static size_t resize_taps(double *w, size_t *first, size_t x, size_t n_in, size_
     return count;
 }
 
+/* The input rows [*first, *end) of a window of n_in rows that output rows [top, top + rows)
+ * of a resize to n_out read (taps move down monotonically with the output row). */
+static void resize_rows_read(size_t top, size_t rows, size_t n_in, size_t n_out, size_t *first,
+                             size_t *end)
+{
+    double weights[AUG_MAX_TAPS];
+    size_t last_first, count;
+    resize_taps(weights, first, top, n_in, n_out);
+    count = resize_taps(weights, &last_first, top + rows - 1, n_in, n_out);
+    *end = last_first + count;
+}
+
 /* The rows [top, top + rows) and columns [left, left + cols) of the resize of `window` to
  * out_height × out_width; every output pixel depends only on its own taps, so a part of the
- * output is computed exactly as the whole would be. */
+ * output is computed exactly as the whole would be, from only the input rows it reads. */
 static void resize_part(float *out,         /* (C, rows, cols) */
                         const float *image, /* (C, H, W) */
                         size_t channels, size_t height, size_t width, aug_crop window,
                         size_t out_height, size_t out_width, size_t top, size_t left,
                         size_t rows, size_t cols,
-                        float *workspace)   /* C · window.height · cols */
+                        float *workspace)   /* C · (rows read) · cols */
 {
     double weights[AUG_MAX_TAPS];
-    size_t c, x, y, j, first, count;
-    /* rows: (C, window.height, window.width) → (C, window.height, cols) */
+    size_t c, x, y, j, first, count, read_first, read_end, read;
+    resize_rows_read(top, rows, window.height, out_height, &read_first, &read_end);
+    read = read_end - read_first;
+    /* rows: (C, read, window.width) → (C, read, cols), the window's rows read_first … */
     for (x = 0; x < cols; x++) {
         count = resize_taps(weights, &first, left + x, window.width, out_width);
         for (c = 0; c < channels; c++)
-            for (y = 0; y < window.height; y++) {
-                const float *row = image + (c * height + window.top + y) * width + window.left;
+            for (y = 0; y < read; y++) {
+                const float *row = image + (c * height + window.top + read_first + y) * width +
+                                   window.left;
                 double sum = 0.0;
                 for (j = 0; j < count; j++)
                     sum += weights[j] * row[first + j];
-                workspace[(c * window.height + y) * cols + x] = (float)sum;
+                workspace[(c * read + y) * cols + x] = (float)sum;
             }
     }
-    /* columns: (C, window.height, cols) → (C, rows, cols) */
+    /* columns: (C, read, cols) → (C, rows, cols) */
     for (y = 0; y < rows; y++) {
         count = resize_taps(weights, &first, top + y, window.height, out_height);
         for (c = 0; c < channels; c++)
             for (x = 0; x < cols; x++) {
                 double sum = 0.0;
                 for (j = 0; j < count; j++)
-                    sum += weights[j] * workspace[(c * window.height + first + j) * cols + x];
+                    sum += weights[j] *
+                           workspace[(c * read + first - read_first + j) * cols + x];
                 out[(c * rows + y) * cols + x] = (float)sum;
             }
     }
@@ -138,6 +154,16 @@ void aug_center_view_size(size_t height, size_t width, size_t size, size_t *resi
     const size_t longer_side = longer < limit ? (size_t)longer : (size_t)limit;
     *resized_height = height <= width ? shorter : longer_side;
     *resized_width = height <= width ? longer_side : shorter;
+}
+
+size_t aug_center_view_workspace_floats(size_t channels, size_t height, size_t width,
+                                        size_t size)
+{
+    size_t resized_height, resized_width, first, end;
+    aug_center_view_size(height, width, size, &resized_height, &resized_width);
+    resize_rows_read(half_rounded_to_even(resized_height - size), size, height, resized_height,
+                     &first, &end);
+    return channels * (end - first) * size;
 }
 
 void aug_center_view(float *out, const float *image, size_t channels, size_t height,

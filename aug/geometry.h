@@ -60,10 +60,14 @@ void aug_resize(float *out,         /* (C, out_height, out_width) */
  * Python's round). Only the kept pixels are computed, each exactly as in the whole resize. */
 void aug_center_view_size(size_t height, size_t width, size_t size, size_t *resized_height,
                           size_t *resized_width);
+/* Floats of workspace aug_center_view needs: C · S · the input rows the kept rows read (about
+ * S·H/H' + 2, so a very tall image needs little). At most aug_resize_workspace_floats(C, H, S). */
+size_t aug_center_view_workspace_floats(size_t channels, size_t height, size_t width,
+                                        size_t size);
 void aug_center_view(float *out,         /* (C, S, S) */
                      const float *image, /* (C, H, W) */
                      size_t channels, size_t height, size_t width, size_t size,
-                     float *workspace);  /* aug_resize_workspace_floats(C, H, S) */
+                     float *workspace);  /* aug_center_view_workspace_floats(C, H, W, S) */
 
 void aug_hflip(float *image, /* (C, H, W), in place */
                size_t channels, size_t height, size_t width);

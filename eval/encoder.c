@@ -99,12 +99,12 @@ void simclr_encoder_destroy(simclr_encoder *encoder)
     memset(encoder, 0, sizeof *encoder);
 }
 
-/* Scratch for resizing images of up to `height` rows, one slot per thread. */
-static int encoder_scratch_for(simclr_encoder *encoder, size_t height, simclr_error *err)
+/* Scratch for resizing, one slot of slot_floats per thread. */
+static int encoder_scratch_for(simclr_encoder *encoder, size_t slot_floats, simclr_error *err)
 {
     const int slots = parallel_thread_count();
-    const size_t slot_floats = aug_resize_workspace_floats(encoder->channels, height,
-                                                           encoder->view.size);
+    if (slot_floats == 0) /* every image already S × S */
+        slot_floats = 1;
     if (encoder->scratch_floats >= (size_t)slots * slot_floats) {
         encoder->scratch_stride = encoder->scratch_floats / (size_t)slots;
         return SIMCLR_OK;
@@ -167,7 +167,9 @@ int simclr_encoder_embed(simclr_encoder *encoder, float *features, const float *
     if (height == 0 || width == 0)
         return simclr_fail(err, "simclr: images of %lux%lu pixels", (unsigned long)height,
                            (unsigned long)width);
-    if (encoder_scratch_for(encoder, height, err) != SIMCLR_OK)
+    if (encoder_scratch_for(encoder, aug_resize_workspace_floats(encoder->channels, height,
+                                                                 encoder->view.size),
+                            err) != SIMCLR_OK)
         return SIMCLR_FAILED;
     PARALLEL_FOR(num_threads(slots))
     for (i = 0; i < (long)n; i++)
@@ -193,6 +195,22 @@ int simclr_encoder_export(const char *path, const simclr_encoder *encoder, simcl
     return checkpoint_write(path, &encoder->store, "backbone.", NULL, NULL, metadata, count, err);
 }
 
+/* The scratch one thread needs for the evaluation views of every image of `data`: an image
+ * folder's centre views read only the rows they keep, so a very tall image needs little. */
+static size_t encoder_slot_floats(const simclr_encoder *encoder, const dataset *data)
+{
+    const size_t C = encoder->channels, S = encoder->view.size;
+    size_t most = 0, i, floats;
+    if (data->files == NULL)
+        return aug_resize_workspace_floats(C, data->max_height, S);
+    for (i = 0; i < data->count; i++) {
+        const size_t height = data->files[i].height, width = data->files[i].width;
+        floats = height == S && width == S ? 0 : aug_center_view_workspace_floats(C, height, width, S);
+        most = floats > most ? floats : most;
+    }
+    return most;
+}
+
 int simclr_encoder_features(feature_set *features, simclr_encoder *encoder, const dataset *data,
                             size_t limit, simclr_error *err)
 {
@@ -206,7 +224,7 @@ int simclr_encoder_features(feature_set *features, simclr_encoder *encoder, cons
     if (data->channels != encoder->channels)
         return simclr_fail(err, "simclr: the data has %lu channels, the encoder takes %lu",
                            (unsigned long)data->channels, (unsigned long)encoder->channels);
-    if (encoder_scratch_for(encoder, data->max_height, err) != SIMCLR_OK ||
+    if (encoder_scratch_for(encoder, encoder_slot_floats(encoder, data), err) != SIMCLR_OK ||
         feature_set_create(features, data, limit, dim, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
     images = simclr_calloc(batch * image_floats + 1, sizeof(float), "simclr: images", err);

@@ -244,6 +244,14 @@ Test(image_folder, center_view_is_resize_then_centre_crop)
                              whole[(c * h2 + top + y) * w2 + left + x],
                              "(%zu, %zu, %zu): the same bits as cropping the whole resize", c, y, x);
     free(image), free(whole), free(workspace);
+
+    /* a very tall image: only the rows under the kept ones are resized (2 × 100000 → 36 ×
+     * 1800000, of which rows 899982 … 900013 are kept: about 2 input rows each side) */
+    cr_expect_leq(aug_center_view_workspace_floats(3, 100000, 2, 32), 3 * 8 * 32);
+    image = calloc(3 * 100000 * 2, sizeof *image);
+    workspace = malloc(aug_center_view_workspace_floats(3, 100000, 2, 32) * sizeof *workspace);
+    aug_center_view(view, image, 3, 100000, 2, 32, workspace);
+    free(image), free(workspace);
 }
 
 /* The views of a batch of folder images (decoded on the fly, each its own size) are the same
