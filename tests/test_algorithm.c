@@ -629,7 +629,7 @@ Test(algorithm, batch_of_views_refuses_other_sizes_and_channels, .timeout = 240)
     memset(&err, 0, sizeof err);
     cr_expect_eq(simclr_batch_of_views(&model, &workspace, &data, NULL, 0, &bigger, 0, &err),
                  SIMCLR_FAILED);
-    cr_expect(strstr(err.message, "24x24") != NULL && strstr(err.message, "16x16") != NULL,
+    cr_expect(strstr(err.message, "24 pixels a side") != NULL && strstr(err.message, "16x16") != NULL,
               "message: %s", err.message);
     cr_expect_eq(model.views[0], 12345.0f, "the views were left alone");
 
