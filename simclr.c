@@ -857,10 +857,10 @@ static const setting embed_table[] = { /* export takes the first two */
 static const char embed_usage[] =
     "usage: simclr embed --checkpoint CKPT --out FILE.safetensors [--data SRC] [--split S] ...\n\n"
     "Writes the frozen encoder's features h of the chosen splits' images: train.features (n, d)\n"
-    "F32, train.labels (n) I64, for image folders train.paths (n, L) U8 (each row's file, UTF-8\n"
-    "padded with NUL), the same for test, classes (K, L) U8 (class k's name in row k); in\n"
-    "__metadata__ checkpoint, data, test_data, held_out (0: the test split is the training\n"
-    "images again). In Python: bytes(row).rstrip(b\"\\0\").decode().\n\n";
+    "F32, train.labels (n) I64, for image folders train.paths (n, L) U8 (each row's file name\n"
+    "as the file system holds it, padded with NUL), the same for test, classes (K, L) U8 (class\n"
+    "k's name in row k); in __metadata__ checkpoint, data, test_data, held_out (0: the test\n"
+    "split is the training images again). Python: bytes(row).rstrip(b\"\\0\").decode().\n\n";
 
 static const char export_usage[] =
     "usage: simclr export --checkpoint CKPT --out encoder.safetensors\n\n"

@@ -1,6 +1,6 @@
 /*
- * data/dataset.c — the dataset interface over the built-in shapes, IDX and CIFAR. Sources and the
- * epoch shuffle: data/dataset.h.
+ * data/dataset.c — the dataset interface over the built-in shapes, IDX, CIFAR and image folders.
+ * Sources, the folder conventions and the epoch shuffle: data/dataset.h.
  */
 #if defined(__unix__) || defined(__APPLE__)
 #define _POSIX_C_SOURCE 200809L /* opendir/readdir/stat: listing a folder of images */

@@ -44,7 +44,8 @@ int feature_set_create(feature_set *features, const dataset *data, size_t limit,
 
 /* Writes the sets as safetensors, for other tools (either set may be NULL: that split is left
  * out): <split>.features (n, d) F32, <split>.labels (n) I64, for image folders <split>.paths
- * (n, L) U8, each row's file relative to the split's folder as UTF-8 bytes padded with NUL;
+ * (n, L) U8, each row's file relative to the split's folder, its name's bytes as the file
+ * system holds them (UTF-8 on most systems) padded with NUL;
  * classes (K, L) U8, the name of class k in row k, padded alike; and in __metadata__
  * "checkpoint", "data", "test_data" and "held_out" ("1" when the test split holds other images
  * than the training split, "0" when it is the training images again). Written atomically. */

@@ -2,7 +2,9 @@
  * nn/memory.h — every heap allocation of the library, counted.
  *
  * The library allocates only when something is created (a tensor, a model, a plan of
- * activations, an optimiser's state); a training step allocates nothing. To make that checkable,
+ * activations, an optimiser's state); a training step allocates nothing. (Reading an image
+ * folder is the exception by nature: each image is decoded into memory of its own size when a
+ * batch needs it, in parallel, so a replacement allocator must be thread-safe.) To make that checkable,
  * all allocations go through simclr_calloc, which counts them: a test reads
  * simclr_allocation_count() before and after a step and expects no change.
  *
