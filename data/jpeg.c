@@ -628,8 +628,9 @@ static void idct_1d(int64_t *out, /* (8) */ const int64_t *in /* (8) */)
 /* Dequantises a block and transforms it into 8×8 samples: columns first, rounded to keep
  * IDCT_PASS1_BITS extra bits, then rows, rounded to integers, +128 and clamped. A column or a
  * row whose inputs beyond the first are all zero has a constant result, taken directly (it
- * equals what the full transform gives). */
-static void idct_block(uint8_t *out, size_t stride, /* (8, stride) */
+ * equals what the full transform gives). The reference: exact for any coefficients, in 64
+ * bits; idct_block is the fast path. */
+static void idct_block_reference(uint8_t *out, size_t stride, /* (8, stride) */
                        const int16_t *block,        /* (64) natural order */
                        const uint16_t *quant,       /* (64) natural order */
                        int has_ac)
@@ -679,6 +680,129 @@ static void idct_block(uint8_t *out, size_t stride, /* (8, stride) */
             o[k] = clamp_to_byte(
                 shift_right_floor(result[k] + ((int64_t)1 << (IDCT_CONST_BITS + IDCT_PASS1_BITS + 2)),
                                   IDCT_CONST_BITS + IDCT_PASS1_BITS + 3) + 128);
+    }
+}
+
+/* ⌊x / 2^n⌋ in 32 bits (as shift_right_floor). */
+static int32_t shift_right_floor_32(int32_t x, int n)
+{
+    return x >= 0 ? x >> n : -1 - ((-1 - x) >> n);
+}
+
+static uint8_t clamp_int_to_byte(int32_t x)
+{
+    return (uint8_t)(x < 0 ? 0 : x > 255 ? 255 : x);
+}
+
+/* idct_1d in 32 bits, on in[0], in[step], …, in[7 · step] into out[0], out[step], …: the
+ * column pass calls it for every column of a block at once (step 8), which compilers turn
+ * into vector code across the 8 columns. Exact while every intermediate value fits: each is
+ * a sum of the 8 inputs times constant factors whose absolute values add up to 61214 at most
+ * (computed from the constants), so inputs below 2^15 in magnitude keep every value below
+ * 61214 · 2^15 + 2^17 < 2^31. */
+static inline void idct_1d_32(int32_t *out, const int32_t *in, int step)
+{
+    int32_t z1, z2, z3, z4, z5, tmp0, tmp1, tmp2, tmp3, tmp10, tmp11, tmp12, tmp13;
+    int32_t odd0, odd1, odd2, odd3;
+    /* even part */
+    z2 = in[2 * step];
+    z3 = in[6 * step];
+    z1 = (z2 + z3) * FIX_0_541196100;
+    tmp2 = z1 - z3 * FIX_1_847759065;
+    tmp3 = z1 + z2 * FIX_0_765366865;
+    tmp0 = (in[0] + in[4 * step]) * (1 << IDCT_CONST_BITS);
+    tmp1 = (in[0] - in[4 * step]) * (1 << IDCT_CONST_BITS);
+    tmp10 = tmp0 + tmp3;
+    tmp13 = tmp0 - tmp3;
+    tmp11 = tmp1 + tmp2;
+    tmp12 = tmp1 - tmp2;
+    /* odd part: in[7], in[5], in[3], in[1] */
+    odd0 = in[7 * step];
+    odd1 = in[5 * step];
+    odd2 = in[3 * step];
+    odd3 = in[step];
+    z1 = odd0 + odd3;
+    z2 = odd1 + odd2;
+    z3 = odd0 + odd2;
+    z4 = odd1 + odd3;
+    z5 = (z3 + z4) * FIX_1_175875602;
+    odd0 *= FIX_0_298631336;
+    odd1 *= FIX_2_053119869;
+    odd2 *= FIX_3_072711026;
+    odd3 *= FIX_1_501321110;
+    z1 *= -FIX_0_899976223;
+    z2 *= -FIX_2_562915447;
+    z3 = z3 * -FIX_1_961570560 + z5;
+    z4 = z4 * -FIX_0_390180644 + z5;
+    odd0 += z1 + z3;
+    odd1 += z2 + z4;
+    odd2 += z2 + z3;
+    odd3 += z1 + z4;
+    out[0] = tmp10 + odd3;
+    out[7 * step] = tmp10 - odd3;
+    out[step] = tmp11 + odd2;
+    out[6 * step] = tmp11 - odd2;
+    out[2 * step] = tmp12 + odd1;
+    out[5 * step] = tmp12 - odd1;
+    out[3 * step] = tmp13 + odd0;
+    out[4 * step] = tmp13 - odd0;
+}
+
+/* The largest magnitude of 64 values. */
+static int32_t largest_magnitude(const int32_t *values /* (64) */)
+{
+    int32_t largest = 0;
+    int k;
+    for (k = 0; k < 64; k++) {
+        const int32_t magnitude = values[k] < 0 ? -values[k] : values[k];
+        largest = magnitude > largest ? magnitude : largest;
+    }
+    return largest;
+}
+
+/* idct_block_reference's result, fast: the same two passes in 32 bits, without the shortcuts
+ * for zero columns and rows (the column pass runs on all 8 columns at once). A dequantised
+ * coefficient fits in 32 bits (|int16 · uint16| < 2^31); when one is 2^15 or more, or the
+ * column pass gives one of 2^15 or more (no encoder makes such blocks), the block goes to the
+ * reference instead, as does a block of a DC coefficient alone. */
+static void idct_block(uint8_t *out, size_t stride, /* (8, stride) */
+                       const int16_t *block,        /* (64) natural order */
+                       const uint16_t *quant,       /* (64) natural order */
+                       int has_ac)
+{
+    int32_t in[64], columns[64], workspace[64], result[8];
+    int k, column, row;
+#if SIMCLR_REFERENCE
+    idct_block_reference(out, stride, block, quant, has_ac);
+    return;
+#endif
+    if (!has_ac) {
+        idct_block_reference(out, stride, block, quant, has_ac);
+        return;
+    }
+    for (k = 0; k < 64; k++)
+        in[k] = block[k] * (int32_t)quant[k];
+    if (largest_magnitude(in) >= 1 << 15) {
+        idct_block_reference(out, stride, block, quant, has_ac);
+        return;
+    }
+    for (column = 0; column < 8; column++)
+        idct_1d_32(columns + column, in + column, 8);
+    for (k = 0; k < 64; k++)
+        workspace[k] = shift_right_floor_32(
+            columns[k] + (1 << (IDCT_CONST_BITS - IDCT_PASS1_BITS - 1)),
+            IDCT_CONST_BITS - IDCT_PASS1_BITS);
+    if (largest_magnitude(workspace) >= 1 << 15) {
+        idct_block_reference(out, stride, block, quant, has_ac);
+        return;
+    }
+    for (row = 0; row < 8; row++) {
+        uint8_t *o = out + (size_t)row * stride;
+        idct_1d_32(result, workspace + 8 * row, 1);
+        for (k = 0; k < 8; k++)
+            o[k] = clamp_int_to_byte(
+                shift_right_floor_32(result[k] + (1 << (IDCT_CONST_BITS + IDCT_PASS1_BITS + 2)),
+                                     IDCT_CONST_BITS + IDCT_PASS1_BITS + 3) + 128);
     }
 }
 
@@ -1150,17 +1274,6 @@ static const uint8_t *upsample_row(const jpeg_component *c, size_t y, uint8_t *r
     }
 }
 
-/* ⌊x / 2^16⌋ (as shift_right_floor, in 32 bits). */
-static int32_t shift_right_floor_16(int32_t x)
-{
-    return x >= 0 ? x >> 16 : -1 - ((-1 - x) >> 16);
-}
-
-static uint8_t clamp_int_to_byte(int32_t x)
-{
-    return (uint8_t)(x < 0 ? 0 : x > 255 ? 255 : x);
-}
-
 /* YCbCr → RGB with the 16-bit fixed-point constants of the top of the file (the products fit
  * in 32 bits: |Cb − 128|, |Cr − 128| <= 128). */
 static void ycc_to_rgb_row(uint8_t *out, /* (width, 3) */ const uint8_t *luma, /* (width) */
@@ -1170,10 +1283,10 @@ static void ycc_to_rgb_row(uint8_t *out, /* (width, 3) */ const uint8_t *luma, /
     size_t x;
     for (x = 0; x < width; x++) {
         const int32_t y = luma[x], blue = cb[x] - 128, red = cr[x] - 128;
-        out[3 * x] = clamp_int_to_byte(y + shift_right_floor_16(91881 * red + 32768));
+        out[3 * x] = clamp_int_to_byte(y + shift_right_floor_32(91881 * red + 32768, 16));
         out[3 * x + 1] =
-            clamp_int_to_byte(y + shift_right_floor_16(-22554 * blue - 46802 * red + 32768));
-        out[3 * x + 2] = clamp_int_to_byte(y + shift_right_floor_16(116130 * blue + 32768));
+            clamp_int_to_byte(y + shift_right_floor_32(-22554 * blue - 46802 * red + 32768, 16));
+        out[3 * x + 2] = clamp_int_to_byte(y + shift_right_floor_32(116130 * blue + 32768, 16));
     }
 }
 
