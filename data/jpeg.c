@@ -465,7 +465,7 @@ static void read_app_segment(jpeg_decoder *d, int marker, const uint8_t *p, size
 
 /* Loads bytes until at least 57 bits are held: a data byte FF arrives as FF 00 (with any number
  * of fill bytes FF before the 00); any other FF xx is a marker, where loading stops. */
-static void bits_refill(jpeg_bits *b)
+static void bits_refill_bytewise(jpeg_bits *b)
 {
     while (b->count <= 56) {
         uint64_t byte = 0;
@@ -492,6 +492,29 @@ static void bits_refill(jpeg_bits *b)
         b->buffer |= byte << (56 - b->count);
         b->count += 8;
     }
+}
+
+/* bits_refill_bytewise, with a shortcut for the usual case: when the next 8 bytes hold no
+ * FF, as many of them as fit are loaded at once. */
+static void bits_refill(jpeg_bits *b)
+{
+    if (!b->at_marker && b->size - b->position >= 8) {
+        const uint8_t *p = b->bytes + b->position;
+        const uint64_t next = (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+                              (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+                              (uint64_t)p[6] << 8 | p[7];
+        const uint64_t inverted = ~next, ones = 0x0101010101010101u;
+        if (((inverted - ones) & ~inverted & (ones << 7)) == 0) { /* no byte of next is FF */
+            const int n = (64 - b->count) / 8;                  /* whole bytes that fit */
+            if (n > 0) {
+                b->buffer |= next >> (64 - 8 * n) << (64 - 8 * n - b->count);
+                b->count += 8 * n;
+                b->position += (size_t)n;
+            }
+            return;
+        }
+    }
+    bits_refill_bytewise(b);
 }
 
 static void bits_start(jpeg_bits *b, const uint8_t *bytes, size_t size, size_t position)
@@ -840,9 +863,9 @@ static int decode_block_sequential(jpeg_decoder *d, jpeg_component *c,
     const jpeg_huffman_table *ac = &d->ac_tables[c->ac_slot];
     jpeg_bits *b = &d->bits;
     int k;
+    int nonzero = 0; /* any AC coefficient so far */
     if (decode_dc(d, c, 0, &block[0]) != SIMCLR_OK)
         return SIMCLR_FAILED;
-    *has_ac = 0;
     for (k = 1; k < 64; k++) {
         int symbol, run, size, packed;
         if (b->count < 32)
@@ -855,7 +878,7 @@ static int decode_block_sequential(jpeg_decoder *d, jpeg_component *c,
             if (k > 63)
                 return scan_error(d, "an AC coefficient index beyond 63");
             block[jpeg_natural_order[k]] = (int16_t)value;
-            *has_ac = 1;
+            nonzero = 1;
             continue;
         }
         symbol = huffman_decode(b, ac);
@@ -873,8 +896,9 @@ static int decode_block_sequential(jpeg_decoder *d, jpeg_component *c,
         if (k > 63)
             return scan_error(d, "an AC coefficient index beyond 63");
         block[jpeg_natural_order[k]] = (int16_t)extend(bits_take(b, size), size);
-        *has_ac = 1;
+        nonzero = 1;
     }
+    *has_ac = nonzero;
     return SIMCLR_OK;
 }
 
@@ -1007,7 +1031,7 @@ static int decode_block(jpeg_decoder *d, jpeg_component *c, size_t row, size_t c
     const int inside = row < c->blocks_high && column < c->blocks_wide;
     if (!d->progressive) {
         int16_t block[64];
-        int has_ac;
+        int has_ac = 0;
         memset(block, 0, sizeof block);
         if (decode_block_sequential(d, c, block, &has_ac) != SIMCLR_OK)
             return SIMCLR_FAILED;
