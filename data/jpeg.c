@@ -793,7 +793,8 @@ static void idct_block(uint8_t *out, size_t stride, /* (8, stride) */
                        const uint16_t *quant,       /* (64) natural order */
                        int has_ac)
 {
-    int32_t in[64], columns[64], workspace[64], result[8];
+    int32_t in[64], columns[64], workspace[64], rows[64];
+    uint8_t samples[64];
     int k, column, row;
 #if SIMCLR_REFERENCE
     idct_block_reference(out, stride, block, quant, has_ac);
@@ -819,14 +820,14 @@ static void idct_block(uint8_t *out, size_t stride, /* (8, stride) */
         idct_block_reference(out, stride, block, quant, has_ac);
         return;
     }
-    for (row = 0; row < 8; row++) {
-        uint8_t *o = out + (size_t)row * stride;
-        idct_1d_32(result, workspace + 8 * row, 1);
-        for (k = 0; k < 8; k++)
-            o[k] = clamp_int_to_byte(
-                shift_right_floor_32(result[k] + (1 << (IDCT_CONST_BITS + IDCT_PASS1_BITS + 2)),
-                                     IDCT_CONST_BITS + IDCT_PASS1_BITS + 3) + 128);
-    }
+    for (row = 0; row < 8; row++)
+        idct_1d_32(rows + 8 * row, workspace + 8 * row, 1);
+    for (k = 0; k < 64; k++)
+        samples[k] = clamp_int_to_byte(
+            shift_right_floor_32(rows[k] + (1 << (IDCT_CONST_BITS + IDCT_PASS1_BITS + 2)),
+                                 IDCT_CONST_BITS + IDCT_PASS1_BITS + 3) + 128);
+    for (row = 0; row < 8; row++)
+        memcpy(out + (size_t)row * stride, samples + 8 * row, 8);
 }
 
 /* ------------------------------------------------------------------------------------------
