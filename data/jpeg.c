@@ -181,7 +181,7 @@ typedef struct jpeg_decoder {
     uint8_t *pixels;          /* (height, width, channels), once the planes are allocated */
     size_t rows_written;      /* rows of pixels written so far */
     uint8_t *upsampled[3];    /* per component, one upsampled row (h_ratio · width + 1) */
-    int *sums;                /* scratch of the 2×2 filter: (widest component) */
+    uint16_t *sums;           /* scratch of the 2×2 filter: (widest component), at most 1020 */
 } jpeg_decoder;
 
 /* ------------------------------------------------------------------------------------------
@@ -1241,7 +1241,7 @@ static int read_scan_header(jpeg_decoder *d, const uint8_t *p, size_t length)
  * plane itself, or one made in `row` (h_ratio · width samples); `sums` is scratch for the
  * 2×2 filter (width ints). */
 static const uint8_t *upsample_row(const jpeg_component *c, size_t y, uint8_t *row,
-                                   int *sums)
+                                   uint16_t *sums)
 {
     const size_t w = c->width;
     size_t x;
@@ -1277,7 +1277,7 @@ static const uint8_t *upsample_row(const jpeg_component *c, size_t y, uint8_t *r
         const uint8_t *nearer = component_row(c, near_row);
         const uint8_t *farther = component_row(c, far_row);
         for (x = 0; x < w; x++)
-            sums[x] = 3 * nearer[x] + farther[x];
+            sums[x] = (uint16_t)(3 * nearer[x] + farther[x]);
         row[0] = (uint8_t)((4 * sums[0] + 8) >> 4);
         row[1] = (uint8_t)((3 * sums[0] + sums[1] + 7) >> 4);
         for (x = 1; x + 1 < w; x++) {
@@ -1414,7 +1414,7 @@ static int allocate_buffers(jpeg_decoder *d)
             return SIMCLR_FAILED;
         widest = c->width > widest ? c->width : widest;
     }
-    d->sums = (int *)simclr_calloc(widest, sizeof *d->sums, d->name, d->err);
+    d->sums = (uint16_t *)simclr_calloc(widest, sizeof *d->sums, d->name, d->err);
     if (d->sums == NULL)
         return SIMCLR_FAILED;
     if (size_multiply_checked(d->width * d->height, d->channels, &pixel_bytes) != SIMCLR_OK)
