@@ -51,8 +51,9 @@
  *     row above the first and the row below the last of the component's samples repeat them.
  *     A component only 1 or 2 samples wide is replicated instead (libjpeg-turbo filters from 3
  *     samples on), and every other integer ratio (4:1:1, 4:1:0, 3:1, …) is plain replication;
- *   - YCbCr → RGB with 16-bit fixed-point tables, with the constants rounded to multiples of
- *     2^−16 (1.402 → 91881/2^16, 1.772 → 116130, 0.71414 → 46802, 0.34414 → 22554):
+ *   - YCbCr → RGB in 16-bit fixed point (libjpeg-turbo's tables; computed here per pixel with
+ *     the same numbers), the constants rounded to multiples of 2^−16 (1.402 → 91881/2^16,
+ *     1.772 → 116130, 0.71414 → 46802, 0.34414 → 22554):
  *     R = Y + round(1.402·(Cr−128)), B = Y + round(1.772·(Cb−128)),
  *     G = Y + ⌊(2^15 − 0.34414·2^16·(Cb−128) − 0.71414·2^16·(Cr−128)) / 2^16⌋, clamped;
  *   - colour space: 1 component is gray; 3 components are YCbCr, except when no JFIF APP0 is
@@ -73,9 +74,9 @@
  *     libjpeg-turbo's vector code works in 16 bits and its plain C code wraps around.
  *
  * Buffer shapes: a component's sample plane is (rows, stride) u8 with rows and stride the
- * component's samples rounded up to whole blocks (streaming: 2 MCU rows' worth); progressive coefficients are
- * (blocks down, blocks across, 64) i16 in natural (row-major) order within a block; the output
- * is (height, width, channels) u8.
+ * component's samples rounded up to whole blocks (streaming: the rows of 2 MCU rows);
+ * progressive coefficients are (blocks down, blocks across, 64) i16 in natural (row-major)
+ * order within a block; the output is (height, width, channels) u8.
  */
 #include "jpeg.h"
 
@@ -718,8 +719,8 @@ static uint8_t clamp_int_to_byte(int32_t x)
 }
 
 /* idct_1d in 32 bits, on in[0], in[step], …, in[7 · step] into out[0], out[step], …: the
- * column pass calls it for every column of a block at once (step 8), which compilers turn
- * into vector code across the 8 columns. Exact while every intermediate value fits: each is
+ * column pass calls it on each of a block's 8 columns in one loop (step 8), which compilers
+ * turn into vector code across the columns. Exact while every intermediate value fits: each is
  * a sum of the 8 inputs times constant factors whose absolute values add up to 61214 at most
  * (computed from the constants), so inputs below 2^15 in magnitude keep every value below
  * 61214 · 2^15 + 2^17 < 2^31. */
@@ -787,7 +788,8 @@ static int32_t largest_magnitude(const int32_t *values /* (64) */)
  * for zero columns and rows (the column pass runs on all 8 columns at once). A dequantised
  * coefficient fits in 32 bits (|int16 · uint16| < 2^31); when one is 2^15 or more, or the
  * column pass gives one of 2^15 or more (no encoder makes such blocks), the block goes to the
- * reference instead, as does a block of a DC coefficient alone. */
+ * reference instead, as does a block of a DC coefficient alone. A SIMCLR_REFERENCE build
+ * (`make REFERENCE=1`) sends every block to the reference. */
 static void idct_block(uint8_t *out, size_t stride, /* (8, stride) */
                        const int16_t *block,        /* (64) natural order */
                        const uint16_t *quant,       /* (64) natural order */
@@ -1239,7 +1241,7 @@ static int read_scan_header(jpeg_decoder *d, const uint8_t *p, size_t length)
 
 /* Component c's samples for output row y, upsampled to at least the image width: a row of the
  * plane itself, or one made in `row` (h_ratio · width samples); `sums` is scratch for the
- * 2×2 filter (width ints). */
+ * 2×2 filter (width sums). */
 static const uint8_t *upsample_row(const jpeg_component *c, size_t y, uint8_t *row,
                                    uint16_t *sums)
 {
