@@ -31,7 +31,10 @@
  * The pipeline: the markers are read in order; each scan's blocks are decoded (sequential:
  * straight into the component's sample plane through the inverse DCT; progressive: into a
  * coefficient array per component, transformed after the last scan); then, row by row, every
- * component is upsampled to the image size and the row converted to RGB.
+ * component is upsampled to the image size and the row converted to RGB. A sequential file
+ * whose one scan holds every component (the usual kind) is streamed as libjpeg does: each MCU
+ * row of samples goes into a ring of two, and the rows of pixels are made as soon as the
+ * samples they need are decoded, so that only the pixels are allocated at full size.
  *
  * The pixels are meant to be identical to libjpeg-turbo's with its default settings, which is
  * what Pillow's Image.open(...).convert("RGB") (or "L") gives:
@@ -48,8 +51,9 @@
  *     row above the first and the row below the last of the component's samples repeat them.
  *     A component only 1 or 2 samples wide is replicated instead (libjpeg-turbo filters from 3
  *     samples on), and every other integer ratio (4:1:1, 4:1:0, 3:1, …) is plain replication;
- *   - YCbCr → RGB with 16-bit fixed-point tables, with the constants rounded to multiples of
- *     2^−16 (1.402 → 91881/2^16, 1.772 → 116130, 0.71414 → 46802, 0.34414 → 22554):
+ *   - YCbCr → RGB in 16-bit fixed point (libjpeg-turbo's tables; computed here per pixel with
+ *     the same numbers), the constants rounded to multiples of 2^−16 (1.402 → 91881/2^16,
+ *     1.772 → 116130, 0.71414 → 46802, 0.34414 → 22554):
  *     R = Y + round(1.402·(Cr−128)), B = Y + round(1.772·(Cb−128)),
  *     G = Y + ⌊(2^15 − 0.34414·2^16·(Cb−128) − 0.71414·2^16·(Cr−128)) / 2^16⌋, clamped;
  *   - colour space: 1 component is gray; 3 components are YCbCr, except when no JFIF APP0 is
@@ -70,9 +74,9 @@
  *     libjpeg-turbo's vector code works in 16 bits and its plain C code wraps around.
  *
  * Buffer shapes: a component's sample plane is (rows, stride) u8 with rows and stride the
- * component's samples rounded up to whole blocks; progressive coefficients are
- * (blocks down, blocks across, 64) i16 in natural (row-major) order within a block; the output
- * is (height, width, channels) u8.
+ * component's samples rounded up to whole blocks (streaming: the rows of 2 MCU rows);
+ * progressive coefficients are (blocks down, blocks across, 64) i16 in natural (row-major)
+ * order within a block; the output is (height, width, channels) u8.
  */
 #include "jpeg.h"
 
@@ -123,7 +127,11 @@ typedef struct jpeg_component {
     size_t blocks_wide;       /* ceil(width / 8): the blocks that hold samples of the image */
     size_t blocks_high;
     size_t stride;            /* 8 · blocks_wide */
-    uint8_t *plane;           /* (8 · blocks_high, stride) samples */
+    size_t strip_rows;        /* rows of the plane per strip: those of one MCU row of the scan */
+    size_t strips;            /* strips the plane holds: all (one strip of every row) or, when
+                                 streaming, a ring of 2 (see component_row) */
+    size_t rows_decoded;      /* streaming: rows of the component decoded so far */
+    uint8_t *plane;           /* (strips · strip_rows, stride) samples */
     int16_t *coefficients;    /* progressive only: (blocks_high, blocks_wide, 64) */
     int dc_predictor;         /* the previous block's DC value in this scan */
     int scanned;              /* sequential: the component's scan has been read */
@@ -167,6 +175,14 @@ typedef struct jpeg_decoder {
     int spectral_start, spectral_end, approximation_high, approximation_low;
     unsigned eob_run;         /* progressive AC: blocks left in the current end-of-band run */
     jpeg_bits bits;
+    /* the output */
+    int streaming;            /* a sequential scan of every component: rows are written as the
+                                 MCU rows that they need are decoded */
+    size_t channels;
+    uint8_t *pixels;          /* (height, width, channels), once the planes are allocated */
+    size_t rows_written;      /* rows of pixels written so far */
+    uint8_t *upsampled[3];    /* per component, one upsampled row (h_ratio · width + 1) */
+    uint16_t *sums;           /* scratch of the 2×2 filter: (widest component), at most 1020 */
 } jpeg_decoder;
 
 /* ------------------------------------------------------------------------------------------
@@ -185,6 +201,16 @@ static int64_t shift_right_floor(int64_t x, int n)
 static uint8_t clamp_to_byte(int64_t x)
 {
     return (uint8_t)(x < 0 ? 0 : x > 255 ? 255 : x);
+}
+
+/* Row i of component c's samples. The plane holds the component's rows in strips of
+ * strip_rows rows (one MCU row of the scan), strip s in slot s mod strips: with every strip
+ * held, that is simply row i; when streaming, 2 slots make a ring in which the strip being
+ * decoded replaces the one before the last (see write_ready_rows for why 2 suffice). */
+static uint8_t *component_row(const jpeg_component *c, size_t i)
+{
+    const size_t slot = (i / c->strip_rows) % c->strips;
+    return c->plane + (slot * c->strip_rows + i % c->strip_rows) * c->stride;
 }
 
 static int truncated(const jpeg_decoder *d)
@@ -440,7 +466,7 @@ static void read_app_segment(jpeg_decoder *d, int marker, const uint8_t *p, size
 
 /* Loads bytes until at least 57 bits are held: a data byte FF arrives as FF 00 (with any number
  * of fill bytes FF before the 00); any other FF xx is a marker, where loading stops. */
-static void bits_refill(jpeg_bits *b)
+static void bits_refill_bytewise(jpeg_bits *b)
 {
     while (b->count <= 56) {
         uint64_t byte = 0;
@@ -467,6 +493,29 @@ static void bits_refill(jpeg_bits *b)
         b->buffer |= byte << (56 - b->count);
         b->count += 8;
     }
+}
+
+/* bits_refill_bytewise, with a shortcut for the usual case: when the next 8 bytes hold no
+ * FF, as many of them as fit are loaded at once. */
+static void bits_refill(jpeg_bits *b)
+{
+    if (!b->at_marker && b->size - b->position >= 8) {
+        const uint8_t *p = b->bytes + b->position;
+        const uint64_t next = (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+                              (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+                              (uint64_t)p[6] << 8 | p[7];
+        const uint64_t inverted = ~next, ones = 0x0101010101010101u;
+        if (((inverted - ones) & ~inverted & (ones << 7)) == 0) { /* no byte of next is FF */
+            const int n = (64 - b->count) / 8;                  /* whole bytes that fit */
+            if (n > 0) {
+                b->buffer |= next >> (64 - 8 * n) << (64 - 8 * n - b->count);
+                b->count += 8 * n;
+                b->position += (size_t)n;
+            }
+            return;
+        }
+    }
+    bits_refill_bytewise(b);
 }
 
 static void bits_start(jpeg_bits *b, const uint8_t *bytes, size_t size, size_t position)
@@ -603,8 +652,9 @@ static void idct_1d(int64_t *out, /* (8) */ const int64_t *in /* (8) */)
 /* Dequantises a block and transforms it into 8×8 samples: columns first, rounded to keep
  * IDCT_PASS1_BITS extra bits, then rows, rounded to integers, +128 and clamped. A column or a
  * row whose inputs beyond the first are all zero has a constant result, taken directly (it
- * equals what the full transform gives). */
-static void idct_block(uint8_t *out, size_t stride, /* (8, stride) */
+ * equals what the full transform gives). The reference: exact for any coefficients, in 64
+ * bits; idct_block is the fast path. */
+static void idct_block_reference(uint8_t *out, size_t stride, /* (8, stride) */
                        const int16_t *block,        /* (64) natural order */
                        const uint16_t *quant,       /* (64) natural order */
                        int has_ac)
@@ -657,6 +707,131 @@ static void idct_block(uint8_t *out, size_t stride, /* (8, stride) */
     }
 }
 
+/* ⌊x / 2^n⌋ in 32 bits (as shift_right_floor). */
+static int32_t shift_right_floor_32(int32_t x, int n)
+{
+    return x >= 0 ? x >> n : -1 - ((-1 - x) >> n);
+}
+
+static uint8_t clamp_int_to_byte(int32_t x)
+{
+    return (uint8_t)(x < 0 ? 0 : x > 255 ? 255 : x);
+}
+
+/* idct_1d in 32 bits, on in[0], in[step], …, in[7 · step] into out[0], out[step], …: the
+ * column pass calls it on each of a block's 8 columns in one loop (step 8), which compilers
+ * turn into vector code across the columns. Exact while every intermediate value fits: each is
+ * a sum of the 8 inputs times constant factors whose absolute values add up to 61214 at most
+ * (computed from the constants), so inputs below 2^15 in magnitude keep every value below
+ * 61214 · 2^15 + 2^17 < 2^31. */
+static inline void idct_1d_32(int32_t *out, const int32_t *in, int step)
+{
+    int32_t z1, z2, z3, z4, z5, tmp0, tmp1, tmp2, tmp3, tmp10, tmp11, tmp12, tmp13;
+    int32_t odd0, odd1, odd2, odd3;
+    /* even part */
+    z2 = in[2 * step];
+    z3 = in[6 * step];
+    z1 = (z2 + z3) * FIX_0_541196100;
+    tmp2 = z1 - z3 * FIX_1_847759065;
+    tmp3 = z1 + z2 * FIX_0_765366865;
+    tmp0 = (in[0] + in[4 * step]) * (1 << IDCT_CONST_BITS);
+    tmp1 = (in[0] - in[4 * step]) * (1 << IDCT_CONST_BITS);
+    tmp10 = tmp0 + tmp3;
+    tmp13 = tmp0 - tmp3;
+    tmp11 = tmp1 + tmp2;
+    tmp12 = tmp1 - tmp2;
+    /* odd part: in[7], in[5], in[3], in[1] */
+    odd0 = in[7 * step];
+    odd1 = in[5 * step];
+    odd2 = in[3 * step];
+    odd3 = in[step];
+    z1 = odd0 + odd3;
+    z2 = odd1 + odd2;
+    z3 = odd0 + odd2;
+    z4 = odd1 + odd3;
+    z5 = (z3 + z4) * FIX_1_175875602;
+    odd0 *= FIX_0_298631336;
+    odd1 *= FIX_2_053119869;
+    odd2 *= FIX_3_072711026;
+    odd3 *= FIX_1_501321110;
+    z1 *= -FIX_0_899976223;
+    z2 *= -FIX_2_562915447;
+    z3 = z3 * -FIX_1_961570560 + z5;
+    z4 = z4 * -FIX_0_390180644 + z5;
+    odd0 += z1 + z3;
+    odd1 += z2 + z4;
+    odd2 += z2 + z3;
+    odd3 += z1 + z4;
+    out[0] = tmp10 + odd3;
+    out[7 * step] = tmp10 - odd3;
+    out[step] = tmp11 + odd2;
+    out[6 * step] = tmp11 - odd2;
+    out[2 * step] = tmp12 + odd1;
+    out[5 * step] = tmp12 - odd1;
+    out[3 * step] = tmp13 + odd0;
+    out[4 * step] = tmp13 - odd0;
+}
+
+/* The largest magnitude of 64 values. */
+static int32_t largest_magnitude(const int32_t *values /* (64) */)
+{
+    int32_t largest = 0;
+    int k;
+    for (k = 0; k < 64; k++) {
+        const int32_t magnitude = values[k] < 0 ? -values[k] : values[k];
+        largest = magnitude > largest ? magnitude : largest;
+    }
+    return largest;
+}
+
+/* idct_block_reference's result, fast: the same two passes in 32 bits, without the shortcuts
+ * for zero columns and rows (the column pass runs on all 8 columns at once). A dequantised
+ * coefficient fits in 32 bits (|int16 · uint16| < 2^31); when one is 2^15 or more, or the
+ * column pass gives one of 2^15 or more (no encoder makes such blocks), the block goes to the
+ * reference instead, as does a block of a DC coefficient alone. A SIMCLR_REFERENCE build
+ * (`make REFERENCE=1`) sends every block to the reference. */
+static void idct_block(uint8_t *out, size_t stride, /* (8, stride) */
+                       const int16_t *block,        /* (64) natural order */
+                       const uint16_t *quant,       /* (64) natural order */
+                       int has_ac)
+{
+    int32_t in[64], columns[64], workspace[64], rows[64];
+    uint8_t samples[64];
+    int k, column, row;
+#if SIMCLR_REFERENCE
+    idct_block_reference(out, stride, block, quant, has_ac);
+    return;
+#endif
+    if (!has_ac) {
+        idct_block_reference(out, stride, block, quant, has_ac);
+        return;
+    }
+    for (k = 0; k < 64; k++)
+        in[k] = block[k] * (int32_t)quant[k];
+    if (largest_magnitude(in) >= 1 << 15) {
+        idct_block_reference(out, stride, block, quant, has_ac);
+        return;
+    }
+    for (column = 0; column < 8; column++)
+        idct_1d_32(columns + column, in + column, 8);
+    for (k = 0; k < 64; k++)
+        workspace[k] = shift_right_floor_32(
+            columns[k] + (1 << (IDCT_CONST_BITS - IDCT_PASS1_BITS - 1)),
+            IDCT_CONST_BITS - IDCT_PASS1_BITS);
+    if (largest_magnitude(workspace) >= 1 << 15) {
+        idct_block_reference(out, stride, block, quant, has_ac);
+        return;
+    }
+    for (row = 0; row < 8; row++)
+        idct_1d_32(rows + 8 * row, workspace + 8 * row, 1);
+    for (k = 0; k < 64; k++)
+        samples[k] = clamp_int_to_byte(
+            shift_right_floor_32(rows[k] + (1 << (IDCT_CONST_BITS + IDCT_PASS1_BITS + 2)),
+                                 IDCT_CONST_BITS + IDCT_PASS1_BITS + 3) + 128);
+    for (row = 0; row < 8; row++)
+        memcpy(out + (size_t)row * stride, samples + 8 * row, 8);
+}
+
 /* ------------------------------------------------------------------------------------------
  * Decoding blocks
  * ------------------------------------------------------------------------------------------ */
@@ -691,9 +866,9 @@ static int decode_block_sequential(jpeg_decoder *d, jpeg_component *c,
     const jpeg_huffman_table *ac = &d->ac_tables[c->ac_slot];
     jpeg_bits *b = &d->bits;
     int k;
+    int nonzero = 0; /* any AC coefficient so far */
     if (decode_dc(d, c, 0, &block[0]) != SIMCLR_OK)
         return SIMCLR_FAILED;
-    *has_ac = 0;
     for (k = 1; k < 64; k++) {
         int symbol, run, size, packed;
         if (b->count < 32)
@@ -706,7 +881,7 @@ static int decode_block_sequential(jpeg_decoder *d, jpeg_component *c,
             if (k > 63)
                 return scan_error(d, "an AC coefficient index beyond 63");
             block[jpeg_natural_order[k]] = (int16_t)value;
-            *has_ac = 1;
+            nonzero = 1;
             continue;
         }
         symbol = huffman_decode(b, ac);
@@ -724,8 +899,9 @@ static int decode_block_sequential(jpeg_decoder *d, jpeg_component *c,
         if (k > 63)
             return scan_error(d, "an AC coefficient index beyond 63");
         block[jpeg_natural_order[k]] = (int16_t)extend(bits_take(b, size), size);
-        *has_ac = 1;
+        nonzero = 1;
     }
+    *has_ac = nonzero;
     return SIMCLR_OK;
 }
 
@@ -858,12 +1034,12 @@ static int decode_block(jpeg_decoder *d, jpeg_component *c, size_t row, size_t c
     const int inside = row < c->blocks_high && column < c->blocks_wide;
     if (!d->progressive) {
         int16_t block[64];
-        int has_ac;
+        int has_ac = 0;
         memset(block, 0, sizeof block);
         if (decode_block_sequential(d, c, block, &has_ac) != SIMCLR_OK)
             return SIMCLR_FAILED;
         if (inside)
-            idct_block(c->plane + 8 * row * c->stride + 8 * column, c->stride, block, c->quant,
+            idct_block(component_row(c, 8 * row) + 8 * column, c->stride, block, c->quant,
                        has_ac);
         return SIMCLR_OK;
     } else {
@@ -898,8 +1074,11 @@ static int read_restart_marker(jpeg_decoder *d, unsigned expected)
     return SIMCLR_OK;
 }
 
+static void write_ready_rows(jpeg_decoder *d);
+
 /* The entropy-coded data of the current scan, from d->position on: every MCU, with the
- * restart markers; afterwards d->position is where the next marker is looked for. */
+ * restart markers; afterwards d->position is where the next marker is looked for. Streaming,
+ * the rows of pixels are written as the MCU rows that they need complete. */
 static int decode_scan(jpeg_decoder *d)
 {
     size_t mcus_wide = d->mcus_wide, mcus_high = d->mcus_high, mcu_row, mcu_column;
@@ -941,6 +1120,11 @@ static int decode_scan(jpeg_decoder *d)
             }
             if (d->bits.count < d->bits.padding) /* the MCU read past the data */
                 return scan_error(d, "");
+        }
+        if (d->streaming) {
+            for (i = 0; i < d->scan_count; i++)
+                d->scan[i]->rows_decoded = (mcu_row + 1) * d->scan[i]->strip_rows;
+            write_ready_rows(d);
         }
     }
     d->position = d->bits.position;
@@ -1057,16 +1241,16 @@ static int read_scan_header(jpeg_decoder *d, const uint8_t *p, size_t length)
 
 /* Component c's samples for output row y, upsampled to at least the image width: a row of the
  * plane itself, or one made in `row` (h_ratio · width samples); `sums` is scratch for the
- * 2×2 filter (width ints). */
+ * 2×2 filter (width sums). */
 static const uint8_t *upsample_row(const jpeg_component *c, size_t y, uint8_t *row,
-                                   int *sums)
+                                   uint16_t *sums)
 {
     const size_t w = c->width;
     size_t x;
     if (c->h_ratio == 1 && c->v_ratio == 1)
-        return c->plane + y * c->stride;
+        return component_row(c, y);
     if (c->h_ratio == 2 && c->v_ratio == 1 && w > 2) { /* 4:2:2: triangle filter across */
-        const uint8_t *in = c->plane + y * c->stride;
+        const uint8_t *in = component_row(c, y);
         row[0] = in[0];
         row[1] = (uint8_t)((3 * in[0] + in[1] + 2) >> 2);
         for (x = 1; x + 1 < w; x++) {
@@ -1081,8 +1265,8 @@ static const uint8_t *upsample_row(const jpeg_component *c, size_t y, uint8_t *r
         const size_t near_row = y / 2;
         const size_t far_row = y % 2 == 0 ? (near_row > 0 ? near_row - 1 : 0)
                                           : (near_row + 1 < c->height ? near_row + 1 : near_row);
-        const uint8_t *nearer = c->plane + near_row * c->stride;
-        const uint8_t *farther = c->plane + far_row * c->stride;
+        const uint8_t *nearer = component_row(c, near_row);
+        const uint8_t *farther = component_row(c, far_row);
         const int bias = y % 2 == 0 ? 1 : 2;
         for (x = 0; x < w; x++)
             row[x] = (uint8_t)((3 * nearer[x] + farther[x] + bias) >> 2);
@@ -1092,10 +1276,10 @@ static const uint8_t *upsample_row(const jpeg_component *c, size_t y, uint8_t *r
         const size_t near_row = y / 2;
         const size_t far_row = y % 2 == 0 ? (near_row > 0 ? near_row - 1 : 0)
                                           : (near_row + 1 < c->height ? near_row + 1 : near_row);
-        const uint8_t *nearer = c->plane + near_row * c->stride;
-        const uint8_t *farther = c->plane + far_row * c->stride;
+        const uint8_t *nearer = component_row(c, near_row);
+        const uint8_t *farther = component_row(c, far_row);
         for (x = 0; x < w; x++)
-            sums[x] = 3 * nearer[x] + farther[x];
+            sums[x] = (uint16_t)(3 * nearer[x] + farther[x]);
         row[0] = (uint8_t)((4 * sums[0] + 8) >> 4);
         row[1] = (uint8_t)((3 * sums[0] + sums[1] + 7) >> 4);
         for (x = 1; x + 1 < w; x++) {
@@ -1107,7 +1291,7 @@ static const uint8_t *upsample_row(const jpeg_component *c, size_t y, uint8_t *r
         return row;
     }
     { /* any other integer ratio, and components 1 or 2 samples wide: replication */
-        const uint8_t *in = c->plane + (y / (size_t)c->v_ratio) * c->stride;
+        const uint8_t *in = component_row(c, y / (size_t)c->v_ratio);
         const size_t r = (size_t)c->h_ratio;
         size_t i;
         for (x = 0; x < w; x++)
@@ -1117,71 +1301,37 @@ static const uint8_t *upsample_row(const jpeg_component *c, size_t y, uint8_t *r
     }
 }
 
-/* The fixed-point YCbCr → RGB tables, by Cb or Cr sample (see the top of the file). */
-typedef struct ycc_tables {
-    int red_from_cr[256];
-    int blue_from_cb[256];
-    int32_t green_from_cb[256]; /* ·2^16, with 2^15 for rounding and 256·2^16 so that the sum
-                                   with green_from_cr is never negative */
-    int32_t green_from_cr[256];
-} ycc_tables;
-
-static void ycc_tables_build(ycc_tables *t)
-{
-    int i;
-    for (i = 0; i < 256; i++) {
-        const int32_t x = i - 128;
-        t->red_from_cr[i] = (int)shift_right_floor(91881 * (int64_t)x + 32768, 16);   /* 1.402 */
-        t->blue_from_cb[i] = (int)shift_right_floor(116130 * (int64_t)x + 32768, 16); /* 1.772 */
-        t->green_from_cb[i] = -22554 * x + 32768 + (256 << 16);                     /* 0.34414 */
-        t->green_from_cr[i] = -46802 * x;                                           /* 0.71414 */
-    }
-}
-
-static void ycc_to_rgb_row(uint8_t *out, /* (width, 3) */ const uint8_t *luma,
-                           const uint8_t *cb, const uint8_t *cr, size_t width,
-                           const ycc_tables *t)
+/* YCbCr → RGB with the 16-bit fixed-point constants of the top of the file (the products fit
+ * in 32 bits: |Cb − 128|, |Cr − 128| <= 128). */
+static void ycc_to_rgb_row(uint8_t *out, /* (width, 3) */ const uint8_t *luma, /* (width) */
+                           const uint8_t *cb, const uint8_t *cr, /* (width) each */
+                           size_t width)
 {
     size_t x;
     for (x = 0; x < width; x++) {
-        const int y = luma[x];
-        const int green = (int)((t->green_from_cb[cb[x]] + t->green_from_cr[cr[x]]) >> 16) - 256;
-        out[3 * x] = clamp_to_byte(y + t->red_from_cr[cr[x]]);
-        out[3 * x + 1] = clamp_to_byte(y + green);
-        out[3 * x + 2] = clamp_to_byte(y + t->blue_from_cb[cb[x]]);
+        const int32_t y = luma[x], blue = cb[x] - 128, red = cr[x] - 128;
+        out[3 * x] = clamp_int_to_byte(y + shift_right_floor_32(91881 * red + 32768, 16));
+        out[3 * x + 1] =
+            clamp_int_to_byte(y + shift_right_floor_32(-22554 * blue - 46802 * red + 32768, 16));
+        out[3 * x + 2] = clamp_int_to_byte(y + shift_right_floor_32(116130 * blue + 32768, 16));
     }
 }
 
-/* Every row of the image into pixels (height, width, channels). */
-static int write_pixels(jpeg_decoder *d, uint8_t *pixels, size_t channels)
+/* Rows d->rows_written .. end − 1 of the image into d->pixels (height, width, channels). */
+static void write_rows(jpeg_decoder *d, size_t end)
 {
-    uint8_t *rows[3] = {NULL, NULL, NULL};
-    int *sums = NULL;
-    ycc_tables *tables = NULL;
+    const size_t channels = d->channels;
     const int rgb = d->component_count == 3 &&
                     ((!d->saw_jfif && d->saw_adobe && d->adobe_transform == 0) ||
                      (!d->saw_jfif && !d->saw_adobe && d->components[0].id == 'R' &&
                       d->components[1].id == 'G' && d->components[2].id == 'B'));
-    int status = SIMCLR_FAILED, i;
-    size_t y, x, widest = 1;
-    for (i = 0; i < d->component_count; i++) {
-        jpeg_component *c = &d->components[i];
-        rows[i] = (uint8_t *)simclr_calloc(c->width * (size_t)c->h_ratio + 1, 1, d->name,
-                                           d->err);
-        if (rows[i] == NULL)
-            goto done;
-        widest = c->width > widest ? c->width : widest;
-    }
-    sums = (int *)simclr_calloc(widest, sizeof *sums, d->name, d->err);
-    tables = (ycc_tables *)simclr_calloc(1, sizeof *tables, d->name, d->err);
-    if (sums == NULL || tables == NULL)
-        goto done;
-    ycc_tables_build(tables);
-    for (y = 0; y < d->height; y++) {
-        uint8_t *out = pixels + y * d->width * channels;
+    size_t y, x;
+    int i;
+    for (y = d->rows_written; y < end; y++) {
+        uint8_t *out = d->pixels + y * d->width * channels;
         const uint8_t *in[3];
         for (i = 0; i < d->component_count; i++)
-            in[i] = upsample_row(&d->components[i], y, rows[i], sums);
+            in[i] = upsample_row(&d->components[i], y, d->upsampled[i], d->sums);
         if (d->component_count == 1 && channels == 1) {
             memcpy(out, in[0], d->width);
         } else if (d->component_count == 1) {
@@ -1194,32 +1344,64 @@ static int write_pixels(jpeg_decoder *d, uint8_t *pixels, size_t channels)
                 out[3 * x + 2] = in[2][x];
             }
         } else {
-            ycc_to_rgb_row(out, in[0], in[1], in[2], d->width, tables);
+            ycc_to_rgb_row(out, in[0], in[1], in[2], d->width);
         }
     }
-    status = SIMCLR_OK;
-done:
-    for (i = 0; i < 3; i++)
-        simclr_free(rows[i]);
-    simclr_free(sums);
-    simclr_free(tables);
-    return status;
+    d->rows_written = end;
+}
+
+/* Streaming, after an MCU row: the rows of pixels whose samples are all decoded. Row y needs
+ * rows ⌊y / v_ratio⌋ − 1 .. ⌊y / v_ratio⌋ + 1 of each component (fewer at the edges); the
+ * ring of 2 strips holds them. Row y was not ready after MCU row m − 1, so for some component
+ * ⌊y / v_ratio⌋ + 1 >= m · strip_rows, and as strip_rows · v_ratio is the same for every
+ * component (the image rows of an MCU row), y >= that · m − 4; then every component's
+ * ⌊y / v_ratio⌋ − 1 is at least (m − 1) · strip_rows (strip_rows >= 8): a row of the strip
+ * before the one just decoded at the earliest. */
+static void write_ready_rows(jpeg_decoder *d)
+{
+    size_t end = d->rows_written;
+    int i, ready = 1;
+    while (end < d->height && ready) {
+        for (i = 0; i < d->component_count; i++) {
+            const jpeg_component *c = &d->components[i];
+            size_t last = end / (size_t)c->v_ratio + 1;
+            last = last < c->height - 1 ? last : c->height - 1;
+            ready &= last < c->rows_decoded;
+        }
+        end += (size_t)ready;
+    }
+    write_rows(d, end);
 }
 
 /* ------------------------------------------------------------------------------------------
  * The marker loop and the public functions
  * ------------------------------------------------------------------------------------------ */
 
-/* The planes (and, progressive, the coefficient arrays) of every component. */
-static int allocate_components(jpeg_decoder *d)
+/* At the first scan: the planes (whole, or a ring of 2 MCU rows when streaming), the
+ * coefficient arrays of a progressive image, the row buffers of write_rows and the pixels.
+ * A sequential scan of every component is streamed: its rows of pixels are written as its
+ * MCU rows complete; otherwise (progressive, or one scan per component) every plane is held
+ * whole until the last scan. */
+static int allocate_buffers(jpeg_decoder *d)
 {
+    size_t widest = 1, pixel_bytes;
     int i;
+    d->streaming = !d->progressive && d->scan_count == d->component_count;
     for (i = 0; i < d->component_count; i++) {
         jpeg_component *c = &d->components[i];
         size_t blocks;
         if (size_multiply_checked(c->blocks_wide, c->blocks_high, &blocks) != SIMCLR_OK)
             return simclr_fail(d->err, "%s: too many blocks", d->name);
-        c->plane = (uint8_t *)simclr_calloc(blocks, 64, d->name, d->err);
+        if (d->streaming) {
+            c->strip_rows = d->scan_count == 1 ? 8 : 8 * (size_t)c->v;
+            c->strips = 2;
+            c->plane = (uint8_t *)simclr_calloc(c->strips * c->strip_rows, c->stride, d->name,
+                                                d->err);
+        } else {
+            c->strip_rows = 8 * c->blocks_high;
+            c->strips = 1;
+            c->plane = (uint8_t *)simclr_calloc(blocks, 64, d->name, d->err);
+        }
         if (c->plane == NULL)
             return SIMCLR_FAILED;
         if (d->progressive) {
@@ -1228,11 +1410,22 @@ static int allocate_components(jpeg_decoder *d)
             if (c->coefficients == NULL)
                 return SIMCLR_FAILED;
         }
+        d->upsampled[i] = (uint8_t *)simclr_calloc(c->width * (size_t)c->h_ratio + 1, 1,
+                                                   d->name, d->err);
+        if (d->upsampled[i] == NULL)
+            return SIMCLR_FAILED;
+        widest = c->width > widest ? c->width : widest;
     }
-    return SIMCLR_OK;
+    d->sums = (uint16_t *)simclr_calloc(widest, sizeof *d->sums, d->name, d->err);
+    if (d->sums == NULL)
+        return SIMCLR_FAILED;
+    if (size_multiply_checked(d->width * d->height, d->channels, &pixel_bytes) != SIMCLR_OK)
+        return simclr_fail(d->err, "%s: the image is too large", d->name);
+    d->pixels = (uint8_t *)simclr_calloc(pixel_bytes, 1, d->name, d->err);
+    return d->pixels == NULL ? SIMCLR_FAILED : SIMCLR_OK;
 }
 
-static void free_components(jpeg_decoder *d)
+static void free_buffers(jpeg_decoder *d)
 {
     int i;
     for (i = 0; i < JPEG_MAX_COMPONENTS; i++) {
@@ -1241,6 +1434,14 @@ static void free_components(jpeg_decoder *d)
         d->components[i].plane = NULL;
         d->components[i].coefficients = NULL;
     }
+    for (i = 0; i < 3; i++) {
+        simclr_free(d->upsampled[i]);
+        d->upsampled[i] = NULL;
+    }
+    simclr_free(d->sums);
+    simclr_free(d->pixels);
+    d->sums = NULL;
+    d->pixels = NULL;
 }
 
 /* After the last scan of a progressive image: every block through the inverse DCT. */
@@ -1256,15 +1457,15 @@ static void transform_coefficients(jpeg_decoder *d)
                 int has_ac = 0;
                 for (k = 1; k < 64; k++)
                     has_ac |= block[k] != 0;
-                idct_block(c->plane + 8 * row * c->stride + 8 * column, c->stride, block,
+                idct_block(component_row(c, 8 * row) + 8 * column, c->stride, block,
                            c->quant, has_ac);
             }
     }
 }
 
 /* Reads markers from SOI on. With stop_at_frame, returns after the frame header; otherwise
- * decodes every scan until EOI (the planes are allocated when the frame header is read,
- * after the caller's check_frame). */
+ * decodes every scan until EOI (the caller's check_frame sees the frame header; the buffers
+ * are allocated at the first scan). */
 static int read_markers(jpeg_decoder *d, int stop_at_frame,
                         int (*check_frame)(jpeg_decoder *, void *), void *context)
 {
@@ -1311,7 +1512,7 @@ static int read_markers(jpeg_decoder *d, int stop_at_frame,
                 return SIMCLR_FAILED;
             if (stop_at_frame)
                 return SIMCLR_OK;
-            if (check_frame(d, context) != SIMCLR_OK || allocate_components(d) != SIMCLR_OK)
+            if (check_frame(d, context) != SIMCLR_OK)
                 return SIMCLR_FAILED;
         } else if (marker == 0xDE || marker == 0xDF) {
             return simclr_fail(d->err, "%s: hierarchical JPEG (marker FF %02X) is not "
@@ -1320,7 +1521,9 @@ static int read_markers(jpeg_decoder *d, int stop_at_frame,
             if (stop_at_frame)
                 return simclr_fail(d->err, "%s: a scan (SOS marker) before the frame header",
                                    d->name);
-            if (read_scan_header(d, payload, length) != SIMCLR_OK || decode_scan(d) != SIMCLR_OK)
+            if (read_scan_header(d, payload, length) != SIMCLR_OK ||
+                (d->scans == 0 && allocate_buffers(d) != SIMCLR_OK) ||
+                decode_scan(d) != SIMCLR_OK)
                 return SIMCLR_FAILED;
             d->scans++;
         } else {
@@ -1381,8 +1584,6 @@ int jpeg_decode(const uint8_t *bytes, size_t size, const char *name, size_t chan
 {
     decode_request request;
     jpeg_decoder *d;
-    uint8_t *out = NULL;
-    size_t out_size;
     int status = SIMCLR_FAILED, i;
     *pixels = NULL;
     if (channels != 1 && channels != 3)
@@ -1394,6 +1595,7 @@ int jpeg_decode(const uint8_t *bytes, size_t size, const char *name, size_t chan
     d->size = size;
     d->name = name;
     d->err = err;
+    d->channels = channels;
     request.channels = channels;
     request.max_pixels = max_pixels;
     if (read_markers(d, 0, check_frame_for_request, &request) != SIMCLR_OK)
@@ -1406,21 +1608,14 @@ int jpeg_decode(const uint8_t *bytes, size_t size, const char *name, size_t chan
         }
     if (d->progressive)
         transform_coefficients(d);
-    if (size_multiply_checked(d->width * d->height, channels, &out_size) != SIMCLR_OK) {
-        simclr_fail(err, "%s: the image is too large", name);
-        goto done;
-    }
-    out = (uint8_t *)simclr_calloc(out_size, 1, name, err);
-    if (out == NULL || write_pixels(d, out, channels) != SIMCLR_OK)
-        goto done;
-    *pixels = out;
+    write_rows(d, d->height); /* all of them, or (streaming) none left */
+    *pixels = d->pixels;
     *height = d->height;
     *width = d->width;
-    out = NULL;
+    d->pixels = NULL;
     status = SIMCLR_OK;
 done:
-    simclr_free(out);
-    free_components(d);
+    free_buffers(d);
     simclr_free(d);
     return status;
 }
