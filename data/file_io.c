@@ -49,18 +49,29 @@ static FILE *open_regular_file(const char *path, simclr_error *err)
     return file;
 }
 
+/* Opens a regular file for reading and tells its size in bytes; NULL on failure. */
+static FILE *open_and_measure(const char *path, long *length, simclr_error *err)
+{
+    FILE *file = open_regular_file(path, err);
+    if (file == NULL)
+        return NULL;
+    if (fseek(file, 0, SEEK_END) != 0 || (*length = ftell(file)) < 0 ||
+        fseek(file, 0, SEEK_SET) != 0) {
+        fclose(file);
+        simclr_fail(err, "%s: cannot tell the file's size", path);
+        return NULL;
+    }
+    return file;
+}
+
 int file_read_prefix(const char *path, uint8_t *bytes, size_t capacity, size_t *size,
                      size_t *file_size, simclr_error *err)
 {
-    FILE *file = open_regular_file(path, err);
     long length;
+    FILE *file = open_and_measure(path, &length, err);
     *size = *file_size = 0;
     if (file == NULL)
         return SIMCLR_FAILED;
-    if (fseek(file, 0, SEEK_END) != 0 || (length = ftell(file)) < 0 || fseek(file, 0, SEEK_SET) != 0) {
-        fclose(file);
-        return simclr_fail(err, "%s: cannot tell the file's size", path);
-    }
     *file_size = (size_t)length;
     *size = fread(bytes, 1, capacity, file);
     fclose(file);
@@ -72,16 +83,12 @@ int file_read_prefix(const char *path, uint8_t *bytes, size_t capacity, size_t *
 int file_read_all(const char *path, size_t max_bytes, uint8_t **bytes, size_t *size,
                   simclr_error *err)
 {
-    FILE *file = open_regular_file(path, err);
     long length;
+    FILE *file = open_and_measure(path, &length, err);
     *bytes = NULL;
     *size = 0;
     if (file == NULL)
         return SIMCLR_FAILED;
-    if (fseek(file, 0, SEEK_END) != 0 || (length = ftell(file)) < 0 || fseek(file, 0, SEEK_SET) != 0) {
-        fclose(file);
-        return simclr_fail(err, "%s: cannot tell the file's size", path);
-    }
     if ((unsigned long)length > max_bytes) {
         fclose(file);
         return simclr_fail(err, "%s: %ld bytes is larger than the %lu accepted", path, length,

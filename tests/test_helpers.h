@@ -5,6 +5,8 @@
 #define SIMCLR_TEST_HELPERS_H
 
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "simclr.h"
 
@@ -17,6 +19,26 @@ static inline void test_fill_uniform(float *x, size_t count, float low, float hi
     rng_stream(&random, 12345, RNG_DOMAIN_DATA, tag, 0, 0);
     for (i = 0; i < count; i++)
         x[i] = rng_uniform_range(&random, low, high);
+}
+
+/* A whole file into a new buffer (free it with free), one spare byte past its *size bytes. Only
+ * for the tests' own fixtures: a missing or short file fails the test. */
+#define test_load_file(path, size) test_load_file_at(path, size, __FILE__, __LINE__)
+static inline uint8_t *test_load_file_at(const char *path, size_t *size, const char *file_name,
+                                         int line)
+{
+    FILE *file = fopen(path, "rb");
+    uint8_t *bytes;
+    long length;
+    if (file == NULL || fseek(file, 0, SEEK_END) != 0 || (length = ftell(file)) < 0 ||
+        fseek(file, 0, SEEK_SET) != 0 || (bytes = malloc((size_t)length + 1)) == NULL ||
+        fread(bytes, 1, (size_t)length, file) != (size_t)length) {
+        fprintf(stderr, "%s:%d: cannot read the fixture %s\n", file_name, line, path);
+        abort();
+    }
+    fclose(file);
+    *size = (size_t)length;
+    return bytes;
 }
 
 #endif

@@ -10,27 +10,11 @@
 
 #include "test_helpers.h"
 
-static uint8_t *load(const char *path, size_t *size)
-{
-    FILE *file = fopen(path, "rb");
-    uint8_t *bytes;
-    long length;
-    cr_assert_not_null(file, "%s", path);
-    fseek(file, 0, SEEK_END);
-    length = ftell(file);
-    fseek(file, 0, SEEK_SET);
-    bytes = malloc((size_t)length + 1);
-    cr_assert_eq(fread(bytes, 1, (size_t)length, file), (size_t)length);
-    fclose(file);
-    *size = (size_t)length;
-    return bytes;
-}
-
 static void check_fixture(const char *gz_path)
 {
     size_t plain_size, gz_size, out_size;
-    uint8_t *plain = load("tests/fixtures/inflate_sample.bin", &plain_size);
-    uint8_t *gz = load(gz_path, &gz_size), *out;
+    uint8_t *plain = test_load_file("tests/fixtures/inflate_sample.bin", &plain_size);
+    uint8_t *gz = test_load_file(gz_path, &gz_size), *out;
     simclr_error err;
     cr_assert_eq(gzip_decompress(&out, &out_size, gz, gz_size, 1 << 20, gz_path, &err), SIMCLR_OK,
                  "%s", err.message);
@@ -48,7 +32,7 @@ Test(inflate, gzip_level_9_byte_exact) { check_fixture("tests/fixtures/inflate_s
 Test(inflate, fixed_huffman_block)
 {
     size_t gz_size, out_size;
-    uint8_t *gz = load("tests/fixtures/fixed_block.gz", &gz_size), *out;
+    uint8_t *gz = test_load_file("tests/fixtures/fixed_block.gz", &gz_size), *out;
     simclr_error err;
     cr_assert_eq((gz[10] >> 1) & 3, 1, "the fixture must hold a fixed-Huffman block");
     cr_assert_eq(gzip_decompress(&out, &out_size, gz, gz_size, 1024, "fixed_block.gz", &err),
@@ -112,7 +96,7 @@ Test(inflate, corrupt_streams_are_rejected)
 Test(inflate, gzip_checks_crc_isize_magic_and_truncation)
 {
     size_t gz_size, out_size, cut;
-    uint8_t *gz = load("tests/fixtures/inflate_sample_9.gz", &gz_size), *out = NULL;
+    uint8_t *gz = test_load_file("tests/fixtures/inflate_sample_9.gz", &gz_size), *out = NULL;
     simclr_error err;
     gz[gz_size - 5] ^= 0x01; /* CRC-32 */
     cr_expect_eq(gzip_decompress(&out, &out_size, gz, gz_size, 1 << 20, "a.gz", &err),
@@ -145,7 +129,7 @@ Test(inflate, gzip_checks_crc_isize_magic_and_truncation)
         memcpy(twice + gz_size, gz, gz_size);
         cr_assert_eq(gzip_decompress(&out, &out_size, twice, 2 * gz_size, 1 << 20, "b.gz", &err),
                      SIMCLR_OK, "%s", err.message);
-        plain = load("tests/fixtures/inflate_sample.bin", &plain_size);
+        plain = test_load_file("tests/fixtures/inflate_sample.bin", &plain_size);
         cr_expect(out_size == 2 * plain_size && memcmp(out + plain_size, plain, plain_size) == 0);
         simclr_free(out);
         free(twice), free(plain);

@@ -27,34 +27,18 @@
 
 #define FIXTURES "tests/fixtures/jpeg/"
 
-static uint8_t *load(const char *path, size_t *size)
-{
-    FILE *file = fopen(path, "rb");
-    uint8_t *bytes;
-    long length;
-    cr_assert_not_null(file, "%s", path);
-    fseek(file, 0, SEEK_END);
-    length = ftell(file);
-    fseek(file, 0, SEEK_SET);
-    bytes = malloc((size_t)length + 1);
-    cr_assert_eq(fread(bytes, 1, (size_t)length, file), (size_t)length);
-    fclose(file);
-    *size = (size_t)length;
-    return bytes;
-}
-
 static uint8_t *load_fixture(const char *name, size_t *size)
 {
     char path[256];
     snprintf(path, sizeof path, FIXTURES "%s.jpg", name);
-    return load(path, size);
+    return test_load_file(path, size);
 }
 
 /* The pixels of a binary PPM (P6) or PGM (P5) written by make_fixtures.py. */
 static uint8_t *load_expected(const char *path, size_t *height, size_t *width, size_t *channels)
 {
     size_t size, header = 0;
-    uint8_t *bytes = load(path, &size);
+    uint8_t *bytes = test_load_file(path, &size);
     unsigned w, h, max;
     int newlines = 0;
     cr_assert(sscanf((const char *)bytes + 1, "%*c %u %u %u", &w, &h, &max) == 3, "%s", path);

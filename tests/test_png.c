@@ -24,22 +24,6 @@
 #define FIXTURES "tests/fixtures/png/"
 #define LIMIT (1u << 24) /* max_pixels for ordinary decoding */
 
-static uint8_t *load(const char *path, size_t *size)
-{
-    FILE *file = fopen(path, "rb");
-    uint8_t *bytes;
-    long length;
-    cr_assert_not_null(file, "%s", path);
-    fseek(file, 0, SEEK_END);
-    length = ftell(file);
-    fseek(file, 0, SEEK_SET);
-    bytes = malloc((size_t)length + 1);
-    cr_assert_eq(fread(bytes, 1, (size_t)length, file), (size_t)length);
-    fclose(file);
-    *size = (size_t)length;
-    return bytes;
-}
-
 /* ---- (a) and (c): the fixtures against Pillow ------------------------------------------------- */
 
 typedef struct fixture {
@@ -52,7 +36,7 @@ typedef struct fixture {
 static fixture *read_expected(size_t *count)
 {
     size_t size, n = 0;
-    char *text = (char *)load(FIXTURES "expected.txt", &size), *line;
+    char *text = (char *)test_load_file(FIXTURES "expected.txt", &size), *line;
     fixture *list = calloc(1024, sizeof *list);
     text[size] = '\0';
     for (line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
@@ -86,7 +70,7 @@ Test(png, every_fixture_decodes_to_pillows_rgb)
         uint8_t *bytes, *pixels;
         simclr_error err;
         snprintf(path, sizeof path, FIXTURES "%s", list[i].file);
-        bytes = load(path, &size);
+        bytes = test_load_file(path, &size);
         cr_assert_eq(png_decode(bytes, size, path, 3, LIMIT, &pixels, &height, &width, &err),
                      SIMCLR_OK, "%s", err.message);
         cr_expect(width == list[i].width && height == list[i].height, "%s: %zux%zu", path, width,
@@ -116,7 +100,7 @@ Test(png, gray_fixtures_decode_to_pillows_l_and_colour_ones_refuse_it)
         uint8_t *bytes, *pixels;
         simclr_error err;
         snprintf(path, sizeof path, FIXTURES "%s", list[i].file);
-        bytes = load(path, &size);
+        bytes = test_load_file(path, &size);
         if (fixture_is_gray(&list[i])) {
             unsigned long crc_l = strtoul(list[i].crc_l, NULL, 16);
             cr_assert_eq(png_decode(bytes, size, path, 1, LIMIT, &pixels, &height, &width,
@@ -152,7 +136,7 @@ Test(png, header_of_every_fixture_from_33_bytes)
         uint8_t *bytes;
         simclr_error err;
         snprintf(path, sizeof path, FIXTURES "%s", list[i].file);
-        bytes = load(path, &size);
+        bytes = test_load_file(path, &size);
         cr_expect(png_is_png(bytes, size));
         cr_assert_eq(png_read_header(bytes, 33, path, &height, &width, &gray, &err), SIMCLR_OK,
                      "%s", err.message);
@@ -364,7 +348,7 @@ Test(png, truncated_at_every_offset_is_refused)
     int k;
     for (k = 0; k < 2; k++) {
         size_t size, cut;
-        uint8_t *bytes = load(files[k], &size);
+        uint8_t *bytes = test_load_file(files[k], &size);
         for (cut = 0; cut < size; cut++)
             expect_refused(bytes, cut, 3, files[k], NULL);
         free(bytes);
@@ -377,7 +361,7 @@ Test(png, every_single_byte_change_is_refused)
 {
     static const uint8_t flips[3] = {0x01, 0x80, 0xff};
     size_t size, i;
-    uint8_t *bytes = load(FIXTURES "palette2_3x5.png", &size);
+    uint8_t *bytes = test_load_file(FIXTURES "palette2_3x5.png", &size);
     int k;
     for (i = 0; i < size; i++)
         for (k = 0; k < 3; k++) {
@@ -395,7 +379,7 @@ Test(png, every_single_byte_change_is_refused)
 Test(png, bad_crc_in_each_chunk_is_named)
 {
     size_t size, position = 8, chunks = 0;
-    uint8_t *bytes = load(FIXTURES "palette1_17x9.png", &size);
+    uint8_t *bytes = test_load_file(FIXTURES "palette1_17x9.png", &size);
     while (position < size) {
         const size_t length = (size_t)bytes[position] << 24 | (size_t)bytes[position + 1] << 16 |
                               (size_t)bytes[position + 2] << 8 | bytes[position + 3];
@@ -796,7 +780,7 @@ Test(png, huge_header_is_refused_before_allocating)
 Test(png, pixel_limit_boundary)
 {
     size_t size, height, width;
-    uint8_t *bytes = load(FIXTURES "rgba8_3x5_adam7.png", &size), *pixels;
+    uint8_t *bytes = test_load_file(FIXTURES "rgba8_3x5_adam7.png", &size), *pixels;
     simclr_error err;
     cr_expect_eq(png_decode(bytes, size, "edge.png", 3, 15, &pixels, &height, &width, &err),
                  SIMCLR_OK, "%s", err.message);
