@@ -161,6 +161,7 @@ int simclr_encoder_embed(simclr_encoder *encoder, float *features, const float *
     const size_t image_floats = encoder->channels * height * width;
     const int slots = parallel_thread_count();
     long i;
+    (void)slots; /* read only by the OpenMP pragma */
     if (n > encoder->capacity)
         return simclr_fail(err, "simclr: %lu images for an encoder of %lu", (unsigned long)n,
                            (unsigned long)encoder->capacity);
@@ -221,6 +222,7 @@ int simclr_encoder_features(feature_set *features, simclr_encoder *encoder, cons
     signed char *status;
     size_t start;
     long i;
+    (void)slots; /* read only by the OpenMP pragma */
     if (data->channels != encoder->channels)
         return simclr_fail(err, "simclr: the data has %lu channels, the encoder takes %lu",
                            (unsigned long)data->channels, (unsigned long)encoder->channels);
