@@ -235,7 +235,7 @@ Test(hostile_files, sigterm_stops_a_run_resumably, .timeout = 180)
     stop_with_signal(SIGTERM, ROOT "-sigterm");
 }
 
-/* ---- true messages ---------------------------------------------------------------------------- */
+/* ---- true messages --------------------------------------------------------------------------- */
 
 /* Sets every value of the first tensor whose name ends with `suffix` to NaN, in place. */
 static void poison_tensor(const char *path, const char *suffix)
@@ -285,7 +285,7 @@ Test(hostile_files, divergence_names_a_checkpoint_only_if_it_exists, .timeout = 
               "folder, where there is none: %s", message);
 }
 
-/* ---- CIFAR as torchvision keeps it ------------------------------------------------------------ */
+/* ---- CIFAR as torchvision keeps it ----------------------------------------------------------- */
 
 Test(hostile_files, folder_holding_the_cifar10_archive_loads_as_the_archive, .timeout = 60)
 {
