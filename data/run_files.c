@@ -163,14 +163,25 @@ int run_files_make_folder(const char *dir, simclr_error *err)
 int run_files_check_writable(const char *dir, simclr_error *err)
 {
     char path[4096];
-    FILE *probe;
-    if (strlen(dir) + 32 > sizeof path)
+    if (strlen(dir) + 48 > sizeof path)
         return simclr_fail(err, "'%s' is too long a folder name", dir);
-    sprintf(path, "%s/.write-probe", dir);
-    probe = fopen(path, "wb");
-    if (probe == NULL)
-        return simclr_fail(err, "%s: the folder is not writable (%s)", dir, strerror(errno));
-    fclose(probe);
+#ifdef RUN_FILES_POSIX
+    { /* created new (never through a link planted at the name), under this process's id */
+        int descriptor;
+        sprintf(path, "%s/.write-probe.%ld", dir, (long)getpid());
+        if ((descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644)) < 0)
+            return simclr_fail(err, "%s: the folder is not writable (%s)", dir, strerror(errno));
+        close(descriptor);
+    }
+#else
+    {
+        FILE *probe;
+        sprintf(path, "%s/.write-probe", dir);
+        if ((probe = fopen(path, "wb")) == NULL)
+            return simclr_fail(err, "%s: the folder is not writable (%s)", dir, strerror(errno));
+        fclose(probe);
+    }
+#endif
     remove(path);
     return SIMCLR_OK;
 }
@@ -191,7 +202,8 @@ int run_files_lock(const char *dir, char *lock_path, size_t capacity, long *stal
         sprintf(lock_path, "%s/.lock", dir);
         for (attempt = 0; attempt < 2; attempt++) {
             const int descriptor = open(lock_path, O_WRONLY | O_CREAT | O_EXCL, 0644);
-            FILE *file;
+            uint8_t *text_read;
+            size_t size;
             long owner = 0;
             if (descriptor >= 0) {
                 const int length = sprintf(text, "%ld\n", (long)getpid());
@@ -204,19 +216,19 @@ int run_files_lock(const char *dir, char *lock_path, size_t capacity, long *stal
             }
             if (errno != EEXIST)
                 break;
-            file = fopen(lock_path, "r"); /* the lock: a regular file this program made */
-            if (file != NULL) {
-                if (fscanf(file, "%ld", &owner) != 1)
-                    owner = 0;
-                fclose(file);
+            /* the other run's pid (read only from a regular file: a FIFO would block) */
+            if (file_read_all(lock_path, 64, &text_read, &size, NULL) == SIMCLR_OK) {
+                owner = strtol((const char *)text_read, NULL, 10);
+                simclr_free(text_read);
             }
+            errno = 0;
             if (owner > 0 && (kill((pid_t)owner, 0) == 0 || errno != ESRCH)) {
                 lock_path[0] = '\0';
                 return simclr_fail(err, "%s is in use by another run (process %ld, named in "
                                         "%s/.lock): wait for it or choose another --out", dir,
                                    owner, dir);
             }
-            *stale_owner = owner > 0 ? owner : -1;
+            *stale_owner = owner; /* 0: an empty or unreadable lock (its run killed early) */
             remove(lock_path);
         }
         {

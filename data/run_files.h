@@ -48,7 +48,8 @@ int run_files_check_writable(const char *dir, simclr_error *err);
 
 /* Takes dir/.lock for this process (its path into lock_path, "" where there is no lock);
  * fails, naming the other process, if a running process holds it. *stale_owner: the pid of a
- * process no longer running whose lock was taken over (-1 if the lock named none), else 0. */
+ * process no longer running whose lock was taken over, else 0 (also when the lock taken over
+ * named no process: empty, or not a regular file). */
 int run_files_lock(const char *dir, char *lock_path, size_t capacity, long *stale_owner,
                    simclr_error *err);
 

@@ -14,6 +14,7 @@
  * POSIX only (FIFOs, symbolic links, signals); runs the ./simclr that `make test` builds.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -128,6 +129,41 @@ Test(hostile_files, symlink_at_the_temporary_name_is_not_written_through)
     cr_expect_str_eq(text_of(ROOT "-link/target"), "precious", "written through a link");
 }
 
+/* Names in `folder` other than "." and ".."; the count, and the names joined into `names`. */
+static int folder_entries(const char *folder, char *names, size_t capacity)
+{
+    DIR *listing = opendir(folder);
+    struct dirent *entry;
+    int count = 0;
+    names[0] = '\0';
+    cr_assert_not_null(listing, "%s", folder);
+    while ((entry = readdir(listing)) != NULL)
+        if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0) {
+            count++;
+            if (strlen(names) + strlen(entry->d_name) + 2 < capacity)
+                strcat(strcat(names, entry->d_name), " ");
+        }
+    closedir(listing);
+    return count;
+}
+
+/* A finished write and a failed one (the path is a folder, so the rename fails) leave no
+ * temporary file behind, and the failure says why. */
+Test(hostile_files, atomic_writes_leave_no_temporary_and_say_why)
+{
+    simclr_error err;
+    char names[1024];
+    fresh_folder(ROOT "-atomic");
+    cr_assert_eq(file_write_atomically(ROOT "-atomic/a.bin", (const uint8_t *)"abc", 3, &err),
+                 SIMCLR_OK, "%s", err.message);
+    cr_assert_eq(run("mkdir " ROOT "-atomic/folder"), 0);
+    cr_expect_eq(file_write_atomically(ROOT "-atomic/folder", (const uint8_t *)"abc", 3, &err),
+                 SIMCLR_FAILED);
+    cr_expect(strstr(err.message, strerror(EISDIR)) != NULL, "no reason: %s", err.message);
+    cr_expect_eq(folder_entries(ROOT "-atomic", names, sizeof names), 2, "%s", names);
+    cr_expect_str_eq(text_of(ROOT "-atomic/a.bin"), "abc");
+}
+
 Test(hostile_files, second_run_on_one_out_folder_stops_at_once, .timeout = 120)
 {
     char command[512];
@@ -157,6 +193,15 @@ Test(hostile_files, second_run_on_one_out_folder_stops_at_once, .timeout = 120)
     cr_expect(strstr(text_of(ROOT "-lock/err"), "took over") != NULL, "%s",
               text_of(ROOT "-lock/err"));
     cr_expect_neq(access(ROOT "-lock/run/.lock", F_OK), 0, "the lock is left behind");
+}
+
+/* A FIFO at the lock's name is neither opened to block nor believed: the run goes on. */
+Test(hostile_files, fifo_at_the_lock_name, .timeout = 120)
+{
+    fresh_folder(ROOT "-lock-fifo/run");
+    cr_assert_eq(mkfifo(ROOT "-lock-fifo/run/.lock", 0644), 0);
+    cr_expect_eq(run(TINY "--epochs 1 --out " ROOT "-lock-fifo/run > /dev/null 2> "
+                      ROOT "-lock-fifo/err"), 0, "%s", text_of(ROOT "-lock-fifo/err"));
 }
 
 Test(hostile_files, unwritable_out_fails_before_the_first_epoch, .timeout = 120)
