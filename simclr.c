@@ -544,7 +544,7 @@ static int run_training(simclr_training *training, const train_options *options)
     int status = 1;
     memset(&log, 0, sizeof log), memset(&data, 0, sizeof data), memset(&model, 0, sizeof model);
     if (run_files_start(options->out, lock, sizeof lock, &stale, &err) != SIMCLR_OK)
-        return failed(&err); /* the folder locked, writable, signals caught: data/run_files.h */
+        return failed(&err); /* the folder made, locked and checked writable: data/run_files.h */
     if (stale != 0)
         fprintf(stderr, "simclr: %s: took over the lock of process %ld (no longer running)\n",
                 options->out, stale);
@@ -586,6 +586,7 @@ static int run_training(simclr_training *training, const train_options *options)
     run.options = options, run.training = training;
     run.start = timer_seconds(), run.last_report = -1e9, first = model.step;
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", options->out);
+    run_files_catch_signals(); /* from here a SIGINT or SIGTERM stops the run between steps */
     {
         if (simclr_train(&model, training, &data, &log, train_progress, &run, &err) != SIMCLR_OK)
             fprintf(stderr, "simclr: %s; stopping (last checkpoint: %s)\n", err.message,
@@ -636,9 +637,8 @@ static int command_train(int argc, char **argv)
     memset(option_given, 0, sizeof option_given);
     strcpy(options.out, "simclr-run");
     groups[0] = settings_group_of(run_settings, run_setting_count, &training);
-    groups[0].given = given;
     groups[1] = GROUP(train_table, &options);
-    groups[1].given = option_given;
+    groups[0].given = given, groups[1].given = option_given;
     if ((status = command_flags(argc, argv, groups, 2, "train", train_usage)) >= 0)
         return status; /* the first pass: --data, --preset and --resume are what count */
     if (options.resume[0] != '\0') {

@@ -263,7 +263,6 @@ int run_files_start(const char *dir, char *lock_path, size_t capacity, long *sta
         run_files_unlock(lock_path);
         return SIMCLR_FAILED;
     }
-    run_files_catch_signals();
     return SIMCLR_OK;
 }
 
@@ -282,6 +281,7 @@ void run_files_catch_signals(void)
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_handler = remember_signal;
+    action.sa_flags = SA_RESETHAND; /* a second signal ends the process at once */
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, NULL);
     sigaction(SIGTERM, &action, NULL);

@@ -17,7 +17,9 @@
  *   the folder is checked writable (a probe file made and removed) before the first epoch.
  *   SIGINT and SIGTERM only set a flag (sigaction; C's signal() elsewhere), which the training
  *              loop reads after every step, so a run stops between steps with nothing
- *              half-written and its last checkpoint as it was.
+ *              half-written and its last checkpoint as it was. A second signal ends the process
+ *              at once, as it would without the flag (the files are still never half-written:
+ *              every write is atomic).
  */
 #ifndef SIMCLR_DATA_RUN_FILES_H
 #define SIMCLR_DATA_RUN_FILES_H
@@ -53,8 +55,8 @@ int run_files_check_writable(const char *dir, simclr_error *err);
 int run_files_lock(const char *dir, char *lock_path, size_t capacity, long *stale_owner,
                    simclr_error *err);
 
-/* Before a run's first epoch: run_files_make_folder, run_files_lock, run_files_check_writable,
- * then run_files_catch_signals; on failure nothing stays locked. */
+/* Before a run's first epoch: run_files_make_folder, run_files_lock, run_files_check_writable;
+ * on failure nothing stays locked. */
 int run_files_start(const char *dir, char *lock_path, size_t capacity, long *stale_owner,
                     simclr_error *err);
 
