@@ -518,19 +518,18 @@ static int train_progress(const simclr_progress *p, simclr_model *model,
                 elapsed / done * (double)(p->total_steps - p->step));
         run->last_report = now;
     }
-    if (!p->epoch_done)
-        return 0;
+    if (!p->epoch_done) /* a caught SIGINT/SIGTERM stops the run between steps */
+        return run_files_signal_caught() != 0;
     run->epochs_run++;
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", run->options->out);
     if (simclr_checkpoint_write(path, model, run->training, p->epoch + 1, log, &err) != SIMCLR_OK ||
-        run_files_write(run->options->out, log, p->steps_per_epoch, &err) != SIMCLR_OK) {
-        run->failed = failed(&err);
-        return 1;
-    }
-    return run->epochs_run == run->options->stop_after;
+        run_files_write(run->options->out, log, p->steps_per_epoch, &err) != SIMCLR_OK)
+        return run->failed = failed(&err); /* 1: stop */
+    return run->epochs_run == run->options->stop_after || run_files_signal_caught() != 0;
 }
 
-/* Trains with resolved settings; resumes from options->resume when given. */
+/* Trains with resolved settings; resumes from options->resume when given. A SIGINT or SIGTERM
+ * (data/run_files.h) ends the run between steps, with status 128 + the signal's number. */
 static int run_training(simclr_training *training, const train_options *options)
 {
     simclr_model model;
@@ -539,23 +538,26 @@ static int run_training(simclr_training *training, const train_options *options)
     dataset data;
     train_run run;
     safetensors_file file;
-    size_t images, per_epoch;
+    size_t images, per_epoch, first;
+    char lock[PATH_CAPACITY + 8] = "", path[PATH_CAPACITY + 32];
+    long stale;
     int status = 1;
-    memset(&log, 0, sizeof log);
+    memset(&log, 0, sizeof log), memset(&data, 0, sizeof data), memset(&model, 0, sizeof model);
+    if (run_files_start(options->out, lock, sizeof lock, &stale, &err) != SIMCLR_OK)
+        return failed(&err); /* the folder made, locked and checked writable: data/run_files.h */
+    if (stale != 0)
+        fprintf(stderr, "simclr: %s: took over the lock of process %ld (no longer running)\n",
+                options->out, stale);
     if (dataset_open(&data, training->data, 1, training->model.seed, &err) != SIMCLR_OK)
-        return failed(&err);
+        goto failure;
     images = training->limit > 0 && training->limit < data.count ? training->limit : data.count;
-    per_epoch = simclr_steps_per_epoch(images, training->model.batch);
-    if (per_epoch == 0) {
-        fprintf(stderr, "simclr: --batch: %lu is more than the %lu training images\n",
-                (unsigned long)training->model.batch, (unsigned long)images);
-        dataset_close(&data);
-        return 1;
+    if ((per_epoch = simclr_steps_per_epoch(images, training->model.batch)) == 0) {
+        simclr_fail(&err, "--batch: %lu is more than the %lu training images",
+                    (unsigned long)training->model.batch, (unsigned long)images);
+        goto failure;
     }
-    if (simclr_model_create(&model, &training->model, &err) != SIMCLR_OK) {
-        dataset_close(&data);
-        return failed(&err);
-    }
+    if (simclr_model_create(&model, &training->model, &err) != SIMCLR_OK)
+        goto failure;
     training->model = model.config; /* with the defaults resolved, as the checkpoint records */
     if (training_log_create(&log, per_epoch * training->epochs, &err) != SIMCLR_OK)
         goto failure;
@@ -569,8 +571,6 @@ static int run_training(simclr_training *training, const train_options *options)
         fprintf(stderr, "simclr: resuming %s at step %lu\n", options->resume,
                 (unsigned long)model.step); /* simclr_train checks it is a whole epoch */
     }
-    if (run_files_make_folder(options->out, &err) != SIMCLR_OK)
-        goto failure;
     report_skipped(&data);
     fprintf(stderr, "simclr: %s (%s stem, width %g) + %lu-layer head on %s: %lu images of "
                     "%lux%s%lux%lu, %lu steps of %lu per epoch, from step %lu of %lu, %d thread(s)\n",
@@ -583,16 +583,19 @@ static int run_training(simclr_training *training, const train_options *options)
             (unsigned long)model.step, (unsigned long)(per_epoch * training->epochs),
             parallel_thread_count());
     memset(&run, 0, sizeof run);
-    run.options = options;
-    run.training = training;
-    run.start = timer_seconds();
-    run.last_report = -1e9;
+    run.options = options, run.training = training;
+    run.start = timer_seconds(), run.last_report = -1e9, first = model.step;
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", options->out);
+    run_files_catch_signals(); /* from here a SIGINT or SIGTERM stops the run between steps */
     {
-        const size_t first = model.step;
         if (simclr_train(&model, training, &data, &log, train_progress, &run, &err) != SIMCLR_OK)
-            fprintf(stderr, "simclr: %s; stopping (the last checkpoint in %s, if any, is left as "
-                            "it was)\n", err.message, options->out);
-        else if (!run.failed) {
+            fprintf(stderr, "simclr: %s; stopping (last checkpoint: %s)\n", err.message,
+                    file_is_present(path) ? path : "none written");
+        else if (run_files_signal_caught() != 0 && !run.failed) {
+            status = 128 + run_files_signal_caught();
+            fprintf(stderr, "simclr: stopped by signal %d at step %lu (last checkpoint: %s)\n",
+                    status - 128, (unsigned long)model.step, file_is_present(path) ? path : "none");
+        } else if (!run.failed) {
             const double elapsed = timer_seconds() - run.start;
             printf("trained %s for %lu of %lu epochs (%lu steps this run, %lu in all): final "
                    "loss %.4f, %.0f views/s, %.1f s; checkpoint %s/checkpoint.safetensors\n",
@@ -610,6 +613,7 @@ static int run_training(simclr_training *training, const train_options *options)
 failure:
     status = failed(&err);
 done:
+    run_files_unlock(lock);
     training_log_destroy(&log);
     simclr_model_destroy(&model);
     dataset_close(&data);
@@ -629,24 +633,20 @@ static int command_train(int argc, char **argv)
     dataset data;
     size_t step, i;
     int status;
-    memset(&options, 0, sizeof options);
-    memset(given, 0, sizeof given);
+    memset(&options, 0, sizeof options), memset(given, 0, sizeof given);
     memset(option_given, 0, sizeof option_given);
     strcpy(options.out, "simclr-run");
     groups[0] = settings_group_of(run_settings, run_setting_count, &training);
-    groups[0].given = given;
     groups[1] = GROUP(train_table, &options);
-    groups[1].given = option_given;
+    groups[0].given = given, groups[1].given = option_given;
     if ((status = command_flags(argc, argv, groups, 2, "train", train_usage)) >= 0)
         return status; /* the first pass: --data, --preset and --resume are what count */
     if (options.resume[0] != '\0') {
-        if (safetensors_read(&file, options.resume, &err) != SIMCLR_OK) {
-            fprintf(stderr, "simclr: --resume: %s\n", err.message);
-            return 2;
+        if ((status = safetensors_read(&file, options.resume, &err)) == SIMCLR_OK) {
+            status = simclr_checkpoint_training(&file, options.resume, &training,
+                                                &options.resume_epoch, &step, &err);
+            safetensors_free(&file);
         }
-        status = simclr_checkpoint_training(&file, options.resume, &training,
-                                            &options.resume_epoch, &step, &err);
-        safetensors_free(&file);
         if (status != SIMCLR_OK) {
             fprintf(stderr, "simclr: --resume: %s\n", err.message);
             return 2;

@@ -19,30 +19,21 @@
 #include "../nn/parallel.h"
 #include "../nn/rng.h"
 #include "cifar.h"
+#include "file_io.h"
 #include "idx.h"
 #include "image_file.h"
 #include "shapes.h"
 
-/* Is directory/name a regular file? (Never opened: a FIFO there would block.) */
+/* Is anything at directory/name? Never opened here (a FIFO would block): something that is not
+ * a regular file at a name a format expects goes to that format's reader, which refuses it with
+ * "not a regular file" rather than the source being taken for an image folder. */
 static int file_exists(const char *directory, const char *name)
 {
     char path[4096];
     if (strlen(directory) + strlen(name) + 2 > sizeof path)
         return 0;
     sprintf(path, "%s/%s", directory, name);
-#ifdef DATASET_HAVE_DIRECTORIES
-    {
-        struct stat info;
-        return stat(path, &info) == 0 && S_ISREG(info.st_mode);
-    }
-#else
-    {
-        FILE *file = fopen(path, "rb");
-        if (file != NULL)
-            fclose(file);
-        return file != NULL;
-    }
-#endif
+    return file_is_present(path);
 }
 
 static int ends_with(const char *text, const char *suffix)
@@ -512,6 +503,17 @@ static int dataset_open_source(dataset *data, const char *source, int train, sim
     if (strncmp(source, "builtin:", 8) == 0)
         return simclr_fail(err, "--data %s: unknown built-in dataset (builtin:shapes exists)",
                            source);
+    /* A folder holding the archive is read as the archive (torchvision's habit: --data names
+     * the root that its CIFAR10(root) downloads into). */
+    for (c = 0; c < 2; c++) {
+        const char *archive = c == 0 ? "cifar-10-binary.tar.gz" : "cifar-100-binary.tar.gz";
+        char path[4096];
+        if (!ends_with(source, ".tar.gz") && file_exists(source, archive) &&
+            strlen(source) + strlen(archive) + 2 <= sizeof path) {
+            sprintf(path, "%s/%s", source, archive);
+            return dataset_from_cifar(data, path, c, train, err);
+        }
+    }
     if (ends_with(source, "cifar-10-binary.tar.gz") || file_exists(source, "data_batch_1.bin"))
         return dataset_from_cifar(data, source, 0, train, err);
     if (ends_with(source, "cifar-100-binary.tar.gz") || file_exists(source, "train.bin"))

@@ -110,26 +110,105 @@ int file_read_all(const char *path, size_t max_bytes, uint8_t **bytes, size_t *s
     return SIMCLR_OK;
 }
 
+int file_is_present(const char *path)
+{
+#ifdef FILE_IO_HAVE_STAT
+    struct stat info;
+    return stat(path, &info) == 0;
+#else
+    FILE *file = fopen(path, "rb"); /* no FIFOs without POSIX: opening cannot block */
+    if (file != NULL)
+        fclose(file);
+    return file != NULL;
+#endif
+}
+
+/* Creates the temporary file beside path: "<path>.tmp.<pid>.<n>", new and exclusively (POSIX
+ * O_CREAT|O_EXCL, so a symbolic link or a file planted at that name is never written through
+ * and two writers never share one); elsewhere "<path>.tmp", opened as C's fopen does. */
+static FILE *create_temporary(char *temporary, size_t capacity, const char *path,
+                              simclr_error *err)
+{
+    FILE *file;
+#ifdef FILE_IO_HAVE_STAT
+    static unsigned long counter;
+    int descriptor;
+    if (snprintf(temporary, capacity, "%s.tmp.%ld.%lu", path, (long)getpid(), counter++) >=
+        (int)capacity) {
+        simclr_fail(err, "%s: the path is too long", path);
+        return NULL;
+    }
+    descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (descriptor < 0) {
+        simclr_fail(err, "%s: cannot create the file (%s)", temporary, strerror(errno));
+        return NULL;
+    }
+    file = fdopen(descriptor, "wb");
+    if (file == NULL) {
+        close(descriptor);
+        remove(temporary);
+    }
+#else
+    if (snprintf(temporary, capacity, "%s.tmp", path) >= (int)capacity) {
+        simclr_fail(err, "%s: the path is too long", path);
+        return NULL;
+    }
+    file = fopen(temporary, "wb");
+#endif
+    if (file == NULL)
+        simclr_fail(err, "%s: cannot create the file (%s)", temporary, strerror(errno));
+    return file;
+}
+
+/* Flushes the folder holding path to stable storage, so a rename in it survives a power loss
+ * (POSIX; a no-op elsewhere, and where a folder cannot be opened or synced). */
+static void sync_folder_of(const char *path)
+{
+#ifdef FILE_IO_HAVE_STAT
+    char folder[4096];
+    const char *slash = strrchr(path, '/');
+    int descriptor;
+    if (slash == NULL)
+        strcpy(folder, ".");
+    else
+        snprintf(folder, sizeof folder, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    descriptor = open(folder, O_RDONLY);
+    if (descriptor >= 0) {
+        fsync(descriptor);
+        close(descriptor);
+    }
+#else
+    (void)path;
+#endif
+}
+
 int file_write_atomically(const char *path, const uint8_t *bytes, size_t count,
                           simclr_error *err)
 {
-    char temporary[4096];
-    FILE *file;
-    if (strlen(path) + 5 > sizeof temporary)
-        return simclr_fail(err, "%s: the path is too long", path);
-    sprintf(temporary, "%s.tmp", path);
-    file = fopen(temporary, "wb");
+    char temporary[4096 + 48];
+    int failure;
+    FILE *file = create_temporary(temporary, sizeof temporary, path, err);
     if (file == NULL)
-        return simclr_fail(err, "%s: cannot create the file", temporary);
-    if (fwrite(bytes, 1, count, file) != count || fflush(file) != 0) {
+        return SIMCLR_FAILED;
+    errno = 0;
+    failure = fwrite(bytes, 1, count, file) != count || fflush(file) != 0;
+#ifdef FILE_IO_HAVE_STAT
+    failure = failure || fsync(fileno(file)) != 0; /* on stable storage before it is current */
+#endif
+    if (failure) {
+        const int error = errno;
         fclose(file);
         remove(temporary);
-        return simclr_fail(err, "%s: write failed (disk full?)", path);
+        return simclr_fail(err, "%s: write failed (%s)", path,
+                           error != 0 ? strerror(error) : "disk full?");
     }
     if (fclose(file) != 0 || rename(temporary, path) != 0) {
+        const int error = errno;
         remove(temporary);
-        return simclr_fail(err, "%s: cannot move the finished file into place", path);
+        return simclr_fail(err, "%s: cannot move the finished file into place (%s)", path,
+                           strerror(error));
     }
+    sync_folder_of(path);
     return SIMCLR_OK;
 }
 

@@ -94,20 +94,16 @@ void idx_array_free(idx_array *array)
     memset(array, 0, sizeof *array);
 }
 
-/* directory/name, or directory/name.gz when the plain file does not exist. */
+/* directory/name, or directory/name.gz when nothing is at the plain name. Never opened here (a
+ * FIFO would block): the reader refuses what is not a regular file. */
 static int idx_path(char *path, size_t capacity, const char *directory, const char *name,
                     simclr_error *err)
 {
-    FILE *probe;
     if (strlen(directory) + strlen(name) + 5 > capacity)
         return simclr_fail(err, "%s: the path is too long", directory);
     sprintf(path, "%s/%s", directory, name);
-    probe = fopen(path, "rb");
-    if (probe != NULL) {
-        fclose(probe);
-        return SIMCLR_OK;
-    }
-    strcat(path, ".gz");
+    if (!file_is_present(path))
+        strcat(path, ".gz");
     return SIMCLR_OK;
 }
 

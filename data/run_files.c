@@ -2,7 +2,8 @@
  * data/run_files.c — log.csv, loss.svg and the run's folder; see run_files.h.
  */
 #if defined(__unix__) || defined(__APPLE__)
-#define _XOPEN_SOURCE 700 /* mkdir and stat */
+#define _XOPEN_SOURCE 700 /* mkdir, stat, open, kill, sigaction */
+#define RUN_FILES_POSIX 1
 #endif
 
 #include "run_files.h"
@@ -14,9 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__unix__) || defined(__APPLE__)
+#include <signal.h>
+#ifdef RUN_FILES_POSIX
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 #endif
 
 #include "../nn/memory.h"
@@ -154,4 +158,140 @@ int run_files_make_folder(const char *dir, simclr_error *err)
     (void)err;
     return SIMCLR_OK;
 #endif
+}
+
+int run_files_check_writable(const char *dir, simclr_error *err)
+{
+    char path[4096];
+    if (strlen(dir) + 48 > sizeof path)
+        return simclr_fail(err, "'%s' is too long a folder name", dir);
+#ifdef RUN_FILES_POSIX
+    { /* created new (never through a link planted at the name), under this process's id */
+        int descriptor;
+        sprintf(path, "%s/.write-probe.%ld", dir, (long)getpid());
+        if ((descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644)) < 0)
+            return simclr_fail(err, "%s: the folder is not writable (%s)", dir, strerror(errno));
+        close(descriptor);
+    }
+#else
+    {
+        FILE *probe;
+        sprintf(path, "%s/.write-probe", dir);
+        if ((probe = fopen(path, "wb")) == NULL)
+            return simclr_fail(err, "%s: the folder is not writable (%s)", dir, strerror(errno));
+        fclose(probe);
+    }
+#endif
+    remove(path);
+    return SIMCLR_OK;
+}
+
+/* ---- the output folder's lock ---------------------------------------------------------------- */
+
+int run_files_lock(const char *dir, char *lock_path, size_t capacity, long *stale_owner,
+                   simclr_error *err)
+{
+    lock_path[0] = '\0';
+    *stale_owner = 0;
+#ifdef RUN_FILES_POSIX
+    {
+        char text[32];
+        int attempt;
+        if (strlen(dir) + 8 > capacity)
+            return simclr_fail(err, "'%s' is too long a folder name", dir);
+        sprintf(lock_path, "%s/.lock", dir);
+        for (attempt = 0; attempt < 2; attempt++) {
+            const int descriptor = open(lock_path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+            uint8_t *text_read;
+            size_t size;
+            long owner = 0;
+            if (descriptor >= 0) {
+                const int length = sprintf(text, "%ld\n", (long)getpid());
+                const int written = (int)write(descriptor, text, (size_t)length);
+                close(descriptor);
+                if (written == length)
+                    return SIMCLR_OK;
+                remove(lock_path);
+                break;
+            }
+            if (errno != EEXIST)
+                break;
+            /* the other run's pid (read only from a regular file: a FIFO would block) */
+            if (file_read_all(lock_path, 64, &text_read, &size, NULL) == SIMCLR_OK) {
+                owner = strtol((const char *)text_read, NULL, 10);
+                simclr_free(text_read);
+            }
+            errno = 0;
+            if (owner > 0 && (kill((pid_t)owner, 0) == 0 || errno != ESRCH)) {
+                lock_path[0] = '\0';
+                return simclr_fail(err, "%s is in use by another run (process %ld, named in "
+                                        "%s/.lock): wait for it or choose another --out", dir,
+                                   owner, dir);
+            }
+            *stale_owner = owner; /* 0: an empty or unreadable lock (its run killed early) */
+            remove(lock_path);
+        }
+        {
+            const int error = errno;
+            lock_path[0] = '\0';
+            return simclr_fail(err, "%s: cannot create the lock file %s/.lock (%s)", dir, dir,
+                               strerror(error));
+        }
+    }
+#else
+    (void)dir, (void)capacity, (void)err;
+    return SIMCLR_OK;
+#endif
+}
+
+void run_files_unlock(char *lock_path)
+{
+    if (lock_path[0] != '\0')
+        remove(lock_path);
+    lock_path[0] = '\0';
+}
+
+int run_files_start(const char *dir, char *lock_path, size_t capacity, long *stale_owner,
+                    simclr_error *err)
+{
+    lock_path[0] = '\0';
+    *stale_owner = 0;
+    if (run_files_make_folder(dir, err) != SIMCLR_OK ||
+        run_files_lock(dir, lock_path, capacity, stale_owner, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    if (run_files_check_writable(dir, err) != SIMCLR_OK) {
+        run_files_unlock(lock_path);
+        return SIMCLR_FAILED;
+    }
+    return SIMCLR_OK;
+}
+
+/* ---- stopping on a signal ------------------------------------------------------------------- */
+
+static volatile sig_atomic_t stop_signal;
+
+static void remember_signal(int signal_number)
+{
+    stop_signal = signal_number;
+}
+
+void run_files_catch_signals(void)
+{
+#ifdef RUN_FILES_POSIX
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = remember_signal;
+    action.sa_flags = SA_RESETHAND; /* a second signal ends the process at once */
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+#else
+    signal(SIGINT, remember_signal);
+    signal(SIGTERM, remember_signal);
+#endif
+}
+
+int run_files_signal_caught(void)
+{
+    return (int)stop_signal;
 }

@@ -5,7 +5,8 @@
 # 2.5 s, so kills land in steps, in checkpoint writes and between), KILLS times (default 20).
 # After every kill the checkpoint in the folder — if one was written yet — must read back as a
 # whole checkpoint (simclr eval loads it), no temporary file may be mistaken for it, and
-# `--resume` from it must run. At the end the resumed run must finish all its epochs.
+# `--resume` from it must run, taking over the lock (run/.lock) the killed run left. At the end
+# the resumed run must finish all its epochs and remove its lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KILLS=${KILLS:-20}
@@ -40,4 +41,5 @@ done
 ./simclr train --resume "$ckpt" --out "$work/run" --threads 2 > "$work/final.out" 2>/dev/null
 cat "$work/final.out"
 grep -q 'for 12 of 12 epochs' "$work/final.out"
+if [ -e "$work/run/.lock" ]; then echo "the finished run left its lock behind"; exit 1; fi
 echo "check-kill: $KILLS kills, $checked checkpoints checked, all loadable; the run resumed to the end"
