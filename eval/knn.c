@@ -218,7 +218,7 @@ int knn_scores_naive(double *scores, const float *queries, size_t m, const float
             unordered |= all[j].similarity != all[j].similarity;
         }
         for (p = 0; p < classes; p++)
-            scores[i * classes + p] = unordered ? NAN : 0.0;
+            scores[i * classes + p] = unordered ? (double)NAN : 0.0;
         if (unordered)
             continue; /* no order to sort by */
         qsort(all, n, sizeof *all, compare_nearer_first);
