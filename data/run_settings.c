@@ -250,11 +250,12 @@ int simclr_checkpoint_training(const safetensors_file *file, const char *path,
         {NULL, "epoch", SETTING_SIZE, 0, 0, 1e6, NULL, NULL, 0, NULL, NULL},
         {NULL, "step", SETTING_SIZE, 0, 0, 1e15, NULL, NULL, 0, NULL, NULL}};
     const char *format = safetensors_metadata_value(file, "format");
-    char where[600];
+    char where[600], shown[96];
     size_t i;
     if (format == NULL || strcmp(format, RUN_SETTINGS_CHECKPOINT_FORMAT) != 0)
         return simclr_fail(err, "%s: not a checkpoint of this simclr-c (format '%s', expected "
-                                "'%s')", path, format != NULL ? format : "none",
+                                "'%s')", path,
+                           format != NULL ? simclr_escape(shown, sizeof shown, format) : "none",
                            RUN_SETTINGS_CHECKPOINT_FORMAT);
     if (run_settings_from_metadata(training, file, path, NULL, err) != SIMCLR_OK ||
         run_settings_check(training, path, err) != SIMCLR_OK)

@@ -331,6 +331,31 @@ Test(hostile_data, a_bad_arch_in_metadata_gives_a_clean_message)
                                   "(resnet18|resnet34|resnet50)", "%s", path);
 }
 
+/* No byte of the message is a control character. */
+static void expect_one_line(const char *message)
+{
+    size_t i;
+    for (i = 0; message[i] != '\0'; i++)
+        cr_expect((unsigned char)message[i] >= 0x20 && message[i] != 0x7f,
+                  "a control byte at %zu of: %s", i, message);
+}
+
+Test(hostile_data, metadata_values_print_escaped_on_one_line)
+{
+    simclr_error err;
+    cr_expect_eq(read_metadata_with("arch", "resnet18\n\x01", NULL, NULL, &err), SIMCLR_FAILED);
+    cr_expect_not_null(strstr(err.message, "'resnet18\\x0a\\x01' is not one of"), "%s",
+                       err.message);
+    expect_one_line(err.message);
+    cr_expect_eq(read_metadata_with("lr", "1\r\n", NULL, NULL, &err), SIMCLR_FAILED);
+    cr_expect_not_null(strstr(err.message, "not '1\\x0d\\x0a'"), "%s", err.message);
+    expect_one_line(err.message);
+    cr_expect_eq(read_metadata_with("format", "simclr-c\ncheckpoint", NULL, NULL, &err),
+                 SIMCLR_FAILED);
+    cr_expect_not_null(strstr(err.message, "'simclr-c\\x0acheckpoint'"), "%s", err.message);
+    expect_one_line(err.message);
+}
+
 /* ---- safetensors ----------------------------------------------------------------------------- */
 
 static size_t build(uint8_t *buffer, const char *header, size_t data_size)
