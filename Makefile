@@ -191,7 +191,7 @@ check-reference:
 # stays small).
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = gzip deflate idx pnm safetensors tar png jpeg
+FUZZ_TARGETS = gzip deflate idx pnm safetensors tar png jpeg metadata
 FUZZ_FLAGS   = -std=c99 -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 FUZZ_SOURCES = $(LIBRARY_SOURCES) simclr.c
 
@@ -201,7 +201,7 @@ tests/fuzz/run-%: tests/fuzz/fuzz_parsers.c $(FUZZ_SOURCES) $(LIBRARY_HEADERS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -DSIMCLR_LIBRARY_ONLY \
 	    -DFUZZ_TARGET=$(call fuzz_index,$*) tests/fuzz/fuzz_parsers.c $(FUZZ_SOURCES) -lm -o $@
 
-fuzz_index = $(if $(filter gzip,$1),1,$(if $(filter deflate,$1),2,$(if $(filter idx,$1),3,$(if $(filter pnm,$1),4,$(if $(filter safetensors,$1),5,$(if $(filter tar,$1),6,$(if $(filter png,$1),7,8)))))))
+fuzz_index = $(if $(filter gzip,$1),1,$(if $(filter deflate,$1),2,$(if $(filter idx,$1),3,$(if $(filter pnm,$1),4,$(if $(filter safetensors,$1),5,$(if $(filter tar,$1),6,$(if $(filter png,$1),7,$(if $(filter jpeg,$1),8,9))))))))
 
 fuzz-run: fuzz
 	@for target in $(FUZZ_TARGETS); do \

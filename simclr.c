@@ -214,6 +214,7 @@ int simclr_train(simclr_model *model, const simclr_training *training, const dat
     aug_batch workspace;
     simclr_progress report;
     lr_schedule schedule;
+    simclr_error why;
     size_t per_epoch, epoch;
     int status = SIMCLR_OK, stop = 0;
     if (training->model.batch != N || training->model.seed != model->config.seed)
@@ -256,11 +257,13 @@ int simclr_train(simclr_model *model, const simclr_training *training, const dat
                 break;
             }
             loss = simclr_train_step(model, (float)lr);
-            if (!isfinite(loss)) {
-                status = simclr_fail(err, "the loss became non-finite (%g) at epoch %lu, step %lu",
-                                     (double)loss, (unsigned long)(epoch + 1),
-                                     (unsigned long)(global + 1));
-                break;
+            if (!isfinite(loss)) /* else the state may be poisoned though the loss is not */
+                sprintf(why.message, "the loss became non-finite (%g)", (double)loss);
+            if (!isfinite(loss) || checkpoint_check_finite(&model->store, model->opt.velocity,
+                                                           "simclr", &why) != SIMCLR_OK) {
+                status = simclr_fail(err, "%s at epoch %lu, step %lu", why.message,
+                                     (unsigned long)(epoch + 1), (unsigned long)(global + 1));
+                break; /* before the callback: a diverged state is never saved */
             }
             report.seconds = timer_seconds() - start;
             history->loss[global] = loss;
@@ -286,13 +289,11 @@ int simclr_train(simclr_model *model, const simclr_training *training, const dat
 
 /* ---- checkpoints ---------------------------------------------------------------------------- */
 
-#define METADATA_MAX 64
-
 int simclr_checkpoint_write(const char *path, const simclr_model *model,
                             const simclr_training *training, size_t epoch,
                             const training_log *history, simclr_error *err)
 {
-    safetensors_metadata metadata[METADATA_MAX];
+    safetensors_metadata metadata[RUN_SETTINGS_METADATA_MAX];
     size_t count;
     if (model->step > 0 && (history == NULL || history->steps != model->step))
         return simclr_fail(err, "%s: the model has taken %lu steps but the history holds %lu",
@@ -312,9 +313,8 @@ int simclr_checkpoint_restore(simclr_model *model, const safetensors_file *file,
     if (simclr_checkpoint_training(file, path, &training, &epoch, &step, err) != SIMCLR_OK ||
         checkpoint_load_store(&model->store, file, path, err) != SIMCLR_OK ||
         checkpoint_load_velocity(model->opt.velocity, &model->store, file, path, err) !=
-            SIMCLR_OK)
-        return SIMCLR_FAILED;
-    if (history != NULL && checkpoint_load_log(history, step, file, path, err) != SIMCLR_OK)
+            SIMCLR_OK ||
+        (history != NULL && checkpoint_load_log(history, step, file, path, err) != SIMCLR_OK))
         return SIMCLR_FAILED;
     model->step = step;
     return SIMCLR_OK;

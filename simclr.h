@@ -191,8 +191,11 @@ typedef int (*simclr_progress_fn)(const simclr_progress *progress, simclr_model 
  * checkpoint's step to resume) to training->epochs, the epoch's order of the first
  * training->limit images of `data`, and for every batch of N: the views, the step at the
  * scheduled learning rate, the history, the callback. Stops with an error naming the step when
- * the loss is not finite (the model is then not to be saved), returns SIMCLR_OK when the run is
- * complete or the callback asked to stop. Never prints. */
+ * the loss is not finite, or when a parameter, running statistic or optimiser state is (the
+ * error names the tensor; the loss can stay finite while a running variance overflows): both
+ * are found before that step's callback, so a callback that saves checkpoints never sees a
+ * diverged model. Returns SIMCLR_OK when the run is complete or the callback asked to stop.
+ * Never prints. */
 int simclr_train(simclr_model *model, const simclr_training *training, const dataset *data,
                  training_log *history, simclr_progress_fn progress, void *context,
                  simclr_error *err);

@@ -4,6 +4,7 @@
  */
 #include "checkpoint.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +12,50 @@
 
 static const char *const log_names[3] = {"log.loss", "log.learning_rate",
                                          "log.views_per_second"};
+
+/* The index of the first value that is NaN or ±inf, or count when all are finite. */
+static size_t first_non_finite(const float *values, size_t count)
+{
+    size_t i;
+    for (i = 0; i < count; i++)
+        if (!isfinite(values[i]))
+            return i;
+    return count;
+}
+
+/* Fails, naming the tensor, when one of its values is not finite. */
+static int check_finite(const float *values, size_t count, const char *path, const char *tensor,
+                        const char *doing, simclr_error *err)
+{
+    const size_t at = first_non_finite(values, count);
+    if (at == count)
+        return SIMCLR_OK;
+    return simclr_fail(err, "%s: %s: tensor '%s' holds %s at element %lu (a diverged run?)",
+                       path, doing, tensor, values[at] != values[at] ? "NaN" : "an infinity",
+                       (unsigned long)at);
+}
+
+int checkpoint_check_finite(const param_store *store, const float *velocity, const char *source,
+                            simclr_error *err)
+{
+    char name[SAFETENSORS_NAME_MAX + 32];
+    size_t i;
+    for (i = 0; i < store->count; i++) {
+        const param_entry *e = &store->entries[i];
+        if (e->role == BUFFER_NUM_BATCHES_TRACKED)
+            continue;
+        if (check_finite(param_role_is_trainable(e->role) ? store->params + e->offset
+                                                          : store->buffers + e->offset,
+                         e->count, source, e->name, "the model's state", err) != SIMCLR_OK)
+            return SIMCLR_FAILED;
+        snprintf(name, sizeof name, "optimizer.%s.momentum", e->name);
+        if (velocity != NULL && param_role_is_trainable(e->role) &&
+            check_finite(velocity + e->offset, e->count, source, name, "the model's state",
+                         err) != SIMCLR_OK)
+            return SIMCLR_FAILED;
+    }
+    return SIMCLR_OK;
+}
 
 static int has_prefix(const char *name, const char *prefix)
 {
@@ -48,6 +93,12 @@ int checkpoint_write(const char *path, const param_store *store, const char *pre
             out->f32 = store->params + e->offset;
         else
             out->f32 = store->buffers + e->offset;
+        if (out->f32 != NULL &&
+            check_finite(out->f32, e->count, path, e->name, "not written", err) != SIMCLR_OK) {
+            simclr_free(entries);
+            simclr_free(names);
+            return SIMCLR_FAILED;
+        }
         count++;
     }
     /* the optimiser's velocity, parameter by parameter */
@@ -58,6 +109,12 @@ int checkpoint_write(const char *path, const param_store *store, const char *pre
             continue;
         snprintf(names[named], SAFETENSORS_NAME_MAX, "optimizer.%s.momentum", e->name);
         out->name = names[named++];
+        if (check_finite(velocity + e->offset, e->count, path, out->name, "not written",
+                         err) != SIMCLR_OK) {
+            simclr_free(entries);
+            simclr_free(names);
+            return SIMCLR_FAILED;
+        }
         out->ndim = e->ndim;
         memcpy(out->shape, e->shape, sizeof e->shape);
         out->f32 = velocity + e->offset;
@@ -119,7 +176,10 @@ int checkpoint_load_store(param_store *store, const safetensors_file *file, cons
             safetensors_copy_f32(file, stored,
                                  param_role_is_trainable(e->role) ? store->params + e->offset
                                                                   : store->buffers + e->offset,
-                                 err) != SIMCLR_OK)
+                                 err) != SIMCLR_OK ||
+            check_finite(param_role_is_trainable(e->role) ? store->params + e->offset
+                                                          : store->buffers + e->offset,
+                         e->count, path, e->name, "rejected", err) != SIMCLR_OK)
             return SIMCLR_FAILED;
     }
     return SIMCLR_OK;
@@ -140,7 +200,9 @@ int checkpoint_load_velocity(float *velocity, const param_store *store,
         if (stored == NULL)
             return simclr_fail(err, "%s: the optimiser state '%s' is missing", path, name);
         if (tensor_matches(stored, e, ST_F32, path, err) != SIMCLR_OK ||
-            safetensors_copy_f32(file, stored, velocity + e->offset, err) != SIMCLR_OK)
+            safetensors_copy_f32(file, stored, velocity + e->offset, err) != SIMCLR_OK ||
+            check_finite(velocity + e->offset, e->count, path, name, "rejected", err) !=
+                SIMCLR_OK)
             return SIMCLR_FAILED;
     }
     return SIMCLR_OK;

@@ -17,6 +17,11 @@
  * The file is written to a temporary name and renamed into place, so an interrupted write
  * never leaves half a checkpoint. Readers check every tensor's dtype and shape against the
  * model and name the file and the tensor in every error.
+ * Non-finite state is never trusted: the writer refuses (writing nothing) when a parameter, a
+ * batch-norm running statistic or an optimiser state holds NaN or ±inf, and the readers reject
+ * such a value after reading, naming the tensor, so a diverged run cannot leave a checkpoint
+ * that resumes or evaluates as if it were sound. The log is not checked (a NaN loss is a fact
+ * of the run's history).
  */
 #ifndef SIMCLR_DATA_CHECKPOINT_H
 #define SIMCLR_DATA_CHECKPOINT_H
@@ -44,6 +49,12 @@ int checkpoint_write(const char *path, const param_store *store, const char *pre
                      const float *velocity, const training_log *log,
                      const safetensors_metadata *metadata, size_t metadata_count,
                      simclr_error *err);
+
+/* Fails, naming the first tensor (parameter, running statistic, optimiser state) holding NaN or
+ * ±inf, when the model's state is not finite; `source` starts the message. */
+int checkpoint_check_finite(const param_store *store,
+                            const float *velocity, /* (param_floats) or NULL */
+                            const char *source, simclr_error *err);
 
 /* Copies every entry of `store` from the file by name, checking dtype and shape. Entries the
  * store does not have are ignored; one the store has and the file lacks is an error. */

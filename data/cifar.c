@@ -144,8 +144,9 @@ int cifar_load(cifar_split *split, const char *path, int hundred, int train, sim
                 if (next == 0)
                     break;
                 if (member.regular && names_file(member.name, batches[b])) {
-                    char what[600];
-                    sprintf(what, "%.300s: %.250s", path, member.name);
+                    char what[600], name[251]; /* the member's name escaped: one line */
+                    sprintf(what, "%.300s: %s", path,
+                            simclr_escape(name, sizeof name, member.name));
                     if (cifar_append(split, member.data, member.size, hundred, what, err) !=
                         SIMCLR_OK) {
                         simclr_free(archive);

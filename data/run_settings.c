@@ -5,6 +5,7 @@
 #include "run_settings.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The enums of the table are stored as int. */
@@ -201,10 +202,14 @@ size_t run_settings_to_metadata(safetensors_metadata *table, const char *format,
     return count;
 }
 
-/* Reads the listed settings (NULL: all) from a file's metadata, each checked. */
+/* Reads the listed settings (NULL: all) from a file's metadata, each checked against its
+ * flag's range, then the ranges of the augmentation in order (smallest ≤ largest). */
 int run_settings_from_metadata(simclr_training *t, const safetensors_file *file,
                                const char *path, const char *const *keys, simclr_error *err)
 {
+    static const char *const ordered[][2] = {{"aug_min_scale", "aug_max_scale"},
+                                             {"aug_min_ratio", "aug_max_ratio"},
+                                             {"aug_blur_sigma_min", "aug_blur_sigma_max"}};
     char where[600];
     size_t i;
     memset(t, 0, sizeof *t);
@@ -220,6 +225,18 @@ int run_settings_from_metadata(simclr_training *t, const safetensors_file *file,
         if (setting_parse(s, t, value, where, err) != SIMCLR_OK)
             return SIMCLR_FAILED;
     }
+    for (i = 0; i < sizeof ordered / sizeof ordered[0]; i++) {
+        const setting *low = settings_find_key(run_settings, run_setting_count, ordered[i][0]);
+        const setting *high = settings_find_key(run_settings, run_setting_count, ordered[i][1]);
+        char low_text[64], high_text[64];
+        if (!key_listed(keys, low->key) || !key_listed(keys, high->key))
+            continue;
+        setting_format(low, t, low_text, sizeof low_text);
+        setting_format(high, t, high_text, sizeof high_text);
+        if (strtod(low_text, NULL) > strtod(high_text, NULL))
+            return simclr_fail(err, "%s: metadata '%s' (%s) is larger than '%s' (%s)", path,
+                               low->key, low_text, high->key, high_text);
+    }
     t->model.width = t->model.height;
     return SIMCLR_OK;
 }
@@ -233,11 +250,12 @@ int simclr_checkpoint_training(const safetensors_file *file, const char *path,
         {NULL, "epoch", SETTING_SIZE, 0, 0, 1e6, NULL, NULL, 0, NULL, NULL},
         {NULL, "step", SETTING_SIZE, 0, 0, 1e15, NULL, NULL, 0, NULL, NULL}};
     const char *format = safetensors_metadata_value(file, "format");
-    char where[600];
+    char where[600], shown[96];
     size_t i;
     if (format == NULL || strcmp(format, RUN_SETTINGS_CHECKPOINT_FORMAT) != 0)
         return simclr_fail(err, "%s: not a checkpoint of this simclr-c (format '%s', expected "
-                                "'%s')", path, format != NULL ? format : "none",
+                                "'%s')", path,
+                           format != NULL ? simclr_escape(shown, sizeof shown, format) : "none",
                            RUN_SETTINGS_CHECKPOINT_FORMAT);
     if (run_settings_from_metadata(training, file, path, NULL, err) != SIMCLR_OK ||
         run_settings_check(training, path, err) != SIMCLR_OK)

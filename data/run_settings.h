@@ -97,8 +97,11 @@ size_t run_settings_to_metadata(safetensors_metadata *table, const char *format,
                                 const simclr_training *training, const char *const *keys,
                                 size_t epoch, size_t step);
 
-/* Reads the listed settings (NULL: all) from a file's metadata, each checked against its range;
- * the other fields are zero. A missing key is an error naming the file and the key. */
+/* Reads the listed settings (NULL: all) from a file's metadata, each checked against its range
+ * and choices exactly as its flag is (NaN, ±inf, a value out of range, a fraction where a whole
+ * number is wanted, an unknown name are errors), then the augmentation's ranges in order (crop
+ * scale, crop ratio, blur sigma: the smallest ≤ the largest, when both are listed); the other
+ * fields are zero. Every error names the file and the key. */
 int run_settings_from_metadata(simclr_training *training, const safetensors_file *file,
                                const char *path, const char *const *keys, simclr_error *err);
 

@@ -101,6 +101,8 @@ static int json_string(json_parser *p, char *out, size_t capacity)
                     return 0;
                 code = code * 16 + (unsigned long)h;
             }
+            if (code == 0)
+                return 0; /* a NUL would cut the string short in C: "a\u0000b" would read "a" */
             break;
         }
         default: return 0;
@@ -215,11 +217,61 @@ static int compare_begin(const void *a, const void *b)
     return x->begin < y->begin ? -1 : x->begin > y->begin;
 }
 
+/* A tensor name or metadata key must be printable on one line: no control byte (below 0x20,
+ * or 0x7f). */
+static int name_is_clean(const char *key)
+{
+    for (; *key != '\0'; key++)
+        if ((unsigned char)*key < 0x20 || *key == 0x7f)
+            return 0;
+    return 1;
+}
+
+static int compare_name(const void *a, const void *b)
+{
+    return strcmp(((const safetensors_tensor *const *)a)[0]->name,
+                  ((const safetensors_tensor *const *)b)[0]->name);
+}
+
+static int compare_key(const void *a, const void *b)
+{
+    return strcmp(((const safetensors_metadata *const *)a)[0]->key,
+                  ((const safetensors_metadata *const *)b)[0]->key);
+}
+
 static int safetensors_fail(safetensors_file *file, simclr_error *err, const char *name,
                             const char *problem)
 {
     safetensors_free(file);
     return simclr_fail(err, "%s: %s", name, problem);
+}
+
+/* No metadata key twice; frees the file otherwise. */
+static int metadata_keys_unique(safetensors_file *file, const char *name, simclr_error *err)
+{
+    char printable[4 * SAFETENSORS_NAME_MAX];
+    const safetensors_metadata **order;
+    size_t i;
+    if (file->metadata_count < 2)
+        return SIMCLR_OK;
+    order = simclr_calloc(file->metadata_count, sizeof *order, name, err);
+    if (order == NULL) {
+        safetensors_free(file);
+        return SIMCLR_FAILED;
+    }
+    for (i = 0; i < file->metadata_count; i++)
+        order[i] = &file->metadata[i];
+    qsort(order, file->metadata_count, sizeof *order, compare_key);
+    for (i = 1; i < file->metadata_count; i++)
+        if (strcmp(order[i - 1]->key, order[i]->key) == 0) {
+            simclr_fail(err, "%s: the metadata key '%s' appears twice", name,
+                        simclr_escape(printable, sizeof printable, order[i]->key));
+            simclr_free(order);
+            safetensors_free(file);
+            return SIMCLR_FAILED;
+        }
+    simclr_free(order);
+    return SIMCLR_OK;
 }
 
 /* The parser. ownership: 0 copies the bytes, 1 takes the simclr_calloc'd buffer (freed with
@@ -228,6 +280,8 @@ static int parse(safetensors_file *file, const uint8_t *bytes, size_t size, cons
                  int ownership, simclr_error *err)
 {
     json_parser p;
+    char printable[4 * SAFETENSORS_NAME_MAX];
+    int metadata_seen = 0;
     uint64_t header_length;
     size_t capacity = 16, metadata_capacity = 8, i;
     const safetensors_tensor **order;
@@ -272,7 +326,15 @@ static int parse(safetensors_file *file, const uint8_t *bytes, size_t size, cons
             char key[SAFETENSORS_NAME_MAX];
             if (!json_string(&p, key, sizeof key) || !json_take(&p, ':'))
                 return safetensors_fail(file, err, name, "invalid JSON header");
+            if (!name_is_clean(key)) {
+                simclr_fail(err, "%s: the tensor name '%s' holds a control character", name,
+                            simclr_escape(printable, sizeof printable, key));
+                safetensors_free(file);
+                return SIMCLR_FAILED;
+            }
             if (strcmp(key, "__metadata__") == 0) {
+                if (metadata_seen++)
+                    return safetensors_fail(file, err, name, "two __metadata__ objects");
                 if (!json_take(&p, '{'))
                     return safetensors_fail(file, err, name, "invalid JSON header (metadata)");
                 if (!json_take(&p, '}')) {
@@ -296,6 +358,13 @@ static int parse(safetensors_file *file, const uint8_t *bytes, size_t size, cons
                             return safetensors_fail(file, err, name,
                                                     "invalid JSON header (metadata must map "
                                                     "strings to strings)");
+                        if (!name_is_clean(m->key)) {
+                            simclr_fail(err, "%s: the metadata key '%s' holds a control "
+                                             "character", name,
+                                        simclr_escape(printable, sizeof printable, m->key));
+                            safetensors_free(file);
+                            return SIMCLR_FAILED;
+                        }
                         file->metadata_count++;
                     } while (json_take(&p, ','));
                     if (!json_take(&p, '}'))
@@ -327,7 +396,8 @@ static int parse(safetensors_file *file, const uint8_t *bytes, size_t size, cons
                                             "invalid JSON header (a tensor entry needs exactly "
                                             "dtype, shape and data_offsets)");
                 if (!dtype_known) {
-                    simclr_fail(err, "%s: tensor '%s' has an unknown dtype", name, t->name);
+                    simclr_fail(err, "%s: tensor '%s' has an unknown dtype", name,
+                                simclr_escape(printable, sizeof printable, t->name));
                     safetensors_free(file);
                     return SIMCLR_FAILED;
                 }
@@ -338,17 +408,25 @@ static int parse(safetensors_file *file, const uint8_t *bytes, size_t size, cons
                                                                  "overflows");
                 if (t->end < t->begin || t->end > file->data_size) {
                     simclr_fail(err, "%s: tensor '%s' has offsets [%lu, %lu) outside the %lu "
-                                     "bytes of data", name, t->name, (unsigned long)t->begin,
+                                     "bytes of data", name,
+                                simclr_escape(printable, sizeof printable, t->name),
+                                (unsigned long)t->begin,
                                 (unsigned long)t->end, (unsigned long)file->data_size);
                     safetensors_free(file);
                     return SIMCLR_FAILED;
                 }
                 if (size_multiply_checked(elements, dtype_sizes[t->dtype], &bytes_needed) !=
-                        SIMCLR_OK ||
-                    bytes_needed != t->end - t->begin) {
+                    SIMCLR_OK) {
+                    simclr_fail(err, "%s: tensor '%s': its shape's byte count overflows", name,
+                                simclr_escape(printable, sizeof printable, t->name));
+                    safetensors_free(file);
+                    return SIMCLR_FAILED;
+                }
+                if (bytes_needed != t->end - t->begin) {
                     simclr_fail(err, "%s: tensor '%s': its shape needs %lu bytes, its offsets "
-                                     "give %lu", name, t->name, (unsigned long)bytes_needed,
-                                (unsigned long)(t->end - t->begin));
+                                     "give %lu", name,
+                                simclr_escape(printable, sizeof printable, t->name),
+                                (unsigned long)bytes_needed, (unsigned long)(t->end - t->begin));
                     safetensors_free(file);
                     return SIMCLR_FAILED;
                 }
@@ -376,7 +454,8 @@ static int parse(safetensors_file *file, const uint8_t *bytes, size_t size, cons
         for (i = 0; i < file->count; i++) {
             if (order[i]->begin != expected) {
                 simclr_fail(err, "%s: tensor '%s' starts at %lu, where %lu was expected "
-                                 "(overlapping or out-of-order buffers)", name, order[i]->name,
+                                 "(overlapping or out-of-order buffers)", name,
+                            simclr_escape(printable, sizeof printable, order[i]->name),
                             (unsigned long)order[i]->begin, (unsigned long)expected);
                 simclr_free(order);
                 safetensors_free(file);
@@ -384,12 +463,25 @@ static int parse(safetensors_file *file, const uint8_t *bytes, size_t size, cons
             }
             expected = order[i]->end;
         }
-        simclr_free(order);
-        if (expected != file->data_size)
+        if (expected != file->data_size) {
+            simclr_free(order);
             return safetensors_fail(file, err, name, "the tensors do not cover the data section "
                                                      "exactly");
+        }
     }
-    return SIMCLR_OK;
+    /* no name twice (a second entry would shadow the first, or be shadowed): sorted by name,
+     * equal names are neighbours */
+    qsort(order, file->count, sizeof *order, compare_name);
+    for (i = 1; i < file->count; i++)
+        if (strcmp(order[i - 1]->name, order[i]->name) == 0) {
+            simclr_fail(err, "%s: the tensor name '%s' appears twice", name,
+                        simclr_escape(printable, sizeof printable, order[i]->name));
+            simclr_free(order);
+            safetensors_free(file);
+            return SIMCLR_FAILED;
+        }
+    simclr_free(order);
+    return metadata_keys_unique(file, name, err);
 }
 
 int safetensors_parse(safetensors_file *file, const uint8_t *bytes, size_t size, const char *name,
@@ -445,8 +537,12 @@ int safetensors_copy_f32(const safetensors_file *file, const safetensors_tensor 
 {
     size_t i;
     if (entry->dtype != ST_F32)
-        return simclr_fail(err, "tensor '%s' is %s, not F32", entry->name,
+    {
+        char printable[4 * SAFETENSORS_NAME_MAX];
+        return simclr_fail(err, "tensor '%s' is %s, not F32",
+                           simclr_escape(printable, sizeof printable, entry->name),
                            dtype_names[entry->dtype]);
+    }
     for (i = 0; i < (entry->end - entry->begin) / 4; i++) {
         const uint8_t *p = file->data + entry->begin + 4 * i;
         const uint32_t bits = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |

@@ -10,7 +10,10 @@
  * U64 8, F64 8.
  * The reader rejects, naming the file: a header length beyond the file, invalid JSON (or JSON
  * that is not this structure), offsets outside the data, buffers that overlap, leave gaps or end
- * before they begin, a shape whose element count does not match its bytes, an unknown dtype.
+ * before they begin, a shape whose element count does not match its bytes, an unknown dtype,
+ * a tensor name or metadata key given twice (or two __metadata__ objects), a name or key holding
+ * a control character (below 0x20, or 0x7f), a \u0000 escape in any string. Names printed in
+ * messages are escaped (simclr_escape), so every message is one line.
  * Values are converted from little-endian explicitly, so big-endian machines read the same
  * numbers. The writer puts tensors in the order given, contiguously, and writes atomically
  * (a temporary file renamed into place).

@@ -44,13 +44,14 @@ static void range_text(const setting *s, char *out, size_t size)
 int setting_parse(const setting *s, void *object, const char *text, const char *source,
                   simclr_error *err)
 {
-    char range[96], *end = NULL;
+    char range[96], shown[160], *end = NULL; /* shown: the text escaped for messages */
     double number;
     size_t i;
+    simclr_escape(shown, sizeof shown, text);
     switch (s->type) {
     case SETTING_TEXT:
         if (strlen(text) >= s->capacity)
-            return simclr_fail(err, "%s: '%.40s...' is longer than %lu characters", source, text,
+            return simclr_fail(err, "%s: '%.40s...' is longer than %lu characters", source, shown,
                                (unsigned long)(s->capacity - 1));
         strcpy((char *)field(s, object), text);
         return SIMCLR_OK;
@@ -61,14 +62,14 @@ int setting_parse(const setting *s, void *object, const char *text, const char *
                 return SIMCLR_OK;
             }
         setting_usage(s, range, sizeof range);
-        return simclr_fail(err, "%s: '%s' is not one of the choices (%s)", source, text, range);
+        return simclr_fail(err, "%s: '%s' is not one of the choices (%s)", source, shown, range);
     case SETTING_SEED: {
         unsigned long long seed;
         errno = 0;
         seed = strtoull(text, &end, 10);
         if (errno != 0 || end == text || *end != '\0' || text[0] == '-')
             return simclr_fail(err, "%s: '%s' is not a whole number from 0 to 2^64-1", source,
-                               text);
+                               shown);
         *(uint64_t *)field(s, object) = (uint64_t)seed;
         return SIMCLR_OK;
     }
@@ -79,13 +80,13 @@ int setting_parse(const setting *s, void *object, const char *text, const char *
     number = strtod(text, &end);
     range_text(s, range, sizeof range);
     if (end == text || *end != '\0' || errno == ERANGE || !(number >= s->min && number <= s->max))
-        return simclr_fail(err, "%s wants a number %s, not '%s'", source, range, text);
+        return simclr_fail(err, "%s wants a number %s, not '%s'", source, range, shown);
     switch (s->type) {
     case SETTING_SIZE:
     case SETTING_SWITCH:
     case SETTING_PRESENT:
         if (number != floor(number) || number > (double)SIZE_MAX)
-            return simclr_fail(err, "%s wants a whole number %s, not '%s'", source, range, text);
+            return simclr_fail(err, "%s wants a whole number %s, not '%s'", source, range, shown);
         if (s->type == SETTING_SIZE)
             *(size_t *)field(s, object) = (size_t)number;
         else

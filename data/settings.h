@@ -14,7 +14,8 @@
  *   SETTING_PRESENT int, set to 1 when the flag is given; the flag takes no value
  *   SETTING_TEXT    char[capacity]: any text shorter than capacity
  * A number outside its range, NaN, trailing characters or an unknown name are errors that name
- * the setting and the source of the text (a flag, or a file's metadata key).
+ * the setting and the source of the text (a flag, or a file's metadata key), and quote the text
+ * with its control characters escaped (simclr_escape), so the message stays one line.
  */
 #ifndef SIMCLR_DATA_SETTINGS_H
 #define SIMCLR_DATA_SETTINGS_H

@@ -6,7 +6,9 @@
  * multiple of 512, ended by zero blocks. Header fields used: name (100 bytes) with the ustar
  * prefix (155 bytes at offset 345, joined with '/'), size (12 bytes of octal at 124), checksum (8
  * bytes of octal at 148: the sum of all 512 header bytes with the checksum field counted as
- * spaces), typeflag (offset 156: '0' or NUL for a regular file).
+ * spaces), typeflag (offset 156: '0' or NUL for a regular file). The name and prefix fields need
+ * no NUL when full: a 155-byte prefix and a 100-byte name give a 256-byte path. Names are bytes
+ * as stored; print them through simclr_escape (nn/error.h).
  * Rejected, naming the archive: a header whose checksum does not match, a size that is not
  * octal, a member running past the end of the archive.
  */
@@ -19,7 +21,7 @@
 #include "../nn/error.h"
 
 typedef struct tar_member {
-    char name[256];       /* prefix/name */
+    char name[257];       /* prefix/name: 155 + 1 + 100 bytes and the NUL */
     const uint8_t *data;  /* inside the archive buffer */
     size_t size;
     int regular;          /* 1 for a regular file */

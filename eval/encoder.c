@@ -21,13 +21,15 @@ static int encoder_from_file(simclr_encoder *encoder, const safetensors_file *fi
     const char *format = safetensors_metadata_value(file, "format");
     simclr_training training;
     resnet_config config;
+    char shown[96];
     size_t floats;
     if (capacity == 0)
         return simclr_fail(err, "%s: an encoder for 0 images", name);
     if (format == NULL ||
         (strcmp(format, RUN_SETTINGS_CHECKPOINT_FORMAT) != 0 && strcmp(format, RUN_SETTINGS_ENCODER_FORMAT) != 0))
         return simclr_fail(err, "%s: neither a checkpoint nor an encoder of this simclr-c "
-                                "(format '%s')", name, format != NULL ? format : "none");
+                                "(format '%s')", name,
+                           format != NULL ? simclr_escape(shown, sizeof shown, format) : "none");
     if (run_settings_from_metadata(&training, file, name, run_settings_encoder_keys, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
     config = training.model.encoder;

@@ -156,9 +156,11 @@ int knn_scores(float *scores, const float *queries, size_t m, const float *train
             const float *sim = similarities + (size_t)row * n;
             float *score = scores + (start + (size_t)row) * classes;
             size_t size = 0, j, c;
+            int unordered = 0; /* a NaN similarity: the query or a training row is not finite */
             for (j = 0; j < n; j++) {
                 neighbour candidate;
                 candidate.similarity = sim[j];
+                unordered |= sim[j] != sim[j];
                 candidate.index = j;
                 if (size < k) {
                     heap[size] = candidate;
@@ -174,7 +176,7 @@ int knn_scores(float *scores, const float *queries, size_t m, const float *train
                 for (j = 0; j < size; j++)
                     if ((size_t)train_labels[heap[j].index] == c)
                         sum += exp((double)heap[j].similarity / config->temperature);
-                score[c] = (float)sum;
+                score[c] = unordered ? NAN : (float)sum;
             }
         }
     }
@@ -206,16 +208,20 @@ int knn_scores_naive(double *scores, const float *queries, size_t m, const float
     if (all == NULL)
         return SIMCLR_FAILED;
     for (i = 0; i < m; i++) {
+        int unordered = 0;
         for (j = 0; j < n; j++) {
             double sum = 0.0;
             for (p = 0; p < d; p++)
                 sum += (double)queries[i * d + p] * train[j * d + p];
             all[j].similarity = (float)sum;
             all[j].index = j;
+            unordered |= all[j].similarity != all[j].similarity;
         }
-        qsort(all, n, sizeof *all, compare_nearer_first);
         for (p = 0; p < classes; p++)
-            scores[i * classes + p] = 0.0;
+            scores[i * classes + p] = unordered ? (double)NAN : 0.0;
+        if (unordered)
+            continue; /* no order to sort by */
+        qsort(all, n, sizeof *all, compare_nearer_first);
         for (j = 0; j < k; j++)
             scores[i * classes + (size_t)train_labels[all[j].index]] +=
                 exp((double)all[j].similarity / config->temperature);

@@ -13,7 +13,8 @@
  * (torch.topk refuses it too), never silently clamped, so a reported kNN accuracy always used
  * the k it says. Similarities come from the GEMM (nn/gemm.h) in blocks of queries, each query's
  * neighbours from a bounded min-heap; queries are independent, so the scores are the same bits
- * for any thread count.
+ * for any thread count. A query with any NaN similarity (a non-finite feature on either side)
+ * has no nearest neighbours: all its scores are NaN, which eval/report.h counts as a miss.
  */
 #ifndef SIMCLR_EVAL_KNN_H
 #define SIMCLR_EVAL_KNN_H

@@ -8,9 +8,12 @@
 #include "../nn/memory.h"
 #include "../nn/tensor.h"
 
+/* A NaN score ranks below every number (the comparisons below are false for NaN). */
 size_t classification_rank(const float *scores, size_t classes, size_t label)
 {
     size_t rank = 0, c;
+    if (scores[label] != scores[label])
+        return classes; /* a NaN score of the true class is never a hit, in any top-k */
     for (c = 0; c < classes; c++)
         if (scores[c] > scores[label] || (scores[c] == scores[label] && c < label))
             rank++;
@@ -37,20 +40,21 @@ int classification_report_compute(classification_report *report, const float *sc
     }
     for (i = 0; i < m; i++) {
         const float *row = scores + i * classes;
-        size_t predicted = 0, rank, c;
+        size_t predicted = classes, rank, c; /* classes: no score is a number */
         if (labels[i] < 0 || (size_t)labels[i] >= classes) {
             classification_report_destroy(report);
             return simclr_fail(err, "report: label %d of sample %lu is outside [0, %lu)",
                                labels[i], (unsigned long)i, (unsigned long)classes);
         }
-        for (c = 1; c < classes; c++)
-            if (row[c] > row[predicted])
+        for (c = 0; c < classes; c++)
+            if (row[c] == row[c] && (predicted == classes || row[c] > row[predicted]))
                 predicted = c;
         rank = classification_rank(row, classes, (size_t)labels[i]);
         correct1 += rank == 0;
-        correct5 += rank < 5;
+        correct5 += rank < 5 && rank < classes; /* rank = classes: a NaN true score */
         report->class_count[labels[i]]++;
-        report->confusion[(size_t)labels[i] * classes + predicted]++;
+        if (predicted < classes)
+            report->confusion[(size_t)labels[i] * classes + predicted]++;
     }
     for (i = 0; i < classes; i++)
         report->per_class[i] = report->class_count[i] == 0

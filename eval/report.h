@@ -7,6 +7,9 @@
  * first; top-5: it ranks among the first min(5, c). per_class[c] = top-1 accuracy over the
  * samples whose true class is c (0 when there are none); confusion[t·c + p] counts samples of
  * true class t predicted as p.
+ * A NaN score ranks below every number, and a true class scored NaN is a miss in every top-k:
+ * a diverged model's scores never count as right answers. A sample whose scores are all NaN
+ * predicts no class (its confusion row stays empty; it counts in class_count).
  */
 #ifndef SIMCLR_EVAL_REPORT_H
 #define SIMCLR_EVAL_REPORT_H
@@ -23,7 +26,8 @@ typedef struct classification_report {
     size_t *confusion;   /* (c, c) rows: true class, columns: predicted class */
 } classification_report;
 
-/* The rank of class `label` among scores (0: the top), by the rule above. */
+/* The rank of class `label` among scores (0: the top), by the rule above; `classes` when the
+ * label's own score is NaN. */
 size_t classification_rank(const float *scores, /* (c) */
                            size_t classes, size_t label);
 

@@ -6,6 +6,9 @@
  *   1 gzip (data/inflate.h)      2 raw DEFLATE       3 IDX (data/idx.h)
  *   4 PPM/PGM (data/image_io.h)  5 safetensors       6 ustar (data/tar.h)
  *   7 PNG (data/png.h)           8 JPEG (data/jpeg.h)
+ *   9 checkpoint metadata: the input as safetensors, its metadata read as a checkpoint's run
+ *     settings and as an encoder's (data/run_settings.h), then, for a small encoder, the
+ *     encoder loaded from the bytes (eval/encoder.h)
  * Each call parses the input, frees what it made, and must never crash, leak, read out of
  * bounds or hit undefined behaviour, whatever the bytes.
  */
@@ -78,8 +81,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 simclr_free(pixels);
             }
     }
+#elif FUZZ_TARGET == 9
+    safetensors_file file;
+    if (safetensors_parse(&file, data, size, "fuzz.safetensors", &err) == SIMCLR_OK) {
+        simclr_training training;
+        size_t epoch, step;
+        int small;
+        (void)simclr_checkpoint_training(&file, "fuzz.safetensors", &training, &epoch, &step,
+                                         &err);
+        /* the encoder only when its network is small: the fuzzer hunts parser bugs, not
+         * allocations of a 4096-pixel ResNet-50 of width 16 */
+        small = run_settings_from_metadata(&training, &file, "fuzz.safetensors",
+                                           run_settings_encoder_keys, &err) == SIMCLR_OK &&
+                training.model.encoder.width <= 0.125 && training.augment.size <= 32 &&
+                training.model.height <= 32;
+        safetensors_free(&file);
+        if (small) {
+            simclr_encoder encoder;
+            if (simclr_encoder_load_bytes(&encoder, data, size, "fuzz.safetensors", 0, 1, &err) ==
+                SIMCLR_OK)
+                simclr_encoder_destroy(&encoder);
+        }
+    }
 #else
-#error "define FUZZ_TARGET as 1 to 8"
+#error "define FUZZ_TARGET as 1 to 9"
 #endif
     return 0;
 }
