@@ -6,8 +6,8 @@
  *   builtin:shapes        the procedural dataset of data/shapes.h (32×32 RGB, 6 classes)
  *   a directory holding train-images-idx3-ubyte[.gz] …   IDX: MNIST or Fashion-MNIST (28×28, 1
  *                         channel), e.g. /usr/share/datasets/fashion-mnist
- *   …/cifar-10-binary.tar.gz, or a directory holding data_batch_1.bin …   CIFAR-10
- *   …/cifar-100-binary.tar.gz, or a directory holding train.bin …         CIFAR-100
+ *   …/cifar-10-binary.tar.gz, a folder holding it, or one holding data_batch_1.bin …  CIFAR-10
+ *   …/cifar-100-binary.tar.gz, a folder holding it, or one holding train.bin …       CIFAR-100
  *   any other directory   an image folder, as torchvision's ImageFolder reads it:
  *       - DIR/train and DIR/val (or DIR/test) are the two splits; otherwise DIR is both, and
  *         the test split is the training images again (held_out = 0: not a test accuracy);

@@ -94,10 +94,8 @@ Test(image_io, png_reads_back)
     unsigned char *bytes, *chunk, *idat = NULL;
     size_t size, offset = 8, idat_length = 0;
     simclr_error err;
-    FILE *leftover;
     cr_assert_eq(image_write(path, image, 3, 2, 3, &err), SIMCLR_OK, "%s", err.message);
-    leftover = fopen("/tmp/simclr_test_png_reads_back.png.tmp", "rb");
-    cr_expect_null(leftover, "the temporary file must be renamed away");
+    cr_expect_eq(test_leftover_temporaries(path), 0, "the temporary file must be renamed away");
     bytes = read_file(path, &size);
     cr_expect(memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0);
     while (offset + 12 <= size) {

@@ -4,6 +4,7 @@
 #ifndef SIMCLR_TEST_HELPERS_H
 #define SIMCLR_TEST_HELPERS_H
 
+#include <glob.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,20 @@ static inline uint8_t *test_load_file_at(const char *path, size_t *size, const c
     fclose(file);
     *size = (size_t)length;
     return bytes;
+}
+
+/* How many temporary files of an atomic write of `path` ("<path>.tmp…") are left beside it. */
+static inline size_t test_leftover_temporaries(const char *path)
+{
+    char pattern[4200];
+    glob_t found;
+    size_t count;
+    snprintf(pattern, sizeof pattern, "%s.tmp*", path);
+    if (glob(pattern, 0, NULL, &found) != 0)
+        return 0;
+    count = found.gl_pathc;
+    globfree(&found);
+    return count;
 }
 
 #endif
