@@ -415,6 +415,12 @@ int simclr_golden_train_step(golden_case *g, int views_forward, void *context)
 
 /* ---- flags from tables ---------------------------------------------------------------------- */
 
+static const char *one_line(const simclr_error *err) /* control characters (file names) escaped */
+{
+    static char text[4 * sizeof err->message];
+    return simclr_escape(text, sizeof text, err->message);
+}
+
 /* Parses a command's flags from its tables; returns -1 to go on, else the exit status: 0 after
  * printing --help (usage, then a line per flag), 2 after printing what was wrong. */
 static int command_flags(int argc, char **argv, const settings_group *groups, size_t count,
@@ -430,7 +436,7 @@ static int command_flags(int argc, char **argv, const settings_group *groups, si
     case SIMCLR_OK:
         return -1;
     default:
-        fprintf(stderr, "simclr: %s: %s (see simclr %s --help)\n", command, err.message, command);
+        fprintf(stderr, "simclr: %s: %s (see simclr %s --help)\n", command, one_line(&err), command);
         return 2;
     }
 }
@@ -445,16 +451,9 @@ static int command_flags(int argc, char **argv, const settings_group *groups, si
     OPTION(type, "threads", SETTING_SIZE, threads, 1, 1024, "T", \
            "OpenMP threads (default: all; the results are the same bits for any T)")
 
-static void use_threads(size_t threads)
+static int failed(const simclr_error *err) /* prints a library call's failure: status 1 */
 {
-    if (threads > 0)
-        parallel_set_thread_count((int)threads);
-}
-
-/* Prints the failure of a library call and gives the exit status 1. */
-static int failed(const simclr_error *err)
-{
-    fprintf(stderr, "simclr: %s\n", err->message);
+    fprintf(stderr, "simclr: %s\n", one_line(err));
     return 1;
 }
 
@@ -589,7 +588,7 @@ static int run_training(simclr_training *training, const train_options *options)
     run_files_catch_signals(); /* from here a SIGINT or SIGTERM stops the run between steps */
     {
         if (simclr_train(&model, training, &data, &log, train_progress, &run, &err) != SIMCLR_OK)
-            fprintf(stderr, "simclr: %s; stopping (last checkpoint: %s)\n", err.message,
+            fprintf(stderr, "simclr: %s; stopping (last checkpoint: %s)\n", one_line(&err),
                     file_is_present(path) ? path : "none written");
         else if (run_files_signal_caught() != 0 && !run.failed) {
             status = 128 + run_files_signal_caught();
@@ -648,14 +647,14 @@ static int command_train(int argc, char **argv)
             safetensors_free(&file);
         }
         if (status != SIMCLR_OK) {
-            fprintf(stderr, "simclr: --resume: %s\n", err.message);
+            fprintf(stderr, "simclr: --resume: %s\n", one_line(&err));
             return 2;
         }
     } else if (dataset_open(&data, training.data, 1, 0, &err) != SIMCLR_OK) {
-        fprintf(stderr, "simclr: --data: %s\n", err.message);
+        fprintf(stderr, "simclr: --data: %s\n", one_line(&err));
         return 2;
     } else if (run_settings_preset(&training, given, &data, &err) != SIMCLR_OK) {
-        fprintf(stderr, "simclr: --preset: %s\n", err.message);
+        fprintf(stderr, "simclr: --preset: %s\n", one_line(&err));
         dataset_close(&data);
         return 2;
     }
@@ -680,7 +679,7 @@ static int command_train(int argc, char **argv)
         run_files_folder_of(options.out, sizeof options.out, options.resume);
     if (run_settings_check(&training, "simclr train", &err) != SIMCLR_OK)
         return failed(&err) + 1;
-    use_threads(options.threads);
+    parallel_set_thread_count((int)options.threads);
     return run_training(&training, &options);
 }
 
@@ -824,7 +823,7 @@ static int command_eval(int argc, char **argv)
         fprintf(stderr, "simclr: eval: give exactly one of --checkpoint CKPT and --features raw\n");
         return 2;
     }
-    use_threads(options.threads);
+    parallel_set_thread_count((int)options.threads);
     if (options.init == 2) /* the trained encoder, then the one it started from */
         return run_evaluation(&options, 0, 1) | run_evaluation(&options, 1, 0);
     return run_evaluation(&options, options.init == 1, 1);
@@ -888,7 +887,7 @@ static int command_embed(int argc, char **argv, int export_only)
         fprintf(stderr, "simclr: --checkpoint and --out are required, and must differ\n");
         return 2;
     }
-    use_threads(options.threads);
+    parallel_set_thread_count((int)options.threads);
     if (simclr_encoder_load(&encoder, options.checkpoint, 0, export_only ? 1 : options.batch,
                             &err) != SIMCLR_OK)
         return failed(&err);
@@ -953,7 +952,7 @@ static int command_golden(int argc, char **argv)
         fprintf(stderr, "simclr: golden: --out DIR is required\n");
         return 2;
     }
-    use_threads(options.threads);
+    parallel_set_thread_count((int)options.threads);
 #if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD != 0
     /* The references are defined with every float operation rounded to float. */
     fprintf(stderr, "simclr: golden: note: this build evaluates float expressions with "
@@ -1018,7 +1017,7 @@ static int command_augment(int argc, char **argv)
     if ((status = command_flags(argc, argv, groups, 2, "augment", augment_usage)) >= 0)
         return status;
     if (aug_config_preset(&training.augment, training.preset, &err) != SIMCLR_OK) {
-        fprintf(stderr, "simclr: --preset: %s\n", err.message);
+        fprintf(stderr, "simclr: --preset: %s\n", one_line(&err));
         return 2;
     }
     command_flags(argc, argv, groups, 2, "augment", augment_usage);
@@ -1027,7 +1026,7 @@ static int command_augment(int argc, char **argv)
         return 2;
     }
     if (dataset_open(&data, options.data, !options.test, options.seed, &err) != SIMCLR_OK) {
-        fprintf(stderr, "simclr: --data: %s\n", err.message);
+        fprintf(stderr, "simclr: --data: %s\n", one_line(&err));
         return 2;
     }
     status = aug_preview_write(options.out, &height, &width, &data, options.n, options.views,

@@ -37,7 +37,8 @@ int parallel_openmp(void)
 void parallel_set_thread_count(int threads)
 {
 #ifdef _OPENMP
-    omp_set_num_threads(threads < 1 ? 1 : threads);
+    if (threads >= 1) /* 0: the count stays as it is */
+        omp_set_num_threads(threads);
 #else
     (void)threads;
 #endif

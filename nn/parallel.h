@@ -36,7 +36,8 @@ int parallel_thread_index(void);
 /* 1 when the library was built with OpenMP, 0 without. */
 int parallel_openmp(void);
 
-/* Sets the number of threads (values below 1 mean 1); a no-op without OpenMP. */
+/* Sets the number of threads (values below 1 leave it as it is: by default all the machine
+ * offers); a no-op without OpenMP. */
 void parallel_set_thread_count(int threads);
 
 #endif

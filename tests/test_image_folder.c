@@ -163,6 +163,13 @@ Test(image_folder, bad_files_are_named, .timeout = 120)
                  SIMCLR_FAILED);
     cr_expect_not_null(strstr(err.message, "not a regular file"), "%s", err.message);
 
+    /* a file name with a line break: the program's message stays on one line, escaped */
+    cr_assert_neq(run("printf 'xx' > '" ROOT_BAD "/c/bad\nname.png' && ./simclr bench data --data "
+                     ROOT_BAD " --reps 1 > /dev/null 2> " ROOT_BAD "/err.txt"), 0);
+    cr_expect_eq(run("test $(wc -l < " ROOT_BAD "/err.txt) -eq 1 && grep -q 'bad\\\\x0aname.png' "
+                     ROOT_BAD "/err.txt"), 0, "one line, the break written as \\x0a");
+    cr_assert_eq(run("rm '" ROOT_BAD "/c/bad\nname.png' " ROOT_BAD "/err.txt"), 0);
+
     /* changed after listing: the decode error names the file */
     cr_assert_eq(run("rm " ROOT_BAD "/c/pipe.png"), 0);
     cr_assert_eq(dataset_open(&data, ROOT_BAD, 1, 0, &err), SIMCLR_OK, "%s", err.message);
