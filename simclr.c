@@ -911,6 +911,241 @@ static int command_embed(int argc, char **argv, int export_only)
     return status == SIMCLR_OK ? 0 : failed(&err);
 }
 
+/* ---- simclr finetune ------------------------------------------------------------------------ */
+
+typedef struct finetune_options {
+    char out[PATH_CAPACITY], resume[PATH_CAPACITY];
+    size_t threads, stop_after;
+} finetune_options;
+
+static const setting finetune_option_table[] = {
+    OPTION(finetune_options, "out", SETTING_TEXT, out, 0, 0, "DIR",
+           "where checkpoints and logs go (default simclr-finetune; with --resume, its own)"),
+    OPTION(finetune_options, "resume", SETTING_TEXT, resume, 0, 0, "CKPT",
+           "continue a fine-tuning run from its checkpoint (only --epochs, --out, --threads and "
+           "--stop-after may be given with it)"),
+    THREADS(finetune_options),
+    OPTION(finetune_options, "stop-after", SETTING_SIZE, stop_after, 0, 1e6, "E",
+           "stop after E epochs of this invocation, as an interruption would (0: never)")};
+
+static const char finetune_usage[] =
+    "usage: simclr finetune --checkpoint CKPT [--labels 1%|10%|N] [--from-scratch] [options]\n"
+    "       simclr finetune --resume DIR/checkpoint.safetensors [--epochs E]\n\n"
+    "Fine-tunes the pretrained encoder and a linear classifier on a few labels (the paper's\n"
+    "semi-supervised protocol): a class-balanced subset of the training labels, drawn from the\n"
+    "seed, cross-entropy, SGD with Nesterov momentum, random crop and flip only; the test\n"
+    "split's top-1 after every epoch. DIR gets labelled.csv (the subset) and, at every epoch's\n"
+    "end, checkpoint.safetensors (torchvision's names, conv1.weight ... fc.bias), log.csv and\n"
+    "loss.svg. --from-scratch trains the same network from random weights: the baseline.\n\n";
+
+typedef struct finetune_job {
+    const finetune_options *options;
+    size_t labelled, epochs_run;
+    double start, last_report;
+    int failed;
+} finetune_job;
+
+static int finetune_report(const finetune_progress *p, finetune_model *model,
+                           const training_log *log, void *context)
+{
+    finetune_job *job = context;
+    const double now = timer_seconds(), elapsed = now - job->start;
+    const double done = (double)(p->step - p->first_step);
+    char path[PATH_CAPACITY + 32], tested[32] = "";
+    simclr_error err;
+    if (!isnan(p->test_top1))
+        sprintf(tested, "  test top-1 %.4f", p->test_top1);
+    if (now - job->last_report >= 1.0 || p->epoch_done) {
+        fprintf(stderr, "epoch %lu/%lu  step %lu/%lu  loss %.4f  lr %.4g%s  %.0f images/s  "
+                        "ETA %.0f s\n", (unsigned long)(p->epoch + 1),
+                (unsigned long)(p->total_steps / p->steps_per_epoch),
+                (unsigned long)(p->step_in_epoch + 1), (unsigned long)p->steps_per_epoch,
+                (double)p->loss, p->learning_rate, tested,
+                (double)model->settings.batch * done / (elapsed > 0 ? elapsed : 1e-9),
+                elapsed / done * (double)(p->total_steps - p->step));
+        job->last_report = now;
+    }
+    if (!p->epoch_done)
+        return run_files_signal_caught() != 0;
+    job->epochs_run++;
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", job->options->out);
+    if (finetune_checkpoint_write(path, model, p->epoch + 1, job->labelled, log, &err) !=
+            SIMCLR_OK ||
+        run_files_write(job->options->out, log, p->steps_per_epoch, &err) != SIMCLR_OK)
+        return job->failed = failed(&err);
+    return job->epochs_run == job->options->stop_after || run_files_signal_caught() != 0;
+}
+
+/* The two splits: the labelled training images and the held-out ones. */
+static int finetune_open_data(dataset *train, dataset *test, const finetune_settings *s,
+                              size_t channels, simclr_error *err)
+{
+    const char *test_source = s->test_data[0] != '\0' ? s->test_data : s->data;
+    if (dataset_open(train, s->data, 1, s->seed, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    if (dataset_open(test, test_source, 0, s->seed, err) != SIMCLR_OK)
+        return dataset_close(train), SIMCLR_FAILED;
+    if (s->test_data[0] != '\0')
+        train->held_out = test->held_out = 1;
+    if ((channels > 0 && (dataset_use_channels(train, channels, s->data, err) != SIMCLR_OK ||
+                          dataset_use_channels(test, channels, test_source, err) != SIMCLR_OK)) ||
+        dataset_match_classes(test, train, test_source, err) != SIMCLR_OK ||
+        (!test->held_out && simclr_fail(err, "%s has no held-out images to test on: give "
+                                             "--test-data SRC", s->data) != SIMCLR_OK)) {
+        dataset_close(train), dataset_close(test);
+        return SIMCLR_FAILED;
+    }
+    return SIMCLR_OK;
+}
+
+static int run_finetune(finetune_settings *s, const finetune_options *options)
+{
+    finetune_model model;
+    simclr_encoder evaluator;
+    training_log log;
+    dataset train, test;
+    safetensors_file source;
+    simclr_error err;
+    finetune_job job;
+    size_t *subset = NULL, labelled = 0, epochs, per_epoch;
+    const char *from = options->resume[0] != '\0' ? options->resume : s->pretrained;
+    char lock[PATH_CAPACITY + 8] = "", path[PATH_CAPACITY + 32];
+    const char *format, *data;
+    long stale;
+    int status = 1, opened = 0;
+    memset(&model, 0, sizeof model), memset(&evaluator, 0, sizeof evaluator);
+    memset(&log, 0, sizeof log), memset(&source, 0, sizeof source);
+    if (safetensors_read(&source, from, &err) != SIMCLR_OK)
+        return failed(&err);
+    format = safetensors_metadata_value(&source, "format");
+    if (options->resume[0] == '\0' &&
+        (format == NULL || (strcmp(format, RUN_SETTINGS_CHECKPOINT_FORMAT) != 0 &&
+                            strcmp(format, RUN_SETTINGS_ENCODER_FORMAT) != 0))) {
+        simclr_fail(&err, "%s is not an encoder: a checkpoint of simclr train or a file of "
+                          "simclr export is", from);
+        goto failure;
+    }
+    data = safetensors_metadata_value(&source, "data");
+    if (s->data[0] == '\0' && data != NULL) /* the pretraining run's data */
+        snprintf(s->data, sizeof s->data, "%s", data);
+    if (run_files_start(options->out, lock, sizeof lock, &stale, &err) != SIMCLR_OK)
+        goto failure;
+    if (finetune_open_data(&train, &test, s, 0, &err) != SIMCLR_OK)
+        goto failure;
+    opened = 1;
+    if (finetune_label_subset(&subset, &labelled, &train, s->labels, s->seed, &err) != SIMCLR_OK ||
+        finetune_model_create(&model, s, &source, from,
+                              options->resume[0] != '\0' || s->from_scratch ? NULL : "backbone.",
+                              (size_t)train.classes, &err) != SIMCLR_OK ||
+        dataset_use_channels(&train, model.network.model.channels, s->data, &err) != SIMCLR_OK ||
+        dataset_use_channels(&test, model.network.model.channels, s->data, &err) != SIMCLR_OK)
+        goto failure;
+    epochs = finetune_epochs(s), per_epoch = labelled / s->batch;
+    if (training_log_create(&log, per_epoch * epochs, &err) != SIMCLR_OK ||
+        training_log_keep_accuracy(&log, "test_top1", &err) != SIMCLR_OK ||
+        (options->resume[0] != '\0' &&
+         finetune_checkpoint_restore(&model, &source, from, &log, &err) != SIMCLR_OK) ||
+        finetune_evaluator(&evaluator, &model, 64, &err) != SIMCLR_OK)
+        goto failure;
+    snprintf(path, sizeof path, "%s/labelled.csv", options->out);
+    if (finetune_write_labelled(path, &train, subset, labelled, &err) != SIMCLR_OK)
+        goto failure;
+    report_skipped(&train);
+    fprintf(stderr, "simclr: fine-tuning %s %s (%s) on %lu labelled images (%s of each of %d "
+                    "classes) of %s, testing on %lu; %lu epochs of %lu steps of %lu, from step %lu\n",
+            s->from_scratch ? "from scratch" : "the encoder of", s->from_scratch ? "" : from,
+            resnet_arch_name(model.net.config.arch), (unsigned long)labelled, s->labels,
+            train.classes, s->data, (unsigned long)test.count, (unsigned long)epochs,
+            (unsigned long)per_epoch, (unsigned long)s->batch, (unsigned long)model.step);
+    memset(&job, 0, sizeof job);
+    job.options = options, job.labelled = labelled;
+    job.start = timer_seconds(), job.last_report = -1e9;
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", options->out);
+    run_files_catch_signals();
+    if (finetune_run(&model, &train, subset, labelled, &test, &evaluator, &log, finetune_report,
+                     &job, &err) != SIMCLR_OK)
+        fprintf(stderr, "simclr: %s; stopping (last checkpoint: %s)\n", one_line(&err),
+                file_is_present(path) ? path : "none written");
+    else if (run_files_signal_caught() != 0 && !job.failed)
+        status = 128 + run_files_signal_caught();
+    else if (!job.failed) {
+        const size_t last = log.steps > 0 ? log.steps - 1 : 0;
+        printf("fine-tuned %s%s on %lu labelled images for %lu of %lu epochs: test top-1 %.4f "
+               "(%lu images), %.1f s; checkpoint %s\n",
+               resnet_arch_name(model.net.config.arch), s->from_scratch ? " from scratch" : "",
+               (unsigned long)labelled, (unsigned long)(model.step / per_epoch),
+               (unsigned long)epochs, (double)log.accuracy[last], (unsigned long)test.count,
+               timer_seconds() - job.start, path);
+        status = 0;
+    }
+    goto done;
+failure:
+    status = failed(&err);
+done:
+    run_files_unlock(lock);
+    simclr_free(subset);
+    simclr_encoder_destroy(&evaluator);
+    finetune_model_destroy(&model);
+    training_log_destroy(&log);
+    if (opened)
+        dataset_close(&train), dataset_close(&test);
+    safetensors_free(&source);
+    return status;
+}
+
+static int command_finetune(int argc, char **argv)
+{
+    finetune_settings settings = finetune_settings_default();
+    finetune_options options;
+    unsigned char given[32], option_given[8];
+    settings_group groups[2];
+    safetensors_file file;
+    simclr_error err;
+    size_t classes, epoch, step, epochs, i;
+    int status;
+    memset(&options, 0, sizeof options), memset(given, 0, sizeof given);
+    memset(option_given, 0, sizeof option_given);
+    strcpy(options.out, "simclr-finetune");
+    groups[0] = settings_group_of(finetune_table, finetune_setting_count, &settings);
+    groups[1] = GROUP(finetune_option_table, &options);
+    groups[0].given = given, groups[1].given = option_given;
+    if ((status = command_flags(argc, argv, groups, 2, "finetune", finetune_usage)) >= 0)
+        return status;
+    if (options.resume[0] != '\0') { /* the run's own settings, with --epochs on top */
+        epochs = settings.epochs;
+        for (i = 0; i < finetune_setting_count; i++)
+            if (given[i] && strcmp(finetune_table[i].key, "epochs") != 0) {
+                fprintf(stderr, "simclr: --resume takes the run's settings from the checkpoint; "
+                                "only --epochs, --out, --threads and --stop-after may be given\n");
+                return 2;
+            }
+        if ((status = safetensors_read(&file, options.resume, &err)) == SIMCLR_OK) {
+            status = finetune_checkpoint_settings(&file, options.resume, &settings, &classes,
+                                                  &epoch, &step, &err);
+            safetensors_free(&file);
+        }
+        if (status != SIMCLR_OK) {
+            fprintf(stderr, "simclr: --resume: %s\n", one_line(&err));
+            return 2;
+        }
+        if (given[6]) /* --epochs */
+            settings.epochs = epochs;
+        if (finetune_epochs(&settings) < epoch) {
+            fprintf(stderr, "simclr: --epochs: the checkpoint has already done %lu epochs\n",
+                    (unsigned long)epoch);
+            return 2;
+        }
+        if (!option_given[0])
+            run_files_folder_of(options.out, sizeof options.out, options.resume);
+    } else if (settings.pretrained[0] == '\0') {
+        fprintf(stderr, "simclr: finetune: --checkpoint CKPT (the pretrained encoder) is "
+                        "required\n");
+        return 2;
+    }
+    parallel_set_thread_count((int)options.threads);
+    return run_finetune(&settings, &options);
+}
+
 /* ---- simclr golden -------------------------------------------------------------------------- */
 
 typedef struct golden_options {
@@ -1162,6 +1397,7 @@ static const char main_usage[] =
     "Commands (each takes --help):\n"
     "  train      train a SimCLR encoder\n"
     "  eval       linear probe and kNN of a checkpoint's encoder or of raw pixels\n"
+    "  finetune   fine-tune the encoder and a classifier on a few labels (semi-supervised)\n"
     "  embed      write a checkpoint's features of a dataset to safetensors\n"
     "  export     write a checkpoint's encoder alone, for embedding images elsewhere\n"
     "  augment    preview SimCLR's augmentations as an image\n"
@@ -1174,6 +1410,8 @@ int main(int argc, char **argv)
     const char *command = argc > 1 ? argv[1] : "";
     if (strcmp(command, "train") == 0)
         return command_train(argc - 2, argv + 2);
+    if (strcmp(command, "finetune") == 0)
+        return command_finetune(argc - 2, argv + 2);
     if (strcmp(command, "eval") == 0)
         return command_eval(argc - 2, argv + 2);
     if (strcmp(command, "embed") == 0 || strcmp(command, "export") == 0)

@@ -56,6 +56,7 @@
  *   eval/lbfgs.h     L-BFGS, which fits the linear probe to convergence
  *   eval/report.h    top-1/top-5, per-class accuracy, confusion matrix
  *   eval/probe.h     the linear probe and the kNN monitor on two feature sets
+ *   eval/finetune.h  fine-tuning the encoder and a classifier on a few labels (semi-supervised)
  *   eval/golden.h    reference outputs of every op (simclr golden), for other implementations
  *   eval/bench.h     benchmarks of the kernels (simclr bench)
  */
@@ -115,6 +116,7 @@
 #include "eval/logistic.h"
 #include "eval/probe.h"
 #include "eval/report.h"
+#include "eval/finetune.h"
 #include "eval/golden.h"
 
 /* ------------------------------------------------------------------------------------------ */

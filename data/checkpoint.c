@@ -71,7 +71,8 @@ int checkpoint_write(const char *path, const param_store *store, const char *pre
     char (*names)[SAFETENSORS_NAME_MAX];
     size_t count = 0, named = 0, i;
     int status;
-    entries = simclr_calloc(2 * store->count + 3, sizeof *entries, "checkpoint: table", err);
+    char accuracy_name[TRAINING_LOG_NAME_MAX + 8];
+    entries = simclr_calloc(2 * store->count + 4, sizeof *entries, "checkpoint: table", err);
     names = simclr_calloc(store->count + 1, sizeof *names, "checkpoint: names", err);
     if (entries == NULL || names == NULL) {
         simclr_free(entries);
@@ -129,6 +130,14 @@ int checkpoint_write(const char *path, const param_store *store, const char *pre
             out->shape[0] = log->steps;
             out->f32 = rows[i];
         }
+        if (log->accuracy != NULL) {
+            safetensors_entry *out = &entries[count++];
+            sprintf(accuracy_name, "log.%s", log->accuracy_name);
+            out->name = accuracy_name;
+            out->ndim = 1;
+            out->shape[0] = log->steps;
+            out->f32 = log->accuracy;
+        }
     }
     status = safetensors_write(path, entries, count, metadata, metadata_count, err);
     simclr_free(entries);
@@ -151,15 +160,18 @@ static int tensor_matches(const safetensors_tensor *stored, const param_entry *e
     return SIMCLR_OK;
 }
 
-int checkpoint_load_store(param_store *store, const safetensors_file *file, const char *path,
-                          simclr_error *err)
+int checkpoint_load_entries(param_store *store, size_t first, size_t count,
+                            const safetensors_file *file, const char *file_prefix,
+                            const char *path, simclr_error *err)
 {
+    char name[SAFETENSORS_NAME_MAX + 64];
     size_t i;
-    for (i = 0; i < store->count; i++) {
+    for (i = first; i < first + count && i < store->count; i++) {
         const param_entry *e = &store->entries[i];
-        const safetensors_tensor *stored = safetensors_find(file, e->name);
-        if (stored == NULL)
-            return simclr_fail(err, "%s: the model's tensor '%s' is missing", path, e->name);
+        const safetensors_tensor *stored;
+        snprintf(name, sizeof name, "%s%s", file_prefix, e->name);
+        if ((stored = safetensors_find(file, name)) == NULL)
+            return simclr_fail(err, "%s: the model's tensor '%s' is missing", path, name);
         if (e->role == BUFFER_NUM_BATCHES_TRACKED) {
             const uint8_t *bytes;
             uint64_t value = 0;
@@ -179,10 +191,16 @@ int checkpoint_load_store(param_store *store, const safetensors_file *file, cons
                                  err) != SIMCLR_OK ||
             check_finite(param_role_is_trainable(e->role) ? store->params + e->offset
                                                           : store->buffers + e->offset,
-                         e->count, path, e->name, "rejected", err) != SIMCLR_OK)
+                         e->count, path, name, "rejected", err) != SIMCLR_OK)
             return SIMCLR_FAILED;
     }
     return SIMCLR_OK;
+}
+
+int checkpoint_load_store(param_store *store, const safetensors_file *file, const char *path,
+                          simclr_error *err)
+{
+    return checkpoint_load_entries(store, 0, store->count, file, "", path, err);
 }
 
 int checkpoint_load_velocity(float *velocity, const param_store *store,
@@ -211,16 +229,21 @@ int checkpoint_load_velocity(float *velocity, const param_store *store,
 int checkpoint_load_log(training_log *log, size_t steps, const safetensors_file *file,
                         const char *path, simclr_error *err)
 {
-    float *const rows[3] = {log->loss, log->learning_rate, log->views_per_second};
+    float *const rows[4] = {log->loss, log->learning_rate, log->views_per_second, log->accuracy};
+    char accuracy_name[TRAINING_LOG_NAME_MAX + 8];
+    const char *names[4];
     size_t i;
+    sprintf(accuracy_name, "log.%s", log->accuracy_name);
+    names[0] = log_names[0], names[1] = log_names[1], names[2] = log_names[2];
+    names[3] = accuracy_name;
     if (steps > log->capacity)
         return simclr_fail(err, "%s is at step %lu, beyond the %lu steps of the run", path,
                            (unsigned long)steps, (unsigned long)log->capacity);
-    for (i = 0; steps > 0 && i < 3; i++) {
-        const safetensors_tensor *stored = safetensors_find(file, log_names[i]);
+    for (i = 0; steps > 0 && i < (log->accuracy != NULL ? 4u : 3u); i++) {
+        const safetensors_tensor *stored = safetensors_find(file, names[i]);
         if (stored == NULL || stored->dtype != ST_F32 || stored->ndim != 1 ||
             stored->shape[0] != steps)
-            return simclr_fail(err, "%s: '%s' is missing or not %lu floats", path, log_names[i],
+            return simclr_fail(err, "%s: '%s' is missing or not %lu floats", path, names[i],
                                (unsigned long)steps);
         if (safetensors_copy_f32(file, stored, rows[i], err) != SIMCLR_OK)
             return SIMCLR_FAILED;
@@ -243,8 +266,24 @@ int training_log_create(training_log *log, size_t capacity, simclr_error *err)
     return SIMCLR_OK;
 }
 
+int training_log_keep_accuracy(training_log *log, const char *name, simclr_error *err)
+{
+    size_t i;
+    if (strlen(name) >= TRAINING_LOG_NAME_MAX)
+        return simclr_fail(err, "log: '%s' is too long a name", name);
+    simclr_free(log->accuracy);
+    log->accuracy = simclr_calloc(log->capacity + 1, sizeof(float), "log: accuracies", err);
+    if (log->accuracy == NULL)
+        return SIMCLR_FAILED;
+    for (i = 0; i <= log->capacity; i++)
+        log->accuracy[i] = (float)NAN;
+    strcpy(log->accuracy_name, name);
+    return SIMCLR_OK;
+}
+
 void training_log_destroy(training_log *log)
 {
+    simclr_free(log->accuracy);
     simclr_free(log->loss);
     simclr_free(log->learning_rate);
     simclr_free(log->views_per_second);

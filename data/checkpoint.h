@@ -11,6 +11,9 @@
  *                              per trainable parameter (when an optimiser state is given)
  *   log.loss, log.learning_rate, log.views_per_second
  *                              (steps) F32 the per-step history (when steps > 0)
+ *   log.<accuracy name>        (steps) F32 a classifier's top-1 accuracy per step, when the log
+ *                              keeps one (NaN where it was not measured): online_top1 (the
+ *                              online classifier of simclr train), test_top1 (simclr finetune)
  *   __metadata__               text key/value pairs given by the caller (simclr.c writes the
  *                              run's settings from its settings table)
  *
@@ -33,13 +36,19 @@
 #include "safetensors.h"
 
 /* The per-step log of a training run: loss, learning rate and views per second of each step
- * taken so far (`steps` of `capacity`). */
+ * taken so far (`steps` of `capacity`), and optionally an accuracy per step. */
+#define TRAINING_LOG_NAME_MAX 32
 typedef struct training_log {
     float *loss, *learning_rate, *views_per_second; /* (capacity) each */
+    float *accuracy;       /* (capacity) NaN where not measured; NULL: not kept */
+    char accuracy_name[TRAINING_LOG_NAME_MAX]; /* its log.csv column and checkpoint tensor */
     size_t steps, capacity;
 } training_log;
 
 int training_log_create(training_log *log, size_t capacity, simclr_error *err);
+
+/* Makes the log keep an accuracy per step under `name` (every value NaN to begin with). */
+int training_log_keep_accuracy(training_log *log, const char *name, simclr_error *err);
 void training_log_destroy(training_log *log);
 
 /* Writes the entries of `store` whose names start with `prefix` (NULL or "": all), the
@@ -61,12 +70,20 @@ int checkpoint_check_finite(const param_store *store,
 int checkpoint_load_store(param_store *store, const safetensors_file *file, const char *path,
                           simclr_error *err);
 
+/* The same for entries [first, first + count) of the store, each read from the file's tensor
+ * `file_prefix` + its name (e.g. a SimCLR checkpoint's "backbone." + "conv1.weight" into a
+ * store of torchvision's own names). */
+int checkpoint_load_entries(param_store *store, size_t first, size_t count,
+                            const safetensors_file *file, const char *file_prefix,
+                            const char *path, simclr_error *err);
+
 /* Copies the optimiser state (optimizer.<name>.momentum for every trainable entry). */
 int checkpoint_load_velocity(float *velocity, /* (param_floats) */
                              const param_store *store, const safetensors_file *file,
                              const char *path, simclr_error *err);
 
-/* Reads the log of `steps` steps (it must have the capacity). */
+/* Reads the log of `steps` steps (it must have the capacity), with its accuracy when the log
+ * keeps one (the file must have it). */
 int checkpoint_load_log(training_log *log, size_t steps, const safetensors_file *file,
                         const char *path, simclr_error *err);
 

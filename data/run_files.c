@@ -29,22 +29,31 @@
 int run_files_write_csv(const char *path, const training_log *log, size_t steps_per_epoch,
                         simclr_error *err)
 {
-    const size_t line_max = 96;
+    const size_t line_max = 128;
     char *text;
     size_t length = 0, i;
     int status;
     if (steps_per_epoch == 0)
         return simclr_fail(err, "%s: an epoch of 0 steps", path);
-    text = simclr_calloc(64 + log->steps * line_max, 1, path, err);
+    text = simclr_calloc(96 + log->steps * line_max, 1, path, err);
     if (text == NULL)
         return SIMCLR_FAILED;
-    length += (size_t)sprintf(text, "step,epoch,loss,learning_rate,views_per_second\n");
-    for (i = 0; i < log->steps; i++)
-        length += (size_t)snprintf(text + length, line_max, "%lu,%lu,%.6f,%.6g,%.1f\n",
+    length += (size_t)sprintf(text, "step,epoch,loss,learning_rate,views_per_second%s%s\n",
+                              log->accuracy != NULL ? "," : "",
+                              log->accuracy != NULL ? log->accuracy_name : "");
+    for (i = 0; i < log->steps; i++) {
+        length += (size_t)snprintf(text + length, line_max, "%lu,%lu,%.6f,%.6g,%.1f",
                                    (unsigned long)(i + 1),
                                    (unsigned long)(i / steps_per_epoch + 1),
                                    (double)log->loss[i], (double)log->learning_rate[i],
                                    (double)log->views_per_second[i]);
+        if (log->accuracy != NULL) /* empty where it was not measured */
+            length += (size_t)(isnan(log->accuracy[i])
+                                   ? snprintf(text + length, line_max, ",")
+                                   : snprintf(text + length, line_max, ",%.4f",
+                                              (double)log->accuracy[i]));
+        text[length++] = '\n';
+    }
     status = file_write_atomically(path, (const uint8_t *)text, length, err);
     simclr_free(text);
     return status;

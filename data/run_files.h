@@ -2,7 +2,8 @@
  * data/run_files.h — the files of a training run besides its checkpoint, for people to read:
  *
  *   log.csv    one row per step: step,epoch,loss,learning_rate,views_per_second (step and epoch
- *              counted from 1)
+ *              counted from 1), and the log's accuracy column when it keeps one (online_top1,
+ *              test_top1: empty where it was not measured)
  *   loss.svg   the loss per step as a line plot (at most 1000 points, each the mean of its
  *              stretch of steps), the axis ranges written out and a light line at every epoch
  *

@@ -64,6 +64,7 @@ typedef struct simclr_training {
 /* The format names of the files whose metadata holds run settings. */
 #define RUN_SETTINGS_CHECKPOINT_FORMAT "simclr-c checkpoint 2" /* simclr train */
 #define RUN_SETTINGS_ENCODER_FORMAT "simclr-c encoder 1"       /* simclr export */
+#define RUN_SETTINGS_FINETUNE_FORMAT "simclr-c finetune 1"     /* simclr finetune */
 
 /* The most metadata entries a file of run settings has (checked when the table is compiled). */
 #define RUN_SETTINGS_METADATA_MAX 64

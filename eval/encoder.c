@@ -3,6 +3,7 @@
  */
 #include "encoder.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "../aug/color.h"
@@ -19,44 +20,65 @@ static int encoder_from_file(simclr_encoder *encoder, const safetensors_file *fi
                              simclr_error *err)
 {
     const char *format = safetensors_metadata_value(file, "format");
+    const safetensors_tensor *fc = safetensors_find(file, "fc.weight");
     simclr_training training;
+    int fine_tuned;
     resnet_config config;
     char shown[96];
-    size_t floats;
     if (capacity == 0)
         return simclr_fail(err, "%s: an encoder for 0 images", name);
     if (format == NULL ||
-        (strcmp(format, RUN_SETTINGS_CHECKPOINT_FORMAT) != 0 && strcmp(format, RUN_SETTINGS_ENCODER_FORMAT) != 0))
+        (strcmp(format, RUN_SETTINGS_CHECKPOINT_FORMAT) != 0 && strcmp(format, RUN_SETTINGS_ENCODER_FORMAT) != 0 &&
+         strcmp(format, RUN_SETTINGS_FINETUNE_FORMAT) != 0))
         return simclr_fail(err, "%s: neither a checkpoint nor an encoder of this simclr-c "
                                 "(format '%s')", name,
                            format != NULL ? simclr_escape(shown, sizeof shown, format) : "none");
+    fine_tuned = strcmp(format, RUN_SETTINGS_FINETUNE_FORMAT) == 0;
+    if (fine_tuned && (fc == NULL || fc->ndim != 2 || fc->shape[0] < 1 || fc->shape[0] > 1000000))
+        return simclr_fail(err, "%s: a fine-tuned network without a classifier 'fc.weight' of "
+                                "(classes, features)", name);
     if (run_settings_from_metadata(&training, file, name, run_settings_encoder_keys, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
     config = training.model.encoder;
     config.in_channels = training.model.channels;
-    config.num_classes = 0;
-    encoder->view = training.augment;
-    encoder->channels = training.model.channels;
-    encoder->seed = training.model.seed;
+    config.num_classes = fine_tuned ? (size_t)fc->shape[0] : 0;
+    if (simclr_encoder_create(encoder, &config, &training.augment, training.model.seed,
+                              training.data, capacity, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    if (!random_init && checkpoint_load_store(&encoder->store, file, name, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    return SIMCLR_OK;
+}
+
+int simclr_encoder_create(simclr_encoder *encoder, const resnet_config *config,
+                          const aug_config *view, uint64_t seed, const char *data,
+                          size_t capacity, simclr_error *err)
+{
+    size_t floats;
+    if (capacity == 0)
+        return simclr_fail(err, "simclr: an encoder for 0 images");
+    encoder->classes = config->num_classes;
+    encoder->view = *view;
+    encoder->channels = config->in_channels;
+    encoder->seed = seed;
     encoder->capacity = capacity;
-    strcpy(encoder->data, training.data);
-    if (resnet_plan(&encoder->net, &config, &encoder->store, "backbone.", err) != SIMCLR_OK ||
+    snprintf(encoder->data, sizeof encoder->data, "%s", data);
+    if (resnet_plan(&encoder->net, config, &encoder->store,
+                    config->num_classes > 0 ? "" : "backbone.", err) != SIMCLR_OK ||
         param_store_allocate_inference(&encoder->store, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
     /* the backbone's entries come first in a SimCLR model's table, so the (seed, "init")
      * stream gives them the same values as the run's step 0 */
-    param_store_init_torchvision(&encoder->store, encoder->seed);
-    if (!random_init && checkpoint_load_store(&encoder->store, file, name, err) != SIMCLR_OK)
-        return SIMCLR_FAILED;
-    if (tensor_element_count(4, (const size_t[4]){capacity, encoder->channels, encoder->view.size,
-                                                  encoder->view.size},
+    param_store_init_torchvision(&encoder->store, seed);
+    if (tensor_element_count(4, (const size_t[4]){capacity, encoder->channels, view->size,
+                                                  view->size},
                              &floats, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
     encoder->inputs = simclr_calloc(floats, sizeof(float), "simclr: encoder inputs", err);
     if (encoder->inputs == NULL)
         return SIMCLR_FAILED;
     return resnet_activations_create_inference(&encoder->acts, &encoder->net, capacity,
-                                               encoder->view.size, encoder->view.size, err);
+                                               view->size, view->size, err);
 }
 
 int simclr_encoder_load_bytes(simclr_encoder *encoder, const uint8_t *bytes, size_t size,
@@ -146,15 +168,18 @@ static void encoder_view(simclr_encoder *encoder, size_t i, const float *image, 
 }
 
 /* f of the first n rows of encoder->inputs (the rest zeroed: each image is computed on its own
- * in evaluation mode, so padding changes nothing). */
-static void encoder_forward(simclr_encoder *encoder, float *features, size_t n)
+ * in evaluation mode, so padding changes nothing): h, or the classifier's scores. */
+static void encoder_forward(simclr_encoder *encoder, float *features, size_t n, int scores)
 {
     const size_t view_floats = encoder->channels * encoder->view.size * encoder->view.size;
     if (n < encoder->capacity)
         memset(encoder->inputs + n * view_floats, 0,
                (encoder->capacity - n) * view_floats * sizeof(float));
     resnet_forward(&encoder->acts, encoder->inputs, &encoder->net, &encoder->store, 0);
-    memcpy(features, encoder->acts.features, n * encoder->net.feature_dim * sizeof(float));
+    if (scores)
+        memcpy(features, encoder->acts.logits, n * encoder->classes * sizeof(float));
+    else
+        memcpy(features, encoder->acts.features, n * encoder->net.feature_dim * sizeof(float));
 }
 
 int simclr_encoder_embed(simclr_encoder *encoder, float *features, const float *images, size_t n,
@@ -177,7 +202,7 @@ int simclr_encoder_embed(simclr_encoder *encoder, float *features, const float *
     PARALLEL_FOR(num_threads(slots))
     for (i = 0; i < (long)n; i++)
         encoder_view(encoder, (size_t)i, images + (size_t)i * image_floats, height, width, 0);
-    encoder_forward(encoder, features, n);
+    encoder_forward(encoder, features, n, 0);
     return SIMCLR_OK;
 }
 
@@ -214,10 +239,12 @@ static size_t encoder_slot_floats(const simclr_encoder *encoder, const dataset *
     return most;
 }
 
-int simclr_encoder_features(feature_set *features, simclr_encoder *encoder, const dataset *data,
-                            size_t limit, simclr_error *err)
+/* h (scores 0) or the classifier's scores (1) of the first `limit` images of `data`. */
+static int encoder_outputs(feature_set *features, simclr_encoder *encoder, const dataset *data,
+                           size_t limit, int scores, simclr_error *err)
 {
-    const size_t batch = encoder->capacity, dim = encoder->net.feature_dim;
+    const size_t batch = encoder->capacity;
+    const size_t dim = scores ? encoder->classes : encoder->net.feature_dim;
     const size_t image_floats = data->files != NULL ? 0 : data->channels * data->max_pixels;
     const int centre = data->files != NULL, slots = parallel_thread_count();
     float *images;
@@ -267,10 +294,47 @@ int simclr_encoder_features(feature_set *features, simclr_encoder *encoder, cons
                 feature_set_destroy(features);
                 return SIMCLR_FAILED;
             }
-        encoder_forward(encoder, features->values + start * dim, rows);
+        encoder_forward(encoder, features->values + start * dim, rows, scores);
     }
     simclr_free(images);
     simclr_free(status);
+    return SIMCLR_OK;
+}
+
+int simclr_encoder_features(feature_set *features, simclr_encoder *encoder, const dataset *data,
+                            size_t limit, simclr_error *err)
+{
+    return encoder_outputs(features, encoder, data, limit, 0, err);
+}
+
+int simclr_encoder_scores(feature_set *scores, simclr_encoder *encoder, const dataset *data,
+                          size_t limit, simclr_error *err)
+{
+    if (encoder->classes == 0)
+        return simclr_fail(err, "simclr: this network has no classifier (an encoder of simclr "
+                                "train or export; simclr finetune makes one)");
+    return encoder_outputs(scores, encoder, data, limit, 1, err);
+}
+
+int simclr_encoder_copy_state(simclr_encoder *encoder, const param_store *store,
+                              simclr_error *err)
+{
+    size_t i;
+    for (i = 0; i < encoder->store.count; i++) {
+        const param_entry *to = &encoder->store.entries[i];
+        const param_entry *from = param_store_find(store, to->name);
+        if (from == NULL || from->count != to->count || from->role != to->role)
+            return simclr_fail(err, "simclr: the network has no tensor '%s' of %lu values",
+                               to->name, (unsigned long)to->count);
+        if (to->role == BUFFER_NUM_BATCHES_TRACKED)
+            encoder->store.counters[to->offset] = store->counters[from->offset];
+        else if (param_role_is_trainable(to->role))
+            memcpy(encoder->store.params + to->offset, store->params + from->offset,
+                   to->count * sizeof(float));
+        else
+            memcpy(encoder->store.buffers + to->offset, store->buffers + from->offset,
+                   to->count * sizeof(float));
+    }
     return SIMCLR_OK;
 }
 

@@ -3,10 +3,12 @@
  * program uses to turn images into representations h, without the rest of training.
  *
  * It loads from a checkpoint of `simclr train` or from the smaller file of `simclr export`
- * (the backbone.* tensors and the metadata below), from a path or from the file's bytes in
- * memory (e.g. a const array compiled into firmware). The metadata it reads (format
- * "simclr-c checkpoint 2" or "simclr-c encoder 1"): arch, stem, width, channels, image_size,
- * aug_size, aug_normalize, aug_mean_0..2, aug_std_0..2, seed and data.
+ * (the backbone.* tensors and the metadata below), or from a checkpoint of `simclr finetune`
+ * (torchvision's own names, conv1.weight … fc.weight, fc.bias: the encoder with its classifier),
+ * from a path or from the file's bytes in memory (e.g. a const array compiled into firmware).
+ * The metadata it reads (format "simclr-c checkpoint 2", "simclr-c encoder 1" or "simclr-c
+ * finetune 1"): arch, stem, width, channels, image_size, aug_size, aug_normalize,
+ * aug_mean_0..2, aug_std_0..2, seed and data.
  *
  * Embedding is torchvision's evaluation transform and the network in evaluation mode: each image
  * (C, H, W) in [0, 1] is resized to the view size when it differs (antialiased bilinear, as
@@ -38,6 +40,7 @@ typedef struct simclr_encoder {
     resnet net;
     param_store store;
     resnet_activations acts;      /* for `capacity` images */
+    size_t classes;               /* K of a fine-tuned network's classifier fc; 0: none */
     size_t capacity;
     aug_config view;              /* size, normalize, mean, std: the evaluation transform */
     size_t channels;
@@ -58,6 +61,13 @@ int simclr_encoder_load_bytes(simclr_encoder *encoder, const uint8_t *bytes, siz
                               simclr_error *err);
 void simclr_encoder_destroy(simclr_encoder *encoder);
 
+/* An encoder of the given network (config->num_classes > 0: with its classifier, under
+ * torchvision's own names; else backbone.*) initialised from `seed`, without a file: for a
+ * caller that fills its state itself (simclr_encoder_copy_state). Destroy it also on failure. */
+int simclr_encoder_create(simclr_encoder *encoder, const resnet_config *config,
+                          const aug_config *view, uint64_t seed, const char *data,
+                          size_t capacity, simclr_error *err);
+
 /* h = f(x) for n ≤ capacity images of (channels, height, width) in [0, 1], each resized to the
  * view size (antialiased bilinear, when its size differs) and normalised as in training. */
 int simclr_encoder_embed(simclr_encoder *encoder,
@@ -72,6 +82,16 @@ int simclr_encoder_export(const char *path, const simclr_encoder *encoder, simcl
 /* Features of the first `limit` (0: all) images of a dataset, `batch` at a time. */
 int simclr_encoder_features(feature_set *features, simclr_encoder *encoder, const dataset *data,
                             size_t limit, simclr_error *err);
+
+/* The same with the classifier's scores (logits, K per image) instead of h: for a fine-tuned
+ * network (classes > 0). */
+int simclr_encoder_scores(feature_set *scores, simclr_encoder *encoder, const dataset *data,
+                          size_t limit, simclr_error *err);
+
+/* Copies a fine-tuned network's state from `store` (entries of the same names, the training
+ * store of eval/finetune.h) into the encoder, whose store must have been planned alike. */
+int simclr_encoder_copy_state(simclr_encoder *encoder, const param_store *store,
+                              simclr_error *err);
 
 /* Opens both splits of `source` — or the training split of `source` and all of `test_source`
  * when that is given (not NULL or "": the held-out images, named by the user) — and computes

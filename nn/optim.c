@@ -63,6 +63,15 @@ static void sgd_step(optimizer *opt, param_store *store, float lr)
     float *w = store->params, *buf = opt->velocity;
     const float *g = store->grads;
     size_t i;
+    if (opt->config.nesterov) {
+        PARALLEL_FOR()
+        for (i = 0; i < store->param_floats; i++) {
+            const float d = g[i] + wd * w[i];
+            buf[i] = m * buf[i] + d;
+            w[i] -= lr * (d + m * buf[i]);
+        }
+        return;
+    }
     PARALLEL_FOR()
     for (i = 0; i < store->param_floats; i++) {
         const float d = g[i] + wd * w[i];

@@ -1,9 +1,11 @@
 /*
  * nn/optim.h — optimisers and the learning-rate schedule.
  *
- * SGD, as torch.optim.SGD(momentum=m, weight_decay=wd, dampening=0, nesterov=False):
+ * SGD, as torch.optim.SGD(momentum=m, weight_decay=wd, dampening=0, nesterov=N):
  *     d = g + wd·w;   buf = m·buf + d   (buf starts at 0, so the first step gives buf = d);
- *     w −= lr·buf
+ *     w −= lr·buf                 (N false: classic momentum)
+ *     w −= lr·(d + m·buf)         (N true: Nesterov momentum, as torch writes it; the
+ *                                  fine-tuning of the paper's Appendix B.5)
  *   Weight decay applies to every parameter, as torch does unless told otherwise.
  * LARS, as the official SimCLR code (google-research/simclr, lars_optimizer.py, classic momentum,
  * no Nesterov), η = 0.001:
@@ -38,6 +40,7 @@ typedef struct optimizer_config {
     float momentum;     /* m, e.g. 0.9 */
     float weight_decay; /* wd, e.g. 1e-6 for LARS (paper), 5e-4 for SGD on CIFAR */
     float lars_eta;     /* η, 0.001 */
+    int nesterov;       /* SGD only: 1 Nesterov momentum, 0 classic (the default) */
 } optimizer_config;
 
 typedef struct optimizer {

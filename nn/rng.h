@@ -56,6 +56,8 @@ typedef struct rng {
 #define RNG_DOMAIN_INIT UINT64_C(0x696e6974)    /* "init": weight initialisation */
 #define RNG_DOMAIN_SHUFFLE UINT64_C(0x73687566) /* "shuf": an epoch's sample order (epoch) */
 #define RNG_DOMAIN_DATA UINT64_C(0x64617461)    /* "data": procedurally generated data */
+#define RNG_DOMAIN_LABELS UINT64_C(0x6c61626c)  /* "labl": a class's labelled images (class) */
+#define RNG_DOMAIN_FINETUNE UINT64_C(0x66696e65) /* "fine": a fine-tuning epoch's order (epoch) */
 
 /* One SplitMix64 step: advances *state and returns the next output. */
 uint64_t splitmix64_next(uint64_t *state);
