@@ -735,7 +735,63 @@ static const char eval_usage[] =
     "probe (L2 logistic regression on standardised features, L-BFGS) and/or the kNN monitor\n"
     "(cosine similarity, top K vote exp(sim/T)): top-1, top-5 and per-class accuracy on stdout.\n"
     "Without held-out images (an image folder without DIR/train + DIR/val or DIR/test, and no\n"
-    "--test-data), the training images are evaluated again: the column reads \"again\".\n\n";
+    "--test-data), the training images are evaluated again: the column reads \"again\".\n"
+    "A checkpoint of simclr finetune is evaluated by its own classifier (probe \"fc\").\n\n";
+
+/* The two splits of an evaluation of a fine-tuned network, the test one in train's classes. */
+static int open_splits(dataset *train, dataset *test, const char *source, const char *test_source,
+                       const simclr_encoder *encoder, simclr_error *err)
+{
+    const int explicit_test = test_source != NULL && test_source[0] != '\0';
+    if (dataset_open(train, source, 1, encoder->seed, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    if (dataset_open(test, explicit_test ? test_source : source, 0, encoder->seed, err) !=
+        SIMCLR_OK)
+        return dataset_close(train), SIMCLR_FAILED;
+    if (explicit_test)
+        train->held_out = test->held_out = 1;
+    if (dataset_use_channels(train, encoder->channels, source, err) != SIMCLR_OK ||
+        dataset_use_channels(test, encoder->channels, source, err) != SIMCLR_OK ||
+        dataset_match_classes(test, train, explicit_test ? test_source : source, err) !=
+            SIMCLR_OK ||
+        ((size_t)train->classes != encoder->classes &&
+         simclr_fail(err, "%s has %d classes, the network's classifier %lu", source,
+                     train->classes, (unsigned long)encoder->classes) != SIMCLR_OK)) {
+        dataset_close(train), dataset_close(test);
+        return SIMCLR_FAILED;
+    }
+    return SIMCLR_OK;
+}
+
+/* simclr eval of a fine-tuned network: its own classifier fc on the test split, no probe. */
+static int classifier_evaluation(const eval_options *options, simclr_encoder *encoder)
+{
+    const char *source = options->data[0] != '\0' ? options->data : encoder->data;
+    dataset train, test;
+    feature_set scores;
+    probe_outcome outcome;
+    simclr_error err;
+    char *text = NULL;
+    int status;
+    memset(&outcome, 0, sizeof outcome);
+    if (open_splits(&train, &test, source, options->test_data, encoder, &err) != SIMCLR_OK)
+        return failed(&err);
+    outcome.probe = "fc", outcome.converged = 1;
+    status = simclr_encoder_scores(&scores, encoder, &test, options->test_limit, &err);
+    if (status == SIMCLR_OK) {
+        status = classification_report_compute(&outcome.report, scores.values, scores.labels,
+                                               scores.count, encoder->classes, &err);
+        feature_set_destroy(&scores);
+    }
+    if (status == SIMCLR_OK &&
+        (text = probe_outcome_text("finetuned", &outcome, &train, train.count, options->csv, 1,
+                                   options->confusion, &err)) != NULL)
+        fputs(text, stdout);
+    simclr_free(text);
+    probe_outcome_destroy(&outcome);
+    dataset_close(&train), dataset_close(&test);
+    return status == SIMCLR_OK && text != NULL ? 0 : failed(&err);
+}
 
 /* The probes of one set of features (random_init: the run's initial weights). */
 static int run_evaluation(const eval_options *options, int random_init, int header)
@@ -755,6 +811,11 @@ static int run_evaluation(const eval_options *options, int random_init, int head
     if (!raw && simclr_encoder_load(&encoder, options->checkpoint, random_init, options->batch,
                                     &err) != SIMCLR_OK)
         return failed(&err);
+    if (!raw && encoder.classes > 0) { /* fine-tuned: its own classifier */
+        status = classifier_evaluation(options, &encoder);
+        simclr_encoder_destroy(&encoder);
+        return status;
+    }
     source = !raw && options->data[0] == '\0' ? encoder.data : source;
     if (simclr_encoder_split_features(&train, &test, &train_data, &test_data, source,
                                       options->test_data, encoder.seed, raw ? NULL : &encoder,
@@ -1275,6 +1336,121 @@ static int command_augment(int argc, char **argv)
     return status == SIMCLR_OK ? 0 : failed(&err);
 }
 
+/* ---- simclr predict ------------------------------------------------------------------------- */
+
+typedef struct predict_options {
+    char checkpoint[PATH_CAPACITY], out[PATH_CAPACITY];
+    char data[SIMCLR_DATA_MAX], test_data[SIMCLR_DATA_MAX];
+    int split;
+    size_t limit, batch, threads;
+} predict_options;
+
+static const setting predict_table[] = {
+    OPTION(predict_options, "checkpoint", SETTING_TEXT, checkpoint, 0, 0, "CKPT",
+           "a checkpoint of simclr finetune (required)"),
+    OPTION(predict_options, "data", SETTING_TEXT, data, 0, 0, "SRC",
+           "the dataset (default: the checkpoint's)"),
+    OPTION(predict_options, "test-data", SETTING_TEXT, test_data, 0, 0, "SRC",
+           "the held-out images (default: the test split of --data)"),
+    CHOICES(predict_options, "split", split, split_names, "which split's images"),
+    OPTION(predict_options, "limit", SETTING_SIZE, limit, 0, 1e15, "N",
+           "the first N images only (0: all)"),
+    OPTION(predict_options, "out", SETTING_TEXT, out, 0, 0, "FILE",
+           "the CSV file to write, atomically (default: stdout)"),
+    OPTION(predict_options, "batch", SETTING_SIZE, batch, 1, 4096, "B", "images per forward pass"),
+    THREADS(predict_options)};
+
+static const char predict_usage[] =
+    "usage: simclr predict --checkpoint CKPT [--data SRC] [--split test|train] [--out FILE]\n\n"
+    "Classifies the images of a split with a fine-tuned network (simclr finetune), each through\n"
+    "its evaluation view: CSV with a header, one row per image: index,path,label,predicted,\n"
+    "predicted_class,p_0,...,p_(K-1) (the dataset index, the image's file for image folders,\n"
+    "its true label, the top class's number and name, the softmax probabilities of the K\n"
+    "classes, numbered as in the classes' order of simclr eval).\n\n";
+
+static int command_predict(int argc, char **argv)
+{
+    predict_options options;
+    settings_group group;
+    simclr_encoder encoder;
+    dataset train, test;
+    feature_set scores;
+    simclr_error err;
+    size_t length = 0, capacity, i, k;
+    char *csv = NULL;
+    int status;
+    memset(&options, 0, sizeof options);
+    options.batch = 64, options.split = 1;
+    group = GROUP(predict_table, &options);
+    if ((status = command_flags(argc, argv, &group, 1, "predict", predict_usage)) >= 0)
+        return status;
+    if (options.checkpoint[0] == '\0' || strcmp(options.checkpoint, options.out) == 0) {
+        fprintf(stderr, "simclr: predict: --checkpoint CKPT is required (and is not --out)\n");
+        return 2;
+    }
+    parallel_set_thread_count((int)options.threads);
+    if (simclr_encoder_load(&encoder, options.checkpoint, 0, options.batch, &err) != SIMCLR_OK)
+        return failed(&err);
+    if (encoder.classes == 0) {
+        simclr_encoder_destroy(&encoder);
+        simclr_fail(&err, "%s has no classifier: simclr finetune makes one (simclr eval probes "
+                          "an encoder)", options.checkpoint);
+        return failed(&err);
+    }
+    if (open_splits(&train, &test, options.data[0] != '\0' ? options.data : encoder.data,
+                    options.test_data, &encoder, &err) != SIMCLR_OK) {
+        simclr_encoder_destroy(&encoder);
+        return failed(&err);
+    }
+    {
+        const dataset *data = options.split == 0 ? &train : &test;
+        const size_t K = encoder.classes;
+        status = simclr_encoder_scores(&scores, &encoder, data, options.limit, &err);
+        capacity = status == SIMCLR_OK ? 64 + 16 * K + scores.count * (96 + 12 * K) : 0;
+        for (i = 0; status == SIMCLR_OK && i < scores.count; i++)
+            capacity += 2 * strlen(dataset_image_name(data, i)) +
+                        2 * strlen(train.names[scores.labels[i]]);
+        if (status == SIMCLR_OK && (csv = simclr_calloc(capacity, 1, "predict: CSV", &err)) == NULL)
+            status = SIMCLR_FAILED, feature_set_destroy(&scores);
+        if (status == SIMCLR_OK) {
+            length += (size_t)sprintf(csv, "index,path,label,predicted,predicted_class");
+            for (k = 0; k < K; k++)
+                length += (size_t)sprintf(csv + length, ",p_%lu", (unsigned long)k);
+            csv[length++] = '\n';
+            for (i = 0; i < scores.count; i++) {
+                const float *s = scores.values + i * K;
+                size_t top = K; /* the first largest score; none when all are NaN */
+                double most = -INFINITY, sum = 0.0;
+                for (k = 0; k < K; k++)
+                    if (s[k] > most || (top == K && !isnan(s[k])))
+                        most = s[k], top = k;
+                for (k = 0; k < K; k++)
+                    sum += exp((double)s[k] - most);
+                length += (size_t)sprintf(csv + length, "%lu,", (unsigned long)i);
+                length += run_files_csv_field(csv + length, dataset_image_name(data, i));
+                length += (size_t)sprintf(csv + length, ",%d,%ld,", scores.labels[i],
+                                          top < K ? (long)top : -1L);
+                length += run_files_csv_field(csv + length, top < K ? train.names[top] : "");
+                for (k = 0; k < K; k++)
+                    length += (size_t)sprintf(csv + length, ",%.6g",
+                                              exp((double)s[k] - most) / sum);
+                csv[length++] = '\n';
+            }
+            feature_set_destroy(&scores);
+            status = options.out[0] == '\0'
+                         ? (fwrite(csv, 1, length, stdout) == length ? SIMCLR_OK
+                                                                     : simclr_fail(&err, "stdout: write failed"))
+                         : file_write_atomically(options.out, (const uint8_t *)csv, length, &err);
+        }
+    }
+    simclr_free(csv);
+    dataset_close(&train), dataset_close(&test);
+    simclr_encoder_destroy(&encoder);
+    if (status == SIMCLR_OK && options.out[0] != '\0')
+        fprintf(stderr, "simclr: wrote %s\n", options.out);
+    return status == SIMCLR_OK ? 0 : failed(&err);
+}
+
 /* ---- simclr bench --------------------------------------------------------------------------- */
 
 /* The training step, a benchmark beside those of eval/bench.h (it needs the model). */
@@ -1398,6 +1574,7 @@ static const char main_usage[] =
     "  train      train a SimCLR encoder\n"
     "  eval       linear probe and kNN of a checkpoint's encoder or of raw pixels\n"
     "  finetune   fine-tune the encoder and a classifier on a few labels (semi-supervised)\n"
+    "  predict    classify images with a fine-tuned network (CSV)\n"
     "  embed      write a checkpoint's features of a dataset to safetensors\n"
     "  export     write a checkpoint's encoder alone, for embedding images elsewhere\n"
     "  augment    preview SimCLR's augmentations as an image\n"
@@ -1412,6 +1589,8 @@ int main(int argc, char **argv)
         return command_train(argc - 2, argv + 2);
     if (strcmp(command, "finetune") == 0)
         return command_finetune(argc - 2, argv + 2);
+    if (strcmp(command, "predict") == 0)
+        return command_predict(argc - 2, argv + 2);
     if (strcmp(command, "eval") == 0)
         return command_eval(argc - 2, argv + 2);
     if (strcmp(command, "embed") == 0 || strcmp(command, "export") == 0)

@@ -59,6 +59,20 @@ int run_files_write_csv(const char *path, const training_log *log, size_t steps_
     return status;
 }
 
+size_t run_files_csv_field(char *out, const char *text)
+{
+    size_t length = 0;
+    out[length++] = '"';
+    for (; *text != '\0'; text++) {
+        if (*text == '"')
+            out[length++] = '"';
+        out[length++] = *text;
+    }
+    out[length++] = '"';
+    out[length] = '\0';
+    return length;
+}
+
 int run_files_write_loss_svg(const char *path, const training_log *log,
                              size_t steps_per_epoch, simclr_error *err)
 {

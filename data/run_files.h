@@ -36,6 +36,10 @@ int run_files_write_csv(const char *path, const training_log *log, size_t steps_
 int run_files_write_loss_svg(const char *path, const training_log *log,
                              size_t steps_per_epoch, simclr_error *err);
 
+/* `text` as one CSV field into out (room for 2·strlen(text) + 3): in double quotes, each quote
+ * doubled (RFC 4180). Returns the length written (no terminating NUL counted). */
+size_t run_files_csv_field(char *out, const char *text);
+
 /* Both, as dir/log.csv and dir/loss.svg. */
 int run_files_write(const char *dir, const training_log *log, size_t steps_per_epoch,
                     simclr_error *err);

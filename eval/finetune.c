@@ -12,6 +12,7 @@
 
 #include "../aug/color.h"
 #include "../data/file_io.h"
+#include "../data/run_files.h"
 #include "../nn/memory.h"
 #include "../nn/parallel.h"
 #include "../nn/rng.h"
@@ -543,15 +544,9 @@ int finetune_write_labelled(const char *path, const dataset *data, const size_t 
         int f;
         fields[0] = data->names[label], fields[1] = dataset_image_name(data, subset[i]);
         length += (size_t)sprintf(text + length, "%lu,%d", (unsigned long)subset[i], label);
-        for (f = 0; f < 2; f++) { /* CSV quoting: "…" with " doubled */
-            const char *c;
-            text[length++] = ',', text[length++] = '"';
-            for (c = fields[f]; *c != '\0'; c++) {
-                if (*c == '"')
-                    text[length++] = '"';
-                text[length++] = *c;
-            }
-            text[length++] = '"';
+        for (f = 0; f < 2; f++) {
+            text[length++] = ',';
+            length += run_files_csv_field(text + length, fields[f]);
         }
         text[length++] = '\n';
     }
