@@ -38,6 +38,62 @@
 /* ========================================================================================== */
 #ifndef SIMCLR_PROGRAM_ONLY
 
+/* Plans the online classifier's tensors (last in the store) and its buffers. */
+static int online_classifier_create(simclr_model *model, simclr_error *err)
+{
+    const size_t K = model->config.online_classes, d = model->encoder.feature_dim;
+    const size_t V = 2 * model->config.batch;
+    const size_t weight_shape[2] = {K, d}, bias_shape[1] = {K};
+    size_t workspace;
+    if (param_store_add(&model->store, "online_classifier.", "weight", PARAM_LINEAR_WEIGHT, 2,
+                        weight_shape, d, &model->online_weight, err) != SIMCLR_OK ||
+        param_store_add(&model->store, "online_classifier.", "bias", PARAM_LINEAR_BIAS, 1,
+                        bias_shape, d, &model->online_bias, err) != SIMCLR_OK ||
+        linear_workspace_floats(V, d, K, &workspace, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    model->labels = simclr_calloc(V, sizeof(int), "simclr: labels", err);
+    model->online_memory = simclr_calloc(2 * V * K + workspace, sizeof(float),
+                                         "simclr: online classifier", err);
+    model->online_row_loss = simclr_calloc(V, sizeof(double), "simclr: online losses", err);
+    return model->labels != NULL && model->online_memory != NULL &&
+                   model->online_row_loss != NULL
+               ? SIMCLR_OK
+               : SIMCLR_FAILED;
+}
+
+/* One step of the online classifier on the h of the last forward pass: s = h·Wᵀ + b for the
+ * 2N views, the mean cross-entropy against the labels, its gradient into W and b only (the
+ * stop-gradient: ∂L/∂h is never formed). Keeps the views' top-1 in online_accuracy. */
+static void online_classifier_step(simclr_model *model)
+{
+    const size_t N = model->config.batch, K = model->config.online_classes;
+    const size_t d = model->encoder.feature_dim, V = 2 * N;
+    const size_t passes = model->config.views_forward == SIMCLR_VIEWS_SEPARATE ? 2 : 1;
+    const size_t rows = V / passes;
+    float *logits = model->online_memory, *probabilities = logits + V * K;
+    float *workspace = probabilities + V * K;
+    const float *W = model->store.params + model->online_weight;
+    const float *b = model->store.params + model->online_bias;
+    size_t p, v, k, correct = 0;
+    for (p = 0; p < passes; p++)
+        linear_forward(logits + p * rows * K, model->encoder_acts[p].features, W, b, rows, d, K,
+                       workspace);
+    for (v = 0; v < V; v++) { /* the first largest score is the prediction */
+        size_t top = 0;
+        for (k = 1; k < K; k++)
+            top = logits[v * K + k] > logits[v * K + top] ? k : top;
+        correct += (int)top == model->labels[v];
+    }
+    model->online_accuracy = (float)((double)correct / (double)V);
+    softmax_cross_entropy_forward(probabilities, model->online_row_loss, logits, model->labels,
+                                  V, K);
+    softmax_cross_entropy_backward(logits, probabilities, model->labels, V, K); /* ∂L/∂s */
+    for (p = 0; p < passes; p++)
+        linear_backward(NULL, model->store.grads + model->online_weight,
+                        model->store.grads + model->online_bias, logits + p * rows * K,
+                        model->encoder_acts[p].features, W, rows, d, K, workspace);
+}
+
 int simclr_model_create(simclr_model *model, const simclr_config *config, simclr_error *err)
 {
     const size_t N = config->batch, passes = config->views_forward == SIMCLR_VIEWS_SEPARATE ? 2 : 1;
@@ -60,6 +116,7 @@ int simclr_model_create(simclr_model *model, const simclr_config *config, simclr
         model->config.head.out_dim = 128;
     if (projection_head_plan(&model->head, &model->config.head, &model->store,
                              "projection_head.", err) != SIMCLR_OK ||
+        (config->online_classes > 0 && online_classifier_create(model, err) != SIMCLR_OK) ||
         param_store_allocate(&model->store, err) != SIMCLR_OK)
         goto failed;
     param_store_init_torchvision(&model->store, config->seed);
@@ -94,6 +151,9 @@ void simclr_model_destroy(simclr_model *model)
         head_activations_destroy(&model->head_acts[p]);
     }
     optimizer_destroy(&model->opt);
+    simclr_free(model->labels);
+    simclr_free(model->online_memory);
+    simclr_free(model->online_row_loss);
     simclr_free(model->loss_memory);
     simclr_free(model->views);
     param_store_destroy(&model->store);
@@ -134,6 +194,8 @@ int simclr_batch_of_views(simclr_model *model, aug_batch *w, const dataset *data
             image = dataset_image_new(data, index, &height, &width, NULL);
         else /* in memory: never fails */
             dataset_image_size(data, index, &height, &width), dataset_image(data, index, image, NULL);
+        if (model->labels != NULL) /* for the online classifier: both views' rows */
+            model->labels[b] = model->labels[N + (size_t)b] = dataset_label(data, index);
         if ((w->status[b] = (signed char)(image != NULL ? 0 : -1)) == 0)
             aug_two_views(model->views, N, (size_t)b, image, data->channels, height, width,
                           augment, model->config.seed, epoch, index,
@@ -167,6 +229,8 @@ float simclr_train_step(simclr_model *model, float lr)
         projection_head_forward(&model->head_acts[p], model->encoder_acts[p].features,
                                 &model->head, &model->store, 1);
     }
+    if (model->config.online_classes > 0) /* on h, behind a stop-gradient */
+        online_classifier_step(model);
     z0 = model->head_acts[0].output;
     z1 = passes == 2 ? model->head_acts[1].output : z0 + N * d;
     dz0 = model->head_acts[0].grad_output;
@@ -270,6 +334,9 @@ int simclr_train(simclr_model *model, const simclr_training *training, const dat
             history->learning_rate[global] = (float)lr;
             history->views_per_second[global] =
                 (float)(2.0 * (double)N / (report.seconds > 0 ? report.seconds : 1e-9));
+            if (history->accuracy != NULL)
+                history->accuracy[global] =
+                    model->config.online_classes > 0 ? model->online_accuracy : (float)NAN;
             history->steps = global + 1;
             report.step = global + 1;
             report.epoch = epoch;
@@ -470,7 +537,10 @@ static void report_skipped(const dataset *data) /* one line for what a folder's 
 typedef struct train_options {
     char out[PATH_CAPACITY], resume[PATH_CAPACITY];
     size_t threads, stop_after, resume_epoch;
+    int online; /* 0 auto, 1 on, 2 off */
 } train_options;
+
+static const char *const online_names[] = {"auto", "on", "off", NULL};
 
 static const setting train_table[] = {
     OPTION(train_options, "out", SETTING_TEXT, out, 0, 0, "DIR",
@@ -480,7 +550,11 @@ static const setting train_table[] = {
            "and --stop-after may be given with it)"),
     THREADS(train_options),
     OPTION(train_options, "stop-after", SETTING_SIZE, stop_after, 0, 1e6, "E",
-           "stop after E epochs of this invocation, as an interruption would (0: never)")};
+           "stop after E epochs of this invocation, as an interruption would (0: never)"),
+    CHOICES(train_options, "online-classifier", online, online_names,
+            "a linear classifier on h behind a stop-gradient, trained on the labels alongside "
+            "(its top-1 on the training views in the progress line and log.csv; the encoder "
+            "is the same bits without it); auto: on when the data has classes")};
 
 static const char train_usage[] =
     "usage: simclr train [--data SRC] [--out DIR] [options]\n"
@@ -506,13 +580,20 @@ static int train_progress(const simclr_progress *p, simclr_model *model,
     train_run *run = context;
     const double now = timer_seconds(), elapsed = now - run->start;
     const double done = (double)(p->step - p->first_step);
-    char path[PATH_CAPACITY + 32];
+    char path[PATH_CAPACITY + 32], online[40] = "";
     simclr_error err;
+    if (log->accuracy != NULL) { /* the online classifier's top-1 over this epoch's views */
+        double sum = 0.0;
+        size_t i;
+        for (i = p->step - p->step_in_epoch - 1; i < p->step; i++)
+            sum += log->accuracy[i];
+        sprintf(online, "  online top-1 %.4f", sum / (double)(p->step_in_epoch + 1));
+    }
     if (now - run->last_report >= 1.0 || p->epoch_done) {
-        fprintf(stderr, "epoch %lu/%lu  step %lu/%lu  loss %.4f  lr %.4g  %.0f views/s  ETA %.0f s\n",
+        fprintf(stderr, "epoch %lu/%lu  step %lu/%lu  loss %.4f  lr %.4g%s  %.0f views/s  ETA %.0f s\n",
                 (unsigned long)(p->epoch + 1), (unsigned long)run->training->epochs,
                 (unsigned long)(p->step_in_epoch + 1), (unsigned long)p->steps_per_epoch,
-                (double)p->loss, p->learning_rate,
+                (double)p->loss, p->learning_rate, online,
                 2.0 * (double)model->config.batch * done / (elapsed > 0 ? elapsed : 1e-9),
                 elapsed / done * (double)(p->total_steps - p->step));
         run->last_report = now;
@@ -555,10 +636,21 @@ static int run_training(simclr_training *training, const train_options *options)
                     (unsigned long)training->model.batch, (unsigned long)images);
         goto failure;
     }
+    if (options->resume[0] == '\0') /* (a resumed run's comes from its checkpoint) */
+        training->model.online_classes = options->online == 2 || (options->online == 0 &&
+                                                                  data.classes < 2)
+                                             ? 0
+                                             : (size_t)data.classes;
+    if (training->model.online_classes == 1 || training->model.online_classes > 1000000) {
+        simclr_fail(&err, "--online-classifier: %s has no classes to learn", training->data);
+        goto failure;
+    }
     if (simclr_model_create(&model, &training->model, &err) != SIMCLR_OK)
         goto failure;
     training->model = model.config; /* with the defaults resolved, as the checkpoint records */
-    if (training_log_create(&log, per_epoch * training->epochs, &err) != SIMCLR_OK)
+    if (training_log_create(&log, per_epoch * training->epochs, &err) != SIMCLR_OK ||
+        (model.config.online_classes > 0 &&
+         training_log_keep_accuracy(&log, "online_top1", &err) != SIMCLR_OK))
         goto failure;
     if (options->resume[0] != '\0') {
         if (safetensors_read(&file, options->resume, &err) != SIMCLR_OK)
@@ -642,8 +734,11 @@ static int command_train(int argc, char **argv)
         return status; /* the first pass: --data, --preset and --resume are what count */
     if (options.resume[0] != '\0') {
         if ((status = safetensors_read(&file, options.resume, &err)) == SIMCLR_OK) {
+            const safetensors_tensor *online = safetensors_find(&file, "online_classifier.bias");
             status = simclr_checkpoint_training(&file, options.resume, &training,
                                                 &options.resume_epoch, &step, &err);
+            /* the online classifier when the run had one (its tensors are in the file) */
+            training.model.online_classes = online != NULL && online->ndim == 1 ? online->shape[0] : 0;
             safetensors_free(&file);
         }
         if (status != SIMCLR_OK) {

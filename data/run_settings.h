@@ -44,6 +44,8 @@ typedef struct simclr_config {
     size_t batch;                 /* N images per step, 2N views */
     size_t channels, height, width; /* of one view */
     simclr_views_forward views_forward;
+    size_t online_classes;        /* K of the online classifier on h (0: none); not a setting of
+                                     the table: a checkpoint has one when it holds its tensors */
 } simclr_config;
 
 /* Everything that decides a run's bits: with the same simclr_training, a run gives the same

@@ -177,7 +177,7 @@ static void tiny_store(param_store *store)
  *           w = [0.852151, −2.066677] */
 Test(optim, sgd_two_steps_by_hand)
 {
-    optimizer_config config = {OPTIMIZER_SGD, 0.9f, 0.01f, 0.001f};
+    optimizer_config config = {OPTIMIZER_SGD, 0.9f, 0.01f, 0.001f, 0};
     param_store store;
     optimizer opt;
     tiny_store(&store);
@@ -205,7 +205,7 @@ Test(optim, sgd_two_steps_by_hand)
  * fc.bias w = [2], g = [0] (excluded): v = 0, w stays 2. */
 Test(optim, lars_two_steps_by_hand)
 {
-    optimizer_config config = {OPTIMIZER_LARS, 0.9f, 0.1f, 0.001f};
+    optimizer_config config = {OPTIMIZER_LARS, 0.9f, 0.1f, 0.001f, 0};
     param_store store;
     optimizer opt;
     double trust2, v2[2], w2[2];

@@ -1,0 +1,435 @@
+/*
+ * tests/test_finetune.c — the semi-supervised protocol (eval/finetune.h) and the online
+ * classifier of simclr train (simclr.h):
+ *   - the classifier's loss L = (1/B) Σ_i −log softmax(h_i·Wᵀ + b)[y_i] and its gradients with
+ *     respect to W, b and h (what flows into the encoder) against the same formula in double,
+ *     by central differences (tests/gradient_check.h); the encoder's own backward from ∂L/∂h is
+ *     checked by tests/test_resnet.c
+ *   - SGD with Nesterov momentum against torch.optim.SGD(nesterov=True)'s update, in double
+ *   - the labelled subset: class-balanced, reproducible, disjoint from the test split, and the
+ *     errors for an empty class and unlabelled data
+ *   - fine-tuning resumed from a checkpoint gives the same bits as an uninterrupted run, and
+ *     starts from the pretrained backbone
+ *   - the online classifier changes no bit of pretraining
+ * Networks are tiny: ResNet-18 at width 0.0625 (CIFAR stem) on 16×16 views of builtin:shapes.
+ * Temporary files: /tmp/simclr_finetune_*.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "simclr.h"
+#include "gradient_check.h"
+#include "reference_layers.h"
+#include "test_helpers.h"
+
+/* ---- the classifier's loss and gradients -------------------------------------------------- */
+
+typedef struct classifier_context {
+    double *W, *b, *h; /* (K, d), (K), (B, d) */
+    const int *labels;
+    size_t B, d, K;
+} classifier_context;
+
+static double classifier_loss(void *context)
+{
+    const classifier_context *t = context;
+    double total = 0.0;
+    size_t i, k, j;
+    for (i = 0; i < t->B; i++) {
+        double s[16], most = -INFINITY, sum = 0.0;
+        for (k = 0; k < t->K; k++) {
+            s[k] = t->b[k];
+            for (j = 0; j < t->d; j++)
+                s[k] += t->h[i * t->d + j] * t->W[k * t->d + j];
+            most = fmax(most, s[k]);
+        }
+        for (k = 0; k < t->K; k++)
+            sum += exp(s[k] - most);
+        total += -(s[t->labels[i]] - most - log(sum));
+    }
+    return total / (double)t->B;
+}
+
+/* The fine-tuned network's classifier step as finetune_train_step runs it (resnet with fc in
+ * training mode, softmax_cross_entropy_forward/backward, resnet_backward), checked at fc. */
+Test(finetune, classifier_loss_and_gradients_match_double_central_differences)
+{
+    const size_t B = 6, C = 3, S = 8, K = 5;
+    const int labels[6] = {0, 3, 4, 1, 3, 2};
+    resnet_config config = {RESNET18, STEM_CIFAR, 0.0625, C, K};
+    resnet net;
+    param_store store;
+    resnet_activations acts;
+    simclr_error err;
+    classifier_context t;
+    float *x = malloc(B * C * S * S * sizeof(float)), *probabilities = malloc(B * K * sizeof(float));
+    double row_loss[6], loss;
+    const param_entry *fc_weight, *fc_bias;
+    param_store_init(&store);
+    cr_assert_eq(resnet_plan(&net, &config, &store, "", &err), SIMCLR_OK, "%s", err.message);
+    cr_assert_eq(param_store_allocate(&store, &err), SIMCLR_OK);
+    param_store_init_torchvision(&store, 11);
+    cr_assert_eq(resnet_activations_create(&acts, &net, B, S, S, &err), SIMCLR_OK);
+    test_fill_uniform(x, B * C * S * S, -1, 1, 12);
+    memset(store.grads, 0, store.param_floats * sizeof(float));
+    resnet_forward(&acts, x, &net, &store, 1);
+    loss = softmax_cross_entropy_forward(probabilities, row_loss, acts.logits, labels, B, K);
+    softmax_cross_entropy_backward(acts.grad_logits, probabilities, labels, B, K);
+    resnet_backward(&acts, &net, &store);
+
+    fc_weight = param_store_find(&store, "fc.weight");
+    fc_bias = param_store_find(&store, "fc.bias");
+    cr_assert(fc_weight != NULL && fc_bias != NULL, "torchvision's names fc.weight, fc.bias");
+    t.W = reference_from_float(store.params + fc_weight->offset, K * net.feature_dim);
+    t.b = reference_from_float(store.params + fc_bias->offset, K);
+    t.h = reference_from_float(acts.features, B * net.feature_dim);
+    t.labels = labels, t.B = B, t.d = net.feature_dim, t.K = K;
+    /* forward: the float loss against the double one, relative 1e-5 */
+    cr_expect(fabs(loss - classifier_loss(&t)) <= 1e-5 * fmax(1.0, fabs(classifier_loss(&t))),
+              "loss %.9g vs %.9g", loss, classifier_loss(&t));
+    /* backward: ∂L/∂W, ∂L/∂b and ∂L/∂h (what resnet_backward passes into the encoder) */
+    check_gradient("fc.weight", t.W, K * t.d, store.grads + fc_weight->offset, classifier_loss, &t,
+                   1e-4, 0);
+    check_gradient("fc.bias", t.b, K, store.grads + fc_bias->offset, classifier_loss, &t, 1e-4, 0);
+    check_gradient("h", t.h, B * t.d, acts.grad_features, classifier_loss, &t, 1e-4, 0);
+    free(t.W), free(t.b), free(t.h), free(x), free(probabilities);
+    resnet_activations_destroy(&acts);
+    param_store_destroy(&store);
+}
+
+/* torch.optim.SGD(lr, momentum=m, weight_decay=wd, nesterov=True), three steps in double:
+ *   d = g + wd·w;  buf = m·buf + d (buf = d at the first step);  w −= lr·(d + m·buf). */
+Test(finetune, nesterov_sgd_matches_torch_update)
+{
+    const size_t n = 7;
+    const size_t shape[1] = {7};
+    optimizer_config config = {OPTIMIZER_SGD, 0.9f, 0.01f, 0.001f, 1};
+    param_store store;
+    optimizer opt;
+    simclr_error err;
+    double w[7], buf[7] = {0};
+    size_t offset, i, s;
+    param_store_init(&store);
+    cr_assert_eq(param_store_add(&store, "", "w", PARAM_LINEAR_WEIGHT, 1, shape, 7, &offset, &err),
+                 SIMCLR_OK);
+    cr_assert_eq(param_store_allocate(&store, &err), SIMCLR_OK);
+    test_fill_uniform(store.params, n, -1, 1, 21);
+    cr_assert_eq(optimizer_create(&opt, &config, &store, &err), SIMCLR_OK);
+    for (i = 0; i < n; i++)
+        w[i] = store.params[i];
+    for (s = 0; s < 3; s++) {
+        test_fill_uniform(store.grads, n, -1, 1, 22 + s);
+        optimizer_step(&opt, &store, 0.1f);
+        for (i = 0; i < n; i++) {
+            const double d = (double)store.grads[i] + 0.01 * w[i];
+            buf[i] = 0.9 * buf[i] + d;
+            w[i] -= 0.1 * (d + 0.9 * buf[i]);
+        }
+        for (i = 0; i < n; i++)
+            cr_expect(fabs(store.params[i] - w[i]) <= 1e-6 * fmax(1.0, fabs(w[i])),
+                      "step %zu, w[%zu]: %.9g vs %.9g", s + 1, i, (double)store.params[i], w[i]);
+    }
+    optimizer_destroy(&opt);
+    param_store_destroy(&store);
+}
+
+/* ---- the labelled subset -------------------------------------------------------------------- */
+
+static void open_split(dataset *data, int train)
+{
+    simclr_error err;
+    cr_assert_eq(dataset_open(data, "builtin:shapes", train, 3, &err), SIMCLR_OK, "%s",
+                 err.message);
+}
+
+/* round(p·n_c) of every class c (12000 images, 2000 per class: 1% keeps 20 of each) or the
+ * count asked; the same images for the same seed, others for another; in dataset order. */
+Test(finetune, label_subset_is_class_balanced_and_reproducible)
+{
+    static const char *const specs[3] = {"1%", "10%", "7"};
+    static const size_t per_class[3] = {20, 200, 7};
+    dataset data;
+    simclr_error err;
+    size_t *a, *b, *c, na, nb, nc, i, k, s;
+    open_split(&data, 1);
+    for (s = 0; s < 3; s++) {
+        size_t counts[6] = {0};
+        cr_assert_eq(finetune_label_subset(&a, &na, &data, specs[s], 5, &err), SIMCLR_OK, "%s",
+                     err.message);
+        cr_assert_eq(finetune_label_subset(&b, &nb, &data, specs[s], 5, &err), SIMCLR_OK);
+        cr_assert_eq(finetune_label_subset(&c, &nc, &data, specs[s], 6, &err), SIMCLR_OK);
+        cr_expect_eq(na, 6 * per_class[s], "%s: %zu images", specs[s], na);
+        cr_expect(na == nb && memcmp(a, b, na * sizeof *a) == 0, "%s: the same seed, the same "
+                  "images", specs[s]);
+        cr_expect(na == nc && memcmp(a, c, na * sizeof *a) != 0, "%s: another seed, others",
+                  specs[s]);
+        for (i = 0; i < na; i++) {
+            counts[dataset_label(&data, a[i])]++;
+            cr_expect(i == 0 || a[i] > a[i - 1], "%s: in dataset order, each once", specs[s]);
+            cr_expect(a[i] < data.count);
+        }
+        for (k = 0; k < 6; k++)
+            cr_expect_eq(counts[k], per_class[s], "%s: class %zu keeps %zu", specs[s], k,
+                         counts[k]);
+        simclr_free(a), simclr_free(b), simclr_free(c);
+    }
+    dataset_close(&data);
+}
+
+/* The labelled images are training images, none of them an image of the test split. */
+Test(finetune, label_subset_is_disjoint_from_the_test_split)
+{
+    dataset train, test;
+    simclr_error err;
+    size_t *subset, n, i, j;
+    const size_t floats = 3 * 32 * 32;
+    float *image = malloc(floats * sizeof(float)), *tests;
+    open_split(&train, 1);
+    open_split(&test, 0);
+    cr_assert(test.held_out, "builtin:shapes has a held-out split");
+    tests = malloc(test.count * floats * sizeof(float));
+    for (j = 0; j < test.count; j++)
+        cr_assert_eq(dataset_image(&test, j, tests + j * floats, &err), SIMCLR_OK);
+    cr_assert_eq(finetune_label_subset(&subset, &n, &train, "1%", 5, &err), SIMCLR_OK);
+    for (i = 0; i < n; i++) {
+        cr_assert_eq(dataset_image(&train, subset[i], image, &err), SIMCLR_OK);
+        for (j = 0; j < test.count; j++)
+            cr_expect(memcmp(image, tests + j * floats, floats * sizeof(float)) != 0,
+                      "labelled image %zu is test image %zu", subset[i], j);
+    }
+    simclr_free(subset), free(image), free(tests);
+    dataset_close(&train), dataset_close(&test);
+}
+
+Test(finetune, label_subset_errors_name_the_problem)
+{
+    dataset data;
+    simclr_error err;
+    size_t *subset, n;
+    open_split(&data, 1);
+    cr_expect_eq(finetune_label_subset(&subset, &n, &data, "0.01%", 5, &err), SIMCLR_FAILED);
+    cr_expect(strstr(err.message, "class 'disc'") != NULL, "an empty class named: %s",
+              err.message);
+    cr_expect_eq(finetune_label_subset(&subset, &n, &data, "2001", 5, &err), SIMCLR_FAILED);
+    cr_expect(strstr(err.message, "fewer than") != NULL, "%s", err.message);
+    cr_expect_eq(finetune_label_subset(&subset, &n, &data, "ten", 5, &err), SIMCLR_FAILED);
+    cr_expect_eq(finetune_label_subset(&subset, &n, &data, "150%", 5, &err), SIMCLR_FAILED);
+    data.classes = 1; /* an image folder without class folders: one class "all" */
+    cr_expect_eq(finetune_label_subset(&subset, &n, &data, "10%", 5, &err), SIMCLR_FAILED);
+    cr_expect(strstr(err.message, "needs labels") != NULL, "%s", err.message);
+    data.classes = 6;
+    dataset_close(&data);
+}
+
+/* ---- fine-tuning runs ----------------------------------------------------------------------- */
+
+#define PRETRAINED "/tmp/simclr_finetune_pretrained.safetensors"
+#define CHECKPOINT "/tmp/simclr_finetune_checkpoint.safetensors"
+
+/* A tiny "pretrained" SimCLR checkpoint (a model after its initialisation, seed 9). */
+static void write_pretrained(void)
+{
+    simclr_training t = simclr_training_default();
+    simclr_model model;
+    simclr_error err;
+    t.model.encoder.width = 0.0625;
+    t.model.head.hidden_dim = 16, t.model.head.out_dim = 8;
+    t.model.batch = 4, t.model.seed = 9, t.model.channels = 3;
+    t.model.height = t.model.width = t.augment.size = 16;
+    cr_assert_eq(simclr_model_create(&model, &t.model, &err), SIMCLR_OK, "%s", err.message);
+    t.model = model.config;
+    cr_assert_eq(simclr_checkpoint_write(PRETRAINED, &model, &t, 0, NULL, &err), SIMCLR_OK, "%s",
+                 err.message);
+    simclr_model_destroy(&model);
+}
+
+typedef struct finetune_fixture {
+    dataset train, test;
+    size_t *subset, labelled;
+    finetune_settings settings;
+    safetensors_file source;
+} finetune_fixture;
+
+static void fixture_open(finetune_fixture *f)
+{
+    simclr_error err;
+    write_pretrained();
+    open_split(&f->train, 1);
+    open_split(&f->test, 0);
+    f->test.count = 64; /* a quick test accuracy */
+    f->settings = finetune_settings_default();
+    strcpy(f->settings.pretrained, PRETRAINED);
+    strcpy(f->settings.data, "builtin:shapes");
+    strcpy(f->settings.labels, "4"); /* 24 images, 3 steps of 8 */
+    f->settings.batch = 8, f->settings.epochs = 3, f->settings.seed = 5;
+    cr_assert_eq(finetune_label_subset(&f->subset, &f->labelled, &f->train, f->settings.labels,
+                                       f->settings.seed, &err), SIMCLR_OK);
+    cr_assert_eq(safetensors_read(&f->source, PRETRAINED, &err), SIMCLR_OK, "%s", err.message);
+}
+
+static void fixture_close(finetune_fixture *f)
+{
+    safetensors_free(&f->source);
+    simclr_free(f->subset);
+    dataset_close(&f->train), dataset_close(&f->test);
+}
+
+static int stop_after_first_epoch(const finetune_progress *p, finetune_model *model,
+                                  const training_log *history, void *context)
+{
+    (void)model, (void)history, (void)context;
+    return p->epoch_done && p->epoch == 0;
+}
+
+static void create(finetune_model *model, simclr_encoder *evaluator, training_log *log,
+                   finetune_fixture *f, const safetensors_file *from, const char *prefix)
+{
+    simclr_error err;
+    cr_assert_eq(finetune_model_create(model, &f->settings, from, "source", prefix, 6, &err),
+                 SIMCLR_OK, "%s", err.message);
+    cr_assert_eq(finetune_evaluator(evaluator, model, 16, &err), SIMCLR_OK, "%s", err.message);
+    cr_assert_eq(training_log_create(log, 9, &err), SIMCLR_OK);
+    cr_assert_eq(training_log_keep_accuracy(log, "test_top1", &err), SIMCLR_OK);
+}
+
+static void destroy(finetune_model *model, simclr_encoder *evaluator, training_log *log)
+{
+    finetune_model_destroy(model);
+    simclr_encoder_destroy(evaluator);
+    training_log_destroy(log);
+}
+
+Test(finetune, starts_from_the_pretrained_backbone_or_from_scratch)
+{
+    finetune_fixture f;
+    finetune_model pretrained, scratch;
+    simclr_encoder evaluator;
+    training_log log;
+    const safetensors_tensor *stored;
+    const param_entry *conv1;
+    float *expected;
+    simclr_error err;
+    fixture_open(&f);
+    create(&pretrained, &evaluator, &log, &f, &f.source, "backbone.");
+    simclr_encoder_destroy(&evaluator), training_log_destroy(&log);
+    f.settings.seed = 123; /* scratch: another seed, so its initialisation differs */
+    create(&scratch, &evaluator, &log, &f, &f.source, NULL);
+    conv1 = param_store_find(&pretrained.store, "conv1.weight");
+    stored = safetensors_find(&f.source, "backbone.conv1.weight");
+    cr_assert(conv1 != NULL && stored != NULL);
+    expected = malloc(conv1->count * sizeof(float));
+    cr_assert_eq(safetensors_copy_f32(&f.source, stored, expected, &err), SIMCLR_OK);
+    cr_expect(memcmp(pretrained.store.params + conv1->offset, expected,
+                     conv1->count * sizeof(float)) == 0,
+              "conv1.weight is the pretrained backbone.conv1.weight");
+    cr_expect(memcmp(scratch.store.params + conv1->offset, expected,
+                     conv1->count * sizeof(float)) != 0,
+              "--from-scratch keeps its own initialisation");
+    free(expected);
+    cr_expect_not_null(param_store_find(&pretrained.store, "fc.weight"));
+    cr_expect_null(param_store_find(&pretrained.store, "projection_head.layers.0.weight"),
+                   "the projection head is dropped");
+    destroy(&scratch, &evaluator, &log);
+    finetune_model_destroy(&pretrained);
+    fixture_close(&f);
+}
+
+/* 3 epochs in one go against 1 epoch, a checkpoint, a new model restored from it, 2 more. */
+Test(finetune, resumes_bit_identically, .timeout = 600)
+{
+    finetune_fixture f;
+    finetune_model whole, first, resumed;
+    simclr_encoder e1, e2, e3;
+    training_log l1, l2, l3;
+    safetensors_file file;
+    simclr_error err;
+    fixture_open(&f);
+    create(&whole, &e1, &l1, &f, &f.source, "backbone.");
+    cr_assert_eq(finetune_run(&whole, &f.train, f.subset, f.labelled, &f.test, &e1, &l1, NULL,
+                              NULL, &err), SIMCLR_OK, "%s", err.message);
+    cr_expect_eq(whole.step, 9);
+    cr_expect(!isnan(l1.accuracy[2]) && !isnan(l1.accuracy[8]) && isnan(l1.accuracy[1]),
+              "the test top-1 at every epoch's last step");
+
+    create(&first, &e2, &l2, &f, &f.source, "backbone.");
+    cr_assert_eq(finetune_run(&first, &f.train, f.subset, f.labelled, &f.test, &e2, &l2,
+                              stop_after_first_epoch, NULL, &err), SIMCLR_OK);
+    cr_assert_eq(first.step, 3);
+    cr_assert_eq(finetune_checkpoint_write(CHECKPOINT, &first, 1, f.labelled, &l2, &err),
+                 SIMCLR_OK, "%s", err.message);
+    cr_assert_eq(safetensors_read(&file, CHECKPOINT, &err), SIMCLR_OK, "%s", err.message);
+    create(&resumed, &e3, &l3, &f, &file, NULL);
+    cr_assert_eq(finetune_checkpoint_restore(&resumed, &file, CHECKPOINT, &l3, &err), SIMCLR_OK,
+                 "%s", err.message);
+    cr_assert_eq(finetune_run(&resumed, &f.train, f.subset, f.labelled, &f.test, &e3, &l3, NULL,
+                              NULL, &err), SIMCLR_OK, "%s", err.message);
+    cr_expect_eq(resumed.step, 9);
+    cr_expect(memcmp(whole.store.params, resumed.store.params,
+                     whole.store.param_floats * sizeof(float)) == 0, "parameters");
+    cr_expect(memcmp(whole.store.buffers, resumed.store.buffers,
+                     whole.store.buffer_floats * sizeof(float)) == 0, "running statistics");
+    cr_expect(memcmp(whole.opt.velocity, resumed.opt.velocity,
+                     whole.store.param_floats * sizeof(float)) == 0, "momentum");
+    cr_expect(memcmp(l1.loss, l3.loss, 9 * sizeof(float)) == 0, "losses");
+    cr_expect(memcmp(l1.accuracy, l3.accuracy, 9 * sizeof(float)) == 0, "test accuracies");
+    safetensors_free(&file);
+    destroy(&whole, &e1, &l1), destroy(&first, &e2, &l2), destroy(&resumed, &e3, &l3);
+    fixture_close(&f);
+    remove(PRETRAINED), remove(CHECKPOINT);
+}
+
+/* ---- the online classifier of simclr train -------------------------------------------------- */
+
+static simclr_training online_training(size_t classes)
+{
+    simclr_training t = simclr_training_default();
+    t.model.encoder.width = 0.0625;
+    t.model.head.hidden_dim = 16, t.model.head.out_dim = 8;
+    t.model.batch = 8, t.model.seed = 7, t.model.channels = 3;
+    t.model.height = t.model.width = t.augment.size = 16;
+    t.model.online_classes = classes;
+    t.limit = 32, t.epochs = 2, t.base_lr = 1.2, t.warmup_epochs = 0.5;
+    return t;
+}
+
+/* Pretraining with and without the online classifier: every tensor of the model (parameters,
+ * running statistics, momentum) and every loss the same bits; the classifier's own tensors
+ * come last and its top-1 is logged at every step. */
+Test(finetune, online_classifier_leaves_pretraining_bits_unchanged, .timeout = 600)
+{
+    simclr_training with = online_training(6), without = online_training(0);
+    simclr_model a, b;
+    training_log la, lb;
+    dataset data;
+    simclr_error err;
+    size_t shared, s;
+    open_split(&data, 1);
+    cr_assert_eq(simclr_model_create(&a, &with.model, &err), SIMCLR_OK, "%s", err.message);
+    cr_assert_eq(simclr_model_create(&b, &without.model, &err), SIMCLR_OK, "%s", err.message);
+    with.model = a.config, without.model = b.config;
+    cr_assert_eq(training_log_create(&la, 8, &err), SIMCLR_OK);
+    cr_assert_eq(training_log_create(&lb, 8, &err), SIMCLR_OK);
+    cr_assert_eq(training_log_keep_accuracy(&la, "online_top1", &err), SIMCLR_OK);
+    cr_assert_eq(simclr_train(&a, &with, &data, &la, NULL, NULL, &err), SIMCLR_OK, "%s",
+                 err.message);
+    cr_assert_eq(simclr_train(&b, &without, &data, &lb, NULL, NULL, &err), SIMCLR_OK, "%s",
+                 err.message);
+    shared = b.store.param_floats;
+    cr_assert_eq(a.store.count, b.store.count + 2, "online_classifier.weight and .bias added");
+    cr_expect_str_eq(a.store.entries[a.store.count - 2].name, "online_classifier.weight");
+    cr_expect_eq(a.online_weight, shared, "the classifier's tensors come last");
+    cr_expect(memcmp(a.store.params, b.store.params, shared * sizeof(float)) == 0, "parameters");
+    cr_expect(memcmp(a.store.buffers, b.store.buffers, b.store.buffer_floats * sizeof(float)) ==
+                  0, "running statistics");
+    cr_expect(memcmp(a.opt.velocity, b.opt.velocity, shared * sizeof(float)) == 0, "momentum");
+    cr_expect(memcmp(la.loss, lb.loss, 8 * sizeof(float)) == 0, "losses");
+    for (s = 0; s < 8; s++)
+        cr_expect(la.accuracy[s] >= 0.0f && la.accuracy[s] <= 1.0f, "step %zu: top-1 %g", s,
+                  (double)la.accuracy[s]);
+    training_log_destroy(&la), training_log_destroy(&lb);
+    simclr_model_destroy(&a), simclr_model_destroy(&b);
+    dataset_close(&data);
+}
