@@ -782,6 +782,8 @@ static int command_train(int argc, char **argv)
 
 typedef struct eval_options {
     char checkpoint[PATH_CAPACITY], data[SIMCLR_DATA_MAX], test_data[SIMCLR_DATA_MAX];
+    char labels[FINETUNE_LABELS_MAX];
+    uint64_t seed;
     int features, probe, init, csv, confusion;
     knn_config knn;
     logistic_fit_config linear;
@@ -816,6 +818,10 @@ static const setting eval_table[] = {
             "SimCLR started from | both"),
     EVAL("train-limit", SETTING_SIZE, train_limit, 0, 1e15, "N",
          "the first N training images only (0: all)"),
+    EVAL("labels", SETTING_TEXT, labels, 0, 0, "P",
+         "fit on the labelled subset simclr finetune --labels P --seed S draws (1%, 10%, N per "
+         "class) instead of every training image"),
+    EVAL("seed", SETTING_SEED, seed, 0, 0, "S", "the seed of --labels"),
     EVAL("test-limit", SETTING_SIZE, test_limit, 0, 1e15, "N",
          "the first N test images only (0: all)"),
     EVAL("batch", SETTING_SIZE, batch, 1, 4096, "B", "images per forward pass"),
@@ -919,6 +925,23 @@ static int run_evaluation(const eval_options *options, int random_init, int head
         simclr_encoder_destroy(&encoder);
         return failed(&err);
     }
+    if (options->labels[0] != '\0') { /* only the labelled subset's rows */
+        size_t *subset, kept, i;
+        if (finetune_label_subset(&subset, &kept, &train_data, options->labels, options->seed,
+                                  &err) != SIMCLR_OK) {
+            feature_set_destroy(&train), feature_set_destroy(&test);
+            dataset_close(&train_data), dataset_close(&test_data);
+            simclr_encoder_destroy(&encoder);
+            return failed(&err);
+        }
+        for (i = 0; i < kept && subset[i] < train.count; i++) {
+            memmove(train.values + i * train.dim, train.values + subset[i] * train.dim,
+                    train.dim * sizeof(float));
+            train.labels[i] = train.labels[subset[i]];
+        }
+        train.count = i;
+        simclr_free(subset);
+    }
     report_skipped(&train_data);
     if (!train_data.held_out && header)
         fprintf(stderr, "simclr: %s has no held-out images: \"again\" is accuracy on the "
@@ -972,6 +995,7 @@ static int command_eval(int argc, char **argv)
     options.knn.k = 0; /* 200, or fewer when there are fewer training images */
     options.linear = logistic_fit_config_default();
     options.batch = 64;
+    options.seed = finetune_settings_default().seed;
     group = GROUP(eval_table, &options);
     if ((status = command_flags(argc, argv, &group, 1, "eval", eval_usage)) >= 0)
         return status;
