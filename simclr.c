@@ -1121,7 +1121,7 @@ static const char finetune_usage[] =
 typedef struct finetune_job {
     const finetune_options *options;
     size_t labelled, epochs_run;
-    double start, last_report;
+    double start, last_report, test_top1;
     int failed;
 } finetune_job;
 
@@ -1134,7 +1134,7 @@ static int finetune_report(const finetune_progress *p, finetune_model *model,
     char path[PATH_CAPACITY + 32], tested[32] = "";
     simclr_error err;
     if (!isnan(p->test_top1))
-        sprintf(tested, "  test top-1 %.4f", p->test_top1);
+        sprintf(tested, "  test top-1 %.4f", job->test_top1 = p->test_top1);
     if (now - job->last_report >= 1.0 || p->epoch_done) {
         fprintf(stderr, "epoch %lu/%lu  step %lu/%lu  loss %.4f  lr %.4g%s  %.0f images/s  "
                         "ETA %.0f s\n", (unsigned long)(p->epoch + 1),
@@ -1249,12 +1249,11 @@ static int run_finetune(finetune_settings *s, const finetune_options *options)
     else if (run_files_signal_caught() != 0 && !job.failed)
         status = 128 + run_files_signal_caught();
     else if (!job.failed) {
-        const size_t last = log.steps > 0 ? log.steps - 1 : 0;
         printf("fine-tuned %s%s on %lu labelled images for %lu of %lu epochs: test top-1 %.4f "
                "(%lu images), %.1f s; checkpoint %s\n",
                resnet_arch_name(model.net.config.arch), s->from_scratch ? " from scratch" : "",
                (unsigned long)labelled, (unsigned long)(model.step / per_epoch),
-               (unsigned long)epochs, (double)log.accuracy[last], (unsigned long)test.count,
+               (unsigned long)epochs, job.test_top1, (unsigned long)test.count,
                timer_seconds() - job.start, path);
         status = 0;
     }

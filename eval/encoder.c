@@ -21,6 +21,7 @@ static int encoder_from_file(simclr_encoder *encoder, const safetensors_file *fi
 {
     const char *format = safetensors_metadata_value(file, "format");
     const safetensors_tensor *fc = safetensors_find(file, "fc.weight");
+    const safetensors_tensor *hidden = safetensors_find(file, "projection_head.layers.0.weight");
     simclr_training training;
     int fine_tuned;
     resnet_config config;
@@ -42,18 +43,21 @@ static int encoder_from_file(simclr_encoder *encoder, const safetensors_file *fi
     config = training.model.encoder;
     config.in_channels = training.model.channels;
     config.num_classes = fine_tuned ? (size_t)fc->shape[0] : 0;
-    if (simclr_encoder_create(encoder, &config, &training.augment, training.model.seed,
-                              training.data, capacity, err) != SIMCLR_OK)
+    if (simclr_encoder_create(encoder, &config,
+                              fine_tuned && hidden != NULL && hidden->ndim == 2 ? hidden->shape[0] : 0,
+                              &training.augment, training.model.seed, training.data, capacity,
+                              err) != SIMCLR_OK)
         return SIMCLR_FAILED;
     if (!random_init && checkpoint_load_store(&encoder->store, file, name, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
     return SIMCLR_OK;
 }
 
-int simclr_encoder_create(simclr_encoder *encoder, const resnet_config *config,
+int simclr_encoder_create(simclr_encoder *encoder, const resnet_config *config, size_t hidden,
                           const aug_config *view, uint64_t seed, const char *data,
                           size_t capacity, simclr_error *err)
 {
+    resnet_config network = *config;
     size_t floats;
     if (capacity == 0)
         return simclr_fail(err, "simclr: an encoder for 0 images");
@@ -63,8 +67,14 @@ int simclr_encoder_create(simclr_encoder *encoder, const resnet_config *config,
     encoder->seed = seed;
     encoder->capacity = capacity;
     snprintf(encoder->data, sizeof encoder->data, "%s", data);
-    if (resnet_plan(&encoder->net, config, &encoder->store,
+    network.num_classes = 0; /* the classifier is nn/classifier.h's */
+    if (resnet_plan(&encoder->net, &network, &encoder->store,
                     config->num_classes > 0 ? "" : "backbone.", err) != SIMCLR_OK ||
+        (config->num_classes > 0 &&
+         (classifier_plan(&encoder->head, encoder->net.feature_dim, hidden, config->num_classes,
+                          &encoder->store, err) != SIMCLR_OK ||
+          classifier_activations_create(&encoder->head_acts, &encoder->head, capacity, err) !=
+              SIMCLR_OK)) ||
         param_store_allocate_inference(&encoder->store, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
     /* the backbone's entries come first in a SimCLR model's table, so the (seed, "init")
@@ -117,6 +127,7 @@ int simclr_encoder_load(simclr_encoder *encoder, const char *path, int random_in
 void simclr_encoder_destroy(simclr_encoder *encoder)
 {
     resnet_activations_destroy(&encoder->acts);
+    classifier_activations_destroy(&encoder->head_acts);
     param_store_destroy(&encoder->store);
     simclr_free(encoder->scratch);
     simclr_free(encoder->inputs);
@@ -176,10 +187,13 @@ static void encoder_forward(simclr_encoder *encoder, float *features, size_t n, 
         memset(encoder->inputs + n * view_floats, 0,
                (encoder->capacity - n) * view_floats * sizeof(float));
     resnet_forward(&encoder->acts, encoder->inputs, &encoder->net, &encoder->store, 0);
-    if (scores)
-        memcpy(features, encoder->acts.logits, n * encoder->classes * sizeof(float));
-    else
+    if (scores) {
+        classifier_forward(&encoder->head_acts, encoder->acts.features, encoder->capacity,
+                           &encoder->head, &encoder->store, 0);
+        memcpy(features, encoder->head_acts.scores, n * encoder->classes * sizeof(float));
+    } else {
         memcpy(features, encoder->acts.features, n * encoder->net.feature_dim * sizeof(float));
+    }
 }
 
 int simclr_encoder_embed(simclr_encoder *encoder, float *features, const float *images, size_t n,

@@ -28,6 +28,7 @@
 #include "../aug/pipeline.h"
 #include "../data/dataset.h"
 #include "../data/run_settings.h"
+#include "../nn/classifier.h"
 #include "../nn/error.h"
 #include "../nn/params.h"
 #include "../nn/resnet.h"
@@ -41,6 +42,8 @@ typedef struct simclr_encoder {
     param_store store;
     resnet_activations acts;      /* for `capacity` images */
     size_t classes;               /* K of a fine-tuned network's classifier fc; 0: none */
+    classifier head;              /* with classes > 0: fc (after the head's layer) */
+    classifier_activations head_acts;
     size_t capacity;
     aug_config view;              /* size, normalize, mean, std: the evaluation transform */
     size_t channels;
@@ -61,10 +64,11 @@ int simclr_encoder_load_bytes(simclr_encoder *encoder, const uint8_t *bytes, siz
                               simclr_error *err);
 void simclr_encoder_destroy(simclr_encoder *encoder);
 
-/* An encoder of the given network (config->num_classes > 0: with its classifier, under
+/* An encoder of the given network (config->num_classes = K > 0: with a fine-tuned network's
+ * classifier of nn/classifier.h, `hidden` wide after the head's layer or 0, under
  * torchvision's own names; else backbone.*) initialised from `seed`, without a file: for a
  * caller that fills its state itself (simclr_encoder_copy_state). Destroy it also on failure. */
-int simclr_encoder_create(simclr_encoder *encoder, const resnet_config *config,
+int simclr_encoder_create(simclr_encoder *encoder, const resnet_config *config, size_t hidden,
                           const aug_config *view, uint64_t seed, const char *data,
                           size_t capacity, simclr_error *err);
 

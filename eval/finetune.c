@@ -47,6 +47,9 @@ const setting finetune_table[] = {
     NUMBER(SETTING_PRESENT, "from-scratch", "from_scratch", from_scratch, 0, 1, NULL,
            "train the same network from random initialisation on the same labels (the "
            "baseline)"),
+    NUMBER(SETTING_PRESENT, "from-head-layer", "from_head_layer", from_head, 0, 1, NULL,
+           "fc after the projection head's first layer (Linear, BN, ReLU; pretrained), as "
+           "SimCLRv2 fine-tunes; default: fc on h, as the paper"),
     NUMBER(SETTING_SIZE, "epochs", "epochs", epochs, 0, 1e6, "E",
            "epochs (default 0: the paper's, 60 for at most 1% of the labels, else 30)"),
     NUMBER(SETTING_SIZE, "batch", "batch", batch, 1, 65536, "B", "labelled images per step"),
@@ -172,6 +175,7 @@ int finetune_model_create(finetune_model *model, const finetune_settings *settin
     const size_t B = settings->batch;
     resnet_config config;
     optimizer_config optimiser;
+    const safetensors_tensor *hidden = NULL;
     size_t view_floats, backbone;
     memset(model, 0, sizeof *model);
     param_store_init(&model->store);
@@ -196,15 +200,28 @@ int finetune_model_create(finetune_model *model, const finetune_settings *settin
     model->augment.blur_sigma_min = model->augment.blur_sigma_max = 1.0f;
     config = model->network.model.encoder;
     config.in_channels = model->network.model.channels;
-    config.num_classes = classes;
-    if (resnet_plan(&model->net, &config, &model->store, "", err) != SIMCLR_OK ||
+    config.num_classes = 0;
+    if (settings->from_head &&
+        ((hidden = safetensors_find(source, "projection_head.layers.0.weight")) == NULL ||
+         hidden->ndim != 2 || safetensors_find(source, "projection_head.layers.1.weight") == NULL))
+        return simclr_fail(err, "--from-head-layer: %s has no projection head with batch norm "
+                                "(projection_head.layers.0 and .1; an exported encoder has no "
+                                "head)", path);
+    if (resnet_plan(&model->net, &config, &model->store, "", err) != SIMCLR_OK)
+        goto failed;
+    backbone = model->store.count;
+    if (classifier_plan(&model->head, model->net.feature_dim,
+                        settings->from_head ? (size_t)hidden->shape[0] : 0, classes,
+                        &model->store, err) != SIMCLR_OK ||
         param_store_allocate(&model->store, err) != SIMCLR_OK)
         goto failed;
     param_store_init_torchvision(&model->store, settings->seed);
-    backbone = model->store.count - 2; /* every entry but fc.weight and fc.bias */
     if (prefix != NULL &&
-        checkpoint_load_entries(&model->store, 0, backbone, source, prefix, path, err) !=
-            SIMCLR_OK)
+        (checkpoint_load_entries(&model->store, 0, backbone, source, prefix, path, err) !=
+             SIMCLR_OK ||
+         (settings->from_head && /* the head's layer, by its own names: the store's last but 2 */
+          checkpoint_load_entries(&model->store, backbone, model->store.count - backbone - 2,
+                                  source, "", path, err) != SIMCLR_OK)))
         goto failed;
     optimiser.kind = OPTIMIZER_SGD;
     optimiser.momentum = settings->momentum;
@@ -216,6 +233,7 @@ int finetune_model_create(finetune_model *model, const finetune_settings *settin
                              &view_floats, err) != SIMCLR_OK ||
         resnet_activations_create(&model->acts, &model->net, B, model->augment.size,
                                   model->augment.size, err) != SIMCLR_OK ||
+        classifier_activations_create(&model->head_acts, &model->head, B, err) != SIMCLR_OK ||
         optimizer_create(&model->opt, &optimiser, &model->store, err) != SIMCLR_OK)
         goto failed;
     model->views = simclr_calloc(view_floats, sizeof(float), "finetune: views", err);
@@ -234,6 +252,7 @@ failed:
 void finetune_model_destroy(finetune_model *model)
 {
     resnet_activations_destroy(&model->acts);
+    classifier_activations_destroy(&model->head_acts);
     optimizer_destroy(&model->opt);
     simclr_free(model->views);
     simclr_free(model->labels);
@@ -289,10 +308,14 @@ float finetune_train_step(finetune_model *model, float lr)
     memset(model->store.grads, 0, model->store.param_floats * sizeof(float));
     /* s = fc(f(x)) with batch statistics, L = mean cross-entropy, ∂L/∂s back through fc and f */
     resnet_forward(&model->acts, model->views, &model->net, &model->store, 1);
-    loss = softmax_cross_entropy_forward(model->probabilities, model->row_loss, model->acts.logits,
-                                         model->labels, B, K);
-    softmax_cross_entropy_backward(model->acts.grad_logits, model->probabilities, model->labels,
-                                   B, K);
+    classifier_forward(&model->head_acts, model->acts.features, B, &model->head, &model->store,
+                       1);
+    loss = softmax_cross_entropy_forward(model->probabilities, model->row_loss,
+                                         model->head_acts.scores, model->labels, B, K);
+    softmax_cross_entropy_backward(model->head_acts.grad_scores, model->probabilities,
+                                   model->labels, B, K);
+    classifier_backward(model->acts.grad_features, &model->head_acts, &model->head,
+                        &model->store);
     resnet_backward(&model->acts, &model->net, &model->store);
     optimizer_step(&model->opt, &model->store, lr);
     model->step++;
@@ -325,9 +348,10 @@ int finetune_evaluator(simclr_encoder *evaluator, const finetune_model *model, s
                        simclr_error *err)
 {
     resnet_config config = model->net.config;
+    config.num_classes = model->classes;
     memset(evaluator, 0, sizeof *evaluator);
     param_store_init(&evaluator->store);
-    return simclr_encoder_create(evaluator, &config, &model->network.augment,
+    return simclr_encoder_create(evaluator, &config, model->head.hidden, &model->network.augment,
                                  model->settings.seed, model->settings.data, capacity, err);
 }
 

@@ -7,7 +7,9 @@
  *
  *   network     s = fc(f(x)) = h·Wᵀ + b: the ResNet of a simclr train run (its projection head
  *               dropped) and torchvision's classifier fc (K outputs), batch norm in training
- *               mode; the whole network is trained
+ *               mode; the whole network is trained. With --from-head-layer (SimCLRv2's
+ *               choice), fc comes after the projection head's first layer, kept with its
+ *               pretrained weights: s = fc(ReLU(BN1d(f(x)·W0ᵀ))) (nn/classifier.h)
  *   loss        softmax cross-entropy, the mean over the batch:
  *                   L = (1/B) Σ_i −log softmax(s_i)[y_i]                  (eval/logistic.h)
  *   optimiser   SGD with Nesterov momentum 0.9 (torch.optim.SGD(nesterov=True)), no weight
@@ -32,9 +34,9 @@
  * B, the last partial batch dropped (as simclr train). A step allocates nothing.
  *
  * A checkpoint (format "simclr-c finetune 1") holds the network under torchvision's own names
- * (conv1.weight … layer4.1.bn2.num_batches_tracked, fc.weight, fc.bias: it loads into
- * torchvision.models.resnet18(num_classes=K) with no missing key when the architecture is
- * torchvision's), the optimiser state (optimizer.<name>.momentum), the log (log.loss,
+ * (conv1.weight … layer4.1.bn2.num_batches_tracked, fc.weight, fc.bias: fine-tuned from the
+ * encoder, it loads into torchvision.models.resnet18(num_classes=K) with no missing key when
+ * the architecture is torchvision's; from the head's layer, also projection_head.layers.0/1), the optimiser state (optimizer.<name>.momentum), the log (log.loss,
  * log.learning_rate, log.views_per_second, log.test_top1) and in __metadata__ the network's
  * settings (the keys of an encoder file, eval/encoder.h, with this run's seed and data), the
  * settings below under their keys, "classes", "labelled" (the subset's size), "epoch" and "step".
@@ -52,6 +54,7 @@
 #include "../data/run_settings.h"
 #include "../data/safetensors.h"
 #include "../data/settings.h"
+#include "../nn/classifier.h"
 #include "../nn/error.h"
 #include "../nn/optim.h"
 #include "../nn/params.h"
@@ -68,6 +71,7 @@ typedef struct finetune_settings {
     char labels[FINETUNE_LABELS_MAX]; /* "1%", "10%", or a count per class */
     uint64_t seed;                    /* the subset, fc's initialisation, order and views */
     int from_scratch;                 /* 1: the same network from random initialisation */
+    int from_head;                    /* 1: fc after the projection head's first layer */
     size_t epochs;                    /* 0: the paper's, 60 for at most 1% of the labels, else 30 */
     size_t batch;                     /* B */
     double base_lr;                   /* 0.05, scaled as lr_scaling says */
@@ -100,9 +104,11 @@ typedef struct finetune_model {
     finetune_settings settings;
     simclr_training network;      /* the encoder's settings: arch, stem, width, channels, view
                                      size and normalisation (model.*, augment.*) */
-    resnet net;                   /* f and fc, torchvision's names */
+    resnet net;                   /* f, torchvision's names */
+    classifier head;              /* fc, after the head's first layer with from_head */
     param_store store;
     resnet_activations acts;      /* for B views */
+    classifier_activations head_acts;
     optimizer opt;
     aug_config augment;           /* crop, flip and the normalisation */
     float *views;                 /* (B, C, S, S) */
@@ -116,7 +122,9 @@ typedef struct finetune_model {
  * of simclr train, an encoder of simclr export, or a checkpoint of simclr finetune), initialises
  * it from settings->seed (torchvision's initialisation), then copies the pretrained encoder
  * from `source`'s tensors named `prefix` + torchvision's name ("backbone." for a SimCLR
- * checkpoint or encoder; prefix NULL: none copied, the --from-scratch network). */
+ * checkpoint or encoder; prefix NULL: none copied, the --from-scratch network), and with
+ * from_head the head's first layer by its own names (projection_head.layers.0 and .1: a head
+ * with batch norm; its width is read from `source`). */
 int finetune_model_create(finetune_model *model, const finetune_settings *settings,
                           const safetensors_file *source, const char *path, const char *prefix,
                           size_t classes, simclr_error *err);

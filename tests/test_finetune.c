@@ -28,76 +28,124 @@
 /* ---- the classifier's loss and gradients -------------------------------------------------- */
 
 typedef struct classifier_context {
-    double *W, *b, *h; /* (K, d), (K), (B, d) */
+    double *W0, *gamma, *beta;   /* the head's layer (H, d) and its BN1d, with H > 0 */
+    double *W, *b, *h;           /* fc (K, H or d), (K); h (B, d) */
     const int *labels;
-    size_t B, d, K;
+    size_t B, d, H, K;
 } classifier_context;
 
+/* L = (1/B) Σ_i −log softmax(s_i)[y_i], s = fc(h) or fc(ReLU(BN1d(h·W0ᵀ))), in double. */
 static double classifier_loss(void *context)
 {
     const classifier_context *t = context;
+    const size_t width = t->H > 0 ? t->H : t->d;
+    double *u = malloc(t->B * width * sizeof(double)), *v = malloc(t->B * width * sizeof(double));
     double total = 0.0;
     size_t i, k, j;
+    if (t->H > 0) {
+        for (i = 0; i < t->B; i++)
+            for (k = 0; k < t->H; k++) {
+                v[i * t->H + k] = 0.0;
+                for (j = 0; j < t->d; j++)
+                    v[i * t->H + k] += t->h[i * t->d + j] * t->W0[k * t->d + j];
+            }
+        reference_batchnorm_train(u, v, t->gamma, t->beta, t->B, t->H, 1, 1e-5);
+        reference_relu(u, u, t->B * t->H);
+    } else {
+        memcpy(u, t->h, t->B * t->d * sizeof(double));
+    }
     for (i = 0; i < t->B; i++) {
         double s[16], most = -INFINITY, sum = 0.0;
         for (k = 0; k < t->K; k++) {
             s[k] = t->b[k];
-            for (j = 0; j < t->d; j++)
-                s[k] += t->h[i * t->d + j] * t->W[k * t->d + j];
+            for (j = 0; j < width; j++)
+                s[k] += u[i * width + j] * t->W[k * width + j];
             most = fmax(most, s[k]);
         }
         for (k = 0; k < t->K; k++)
             sum += exp(s[k] - most);
         total += -(s[t->labels[i]] - most - log(sum));
     }
+    free(u), free(v);
     return total / (double)t->B;
 }
 
-/* The fine-tuned network's classifier step as finetune_train_step runs it (resnet with fc in
- * training mode, softmax_cross_entropy_forward/backward, resnet_backward), checked at fc. */
-Test(finetune, classifier_loss_and_gradients_match_double_central_differences)
+/* The classifier as fine-tuning runs it (nn/classifier.h in training mode, then
+ * softmax_cross_entropy_forward/backward, then classifier_backward), fc on h (hidden 0) and fc
+ * after the head's layer (hidden 12), against the formula in double: the loss (relative 1e-5)
+ * and ∂L/∂ of every parameter and of h (what flows into the encoder, whose own backward
+ * tests/test_resnet.c checks) by central differences, normwise relative 1e-4. */
+static void check_classifier(size_t hidden)
 {
-    const size_t B = 6, C = 3, S = 8, K = 5;
+    const size_t B = 6, d = 10, K = 5;
     const int labels[6] = {0, 3, 4, 1, 3, 2};
-    resnet_config config = {RESNET18, STEM_CIFAR, 0.0625, C, K};
-    resnet net;
+    classifier c;
+    classifier_activations acts;
     param_store store;
-    resnet_activations acts;
     simclr_error err;
     classifier_context t;
-    float *x = malloc(B * C * S * S * sizeof(float)), *probabilities = malloc(B * K * sizeof(float));
+    float *h = malloc(B * d * sizeof(float)), *grad_h = malloc(B * d * sizeof(float));
+    float probabilities[30];
     double row_loss[6], loss;
-    const param_entry *fc_weight, *fc_bias;
+    char what[64];
     param_store_init(&store);
-    cr_assert_eq(resnet_plan(&net, &config, &store, "", &err), SIMCLR_OK, "%s", err.message);
+    cr_assert_eq(classifier_plan(&c, d, hidden, K, &store, &err), SIMCLR_OK, "%s", err.message);
     cr_assert_eq(param_store_allocate(&store, &err), SIMCLR_OK);
     param_store_init_torchvision(&store, 11);
-    cr_assert_eq(resnet_activations_create(&acts, &net, B, S, S, &err), SIMCLR_OK);
-    test_fill_uniform(x, B * C * S * S, -1, 1, 12);
+    if (hidden > 0) { /* BN's weight and bias away from their initial 1 and 0 */
+        test_fill_uniform(store.params + c.hidden_bn.weight, hidden, 0.5f, 1.5f, 13);
+        test_fill_uniform(store.params + c.hidden_bn.bias, hidden, -0.5f, 0.5f, 14);
+    }
+    cr_assert_eq(classifier_activations_create(&acts, &c, B, &err), SIMCLR_OK);
+    test_fill_uniform(h, B * d, -1, 1, 12);
     memset(store.grads, 0, store.param_floats * sizeof(float));
-    resnet_forward(&acts, x, &net, &store, 1);
-    loss = softmax_cross_entropy_forward(probabilities, row_loss, acts.logits, labels, B, K);
-    softmax_cross_entropy_backward(acts.grad_logits, probabilities, labels, B, K);
-    resnet_backward(&acts, &net, &store);
+    classifier_forward(&acts, h, B, &c, &store, 1);
+    loss = softmax_cross_entropy_forward(probabilities, row_loss, acts.scores, labels, B, K);
+    softmax_cross_entropy_backward(acts.grad_scores, probabilities, labels, B, K);
+    classifier_backward(grad_h, &acts, &c, &store);
+    cr_expect_not_null(param_store_find(&store, "fc.weight"), "torchvision's name fc.weight");
+    cr_expect_not_null(param_store_find(&store, "fc.bias"), "torchvision's name fc.bias");
 
-    fc_weight = param_store_find(&store, "fc.weight");
-    fc_bias = param_store_find(&store, "fc.bias");
-    cr_assert(fc_weight != NULL && fc_bias != NULL, "torchvision's names fc.weight, fc.bias");
-    t.W = reference_from_float(store.params + fc_weight->offset, K * net.feature_dim);
-    t.b = reference_from_float(store.params + fc_bias->offset, K);
-    t.h = reference_from_float(acts.features, B * net.feature_dim);
-    t.labels = labels, t.B = B, t.d = net.feature_dim, t.K = K;
-    /* forward: the float loss against the double one, relative 1e-5 */
+    memset(&t, 0, sizeof t);
+    t.W = reference_from_float(store.params + c.weight, K * (hidden > 0 ? hidden : d));
+    t.b = reference_from_float(store.params + c.bias, K);
+    t.h = reference_from_float(h, B * d);
+    if (hidden > 0) {
+        cr_expect_not_null(param_store_find(&store, "projection_head.layers.0.weight"));
+        cr_expect_not_null(param_store_find(&store, "projection_head.layers.1.running_var"));
+        t.W0 = reference_from_float(store.params + c.hidden_weight, hidden * d);
+        t.gamma = reference_from_float(store.params + c.hidden_bn.weight, hidden);
+        t.beta = reference_from_float(store.params + c.hidden_bn.bias, hidden);
+    }
+    t.labels = labels, t.B = B, t.d = d, t.H = hidden, t.K = K;
+    sprintf(what, "hidden %zu", hidden);
     cr_expect(fabs(loss - classifier_loss(&t)) <= 1e-5 * fmax(1.0, fabs(classifier_loss(&t))),
-              "loss %.9g vs %.9g", loss, classifier_loss(&t));
-    /* backward: ∂L/∂W, ∂L/∂b and ∂L/∂h (what resnet_backward passes into the encoder) */
-    check_gradient("fc.weight", t.W, K * t.d, store.grads + fc_weight->offset, classifier_loss, &t,
-                   1e-4, 0);
-    check_gradient("fc.bias", t.b, K, store.grads + fc_bias->offset, classifier_loss, &t, 1e-4, 0);
-    check_gradient("h", t.h, B * t.d, acts.grad_features, classifier_loss, &t, 1e-4, 0);
-    free(t.W), free(t.b), free(t.h), free(x), free(probabilities);
-    resnet_activations_destroy(&acts);
+              "%s: loss %.9g vs %.9g", what, loss, classifier_loss(&t));
+    check_gradient("fc.weight", t.W, K * (hidden > 0 ? hidden : d), store.grads + c.weight,
+                   classifier_loss, &t, 1e-4, 0);
+    check_gradient("fc.bias", t.b, K, store.grads + c.bias, classifier_loss, &t, 1e-4, 0);
+    check_gradient("h", t.h, B * d, grad_h, classifier_loss, &t, 1e-4, 0);
+    if (hidden > 0) {
+        check_gradient("layers.0.weight", t.W0, hidden * d, store.grads + c.hidden_weight,
+                       classifier_loss, &t, 1e-4, 0);
+        check_gradient("layers.1.weight", t.gamma, hidden, store.grads + c.hidden_bn.weight,
+                       classifier_loss, &t, 1e-4, 0);
+        check_gradient("layers.1.bias", t.beta, hidden, store.grads + c.hidden_bn.bias,
+                       classifier_loss, &t, 1e-4, 0);
+    }
+    free(t.W), free(t.b), free(t.h), free(t.W0), free(t.gamma), free(t.beta), free(h), free(grad_h);
+    classifier_activations_destroy(&acts);
     param_store_destroy(&store);
+}
+
+Test(finetune, classifier_loss_and_gradients_match_double_central_differences)
+{
+    check_classifier(0);
+}
+
+Test(finetune, head_layer_classifier_gradients_match_double_central_differences)
+{
+    check_classifier(12);
 }
 
 /* torch.optim.SGD(lr, momentum=m, weight_decay=wd, nesterov=True), three steps in double:
@@ -332,6 +380,25 @@ Test(finetune, starts_from_the_pretrained_backbone_or_from_scratch)
     cr_expect_not_null(param_store_find(&pretrained.store, "fc.weight"));
     cr_expect_null(param_store_find(&pretrained.store, "projection_head.layers.0.weight"),
                    "the projection head is dropped");
+    { /* --from-head-layer: the head's first layer kept with its pretrained weights */
+        finetune_model from_head;
+        const param_entry *w0;
+        float *stored_w0;
+        f.settings.from_head = 1;
+        create(&from_head, &evaluator, &log, &f, &f.source, "backbone.");
+        simclr_encoder_destroy(&evaluator), training_log_destroy(&log);
+        w0 = param_store_find(&from_head.store, "projection_head.layers.0.weight");
+        stored = safetensors_find(&f.source, "projection_head.layers.0.weight");
+        cr_assert(w0 != NULL && stored != NULL);
+        stored_w0 = malloc(w0->count * sizeof(float));
+        cr_assert_eq(safetensors_copy_f32(&f.source, stored, stored_w0, &err), SIMCLR_OK);
+        cr_expect(memcmp(from_head.store.params + w0->offset, stored_w0,
+                         w0->count * sizeof(float)) == 0, "the head's layer is pretrained");
+        cr_expect_eq(param_store_find(&from_head.store, "fc.weight")->shape[1], 16,
+                     "fc takes the head's 16 hidden units");
+        free(stored_w0);
+        finetune_model_destroy(&from_head);
+    }
     destroy(&scratch, &evaluator, &log);
     finetune_model_destroy(&pretrained);
     fixture_close(&f);
