@@ -4,6 +4,7 @@
 #include "golden.h"
 
 #include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,10 +28,12 @@
 #include "../nn/pool.h"
 #include "../nn/resnet.h"
 #include "../nn/rng.h"
+#include "golden_margin.h"
+#include "golden_streams.h"
 
-#define GOLDEN_MAX_TENSORS 320
-#define GOLDEN_MAX_METADATA 24
-#define GOLDEN_README_MAX 32768
+#define GOLDEN_MAX_TENSORS 1024
+#define GOLDEN_MAX_METADATA 48
+#define GOLDEN_README_MAX 65536
 
 /* One case being assembled: its tensors (owned here) and metadata. */
 struct golden_case {
@@ -46,10 +49,11 @@ struct golden_case {
     safetensors_metadata metadata[GOLDEN_MAX_METADATA];
     size_t metadata_count;
     int failed;                               /* an allocation failed */
+    double margin_minimum;                    /* smallest relu_margin of the training cases */
+    size_t margin_cases;                      /* training cases measured */
     simclr_error *err;
 };
 
-/* Appends to README.txt (silently cut at its capacity, which the cases stay far below). */
 /* FLT_EVAL_METHOD of this build, for README.txt (-1: indeterminable or not defined). */
 static int golden_float_eval_method(void)
 {
@@ -58,22 +62,6 @@ static int golden_float_eval_method(void)
 #else
     return -1;
 #endif
-}
-
-static void readme_append(golden_case *g, const char *format, ...)
-{
-    va_list args;
-    int written;
-    if (g->readme_length + 1 >= GOLDEN_README_MAX)
-        return;
-    va_start(args, format);
-    written = vsnprintf(g->readme + g->readme_length, GOLDEN_README_MAX - g->readme_length,
-                        format, args);
-    va_end(args);
-    if (written > 0)
-        g->readme_length += (size_t)written;
-    if (g->readme_length >= GOLDEN_README_MAX)
-        g->readme_length = GOLDEN_README_MAX - 1;
 }
 
 void golden_case_begin(golden_case *g, const char *op)
@@ -142,6 +130,40 @@ float *golden_case_tensor(golden_case *g, const char *name, int ndim, size_t d0,
     return g->failed ? NULL : data;
 }
 
+/* A new zeroed int64 tensor (flags, indices, raw draws), owned by the case. */
+int64_t *golden_case_int_tensor(golden_case *g, const char *name, int ndim, size_t d0, size_t d1)
+{
+    const size_t dims[2] = {d0, d1};
+    size_t count = ndim >= 1 ? d0 : 1;
+    int64_t *data;
+    if (ndim == 2)
+        count *= d1;
+    data = simclr_calloc(count > 0 ? count : 1, sizeof(int64_t), "golden: tensor", g->err);
+    if (data == NULL) {
+        g->failed = 1;
+        return NULL;
+    }
+    case_entry(g, name, ndim, dims, NULL, data, data);
+    return g->failed ? NULL : data;
+}
+
+/* Appends to README.txt (silently cut at its capacity, which the cases stay far below). */
+void golden_readme(golden_case *g, const char *format, ...)
+{
+    va_list args;
+    int written;
+    if (g->readme_length + 1 >= GOLDEN_README_MAX)
+        return;
+    va_start(args, format);
+    written = vsnprintf(g->readme + g->readme_length, GOLDEN_README_MAX - g->readme_length,
+                        format, args);
+    va_end(args);
+    if (written > 0)
+        g->readme_length += (size_t)written;
+    if (g->readme_length >= GOLDEN_README_MAX)
+        g->readme_length = GOLDEN_README_MAX - 1;
+}
+
 /* Copies of a model's whole state under prefix (owned by the case). */
 void golden_case_copy_store(golden_case *g, const char *prefix, const param_store *store)
 {
@@ -170,6 +192,25 @@ void golden_case_copy_store(golden_case *g, const char *prefix, const param_stor
     }
 }
 
+void golden_case_copy_velocity(golden_case *g, const char *prefix, const param_store *store,
+                               const float *velocity)
+{
+    size_t i;
+    char name[SAFETENSORS_NAME_MAX];
+    for (i = 0; i < store->count && !g->failed; i++) {
+        const param_entry *e = &store->entries[i];
+        float *copy;
+        if (!param_role_is_trainable(e->role))
+            continue;
+        snprintf(name, sizeof name, "%s%s", prefix, e->name);
+        copy = golden_case_tensor(g, name, e->ndim, e->shape[0], e->shape[1], e->shape[2],
+                                  e->shape[3]);
+        if (copy == NULL)
+            return;
+        memcpy(copy, velocity + e->offset, e->count * sizeof(float));
+    }
+}
+
 void golden_case_abandon(golden_case *g)
 {
     size_t i;
@@ -178,13 +219,20 @@ void golden_case_abandon(golden_case *g)
     g->count = 0;
 }
 
+void golden_note_margin(golden_case *g, double margin)
+{
+    if (g->margin_cases == 0 || margin < g->margin_minimum)
+        g->margin_minimum = margin;
+    g->margin_cases++;
+}
+
 simclr_error *golden_case_error(golden_case *g)
 {
     return g->err;
 }
 
 /* Uniform values on [low, high) from the case's stream number `which`. */
-static void case_fill(golden_case *g, float *x, size_t count, float low, float high,
+void golden_case_fill(golden_case *g, float *x, size_t count, float low, float high,
                       uint64_t which)
 {
     rng random;
@@ -205,10 +253,10 @@ int golden_case_finish(golden_case *g, const char *name)
         status = safetensors_write(path, g->entries, g->count, g->metadata, g->metadata_count,
                                    g->err);
         if (status == SIMCLR_OK) {
-            readme_append(g, "%-44s", name);
+            golden_readme(g, "%-44s", name);
             for (i = 0; i < g->metadata_count; i++)
-                readme_append(g, " %s=%s", g->metadata[i].key, g->metadata[i].value);
-            readme_append(g, "\n");
+                golden_readme(g, " %s=%s", g->metadata[i].key, g->metadata[i].value);
+            golden_readme(g, "\n");
             if (g->progress != NULL)
                 g->progress(path);
         }
@@ -251,10 +299,10 @@ static int golden_conv2d(golden_case *g, size_t B, size_t C, size_t H, size_t W,
         g->failed = 1;
         return golden_case_finish(g, "conv2d");
     }
-    case_fill(g, x, B * C * H * W, -1.0f, 1.0f, 0);
-    case_fill(g, weight, O * C * k * k, -0.5f, 0.5f, 1);
-    case_fill(g, bias, O, -0.5f, 0.5f, 2);
-    case_fill(g, dy, B * O * shape.out_height * shape.out_width, -1.0f, 1.0f, 3);
+    golden_case_fill(g, x, B * C * H * W, -1.0f, 1.0f, 0);
+    golden_case_fill(g, weight, O * C * k * k, -0.5f, 0.5f, 1);
+    golden_case_fill(g, bias, O, -0.5f, 0.5f, 2);
+    golden_case_fill(g, dy, B * O * shape.out_height * shape.out_width, -1.0f, 1.0f, 3);
     conv2d_forward(y, x, weight, bias, &shape, workspace);
     conv2d_backward(dx, dweight, dbias, dy, x, weight, &shape, workspace);
     simclr_free(workspace);
@@ -303,12 +351,12 @@ static int golden_batchnorm(golden_case *g, size_t B, size_t C, size_t H, size_t
         g->failed = 1;
         return golden_case_finish(g, "batchnorm");
     }
-    case_fill(g, x, n, -1.0f, 3.0f, 0);
-    case_fill(g, weight, C, 0.5f, 1.5f, 1);
-    case_fill(g, bias, C, -0.5f, 0.5f, 2);
-    case_fill(g, rm, C, -0.5f, 0.5f, 3);
-    case_fill(g, rv, C, 0.5f, 2.0f, 4);
-    case_fill(g, dy, n, -1.0f, 1.0f, 5);
+    golden_case_fill(g, x, n, -1.0f, 3.0f, 0);
+    golden_case_fill(g, weight, C, 0.5f, 1.5f, 1);
+    golden_case_fill(g, bias, C, -0.5f, 0.5f, 2);
+    golden_case_fill(g, rm, C, -0.5f, 0.5f, 3);
+    golden_case_fill(g, rv, C, 0.5f, 2.0f, 4);
+    golden_case_fill(g, dy, n, -1.0f, 1.0f, 5);
     memcpy(rm_out, rm, C * sizeof(float));
     memcpy(rv_out, rv, C * sizeof(float));
     shape.batch = B;
@@ -354,10 +402,10 @@ static int golden_linear(golden_case *g, size_t B, size_t in, size_t out)
         g->failed = 1;
         return golden_case_finish(g, "linear");
     }
-    case_fill(g, x, B * in, -1.0f, 1.0f, 0);
-    case_fill(g, weight, out * in, -0.5f, 0.5f, 1);
-    case_fill(g, bias, out, -0.5f, 0.5f, 2);
-    case_fill(g, dy, B * out, -1.0f, 1.0f, 3);
+    golden_case_fill(g, x, B * in, -1.0f, 1.0f, 0);
+    golden_case_fill(g, weight, out * in, -0.5f, 0.5f, 1);
+    golden_case_fill(g, bias, out, -0.5f, 0.5f, 2);
+    golden_case_fill(g, dy, B * out, -1.0f, 1.0f, 3);
     linear_forward(y, x, weight, bias, B, in, out, workspace);
     linear_backward(dx, dweight, dbias, dy, x, weight, B, in, out, workspace);
     simclr_free(workspace);
@@ -378,8 +426,8 @@ static int golden_relu(golden_case *g, size_t B, size_t C, size_t H, size_t W)
     dx = golden_case_tensor(g, "dx", 4, B, C, H, W);
     if (g->failed)
         return golden_case_finish(g, "relu");
-    case_fill(g, x, n, -1.0f, 1.0f, 0);
-    case_fill(g, dy, n, -1.0f, 1.0f, 1);
+    golden_case_fill(g, x, n, -1.0f, 1.0f, 0);
+    golden_case_fill(g, dy, n, -1.0f, 1.0f, 1);
     relu_forward(y, x, n);
     relu_backward(dx, dy, y, n);
     snprintf(name, sizeof name, "relu_%lux%lux%lux%lu", (unsigned long)B, (unsigned long)C,
@@ -411,8 +459,8 @@ static int golden_maxpool(golden_case *g, size_t B, size_t C, size_t H, size_t W
         g->failed = 1;
         return golden_case_finish(g, "maxpool2d");
     }
-    case_fill(g, x, B * C * H * W, -1.0f, 1.0f, 0);
-    case_fill(g, dy, B * C * shape.out_height * shape.out_width, -1.0f, 1.0f, 1);
+    golden_case_fill(g, x, B * C * H * W, -1.0f, 1.0f, 0);
+    golden_case_fill(g, dy, B * C * shape.out_height * shape.out_width, -1.0f, 1.0f, 1);
     maxpool_forward(y, argmax, x, &shape);
     maxpool_backward(dx, dy, argmax, &shape);
     simclr_free(argmax);
@@ -434,8 +482,8 @@ static int golden_avgpool(golden_case *g, size_t B, size_t C, size_t H, size_t W
     dx = golden_case_tensor(g, "dx", 4, B, C, H, W);
     if (g->failed)
         return golden_case_finish(g, "avgpool");
-    case_fill(g, x, B * C * H * W, -1.0f, 1.0f, 0);
-    case_fill(g, dy, B * C, -1.0f, 1.0f, 1);
+    golden_case_fill(g, x, B * C * H * W, -1.0f, 1.0f, 0);
+    golden_case_fill(g, dy, B * C, -1.0f, 1.0f, 1);
     avgpool_forward(y, x, B, C, H * W);
     avgpool_backward(dx, dy, B, C, H * W);
     snprintf(name, sizeof name, "avgpool_b%lu_c%lu_%lux%lu", (unsigned long)B, (unsigned long)C,
@@ -468,8 +516,8 @@ static int golden_ntxent(golden_case *g, size_t N, size_t d, float temperature)
         g->failed = 1;
         return golden_case_finish(g, "ntxent");
     }
-    case_fill(g, z0, N * d, -1.0f, 1.0f, 0);
-    case_fill(g, z1, N * d, -1.0f, 1.0f, 1);
+    golden_case_fill(g, z0, N * d, -1.0f, 1.0f, 0);
+    golden_case_fill(g, z1, N * d, -1.0f, 1.0f, 1);
     contrastive_cache_bind(&cache, memory, N, d);
     value[0] = contrastive_loss_forward(&cache, z0, z1, &loss, N, d);
     contrastive_loss_backward(dz0, dz1, &cache, &loss, N, d);
@@ -502,7 +550,7 @@ static int golden_colour(golden_case *g, golden_colour_op op, size_t C, size_t H
     out = golden_case_tensor(g, "out", 3, C, H, W, 0);
     if (g->failed)
         return golden_case_finish(g, names[op]);
-    case_fill(g, img, n, 0.0f, 1.0f, 0);
+    golden_case_fill(g, img, n, 0.0f, 1.0f, 0);
     memcpy(out, img, n * sizeof(float));
     switch (op) {
     case OP_BRIGHTNESS: aug_brightness(out, C, H, W, factor); break;
@@ -544,7 +592,7 @@ static int golden_resized_crop(golden_case *g, size_t C, size_t H, size_t W, siz
         g->failed = 1;
         return golden_case_finish(g, "resized_crop");
     }
-    case_fill(g, img, C * H * W, 0.0f, 1.0f, 0);
+    golden_case_fill(g, img, C * H * W, 0.0f, 1.0f, 0);
     window.top = top;
     window.left = left;
     window.height = height;
@@ -572,7 +620,7 @@ static int golden_blur(golden_case *g, size_t C, size_t H, size_t W, size_t kern
         g->failed = 1;
         return golden_case_finish(g, "gaussian_blur");
     }
-    case_fill(g, img, C * H * W, 0.0f, 1.0f, 0);
+    golden_case_fill(g, img, C * H * W, 0.0f, 1.0f, 0);
     memcpy(out, img, C * H * W * sizeof(float));
     aug_gaussian_blur(out, C, H, W, kernel, sigma, workspace);
     simclr_free(workspace);
@@ -591,10 +639,10 @@ static void randomize_batchnorm(golden_case *g, param_store *store)
         const param_entry *e = &store->entries[i];
         float *at = (param_role_is_trainable(e->role) ? store->params : store->buffers) + e->offset;
         switch (e->role) {
-        case PARAM_BN_WEIGHT: case_fill(g, at, e->count, 0.5f, 1.5f, 100 + i); break;
-        case PARAM_BN_BIAS: case_fill(g, at, e->count, -0.2f, 0.2f, 100 + i); break;
-        case BUFFER_RUNNING_MEAN: case_fill(g, at, e->count, -0.2f, 0.2f, 100 + i); break;
-        case BUFFER_RUNNING_VAR: case_fill(g, at, e->count, 0.5f, 1.5f, 100 + i); break;
+        case PARAM_BN_WEIGHT: golden_case_fill(g, at, e->count, 0.5f, 1.5f, 100 + i); break;
+        case PARAM_BN_BIAS: golden_case_fill(g, at, e->count, -0.2f, 0.2f, 100 + i); break;
+        case BUFFER_RUNNING_MEAN: golden_case_fill(g, at, e->count, -0.2f, 0.2f, 100 + i); break;
+        case BUFFER_RUNNING_VAR: golden_case_fill(g, at, e->count, 0.5f, 1.5f, 100 + i); break;
         default: break;
         }
     }
@@ -637,9 +685,15 @@ static int golden_resnet(golden_case *g, resnet_stem stem, size_t side)
     x = golden_case_tensor(g, "x", 4, B, C, side, side);
     h = golden_case_tensor(g, "h", 2, B, net.feature_dim, 0, 0);
     if (!g->failed) {
-        case_fill(g, x, B * C * side * side, -2.0f, 2.0f, 0);
+        golden_case_fill(g, x, B * C * side * side, -2.0f, 2.0f, 0);
+        golden_margin margin;
         resnet_forward(&acts, x, &net, &store, 0);
         memcpy(h, acts.features, B * net.feature_dim * sizeof(float));
+        golden_margin_init(&margin);
+        golden_margin_resnet(&margin, &acts, &net, &store, 0);
+        /* recorded, not required: a forward pass alone is continuous in every ReLU input */
+        golden_case_meta(g, "relu_inputs", "%lu", (unsigned long)margin.inputs);
+        golden_case_meta(g, "relu_margin", "%.6g", margin.minimum);
     }
     resnet_activations_destroy(&acts);
     param_store_destroy(&store);
@@ -655,7 +709,7 @@ static int golden_resnet(golden_case *g, resnet_stem stem, size_t side)
 static const char *const golden_op_names[] = {
     "conv2d", "batchnorm2d", "batchnorm1d", "linear", "relu", "maxpool2d", "avgpool", "ntxent",
     "brightness", "contrast", "saturation", "hue", "grayscale", "hflip", "resized_crop",
-    "gaussian_blur", "resnet", "train_step"};
+    "gaussian_blur", "resnet", "train_step", "rng", "init", "view", "train_steps", "end_to_end"};
 
 static size_t count_char(const char *text, char c)
 {
@@ -665,16 +719,16 @@ static size_t count_char(const char *text, char c)
     return count;
 }
 
-/* A training-step case through the caller's writer (none: the case is left out, keeping its
+/* Cases that train a model, through the caller's writer (none: left out, keeping their
  * number). */
-static int write_train_step(golden_case *g, golden_train_step_writer writer, int views_forward,
-                            void *context)
+static int write_train(golden_case *g, golden_train_writer writer, golden_train_kind kind,
+                       void *context)
 {
     if (writer == NULL) {
         g->number++;
         return SIMCLR_OK;
     }
-    return writer(g, views_forward, context);
+    return writer(g, kind, context);
 }
 
 /* Is `op` in the comma-separated list `ops` (NULL: every op)? */
@@ -691,7 +745,7 @@ static int golden_selected(const char *ops, const char *op)
     return ops == NULL;
 }
 
-int golden_write_all(const char *dir, const char *ops, golden_train_step_writer train_step,
+int golden_write_all(const char *dir, const char *ops, golden_train_writer train,
                      void *context, void (*progress)(const char *path), simclr_error *err)
 {
     static const size_t conv[][8] = {/* B, C, H, W, O, k, s, p */
@@ -718,7 +772,7 @@ int golden_write_all(const char *dir, const char *ops, golden_train_step_writer 
     g->dir = dir;
     g->progress = progress;
     g->err = err;
-    readme_append(g, "%s%d%s%s%s",
+    golden_readme(g, "%s%d%s%s%s",
             "simclr-c reference outputs: one safetensors file per case, listed at the end.\n"
             "Each file's __metadata__ holds 'op' and every scalar parameter as a decimal\n"
             "string; its tensors are the inputs, the parameters and this implementation's\n"
@@ -880,13 +934,23 @@ int golden_write_all(const char *dir, const char *ops, golden_train_step_writer 
     RUN("gaussian_blur", golden_blur(g, 3, 2, 2, 3, 1.0f));
     RUN("resnet", golden_resnet(g, STEM_CIFAR, 32));
     RUN("resnet", golden_resnet(g, STEM_IMAGENET, 64));
-    RUN("train_step", write_train_step(g, train_step, 0, context));
+    RUN("train_step", write_train(g, train, GOLDEN_TRAIN_STEP_JOINT, context));
     /* a 3×3 stride-1 convolution with 16 channels or more, which takes the Winograd path
      * (nn/winograd_internal.h); last, so that the cases before it keep their input streams */
     RUN("conv2d", golden_conv2d(g, 2, 16, 9, 10, 17, 3, 1, 1));
     /* the training step with the views as two batches of N (LightlySSL's examples) */
-    RUN("train_step", write_train_step(g, train_step, 1, context));
+    RUN("train_step", write_train(g, train, GOLDEN_TRAIN_STEP_SEPARATE, context));
+    /* the second edition: streams, views, several steps, end to end */
+    RUN("rng", golden_rng_cases(g));
+    RUN("init", golden_init_case(g));
+    RUN("view", golden_view_cases(g));
+    RUN("train_steps", write_train(g, train, GOLDEN_TRAIN_STEPS, context));
+    RUN("end_to_end", write_train(g, train, GOLDEN_END_TO_END, context));
 #undef RUN
+    if (ok && g->margin_cases > 0)
+        golden_readme(g, "\nMargin: the smallest relu_margin of the %lu cases above that train a "
+                         "model is %.6g\n(required: %g).\n",
+                      (unsigned long)g->margin_cases, g->margin_minimum, GOLDEN_MARGIN);
     if (ok) {
         snprintf(path, sizeof path, "%s/README.txt", dir);
         ok = file_write_atomically(path, (const uint8_t *)g->readme, g->readme_length, err) ==
