@@ -31,29 +31,6 @@
 #include "golden_margin.h"
 #include "golden_streams.h"
 
-#define GOLDEN_MAX_TENSORS 1024
-#define GOLDEN_MAX_METADATA 48
-#define GOLDEN_README_MAX 65536
-
-/* One case being assembled: its tensors (owned here) and metadata. */
-struct golden_case {
-    const char *dir;
-    char readme[GOLDEN_README_MAX];           /* README.txt, written at the end */
-    size_t readme_length;
-    void (*progress)(const char *path);
-    uint64_t number;                          /* the case's index: its input streams */
-    safetensors_entry entries[GOLDEN_MAX_TENSORS];
-    char names[GOLDEN_MAX_TENSORS][SAFETENSORS_NAME_MAX];
-    void *owned[GOLDEN_MAX_TENSORS];
-    size_t count;
-    safetensors_metadata metadata[GOLDEN_MAX_METADATA];
-    size_t metadata_count;
-    int failed;                               /* an allocation failed */
-    double margin_minimum;                    /* smallest relu_margin of the training cases */
-    size_t margin_cases;                      /* training cases measured */
-    simclr_error *err;
-};
-
 /* FLT_EVAL_METHOD of this build, for README.txt (-1: indeterminable or not defined). */
 static int golden_float_eval_method(void)
 {
@@ -62,211 +39,6 @@ static int golden_float_eval_method(void)
 #else
     return -1;
 #endif
-}
-
-void golden_case_begin(golden_case *g, const char *op)
-{
-    g->count = 0;
-    g->metadata_count = 0;
-    g->failed = 0;
-    g->number++;
-    strcpy(g->metadata[0].key, "op");
-    snprintf(g->metadata[0].value, sizeof g->metadata[0].value, "%s", op);
-    g->metadata_count = 1;
-}
-
-void golden_case_meta(golden_case *g, const char *key, const char *format, ...)
-{
-    va_list args;
-    if (g->metadata_count >= GOLDEN_MAX_METADATA)
-        return;
-    snprintf(g->metadata[g->metadata_count].key, SAFETENSORS_NAME_MAX, "%s", key);
-    va_start(args, format);
-    vsnprintf(g->metadata[g->metadata_count].value, sizeof g->metadata[0].value, format, args);
-    va_end(args);
-    g->metadata_count++;
-}
-
-/* Adds an entry (F32 or I64) whose memory `owned` the case frees when written (NULL: none). */
-static void case_entry(golden_case *g, const char *name, int ndim, const size_t *shape,
-                       const float *f32, const int64_t *i64, void *owned)
-{
-    safetensors_entry *e;
-    int d;
-    if (g->count >= GOLDEN_MAX_TENSORS) {
-        g->failed = 1;
-        simclr_free(owned);
-        return;
-    }
-    e = &g->entries[g->count];
-    memset(e, 0, sizeof *e);
-    snprintf(g->names[g->count], SAFETENSORS_NAME_MAX, "%s", name);
-    e->name = g->names[g->count];
-    e->ndim = ndim;
-    for (d = 0; d < ndim; d++)
-        e->shape[d] = shape[d];
-    e->f32 = f32;
-    e->i64 = i64;
-    g->owned[g->count] = owned;
-    g->count++;
-}
-
-/* A new zeroed float tensor named `name` of the given shape, owned by the case. */
-float *golden_case_tensor(golden_case *g, const char *name, int ndim, size_t d0, size_t d1,
-                          size_t d2, size_t d3)
-{
-    const size_t dims[4] = {d0, d1, d2, d3};
-    size_t count = 1;
-    int d;
-    float *data;
-    for (d = 0; d < ndim; d++)
-        count *= dims[d];
-    data = simclr_calloc(count > 0 ? count : 1, sizeof(float), "golden: tensor", g->err);
-    if (data == NULL) {
-        g->failed = 1;
-        return NULL;
-    }
-    case_entry(g, name, ndim, dims, data, NULL, data);
-    return g->failed ? NULL : data;
-}
-
-/* A new zeroed int64 tensor (flags, indices, raw draws), owned by the case. */
-int64_t *golden_case_int_tensor(golden_case *g, const char *name, int ndim, size_t d0, size_t d1)
-{
-    const size_t dims[2] = {d0, d1};
-    size_t count = ndim >= 1 ? d0 : 1;
-    int64_t *data;
-    if (ndim == 2)
-        count *= d1;
-    data = simclr_calloc(count > 0 ? count : 1, sizeof(int64_t), "golden: tensor", g->err);
-    if (data == NULL) {
-        g->failed = 1;
-        return NULL;
-    }
-    case_entry(g, name, ndim, dims, NULL, data, data);
-    return g->failed ? NULL : data;
-}
-
-/* Appends to README.txt (silently cut at its capacity, which the cases stay far below). */
-void golden_readme(golden_case *g, const char *format, ...)
-{
-    va_list args;
-    int written;
-    if (g->readme_length + 1 >= GOLDEN_README_MAX)
-        return;
-    va_start(args, format);
-    written = vsnprintf(g->readme + g->readme_length, GOLDEN_README_MAX - g->readme_length,
-                        format, args);
-    va_end(args);
-    if (written > 0)
-        g->readme_length += (size_t)written;
-    if (g->readme_length >= GOLDEN_README_MAX)
-        g->readme_length = GOLDEN_README_MAX - 1;
-}
-
-/* Copies of a model's whole state under prefix (owned by the case). */
-void golden_case_copy_store(golden_case *g, const char *prefix, const param_store *store)
-{
-    size_t i;
-    char name[SAFETENSORS_NAME_MAX];
-    for (i = 0; i < store->count && !g->failed; i++) {
-        const param_entry *e = &store->entries[i];
-        snprintf(name, sizeof name, "%s%s", prefix, e->name);
-        if (e->role == BUFFER_NUM_BATCHES_TRACKED) {
-            int64_t *copy = simclr_calloc(1, sizeof(int64_t), "golden: counter", g->err);
-            if (copy == NULL) {
-                g->failed = 1;
-                return;
-            }
-            *copy = store->counters[e->offset];
-            case_entry(g, name, 0, e->shape, NULL, copy, copy);
-        } else {
-            float *copy = golden_case_tensor(g, name, e->ndim, e->shape[0], e->shape[1], e->shape[2],
-                                      e->shape[3]);
-            if (copy == NULL)
-                return;
-            memcpy(copy,
-                   (param_role_is_trainable(e->role) ? store->params : store->buffers) + e->offset,
-                   e->count * sizeof(float));
-        }
-    }
-}
-
-void golden_case_copy_velocity(golden_case *g, const char *prefix, const param_store *store,
-                               const float *velocity)
-{
-    size_t i;
-    char name[SAFETENSORS_NAME_MAX];
-    for (i = 0; i < store->count && !g->failed; i++) {
-        const param_entry *e = &store->entries[i];
-        float *copy;
-        if (!param_role_is_trainable(e->role))
-            continue;
-        snprintf(name, sizeof name, "%s%s", prefix, e->name);
-        copy = golden_case_tensor(g, name, e->ndim, e->shape[0], e->shape[1], e->shape[2],
-                                  e->shape[3]);
-        if (copy == NULL)
-            return;
-        memcpy(copy, velocity + e->offset, e->count * sizeof(float));
-    }
-}
-
-void golden_case_abandon(golden_case *g)
-{
-    size_t i;
-    for (i = 0; i < g->count; i++)
-        simclr_free(g->owned[i]);
-    g->count = 0;
-}
-
-void golden_note_margin(golden_case *g, double margin)
-{
-    if (g->margin_cases == 0 || margin < g->margin_minimum)
-        g->margin_minimum = margin;
-    g->margin_cases++;
-}
-
-simclr_error *golden_case_error(golden_case *g)
-{
-    return g->err;
-}
-
-/* Uniform values on [low, high) from the case's stream number `which`. */
-void golden_case_fill(golden_case *g, float *x, size_t count, float low, float high,
-                      uint64_t which)
-{
-    rng random;
-    size_t i;
-    rng_stream(&random, GOLDEN_SEED, RNG_DOMAIN_DATA, g->number, which, 0);
-    for (i = 0; i < count; i++)
-        x[i] = rng_uniform_range(&random, low, high);
-}
-
-/* Writes the case as dir/name.safetensors, lists it in the README and frees its tensors. */
-int golden_case_finish(golden_case *g, const char *name)
-{
-    char path[4096];
-    size_t i;
-    int status = SIMCLR_FAILED;
-    if (!g->failed) {
-        snprintf(path, sizeof path, "%s/%s.safetensors", g->dir, name);
-        status = safetensors_write(path, g->entries, g->count, g->metadata, g->metadata_count,
-                                   g->err);
-        if (status == SIMCLR_OK) {
-            golden_readme(g, "%-44s", name);
-            for (i = 0; i < g->metadata_count; i++)
-                golden_readme(g, " %s=%s", g->metadata[i].key, g->metadata[i].value);
-            golden_readme(g, "\n");
-            if (g->progress != NULL)
-                g->progress(path);
-        }
-    } else if (g->err->message[0] == '\0') {
-        simclr_fail(g->err, "golden: case %s has too many tensors", name);
-    }
-    for (i = 0; i < g->count; i++)
-        simclr_free(g->owned[i]);
-    g->count = 0;
-    return status;
 }
 
 /* ---- layers -------------------------------------------------------------------------------- */
@@ -278,8 +50,8 @@ static int golden_conv2d(golden_case *g, size_t B, size_t C, size_t H, size_t W,
     size_t floats;
     float *x, *weight, *bias, *y, *dy, *dx, *dweight, *dbias, *workspace;
     char name[96];
-    if (conv2d_shape_init(&shape, B, C, H, W, O, k, s, p, g->err) != SIMCLR_OK ||
-        conv2d_workspace_floats(&shape, &floats, g->err) != SIMCLR_OK)
+    if (conv2d_shape_init(&shape, B, C, H, W, O, k, s, p, golden_case_error(g)) != SIMCLR_OK ||
+        conv2d_workspace_floats(&shape, &floats, golden_case_error(g)) != SIMCLR_OK)
         return SIMCLR_FAILED;
     golden_case_begin(g, "conv2d");
     golden_case_meta(g, "stride", "%lu", (unsigned long)s);
@@ -293,10 +65,10 @@ static int golden_conv2d(golden_case *g, size_t B, size_t C, size_t H, size_t W,
     dx = golden_case_tensor(g, "dx", 4, B, C, H, W);
     dweight = golden_case_tensor(g, "dweight", 4, O, C, k, k);
     dbias = golden_case_tensor(g, "dbias", 1, O, 0, 0, 0);
-    workspace = simclr_calloc(floats, sizeof(float), "golden: workspace", g->err);
-    if (g->failed || workspace == NULL) {
+    workspace = simclr_calloc(floats, sizeof(float), "golden: workspace", golden_case_error(g));
+    if (golden_case_failed(g) || workspace == NULL) {
         simclr_free(workspace);
-        g->failed = 1;
+        golden_case_fail(g);
         return golden_case_finish(g, "conv2d");
     }
     golden_case_fill(g, x, B * C * H * W, -1.0f, 1.0f, 0);
@@ -343,12 +115,12 @@ static int golden_batchnorm(golden_case *g, size_t B, size_t C, size_t H, size_t
     dx = golden_case_tensor(g, "dx", ndim, B, C, H, W);
     dweight = golden_case_tensor(g, "dweight", 1, C, 0, 0, 0);
     dbias = golden_case_tensor(g, "dbias", 1, C, 0, 0, 0);
-    saved_mean = simclr_calloc(C, sizeof(float), "golden: mean", g->err);
-    saved_inverse_std = simclr_calloc(C, sizeof(float), "golden: std", g->err);
-    if (g->failed || saved_mean == NULL || saved_inverse_std == NULL) {
+    saved_mean = simclr_calloc(C, sizeof(float), "golden: mean", golden_case_error(g));
+    saved_inverse_std = simclr_calloc(C, sizeof(float), "golden: std", golden_case_error(g));
+    if (golden_case_failed(g) || saved_mean == NULL || saved_inverse_std == NULL) {
         simclr_free(saved_mean);
         simclr_free(saved_inverse_std);
-        g->failed = 1;
+        golden_case_fail(g);
         return golden_case_finish(g, "batchnorm");
     }
     golden_case_fill(g, x, n, -1.0f, 3.0f, 0);
@@ -385,7 +157,7 @@ static int golden_linear(golden_case *g, size_t B, size_t in, size_t out)
     size_t floats;
     float *x, *weight, *bias, *y, *dy, *dx, *dweight, *dbias, *workspace;
     char name[96];
-    if (linear_workspace_floats(B, in, out, &floats, g->err) != SIMCLR_OK)
+    if (linear_workspace_floats(B, in, out, &floats, golden_case_error(g)) != SIMCLR_OK)
         return SIMCLR_FAILED;
     golden_case_begin(g, "linear");
     x = golden_case_tensor(g, "x", 2, B, in, 0, 0);
@@ -396,10 +168,10 @@ static int golden_linear(golden_case *g, size_t B, size_t in, size_t out)
     dx = golden_case_tensor(g, "dx", 2, B, in, 0, 0);
     dweight = golden_case_tensor(g, "dweight", 2, out, in, 0, 0);
     dbias = golden_case_tensor(g, "dbias", 1, out, 0, 0, 0);
-    workspace = simclr_calloc(floats, sizeof(float), "golden: workspace", g->err);
-    if (g->failed || workspace == NULL) {
+    workspace = simclr_calloc(floats, sizeof(float), "golden: workspace", golden_case_error(g));
+    if (golden_case_failed(g) || workspace == NULL) {
         simclr_free(workspace);
-        g->failed = 1;
+        golden_case_fail(g);
         return golden_case_finish(g, "linear");
     }
     golden_case_fill(g, x, B * in, -1.0f, 1.0f, 0);
@@ -424,7 +196,7 @@ static int golden_relu(golden_case *g, size_t B, size_t C, size_t H, size_t W)
     y = golden_case_tensor(g, "y", 4, B, C, H, W);
     dy = golden_case_tensor(g, "dy", 4, B, C, H, W);
     dx = golden_case_tensor(g, "dx", 4, B, C, H, W);
-    if (g->failed)
+    if (golden_case_failed(g))
         return golden_case_finish(g, "relu");
     golden_case_fill(g, x, n, -1.0f, 1.0f, 0);
     golden_case_fill(g, dy, n, -1.0f, 1.0f, 1);
@@ -443,7 +215,7 @@ static int golden_maxpool(golden_case *g, size_t B, size_t C, size_t H, size_t W
     int32_t *argmax;
     char name[96];
     if (pool_shape_init(&shape, B, C, H, W, k, s, p) != 0)
-        return simclr_fail(g->err, "golden: maxpool geometry");
+        return simclr_fail(golden_case_error(g), "golden: maxpool geometry");
     golden_case_begin(g, "maxpool2d");
     golden_case_meta(g, "kernel", "%lu", (unsigned long)k);
     golden_case_meta(g, "stride", "%lu", (unsigned long)s);
@@ -453,10 +225,10 @@ static int golden_maxpool(golden_case *g, size_t B, size_t C, size_t H, size_t W
     dy = golden_case_tensor(g, "dy", 4, B, C, shape.out_height, shape.out_width);
     dx = golden_case_tensor(g, "dx", 4, B, C, H, W);
     argmax = simclr_calloc(B * C * shape.out_height * shape.out_width, sizeof(int32_t),
-                           "golden: argmax", g->err);
-    if (g->failed || argmax == NULL) {
+                           "golden: argmax", golden_case_error(g));
+    if (golden_case_failed(g) || argmax == NULL) {
         simclr_free(argmax);
-        g->failed = 1;
+        golden_case_fail(g);
         return golden_case_finish(g, "maxpool2d");
     }
     golden_case_fill(g, x, B * C * H * W, -1.0f, 1.0f, 0);
@@ -480,7 +252,7 @@ static int golden_avgpool(golden_case *g, size_t B, size_t C, size_t H, size_t W
     y = golden_case_tensor(g, "y", 2, B, C, 0, 0);
     dy = golden_case_tensor(g, "dy", 2, B, C, 0, 0);
     dx = golden_case_tensor(g, "dx", 4, B, C, H, W);
-    if (g->failed)
+    if (golden_case_failed(g))
         return golden_case_finish(g, "avgpool");
     golden_case_fill(g, x, B * C * H * W, -1.0f, 1.0f, 0);
     golden_case_fill(g, dy, B * C, -1.0f, 1.0f, 1);
@@ -501,7 +273,7 @@ static int golden_ntxent(golden_case *g, size_t N, size_t d, float temperature)
     float *z0, *z1, *value, *dz0, *dz1, *memory;
     char name[96];
     loss.temperature = temperature;
-    if (contrastive_cache_floats(N, d, &floats, g->err) != SIMCLR_OK)
+    if (contrastive_cache_floats(N, d, &floats, golden_case_error(g)) != SIMCLR_OK)
         return SIMCLR_FAILED;
     golden_case_begin(g, "ntxent");
     golden_case_meta(g, "temperature", "%.9g", (double)temperature);
@@ -510,10 +282,10 @@ static int golden_ntxent(golden_case *g, size_t N, size_t d, float temperature)
     value = golden_case_tensor(g, "loss", 1, 1, 0, 0, 0);
     dz0 = golden_case_tensor(g, "dz0", 2, N, d, 0, 0);
     dz1 = golden_case_tensor(g, "dz1", 2, N, d, 0, 0);
-    memory = simclr_calloc(floats, sizeof(float), "golden: loss cache", g->err);
-    if (g->failed || memory == NULL) {
+    memory = simclr_calloc(floats, sizeof(float), "golden: loss cache", golden_case_error(g));
+    if (golden_case_failed(g) || memory == NULL) {
         simclr_free(memory);
-        g->failed = 1;
+        golden_case_fail(g);
         return golden_case_finish(g, "ntxent");
     }
     golden_case_fill(g, z0, N * d, -1.0f, 1.0f, 0);
@@ -548,7 +320,7 @@ static int golden_colour(golden_case *g, golden_colour_op op, size_t C, size_t H
         golden_case_meta(g, "num_output_channels", "%lu", (unsigned long)C);
     img = golden_case_tensor(g, "img", 3, C, H, W, 0);
     out = golden_case_tensor(g, "out", 3, C, H, W, 0);
-    if (g->failed)
+    if (golden_case_failed(g))
         return golden_case_finish(g, names[op]);
     golden_case_fill(g, img, n, 0.0f, 1.0f, 0);
     memcpy(out, img, n * sizeof(float));
@@ -586,10 +358,10 @@ static int golden_resized_crop(golden_case *g, size_t C, size_t H, size_t W, siz
     img = golden_case_tensor(g, "img", 3, C, H, W, 0);
     out = golden_case_tensor(g, "out", 3, C, size, size, 0);
     workspace = simclr_calloc(aug_resize_workspace_floats(C, height, size), sizeof(float),
-                              "golden: workspace", g->err);
-    if (g->failed || workspace == NULL) {
+                              "golden: workspace", golden_case_error(g));
+    if (golden_case_failed(g) || workspace == NULL) {
         simclr_free(workspace);
-        g->failed = 1;
+        golden_case_fail(g);
         return golden_case_finish(g, "resized_crop");
     }
     golden_case_fill(g, img, C * H * W, 0.0f, 1.0f, 0);
@@ -614,10 +386,10 @@ static int golden_blur(golden_case *g, size_t C, size_t H, size_t W, size_t kern
     golden_case_meta(g, "sigma", "%.9g", (double)sigma);
     img = golden_case_tensor(g, "img", 3, C, H, W, 0);
     out = golden_case_tensor(g, "out", 3, C, H, W, 0);
-    workspace = simclr_calloc(C * H * W, sizeof(float), "golden: workspace", g->err);
-    if (g->failed || workspace == NULL) {
+    workspace = simclr_calloc(C * H * W, sizeof(float), "golden: workspace", golden_case_error(g));
+    if (golden_case_failed(g) || workspace == NULL) {
         simclr_free(workspace);
-        g->failed = 1;
+        golden_case_fail(g);
         return golden_case_finish(g, "gaussian_blur");
     }
     golden_case_fill(g, img, C * H * W, 0.0f, 1.0f, 0);
@@ -665,12 +437,12 @@ static int golden_resnet(golden_case *g, resnet_stem stem, size_t side)
     config.num_classes = 0;
     param_store_init(&store);
     golden_case_begin(g, "resnet");
-    if (resnet_plan(&net, &config, &store, "", g->err) != SIMCLR_OK ||
-        param_store_allocate(&store, g->err) != SIMCLR_OK) {
+    if (resnet_plan(&net, &config, &store, "", golden_case_error(g)) != SIMCLR_OK ||
+        param_store_allocate(&store, golden_case_error(g)) != SIMCLR_OK) {
         param_store_destroy(&store);
         return SIMCLR_FAILED;
     }
-    if (resnet_activations_create(&acts, &net, B, side, side, g->err) != SIMCLR_OK) {
+    if (resnet_activations_create(&acts, &net, B, side, side, golden_case_error(g)) != SIMCLR_OK) {
         param_store_destroy(&store);
         return SIMCLR_FAILED;
     }
@@ -684,7 +456,7 @@ static int golden_resnet(golden_case *g, resnet_stem stem, size_t side)
     golden_case_copy_store(g, "", &store);
     x = golden_case_tensor(g, "x", 4, B, C, side, side);
     h = golden_case_tensor(g, "h", 2, B, net.feature_dim, 0, 0);
-    if (!g->failed) {
+    if (!golden_case_failed(g)) {
         golden_case_fill(g, x, B * C * side * side, -2.0f, 2.0f, 0);
         golden_margin margin;
         resnet_forward(&acts, x, &net, &store, 0);
@@ -725,7 +497,7 @@ static int write_train(golden_case *g, golden_train_writer writer, golden_train_
                        void *context)
 {
     if (writer == NULL) {
-        g->number++;
+        golden_case_skip(g);
         return SIMCLR_OK;
     }
     return writer(g, kind, context);
@@ -758,7 +530,6 @@ int golden_write_all(const char *dir, const char *ops, golden_train_writer train
     static const float saturation[] = {0.0f, 0.5f, 1.5f, 2.0f};
     static const float hue[] = {-0.5f, -0.2f, 0.0f, 0.1f, 0.5f};
     golden_case *g;
-    char path[4096];
     size_t i, known = 0;
     int ok = 1;
     for (i = 0; ops != NULL && i < sizeof golden_op_names / sizeof golden_op_names[0]; i++)
@@ -766,12 +537,9 @@ int golden_write_all(const char *dir, const char *ops, golden_train_writer train
     if (ops != NULL && (known == 0 || known != 1 + count_char(ops, ',')))
         return simclr_fail(err, "--cases '%s': each item must be the op of a case, "
                                 "once (the ops: simclr golden --help)", ops);
-    g = simclr_calloc(1, sizeof *g, "golden: case", err);
+    g = golden_case_create(dir, progress, err);
     if (g == NULL)
         return SIMCLR_FAILED;
-    g->dir = dir;
-    g->progress = progress;
-    g->err = err;
     golden_readme(g, "%s%d%s%s%s",
             "simclr-c reference outputs: one safetensors file per case, listed at the end.\n"
             "Each file's __metadata__ holds 'op' and every scalar parameter as a decimal\n"
@@ -885,7 +653,7 @@ int golden_write_all(const char *dir, const char *ops, golden_train_writer train
 #define RUN(op, call)                                  \
     do {                                               \
         if (!golden_selected(ops, op))                 \
-            g->number++;                               \
+            golden_case_skip(g);                       \
         else if (ok && (call) != SIMCLR_OK)            \
             ok = 0;                                    \
     } while (0)
@@ -947,15 +715,8 @@ int golden_write_all(const char *dir, const char *ops, golden_train_writer train
     RUN("train_steps", write_train(g, train, GOLDEN_TRAIN_STEPS, context));
     RUN("end_to_end", write_train(g, train, GOLDEN_END_TO_END, context));
 #undef RUN
-    if (ok && g->margin_cases > 0)
-        golden_readme(g, "\nMargin: the smallest relu_margin of the %lu cases above that train a "
-                         "model is %.6g\n(required: %g).\n",
-                      (unsigned long)g->margin_cases, g->margin_minimum, GOLDEN_MARGIN);
-    if (ok) {
-        snprintf(path, sizeof path, "%s/README.txt", dir);
-        ok = file_write_atomically(path, (const uint8_t *)g->readme, g->readme_length, err) ==
-             SIMCLR_OK;
-    }
-    simclr_free(g);
+    if (ok)
+        ok = golden_case_write_readme(g) == SIMCLR_OK;
+    golden_case_destroy(g);
     return ok ? SIMCLR_OK : SIMCLR_FAILED;
 }

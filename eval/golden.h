@@ -42,13 +42,7 @@
 #include <stdint.h>
 
 #include "../nn/error.h"
-#include "../nn/params.h"
-
-/* The seed of every case's inputs. */
-#define GOLDEN_SEED 2020
-
-/* One case being assembled (its tensors and metadata). */
-typedef struct golden_case golden_case;
+#include "golden_case.h"
 
 /* The cases that train a SimCLR model need the model of simclr.h, which sits above this module,
  * so the caller passes the function that writes them (golden_train_cases of golden_train.h),
@@ -69,29 +63,5 @@ typedef int (*golden_train_writer)(golden_case *g, golden_train_kind kind, void 
  * train a model out. progress, when not NULL, is called with each file written. */
 int golden_write_all(const char *dir, const char *ops, golden_train_writer train,
                      void *context, void (*progress)(const char *path), simclr_error *err);
-
-/* Writing a case from outside this file: begin it with its op (metadata "op"), add scalar
- * metadata and tensors (zero-filled, owned by the case until it is written), then finish it as
- * dir/name.safetensors, listed in README.txt. */
-void golden_case_begin(golden_case *g, const char *op);
-void golden_case_meta(golden_case *g, const char *key, const char *format, ...);
-float *golden_case_tensor(golden_case *g, const char *name, int ndim, size_t d0, size_t d1,
-                          size_t d2, size_t d3);
-int64_t *golden_case_int_tensor(golden_case *g, const char *name, int ndim, size_t d0,
-                                size_t d1);
-void golden_case_copy_store(golden_case *g, const char *prefix, const param_store *store);
-/* velocity (param_floats, the store's parameter layout) by the trainable entries' names */
-void golden_case_copy_velocity(golden_case *g, const char *prefix, const param_store *store,
-                               const float *velocity);
-int golden_case_finish(golden_case *g, const char *name);
-void golden_case_abandon(golden_case *g); /* frees a case that will not be written */
-simclr_error *golden_case_error(golden_case *g);
-/* Uniform values on [low, high) from the case's input stream number `which`. */
-void golden_case_fill(golden_case *g, float *x, size_t count, float low, float high,
-                      uint64_t which);
-/* Notes a training case's measured ReLU margin, for README.txt's summary. */
-void golden_note_margin(golden_case *g, double margin);
-/* Appends text to README.txt (where the list of cases has got to). */
-void golden_readme(golden_case *g, const char *format, ...);
 
 #endif

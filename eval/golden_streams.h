@@ -17,7 +17,7 @@
 #ifndef SIMCLR_EVAL_GOLDEN_STREAMS_H
 #define SIMCLR_EVAL_GOLDEN_STREAMS_H
 
-#include "golden.h"
+#include "golden_case.h"
 
 /* Where the view cases look for Fashion-MNIST (as the tests and data/idx.h do). */
 #define GOLDEN_FASHION_MNIST "/usr/share/datasets/fashion-mnist"

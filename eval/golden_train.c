@@ -12,7 +12,6 @@
 #include "../simclr.h"
 #include "golden_margin.h"
 
-#define STEPS_MAX 3
 #define VIEW_SIDE 8
 
 /* One case's recipe. */
@@ -83,6 +82,14 @@ static int measure_next_step(golden_margin *margin, simclr_model *model, simclr_
     return SIMCLR_OK;
 }
 
+/* Step s (from 0) takes lr / 2^s: with a varying learning rate PyTorch's momentum
+ * (buf = m·buf + g, w −= lr·buf) and the official code's (v = m·v + lr·g, w −= v) give
+ * different weights from the second step on, not only different buffers. */
+static float step_lr(const train_recipe *recipe, size_t s)
+{
+    return recipe->lr / (float)(1u << s);
+}
+
 /* Runs the recipe with step s on the views of epoch first_epoch + s (images 0 .. N-1 of
  * builtin:shapes), measuring every forward pass; records into g when g is not NULL. */
 static int run_recipe(golden_case *g, const train_recipe *recipe, const golden_simclr *ops,
@@ -146,7 +153,7 @@ static int run_recipe(golden_case *g, const train_recipe *recipe, const golden_s
                 memcpy(v1, model.views + view_floats, view_floats * sizeof(float));
             }
         }
-        loss = ops->train_step(&model, recipe->lr);
+        loss = ops->train_step(&model, step_lr(recipe, s));
         if (g != NULL) {
             float *value;
             snprintf(name, sizeof name, "%sloss", prefix);
@@ -183,6 +190,9 @@ static void recipe_metadata(golden_case *g, const train_recipe *recipe, size_t f
     golden_case_meta(g, "temperature", "0.5");
     golden_case_meta(g, "optimizer", lars ? "lars" : "sgd");
     golden_case_meta(g, "lr", "%.9g", (double)recipe->lr);
+    if (recipe->steps > 1)
+        golden_case_meta(g, "lr_steps", "%.9g,%.9g,%.9g", (double)step_lr(recipe, 0),
+                         (double)step_lr(recipe, 1), (double)step_lr(recipe, 2));
     golden_case_meta(g, "momentum", "%.9g", (double)recipe->momentum);
     golden_case_meta(g, "weight_decay", "%.9g", (double)recipe->weight_decay);
     if (lars)
