@@ -540,7 +540,7 @@ int golden_write_all(const char *dir, const char *ops, golden_train_writer train
     g = golden_case_create(dir, progress, err);
     if (g == NULL)
         return SIMCLR_FAILED;
-    golden_readme(g, "%s%d%s%s%s",
+    golden_readme(g, "%s%d%s%s",
             "simclr-c reference outputs: one safetensors file per case, listed at the end.\n"
             "Each file's __metadata__ holds 'op' and every scalar parameter as a decimal\n"
             "string; its tensors are the inputs, the parameters and this implementation's\n"
@@ -619,36 +619,77 @@ int golden_write_all(const char *dir, const char *ops, golden_train_writer train
             "              stem=imagenet: torchvision's stem; stem=cifar: conv1 = Conv2d(3, 64,\n"
             "              3, stride 1, padding 1, bias=False) and no max-pool. Tensors by\n"
             "              torchvision's state_dict names; the batch-norm weights, biases and\n"
-            "              running statistics are random, so evaluation mode matters.\n",
-            "train_step    one SimCLR step: the cifar-stem resnet above + LightlySSL's\n"
-            "              SimCLRProjectionHead (projection_head.layers = Linear(512, hidden,\n"
+            "              running statistics are random, so evaluation mode matters.\n");
+
+    golden_readme(g, "%s",
+            "train_step    one SimCLR step on ResNet-18 at width 1/16 (every channel count of\n"
+            "              torchvision's resnet18 divided by 16: 4, 8, 16, 32; the cifar stem as\n"
+            "              above, conv1 = Conv2d(3, 4, 3, 1, 1, bias=False)) + LightlySSL's\n"
+            "              SimCLRProjectionHead (projection_head.layers = Linear(32, hidden,\n"
             "              bias=False), BatchNorm1d, ReLU, Linear(hidden, out_dim, bias=False),\n"
-            "              BatchNorm1d) in training mode. before.* is the state before the step,\n"
-            "              after.* after it; view0 and view1 are two augmented views (cifar\n"
-            "              preset, 8 x 8) of the first N built-in shapes images;\n"
-            "              loss = NT-Xent(z0, z1) as above. Metadata views_forward says how the\n"
-            "              views go through the network:\n"
+            "              BatchNorm1d) in training mode, hidden 16, out_dim 8. before.* is the\n"
+            "              state before the step (the init case's), after.* after it; view0 and\n"
+            "              view1 (N, 3, 8, 8) are the views (cifar preset at size 8) of the first\n"
+            "              N built-in shapes images in epoch first_epoch; loss = NT-Xent(z0, z1)\n"
+            "              as above, temperature 0.5. Metadata views_forward says how the views\n"
+            "              go through the network:\n"
             "                joint     one batch of 2N, [view0; view1]: batch-norm statistics\n"
-            "                          over both views (the official code). A file without the\n"
-            "                          key is joint.\n"
+            "                          over both views (the official code).\n"
             "                separate  two batches of N, z0 = f(view0) then z1 = f(view1), each\n"
             "                          with its own batch-norm statistics; the running statistics\n"
             "                          are updated twice and num_batches_tracked grows by 2\n"
             "                          (LightlySSL's examples).\n"
-            "              Optimiser: torch.optim.SGD(model.parameters(), lr, momentum,\n"
+            "              Optimiser sgd: torch.optim.SGD(model.parameters(), lr, momentum,\n"
             "              weight_decay), dampening 0, no Nesterov. Weight decay applies to every\n"
             "              trainable tensor: conv and linear weights and batch-norm weights and\n"
             "              biases alike (running statistics are buffers, not parameters). With\n"
-            "              mu = momentum and wd = weight_decay:\n"
+            "              mu = momentum and wd = weight_decay, per tensor:\n"
             "                d = g + wd * w;  buf = d on the first step, then buf = mu * buf + d;\n"
             "                w = w - lr * buf\n"
-            "              This is PyTorch's convention. The official code's momentum is\n"
-            "              v = mu * v + lr * g, w = w - v, and its LARS exempts batch-norm\n"
-            "              parameters and biases from weight decay; for one step from rest both\n"
-            "              momentum forms give w - lr * d.\n"
+            "              This is PyTorch's convention; the official code's momentum is\n"
+            "              v = mu * v + lr * g, w = w - v (the same for one step from rest, not\n"
+            "              when lr changes).\n"
+            "              Optimiser lars (the official code's LARS, eta = lars_eta = 0.001),\n"
+            "              per tensor, with w and g before the step:\n"
+            "                conv and linear weights:  g = g + wd * w;\n"
+            "                  trust = eta * ||w|| / ||g|| if both norms > 0, else 1\n"
+            "                batch-norm weights and biases, and biases: neither (trust = 1)\n"
+            "                v = mu * v + lr * trust * g;  w = w - v       (v starts at 0)\n"
+            "              Norms are Euclidean over the whole tensor. The metadata keys decayed\n"
+            "              and adapted say which tensors get weight decay and the trust ratio.\n");
+    golden_readme(g, "%s",
+            "train_steps   three steps of sgd or lars as above, joint and separate (N = 4), step s\n"
+            "              (1, 2, 3) with lr / 2^(s-1) (metadata lr_steps) on its own views, those\n"
+            "              of epoch first_epoch + s - 1: step<s>.view0, step<s>.view1, and after\n"
+            "              the step step<s>.loss, step<s>.<name> (the whole state, running\n"
+            "              statistics and num_batches_tracked included) and step<s>.momentum.<name>\n"
+            "              for each trainable tensor (sgd: buf; lars: v). before.* is the state\n"
+            "              before step 1.\n"
+            "end_to_end    image -> two views -> ResNet -> head -> NT-Xent -> one sgd step, for\n"
+            "              implementations that reproduce the streams: images (4, 3, 32, 32) are\n"
+            "              the built-in shapes images numbered indices (6, 7, 8, 9); view v of\n"
+            "              image k is the view (as the view op, cifar preset at size 8) from\n"
+            "              stream(2020, 'view', first_epoch, indices[k], v); before.* is the init\n"
+            "              case's state (reproducible from the seed); view0, view1, loss and\n"
+            "              after.* are ours, as in train_step (joint).\n");
+    golden_readme(g, "%s",
             "\n"
-            "Cases:\n"
-            "\n");
+            "No knife edges\n"
+            "ReLU's derivative jumps at 0, so a ReLU input within rounding distance of 0 can take\n"
+            "the other branch in another correct implementation and change the gradient of every\n"
+            "layer below it by ~1e-2. Every case that stores gradients of a network (train_step,\n"
+            "train_steps, end_to_end) is chosen so that in each of its forward passes every ReLU\n"
+            "input x keeps |x| / rms >= margin_required = 1e-4, with rms the root mean square of\n"
+            "all the inputs of that ReLU in that pass (its layer's scale): the writer measures it\n"
+            "and takes the next views (first_epoch) until it holds (metadata attempts). The\n"
+            "measured minimum is the metadata relu_margin (with relu_inputs, the inputs counted);\n"
+            "the summary at the end gives the smallest. These networks use the cifar stem: no\n"
+            "max-pool, so no ties; NT-Xent and batch norm have no branches. The resnet cases\n"
+            "(forward only) record relu_margin too without requiring it: a forward pass is\n"
+            "continuous in every ReLU input, so a flipped branch there moves the output by no\n"
+            "more than the rounding that flipped it.\n");
+    golden_streams_readme(g);
+    golden_readme(g, "\nCases:\n\n");
     /* A case left out still takes its number, so the others keep their input streams. */
 #define RUN(op, call)                                  \
     do {                                               \
