@@ -9,8 +9,8 @@ and dtype, and within the relative tolerance (normwise per tensor: max|a - b| / 
 tensors exactly). Prints the worst case and exits 1 on any difference beyond it. Needs numpy
 only; its read_safetensors is also the reader behind tests/crosscheck_torch.py.
 --skip PREFIX leaves out the files whose names start with PREFIX, or with any of a comma-separated
-list of them (tests/check_portable.sh: the
-train_step case between the fast profile, whose fused multiply-adds round differently, and the
+list of them (tests/check_portable.sh: the cases that train a network, train_step* and
+end_to_end*, between the fast profile, whose fused multiply-adds round differently, and the
 portable one).
 """
 import argparse
