@@ -879,7 +879,8 @@ static int command_golden(int argc, char **argv)
     /* The references are defined with every float operation rounded to float. */
     fprintf(stderr, "simclr: golden: note: this build evaluates float expressions with "
                     "FLT_EVAL_METHOD %d, not 0; its outputs differ from other platforms' in the "
-                    "last bits, and the train_step cases can differ more (see the README)\n",
+                    "last bits, and the cases that train a network can differ more (see the "
+                    "README)\n",
             (int)FLT_EVAL_METHOD);
 #endif
     if (run_files_make_folder(options.out, &err) != SIMCLR_OK ||

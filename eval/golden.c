@@ -658,11 +658,12 @@ int golden_write_all(const char *dir, const char *ops, golden_train_writer train
             "              Norms are Euclidean over the whole tensor. The metadata keys decayed\n"
             "              and adapted say which tensors get weight decay and the trust ratio.\n");
     golden_readme(g, "%s",
-            "train_steps   three steps of sgd or lars as above, joint and separate (N = 4), step s\n"
-            "              (1, 2, 3) with lr / 2^(s-1) (metadata lr_steps) on its own views, those\n"
-            "              of epoch first_epoch + s - 1: step<s>.view0, step<s>.view1, and after\n"
-            "              the step step<s>.loss, step<s>.<name> (the whole state, running\n"
-            "              statistics and num_batches_tracked included) and step<s>.momentum.<name>\n"
+            "train_steps   three steps of sgd or lars as above, joint and separate (N = 4),\n"
+            "              step s (1, 2, 3) with lr / 2^(s-1) (metadata lr_steps) on its own\n"
+            "              views, those of epoch first_epoch + s - 1: step<s>.view0,\n"
+            "              step<s>.view1, and after the step step<s>.loss, step<s>.<name> (the\n"
+            "              whole state, running statistics and num_batches_tracked included)\n"
+            "              and step<s>.momentum.<name>\n"
             "              for each trainable tensor (sgd: buf; lars: v). before.* is the state\n"
             "              before step 1. Check each step alone, from the stored state before\n"
             "              it (weights, running statistics, momentum buffers): float32 training\n"

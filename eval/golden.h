@@ -31,9 +31,15 @@
  *   gaussian_blur 4 (kernel, σ), a 2×2 image among them (reflection beyond the edge)
  *   resnet        ResNet-18 with the CIFAR stem (32×32) and with the ImageNet stem (64×64),
  *                 evaluation mode, random batch-norm statistics
- *   train_step    one SimCLR step (SGD, lr 0.1) on ResNet-18 (CIFAR stem) + the 2-layer head
- *                 on two augmented 8×8 views (cifar preset) of the first built-in shapes: N = 4
- *                 with the 2N views as one batch, and N = 6 with them as two batches of N
+ *   train_step    one SimCLR step (SGD, lr 0.1) on ResNet-18 at width 1/16 (CIFAR stem) + the
+ *                 2-layer head on two augmented 8×8 views (cifar preset) of the first built-in
+ *                 shapes: N = 4 with the 2N views as one batch, N = 6 as two batches of N
+ *   rng, init, view                        the random streams, initial weights and seeded views
+ *                                          (golden_streams.h)
+ *   train_steps, end_to_end                three steps of SGD and of LARS; one step from images
+ *                                          and a seed (golden_train.h)
+ * Every case that trains a network keeps its ReLU inputs GOLDEN_MARGIN of their layer's scale
+ * away from 0 (golden_margin.h); the resnet cases record their margin without requiring it.
  */
 #ifndef SIMCLR_EVAL_GOLDEN_H
 #define SIMCLR_EVAL_GOLDEN_H

@@ -231,7 +231,8 @@ class LARS:
 
     def __init__(self, model, lr, momentum, weight_decay, eta):
         self.lr, self.momentum, self.weight_decay, self.eta = lr, momentum, weight_decay, eta
-        norms = {id(p) for mod in model.modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)
+        norms = {id(p) for mod in model.modules()
+                 if isinstance(mod, nn.modules.batchnorm._BatchNorm)
                  for p in mod.parameters(recurse=False)}
         self.params = [(name, p, id(p) in norms or name.endswith("bias"))
                        for name, p in model.named_parameters()]
