@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../nn/parallel.h"
 #include "../simclr.h"
 #include "golden_margin.h"
 
@@ -231,9 +232,15 @@ static int write_recipe(golden_case *g, const train_recipe *recipe, const golden
     if (dataset_open(&shapes, "builtin:shapes", 1, GOLDEN_SEED, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
     for (attempt = 0; attempt < GOLDEN_ATTEMPTS; attempt++) {
-        if (run_recipe(NULL, recipe, ops, &shapes, attempt * recipe->steps, &margin, err) !=
-            SIMCLR_OK)
+        /* the search on one thread (the same bits on any count; hundreds of tiny steps, where
+         * more threads only wait for each other), the case recorded on the caller's count */
+        const int threads = parallel_thread_count();
+        parallel_set_thread_count(1);
+        status = run_recipe(NULL, recipe, ops, &shapes, attempt * recipe->steps, &margin, err);
+        parallel_set_thread_count(threads);
+        if (status != SIMCLR_OK)
             break;
+        status = SIMCLR_FAILED;
         if (margin.minimum >= GOLDEN_MARGIN) {
             golden_case_begin(g, recipe->op);
             recipe_metadata(g, recipe, attempt * recipe->steps, attempt + 1, &margin);
