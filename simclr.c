@@ -13,8 +13,7 @@
  *             update f and g to minimise L                  (SGD or LARS, warm-up + cosine)
  *
  * then what a run needs around it: checkpoints of a model (its settings from the one table of
- * data/run_settings.c; the trained encoder alone is eval/encoder.c), and the training-step
- * reference cases. Part 2, the program (compiled into `simclr` alone), parses
+ * data/run_settings.c; the trained encoder alone is eval/encoder.c). Part 2, the program (compiled into `simclr` alone), parses
  * flags from the tables, calls part 1 and prints: results on stdout, progress and errors on
  * stderr, exit status 0 only on success. The library never prints.
  *
@@ -385,90 +384,6 @@ int simclr_checkpoint_restore(simclr_model *model, const safetensors_file *file,
         return SIMCLR_FAILED;
     model->step = step;
     return SIMCLR_OK;
-}
-
-/* ---- the training-step reference cases ------------------------------------------------------ */
-
-/* One SGD step of the whole model on 4 images (the first built-in shapes, two cifar-preset
- * views each, as the program makes them) at 8 × 8 views, so ResNet-18's layer4 works on 1 × 1
- * maps. Small on purpose: a ReLU input within rounding distance of 0 may take the other side in
- * another correct implementation (another summation order, Winograd or direct convolution,
- * fused multiply-adds), and one flipped gate changes the update of every layer below it by
- * ~1e-2; at 8 × 8 the step has 0.3 M ReLU inputs and compares with PyTorch within 6e-5. The
- * separate case takes 6 images: with 4, batch norm over layer4's 1 × 1 maps is so ill-conditioned
- * that PyTorch's float32 and ours both miss the double result by 1e-4; the first 8 put a ReLU
- * input within rounding distance of 0 (REFERENCE=1 flips it); 6: PyTorch within 5e-5. */
-int simclr_golden_train_step(golden_case *g, int views_forward, void *context)
-{
-    static const size_t order[6] = {0, 1, 2, 3, 4, 5};
-    const size_t N = views_forward ? 6 : 4, C = 3, S = 8, view_floats = N * C * S * S;
-    simclr_config config = simclr_config_default();
-    simclr_error *err = golden_case_error(g);
-    aug_batch workspace;
-    simclr_model model;
-    aug_config augment;
-    dataset shapes;
-    const float lr = 0.1f;
-    float *view0, *view1, *loss;
-    int status = SIMCLR_FAILED;
-    (void)context;
-    golden_case_begin(g, "train_step");
-    config.batch = N;
-    config.channels = C;
-    config.height = config.width = S;
-    config.seed = GOLDEN_SEED;
-    config.views_forward = views_forward ? SIMCLR_VIEWS_SEPARATE : SIMCLR_VIEWS_JOINT;
-    if (aug_config_preset(&augment, "cifar", err) != SIMCLR_OK ||
-        dataset_open(&shapes, "builtin:shapes", 1, GOLDEN_SEED, err) != SIMCLR_OK)
-        return SIMCLR_FAILED;
-    augment.size = S;
-    if (simclr_model_create(&model, &config, err) != SIMCLR_OK) {
-        dataset_close(&shapes);
-        return SIMCLR_FAILED;
-    }
-    golden_case_meta(g, "arch", "resnet18");
-    golden_case_meta(g, "stem", "cifar");
-    golden_case_meta(g, "width", "1");
-    golden_case_meta(g, "head_layers", "%lu", (unsigned long)model.config.head.num_layers);
-    golden_case_meta(g, "hidden", "%lu", (unsigned long)model.config.head.hidden_dim);
-    golden_case_meta(g, "out_dim", "%lu", (unsigned long)model.config.head.out_dim);
-    golden_case_meta(g, "head_batch_norm", "%d", model.config.head.batch_norm);
-    golden_case_meta(g, "loss", "ntxent");
-    golden_case_meta(g, "temperature", "%.9g", (double)model.config.loss.temperature);
-    golden_case_meta(g, "optimizer", "sgd");
-    golden_case_meta(g, "lr", "%.9g", (double)lr);
-    golden_case_meta(g, "momentum", "%.9g", (double)model.config.optimizer.momentum);
-    golden_case_meta(g, "weight_decay", "%.9g", (double)model.config.optimizer.weight_decay);
-    golden_case_meta(g, "batch", "%lu", (unsigned long)N);
-    golden_case_meta(g, "views", views_forward ? "two batches of N: view0, then view1, batch-norm "
-                                                 "statistics per batch, running statistics "
-                                                 "updated twice"
-                                               : "one batch of 2N: view0 then view1, batch-norm "
-                                                 "statistics over both");
-    if (views_forward) /* (the joint case predates the key: absent means joint) */
-        golden_case_meta(g, "views_forward", "separate");
-    golden_case_copy_store(g, "before.", &model.store);
-    view0 = golden_case_tensor(g, "view0", 4, N, C, S, S);
-    view1 = golden_case_tensor(g, "view1", 4, N, C, S, S);
-    loss = golden_case_tensor(g, "loss", 1, 1, 0, 0, 0);
-    if (view0 != NULL && view1 != NULL && loss != NULL &&
-        aug_batch_create(&workspace, N, &augment, &shapes, err) == SIMCLR_OK) {
-        status = simclr_batch_of_views(&model, &workspace, &shapes, order, 0, &augment, 0, err);
-        aug_batch_destroy(&workspace);
-    }
-    if (status != SIMCLR_OK)
-        golden_case_abandon(g);
-    else {
-        memcpy(view0, model.views, view_floats * sizeof(float));
-        memcpy(view1, model.views + view_floats, view_floats * sizeof(float));
-        loss[0] = simclr_train_step(&model, lr);
-        golden_case_copy_store(g, "after.", &model.store);
-        status = golden_case_finish(g, views_forward ? "train_step_resnet18_cifar_n6_8x8_separate"
-                                                     : "train_step_resnet18_cifar_n4_8x8");
-    }
-    simclr_model_destroy(&model);
-    dataset_close(&shapes);
-    return status;
 }
 
 #endif /* SIMCLR_PROGRAM_ONLY */
@@ -1339,16 +1254,23 @@ static const setting golden_table[] = {
            "only the cases of these ops, comma-separated, each file the same bits as in the "
            "full set (default: all; the ops: conv2d, batchnorm2d, batchnorm1d, linear, relu, "
            "maxpool2d, avgpool, ntxent, brightness, contrast, saturation, hue, grayscale, "
-           "hflip, resized_crop, gaussian_blur, resnet, train_step)"),
+           "hflip, resized_crop, gaussian_blur, resnet, train_step, rng, init, view, "
+           "train_steps, end_to_end)"),
     THREADS(golden_options)};
 
 static const char golden_usage[] =
     "usage: simclr golden --out DIR [--cases OPS] [--threads T]\n\n"
     "Writes reference outputs (every layer forward and backward, NT-Xent, each augmentation\n"
     "op, ResNet-18 with both stems, a SimCLR training step with the views as one batch and as\n"
-    "two), one self-describing safetensors file per case, and DIR/README.txt listing them with\n"
+    "two, the random streams, the seeded views of each preset, three steps of SGD and of LARS,\n"
+    "one step from images to update), one self-describing safetensors file per case, and\n"
+    "DIR/README.txt listing them with\n"
     "the conventions they follow. tests/crosscheck_torch.py DIR checks them against PyTorch.\n"
     "The files are the same bits for any thread count and with OpenMP off.\n\n";
+
+/* The model's functions for the cases that train one (eval/golden_train.h). */
+static const golden_simclr golden_model = {simclr_model_create, simclr_model_destroy,
+                                           simclr_batch_of_views, simclr_train_step};
 
 static void golden_progress(const char *path) { fprintf(stderr, "simclr: wrote %s\n", path); }
 
@@ -1371,12 +1293,14 @@ static int command_golden(int argc, char **argv)
     /* The references are defined with every float operation rounded to float. */
     fprintf(stderr, "simclr: golden: note: this build evaluates float expressions with "
                     "FLT_EVAL_METHOD %d, not 0; its outputs differ from other platforms' in the "
-                    "last bits, and the train_step cases can differ more (see the README)\n",
+                    "last bits, and the cases that train a network can differ more (see the "
+                    "README)\n",
             (int)FLT_EVAL_METHOD);
 #endif
     if (run_files_make_folder(options.out, &err) != SIMCLR_OK ||
         golden_write_all(options.out, options.cases[0] != '\0' ? options.cases : NULL,
-                         simclr_golden_train_step, NULL, golden_progress, &err) != SIMCLR_OK)
+                         golden_train_cases, (void *)&golden_model, golden_progress, &err) !=
+            SIMCLR_OK)
         return failed(&err);
     printf("wrote the reference outputs to %s (listed in %s/README.txt)\n", options.out,
            options.out);

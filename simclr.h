@@ -58,6 +58,9 @@
  *   eval/probe.h     the linear probe and the kNN monitor on two feature sets
  *   eval/finetune.h  fine-tuning the encoder and a classifier on a few labels (semi-supervised)
  *   eval/golden.h    reference outputs of every op (simclr golden), for other implementations
+ *   eval/golden_streams.h  ... of the random streams, the initial weights and the view pipeline
+ *   eval/golden_train.h    ... of training steps, several steps and a whole augmented step
+ *   eval/golden_margin.h   how far a case's ReLU inputs lie from 0 (no knife edges)
  *   eval/bench.h     benchmarks of the kernels (simclr bench)
  */
 #ifndef SIMCLR_H
@@ -118,6 +121,9 @@
 #include "eval/report.h"
 #include "eval/finetune.h"
 #include "eval/golden.h"
+#include "eval/golden_margin.h"
+#include "eval/golden_streams.h"
+#include "eval/golden_train.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* The model: encoder f, projection head g, contrastive loss, optimiser                        */
@@ -227,12 +233,5 @@ int simclr_checkpoint_write(const char *path, const simclr_model *model,
  * step; the log into `history` (when not NULL; it must have room for the steps). */
 int simclr_checkpoint_restore(simclr_model *model, const safetensors_file *file,
                               const char *path, training_log *history, simclr_error *err);
-
-/* ------------------------------------------------------------------------------------------ */
-/* The training-step reference cases of simclr golden                                          */
-/* ------------------------------------------------------------------------------------------ */
-
-/* Writes one train_step case (views jointly or separately), for golden_write_all. */
-int simclr_golden_train_step(golden_case *g, int views_forward, void *context);
 
 #endif

@@ -90,42 +90,52 @@ size_t aug_view_workspace_floats(const aug_config *config, size_t channels, size
     return resize > blur ? resize : blur;
 }
 
+aug_view_params aug_view_sample(rng *random, const aug_config *config, size_t height,
+                                size_t width)
+{
+    aug_view_params p;
+    /* 1. random resized crop */
+    p.crop = aug_sample_resized_crop(random, height, width, config->min_scale, config->max_scale,
+                                     config->min_ratio, config->max_ratio);
+    /* 2-3. flips */
+    p.hflip = rng_uniform(random) < config->p_hflip;
+    p.vflip = rng_uniform(random) < config->p_vflip;
+    /* 4. colour jitter: the test, then its parameters, drawn either way */
+    p.jitter = rng_uniform(random) < config->p_jitter;
+    p.jitter_params = aug_jitter_draw(random, config->strength);
+    /* 5. random grayscale */
+    p.grayscale = rng_uniform(random) < config->p_gray;
+    /* 6. Gaussian blur: the test, then σ, drawn either way */
+    p.blur = rng_uniform(random) < config->p_blur;
+    p.blur_sigma = rng_uniform_range(random, config->blur_sigma_min, config->blur_sigma_max);
+    p.blur_kernel = aug_blur_kernel_size(config->size);
+    return p;
+}
+
+void aug_view_apply(float *view, const float *image, size_t channels, size_t height, size_t width,
+                    const aug_config *config, const aug_view_params *p, float *workspace)
+{
+    const size_t S = config->size;
+    aug_resize(view, image, channels, height, width, p->crop, S, S, workspace);
+    if (p->hflip)
+        aug_hflip(view, channels, S, S);
+    if (p->vflip)
+        aug_vflip(view, channels, S, S);
+    if (p->jitter)
+        aug_jitter_apply(view, channels, S, S, &p->jitter_params);
+    if (p->grayscale)
+        aug_grayscale(view, channels, S, S);
+    if (p->blur)
+        aug_gaussian_blur(view, channels, S, S, p->blur_kernel, p->blur_sigma, workspace);
+    if (config->normalize) /* 7. */
+        aug_normalize(view, channels, S, S, config->mean, config->std);
+}
+
 void aug_view(float *view, const float *image, size_t channels, size_t height, size_t width,
               const aug_config *config, rng *random, float *workspace)
 {
-    const size_t S = config->size;
-    aug_crop crop;
-    aug_jitter jitter;
-    int flip, flip_vertical, apply_jitter, gray, blur;
-    float sigma;
-    /* 1. random resized crop */
-    crop = aug_sample_resized_crop(random, height, width, config->min_scale, config->max_scale,
-                                   config->min_ratio, config->max_ratio);
-    aug_resize(view, image, channels, height, width, crop, S, S, workspace);
-    /* 2-3. flips */
-    flip = rng_uniform(random) < config->p_hflip;
-    flip_vertical = rng_uniform(random) < config->p_vflip;
-    if (flip)
-        aug_hflip(view, channels, S, S);
-    if (flip_vertical)
-        aug_vflip(view, channels, S, S);
-    /* 4. colour jitter: the test, then its parameters, drawn either way */
-    apply_jitter = rng_uniform(random) < config->p_jitter;
-    jitter = aug_jitter_draw(random, config->strength);
-    if (apply_jitter)
-        aug_jitter_apply(view, channels, S, S, &jitter);
-    /* 5. random grayscale */
-    gray = rng_uniform(random) < config->p_gray;
-    if (gray)
-        aug_grayscale(view, channels, S, S);
-    /* 6. Gaussian blur: the test, then σ, drawn either way */
-    blur = rng_uniform(random) < config->p_blur;
-    sigma = rng_uniform_range(random, config->blur_sigma_min, config->blur_sigma_max);
-    if (blur)
-        aug_gaussian_blur(view, channels, S, S, aug_blur_kernel_size(S), sigma, workspace);
-    /* 7. normalise */
-    if (config->normalize)
-        aug_normalize(view, channels, S, S, config->mean, config->std);
+    const aug_view_params params = aug_view_sample(random, config, height, width);
+    aug_view_apply(view, image, channels, height, width, config, &params, workspace);
 }
 
 size_t aug_batch_workspace_floats(const aug_config *config, size_t channels, size_t height,

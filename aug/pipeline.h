@@ -42,6 +42,7 @@
 
 #include "../nn/error.h"
 #include "../nn/rng.h"
+#include "geometry.h"
 
 typedef struct aug_config {
     size_t size;                       /* output side */
@@ -70,6 +71,28 @@ aug_jitter aug_jitter_draw(rng *random, float strength);
 /* Applies the four operations in the drawn order. */
 void aug_jitter_apply(float *image, /* (C, H, W) */
                       size_t channels, size_t height, size_t width, const aug_jitter *jitter);
+
+/* Every parameter one view draws (steps 1-6), whether or not it is applied. */
+typedef struct aug_view_params {
+    aug_crop crop;                 /* step 1's window */
+    int hflip, vflip;              /* steps 2-3: 1 when applied */
+    int jitter;                    /* step 4 applied */
+    aug_jitter jitter_params;      /* its order and factors, drawn either way */
+    int grayscale;                 /* step 5 applied */
+    int blur;                      /* step 6 applied */
+    float blur_sigma;              /* σ, drawn either way */
+    size_t blur_kernel;            /* the kernel size for the output side (aug/blur.h) */
+} aug_view_params;
+
+/* Draws one view's parameters from `random` in the order of steps 1-6, for an H × W image. */
+aug_view_params aug_view_sample(rng *random, const aug_config *config, size_t height,
+                                size_t width);
+
+/* Makes the view from its drawn parameters (steps 1-7); aug_view is aug_view_sample then this. */
+void aug_view_apply(float *view,        /* (C, size, size) */
+                    const float *image, /* (C, H, W) in [0, 1] */
+                    size_t channels, size_t height, size_t width, const aug_config *config,
+                    const aug_view_params *params, float *workspace);
 
 /* Floats of workspace one view of a C × H × W image needs (never less for a larger H or W). */
 size_t aug_view_workspace_floats(const aug_config *config, size_t channels, size_t height,

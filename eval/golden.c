@@ -4,6 +4,7 @@
 #include "golden.h"
 
 #include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,29 +28,9 @@
 #include "../nn/pool.h"
 #include "../nn/resnet.h"
 #include "../nn/rng.h"
+#include "golden_margin.h"
+#include "golden_streams.h"
 
-#define GOLDEN_MAX_TENSORS 320
-#define GOLDEN_MAX_METADATA 24
-#define GOLDEN_README_MAX 32768
-
-/* One case being assembled: its tensors (owned here) and metadata. */
-struct golden_case {
-    const char *dir;
-    char readme[GOLDEN_README_MAX];           /* README.txt, written at the end */
-    size_t readme_length;
-    void (*progress)(const char *path);
-    uint64_t number;                          /* the case's index: its input streams */
-    safetensors_entry entries[GOLDEN_MAX_TENSORS];
-    char names[GOLDEN_MAX_TENSORS][SAFETENSORS_NAME_MAX];
-    void *owned[GOLDEN_MAX_TENSORS];
-    size_t count;
-    safetensors_metadata metadata[GOLDEN_MAX_METADATA];
-    size_t metadata_count;
-    int failed;                               /* an allocation failed */
-    simclr_error *err;
-};
-
-/* Appends to README.txt (silently cut at its capacity, which the cases stay far below). */
 /* FLT_EVAL_METHOD of this build, for README.txt (-1: indeterminable or not defined). */
 static int golden_float_eval_method(void)
 {
@@ -58,167 +39,6 @@ static int golden_float_eval_method(void)
 #else
     return -1;
 #endif
-}
-
-static void readme_append(golden_case *g, const char *format, ...)
-{
-    va_list args;
-    int written;
-    if (g->readme_length + 1 >= GOLDEN_README_MAX)
-        return;
-    va_start(args, format);
-    written = vsnprintf(g->readme + g->readme_length, GOLDEN_README_MAX - g->readme_length,
-                        format, args);
-    va_end(args);
-    if (written > 0)
-        g->readme_length += (size_t)written;
-    if (g->readme_length >= GOLDEN_README_MAX)
-        g->readme_length = GOLDEN_README_MAX - 1;
-}
-
-void golden_case_begin(golden_case *g, const char *op)
-{
-    g->count = 0;
-    g->metadata_count = 0;
-    g->failed = 0;
-    g->number++;
-    strcpy(g->metadata[0].key, "op");
-    snprintf(g->metadata[0].value, sizeof g->metadata[0].value, "%s", op);
-    g->metadata_count = 1;
-}
-
-void golden_case_meta(golden_case *g, const char *key, const char *format, ...)
-{
-    va_list args;
-    if (g->metadata_count >= GOLDEN_MAX_METADATA)
-        return;
-    snprintf(g->metadata[g->metadata_count].key, SAFETENSORS_NAME_MAX, "%s", key);
-    va_start(args, format);
-    vsnprintf(g->metadata[g->metadata_count].value, sizeof g->metadata[0].value, format, args);
-    va_end(args);
-    g->metadata_count++;
-}
-
-/* Adds an entry (F32 or I64) whose memory `owned` the case frees when written (NULL: none). */
-static void case_entry(golden_case *g, const char *name, int ndim, const size_t *shape,
-                       const float *f32, const int64_t *i64, void *owned)
-{
-    safetensors_entry *e;
-    int d;
-    if (g->count >= GOLDEN_MAX_TENSORS) {
-        g->failed = 1;
-        simclr_free(owned);
-        return;
-    }
-    e = &g->entries[g->count];
-    memset(e, 0, sizeof *e);
-    snprintf(g->names[g->count], SAFETENSORS_NAME_MAX, "%s", name);
-    e->name = g->names[g->count];
-    e->ndim = ndim;
-    for (d = 0; d < ndim; d++)
-        e->shape[d] = shape[d];
-    e->f32 = f32;
-    e->i64 = i64;
-    g->owned[g->count] = owned;
-    g->count++;
-}
-
-/* A new zeroed float tensor named `name` of the given shape, owned by the case. */
-float *golden_case_tensor(golden_case *g, const char *name, int ndim, size_t d0, size_t d1,
-                          size_t d2, size_t d3)
-{
-    const size_t dims[4] = {d0, d1, d2, d3};
-    size_t count = 1;
-    int d;
-    float *data;
-    for (d = 0; d < ndim; d++)
-        count *= dims[d];
-    data = simclr_calloc(count > 0 ? count : 1, sizeof(float), "golden: tensor", g->err);
-    if (data == NULL) {
-        g->failed = 1;
-        return NULL;
-    }
-    case_entry(g, name, ndim, dims, data, NULL, data);
-    return g->failed ? NULL : data;
-}
-
-/* Copies of a model's whole state under prefix (owned by the case). */
-void golden_case_copy_store(golden_case *g, const char *prefix, const param_store *store)
-{
-    size_t i;
-    char name[SAFETENSORS_NAME_MAX];
-    for (i = 0; i < store->count && !g->failed; i++) {
-        const param_entry *e = &store->entries[i];
-        snprintf(name, sizeof name, "%s%s", prefix, e->name);
-        if (e->role == BUFFER_NUM_BATCHES_TRACKED) {
-            int64_t *copy = simclr_calloc(1, sizeof(int64_t), "golden: counter", g->err);
-            if (copy == NULL) {
-                g->failed = 1;
-                return;
-            }
-            *copy = store->counters[e->offset];
-            case_entry(g, name, 0, e->shape, NULL, copy, copy);
-        } else {
-            float *copy = golden_case_tensor(g, name, e->ndim, e->shape[0], e->shape[1], e->shape[2],
-                                      e->shape[3]);
-            if (copy == NULL)
-                return;
-            memcpy(copy,
-                   (param_role_is_trainable(e->role) ? store->params : store->buffers) + e->offset,
-                   e->count * sizeof(float));
-        }
-    }
-}
-
-void golden_case_abandon(golden_case *g)
-{
-    size_t i;
-    for (i = 0; i < g->count; i++)
-        simclr_free(g->owned[i]);
-    g->count = 0;
-}
-
-simclr_error *golden_case_error(golden_case *g)
-{
-    return g->err;
-}
-
-/* Uniform values on [low, high) from the case's stream number `which`. */
-static void case_fill(golden_case *g, float *x, size_t count, float low, float high,
-                      uint64_t which)
-{
-    rng random;
-    size_t i;
-    rng_stream(&random, GOLDEN_SEED, RNG_DOMAIN_DATA, g->number, which, 0);
-    for (i = 0; i < count; i++)
-        x[i] = rng_uniform_range(&random, low, high);
-}
-
-/* Writes the case as dir/name.safetensors, lists it in the README and frees its tensors. */
-int golden_case_finish(golden_case *g, const char *name)
-{
-    char path[4096];
-    size_t i;
-    int status = SIMCLR_FAILED;
-    if (!g->failed) {
-        snprintf(path, sizeof path, "%s/%s.safetensors", g->dir, name);
-        status = safetensors_write(path, g->entries, g->count, g->metadata, g->metadata_count,
-                                   g->err);
-        if (status == SIMCLR_OK) {
-            readme_append(g, "%-44s", name);
-            for (i = 0; i < g->metadata_count; i++)
-                readme_append(g, " %s=%s", g->metadata[i].key, g->metadata[i].value);
-            readme_append(g, "\n");
-            if (g->progress != NULL)
-                g->progress(path);
-        }
-    } else if (g->err->message[0] == '\0') {
-        simclr_fail(g->err, "golden: case %s has too many tensors", name);
-    }
-    for (i = 0; i < g->count; i++)
-        simclr_free(g->owned[i]);
-    g->count = 0;
-    return status;
 }
 
 /* ---- layers -------------------------------------------------------------------------------- */
@@ -230,8 +50,8 @@ static int golden_conv2d(golden_case *g, size_t B, size_t C, size_t H, size_t W,
     size_t floats;
     float *x, *weight, *bias, *y, *dy, *dx, *dweight, *dbias, *workspace;
     char name[96];
-    if (conv2d_shape_init(&shape, B, C, H, W, O, k, s, p, g->err) != SIMCLR_OK ||
-        conv2d_workspace_floats(&shape, &floats, g->err) != SIMCLR_OK)
+    if (conv2d_shape_init(&shape, B, C, H, W, O, k, s, p, golden_case_error(g)) != SIMCLR_OK ||
+        conv2d_workspace_floats(&shape, &floats, golden_case_error(g)) != SIMCLR_OK)
         return SIMCLR_FAILED;
     golden_case_begin(g, "conv2d");
     golden_case_meta(g, "stride", "%lu", (unsigned long)s);
@@ -245,16 +65,16 @@ static int golden_conv2d(golden_case *g, size_t B, size_t C, size_t H, size_t W,
     dx = golden_case_tensor(g, "dx", 4, B, C, H, W);
     dweight = golden_case_tensor(g, "dweight", 4, O, C, k, k);
     dbias = golden_case_tensor(g, "dbias", 1, O, 0, 0, 0);
-    workspace = simclr_calloc(floats, sizeof(float), "golden: workspace", g->err);
-    if (g->failed || workspace == NULL) {
+    workspace = simclr_calloc(floats, sizeof(float), "golden: workspace", golden_case_error(g));
+    if (golden_case_failed(g) || workspace == NULL) {
         simclr_free(workspace);
-        g->failed = 1;
+        golden_case_fail(g);
         return golden_case_finish(g, "conv2d");
     }
-    case_fill(g, x, B * C * H * W, -1.0f, 1.0f, 0);
-    case_fill(g, weight, O * C * k * k, -0.5f, 0.5f, 1);
-    case_fill(g, bias, O, -0.5f, 0.5f, 2);
-    case_fill(g, dy, B * O * shape.out_height * shape.out_width, -1.0f, 1.0f, 3);
+    golden_case_fill(g, x, B * C * H * W, -1.0f, 1.0f, 0);
+    golden_case_fill(g, weight, O * C * k * k, -0.5f, 0.5f, 1);
+    golden_case_fill(g, bias, O, -0.5f, 0.5f, 2);
+    golden_case_fill(g, dy, B * O * shape.out_height * shape.out_width, -1.0f, 1.0f, 3);
     conv2d_forward(y, x, weight, bias, &shape, workspace);
     conv2d_backward(dx, dweight, dbias, dy, x, weight, &shape, workspace);
     simclr_free(workspace);
@@ -295,20 +115,20 @@ static int golden_batchnorm(golden_case *g, size_t B, size_t C, size_t H, size_t
     dx = golden_case_tensor(g, "dx", ndim, B, C, H, W);
     dweight = golden_case_tensor(g, "dweight", 1, C, 0, 0, 0);
     dbias = golden_case_tensor(g, "dbias", 1, C, 0, 0, 0);
-    saved_mean = simclr_calloc(C, sizeof(float), "golden: mean", g->err);
-    saved_inverse_std = simclr_calloc(C, sizeof(float), "golden: std", g->err);
-    if (g->failed || saved_mean == NULL || saved_inverse_std == NULL) {
+    saved_mean = simclr_calloc(C, sizeof(float), "golden: mean", golden_case_error(g));
+    saved_inverse_std = simclr_calloc(C, sizeof(float), "golden: std", golden_case_error(g));
+    if (golden_case_failed(g) || saved_mean == NULL || saved_inverse_std == NULL) {
         simclr_free(saved_mean);
         simclr_free(saved_inverse_std);
-        g->failed = 1;
+        golden_case_fail(g);
         return golden_case_finish(g, "batchnorm");
     }
-    case_fill(g, x, n, -1.0f, 3.0f, 0);
-    case_fill(g, weight, C, 0.5f, 1.5f, 1);
-    case_fill(g, bias, C, -0.5f, 0.5f, 2);
-    case_fill(g, rm, C, -0.5f, 0.5f, 3);
-    case_fill(g, rv, C, 0.5f, 2.0f, 4);
-    case_fill(g, dy, n, -1.0f, 1.0f, 5);
+    golden_case_fill(g, x, n, -1.0f, 3.0f, 0);
+    golden_case_fill(g, weight, C, 0.5f, 1.5f, 1);
+    golden_case_fill(g, bias, C, -0.5f, 0.5f, 2);
+    golden_case_fill(g, rm, C, -0.5f, 0.5f, 3);
+    golden_case_fill(g, rv, C, 0.5f, 2.0f, 4);
+    golden_case_fill(g, dy, n, -1.0f, 1.0f, 5);
     memcpy(rm_out, rm, C * sizeof(float));
     memcpy(rv_out, rv, C * sizeof(float));
     shape.batch = B;
@@ -337,7 +157,7 @@ static int golden_linear(golden_case *g, size_t B, size_t in, size_t out)
     size_t floats;
     float *x, *weight, *bias, *y, *dy, *dx, *dweight, *dbias, *workspace;
     char name[96];
-    if (linear_workspace_floats(B, in, out, &floats, g->err) != SIMCLR_OK)
+    if (linear_workspace_floats(B, in, out, &floats, golden_case_error(g)) != SIMCLR_OK)
         return SIMCLR_FAILED;
     golden_case_begin(g, "linear");
     x = golden_case_tensor(g, "x", 2, B, in, 0, 0);
@@ -348,16 +168,16 @@ static int golden_linear(golden_case *g, size_t B, size_t in, size_t out)
     dx = golden_case_tensor(g, "dx", 2, B, in, 0, 0);
     dweight = golden_case_tensor(g, "dweight", 2, out, in, 0, 0);
     dbias = golden_case_tensor(g, "dbias", 1, out, 0, 0, 0);
-    workspace = simclr_calloc(floats, sizeof(float), "golden: workspace", g->err);
-    if (g->failed || workspace == NULL) {
+    workspace = simclr_calloc(floats, sizeof(float), "golden: workspace", golden_case_error(g));
+    if (golden_case_failed(g) || workspace == NULL) {
         simclr_free(workspace);
-        g->failed = 1;
+        golden_case_fail(g);
         return golden_case_finish(g, "linear");
     }
-    case_fill(g, x, B * in, -1.0f, 1.0f, 0);
-    case_fill(g, weight, out * in, -0.5f, 0.5f, 1);
-    case_fill(g, bias, out, -0.5f, 0.5f, 2);
-    case_fill(g, dy, B * out, -1.0f, 1.0f, 3);
+    golden_case_fill(g, x, B * in, -1.0f, 1.0f, 0);
+    golden_case_fill(g, weight, out * in, -0.5f, 0.5f, 1);
+    golden_case_fill(g, bias, out, -0.5f, 0.5f, 2);
+    golden_case_fill(g, dy, B * out, -1.0f, 1.0f, 3);
     linear_forward(y, x, weight, bias, B, in, out, workspace);
     linear_backward(dx, dweight, dbias, dy, x, weight, B, in, out, workspace);
     simclr_free(workspace);
@@ -376,10 +196,10 @@ static int golden_relu(golden_case *g, size_t B, size_t C, size_t H, size_t W)
     y = golden_case_tensor(g, "y", 4, B, C, H, W);
     dy = golden_case_tensor(g, "dy", 4, B, C, H, W);
     dx = golden_case_tensor(g, "dx", 4, B, C, H, W);
-    if (g->failed)
+    if (golden_case_failed(g))
         return golden_case_finish(g, "relu");
-    case_fill(g, x, n, -1.0f, 1.0f, 0);
-    case_fill(g, dy, n, -1.0f, 1.0f, 1);
+    golden_case_fill(g, x, n, -1.0f, 1.0f, 0);
+    golden_case_fill(g, dy, n, -1.0f, 1.0f, 1);
     relu_forward(y, x, n);
     relu_backward(dx, dy, y, n);
     snprintf(name, sizeof name, "relu_%lux%lux%lux%lu", (unsigned long)B, (unsigned long)C,
@@ -395,7 +215,7 @@ static int golden_maxpool(golden_case *g, size_t B, size_t C, size_t H, size_t W
     int32_t *argmax;
     char name[96];
     if (pool_shape_init(&shape, B, C, H, W, k, s, p) != 0)
-        return simclr_fail(g->err, "golden: maxpool geometry");
+        return simclr_fail(golden_case_error(g), "golden: maxpool geometry");
     golden_case_begin(g, "maxpool2d");
     golden_case_meta(g, "kernel", "%lu", (unsigned long)k);
     golden_case_meta(g, "stride", "%lu", (unsigned long)s);
@@ -405,14 +225,14 @@ static int golden_maxpool(golden_case *g, size_t B, size_t C, size_t H, size_t W
     dy = golden_case_tensor(g, "dy", 4, B, C, shape.out_height, shape.out_width);
     dx = golden_case_tensor(g, "dx", 4, B, C, H, W);
     argmax = simclr_calloc(B * C * shape.out_height * shape.out_width, sizeof(int32_t),
-                           "golden: argmax", g->err);
-    if (g->failed || argmax == NULL) {
+                           "golden: argmax", golden_case_error(g));
+    if (golden_case_failed(g) || argmax == NULL) {
         simclr_free(argmax);
-        g->failed = 1;
+        golden_case_fail(g);
         return golden_case_finish(g, "maxpool2d");
     }
-    case_fill(g, x, B * C * H * W, -1.0f, 1.0f, 0);
-    case_fill(g, dy, B * C * shape.out_height * shape.out_width, -1.0f, 1.0f, 1);
+    golden_case_fill(g, x, B * C * H * W, -1.0f, 1.0f, 0);
+    golden_case_fill(g, dy, B * C * shape.out_height * shape.out_width, -1.0f, 1.0f, 1);
     maxpool_forward(y, argmax, x, &shape);
     maxpool_backward(dx, dy, argmax, &shape);
     simclr_free(argmax);
@@ -432,10 +252,10 @@ static int golden_avgpool(golden_case *g, size_t B, size_t C, size_t H, size_t W
     y = golden_case_tensor(g, "y", 2, B, C, 0, 0);
     dy = golden_case_tensor(g, "dy", 2, B, C, 0, 0);
     dx = golden_case_tensor(g, "dx", 4, B, C, H, W);
-    if (g->failed)
+    if (golden_case_failed(g))
         return golden_case_finish(g, "avgpool");
-    case_fill(g, x, B * C * H * W, -1.0f, 1.0f, 0);
-    case_fill(g, dy, B * C, -1.0f, 1.0f, 1);
+    golden_case_fill(g, x, B * C * H * W, -1.0f, 1.0f, 0);
+    golden_case_fill(g, dy, B * C, -1.0f, 1.0f, 1);
     avgpool_forward(y, x, B, C, H * W);
     avgpool_backward(dx, dy, B, C, H * W);
     snprintf(name, sizeof name, "avgpool_b%lu_c%lu_%lux%lu", (unsigned long)B, (unsigned long)C,
@@ -453,7 +273,7 @@ static int golden_ntxent(golden_case *g, size_t N, size_t d, float temperature)
     float *z0, *z1, *value, *dz0, *dz1, *memory;
     char name[96];
     loss.temperature = temperature;
-    if (contrastive_cache_floats(N, d, &floats, g->err) != SIMCLR_OK)
+    if (contrastive_cache_floats(N, d, &floats, golden_case_error(g)) != SIMCLR_OK)
         return SIMCLR_FAILED;
     golden_case_begin(g, "ntxent");
     golden_case_meta(g, "temperature", "%.9g", (double)temperature);
@@ -462,14 +282,14 @@ static int golden_ntxent(golden_case *g, size_t N, size_t d, float temperature)
     value = golden_case_tensor(g, "loss", 1, 1, 0, 0, 0);
     dz0 = golden_case_tensor(g, "dz0", 2, N, d, 0, 0);
     dz1 = golden_case_tensor(g, "dz1", 2, N, d, 0, 0);
-    memory = simclr_calloc(floats, sizeof(float), "golden: loss cache", g->err);
-    if (g->failed || memory == NULL) {
+    memory = simclr_calloc(floats, sizeof(float), "golden: loss cache", golden_case_error(g));
+    if (golden_case_failed(g) || memory == NULL) {
         simclr_free(memory);
-        g->failed = 1;
+        golden_case_fail(g);
         return golden_case_finish(g, "ntxent");
     }
-    case_fill(g, z0, N * d, -1.0f, 1.0f, 0);
-    case_fill(g, z1, N * d, -1.0f, 1.0f, 1);
+    golden_case_fill(g, z0, N * d, -1.0f, 1.0f, 0);
+    golden_case_fill(g, z1, N * d, -1.0f, 1.0f, 1);
     contrastive_cache_bind(&cache, memory, N, d);
     value[0] = contrastive_loss_forward(&cache, z0, z1, &loss, N, d);
     contrastive_loss_backward(dz0, dz1, &cache, &loss, N, d);
@@ -500,9 +320,9 @@ static int golden_colour(golden_case *g, golden_colour_op op, size_t C, size_t H
         golden_case_meta(g, "num_output_channels", "%lu", (unsigned long)C);
     img = golden_case_tensor(g, "img", 3, C, H, W, 0);
     out = golden_case_tensor(g, "out", 3, C, H, W, 0);
-    if (g->failed)
+    if (golden_case_failed(g))
         return golden_case_finish(g, names[op]);
-    case_fill(g, img, n, 0.0f, 1.0f, 0);
+    golden_case_fill(g, img, n, 0.0f, 1.0f, 0);
     memcpy(out, img, n * sizeof(float));
     switch (op) {
     case OP_BRIGHTNESS: aug_brightness(out, C, H, W, factor); break;
@@ -538,13 +358,13 @@ static int golden_resized_crop(golden_case *g, size_t C, size_t H, size_t W, siz
     img = golden_case_tensor(g, "img", 3, C, H, W, 0);
     out = golden_case_tensor(g, "out", 3, C, size, size, 0);
     workspace = simclr_calloc(aug_resize_workspace_floats(C, height, size), sizeof(float),
-                              "golden: workspace", g->err);
-    if (g->failed || workspace == NULL) {
+                              "golden: workspace", golden_case_error(g));
+    if (golden_case_failed(g) || workspace == NULL) {
         simclr_free(workspace);
-        g->failed = 1;
+        golden_case_fail(g);
         return golden_case_finish(g, "resized_crop");
     }
-    case_fill(g, img, C * H * W, 0.0f, 1.0f, 0);
+    golden_case_fill(g, img, C * H * W, 0.0f, 1.0f, 0);
     window.top = top;
     window.left = left;
     window.height = height;
@@ -566,13 +386,13 @@ static int golden_blur(golden_case *g, size_t C, size_t H, size_t W, size_t kern
     golden_case_meta(g, "sigma", "%.9g", (double)sigma);
     img = golden_case_tensor(g, "img", 3, C, H, W, 0);
     out = golden_case_tensor(g, "out", 3, C, H, W, 0);
-    workspace = simclr_calloc(C * H * W, sizeof(float), "golden: workspace", g->err);
-    if (g->failed || workspace == NULL) {
+    workspace = simclr_calloc(C * H * W, sizeof(float), "golden: workspace", golden_case_error(g));
+    if (golden_case_failed(g) || workspace == NULL) {
         simclr_free(workspace);
-        g->failed = 1;
+        golden_case_fail(g);
         return golden_case_finish(g, "gaussian_blur");
     }
-    case_fill(g, img, C * H * W, 0.0f, 1.0f, 0);
+    golden_case_fill(g, img, C * H * W, 0.0f, 1.0f, 0);
     memcpy(out, img, C * H * W * sizeof(float));
     aug_gaussian_blur(out, C, H, W, kernel, sigma, workspace);
     simclr_free(workspace);
@@ -591,10 +411,10 @@ static void randomize_batchnorm(golden_case *g, param_store *store)
         const param_entry *e = &store->entries[i];
         float *at = (param_role_is_trainable(e->role) ? store->params : store->buffers) + e->offset;
         switch (e->role) {
-        case PARAM_BN_WEIGHT: case_fill(g, at, e->count, 0.5f, 1.5f, 100 + i); break;
-        case PARAM_BN_BIAS: case_fill(g, at, e->count, -0.2f, 0.2f, 100 + i); break;
-        case BUFFER_RUNNING_MEAN: case_fill(g, at, e->count, -0.2f, 0.2f, 100 + i); break;
-        case BUFFER_RUNNING_VAR: case_fill(g, at, e->count, 0.5f, 1.5f, 100 + i); break;
+        case PARAM_BN_WEIGHT: golden_case_fill(g, at, e->count, 0.5f, 1.5f, 100 + i); break;
+        case PARAM_BN_BIAS: golden_case_fill(g, at, e->count, -0.2f, 0.2f, 100 + i); break;
+        case BUFFER_RUNNING_MEAN: golden_case_fill(g, at, e->count, -0.2f, 0.2f, 100 + i); break;
+        case BUFFER_RUNNING_VAR: golden_case_fill(g, at, e->count, 0.5f, 1.5f, 100 + i); break;
         default: break;
         }
     }
@@ -617,12 +437,12 @@ static int golden_resnet(golden_case *g, resnet_stem stem, size_t side)
     config.num_classes = 0;
     param_store_init(&store);
     golden_case_begin(g, "resnet");
-    if (resnet_plan(&net, &config, &store, "", g->err) != SIMCLR_OK ||
-        param_store_allocate(&store, g->err) != SIMCLR_OK) {
+    if (resnet_plan(&net, &config, &store, "", golden_case_error(g)) != SIMCLR_OK ||
+        param_store_allocate(&store, golden_case_error(g)) != SIMCLR_OK) {
         param_store_destroy(&store);
         return SIMCLR_FAILED;
     }
-    if (resnet_activations_create(&acts, &net, B, side, side, g->err) != SIMCLR_OK) {
+    if (resnet_activations_create(&acts, &net, B, side, side, golden_case_error(g)) != SIMCLR_OK) {
         param_store_destroy(&store);
         return SIMCLR_FAILED;
     }
@@ -636,10 +456,16 @@ static int golden_resnet(golden_case *g, resnet_stem stem, size_t side)
     golden_case_copy_store(g, "", &store);
     x = golden_case_tensor(g, "x", 4, B, C, side, side);
     h = golden_case_tensor(g, "h", 2, B, net.feature_dim, 0, 0);
-    if (!g->failed) {
-        case_fill(g, x, B * C * side * side, -2.0f, 2.0f, 0);
+    if (!golden_case_failed(g)) {
+        golden_case_fill(g, x, B * C * side * side, -2.0f, 2.0f, 0);
+        golden_margin margin;
         resnet_forward(&acts, x, &net, &store, 0);
         memcpy(h, acts.features, B * net.feature_dim * sizeof(float));
+        golden_margin_init(&margin);
+        golden_margin_resnet(&margin, &acts, &net, &store, 0);
+        /* recorded, not required: a forward pass alone is continuous in every ReLU input */
+        golden_case_meta(g, "relu_inputs", "%lu", (unsigned long)margin.inputs);
+        golden_case_meta(g, "relu_margin", "%.6g", margin.minimum);
     }
     resnet_activations_destroy(&acts);
     param_store_destroy(&store);
@@ -655,7 +481,7 @@ static int golden_resnet(golden_case *g, resnet_stem stem, size_t side)
 static const char *const golden_op_names[] = {
     "conv2d", "batchnorm2d", "batchnorm1d", "linear", "relu", "maxpool2d", "avgpool", "ntxent",
     "brightness", "contrast", "saturation", "hue", "grayscale", "hflip", "resized_crop",
-    "gaussian_blur", "resnet", "train_step"};
+    "gaussian_blur", "resnet", "train_step", "rng", "init", "view", "train_steps", "end_to_end"};
 
 static size_t count_char(const char *text, char c)
 {
@@ -665,16 +491,16 @@ static size_t count_char(const char *text, char c)
     return count;
 }
 
-/* A training-step case through the caller's writer (none: the case is left out, keeping its
+/* Cases that train a model, through the caller's writer (none: left out, keeping their
  * number). */
-static int write_train_step(golden_case *g, golden_train_step_writer writer, int views_forward,
-                            void *context)
+static int write_train(golden_case *g, golden_train_writer writer, golden_train_kind kind,
+                       void *context)
 {
     if (writer == NULL) {
-        g->number++;
+        golden_case_skip(g);
         return SIMCLR_OK;
     }
-    return writer(g, views_forward, context);
+    return writer(g, kind, context);
 }
 
 /* Is `op` in the comma-separated list `ops` (NULL: every op)? */
@@ -691,7 +517,7 @@ static int golden_selected(const char *ops, const char *op)
     return ops == NULL;
 }
 
-int golden_write_all(const char *dir, const char *ops, golden_train_step_writer train_step,
+int golden_write_all(const char *dir, const char *ops, golden_train_writer train,
                      void *context, void (*progress)(const char *path), simclr_error *err)
 {
     static const size_t conv[][8] = {/* B, C, H, W, O, k, s, p */
@@ -704,7 +530,6 @@ int golden_write_all(const char *dir, const char *ops, golden_train_step_writer 
     static const float saturation[] = {0.0f, 0.5f, 1.5f, 2.0f};
     static const float hue[] = {-0.5f, -0.2f, 0.0f, 0.1f, 0.5f};
     golden_case *g;
-    char path[4096];
     size_t i, known = 0;
     int ok = 1;
     for (i = 0; ops != NULL && i < sizeof golden_op_names / sizeof golden_op_names[0]; i++)
@@ -712,13 +537,10 @@ int golden_write_all(const char *dir, const char *ops, golden_train_step_writer 
     if (ops != NULL && (known == 0 || known != 1 + count_char(ops, ',')))
         return simclr_fail(err, "--cases '%s': each item must be the op of a case, "
                                 "once (the ops: simclr golden --help)", ops);
-    g = simclr_calloc(1, sizeof *g, "golden: case", err);
+    g = golden_case_create(dir, progress, err);
     if (g == NULL)
         return SIMCLR_FAILED;
-    g->dir = dir;
-    g->progress = progress;
-    g->err = err;
-    readme_append(g, "%s%d%s%s%s",
+    golden_readme(g, "%s%d%s%s",
             "simclr-c reference outputs: one safetensors file per case, listed at the end.\n"
             "Each file's __metadata__ holds 'op' and every scalar parameter as a decimal\n"
             "string; its tensors are the inputs, the parameters and this implementation's\n"
@@ -797,41 +619,87 @@ int golden_write_all(const char *dir, const char *ops, golden_train_step_writer 
             "              stem=imagenet: torchvision's stem; stem=cifar: conv1 = Conv2d(3, 64,\n"
             "              3, stride 1, padding 1, bias=False) and no max-pool. Tensors by\n"
             "              torchvision's state_dict names; the batch-norm weights, biases and\n"
-            "              running statistics are random, so evaluation mode matters.\n",
-            "train_step    one SimCLR step: the cifar-stem resnet above + LightlySSL's\n"
-            "              SimCLRProjectionHead (projection_head.layers = Linear(512, hidden,\n"
+            "              running statistics are random, so evaluation mode matters.\n");
+
+    golden_readme(g, "%s",
+            "train_step    one SimCLR step on ResNet-18 at width 1/16 (every channel count of\n"
+            "              torchvision's resnet18 divided by 16: 4, 8, 16, 32; the cifar stem as\n"
+            "              above, conv1 = Conv2d(3, 4, 3, 1, 1, bias=False)) + LightlySSL's\n"
+            "              SimCLRProjectionHead (projection_head.layers = Linear(32, hidden,\n"
             "              bias=False), BatchNorm1d, ReLU, Linear(hidden, out_dim, bias=False),\n"
-            "              BatchNorm1d) in training mode. before.* is the state before the step,\n"
-            "              after.* after it; view0 and view1 are two augmented views (cifar\n"
-            "              preset, 8 x 8) of the first N built-in shapes images;\n"
-            "              loss = NT-Xent(z0, z1) as above. Metadata views_forward says how the\n"
-            "              views go through the network:\n"
+            "              BatchNorm1d) in training mode, hidden 16, out_dim 8. before.* is the\n"
+            "              state before the step (the init case's), after.* after it; view0 and\n"
+            "              view1 (N, 3, 8, 8) are the views (cifar preset at size 8) of the first\n"
+            "              N built-in shapes images in epoch first_epoch; loss = NT-Xent(z0, z1)\n"
+            "              as above, temperature 0.5. Metadata views_forward says how the views\n"
+            "              go through the network:\n"
             "                joint     one batch of 2N, [view0; view1]: batch-norm statistics\n"
-            "                          over both views (the official code). A file without the\n"
-            "                          key is joint.\n"
+            "                          over both views (the official code).\n"
             "                separate  two batches of N, z0 = f(view0) then z1 = f(view1), each\n"
             "                          with its own batch-norm statistics; the running statistics\n"
             "                          are updated twice and num_batches_tracked grows by 2\n"
             "                          (LightlySSL's examples).\n"
-            "              Optimiser: torch.optim.SGD(model.parameters(), lr, momentum,\n"
+            "              Optimiser sgd: torch.optim.SGD(model.parameters(), lr, momentum,\n"
             "              weight_decay), dampening 0, no Nesterov. Weight decay applies to every\n"
             "              trainable tensor: conv and linear weights and batch-norm weights and\n"
             "              biases alike (running statistics are buffers, not parameters). With\n"
-            "              mu = momentum and wd = weight_decay:\n"
+            "              mu = momentum and wd = weight_decay, per tensor:\n"
             "                d = g + wd * w;  buf = d on the first step, then buf = mu * buf + d;\n"
             "                w = w - lr * buf\n"
-            "              This is PyTorch's convention. The official code's momentum is\n"
-            "              v = mu * v + lr * g, w = w - v, and its LARS exempts batch-norm\n"
-            "              parameters and biases from weight decay; for one step from rest both\n"
-            "              momentum forms give w - lr * d.\n"
+            "              This is PyTorch's convention; the official code's momentum is\n"
+            "              v = mu * v + lr * g, w = w - v (the same for one step from rest, not\n"
+            "              when lr changes).\n"
+            "              Optimiser lars (the official code's LARS, eta = lars_eta = 0.001),\n"
+            "              per tensor, with w and g before the step:\n"
+            "                conv and linear weights:  g = g + wd * w;\n"
+            "                  trust = eta * ||w|| / ||g|| if both norms > 0, else 1\n"
+            "                batch-norm weights and biases, and biases: neither (trust = 1)\n"
+            "                v = mu * v + lr * trust * g;  w = w - v       (v starts at 0)\n"
+            "              Norms are Euclidean over the whole tensor. The metadata keys decayed\n"
+            "              and adapted say which tensors get weight decay and the trust ratio.\n");
+    golden_readme(g, "%s",
+            "train_steps   three steps of sgd or lars as above, joint and separate (N = 4),\n"
+            "              step s (1, 2, 3) with lr / 2^(s-1) (metadata lr_steps) on its own\n"
+            "              views, those of epoch first_epoch + s - 1: step<s>.view0,\n"
+            "              step<s>.view1, and after the step step<s>.loss, step<s>.<name> (the\n"
+            "              whole state, running statistics and num_batches_tracked included)\n"
+            "              and step<s>.momentum.<name>\n"
+            "              for each trainable tensor (sgd: buf; lars: v). before.* is the state\n"
+            "              before step 1. Check each step alone, from the stored state before\n"
+            "              it (weights, running statistics, momentum buffers): float32 training\n"
+            "              of these small networks amplifies rounding ~10x per step, so two\n"
+            "              correct implementations left to run three steps apart part by\n"
+            "              1e-3 to 1e-1 (measured), and would pick other views.\n"
+            "end_to_end    image -> two views -> ResNet -> head -> NT-Xent -> one sgd step, for\n"
+            "              implementations that reproduce the streams: images (4, 3, 32, 32) are\n"
+            "              the built-in shapes images numbered indices (6, 7, 8, 9); view v of\n"
+            "              image k is the view (as the view op, cifar preset at size 8) from\n"
+            "              stream(2020, 'view', first_epoch, indices[k], v); before.* is the init\n"
+            "              case's state (reproducible from the seed); view0, view1, loss and\n"
+            "              after.* are ours, as in train_step (joint).\n");
+    golden_readme(g, "%s",
             "\n"
-            "Cases:\n"
-            "\n");
+            "No knife edges\n"
+            "ReLU's derivative jumps at 0, so a ReLU input within rounding distance of 0 can take\n"
+            "the other branch in another correct implementation and change the gradient of every\n"
+            "layer below it by ~1e-2. Every case that stores gradients of a network (train_step,\n"
+            "train_steps, end_to_end) is chosen so that in each of its forward passes every ReLU\n"
+            "input x keeps |x| / rms >= margin_required = 1e-4, with rms the root mean square of\n"
+            "all the inputs of that ReLU in that pass (its layer's scale): the writer measures it\n"
+            "and takes the next views (first_epoch) until it holds (metadata attempts). The\n"
+            "measured minimum is the metadata relu_margin (with relu_inputs, the inputs counted);\n"
+            "the summary at the end gives the smallest. These networks use the cifar stem: no\n"
+            "max-pool, so no ties; NT-Xent and batch norm have no branches. The resnet cases\n"
+            "(forward only) record relu_margin too without requiring it: a forward pass is\n"
+            "continuous in every ReLU input, so a flipped branch there moves the output by no\n"
+            "more than the rounding that flipped it.\n");
+    golden_streams_readme(g);
+    golden_readme(g, "\nCases:\n\n");
     /* A case left out still takes its number, so the others keep their input streams. */
 #define RUN(op, call)                                  \
     do {                                               \
         if (!golden_selected(ops, op))                 \
-            g->number++;                               \
+            golden_case_skip(g);                       \
         else if (ok && (call) != SIMCLR_OK)            \
             ok = 0;                                    \
     } while (0)
@@ -880,18 +748,21 @@ int golden_write_all(const char *dir, const char *ops, golden_train_step_writer 
     RUN("gaussian_blur", golden_blur(g, 3, 2, 2, 3, 1.0f));
     RUN("resnet", golden_resnet(g, STEM_CIFAR, 32));
     RUN("resnet", golden_resnet(g, STEM_IMAGENET, 64));
-    RUN("train_step", write_train_step(g, train_step, 0, context));
+    RUN("train_step", write_train(g, train, GOLDEN_TRAIN_STEP_JOINT, context));
     /* a 3×3 stride-1 convolution with 16 channels or more, which takes the Winograd path
      * (nn/winograd_internal.h); last, so that the cases before it keep their input streams */
     RUN("conv2d", golden_conv2d(g, 2, 16, 9, 10, 17, 3, 1, 1));
     /* the training step with the views as two batches of N (LightlySSL's examples) */
-    RUN("train_step", write_train_step(g, train_step, 1, context));
+    RUN("train_step", write_train(g, train, GOLDEN_TRAIN_STEP_SEPARATE, context));
+    /* the second edition: streams, views, several steps, end to end */
+    RUN("rng", golden_rng_cases(g));
+    RUN("init", golden_init_case(g));
+    RUN("view", golden_view_cases(g));
+    RUN("train_steps", write_train(g, train, GOLDEN_TRAIN_STEPS, context));
+    RUN("end_to_end", write_train(g, train, GOLDEN_END_TO_END, context));
 #undef RUN
-    if (ok) {
-        snprintf(path, sizeof path, "%s/README.txt", dir);
-        ok = file_write_atomically(path, (const uint8_t *)g->readme, g->readme_length, err) ==
-             SIMCLR_OK;
-    }
-    simclr_free(g);
+    if (ok)
+        ok = golden_case_write_readme(g) == SIMCLR_OK;
+    golden_case_destroy(g);
     return ok ? SIMCLR_OK : SIMCLR_FAILED;
 }

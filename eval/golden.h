@@ -31,49 +31,43 @@
  *   gaussian_blur 4 (kernel, σ), a 2×2 image among them (reflection beyond the edge)
  *   resnet        ResNet-18 with the CIFAR stem (32×32) and with the ImageNet stem (64×64),
  *                 evaluation mode, random batch-norm statistics
- *   train_step    one SimCLR step (SGD, lr 0.1) on ResNet-18 (CIFAR stem) + the 2-layer head
- *                 on two augmented 8×8 views (cifar preset) of the first built-in shapes: N = 4
- *                 with the 2N views as one batch, and N = 6 with them as two batches of N
+ *   train_step    one SimCLR step (SGD, lr 0.1) on ResNet-18 at width 1/16 (CIFAR stem) + the
+ *                 2-layer head on two augmented 8×8 views (cifar preset) of the first built-in
+ *                 shapes: N = 4 with the 2N views as one batch, N = 6 as two batches of N
+ *   rng, init, view                        the random streams, initial weights and seeded views
+ *                                          (golden_streams.h)
+ *   train_steps, end_to_end                three steps of SGD and of LARS; one step from images
+ *                                          and a seed (golden_train.h)
+ * Every case that trains a network keeps its ReLU inputs GOLDEN_MARGIN of their layer's scale
+ * away from 0 (golden_margin.h); the resnet cases record their margin without requiring it.
  */
 #ifndef SIMCLR_EVAL_GOLDEN_H
 #define SIMCLR_EVAL_GOLDEN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../nn/error.h"
-#include "../nn/params.h"
+#include "golden_case.h"
 
-/* The seed of every case's inputs. */
-#define GOLDEN_SEED 2020
-
-/* One case being assembled (its tensors and metadata). */
-typedef struct golden_case golden_case;
-
-/* The training-step cases need the SimCLR model of simclr.h, which sits above this module, so
- * the caller passes the function that writes them (simclr_golden_train_step): it is called with
- * views_forward 0 (the 2N views as one batch) at the train_step case's place, and with 1 (two
- * batches of N) after every other case. */
-typedef int (*golden_train_step_writer)(golden_case *g, int views_forward, void *context);
+/* The cases that train a SimCLR model need the model of simclr.h, which sits above this module,
+ * so the caller passes the function that writes them (golden_train_cases of golden_train.h),
+ * called once per kind at its place in the order. */
+typedef enum golden_train_kind {
+    GOLDEN_TRAIN_STEP_JOINT,    /* train_step, the 2N views as one batch */
+    GOLDEN_TRAIN_STEP_SEPARATE, /* train_step, two batches of N */
+    GOLDEN_TRAIN_STEPS,         /* the four train_steps cases */
+    GOLDEN_END_TO_END           /* end_to_end */
+} golden_train_kind;
+typedef int (*golden_train_writer)(golden_case *g, golden_train_kind kind, void *context);
 
 /* Writes every case into the existing directory `dir`, and dir/README.txt. ops, when not NULL,
  * is a comma-separated list of the ops to write (conv2d, batchnorm2d, batchnorm1d, linear,
  * relu, maxpool2d, avgpool, ntxent, brightness, contrast, saturation, hue, grayscale, hflip,
- * resized_crop, gaussian_blur, resnet, train_step); the cases written are the same bits as in
- * the full set. train_step NULL leaves the training-step cases out. progress, when not NULL,
- * is called with each file written. */
-int golden_write_all(const char *dir, const char *ops, golden_train_step_writer train_step,
+ * resized_crop, gaussian_blur, resnet, train_step, rng, init, view, train_steps, end_to_end);
+ * the cases written are the same bits as in the full set. train NULL leaves the cases that
+ * train a model out. progress, when not NULL, is called with each file written. */
+int golden_write_all(const char *dir, const char *ops, golden_train_writer train,
                      void *context, void (*progress)(const char *path), simclr_error *err);
-
-/* Writing a case from outside this file: begin it with its op (metadata "op"), add scalar
- * metadata and tensors (zero-filled, owned by the case until it is written), then finish it as
- * dir/name.safetensors, listed in README.txt. */
-void golden_case_begin(golden_case *g, const char *op);
-void golden_case_meta(golden_case *g, const char *key, const char *format, ...);
-float *golden_case_tensor(golden_case *g, const char *name, int ndim, size_t d0, size_t d1,
-                          size_t d2, size_t d3);
-void golden_case_copy_store(golden_case *g, const char *prefix, const param_store *store);
-int golden_case_finish(golden_case *g, const char *name);
-void golden_case_abandon(golden_case *g); /* frees a case that will not be written */
-simclr_error *golden_case_error(golden_case *g);
 
 #endif

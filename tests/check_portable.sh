@@ -23,7 +23,7 @@
 # train_step case's early-layer updates differ by up to 1e-2 (measured on i686 and s390x).
 # Rows are chosen with ROWS="gcc s390x ..." (default: all); GOLDEN_CASES="conv2d,hue,..."
 # limits every row's references to those ops (simclr golden --cases; default: all), which is
-# how .ci/run keeps the s390x row, 6 minutes of emulation for the full set, short. Packages are installed when
+# how .ci/run keeps the emulated rows short (no resnet or train_steps cases there). Packages are installed when
 # missing and the script runs as root. 32-bit x86 uses Debian's i686 cross compiler rather than
 # gcc-multilib, which Debian 12 does not allow beside the s390x and armhf cross compilers; the
 # binaries are static and run natively on x86-64.
@@ -113,12 +113,13 @@ done
 # -ffp-contract=fast: a*b+c may round once, as a fused multiply-add, and gcc and clang fuse
 # different pairs) and everything else (every operation rounded to float, bit-identical across
 # platforms). Every row is compared with the portable row. Across the families the references
-# agree in the last bits except the train_step case: most likely one ReLU input there lies
-# within rounding distance of 0, so fused and unfused rounding flip its gate and the early
-# layers' updates differ by ~1e-2. The training losses likewise agree only up to the first
-# update (from step 3 a flipped gate in this tiny network moves them by 1e-4 and more). So the
-# fast rows are checked without train_step and on the first two losses; every other row on
-# everything.
+# agree in the last bits except the cases that train a network (train_step, train_steps,
+# end_to_end): their ReLU inputs keep 1e-4 of their layer's scale from 0 (no gate flips), but a
+# training step's float32 result differs from the exact one by up to ~5e-5 (cancellation in
+# batch norm's backward over a few samples), beyond the 1e-5 of this comparison. The training
+# losses likewise agree only up to the first update (from step 3 a flipped gate in this tiny
+# network moves them by 1e-4 and more). So the fast rows are checked without those cases and on
+# the first two losses; every other row on everything.
 reference=portable
 grep -q '^portable ran' "$results" || reference=$(awk '$2 == "ran" { print $1; exit }' "$results")
 failures=0
@@ -127,7 +128,7 @@ while read -r name status seconds; do
     verdict=$status
     skip="" steps=1000
     case $name in
-        gcc|gcc-noomp|clang|clang-noomp) skip=train_step steps=2 ;;
+        gcc|gcc-noomp|clang|clang-noomp) skip=train_step,end_to_end steps=2 ;;
     esac
     if [ "$status" = ran ] && [ -n "$reference" ]; then
         if "$PYTHON" tests/compare_references.py "$work/$reference/golden" "$work/$name/golden" \

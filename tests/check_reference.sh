@@ -12,7 +12,11 @@
 # tensor with tests/compare_references.py (normwise relative: max|a − b| / max|a|) at the
 # tolerances of the PyTorch cross-check (tests/crosscheck_torch.py):
 #   every single-op case (layers, NT-Xent, augmentations)   1e-5
-#   the whole networks: resnet* and train_step*              1e-4
+#   the whole networks: resnet*, train_step* and end_to_end*  1e-4
+# The three-step cases (train_steps*) are left out: float32 training of their small networks
+# amplifies rounding ~10x per step, so the two builds' third steps part by up to 1e-1, and each
+# build picks its own views (those keeping the ReLU margin on its own trajectory);
+# tests/crosscheck_torch.py checks each of their steps from the stored state instead.
 # (a deep network's outputs and one training step's updates pass many roundings; measured
 # differences are about 2e-6 for the single ops and 3e-5 for train_step).
 # Exit status 1 on any difference beyond them, or a failed build. CASES="conv2d,ntxent,..."
@@ -47,7 +51,8 @@ for build in fast reference; do
     mkdir -p "$work/$build/ops" "$work/$build/networks"
     for file in "$work/$build/golden"/*.safetensors; do
         case $(basename "$file") in
-            resnet*|train_step*) ln -s "$file" "$work/$build/networks/" ;;
+            train_steps*) ;; # three steps: each build follows (and picks) its own trajectory
+            resnet*|train_step*|end_to_end*) ln -s "$file" "$work/$build/networks/" ;;
             *) ln -s "$file" "$work/$build/ops/" ;;
         esac
     done

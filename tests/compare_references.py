@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Compare two folders of simclr-c reference outputs (simclr golden), tensor by tensor.
 
-    python3 tests/compare_references.py REFERENCE OTHER [--rtol 1e-5] [--skip PREFIX]
+    python3 tests/compare_references.py REFERENCE OTHER [--rtol 1e-5] [--skip PREFIX[,PREFIX...]]
 
 For the portability matrix: the references one platform wrote (s390x, armhf, 32-bit x86, tcc)
 against those of x86-64. Every file and tensor of REFERENCE must be in OTHER with the same shape
 and dtype, and within the relative tolerance (normwise per tensor: max|a - b| / max|a|; integer
 tensors exactly). Prints the worst case and exits 1 on any difference beyond it. Needs numpy
 only; its read_safetensors is also the reader behind tests/crosscheck_torch.py.
---skip PREFIX leaves out the files whose names start with PREFIX (tests/check_portable.sh: the
-train_step case between the fast profile, whose fused multiply-adds round differently, and the
+--skip PREFIX leaves out the files whose names start with PREFIX, or with any of a comma-separated
+list of them (tests/check_portable.sh: the cases that train a network, train_step* and
+end_to_end*, between the fast profile, whose fused multiply-adds round differently, and the
 portable one).
 """
 import argparse
@@ -48,7 +49,7 @@ def main(argv):
     args = parser.parse_args(argv)
     reference, other, rtol, skip = args.reference, args.other, args.rtol, args.skip
     files = sorted(f for f in os.listdir(reference)
-                   if f.endswith(".safetensors") and not (skip and f.startswith(skip)))
+                   if f.endswith(".safetensors") and not (skip and f.startswith(tuple(skip.split(",")))))
     failures, worst = 0, (0.0, "")
     for name in files:
         path = os.path.join(other, name)

@@ -3,6 +3,7 @@
 
     python3 tests/crosscheck_torch.py DIR              check every case in DIR
     python3 tests/crosscheck_torch.py --self-test DIR  also show that a changed value is caught
+                                                       in every kind of case
 
 Each case file (safetensors; DIR/README.txt states every op's conventions) holds the inputs,
 the op's parameters in its metadata, and simclr-c's outputs. A train_step case's metadata key
@@ -13,19 +14,33 @@ z1 = model(view1), as LightlySSL's examples). This script recomputes every case 
 train_step), torchvision.transforms.functional (antialias=True for resize) and
 torchvision.models.resnet18, and prints one line per case with the largest absolute and
 relative error. The relative error of a tensor is normwise: max|ours - torch| / max|torch|.
+The second edition's cases are recomputed from what README.txt states, with no help from
+simclr-c: the random streams (PCG32 seeded through SplitMix64) in Python integers, each view's
+parameters drawn again from its stream and compared with those recorded, the views made again
+by torchvision from those parameters, the initial weights drawn again from the seed, several
+steps of SGD (torch.optim.SGD) and of LARS (written out below), each step from our state
+before it, and the end-to-end case from the images and the seed alone (its views and initial
+state ours only for comparison). The cases that train a network (train_step, train_steps,
+end_to_end) are recomputed in float64, the exact result: a float32 step (ours or PyTorch's)
+misses it by up to ~5e-5, so two float32 results can differ by twice that.
 Tolerances (exit status 1 on any case beyond them, or on a missing op):
     forward values 1e-5 relative, whole networks 1e-4 relative, gradients 1e-4 relative,
-    augmentation outputs 1e-5 absolute.
+    augmentation outputs 1e-5 absolute, integers drawn from the streams (u32, randint, crop
+    windows, flips, orders) exactly, floats drawn from them 1e-6 relative (libm's log, exp
+    and cos may differ by an ulp between C libraries; a fused multiply-add may round
+    uniform(a, b) once).
 Needs only Debian's python3-torchvision (PyTorch 1.13, torchvision 0.14) and numpy; it is an
 example for users and a check for the project, never part of the build.
 """
 import json
+import math
 import os
 import shutil
 import struct
 import sys
 import tempfile
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -36,10 +51,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare_references import read_safetensors as read_arrays  # noqa: E402
 
 TOLERANCE = {"forward": (1e-5, "rel"), "network": (1e-4, "rel"), "grad": (1e-4, "rel"),
-             "aug": (1e-5, "abs")}
+             "aug": (1e-5, "abs"), "exact": (0.0, "abs"), "stream": (1e-6, "rel")}
 OPS = ["conv2d", "batchnorm2d", "batchnorm1d", "linear", "relu", "maxpool2d", "avgpool", "ntxent",
        "brightness", "contrast", "saturation", "hue", "grayscale", "hflip", "resized_crop",
-       "gaussian_blur", "resnet", "train_step"]
+       "gaussian_blur", "resnet", "train_step", "rng", "init", "view", "train_steps",
+       "end_to_end"]
 
 
 def read_safetensors(path):
@@ -134,13 +150,26 @@ def check_augmentation(t, m):
     return [("out", out, "aug")]
 
 
-def resnet18_encoder(stem):
-    """torchvision's resnet18 without fc; the CIFAR stem (paper B.9) when asked."""
+def resnet18_encoder(stem, width=1.0, in_channels=3):
+    """torchvision's resnet18 without fc; the CIFAR stem (paper B.9) when asked; every channel
+    count times width (rounded, at least 1)."""
     net = torchvision.models.resnet18()
+    widths = [max(1, int(round(64 * width * k))) for k in (1, 2, 4, 8)]
+    if width != 1.0 or in_channels != 3:
+        block = torchvision.models.resnet.BasicBlock
+        net.inplanes = widths[0]
+        net.conv1 = nn.Conv2d(in_channels, widths[0], 7, 2, 3, bias=False)
+        net.bn1 = nn.BatchNorm2d(widths[0])
+        net.layer1 = net._make_layer(block, widths[0], 2)
+        net.layer2 = net._make_layer(block, widths[1], 2, stride=2)
+        net.layer3 = net._make_layer(block, widths[2], 2, stride=2)
+        net.layer4 = net._make_layer(block, widths[3], 2, stride=2)
     if stem == "cifar":
-        net.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        net.conv1 = nn.Conv2d(in_channels, widths[0], kernel_size=3, stride=1, padding=1,
+                              bias=False)
         net.maxpool = nn.Identity()
     net.fc = nn.Identity()
+    net.feature_dim = widths[3]
     return net
 
 
@@ -157,58 +186,410 @@ def check_resnet(t, m):
 class SimCLRModel(nn.Module):
     """backbone + LightlySSL's SimCLRProjectionHead (2 layers, batch norm), by their names."""
 
-    def __init__(self, stem, hidden, out):
+    def __init__(self, stem, hidden, out, width=1.0):
         super().__init__()
-        self.backbone = resnet18_encoder(stem)
+        self.backbone = resnet18_encoder(stem, width)
         self.projection_head = nn.Module()
         self.projection_head.layers = nn.Sequential(
-            nn.Linear(512, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(),
-            nn.Linear(hidden, out, bias=False), nn.BatchNorm1d(out))
+            nn.Linear(self.backbone.feature_dim, hidden, bias=False), nn.BatchNorm1d(hidden),
+            nn.ReLU(), nn.Linear(hidden, out, bias=False), nn.BatchNorm1d(out))
 
     def forward(self, x):
         return self.projection_head.layers(self.backbone(x))
 
 
+# The cases that train a network are recomputed in float64, the exact result: a float32
+# training step (ours, PyTorch's) misses it by up to ~5e-5 relative (cancellation in batch norm's
+# backward over a few samples), so two float32 results can differ by twice that. The one-op
+# cases and the resnet forward passes are recomputed in float32, as before.
+NETWORK_DTYPE = [torch.float64]
+
+
+def model_for(m):
+    return SimCLRModel(m["stem"], int(m["hidden"]), int(m["out_dim"]),
+                       float(m.get("width", "1"))).to(NETWORK_DTYPE[0])
+
+
+def project(model, view0, view1, n, views_forward):
+    """z0, z1 with the views as one batch of 2N (joint) or two batches of N (separate)."""
+    view0, view1 = view0.to(NETWORK_DTYPE[0]), view1.to(NETWORK_DTYPE[0])
+    if views_forward == "joint":
+        # one batch of 2N, batch-norm statistics over both views (the official code)
+        z = model(torch.cat([view0, view1]))
+        return z[:n], z[n:]
+    if views_forward == "separate":
+        # two batches of N, each with its own batch-norm statistics; the running statistics
+        # are updated twice (LightlySSL's examples: z0 = model(x0); z1 = model(x1))
+        return model(view0), model(view1)
+    raise ValueError(f"unknown views_forward '{views_forward}' (joint or separate)")
+
+
+class LARS:
+    """The official SimCLR code's LARS (lars_optimizer.py, classic momentum) as README.txt
+    states it: conv and linear weights get weight decay and the trust ratio
+    eta * ||w|| / ||g||; batch-norm parameters and biases get neither."""
+
+    def __init__(self, model, lr, momentum, weight_decay, eta):
+        self.lr, self.momentum, self.weight_decay, self.eta = lr, momentum, weight_decay, eta
+        norms = {id(p) for mod in model.modules()
+                 if isinstance(mod, nn.modules.batchnorm._BatchNorm)
+                 for p in mod.parameters(recurse=False)}
+        self.params = [(name, p, id(p) in norms or name.endswith("bias"))
+                       for name, p in model.named_parameters()]
+        self.velocity = {name: torch.zeros_like(p) for name, p, _ in self.params}
+
+    @torch.no_grad()
+    def step(self):
+        for name, p, excluded in self.params:
+            g, trust = p.grad, 1.0
+            if not excluded:
+                g = g + self.weight_decay * p
+                w_norm, g_norm = p.double().norm().item(), g.double().norm().item()
+                if w_norm > 0 and g_norm > 0:
+                    trust = self.eta * w_norm / g_norm
+            v = self.velocity[name]
+            v.mul_(self.momentum).add_(g * (self.lr * trust))
+            p.sub_(v)
+
+
+def state_results(model, t, prefix, previous, theirs_before):
+    """The model's state against ours under prefix; each parameter's update (the state minus
+    the one before the step: ours under previous, PyTorch's in theirs_before) as a gradient."""
+    results = []
+    parameters = dict(model.named_parameters())
+    for name, value in state_copy(model).items():  # (copies: the model goes on training)
+        ours = prefix + name
+        if value.dtype == torch.int64:
+            results.append((ours, value, "exact"))  # num_batches_tracked
+        elif name in parameters:
+            # the update w_after - w_before is lr * (gradient + weight decay): a gradient
+            results.append((ours, value, "network"))
+            results.append((ours + " - " + previous + "*", value - theirs_before[name], "grad",
+                            t[ours] - t[previous + name]))
+        else:
+            results.append((ours, value, "network"))  # running statistics
+    return results
+
+
+def state_copy(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
 def check_train_step(t, m):
-    model = SimCLRModel(m["stem"], int(m["hidden"]), int(m["out_dim"]))
+    model = model_for(m)
     before = {k[len("before."):]: v for k, v in t.items() if k.startswith("before.")}
     model.load_state_dict(before, strict=True)
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=float(m["lr"]),
                                 momentum=float(m["momentum"]),
                                 weight_decay=float(m["weight_decay"]))
-    n = int(m["batch"])
-    views_forward = m.get("views_forward", "joint")
-    if views_forward == "joint":
-        # one batch of 2N, batch-norm statistics over both views (the official code)
-        z = model(torch.cat([t["view0"], t["view1"]]))
-        z0, z1 = z[:n], z[n:]
-    elif views_forward == "separate":
-        # two batches of N, each with its own batch-norm statistics; the running statistics
-        # are updated twice (LightlySSL's examples: z0 = model(x0); z1 = model(x1))
-        z0 = model(t["view0"])
-        z1 = model(t["view1"])
-    else:
-        raise ValueError(f"train_step: unknown views_forward '{views_forward}' "
-                         "(joint or separate)")
+    z0, z1 = project(model, t["view0"], t["view1"], int(m["batch"]),
+                     m.get("views_forward", "joint"))
     loss = ntxent(z0, z1, float(m["temperature"]))
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
     results = [("loss", loss.detach().reshape(t["loss"].shape), "network")]
-    after = model.state_dict()
-    for name, value in after.items():
-        ours = "after." + name
-        if value.dtype == torch.int64:
-            results.append((ours, value, "forward"))  # num_batches_tracked: exact
-        elif name in dict(model.named_parameters()):
-            # weights after a step of the whole network; the update w_after - w_before is
-            # lr·(gradient + weight decay): a gradient
-            results.append((ours, value, "network"))
-            results.append((ours + " - before", value - before[name], "grad"))
-        else:
-            results.append((ours, value, "network"))  # running statistics
+    return results + state_results(model, t, "after.", "before.", before)
+# ---- the second edition: streams, views, initial weights, several steps, end to end -------------
+# Everything below follows README.txt's statements, not simclr-c's source.
+
+MASK64, MASK32 = (1 << 64) - 1, (1 << 32) - 1
+DOMAINS = {"view": 0x76696577, "init": 0x696E6974, "shuf": 0x73687566, "data": 0x64617461}
+F32 = np.float32
+
+
+def splitmix64(s):
+    """(the new state, the output) of one SplitMix64 step."""
+    s = (s + 0x9E3779B97F4A7C15) & MASK64
+    z = s
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return s, z ^ (z >> 31)
+
+
+class Stream:
+    """stream(seed, domain, a, b, c): PCG32 (XSH-RR 64/32) seeded through SplitMix64."""
+
+    def __init__(self, seed, domain, a, b, c):
+        key = seed
+        for v in (domain, a, b, c):
+            _, key = splitmix64(key ^ v)
+        s, initstate = splitmix64(key)
+        s, initseq = splitmix64(s)
+        self.state, self.increment = 0, ((initseq << 1) | 1) & MASK64
+        self.u32()
+        self.state = (self.state + initstate) & MASK64
+        self.u32()
+
+    def u32(self):
+        old = self.state
+        self.state = (old * 6364136223846793005 + self.increment) & MASK64
+        x, r = ((((old >> 18) ^ old) >> 27) & MASK32), old >> 59
+        return ((x >> r) | (x << ((32 - r) & 31))) & MASK32
+
+    def uniform(self):
+        return F32(self.u32() >> 8) * F32(2.0 ** -24)
+
+    def uniform_range(self, a, b):
+        a, b = F32(a), F32(b)
+        return F32(a + F32(F32(b - a) * self.uniform()))
+
+    def randint(self, lo, hi):
+        n = hi - lo
+        threshold = ((1 << 32) - n) % n
+        while True:
+            r = self.u32()
+            if r >= threshold:
+                return lo + r % n
+
+    def normal(self):
+        u1 = float(self.uniform())
+        u2 = float(self.uniform())
+        return F32(math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2.0 * math.pi * u2))
+
+    def jitter(self, strength):
+        order = [0, 1, 2, 3]
+        for i in (3, 2, 1):
+            j = self.randint(0, i + 1)
+            order[i], order[j] = order[j], order[i]
+        m = F32(0.8) * F32(strength)
+        low = max(F32(0.0), F32(F32(1.0) - m))
+        factors = [self.uniform_range(low, F32(1.0) + m) for _ in range(3)]
+        factors.append(self.uniform_range(-F32(0.2) * F32(strength), F32(0.2) * F32(strength)))
+        return order, factors
+
+
+def sample_crop(r, H, W, m):
+    """RandomResizedCrop's window as README.txt states it: (top, left, height, width)."""
+    min_scale, max_scale = float(m["min_scale"]), float(m["max_scale"])
+    min_ratio, max_ratio = float(m["min_ratio"]), float(m["max_ratio"])
+    area, lo, hi = float(H * W), math.log(min_ratio), math.log(max_ratio)
+    for _ in range(10):
+        target = area * float(r.uniform_range(F32(min_scale), F32(max_scale)))
+        aspect = math.exp(float(r.uniform_range(F32(lo), F32(hi))))
+        w, h = round(math.sqrt(target * aspect)), round(math.sqrt(target / aspect))  # half even
+        if 0 < w <= W and 0 < h <= H:
+            top = r.randint(0, H - h + 1)
+            return top, r.randint(0, W - w + 1), h, w
+    if W / H < min_ratio:
+        w, h = W, round(W / min_ratio)
+    elif W / H > max_ratio:
+        h, w = H, round(H * max_ratio)
+    else:
+        w, h = W, H
+    return (H - h) // 2, (W - w) // 2, h, w
+
+
+def sample_view(seed, epoch, index, v, H, W, m):
+    """Every parameter view v of (seed, epoch, index) draws, in the order of README.txt."""
+    r = Stream(seed, DOMAINS["view"], epoch, index, v)
+    p = {"crop": sample_crop(r, H, W, m)}
+    p["flip"] = (int(r.uniform() < F32(m["p_hflip"])), int(r.uniform() < F32(m["p_vflip"])))
+    p["jitter"] = int(r.uniform() < F32(m["p_jitter"]))
+    p["jitter_order"], p["jitter_factors"] = r.jitter(F32(m["strength"]))
+    p["grayscale"] = int(r.uniform() < F32(m["p_gray"]))
+    p["blur"] = int(r.uniform() < F32(m["p_blur"]))
+    p["blur_sigma"] = r.uniform_range(F32(m["blur_sigma_min"]), F32(m["blur_sigma_max"]))
+    size = int(m["size"])
+    kernel = size // 10
+    p["blur_kernel"] = max(3, kernel + 1 if kernel % 2 == 0 else kernel)
+    return p
+
+
+def make_view(img, p, m):
+    """The view made by torchvision from its parameters."""
+    size, c = int(m["size"]), img.shape[0]
+    top, left, h, w = p["crop"]
+    x = TF.resized_crop(img, top, left, h, w, [size, size],
+                        interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+    if p["flip"][0]:
+        x = TF.hflip(x)
+    if p["flip"][1]:
+        x = TF.vflip(x)
+    if p["jitter"]:
+        b, con, sat, hue = (float(f) for f in p["jitter_factors"])
+        for op in p["jitter_order"]:
+            if op == 0:
+                x = TF.adjust_brightness(x, b)
+            elif op == 1:
+                x = TF.adjust_contrast(x, con)
+            elif op == 2:
+                x = TF.adjust_saturation(x, sat)  # a 1-channel image as it is
+            else:
+                x = TF.adjust_hue(x, hue)
+    if p["grayscale"] and c == 3:
+        x = TF.rgb_to_grayscale(x, num_output_channels=3)
+    if p["blur"]:
+        k, sigma = int(p["blur_kernel"]), float(p["blur_sigma"])
+        x = TF.gaussian_blur(x, [k, k], [sigma, sigma])
+    if int(m.get("normalize", "1")):
+        mean = [float(v) for v in m["mean"].split(",")][:c]
+        std = [float(v) for v in m["std"].split(",")][:c]
+        x = TF.normalize(x, mean, std)
+    return x
+
+
+VIEW_INTEGERS = ("crop", "flip", "jitter", "jitter_order", "grayscale", "blur", "blur_kernel")
+
+
+def check_view(t, m):
+    seed, epoch, index = int(m["seed"]), int(m["epoch"]), int(m["index"])
+    img = t["img"]
+    results = []
+    for v in (0, 1):
+        p = sample_view(seed, epoch, index, v, img.shape[1], img.shape[2], m)
+        for key in VIEW_INTEGERS:
+            results.append((f"view{v}.{key}", np.array(p[key], dtype=np.int64).reshape(-1),
+                            "exact"))
+        results.append((f"view{v}.jitter_factors", np.array(p["jitter_factors"]), "stream"))
+        results.append((f"view{v}.blur_sigma", np.array([p["blur_sigma"]]), "stream"))
+        results.append((f"view{v}", make_view(img, p, m), "aug"))
     return results
+
+
+def check_rng(t, m):
+    args = (int(m["seed"]), int(m["domain_number"]), int(m["a"]), int(m["b"]), int(m["c"]))
+    fresh = lambda: Stream(*args)  # noqa: E731
+    r = fresh()
+    results = [("state", np.array([r.state], dtype=np.uint64).astype(np.float64), "exact",
+                np.array([int(m["state"])], dtype=np.uint64).astype(np.float64)),
+               ("increment", np.array([r.increment], dtype=np.uint64).astype(np.float64),
+                "exact", np.array([int(m["increment"])], dtype=np.uint64).astype(np.float64))]
+    # (exactly: both sides through the same float64 rounding of a 64-bit integer; the low
+    # bits are then checked through the draws, which depend on all of them)
+    results.append(("u32", np.array([r.u32() for _ in range(16)], dtype=np.int64), "exact"))
+    r = fresh()
+    results.append(("uniform", np.array([r.uniform() for _ in range(16)]), "exact"))
+    r = fresh()
+    results.append(("normal", np.array([r.normal() for _ in range(8)]), "stream"))
+    rows = []
+    for n in t["randint_n"].tolist():
+        r = fresh()
+        rows.append([r.randint(0, n) for _ in range(8)])
+    results.append(("randint", np.array(rows, dtype=np.int64), "exact"))
+    order, factors = fresh().jitter(F32(m["jitter_strength"]))
+    results.append(("jitter_order", np.array(order, dtype=np.int64), "exact"))
+    results.append(("jitter_factors", np.array(factors), "stream"))
+    return results
+
+
+def initial_state(model, seed):
+    """torchvision's initialisation drawn from stream(seed, 'init', 0, 0, 0) over the tensors in
+    state_dict order, as README.txt states it (a numpy float32 array per tensor)."""
+    r = Stream(seed, DOMAINS["init"], 0, 0, 0)
+    linear = {name + ".weight": mod.in_features for name, mod in model.named_modules()
+              if isinstance(mod, nn.Linear)}
+    linear.update({name + ".bias": mod.in_features for name, mod in model.named_modules()
+                   if isinstance(mod, nn.Linear) and mod.bias is not None})
+    state = {}
+    for name, value in model.state_dict().items():
+        shape = tuple(value.shape)
+        if name in linear:
+            bound = F32(1.0 / math.sqrt(linear[name]))
+            a = np.array([r.uniform_range(-bound, bound) for _ in range(value.numel())],
+                         dtype=np.float32)
+        elif value.dim() == 4:  # a convolution's weight (O, C, k, k): fan_out = O k k
+            std = F32(math.sqrt(2.0 / (shape[0] * shape[2] * shape[3])))
+            a = np.array([std * r.normal() for _ in range(value.numel())], dtype=np.float32)
+        elif value.dtype == torch.int64:
+            a = np.zeros(shape, dtype=np.int64)
+        elif name.endswith("weight") or name.endswith("running_var"):
+            a = np.ones(shape, dtype=np.float32)
+        else:
+            a = np.zeros(shape, dtype=np.float32)
+        state[name] = a.reshape(shape)
+    return state
+
+
+def check_init(t, m):
+    model = model_for(m)
+    state = initial_state(model, int(m["seed"]))
+    return [(name, value, "exact" if value.dtype == np.int64 else "stream")
+            for name, value in state.items()]
+
+
+def check_train_steps(t, m):
+    """Each step from our state before it (before.*, then step<s-1>.*: weights, running
+    statistics, momentum buffers), so that one step's rounding is not compounded by the next:
+    three one-step checks, of which the second and third start from a non-zero buffer and a
+    changed learning rate (where the momentum conventions part)."""
+    model = model_for(m)
+    lrs = [float(v) for v in m["lr_steps"].split(",")]
+    momentum, decay = float(m["momentum"]), float(m["weight_decay"])
+    n, results, previous = int(m["batch"]), [], "before."
+    names = [name for name, _ in model.named_parameters()]
+    for step in range(1, int(m["steps"]) + 1):
+        state = {k[len(previous):]: v for k, v in t.items() if k.startswith(previous) and
+                 not k.startswith(previous + "momentum.") and
+                 k[len(previous):] not in ("view0", "view1", "loss")}
+        model.load_state_dict(state, strict=True)
+        model.train()
+        parameters = dict(model.named_parameters())
+        if m["optimizer"] == "sgd":
+            optimizer = torch.optim.SGD(model.parameters(), lr=lrs[step - 1], momentum=momentum,
+                                        weight_decay=decay)
+            if step > 1:  # PyTorch's buffer: buf = momentum * buf + d from ours
+                for name in names:
+                    optimizer.state[parameters[name]]["momentum_buffer"] = (
+                        t[previous + "momentum." + name].to(NETWORK_DTYPE[0]).clone())
+        else:
+            optimizer = LARS(model, lrs[step - 1], momentum, decay, float(m["lars_eta"]))
+            if step > 1:
+                for name in names:
+                    optimizer.velocity[name] = (
+                        t[previous + "momentum." + name].to(NETWORK_DTYPE[0]).clone())
+        theirs_before = state_copy(model)
+        z0, z1 = project(model, t[f"step{step}.view0"], t[f"step{step}.view1"], n,
+                         m["views_forward"])
+        loss = ntxent(z0, z1, float(m["temperature"]))
+        model.zero_grad()
+        loss.backward()
+        optimizer.step()
+        prefix = f"step{step}."
+        results.append((prefix + "loss", loss.detach().reshape(1), "network"))
+        results += state_results(model, t, prefix, previous, theirs_before)
+        for name in names:
+            buffer = (optimizer.state[parameters[name]]["momentum_buffer"]
+                      if m["optimizer"] == "sgd" else optimizer.velocity[name])
+            results.append((prefix + "momentum." + name, buffer.detach().clone(), "grad"))
+        previous = prefix
+    return results
+
+
+def check_end_to_end(t, m):
+    """From the images and the seed alone: the views, the initial state, the step."""
+    seed, epoch, results = int(m["seed"]), int(m["first_epoch"]), []
+    view_meta = {"size": m["size"], "min_scale": "0.08", "max_scale": "1",
+                 "min_ratio": repr(3.0 / 4.0), "max_ratio": repr(4.0 / 3.0), "p_hflip": "0.5",
+                 "p_vflip": "0", "p_jitter": "0.8", "strength": "0.5", "p_gray": "0.2",
+                 "p_blur": "0", "blur_sigma_min": "0.1", "blur_sigma_max": "2", "normalize": "1",
+                 "mean": "0.4914,0.4822,0.4465", "std": "0.2470,0.2435,0.2616"}
+    if m["preset"] != "cifar":
+        raise ValueError("end_to_end: only the cifar preset is known here")
+    images, indices = t["images"], t["indices"].tolist()
+    views = [torch.stack([make_view(images[k], sample_view(seed, epoch, indices[k], v,
+                                                           images.shape[2], images.shape[3],
+                                                           view_meta), view_meta)
+                          for k in range(len(indices))]) for v in (0, 1)]
+    results += [("view0", views[0], "aug"), ("view1", views[1], "aug")]
+    model = model_for(m)
+    state = initial_state(model, seed)
+    results += [("before." + name, value, "exact" if value.dtype == np.int64 else "stream")
+                for name, value in state.items()]
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
+    model.train()
+    theirs_before = state_copy(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=float(m["lr"]),
+                                momentum=float(m["momentum"]),
+                                weight_decay=float(m["weight_decay"]))
+    z0, z1 = project(model, views[0], views[1], int(m["batch"]), m["views_forward"])
+    loss = ntxent(z0, z1, float(m["temperature"]))
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    results.append(("loss", loss.detach().reshape(t["loss"].shape), "network"))
+    return results + state_results(model, t, "after.", "before.", theirs_before)
 
 
 CHECKS = {"conv2d": check_conv2d, "batchnorm2d": check_batchnorm, "batchnorm1d": check_batchnorm,
@@ -217,17 +598,12 @@ CHECKS = {"conv2d": check_conv2d, "batchnorm2d": check_batchnorm, "batchnorm1d":
           "maxpool2d": check_unary(lambda x, m: F.max_pool2d(
               x, int(m["kernel"]), int(m["stride"]), int(m["padding"]))),
           "avgpool": check_unary(lambda x, m: F.adaptive_avg_pool2d(x, 1).flatten(1)),
-          "ntxent": check_ntxent, "resnet": check_resnet, "train_step": check_train_step}
+          "ntxent": check_ntxent, "resnet": check_resnet, "train_step": check_train_step,
+          "rng": check_rng, "init": check_init, "view": check_view,
+          "train_steps": check_train_steps, "end_to_end": check_end_to_end}
 for op in ["brightness", "contrast", "saturation", "hue", "grayscale", "hflip", "resized_crop",
            "gaussian_blur"]:
     CHECKS[op] = check_augmentation
-
-
-def ours_for(t, name):
-    if name.endswith(" - before"):
-        base = name[:-len(" - before")]
-        return t[base] - t["before." + base[len("after."):]]
-    return t[name]
 
 
 def verify_case(path):
@@ -237,9 +613,10 @@ def verify_case(path):
     results = CHECKS[m["op"]](t, m)
     worst_abs = worst_rel = 0.0
     passed, worst_name = True, ""
-    for name, theirs, kind in results:
-        ours = ours_for(t, name).double()
-        theirs = theirs.detach().double()
+    for item in results:
+        name, theirs, kind = item[:3]
+        ours = torch.as_tensor(item[3] if len(item) > 3 else t[name]).double()
+        theirs = torch.as_tensor(theirs).detach().double()
         if ours.shape != theirs.shape:
             return m["op"], float("inf"), float("inf"), False, name + " (shape)"
         error = (ours - theirs).abs().max().item() if ours.numel() else 0.0
@@ -270,27 +647,57 @@ def verify_directory(directory, quiet=False):
     return failures + len(missing), len(files)
 
 
+# One changed value per kind of case: (the first file whose name starts with, its tensor, the
+# index of the value, the change).
+SELF_TEST = [("conv2d_b2_c3_7x5_o4_k3_s1_p1", "y", 5, 1e-3),
+             ("rng_2020_view_0_0_0", "u32", 3, 1),
+             ("rng_2020_view_0_0_0", "normal", 2, 1e-5),
+             ("init_", "backbone.conv1.weight", 7, 1e-4),
+             ("view_shapes_train0_cifar", "view0.crop", 1, 1),
+             ("view_shapes_train0_cifar", "view1", 5, 1e-3),
+             ("train_step_", "after.backbone.layer1.0.conv1.weight", 5, 1e-3),
+             ("train_steps_sgd", "step3.momentum.backbone.layer2.0.conv1.weight", 9, 1e-2),
+             ("train_steps_lars", "step2.projection_head.layers.0.weight", 4, 1e-3),
+             ("end_to_end", "view1", 11, 1e-3),
+             ("end_to_end", "after.projection_head.layers.3.weight", 2, 1e-3)]
+
+
+def changed_copy(source, target, tensor, index, change):
+    """A copy of the case file with one value of one tensor (F32 or I64) changed."""
+    shutil.copy(source, target)
+    with open(target, "r+b") as f:
+        raw = bytearray(f.read())
+        (n,) = struct.unpack("<Q", raw[:8])
+        entry = json.loads(raw[8:8 + n])[tensor]
+        fmt = "<q" if entry["dtype"] == "I64" else "<f"
+        size = struct.calcsize(fmt)
+        at = 8 + n + entry["data_offsets"][0] + size * index
+        (value,) = struct.unpack(fmt, raw[at:at + size])
+        raw[at:at + size] = struct.pack(fmt, value + change)
+        f.seek(0)
+        f.write(raw)
+
+
 def self_test(directory):
-    """A copied case with one output value changed must fail."""
+    """A copied case with one value changed must fail, for every kind of case."""
     scratch = tempfile.mkdtemp(prefix="crosscheck_selftest_")
+    caught_all = True
     try:
-        source = os.path.join(directory, "conv2d_b2_c3_7x5_o4_k3_s1_p1.safetensors")
-        target = os.path.join(scratch, "conv2d_changed.safetensors")
-        shutil.copy(source, target)
-        with open(target, "r+b") as f:
-            raw = bytearray(f.read())
-            (n,) = struct.unpack("<Q", raw[:8])
-            begin = json.loads(raw[8:8 + n])["y"]["data_offsets"][0]
-            at = 8 + n + begin + 4 * 5                    # the sixth value of y
-            (value,) = struct.unpack("<f", raw[at:at + 4])
-            raw[at:at + 4] = struct.pack("<f", value + 1e-3)
-            f.seek(0)
-            f.write(raw)
-        op, error, relative, passed, worst = verify_case(target)
-        print(f"self-test: y[5] of a copied conv2d case changed by 1e-3 -> "
-              f"{'NOT caught' if passed else 'caught'} (max abs {error:.2e}, max rel "
-              f"{relative:.2e} in {worst})")
-        return not passed
+        files = sorted(os.listdir(directory))
+        for prefix, tensor, index, change in SELF_TEST:
+            source = next((f for f in files if f.startswith(prefix)), None)
+            if source is None:
+                print(f"self-test: no case {prefix}* to change")
+                caught_all = False
+                continue
+            target = os.path.join(scratch, "changed_" + source)
+            changed_copy(os.path.join(directory, source), target, tensor, index, change)
+            op, error, relative, passed, worst = verify_case(target)
+            print(f"self-test: {source}: {tensor}[{index}] changed by {change:g} -> "
+                  f"{'NOT caught' if passed else 'caught'} (max abs {error:.2e}, max rel "
+                  f"{relative:.2e} in {worst})")
+            caught_all = caught_all and not passed
+        return caught_all
     finally:
         shutil.rmtree(scratch)
 

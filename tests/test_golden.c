@@ -1,0 +1,152 @@
+/*
+ * tests/test_golden.c — the second edition of the reference outputs (eval/golden_*.h): the
+ * stated knife-edge margin of every case that trains a network, the view's drawn parameters,
+ * and the streams against answers computed from README.txt's statements alone (the Python
+ * transcription in tests/crosscheck_torch.py, class Stream).
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "simclr.h"
+#include "test_helpers.h"
+
+#define MARGIN_DIR "/tmp/simclr_golden_margin"
+
+/* The cases that train a network, written again by the library (as `simclr golden --cases
+ * train_step,train_steps,end_to_end` does): each file's measured relu_margin, the smallest
+ * |x| / rms(layer) over every ReLU input x of every forward pass, must be at least the stated
+ * margin_required, which must be GOLDEN_MARGIN = 1e-4, and README.txt must state the smallest. */
+Test(golden, every_training_case_keeps_the_stated_relu_margin, .timeout = 300)
+{
+    static const golden_simclr model = {simclr_model_create, simclr_model_destroy,
+                                        simclr_batch_of_views, simclr_train_step};
+    static const char *const names[7] = {
+        "train_step_resnet18_w0.0625_cifar_n4_8x8",
+        "train_step_resnet18_w0.0625_cifar_n6_8x8_separate",
+        "train_steps_sgd_w0.0625_n4_joint", "train_steps_sgd_w0.0625_n4_separate",
+        "train_steps_lars_w0.0625_n4_joint", "train_steps_lars_w0.0625_n4_separate",
+        "end_to_end_w0.0625_n4_shapes32"};
+    simclr_error err;
+    double smallest = HUGE_VAL;
+    char path[256], line[128];
+    size_t i, length;
+    uint8_t *readme;
+    cr_assert_eq(system("rm -rf " MARGIN_DIR " && mkdir -p " MARGIN_DIR), 0);
+    parallel_set_thread_count(1); /* the same bits for any count; one is fastest here */
+    cr_assert_eq(golden_write_all(MARGIN_DIR, "train_step,train_steps,end_to_end",
+                                  golden_train_cases, (void *)&model, NULL, &err),
+                 SIMCLR_OK, "%s", err.message);
+    for (i = 0; i < 7; i++) {
+        safetensors_file file;
+        const char *margin, *required, *inputs;
+        snprintf(path, sizeof path, MARGIN_DIR "/%s.safetensors", names[i]);
+        cr_assert_eq(safetensors_read(&file, path, &err), SIMCLR_OK, "%s", err.message);
+        margin = safetensors_metadata_value(&file, "relu_margin");
+        required = safetensors_metadata_value(&file, "margin_required");
+        inputs = safetensors_metadata_value(&file, "relu_inputs");
+        cr_assert(margin != NULL && required != NULL && inputs != NULL, "%s", names[i]);
+        cr_expect_eq(strtod(required, NULL), GOLDEN_MARGIN, "%s states %s", names[i], required);
+        cr_expect_geq(strtod(margin, NULL), GOLDEN_MARGIN, "%s: relu_margin %s", names[i],
+                      margin);
+        cr_expect_gt(strtoul(inputs, NULL, 10), 17000ul, "%s: every ReLU input counted (%s)",
+                     names[i], inputs); /* 2176 per 8 x 8 view at width 1/16, 8 views a step */
+        cr_log_info("%s: relu_margin %s over %s ReLU inputs (attempts %s)", names[i], margin,
+                    inputs, safetensors_metadata_value(&file, "attempts"));
+        if (strtod(margin, NULL) < smallest)
+            smallest = strtod(margin, NULL);
+        safetensors_free(&file);
+    }
+    readme = test_load_file(MARGIN_DIR "/README.txt", &length);
+    readme[length] = '\0';
+    snprintf(line, sizeof line, "of the 7 cases above that train a model is %.6g", smallest);
+    cr_expect(strstr((char *)readme, line) != NULL, "README.txt states '%s'", line);
+    cr_expect(strstr((char *)readme, "(required: 0.0001)") != NULL);
+    free(readme);
+    cr_assert_eq(system("rm -rf " MARGIN_DIR), 0);
+}
+
+/* aug_view is aug_view_sample then aug_view_apply, bit for bit, for every preset: the view
+ * cases' recorded parameters are the ones training draws. */
+Test(golden, view_parameters_make_the_training_view, .timeout = 60)
+{
+    static const char *const presets[3] = {"imagenet", "cifar", "gray"};
+    float image[3 * 29 * 41];
+    size_t p;
+    test_fill_uniform(image, 3 * 29 * 41, 0.0f, 1.0f, 25);
+    for (p = 0; p < 3; p++) {
+        aug_config config;
+        simclr_error err;
+        size_t S, floats;
+        float *a, *b, *workspace;
+        rng r1, r2;
+        aug_view_params params;
+        cr_assert_eq(aug_config_preset(&config, presets[p], &err), SIMCLR_OK);
+        S = config.size;
+        floats = aug_view_workspace_floats(&config, 3, 29, 41);
+        a = calloc(3 * S * S, sizeof(float));
+        b = calloc(3 * S * S, sizeof(float));
+        workspace = calloc(floats, sizeof(float));
+        cr_assert(a != NULL && b != NULL && workspace != NULL);
+        rng_stream(&r1, 7, RNG_DOMAIN_VIEW, 2, 3, 1);
+        rng_stream(&r2, 7, RNG_DOMAIN_VIEW, 2, 3, 1);
+        aug_view(a, image, 3, 29, 41, &config, &r1, workspace);
+        params = aug_view_sample(&r2, &config, 29, 41);
+        aug_view_apply(b, image, 3, 29, 41, &config, &params, workspace);
+        cr_expect_eq(memcmp(a, b, 3 * S * S * sizeof(float)), 0, "%s", presets[p]);
+        cr_expect_eq(r1.state, r2.state, "%s: the same draws", presets[p]);
+        free(a);
+        free(b);
+        free(workspace);
+    }
+}
+
+/* Known answers from README.txt's algorithm transcribed in Python (tests/crosscheck_torch.py,
+ * Stream): stream(2020, 'view', 3, 17, 1) is seeded to state 1997148040001805052, increment
+ * 18112119808539748749, and draws 0xcedd3589, 0x9662f850, 0xdab401b5, 0xf6b87086; afresh,
+ * uniform() 0.8080628514289856, 0.5874476432800293, then normal() 1.9121007919311523. */
+Test(golden, streams_match_the_readme_algorithm)
+{
+    static const uint32_t u32[4] = {0xcedd3589u, 0x9662f850u, 0xdab401b5u, 0xf6b87086u};
+    rng r;
+    int i;
+    rng_stream(&r, 2020, RNG_DOMAIN_VIEW, 3, 17, 1);
+    cr_expect_eq(r.state, UINT64_C(1997148040001805052));
+    cr_expect_eq(r.increment, UINT64_C(18112119808539748749));
+    for (i = 0; i < 4; i++)
+        cr_expect_eq(rng_next_u32(&r), u32[i], "draw %d", i);
+    rng_stream(&r, 2020, RNG_DOMAIN_VIEW, 3, 17, 1);
+    cr_expect_eq(rng_uniform(&r), 0.8080628514289856f);
+    cr_expect_eq(rng_uniform(&r), 0.5874476432800293f);
+    /* Box–Muller in double through libm's log and cos: within an ulp of float */
+    cr_expect_float_eq(rng_normal(&r), 1.9121007919311523f, 2e-7f);
+}
+
+/* View 1 of (2020, epoch 0, image 5) of a 32 x 32 image, cifar preset: the parameters the
+ * Python transcription of README.txt draws (crop top 5, left 5, 27 x 24; horizontal flip;
+ * jitter applied, order brightness, hue, saturation, contrast, factors 1.3106754, 1.1428193,
+ * 1.0056915, 0.059603132; grayscale; blur not applied, σ 0.73269594, kernel 3). */
+Test(golden, view_draws_match_the_readme_algorithm)
+{
+    static const int order[4] = {0, 3, 2, 1};
+    aug_config config;
+    aug_view_params p;
+    simclr_error err;
+    rng r;
+    int i;
+    cr_assert_eq(aug_config_preset(&config, "cifar", &err), SIMCLR_OK);
+    rng_stream(&r, 2020, RNG_DOMAIN_VIEW, 0, 5, 1);
+    p = aug_view_sample(&r, &config, 32, 32);
+    cr_expect(p.crop.top == 5 && p.crop.left == 5 && p.crop.height == 27 && p.crop.width == 24);
+    cr_expect(p.hflip == 1 && p.vflip == 0 && p.jitter == 1 && p.grayscale == 1 && p.blur == 0);
+    for (i = 0; i < 4; i++)
+        cr_expect_eq(p.jitter_params.order[i], order[i]);
+    cr_expect_float_eq(p.jitter_params.brightness, 1.3106754f, 1e-7f);
+    cr_expect_float_eq(p.jitter_params.contrast, 1.1428193f, 1e-7f);
+    cr_expect_float_eq(p.jitter_params.saturation, 1.0056915f, 1e-7f);
+    cr_expect_float_eq(p.jitter_params.hue, 0.059603132f, 1e-8f);
+    cr_expect_float_eq(p.blur_sigma, 0.73269594f, 1e-7f);
+    cr_expect_eq(p.blur_kernel, 3u);
+}
