@@ -121,3 +121,50 @@ Test(cli, augmentation_overrides_apply)
     free(pixels);
     remove("/tmp/simclr_cli_gray.ppm");
 }
+
+/* simclr finetune, eval and predict as a user meets them: a tiny run end to end (a tiny
+ * pretraining, 2 epochs of fine-tuning on 4 images per class, a resume to a third epoch), the
+ * files it promises, the classifier's own evaluation, predictions as CSV, and clear errors for
+ * a checkpoint that is not an encoder, a fraction that leaves a class empty and data without
+ * labels. Files: /tmp/simclr_cli_ft*. */
+Test(cli, finetune_eval_and_predict, .timeout = 1800)
+{
+    cr_expect_eq(run("./simclr finetune --help > /dev/null && ./simclr predict --help > /dev/null"),
+                 0);
+    cr_assert_eq(run("rm -rf /tmp/simclr_cli_ft* && ./simclr train --epochs 1 --limit 64 "
+                     "--batch 16 --width 0.0625 --size 16 --out /tmp/simclr_cli_ftp --threads 2 "
+                     "> /dev/null 2>&1"), 0);
+    cr_expect_eq(run("grep -q '^step,epoch,loss,learning_rate,views_per_second,online_top1$' "
+                     "/tmp/simclr_cli_ftp/log.csv"), 0, "the online classifier's column");
+    cr_assert_eq(run("./simclr finetune --checkpoint /tmp/simclr_cli_ftp/checkpoint.safetensors "
+                     "--labels 4 --batch 8 --epochs 3 --stop-after 2 --out /tmp/simclr_cli_ft "
+                     "--threads 2 > /dev/null 2>&1"), 0);
+    cr_expect_eq(run("test $(wc -l < /tmp/simclr_cli_ft/labelled.csv) -eq 25 && "
+                     "grep -q '^step,epoch,loss,learning_rate,views_per_second,test_top1$' "
+                     "/tmp/simclr_cli_ft/log.csv && test -f /tmp/simclr_cli_ft/loss.svg"), 0,
+                 "labelled.csv (24 images and a header), log.csv with the test column, loss.svg");
+    cr_assert_eq(run("./simclr finetune --resume /tmp/simclr_cli_ft/checkpoint.safetensors "
+                     "--threads 1 > /tmp/simclr_cli_ft.out 2>/dev/null && "
+                     "grep -q 'for 3 of 3 epochs' /tmp/simclr_cli_ft.out"), 0, "resumed to the end");
+    cr_expect_eq(run("./simclr eval --checkpoint /tmp/simclr_cli_ft/checkpoint.safetensors --csv "
+                     "| grep -q '^finetuned,fc,'"), 0, "the classifier's own accuracy");
+    cr_expect_eq(run("./simclr predict --checkpoint /tmp/simclr_cli_ft/checkpoint.safetensors "
+                     "--limit 5 --out /tmp/simclr_cli_ft.csv 2>/dev/null && "
+                     "test $(wc -l < /tmp/simclr_cli_ft.csv) -eq 6 && "
+                     "head -1 /tmp/simclr_cli_ft.csv | grep -q '^index,path,label,predicted,'"), 0);
+    /* errors: exit 1 with a message naming the problem */
+    cr_expect_eq(run("./simclr finetune --checkpoint /tmp/simclr_cli_ft/checkpoint.safetensors "
+                     "--out /tmp/simclr_cli_ft2 2>&1 | grep -q 'is not an encoder'"), 0);
+    cr_expect_eq(run("./simclr finetune --checkpoint /tmp/simclr_cli_ftp/checkpoint.safetensors "
+                     "--labels 0.001% --out /tmp/simclr_cli_ft3 2>&1 | grep -q \"class 'disc'\""),
+                 0, "a fraction that leaves a class empty");
+    cr_expect_eq(run("mkdir -p /tmp/simclr_cli_ft_flat && ./simclr augment --n 2 --views 1 "
+                     "--out /tmp/simclr_cli_ft_flat/a.ppm > /dev/null 2>&1 && "
+                     "./simclr finetune --checkpoint /tmp/simclr_cli_ftp/checkpoint.safetensors "
+                     "--data /tmp/simclr_cli_ft_flat --test-data /tmp/simclr_cli_ft_flat "
+                     "--out /tmp/simclr_cli_ft4 2>&1 | grep -q 'needs labels'"), 0,
+                 "an image folder without classes");
+    cr_expect_eq(run("./simclr predict --checkpoint /tmp/simclr_cli_ftp/checkpoint.safetensors "
+                     "> /dev/null 2>&1"), 1, "an encoder has no classifier");
+    run("rm -rf /tmp/simclr_cli_ft*");
+}
