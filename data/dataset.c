@@ -699,9 +699,5 @@ void dataset_epoch_order(const dataset *data, uint64_t seed, uint64_t epoch, siz
     for (i = 0; i < data->count; i++)
         order[i] = i;
     rng_stream(&random, seed, RNG_DOMAIN_SHUFFLE, epoch, 0, 0);
-    for (i = data->count; i-- > 1;) {
-        const size_t j = (size_t)rng_randint(&random, 0, (int64_t)i + 1), t = order[i];
-        order[i] = order[j];
-        order[j] = t;
-    }
+    rng_shuffle(&random, order, data->count);
 }

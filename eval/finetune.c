@@ -142,11 +142,7 @@ int finetune_label_subset(size_t **subset, size_t *count, const dataset *data,
             goto failed;
         }
         rng_stream(&random, seed, RNG_DOMAIN_LABELS, c, 0, 0);
-        for (i = n; i-- > 1;) { /* Fisher–Yates, as an epoch's order */
-            const size_t j = (size_t)rng_randint(&random, 0, (int64_t)i + 1), t = of_class[i];
-            of_class[i] = of_class[j];
-            of_class[j] = t;
-        }
+        rng_shuffle(&random, of_class, n); /* Fisher–Yates, as an epoch's order */
         for (i = 0; i < keep; i++)
             selected[of_class[i]] = 1;
         kept[c] = keep;
@@ -380,14 +376,9 @@ static void finetune_epoch_order(size_t *order, const size_t *subset, size_t lab
                                  uint64_t seed, size_t epoch)
 {
     rng random;
-    size_t i;
     memcpy(order, subset, labelled * sizeof *order);
     rng_stream(&random, seed, RNG_DOMAIN_FINETUNE, epoch, 0, 0);
-    for (i = labelled; i-- > 1;) {
-        const size_t j = (size_t)rng_randint(&random, 0, (int64_t)i + 1), t = order[i];
-        order[i] = order[j];
-        order[j] = t;
-    }
+    rng_shuffle(&random, order, labelled);
 }
 
 int finetune_run(finetune_model *model, const dataset *data, const size_t *subset,

@@ -86,3 +86,13 @@ float rng_normal(rng *r)
     /* 1 - u1 lies in (0, 1], so the logarithm is finite. */
     return (float)(sqrt(-2.0 * log(1.0 - u1)) * cos(two_pi * u2));
 }
+
+void rng_shuffle(rng *r, size_t *items, size_t count)
+{
+    size_t i;
+    for (i = count; i-- > 1;) {
+        const size_t j = (size_t)rng_randint(r, 0, (int64_t)i + 1), t = items[i];
+        items[i] = items[j];
+        items[j] = t;
+    }
+}

@@ -44,6 +44,7 @@
 #ifndef SIMCLR_NN_RNG_H
 #define SIMCLR_NN_RNG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct rng {
@@ -83,5 +84,10 @@ int64_t rng_randint(rng *r, int64_t lo, int64_t hi);
 
 /* Standard normal by Box–Muller (two uniforms per call, u1 first). */
 float rng_normal(rng *r);
+
+/* Shuffles items[0 .. count) in place by Fisher–Yates from the end: for i = count − 1 down to 1,
+ * j = randint(0, i + 1), swap items[i] and items[j] (numpy's and PyTorch's randperm order of
+ * draws; every epoch order and labelled subset of the project is drawn so). */
+void rng_shuffle(rng *r, size_t *items, size_t count);
 
 #endif
