@@ -139,6 +139,12 @@ int file_is_present(const char *path)
 /* Creates the temporary file beside path: "<path>.tmp.<pid>.<n>", new and exclusively (POSIX
  * O_CREAT|O_EXCL, so a symbolic link or a file planted at that name is never written through
  * and two writers never share one); elsewhere "<path>.tmp", opened as C's fopen does. */
+#ifdef __wasi__
+#define PROCESS_ID 0L /* WASI has no process ids; O_EXCL still keeps two writers apart */
+#else
+#define PROCESS_ID ((long)getpid())
+#endif
+
 static FILE *create_temporary(char *temporary, size_t capacity, const char *path,
                               simclr_error *err)
 {
@@ -146,7 +152,7 @@ static FILE *create_temporary(char *temporary, size_t capacity, const char *path
 #ifdef FILE_IO_HAVE_STAT
     static unsigned long counter;
     int descriptor;
-    if (snprintf(temporary, capacity, "%s.tmp.%ld.%lu", path, (long)getpid(), counter++) >=
+    if (snprintf(temporary, capacity, "%s.tmp.%ld.%lu", path, PROCESS_ID, counter++) >=
         (int)capacity) {
         simclr_fail(err, "%s: the path is too long", path);
         return NULL;

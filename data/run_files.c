@@ -24,7 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__wasi__) && !defined(_WASI_EMULATED_SIGNAL)
+#define RUN_FILES_NO_SIGNALS 1 /* WASI has no signals: its host stops an instance */
+#else
 #include <signal.h>
+#endif
 #ifdef RUN_FILES_POSIX
 #include <fcntl.h>
 #include <unistd.h>
@@ -308,6 +312,13 @@ int run_files_start(const char *dir, char *lock_path, size_t capacity, long *sta
 
 /* ---- stopping on a signal ------------------------------------------------------------------- */
 
+#ifdef RUN_FILES_NO_SIGNALS
+static int stop_signal;
+
+void run_files_catch_signals(void)
+{
+}
+#else
 static volatile sig_atomic_t stop_signal;
 
 static void remember_signal(int signal_number)
@@ -330,6 +341,7 @@ void run_files_catch_signals(void)
     signal(SIGTERM, remember_signal);
 #endif
 }
+#endif
 
 int run_files_signal_caught(void)
 {
