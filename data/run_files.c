@@ -81,9 +81,13 @@ int run_files_write_loss_svg(const char *path, const training_log *log,
     int status;
     if (svg == NULL)
         return SIMCLR_FAILED;
+    /* comparisons, not fmin/fmax (a NaN is passed over either way): Debian 12's aarch64 gcc 12
+     * crashes vectorising an fmin/fmax reduction at -O3 (in vect_transform_reduction) */
     for (i = 0; i < steps; i++) {
-        low = fmin(low, log->loss[i]);
-        high = fmax(high, log->loss[i]);
+        if (log->loss[i] < low)
+            low = log->loss[i];
+        if (log->loss[i] > high)
+            high = log->loss[i];
     }
     if (steps == 0)
         low = 0.0, high = 1.0;
