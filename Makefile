@@ -30,6 +30,11 @@
 #                within the PyTorch cross-check's tolerances; .ci/run checks it)
 #             0 (default): the fast paths
 #
+# Other targets: the program is simclr.exe with mingw-w64 (CC=x86_64-w64-mingw32-gcc; add
+# LDFLAGS=-static for a program that needs no DLL) and simclr.wasm with
+# CC="clang --target=wasm32-wasi" (OPENMP=0 LDFLAGS=-Wl,-z,stack-size=8388608; run it with
+# node tests/run_wasi.js). nn/maths.c is always compiled with -ffp-contract=off (see there).
+#
 # The language is C99 with the strict warning set below, and nothing beyond libc and libm
 # (OpenMP optional). No VLAs, no -ffast-math or -Ofast, ever.
 
