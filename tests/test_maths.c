@@ -105,7 +105,7 @@ static void require_long_double(void)
     } while (0)
 
 /* fdlibm's e_exp.c bound is < 1 ulp; measured 0.8730 (the largest of the three ranges). */
-Test(maths, exp_within_0_88_ulp_over_its_range, .timeout = 600)
+Test(maths, exp_within_0_88_ulp_over_its_range)
 {
     require_long_double();
     CHECK_BOUND(EXP, -745.13, 709.78, 0, 0.88);
@@ -114,7 +114,7 @@ Test(maths, exp_within_0_88_ulp_over_its_range, .timeout = 600)
 }
 
 /* fdlibm's e_log.c bound is < 1 ulp; measured 0.9019 on [0.5, 1.5], 0.7651 over every exponent. */
-Test(maths, log_within_0_91_ulp_over_its_range, .timeout = 600)
+Test(maths, log_within_0_91_ulp_over_its_range)
 {
     require_long_double();
     CHECK_BOUND(LOG, 0.5, 1.5, 0, 0.91);
@@ -123,7 +123,7 @@ Test(maths, log_within_0_91_ulp_over_its_range, .timeout = 600)
 }
 
 /* log u + c/u on maths_log: measured 1.2471 ulp (near 0, on both sides of it). */
-Test(maths, log1p_within_1_25_ulp, .timeout = 600)
+Test(maths, log1p_within_1_25_ulp)
 {
     require_long_double();
     CHECK_BOUND(LOG1P, 0.0, 1.0, 0, 1.25);         /* loss/alternatives.c: log1p(e^−|x|) */
@@ -133,7 +133,7 @@ Test(maths, log1p_within_1_25_ulp, .timeout = 600)
 }
 
 /* Exact reduction, then fdlibm's kernels on π·y as a double-double: measured 0.8315 ulp. */
-Test(maths, cos_pi_within_0_84_ulp, .timeout = 600)
+Test(maths, cos_pi_within_0_84_ulp)
 {
     require_long_double();
     CHECK_BOUND(COS_PI, -4.0, 4.0, 0, 0.84);
