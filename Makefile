@@ -30,6 +30,11 @@
 #                within the PyTorch cross-check's tolerances; .ci/run checks it)
 #             0 (default): the fast paths
 #
+# Other targets: the program is simclr.exe with mingw-w64 (CC=x86_64-w64-mingw32-gcc; add
+# LDFLAGS=-static for a program that needs no DLL) and simclr.wasm with
+# CC="clang --target=wasm32-wasi" (OPENMP=0 LDFLAGS=-Wl,-z,stack-size=8388608; run it with
+# node tests/run_wasi.js). nn/maths.c is always compiled with -ffp-contract=off (see there).
+#
 # The language is C99 with the strict warning set below, and nothing beyond libc and libm
 # (OpenMP optional). No VLAs, no -ffast-math or -Ofast, ever.
 
@@ -44,21 +49,37 @@ WERROR   ?= 0
 SINGLE_EVAL ?= 1
 REFERENCE ?= 0
 
-# Does the compiler take -fopenmp and find omp.h? Then OpenMP is on unless OPENMP=0.
+# The program's file name: simclr.exe for Windows (mingw-w64), simclr.wasm for WebAssembly
+# (wasm32-wasi), simclr elsewhere; known from the compiler's target triple. The target names the
+# file the linker writes, so `make` twice links once.
+TARGET_TRIPLE := $(shell $(CC) -dumpmachine 2>/dev/null)
+EXE = $(if $(findstring mingw,$(TARGET_TRIPLE))$(findstring windows,$(TARGET_TRIPLE)),.exe,$(if $(findstring wasi,$(TARGET_TRIPLE)),.wasm,))
+PROGRAM = simclr$(EXE)
+
+# Does the compiler take -fopenmp, find omp.h and link the runtime? Then OpenMP is on unless
+# OPENMP=0. The probe links into a file of its own (removed at once), never into /dev/null: a
+# compiler for Windows would write "/dev/null.exe", fail, and silently turn OpenMP off.
 OPENMP_PROBE := $(shell printf '\043include <omp.h>\nint main(void){return omp_get_max_threads() < 1;}\n' | \
-                  $(CC) -fopenmp -x c - -o /dev/null >/dev/null 2>&1 && echo 1 || echo 0)
+                  $(CC) -fopenmp -x c - -o .openmp-probe.out >/dev/null 2>&1 && echo 1 || echo 0; \
+                  rm -f .openmp-probe.out .openmp-probe.out.exe)
 OPENMP ?= $(OPENMP_PROBE)
+
+# Does the compiler accept FLAG? (preprocesses an empty program from standard input)
+accepts = $(shell printf '\n' | $(CC) $(1) -E -x c - >/dev/null 2>&1 && echo $(1))
 
 WARNINGS = -std=c99 -pedantic -Wall -Wextra -Wshadow -Wstrict-prototypes -Wvla
 ifeq ($(WERROR),1)
   WARNINGS += -Werror
 endif
 
+# No contraction: every a*b + c rounded twice, as ISO C writes it (gcc's default in C99 mode,
+# not clang's, which fuses within an expression where the machine has FMA).
+FP_CONTRACT_OFF := $(call accepts,-ffp-contract=off)
 ifeq ($(PORTABLE),1)
-  OPTIMISE = -O3
+  OPTIMISE = -O3 $(FP_CONTRACT_OFF)
 else
-  MARCH_NATIVE := $(shell $(CC) -march=native -E -x c /dev/null >/dev/null 2>&1 && echo -march=native)
-  FP_CONTRACT  := $(shell $(CC) -ffp-contract=fast -E -x c /dev/null >/dev/null 2>&1 && echo -ffp-contract=fast)
+  MARCH_NATIVE := $(call accepts,-march=native)
+  FP_CONTRACT  := $(call accepts,-ffp-contract=fast)
   OPTIMISE = -O3 $(MARCH_NATIVE) $(FP_CONTRACT)
 endif
 
@@ -111,13 +132,23 @@ BUILD_STAMP = .build-flags
 .PHONY: all test run check-portable check-sanitize check-kill check-circles check-reference \
         install uninstall clean fuzz fuzz-run FORCE
 
-all: simclr libsimclr.a
+all: $(PROGRAM) libsimclr.a
+
+ifneq ($(EXE),)
+.PHONY: simclr
+simclr: $(PROGRAM) # `make simclr` builds the program whatever its suffix
+endif
 
 $(BUILD_STAMP): FORCE
 	@echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' > $@
 
 %.o: %.c $(LIBRARY_HEADERS) $(BUILD_STAMP)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# nn/maths.c (exp, log, cos for weights, losses and augmentations) gives the same bits on every
+# platform only if every operation is rounded as written: no contraction, in every profile.
+nn/maths.o: nn/maths.c $(LIBRARY_HEADERS) $(BUILD_STAMP)
+	$(CC) $(ALL_CFLAGS) $(FP_CONTRACT_OFF) -c $< -o $@
 
 # simclr.c holds the algorithm (part 1, into the library) and the program (part 2).
 simclr_algorithm.o: simclr.c $(LIBRARY_HEADERS) $(BUILD_STAMP)
@@ -130,7 +161,7 @@ libsimclr.a: $(LIBRARY_OBJECTS) simclr_algorithm.o
 	rm -f $@
 	$(AR) rcs $@ $(LIBRARY_OBJECTS) simclr_algorithm.o
 
-simclr: simclr_program.o libsimclr.a
+$(PROGRAM): simclr_program.o libsimclr.a
 	$(CC) $(ALL_CFLAGS) simclr_program.o libsimclr.a $(ALL_LDFLAGS) $(LIBS) -o $@
 
 # The tests include Criterion's headers, which are not C99-pedantic clean: compile them without
@@ -145,7 +176,7 @@ $(TEST_PROGRAM): $(TEST_OBJECTS) libsimclr.a
 
 # The Criterion suite, then the library as a user installs it (make install into a temporary
 # prefix, an example program built with pkg-config alone; tests/check_install.sh).
-test: $(TEST_PROGRAM) simclr
+test: $(TEST_PROGRAM) $(PROGRAM)
 	./$(TEST_PROGRAM)
 	CC='$(CC)' CFLAGS='$(CFLAGS)' LDFLAGS='$(LDFLAGS)' bash tests/check_install.sh
 
@@ -155,7 +186,7 @@ test: $(TEST_PROGRAM) simclr
 # The shapes differ only in form (colour, size, position and noise are random), so the raw
 # pixels and a random encoder probe poorly; what SimCLR learned shows as the gap.
 RUN_DIR ?= runs/shapes
-run: simclr
+run: $(PROGRAM)
 	./simclr train --data builtin:shapes --out $(RUN_DIR) --epochs 4 --width 0.125 \
 	    --batch 64 --lr 2.0 --temperature 0.2 --min-scale 0.3
 	./simclr eval --checkpoint $(RUN_DIR)/checkpoint.safetensors --init both
@@ -171,7 +202,7 @@ check-portable:
 check-sanitize:
 	bash tests/check_sanitize.sh
 
-check-kill: simclr
+check-kill: $(PROGRAM)
 	bash tests/check_kill.sh
 
 # No circles: no two source files use each other's functions, directly or round a loop (read
@@ -223,7 +254,7 @@ INSTALL_DIRS = bin lib lib/pkgconfig include/simclr include/simclr/nn include/si
 
 install: all
 	for d in $(INSTALL_DIRS); do mkdir -p $(DESTDIR)$(PREFIX)/$$d; done
-	cp simclr $(DESTDIR)$(PREFIX)/bin/
+	cp $(PROGRAM) $(DESTDIR)$(PREFIX)/bin/
 	cp libsimclr.a $(DESTDIR)$(PREFIX)/lib/
 	@printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include/simclr' 'libdir=$${prefix}/lib' '' \
 	    'Name: simclr' 'Description: SimCLR in portable C99 (Chen et al. 2020)' \
@@ -233,10 +264,10 @@ install: all
 	for h in $(PUBLIC_HEADERS); do cp $$h $(DESTDIR)$(PREFIX)/include/simclr/$$h; done
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/simclr $(DESTDIR)$(PREFIX)/lib/libsimclr.a \
+	rm -f $(DESTDIR)$(PREFIX)/bin/$(PROGRAM) $(DESTDIR)$(PREFIX)/lib/libsimclr.a \
 	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/simclr.pc
 	rm -rf $(DESTDIR)$(PREFIX)/include/simclr
 
 clean:
 	rm -rf tests/fuzz/scratch-* $(FUZZ_TARGETS:%=tests/fuzz/run-%)
-	rm -f simclr simclr_algorithm.o simclr_program.o libsimclr.a $(LIBRARY_OBJECTS) $(TEST_OBJECTS) $(TEST_PROGRAM) $(BUILD_STAMP)
+	rm -f simclr simclr.exe simclr.wasm simclr_algorithm.o simclr_program.o libsimclr.a $(LIBRARY_OBJECTS) $(TEST_OBJECTS) $(TEST_PROGRAM) $(BUILD_STAMP)

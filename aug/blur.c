@@ -6,6 +6,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "../nn/maths.h"
+
 size_t aug_blur_kernel_size(size_t side)
 {
     size_t k = side / 10; /* 10% of the side, rounded down */
@@ -23,7 +25,7 @@ void aug_blur_kernel(float *kernel, size_t kernel_size, float sigma)
     size_t i;
     for (i = 0; i < kernel_size; i++) {
         const double x = (double)i - half;
-        values[i] = exp(-x * x / (2.0 * (double)sigma * sigma));
+        values[i] = maths_exp(-x * x / (2.0 * (double)sigma * sigma));
         total += values[i];
     }
     for (i = 0; i < kernel_size; i++)

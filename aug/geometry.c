@@ -7,16 +7,18 @@
 #include <math.h>
 #include <string.h>
 
+#include "../nn/maths.h"
+
 aug_crop aug_sample_resized_crop(rng *random, size_t height, size_t width, double min_scale,
                                  double max_scale, double min_ratio, double max_ratio)
 {
     const double area = (double)height * (double)width;
-    const double lo = log(min_ratio), hi = log(max_ratio), in_ratio = (double)width / (double)height;
+    const double lo = maths_log(min_ratio), hi = maths_log(max_ratio), in_ratio = (double)width / (double)height;
     aug_crop crop;
     int attempt;
     for (attempt = 0; attempt < 10; attempt++) {
         const double target = area * rng_uniform_range(random, (float)min_scale, (float)max_scale);
-        const double aspect = exp(rng_uniform_range(random, (float)lo, (float)hi));
+        const double aspect = maths_exp(rng_uniform_range(random, (float)lo, (float)hi));
         const double w = rint(sqrt(target * aspect)), h = rint(sqrt(target / aspect));
         if (w > 0 && w <= (double)width && h > 0 && h <= (double)height) {
             crop.height = (size_t)h;

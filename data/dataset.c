@@ -2,11 +2,20 @@
  * data/dataset.c — the dataset interface over the built-in shapes, IDX, CIFAR and image folders.
  * Sources, the folder conventions and the epoch shuffle: data/dataset.h.
  */
-#if defined(__unix__) || defined(__APPLE__)
+/* Image folders are listed with opendir/readdir and stat, which POSIX defines and mingw-w64's
+ * and wasi-libc's C libraries have too: found by their headers (__has_include) where the
+ * compiler can look, else on Unix. */
+#if defined(__has_include)
+#if __has_include(<dirent.h>) && __has_include(<sys/stat.h>)
+#define DATASET_HAVE_DIRECTORIES 1
+#endif
+#elif defined(__unix__) || defined(__APPLE__)
+#define DATASET_HAVE_DIRECTORIES 1
+#endif
+#ifdef DATASET_HAVE_DIRECTORIES
 #define _POSIX_C_SOURCE 200809L /* opendir/readdir/stat: listing a folder of images */
 #include <dirent.h>
 #include <sys/stat.h>
-#define DATASET_HAVE_DIRECTORIES 1
 #endif
 
 #include "dataset.h"
@@ -123,7 +132,8 @@ static int is_directory(const char *path)
 }
 
 /* The folders a walk has entered, by device and inode, so a symbolic link back up the tree is
- * entered once, not forever. */
+ * entered once, not forever. Where stat gives no inode (0: Windows) every folder counts as new,
+ * and DATASET_MAX_DEPTH bounds a walk round a loop of junctions. */
 typedef struct folder_ids {
     struct stat *seen;
     size_t count, capacity;
@@ -134,7 +144,7 @@ typedef struct folder_ids {
 static int folder_ids_add(folder_ids *ids, const struct stat *info)
 {
     size_t i;
-    for (i = 0; i < ids->count; i++)
+    for (i = 0; i < ids->count && info->st_ino != 0; i++)
         if (ids->seen[i].st_dev == info->st_dev && ids->seen[i].st_ino == info->st_ino)
             return 0;
     if (ids->count == ids->capacity) {

@@ -2,12 +2,25 @@
  * data/file_io.c — whole files in and out (atomically), CRC-32 and Adler-32.
  * Conventions and known answers: data/file_io.h.
  */
-#if defined(__unix__) || defined(__APPLE__)
+/* POSIX file calls (open, fstat, fsync) where the C library has them — Unix and WASI, told by
+ * their headers where the compiler can look (__has_include), else by __unix__; Windows has its
+ * own calls for replacing a file (below) and is never taken for POSIX. */
+#if !defined(_WIN32) && defined(__has_include)
+#if __has_include(<fcntl.h>) && __has_include(<sys/stat.h>) && __has_include(<unistd.h>)
+#define FILE_IO_HAVE_STAT 1
+#endif
+#elif defined(__unix__) || defined(__APPLE__)
+#define FILE_IO_HAVE_STAT 1
+#endif
+#ifdef FILE_IO_HAVE_STAT
 #define _POSIX_C_SOURCE 200809L /* open, fstat, fdopen: a FIFO or a directory is refused */
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#define FILE_IO_HAVE_STAT 1
+#endif
+#ifdef _WIN32
+#include <io.h>      /* _commit: the file's data to stable storage */
+#include <windows.h> /* MoveFileExA */
 #endif
 
 #include "file_io.h"
@@ -126,6 +139,12 @@ int file_is_present(const char *path)
 /* Creates the temporary file beside path: "<path>.tmp.<pid>.<n>", new and exclusively (POSIX
  * O_CREAT|O_EXCL, so a symbolic link or a file planted at that name is never written through
  * and two writers never share one); elsewhere "<path>.tmp", opened as C's fopen does. */
+#ifdef __wasi__
+#define PROCESS_ID 0L /* WASI has no process ids; O_EXCL still keeps two writers apart */
+#else
+#define PROCESS_ID ((long)getpid())
+#endif
+
 static FILE *create_temporary(char *temporary, size_t capacity, const char *path,
                               simclr_error *err)
 {
@@ -133,7 +152,7 @@ static FILE *create_temporary(char *temporary, size_t capacity, const char *path
 #ifdef FILE_IO_HAVE_STAT
     static unsigned long counter;
     int descriptor;
-    if (snprintf(temporary, capacity, "%s.tmp.%ld.%lu", path, (long)getpid(), counter++) >=
+    if (snprintf(temporary, capacity, "%s.tmp.%ld.%lu", path, PROCESS_ID, counter++) >=
         (int)capacity) {
         simclr_fail(err, "%s: the path is too long", path);
         return NULL;
@@ -182,6 +201,25 @@ static void sync_folder_of(const char *path)
 #endif
 }
 
+/* Moves `from` over `to` in one step, replacing an existing `to`: 0, or −1 with errno set. C's
+ * rename does so on POSIX; on Windows it refuses an existing target, so MoveFileEx with
+ * MOVEFILE_REPLACE_EXISTING (atomic on one volume) and MOVEFILE_WRITE_THROUGH (returns once the
+ * move is on disk, as the POSIX path's fsync of the folder). */
+static int replace_file(const char *from, const char *to)
+{
+#ifdef _WIN32
+    if (MoveFileExA(from, to, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+        return 0;
+    errno = GetLastError() == ERROR_ACCESS_DENIED ? EACCES : EIO;
+    if (GetFileAttributesA(to) != INVALID_FILE_ATTRIBUTES &&
+        (GetFileAttributesA(to) & FILE_ATTRIBUTE_DIRECTORY) != 0)
+        errno = EISDIR;
+    return -1;
+#else
+    return rename(from, to);
+#endif
+}
+
 int file_write_atomically(const char *path, const uint8_t *bytes, size_t count,
                           simclr_error *err)
 {
@@ -194,6 +232,8 @@ int file_write_atomically(const char *path, const uint8_t *bytes, size_t count,
     failure = fwrite(bytes, 1, count, file) != count || fflush(file) != 0;
 #ifdef FILE_IO_HAVE_STAT
     failure = failure || fsync(fileno(file)) != 0; /* on stable storage before it is current */
+#elif defined(_WIN32)
+    failure = failure || _commit(_fileno(file)) != 0; /* FlushFileBuffers */
 #endif
     if (failure) {
         const int error = errno;
@@ -202,7 +242,7 @@ int file_write_atomically(const char *path, const uint8_t *bytes, size_t count,
         return simclr_fail(err, "%s: write failed (%s)", path,
                            error != 0 ? strerror(error) : "disk full?");
     }
-    if (fclose(file) != 0 || rename(temporary, path) != 0) {
+    if (fclose(file) != 0 || replace_file(temporary, path) != 0) {
         const int error = errno;
         remove(temporary);
         return simclr_fail(err, "%s: cannot move the finished file into place (%s)", path,

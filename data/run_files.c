@@ -1,9 +1,18 @@
 /*
  * data/run_files.c — log.csv, loss.svg and the run's folder; see run_files.h.
  */
+/* Folders are made with POSIX mkdir where <sys/stat.h> has it (Unix, WASI; found with
+ * __has_include where the compiler has it, else by __unix__), with CreateDirectoryA on Windows.
+ * The lock (kill: is its owner alive?) and sigaction need a full POSIX system, __unix__. */
 #if defined(__unix__) || defined(__APPLE__)
 #define _XOPEN_SOURCE 700 /* mkdir, stat, open, kill, sigaction */
 #define RUN_FILES_POSIX 1
+#define RUN_FILES_MKDIR 1
+#elif !defined(_WIN32) && defined(__has_include)
+#if __has_include(<sys/stat.h>)
+#define _POSIX_C_SOURCE 200809L
+#define RUN_FILES_MKDIR 1
+#endif
 #endif
 
 #include "run_files.h"
@@ -15,12 +24,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__wasi__) && !defined(_WASI_EMULATED_SIGNAL)
+#define RUN_FILES_NO_SIGNALS 1 /* WASI has no signals: its host stops an instance */
+#else
 #include <signal.h>
+#endif
 #ifdef RUN_FILES_POSIX
 #include <fcntl.h>
+#include <unistd.h>
+#endif
+#ifdef RUN_FILES_MKDIR
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <unistd.h>
+#endif
+#ifdef _WIN32
+#include <windows.h> /* CreateDirectoryA, GetFileAttributesA */
 #endif
 
 #include "../nn/memory.h"
@@ -86,9 +104,13 @@ int run_files_write_loss_svg(const char *path, const training_log *log,
     int status;
     if (svg == NULL)
         return SIMCLR_FAILED;
+    /* comparisons, not fmin/fmax (a NaN is passed over either way): Debian 12's aarch64 gcc 12
+     * crashes vectorising an fmin/fmax reduction at -O3 (in vect_transform_reduction) */
     for (i = 0; i < steps; i++) {
-        low = fmin(low, log->loss[i]);
-        high = fmax(high, log->loss[i]);
+        if (log->loss[i] < low)
+            low = log->loss[i];
+        if (log->loss[i] > high)
+            high = log->loss[i];
     }
     if (steps == 0)
         low = 0.0, high = 1.0;
@@ -156,25 +178,51 @@ void run_files_folder_of(char *out, size_t size, const char *path)
         snprintf(out, size, "%.*s", slash == path ? 1 : (int)(slash - path), path);
 }
 
+/* Is there a folder at path? Makes one if not (its parent must exist); 1 when there is one now. */
+#if defined(RUN_FILES_MKDIR)
+#define FOLDER_SEPARATOR(c) ((c) == '/')
+static int make_one_folder(const char *path)
+{
+    struct stat info;
+    if (stat(path, &info) != 0 &&
+        ((mkdir(path, 0777) != 0 && errno != EEXIST) || stat(path, &info) != 0))
+        return 0;
+    errno = ENOTDIR;
+    return S_ISDIR(info.st_mode);
+}
+#elif defined(_WIN32)
+#define FOLDER_SEPARATOR(c) ((c) == '/' || (c) == '\\')
+static int make_one_folder(const char *path)
+{
+    DWORD attributes = GetFileAttributesA(path);
+    if (attributes == INVALID_FILE_ATTRIBUTES && !CreateDirectoryA(path, NULL) &&
+        GetLastError() != ERROR_ALREADY_EXISTS) {
+        errno = GetLastError() == ERROR_ACCESS_DENIED ? EACCES : ENOENT;
+        return 0;
+    }
+    attributes = GetFileAttributesA(path);
+    errno = ENOTDIR;
+    return attributes != INVALID_FILE_ATTRIBUTES && (attributes & FILE_ATTRIBUTE_DIRECTORY) != 0;
+}
+#endif
+
 int run_files_make_folder(const char *dir, simclr_error *err)
 {
-#if defined(__unix__) || defined(__APPLE__)
+#if defined(RUN_FILES_MKDIR) || defined(_WIN32)
     char path[4096];
-    struct stat info;
     size_t i, length = strlen(dir);
     if (length == 0 || length >= sizeof path)
         return simclr_fail(err, "'%s' is not a usable folder name", dir);
     memcpy(path, dir, length + 1);
-    for (i = 1; i <= length; i++) {
-        if (path[i] != '/' && path[i] != '\0')
+    for (i = 1; i < length; i++) { /* each parent in turn, as mkdir -p */
+        if (!FOLDER_SEPARATOR(path[i]) || path[i - 1] == ':') /* not "C:" */
             continue;
         path[i] = '\0';
-        if (stat(path, &info) != 0 && mkdir(path, 0777) != 0 && errno != EEXIST)
-            return simclr_fail(err, "cannot create %s: %s", path, strerror(errno));
+        make_one_folder(path); /* a failure shows in the last step's */
         path[i] = dir[i];
     }
-    if (stat(dir, &info) != 0 || !S_ISDIR(info.st_mode))
-        return simclr_fail(err, "%s is not a folder", dir);
+    if (!make_one_folder(dir))
+        return simclr_fail(err, "cannot create %s: %s", dir, strerror(errno));
     return SIMCLR_OK;
 #else
     (void)dir; /* C99 has no mkdir: the folder must exist */
@@ -291,6 +339,13 @@ int run_files_start(const char *dir, char *lock_path, size_t capacity, long *sta
 
 /* ---- stopping on a signal ------------------------------------------------------------------- */
 
+#ifdef RUN_FILES_NO_SIGNALS
+static int stop_signal;
+
+void run_files_catch_signals(void)
+{
+}
+#else
 static volatile sig_atomic_t stop_signal;
 
 static void remember_signal(int signal_number)
@@ -313,6 +368,7 @@ void run_files_catch_signals(void)
     signal(SIGTERM, remember_signal);
 #endif
 }
+#endif
 
 int run_files_signal_caught(void)
 {

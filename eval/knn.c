@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../nn/gemm.h"
+#include "../nn/maths.h"
 #include "../nn/memory.h"
 #include "../nn/parallel.h"
 #include "../nn/tensor.h"
@@ -175,7 +176,7 @@ int knn_scores(float *scores, const float *queries, size_t m, const float *train
                 double sum = 0.0;
                 for (j = 0; j < size; j++)
                     if ((size_t)train_labels[heap[j].index] == c)
-                        sum += exp((double)heap[j].similarity / config->temperature);
+                        sum += maths_exp((double)heap[j].similarity / config->temperature);
                 score[c] = unordered ? NAN : (float)sum;
             }
         }
@@ -224,7 +225,7 @@ int knn_scores_naive(double *scores, const float *queries, size_t m, const float
         qsort(all, n, sizeof *all, compare_nearer_first);
         for (j = 0; j < k; j++)
             scores[i * classes + (size_t)train_labels[all[j].index]] +=
-                exp((double)all[j].similarity / config->temperature);
+                maths_exp((double)all[j].similarity / config->temperature);
     }
     simclr_free(all);
     return SIMCLR_OK;

@@ -10,6 +10,7 @@
 #include "../nn/gemm.h"
 #include "../nn/gemm_internal.h" /* the packed operands: gemm_pack_a, gemm_prepacked */
 #include "../nn/linear.h"
+#include "../nn/maths.h"
 #include "../nn/memory.h"
 #include "../nn/parallel.h"
 #include "../nn/tensor.h"
@@ -30,14 +31,14 @@ double softmax_cross_entropy_forward(float *probabilities, double *row_loss, con
             if (s[j] > largest)
                 largest = s[j];
         for (j = 0; j < c; j++) {
-            const double e = exp((double)s[j] - largest);
+            const double e = maths_exp((double)s[j] - largest);
             p[j] = (float)e;
             sum += e;
         }
         for (j = 0; j < c; j++)
             p[j] = (float)((double)p[j] / sum);
         /* −log p_{i,y_i} = log Σ_j exp(s_j − max) − (s_y − max) */
-        row_loss[row] = log(sum) - ((double)s[labels[row]] - largest);
+        row_loss[row] = maths_log(sum) - ((double)s[labels[row]] - largest);
     }
     for (i = 0; i < n; i++) /* in order: the same sum for any thread count */
         total += row_loss[i];

@@ -13,6 +13,7 @@
  */
 #include <math.h>
 
+#include "../nn/maths.h"
 #include "../nn/parallel.h"
 #include "contrastive.h"
 #include "contrastive_cache.h" /* contrastive_prepare, contrastive_propagate */
@@ -20,12 +21,12 @@
 /* log σ(x) without overflow for any x. */
 static double log_sigmoid(double x)
 {
-    return x >= 0.0 ? -log1p(exp(-x)) : x - log1p(exp(x));
+    return x >= 0.0 ? -maths_log1p(maths_exp(-x)) : x - maths_log1p(maths_exp(x));
 }
 
 static double sigmoid(double x)
 {
-    return x >= 0.0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
+    return x >= 0.0 ? 1.0 / (1.0 + maths_exp(-x)) : maths_exp(x) / (1.0 + maths_exp(x));
 }
 
 static float mean_of_rows(const float *row_loss, size_t rows)

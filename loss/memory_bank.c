@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../nn/maths.h"
 #include "../nn/parallel.h"
 #include "../nn/tensor.h"
 #include "cosine.h"
@@ -93,10 +94,10 @@ float memory_bank_loss_forward(memory_bank_cache *cache, const float *z0, const 
             if (P[j] > row_max)
                 row_max = P[j];
         for (j = 0; j < columns; j++)
-            exp_sum += exp(P[j] - row_max);
-        cache->row_loss[i] = (float)(-(double)P[0] + row_max + log(exp_sum));
+            exp_sum += maths_exp(P[j] - row_max);
+        cache->row_loss[i] = (float)(-(double)P[0] + row_max + maths_log(exp_sum));
         for (j = 0; j < columns; j++)
-            P[j] = (float)(exp(P[j] - row_max) / exp_sum);
+            P[j] = (float)(maths_exp(P[j] - row_max) / exp_sum);
     }
     for (i = 0; i < N; i++)
         total += cache->row_loss[i];

@@ -9,6 +9,7 @@
  */
 #include <math.h>
 
+#include "../nn/maths.h"
 #include "../nn/parallel.h"
 #include "contrastive.h"
 #include "contrastive_cache.h" /* contrastive_prepare, contrastive_propagate */
@@ -33,12 +34,12 @@ float ntxent_forward(contrastive_cache *cache, const float *z0, const float *z1,
                 row_max = (double)c[k] / temperature;
         for (k = 0; k < rows; k++)
             if (k != i)
-                exp_sum += exp((double)c[k] / temperature - row_max);
+                exp_sum += maths_exp((double)c[k] / temperature - row_max);
         for (k = 0; k < rows; k++)
-            P[k] = k == i ? 0.0f : (float)(exp((double)c[k] / temperature - row_max) / exp_sum);
+            P[k] = k == i ? 0.0f : (float)(maths_exp((double)c[k] / temperature - row_max) / exp_sum);
         cache->row_loss[i] =
             (float)(-(double)c[contrastive_positive(i, N)] / temperature + row_max +
-                    log(exp_sum));
+                    maths_log(exp_sum));
     }
     for (i = 0; i < rows; i++)
         total += cache->row_loss[i];

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "maths.h"
 #include "memory.h"
 #include "parallel.h"
 
@@ -128,7 +129,7 @@ double lr_schedule_scaled(const lr_schedule *schedule)
 
 double lr_schedule_at(const lr_schedule *schedule, size_t step)
 {
-    const double pi = 3.14159265358979323846, scaled = lr_schedule_scaled(schedule);
+    const double scaled = lr_schedule_scaled(schedule);
     const size_t W = schedule->warmup_steps, T = schedule->total_steps;
     double progress;
     if (step < W)
@@ -138,5 +139,5 @@ double lr_schedule_at(const lr_schedule *schedule, size_t step)
     progress = (double)(step - W) / (double)(T - W);
     if (progress > 1.0)
         progress = 1.0;
-    return scaled * 0.5 * (1.0 + cos(pi * progress));
+    return scaled * 0.5 * (1.0 + maths_cos_pi(progress));
 }

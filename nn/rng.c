@@ -6,6 +6,8 @@
 
 #include <math.h>
 
+#include "maths.h"
+
 #define PCG32_MULTIPLIER UINT64_C(6364136223846793005)
 #define SPLITMIX64_GAMMA UINT64_C(0x9e3779b97f4a7c15)
 
@@ -80,11 +82,10 @@ int64_t rng_randint(rng *r, int64_t lo, int64_t hi)
 
 float rng_normal(rng *r)
 {
-    const double two_pi = 6.283185307179586476925286766559;
     double u1 = rng_uniform(r);
     double u2 = rng_uniform(r);
     /* 1 - u1 lies in (0, 1], so the logarithm is finite. */
-    return (float)(sqrt(-2.0 * log(1.0 - u1)) * cos(two_pi * u2));
+    return (float)(sqrt(-2.0 * maths_log(1.0 - u1)) * maths_cos_pi(2.0 * u2));
 }
 
 void rng_shuffle(rng *r, size_t *items, size_t count)

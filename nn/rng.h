@@ -37,7 +37,8 @@
  *                      r = next_u32() until r >= (2^32 - n) mod n, then return lo + r mod n
  *                      (the rejection method of pcg32_boundedrand_r)
  *     normal()         Box–Muller: u1 = uniform() is drawn first, then u2 = uniform();
- *                      return sqrt(-2 ln(1 - u1)) * cos(2 pi u2), computed in double.
+ *                      return sqrt(-2 ln(1 - u1)) * cos(2 pi u2), computed in double
+ *                      (ln and cos(pi x) by nn/maths.h, the same bits on every platform).
  *                      Each call uses exactly two uniforms; the sine half is not kept, so a
  *                      stream's layout never depends on how many normals were drawn before.
  */

@@ -1,8 +1,12 @@
 /*
  * nn/timer.c — wall-clock time and peak memory; see timer.h.
  */
-#if defined(__unix__) || defined(__APPLE__)
-#define _XOPEN_SOURCE 700 /* clock_gettime and getrusage */
+/* The clock, chosen by what the platform has: OpenMP's omp_get_wtime when OpenMP is on; on
+ * Windows the performance counter (mingw-w64 defines CLOCK_MONOTONIC, but clock_gettime is in
+ * winpthreads, which a plain link does not bring); elsewhere POSIX clock_gettime(CLOCK_MONOTONIC)
+ * where <time.h> defines it (Unix, WASI); else C's clock(), processor time. */
+#if !defined(_WIN32)
+#define _XOPEN_SOURCE 700 /* clock_gettime, and getrusage where there is <sys/resource.h> */
 #endif
 
 #include "timer.h"
@@ -11,6 +15,8 @@
 
 #ifdef _OPENMP
 #include <omp.h>
+#elif defined(_WIN32)
+#include <windows.h>
 #endif
 #if defined(__unix__) || defined(__APPLE__)
 #include <sys/resource.h>
@@ -20,6 +26,11 @@ double timer_seconds(void)
 {
 #if defined(_OPENMP)
     return omp_get_wtime();
+#elif defined(_WIN32)
+    LARGE_INTEGER count, frequency;
+    QueryPerformanceCounter(&count);
+    QueryPerformanceFrequency(&frequency);
+    return (double)count.QuadPart / (double)frequency.QuadPart;
 #elif defined(CLOCK_MONOTONIC)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);

@@ -133,7 +133,7 @@ static int record_progress(const simclr_progress *p, simclr_model *model,
  * with simclr_checkpoint_write, read back into a new model (the settings from the file, the
  * model created from them, the state restored) and continued to epoch 2: the same bits in
  * everything that decides the future of the run and in the history. */
-Test(algorithm, resume_from_a_checkpoint_gives_the_same_bits, .timeout = 240)
+Test(algorithm, resume_from_a_checkpoint_gives_the_same_bits, .timeout = HANG_GUARD_SECONDS)
 {
     const char *path = "/tmp/simclr_algo_resume.safetensors";
     simclr_training t = tiny_training(48, 2), read_back;
@@ -198,7 +198,7 @@ Test(algorithm, resume_from_a_checkpoint_gives_the_same_bits, .timeout = 240)
  * lr_schedule_at(simclr_training_schedule(training, limit), s), exactly: warm-up of
  * round(0.5·4) = 2 steps, then cosine decay over the 8 steps of 2 epochs. */
 Test(algorithm, threads_give_the_same_bits_and_the_learning_rate_follows_the_schedule,
-     .timeout = 240)
+     .timeout = HANG_GUARD_SECONDS)
 {
     simclr_training t = tiny_training(32, 2);
     simclr_model one, two;
@@ -248,7 +248,7 @@ Test(algorithm, threads_give_the_same_bits_and_the_learning_rate_follows_the_sch
  * dropped), 3 epochs, 12 steps. The callback sees steps 1..12 once each, in order, with the
  * epoch, the step within it, epoch_done exactly at step_in_epoch 3, and the history already
  * holding the step it reports. */
-Test(algorithm, the_callback_sees_every_step_once_in_order, .timeout = 240)
+Test(algorithm, the_callback_sees_every_step_once_in_order, .timeout = HANG_GUARD_SECONDS)
 {
     simclr_training t = tiny_training(36, 3);
     simclr_model model;
@@ -287,7 +287,7 @@ Test(algorithm, the_callback_sees_every_step_once_in_order, .timeout = 240)
 /* Stopping after step k (here k = 5, inside epoch 2) leaves model->step == k and
  * history.steps == k, with nothing past step k written; resuming from there is refused (the
  * run resumes from whole epochs only), with a message. */
-Test(algorithm, stopping_after_step_k_leaves_k_steps, .timeout = 240)
+Test(algorithm, stopping_after_step_k_leaves_k_steps, .timeout = HANG_GUARD_SECONDS)
 {
     simclr_training t = tiny_training(36, 3);
     simclr_model model;
@@ -318,7 +318,7 @@ Test(algorithm, stopping_after_step_k_leaves_k_steps, .timeout = 240)
 
 /* steps_per_epoch = ⌊limit / N⌋ on both sides of a multiple of N: 39 images give 4 steps of 8,
  * 40 give 5; simclr_steps_per_epoch agrees. */
-Test(algorithm, steps_per_epoch_drops_the_last_partial_batch, .timeout = 240)
+Test(algorithm, steps_per_epoch_drops_the_last_partial_batch, .timeout = HANG_GUARD_SECONDS)
 {
     static const size_t limits[2] = {39, 40}, expected[2] = {4, 5};
     dataset data;
@@ -381,7 +381,7 @@ static void reference_views(float *views, /* (2N, C, S, S) */
 /* simclr_batch_of_views for (seed 7, epoch 2, step 3) of the first 48 images equals the
  * definition bit for bit, with the order given and with the workspace's order (NULL), on 1 and
  * on 2 threads; another step gives other views (the comparison can fail). */
-Test(algorithm, batch_of_views_is_the_definitions_minibatch, .timeout = 240)
+Test(algorithm, batch_of_views_is_the_definitions_minibatch, .timeout = HANG_GUARD_SECONDS)
 {
     simclr_training t = tiny_training(48, 3);
     simclr_model model;
@@ -450,7 +450,7 @@ static int check_views(const simclr_progress *p, simclr_model *model, const trai
     return 0;
 }
 
-Test(algorithm, train_steps_on_the_definitions_minibatches, .timeout = 240)
+Test(algorithm, train_steps_on_the_definitions_minibatches, .timeout = HANG_GUARD_SECONDS)
 {
     simclr_training t = tiny_training(36, 2);
     simclr_model model;
@@ -504,7 +504,7 @@ static void copy_view0_over_view1(simclr_model *model)
 
 /* Separately, every batch norm (encoder and head) sees two batches a step, so each
  * num_batches_tracked counts 2 after one step; jointly, one batch of 2N, 1. */
-Test(algorithm, separate_views_count_two_batches_per_step, .timeout = 240)
+Test(algorithm, separate_views_count_two_batches_per_step, .timeout = HANG_GUARD_SECONDS)
 {
     simclr_training t = tiny_training(48, 1);
     simclr_model joint, separate;
@@ -543,7 +543,7 @@ Test(algorithm, separate_views_count_two_batches_per_step, .timeout = 240)
  * parameter p within 1e-6 + 1e-5·|p|. The step moves parameters by up to ~0.1 (measured: 0.094)
  * and the two ways were measured to agree within 1.2e-7 (a few ulps of the parameters), so the
  * bound is ~10× the rounding seen and ~1e-5 of the largest update. */
-Test(algorithm, identical_views_give_the_same_step_jointly_and_separately, .timeout = 240)
+Test(algorithm, identical_views_give_the_same_step_jointly_and_separately, .timeout = HANG_GUARD_SECONDS)
 {
     simclr_training t = tiny_training(48, 1);
     simclr_model joint, separate;
@@ -586,7 +586,7 @@ Test(algorithm, identical_views_give_the_same_step_jointly_and_separately, .time
  * alone, so the two ways give different losses: required to differ by more than 1e-3 relative
  * (measured: 3.039 jointly, 2.873 separately, 5% apart; the statistics of a batch of 8 and of
  * 16 differ in their first digits, while rounding alone moves the loss by ~1e-7). */
-Test(algorithm, different_views_give_different_losses_jointly_and_separately, .timeout = 240)
+Test(algorithm, different_views_give_different_losses_jointly_and_separately, .timeout = HANG_GUARD_SECONDS)
 {
     simclr_training t = tiny_training(48, 1);
     simclr_model joint, separate;
@@ -610,7 +610,7 @@ Test(algorithm, different_views_give_different_losses_jointly_and_separately, .t
 
 /* Views of another size than the model takes, or data of another channel count: SIMCLR_FAILED
  * with both sizes (both channel counts) in the message, and the views left alone. */
-Test(algorithm, batch_of_views_refuses_other_sizes_and_channels, .timeout = 240)
+Test(algorithm, batch_of_views_refuses_other_sizes_and_channels, .timeout = HANG_GUARD_SECONDS)
 {
     simclr_training t = tiny_training(48, 1), gray;
     simclr_model model, one_channel;
@@ -652,7 +652,7 @@ Test(algorithm, batch_of_views_refuses_other_sizes_and_channels, .timeout = 240)
  * works) and step ⌊count/N⌋ would read past the order (here 48 images, N 8: entries 48 … 55 of
  * 48), which must be SIMCLR_FAILED naming the step, not a read out of bounds (bad
  * input never crashes). */
-Test(algorithm, batch_of_views_refuses_a_step_past_the_epoch, .timeout = 240)
+Test(algorithm, batch_of_views_refuses_a_step_past_the_epoch, .timeout = HANG_GUARD_SECONDS)
 {
     simclr_training t = tiny_training(48, 1);
     simclr_model model;
@@ -678,7 +678,7 @@ Test(algorithm, batch_of_views_refuses_a_step_past_the_epoch, .timeout = 240)
 
 /* A model that has taken steps cannot be written without its history (NULL, or one holding
  * fewer steps): SIMCLR_FAILED naming the step counts, and no file (nor a temporary) left. */
-Test(algorithm, checkpoint_write_refuses_a_missing_history, .timeout = 240)
+Test(algorithm, checkpoint_write_refuses_a_missing_history, .timeout = HANG_GUARD_SECONDS)
 {
     const char *path = "/tmp/simclr_algo_no_history.safetensors";
     simclr_training t = tiny_training(48, 1);
@@ -711,7 +711,7 @@ Test(algorithm, checkpoint_write_refuses_a_missing_history, .timeout = 240)
 
 /* A batch of 8 from 7 images is no epoch at all: SIMCLR_FAILED naming both numbers, no step
  * taken, the callback never called. So is a history without room for the run. */
-Test(algorithm, train_refuses_a_batch_larger_than_the_images, .timeout = 240)
+Test(algorithm, train_refuses_a_batch_larger_than_the_images, .timeout = HANG_GUARD_SECONDS)
 {
     simclr_training t = tiny_training(7, 1);
     simclr_model model;
@@ -772,7 +772,7 @@ static int read_settings_back(const simclr_training *t, const char *path, simclr
 /* The reader applies the table's ranges and cross-checks to a file as to flags: τ = 0 (range
  * [1e-3, 100]), a NaN learning rate, a reversed aspect-ratio range, an unknown preset are each
  * refused with the setting named. The good settings read back (the checks can pass). */
-Test(algorithm, checkpoint_settings_are_checked_like_flags, .timeout = 240)
+Test(algorithm, checkpoint_settings_are_checked_like_flags, .timeout = HANG_GUARD_SECONDS)
 {
     const char *path = "/tmp/simclr_algo_bad_settings.safetensors";
     simclr_training good = tiny_training(48, 1), t;
@@ -809,7 +809,7 @@ Test(algorithm, checkpoint_settings_are_checked_like_flags, .timeout = 240)
 /* One list per fact: every keyed entry of run_settings[] is in a written
  * checkpoint's metadata, as setting_format writes it, and every flagged entry is in the
  * settings_usage text of the table as "--flag ". */
-Test(algorithm, every_run_setting_is_in_the_metadata_and_the_usage, .timeout = 240)
+Test(algorithm, every_run_setting_is_in_the_metadata_and_the_usage, .timeout = HANG_GUARD_SECONDS)
 {
     const char *path = "/tmp/simclr_algo_metadata.safetensors";
     simclr_training t = tiny_training(48, 1);
@@ -870,7 +870,7 @@ static void embed_image(simclr_encoder *encoder, const dataset *data, size_t ind
  * features; a feature depends only on its image (capacity 1 and batches of 8 give the same bits,
  * as eval mode's batch norm uses running statistics); the exported encoder file gives the same
  * features; random_init gives the backbone of a freshly created model of the same seed. */
-Test(algorithm, encoder_from_a_trained_checkpoint, .timeout = 240)
+Test(algorithm, encoder_from_a_trained_checkpoint, .timeout = HANG_GUARD_SECONDS)
 {
     const char *path = "/tmp/simclr_algo_encoder_ckpt.safetensors";
     const char *exported = "/tmp/simclr_algo_encoder_export.safetensors";

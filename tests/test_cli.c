@@ -4,6 +4,7 @@
  * Runs the ./simclr built by `make test` (the test target depends on it).
  */
 #include <criterion/criterion.h>
+#include "test_helpers.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,7 +128,7 @@ Test(cli, augmentation_overrides_apply)
  * files it promises, the classifier's own evaluation, predictions as CSV, and clear errors for
  * a checkpoint that is not an encoder, a fraction that leaves a class empty and data without
  * labels. Files: /tmp/simclr_cli_ft*. */
-Test(cli, finetune_eval_and_predict, .timeout = 1800)
+Test(cli, finetune_eval_and_predict, .timeout = HANG_GUARD_SECONDS)
 {
     cr_expect_eq(run("./simclr finetune --help > /dev/null && ./simclr predict --help > /dev/null"),
                  0);

@@ -456,7 +456,7 @@ Test(report, accuracy_confusion_and_ranks_by_hand)
  * Xiao et al. 2017 Table 3 (we measure 0.841; a benchmark in the README); on this subset our
  * probe measured 0.8235 (540 L-BFGS iterations). The bound 0.815 leaves room for other
  * compilers' rounding, and is far above chance (0.1) and a clearly broken fit. */
-Test(probe, fashion_mnist_pixels_subset, .timeout = 600) /* generous for sanitizer builds */
+Test(probe, fashion_mnist_pixels_subset, .timeout = HANG_GUARD_SECONDS)
 {
     dataset train_data, test_data;
     feature_set train, test;

@@ -405,7 +405,7 @@ Test(finetune, starts_from_the_pretrained_backbone_or_from_scratch)
 }
 
 /* 3 epochs in one go against 1 epoch, a checkpoint, a new model restored from it, 2 more. */
-Test(finetune, resumes_bit_identically, .timeout = 600)
+Test(finetune, resumes_bit_identically, .timeout = HANG_GUARD_SECONDS)
 {
     finetune_fixture f;
     finetune_model whole, first, resumed;
@@ -465,7 +465,7 @@ static simclr_training online_training(size_t classes)
 /* Pretraining with and without the online classifier: every tensor of the model (parameters,
  * running statistics, momentum) and every loss the same bits; the classifier's own tensors
  * come last and its top-1 is logged at every step. */
-Test(finetune, online_classifier_leaves_pretraining_bits_unchanged, .timeout = 600)
+Test(finetune, online_classifier_leaves_pretraining_bits_unchanged, .timeout = HANG_GUARD_SECONDS)
 {
     simclr_training with = online_training(6), without = online_training(0);
     simclr_model a, b;

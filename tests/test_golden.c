@@ -19,7 +19,7 @@
  * train_step,train_steps,end_to_end` does): each file's measured relu_margin, the smallest
  * |x| / rms(layer) over every ReLU input x of every forward pass, must be at least the stated
  * margin_required, which must be GOLDEN_MARGIN = 1e-4, and README.txt must state the smallest. */
-Test(golden, every_training_case_keeps_the_stated_relu_margin, .timeout = 300)
+Test(golden, every_training_case_keeps_the_stated_relu_margin, .timeout = HANG_GUARD_SECONDS)
 {
     static const golden_simclr model = {simclr_model_create, simclr_model_destroy,
                                         simclr_batch_of_views, simclr_train_step};
@@ -70,7 +70,7 @@ Test(golden, every_training_case_keeps_the_stated_relu_margin, .timeout = 300)
 
 /* aug_view is aug_view_sample then aug_view_apply, bit for bit, for every preset: the view
  * cases' recorded parameters are the ones training draws. */
-Test(golden, view_parameters_make_the_training_view, .timeout = 60)
+Test(golden, view_parameters_make_the_training_view, .timeout = HANG_GUARD_SECONDS)
 {
     static const char *const presets[3] = {"imagenet", "cifar", "gray"};
     float image[3 * 29 * 41];

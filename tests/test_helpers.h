@@ -11,6 +11,15 @@
 
 #include "simclr.h"
 
+/* The one wall-clock limit of the suite: a hang guard, never a speed requirement. A test that
+ * runs the program or trains carries `.timeout = HANG_GUARD_SECONDS` (Criterion kills it and
+ * fails it after that long), and a command a test expects to return at once runs under
+ * `timeout HANG_GUARD_TEXT`. 30 minutes is many times the slowest test under ASan + UBSan
+ * (tests/check_sanitize.sh) on a machine whose cores are all busy with other work: the suite
+ * passes on a loaded machine, and a hang still ends. */
+#define HANG_GUARD_SECONDS 1800
+#define HANG_GUARD_TEXT "1800"
+
 /* Fills x[0..count) with uniform values on [low, high) from the stream (seed, "data", tag). */
 static inline void test_fill_uniform(float *x, size_t count, float low, float high,
                                      unsigned long tag)

@@ -14,7 +14,7 @@
 
 #define FASHION_MNIST "/usr/share/datasets/fashion-mnist"
 
-Test(idx, fashion_mnist_training_split, .timeout = 120)
+Test(idx, fashion_mnist_training_split, .timeout = HANG_GUARD_SECONDS)
 {
     static const int first_labels[8] = {9, 0, 0, 3, 0, 2, 7, 2};
     idx_split split;

@@ -144,7 +144,7 @@ Test(image_folder, lists_like_torchvision_image_folder)
 
 /* Every unreadable image names its file: a PNG with a flipped byte fails at listing (its header
  * CRC) or at decoding (its data), a FIFO is "not a regular file" and never blocks. */
-Test(image_folder, bad_files_are_named, .timeout = 120)
+Test(image_folder, bad_files_are_named, .timeout = HANG_GUARD_SECONDS)
 {
     dataset data;
     simclr_error err;
@@ -323,7 +323,7 @@ Test(image_folder, batch_of_views_any_thread_count)
  * with train/ and val/: train, evaluate (a held-out "test" column), embed the test split with
  * its file paths and class names, embed with 1 and 2 threads (the same bytes); then a folder
  * without a held-out split says so. */
-Test(image_folder, trains_and_evaluates_end_to_end, .timeout = 600)
+Test(image_folder, trains_and_evaluates_end_to_end, .timeout = HANG_GUARD_SECONDS)
 {
     safetensors_file file;
     simclr_error err;

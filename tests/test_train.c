@@ -27,7 +27,7 @@ static int run(const char *command)
 #define TINY "./simclr train --data builtin:shapes --limit 96 --batch 16 --width 0.0625 " \
              "--hidden 16 --out-dim 8 --threads 2 "
 
-Test(train, resume_gives_the_same_bits_as_an_uninterrupted_run, .timeout = 120)
+Test(train, resume_gives_the_same_bits_as_an_uninterrupted_run, .timeout = HANG_GUARD_SECONDS)
 {
     cr_assert_eq(run("rm -rf /tmp/simclr_train_straight /tmp/simclr_train_resumed"), 0);
     cr_assert_eq(run(TINY "--epochs 2 --out /tmp/simclr_train_straight > /dev/null 2>&1"), 0);
@@ -174,7 +174,7 @@ static int save_and_poison(const simclr_progress *p, simclr_model *model,
     return 0;
 }
 
-Test(train, a_non_finite_loss_stops_and_keeps_the_last_checkpoint, .timeout = 120)
+Test(train, a_non_finite_loss_stops_and_keeps_the_last_checkpoint, .timeout = HANG_GUARD_SECONDS)
 {
     simclr_training training = simclr_training_default();
     simclr_model model;
@@ -268,7 +268,7 @@ Test(cli_eval, help_and_bad_usage)
 
 /* simclr golden --cases: a subset of the references, each file the same bits as when written
  * with other cases around it (a case keeps its input streams), and unknown ops refused. */
-Test(cli_eval, golden_cases_subset_keeps_every_files_bits, .timeout = 60)
+Test(cli_eval, golden_cases_subset_keeps_every_files_bits, .timeout = HANG_GUARD_SECONDS)
 {
     run("rm -rf /tmp/simclr_golden_a /tmp/simclr_golden_b");
     cr_assert_eq(run("./simclr golden --out /tmp/simclr_golden_a --cases hue > /dev/null 2>&1"), 0);
@@ -285,7 +285,7 @@ Test(cli_eval, golden_cases_subset_keeps_every_files_bits, .timeout = 60)
     run("rm -rf /tmp/simclr_golden_a /tmp/simclr_golden_b");
 }
 
-Test(cli_eval, raw_probe_prints_a_table_and_csv, .timeout = 60)
+Test(cli_eval, raw_probe_prints_a_table_and_csv, .timeout = HANG_GUARD_SECONDS)
 {
     cr_expect_eq(run("./simclr eval --features raw --data builtin:shapes --train-limit 300 "
                      "--test-limit 120 > /tmp/simclr_eval_table.txt 2> /dev/null"), 0);
@@ -303,7 +303,7 @@ Test(cli_eval, raw_probe_prints_a_table_and_csv, .timeout = 60)
     remove("/tmp/simclr_eval_table.txt");
 }
 
-Test(cli_eval, eval_and_embed_a_checkpoint, .timeout = 120)
+Test(cli_eval, eval_and_embed_a_checkpoint, .timeout = HANG_GUARD_SECONDS)
 {
     simclr_error err;
     safetensors_file file;
@@ -350,7 +350,7 @@ static void fill_views(simclr_model *model, unsigned long tag)
     test_fill_uniform(model->views, floats, -2.0f, 2.0f, tag);
 }
 
-Test(train, two_models_in_one_process_do_not_interfere, .timeout = 60)
+Test(train, two_models_in_one_process_do_not_interfere, .timeout = HANG_GUARD_SECONDS)
 {
     simclr_config config_a, config_b;
     simclr_model a, b, alone;
@@ -386,7 +386,7 @@ Test(train, two_models_in_one_process_do_not_interfere, .timeout = 60)
 /* The program's side of a non-finite loss: a checkpoint whose head has a NaN parameter (the
  * last batch norm's bias, after which no ReLU can hide it) is resumed; the first step's loss is
  * NaN, and `simclr train` stops with a message naming the step and exits 1. */
-Test(train, the_program_exits_1_on_a_non_finite_loss, .timeout = 120)
+Test(train, the_program_exits_1_on_a_non_finite_loss, .timeout = HANG_GUARD_SECONDS)
 {
     const char *path = "/tmp/simclr_train_nan_cli/checkpoint.safetensors";
     const uint8_t nan_bits[4] = {0x00, 0x00, 0xc0, 0x7f}; /* a quiet NaN, little-endian */
