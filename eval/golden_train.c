@@ -142,7 +142,9 @@ static int run_recipe(golden_case *g, const train_recipe *recipe, const golden_s
             status = measure_next_step(margin, &model, err);
         if (status != SIMCLR_OK || (g == NULL && margin->minimum < GOLDEN_MARGIN))
             break; /* (a search that has failed already) */
-        snprintf(prefix, sizeof prefix, one_step ? "" : "step%lu.", (unsigned long)(s + 1));
+        prefix[0] = '\0'; /* one step: the tensors' own names; several: step<k>.<name> */
+        if (!one_step)
+            snprintf(prefix, sizeof prefix, "step%lu.", (unsigned long)(s + 1));
         if (g != NULL) {
             float *v0, *v1;
             snprintf(name, sizeof name, "%sview0", prefix);
