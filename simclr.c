@@ -37,62 +37,6 @@
 /* ========================================================================================== */
 #ifndef SIMCLR_PROGRAM_ONLY
 
-/* Plans the online classifier's tensors (last in the store) and its buffers. */
-static int online_classifier_create(simclr_model *model, simclr_error *err)
-{
-    const size_t K = model->config.online_classes, d = model->encoder.feature_dim;
-    const size_t V = 2 * model->config.batch;
-    const size_t weight_shape[2] = {K, d}, bias_shape[1] = {K};
-    size_t workspace;
-    if (param_store_add(&model->store, "online_classifier.", "weight", PARAM_LINEAR_WEIGHT, 2,
-                        weight_shape, d, &model->online_weight, err) != SIMCLR_OK ||
-        param_store_add(&model->store, "online_classifier.", "bias", PARAM_LINEAR_BIAS, 1,
-                        bias_shape, d, &model->online_bias, err) != SIMCLR_OK ||
-        linear_workspace_floats(V, d, K, &workspace, err) != SIMCLR_OK)
-        return SIMCLR_FAILED;
-    model->labels = simclr_calloc(V, sizeof(int), "simclr: labels", err);
-    model->online_memory = simclr_calloc(2 * V * K + workspace, sizeof(float),
-                                         "simclr: online classifier", err);
-    model->online_row_loss = simclr_calloc(V, sizeof(double), "simclr: online losses", err);
-    return model->labels != NULL && model->online_memory != NULL &&
-                   model->online_row_loss != NULL
-               ? SIMCLR_OK
-               : SIMCLR_FAILED;
-}
-
-/* One step of the online classifier on the h of the last forward pass: s = h·Wᵀ + b for the
- * 2N views, the mean cross-entropy against the labels, its gradient into W and b only (the
- * stop-gradient: ∂L/∂h is never formed). Keeps the views' top-1 in online_accuracy. */
-static void online_classifier_step(simclr_model *model)
-{
-    const size_t N = model->config.batch, K = model->config.online_classes;
-    const size_t d = model->encoder.feature_dim, V = 2 * N;
-    const size_t passes = model->config.views_forward == SIMCLR_VIEWS_SEPARATE ? 2 : 1;
-    const size_t rows = V / passes;
-    float *logits = model->online_memory, *probabilities = logits + V * K;
-    float *workspace = probabilities + V * K;
-    const float *W = model->store.params + model->online_weight;
-    const float *b = model->store.params + model->online_bias;
-    size_t p, v, k, correct = 0;
-    for (p = 0; p < passes; p++)
-        linear_forward(logits + p * rows * K, model->encoder_acts[p].features, W, b, rows, d, K,
-                       workspace);
-    for (v = 0; v < V; v++) { /* the first largest score is the prediction */
-        size_t top = 0;
-        for (k = 1; k < K; k++)
-            top = logits[v * K + k] > logits[v * K + top] ? k : top;
-        correct += (int)top == model->labels[v];
-    }
-    model->online_accuracy = (float)((double)correct / (double)V);
-    softmax_cross_entropy_forward(probabilities, model->online_row_loss, logits, model->labels,
-                                  V, K);
-    softmax_cross_entropy_backward(logits, probabilities, model->labels, V, K); /* ∂L/∂s */
-    for (p = 0; p < passes; p++)
-        linear_backward(NULL, model->store.grads + model->online_weight,
-                        model->store.grads + model->online_bias, logits + p * rows * K,
-                        model->encoder_acts[p].features, W, rows, d, K, workspace);
-}
-
 int simclr_model_create(simclr_model *model, const simclr_config *config, simclr_error *err)
 {
     const size_t N = config->batch, passes = config->views_forward == SIMCLR_VIEWS_SEPARATE ? 2 : 1;
@@ -115,7 +59,9 @@ int simclr_model_create(simclr_model *model, const simclr_config *config, simclr
         model->config.head.out_dim = 128;
     if (projection_head_plan(&model->head, &model->config.head, &model->store,
                              "projection_head.", err) != SIMCLR_OK ||
-        (config->online_classes > 0 && online_classifier_create(model, err) != SIMCLR_OK) ||
+        (config->online_classes > 0 &&
+         online_classifier_plan(&model->online, &model->store, config->online_classes,
+                                model->encoder.feature_dim, 2 * N, err) != SIMCLR_OK) ||
         param_store_allocate(&model->store, err) != SIMCLR_OK)
         goto failed;
     param_store_init_torchvision(&model->store, config->seed);
@@ -150,9 +96,7 @@ void simclr_model_destroy(simclr_model *model)
         head_activations_destroy(&model->head_acts[p]);
     }
     optimizer_destroy(&model->opt);
-    simclr_free(model->labels);
-    simclr_free(model->online_memory);
-    simclr_free(model->online_row_loss);
+    online_classifier_destroy(&model->online);
     simclr_free(model->loss_memory);
     simclr_free(model->views);
     param_store_destroy(&model->store);
@@ -161,12 +105,33 @@ void simclr_model_destroy(simclr_model *model)
 
 /* ---- the minibatch: N images, two views each ------------------------------------------------ */
 
+/* What makes the two views of one image (aug_batch_each_image's callback). */
+typedef struct views_job {
+    simclr_model *model;
+    const dataset *data;
+    const aug_config *augment;
+    size_t epoch;
+} views_job;
+
+static void two_views(void *context, size_t b, size_t index, const float *image, size_t height,
+                      size_t width, float *workspace)
+{
+    const views_job *job = context;
+    simclr_model *model = job->model;
+    const size_t N = model->config.batch;
+    if (model->online.labels != NULL) /* for the online classifier: both views' rows */
+        model->online.labels[b] = model->online.labels[N + b] = dataset_label(job->data, index);
+    aug_two_views(model->views, N, b, image, job->data->channels, height, width, job->augment,
+                  model->config.seed, job->epoch, index, workspace);
+}
+
 int simclr_batch_of_views(simclr_model *model, aug_batch *w, const dataset *data,
                           const size_t *order, size_t step, const aug_config *augment,
                           size_t epoch, simclr_error *err)
 {
     const size_t N = model->config.batch;
-    long b;
+    views_job job;
+    job.model = model, job.data = data, job.augment = augment, job.epoch = epoch;
     if (order == NULL)
         order = w->order;
     if (data->channels != model->config.channels)
@@ -183,29 +148,7 @@ int simclr_batch_of_views(simclr_model *model, aug_batch *w, const dataset *data
     if ((step + 1) * N > data->count || (order == w->order && data->count > w->count))
         return simclr_fail(err, "simclr: step %lu of an epoch of %lu steps", (unsigned long)step,
                            (unsigned long)(data->count / N));
-    /* each image (decoded now, for an image folder) made into its two views by one thread */
-    PARALLEL_FOR_DYNAMIC(num_threads(w->slots))
-    for (b = 0; b < (long)N; b++) {
-        const size_t index = order[step * N + (size_t)b], slot = (size_t)parallel_thread_index();
-        size_t height, width;
-        float *image = w->images + slot * w->image_floats;
-        if (data->files != NULL)
-            image = dataset_image_new(data, index, &height, &width, NULL);
-        else /* in memory: never fails */
-            dataset_image_size(data, index, &height, &width), dataset_image(data, index, image, NULL);
-        if (model->labels != NULL) /* for the online classifier: both views' rows */
-            model->labels[b] = model->labels[N + (size_t)b] = dataset_label(data, index);
-        if ((w->status[b] = (signed char)(image != NULL ? 0 : -1)) == 0)
-            aug_two_views(model->views, N, (size_t)b, image, data->channels, height, width,
-                          augment, model->config.seed, epoch, index,
-                          w->augment + slot * (w->augment_floats / (size_t)w->slots));
-        if (data->files != NULL)
-            simclr_free(image);
-    }
-    for (b = 0; b < (long)N; b++) /* the first failure in batch order, whatever the threads */
-        if (w->status[b] != 0)
-            return dataset_image_failure(data, order[step * N + (size_t)b], err);
-    return SIMCLR_OK;
+    return aug_batch_each_image(w, data, order + step * N, two_views, &job, err);
 }
 
 /* ---- one step ------------------------------------------------------------------------------- */
@@ -228,8 +171,10 @@ float simclr_train_step(simclr_model *model, float lr)
         projection_head_forward(&model->head_acts[p], model->encoder_acts[p].features,
                                 &model->head, &model->store, 1);
     }
-    if (model->config.online_classes > 0) /* on h, behind a stop-gradient */
-        online_classifier_step(model);
+    if (model->config.online_classes > 0) { /* on h, behind a stop-gradient */
+        const float *h[2] = {model->encoder_acts[0].features, model->encoder_acts[1].features};
+        online_classifier_step(&model->online, &model->store, h, passes);
+    }
     z0 = model->head_acts[0].output;
     z1 = passes == 2 ? model->head_acts[1].output : z0 + N * d;
     dz0 = model->head_acts[0].grad_output;
@@ -335,7 +280,7 @@ int simclr_train(simclr_model *model, const simclr_training *training, const dat
                 (float)(2.0 * (double)N / (report.seconds > 0 ? report.seconds : 1e-9));
             if (history->accuracy != NULL)
                 history->accuracy[global] =
-                    model->config.online_classes > 0 ? model->online_accuracy : (float)NAN;
+                    model->config.online_classes > 0 ? model->online.accuracy : (float)NAN;
             history->steps = global + 1;
             report.step = global + 1;
             report.epoch = epoch;
@@ -754,29 +699,19 @@ static const char eval_usage[] =
     "--test-data), the training images are evaluated again: the column reads \"again\".\n"
     "A checkpoint of simclr finetune is evaluated by its own classifier (probe \"fc\").\n\n";
 
-/* The two splits of an evaluation of a fine-tuned network, the test one in train's classes. */
+/* The two splits for a fine-tuned network: the test labels in train's classes, as many as the
+ * network's classifier has. */
 static int open_splits(dataset *train, dataset *test, const char *source, const char *test_source,
                        const simclr_encoder *encoder, simclr_error *err)
 {
-    const int explicit_test = test_source != NULL && test_source[0] != '\0';
-    if (dataset_open(train, source, 1, encoder->seed, err) != SIMCLR_OK)
+    if (dataset_open_splits(train, test, source, test_source, encoder->seed, encoder->channels,
+                            err) != SIMCLR_OK)
         return SIMCLR_FAILED;
-    if (dataset_open(test, explicit_test ? test_source : source, 0, encoder->seed, err) !=
-        SIMCLR_OK)
-        return dataset_close(train), SIMCLR_FAILED;
-    if (explicit_test)
-        train->held_out = test->held_out = 1;
-    if (dataset_use_channels(train, encoder->channels, source, err) != SIMCLR_OK ||
-        dataset_use_channels(test, encoder->channels, source, err) != SIMCLR_OK ||
-        dataset_match_classes(test, train, explicit_test ? test_source : source, err) !=
-            SIMCLR_OK ||
-        ((size_t)train->classes != encoder->classes &&
-         simclr_fail(err, "%s has %d classes, the network's classifier %lu", source,
-                     train->classes, (unsigned long)encoder->classes) != SIMCLR_OK)) {
-        dataset_close(train), dataset_close(test);
-        return SIMCLR_FAILED;
-    }
-    return SIMCLR_OK;
+    if ((size_t)train->classes == encoder->classes)
+        return SIMCLR_OK;
+    dataset_close(train), dataset_close(test);
+    return simclr_fail(err, "%s has %d classes, the network's classifier %lu", source,
+                       train->classes, (unsigned long)encoder->classes);
 }
 
 /* simclr eval of a fine-tuned network: its own classifier fc on the test split, no probe. */
@@ -784,7 +719,6 @@ static int classifier_evaluation(const eval_options *options, simclr_encoder *en
 {
     const char *source = options->data[0] != '\0' ? options->data : encoder->data;
     dataset train, test;
-    feature_set scores;
     probe_outcome outcome;
     simclr_error err;
     char *text = NULL;
@@ -793,12 +727,7 @@ static int classifier_evaluation(const eval_options *options, simclr_encoder *en
     if (open_splits(&train, &test, source, options->test_data, encoder, &err) != SIMCLR_OK)
         return failed(&err);
     outcome.probe = "fc", outcome.converged = 1;
-    status = simclr_encoder_scores(&scores, encoder, &test, options->test_limit, &err);
-    if (status == SIMCLR_OK) {
-        status = classification_report_compute(&outcome.report, scores.values, scores.labels,
-                                               scores.count, encoder->classes, &err);
-        feature_set_destroy(&scores);
-    }
+    status = simclr_encoder_classify(&outcome.report, encoder, &test, options->test_limit, &err);
     if (status == SIMCLR_OK &&
         (text = probe_outcome_text("finetuned", &outcome, &train, train.count, options->csv, 1,
                                    options->confusion, &err)) != NULL)
@@ -1071,94 +1000,37 @@ static int finetune_report(const finetune_progress *p, finetune_model *model,
     return job->epochs_run == job->options->stop_after || run_files_signal_caught() != 0;
 }
 
-/* The two splits: the labelled training images and the held-out ones. */
-static int finetune_open_data(dataset *train, dataset *test, const finetune_settings *s,
-                              size_t channels, simclr_error *err)
-{
-    const char *test_source = s->test_data[0] != '\0' ? s->test_data : s->data;
-    if (dataset_open(train, s->data, 1, s->seed, err) != SIMCLR_OK)
-        return SIMCLR_FAILED;
-    if (dataset_open(test, test_source, 0, s->seed, err) != SIMCLR_OK)
-        return dataset_close(train), SIMCLR_FAILED;
-    if (s->test_data[0] != '\0')
-        train->held_out = test->held_out = 1;
-    if ((channels > 0 && (dataset_use_channels(train, channels, s->data, err) != SIMCLR_OK ||
-                          dataset_use_channels(test, channels, test_source, err) != SIMCLR_OK)) ||
-        dataset_match_classes(test, train, test_source, err) != SIMCLR_OK ||
-        (!test->held_out && simclr_fail(err, "%s has no held-out images to test on: give "
-                                             "--test-data SRC", s->data) != SIMCLR_OK)) {
-        dataset_close(train), dataset_close(test);
-        return SIMCLR_FAILED;
-    }
-    return SIMCLR_OK;
-}
-
 static int run_finetune(finetune_settings *s, const finetune_options *options)
 {
-    finetune_model model;
-    simclr_encoder evaluator;
-    training_log log;
-    dataset train, test;
-    safetensors_file source;
-    simclr_error err;
+    finetune_session run;
     finetune_job job;
-    size_t *subset = NULL, labelled = 0, epochs, per_epoch;
+    simclr_error err;
     const char *from = options->resume[0] != '\0' ? options->resume : s->pretrained;
     char lock[PATH_CAPACITY + 8] = "", path[PATH_CAPACITY + 32];
-    const char *format, *data;
     long stale;
-    int status = 1, opened = 0;
-    memset(&model, 0, sizeof model), memset(&evaluator, 0, sizeof evaluator);
-    memset(&log, 0, sizeof log), memset(&source, 0, sizeof source);
-    if (safetensors_read(&source, from, &err) != SIMCLR_OK)
-        return failed(&err);
-    format = safetensors_metadata_value(&source, "format");
-    if (options->resume[0] == '\0' &&
-        (format == NULL || (strcmp(format, RUN_SETTINGS_CHECKPOINT_FORMAT) != 0 &&
-                            strcmp(format, RUN_SETTINGS_ENCODER_FORMAT) != 0))) {
-        simclr_fail(&err, "%s is not an encoder: a checkpoint of simclr train or a file of "
-                          "simclr export is", from);
-        goto failure;
-    }
-    data = safetensors_metadata_value(&source, "data");
-    if (s->data[0] == '\0' && data != NULL) /* the pretraining run's data */
-        snprintf(s->data, sizeof s->data, "%s", data);
-    if (run_files_start(options->out, lock, sizeof lock, &stale, &err) != SIMCLR_OK)
-        goto failure;
-    if (finetune_open_data(&train, &test, s, 0, &err) != SIMCLR_OK)
-        goto failure;
-    opened = 1;
-    if (finetune_label_subset(&subset, &labelled, &train, s->labels, s->seed, &err) != SIMCLR_OK ||
-        finetune_model_create(&model, s, &source, from,
-                              options->resume[0] != '\0' || s->from_scratch ? NULL : "backbone.",
-                              (size_t)train.classes, &err) != SIMCLR_OK ||
-        dataset_use_channels(&train, model.network.model.channels, s->data, &err) != SIMCLR_OK ||
-        dataset_use_channels(&test, model.network.model.channels, s->data, &err) != SIMCLR_OK)
-        goto failure;
-    epochs = finetune_epochs(s), per_epoch = labelled / s->batch;
-    if (training_log_create(&log, per_epoch * epochs, &err) != SIMCLR_OK ||
-        training_log_keep_accuracy(&log, "test_top1", &err) != SIMCLR_OK ||
-        (options->resume[0] != '\0' &&
-         finetune_checkpoint_restore(&model, &source, from, &log, &err) != SIMCLR_OK) ||
-        finetune_evaluator(&evaluator, &model, 64, &err) != SIMCLR_OK)
-        goto failure;
+    int status = 1;
     snprintf(path, sizeof path, "%s/labelled.csv", options->out);
-    if (finetune_write_labelled(path, &train, subset, labelled, &err) != SIMCLR_OK)
-        goto failure;
-    report_skipped(&train);
+    if (run_files_start(options->out, lock, sizeof lock, &stale, &err) != SIMCLR_OK ||
+        finetune_session_open(&run, s, from, options->resume[0] != '\0', path, &err) !=
+            SIMCLR_OK) {
+        run_files_unlock(lock);
+        return failed(&err);
+    }
+    report_skipped(&run.train);
     fprintf(stderr, "simclr: fine-tuning %s %s (%s) on %lu labelled images (%s of each of %d "
                     "classes) of %s, testing on %lu; %lu epochs of %lu steps of %lu, from step %lu\n",
             s->from_scratch ? "from scratch" : "the encoder of", s->from_scratch ? "" : from,
-            resnet_arch_name(model.net.config.arch), (unsigned long)labelled, s->labels,
-            train.classes, s->data, (unsigned long)test.count, (unsigned long)epochs,
-            (unsigned long)per_epoch, (unsigned long)s->batch, (unsigned long)model.step);
+            resnet_arch_name(run.model.net.config.arch), (unsigned long)run.labelled, s->labels,
+            run.train.classes, s->data, (unsigned long)run.test.count, (unsigned long)run.epochs,
+            (unsigned long)run.steps_per_epoch, (unsigned long)s->batch,
+            (unsigned long)run.model.step);
     memset(&job, 0, sizeof job);
-    job.options = options, job.labelled = labelled;
+    job.options = options, job.labelled = run.labelled;
     job.start = timer_seconds(), job.last_report = -1e9;
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", options->out);
     run_files_catch_signals();
-    if (finetune_run(&model, &train, subset, labelled, &test, &evaluator, &log, finetune_report,
-                     &job, &err) != SIMCLR_OK)
+    if (finetune_run(&run.model, &run.train, run.subset, run.labelled, &run.test, &run.evaluator,
+                     &run.log, finetune_report, &job, &err) != SIMCLR_OK)
         fprintf(stderr, "simclr: %s; stopping (last checkpoint: %s)\n", one_line(&err),
                 file_is_present(path) ? path : "none written");
     else if (run_files_signal_caught() != 0 && !job.failed)
@@ -1166,24 +1038,14 @@ static int run_finetune(finetune_settings *s, const finetune_options *options)
     else if (!job.failed) {
         printf("fine-tuned %s%s on %lu labelled images for %lu of %lu epochs: test top-1 %.4f "
                "(%lu images), %.1f s; checkpoint %s\n",
-               resnet_arch_name(model.net.config.arch), s->from_scratch ? " from scratch" : "",
-               (unsigned long)labelled, (unsigned long)(model.step / per_epoch),
-               (unsigned long)epochs, job.test_top1, (unsigned long)test.count,
+               resnet_arch_name(run.model.net.config.arch), s->from_scratch ? " from scratch" : "",
+               (unsigned long)run.labelled, (unsigned long)(run.model.step / run.steps_per_epoch),
+               (unsigned long)run.epochs, job.test_top1, (unsigned long)run.test.count,
                timer_seconds() - job.start, path);
         status = 0;
     }
-    goto done;
-failure:
-    status = failed(&err);
-done:
     run_files_unlock(lock);
-    simclr_free(subset);
-    simclr_encoder_destroy(&evaluator);
-    finetune_model_destroy(&model);
-    training_log_destroy(&log);
-    if (opened)
-        dataset_close(&train), dataset_close(&test);
-    safetensors_free(&source);
+    finetune_session_close(&run);
     return status;
 }
 
@@ -1416,9 +1278,8 @@ static int command_predict(int argc, char **argv)
     settings_group group;
     simclr_encoder encoder;
     dataset train, test;
-    feature_set scores;
     simclr_error err;
-    size_t length = 0, capacity, i, k;
+    size_t length = 0;
     char *csv = NULL;
     int status;
     memset(&options, 0, sizeof options);
@@ -1444,47 +1305,14 @@ static int command_predict(int argc, char **argv)
         simclr_encoder_destroy(&encoder);
         return failed(&err);
     }
-    {
-        const dataset *data = options.split == 0 ? &train : &test;
-        const size_t K = encoder.classes;
-        status = simclr_encoder_scores(&scores, &encoder, data, options.limit, &err);
-        capacity = status == SIMCLR_OK ? 64 + 16 * K + scores.count * (96 + 12 * K) : 0;
-        for (i = 0; status == SIMCLR_OK && i < scores.count; i++)
-            capacity += 2 * strlen(dataset_image_name(data, i)) +
-                        2 * strlen(train.names[scores.labels[i]]);
-        if (status == SIMCLR_OK && (csv = simclr_calloc(capacity, 1, "predict: CSV", &err)) == NULL)
-            status = SIMCLR_FAILED, feature_set_destroy(&scores);
-        if (status == SIMCLR_OK) {
-            length += (size_t)sprintf(csv, "index,path,label,predicted,predicted_class");
-            for (k = 0; k < K; k++)
-                length += (size_t)sprintf(csv + length, ",p_%lu", (unsigned long)k);
-            csv[length++] = '\n';
-            for (i = 0; i < scores.count; i++) {
-                const float *s = scores.values + i * K;
-                size_t top = K; /* the first largest score; none when all are NaN */
-                double most = -INFINITY, sum = 0.0;
-                for (k = 0; k < K; k++)
-                    if (s[k] > most || (top == K && !isnan(s[k])))
-                        most = s[k], top = k;
-                for (k = 0; k < K; k++)
-                    sum += exp((double)s[k] - most);
-                length += (size_t)sprintf(csv + length, "%lu,", (unsigned long)i);
-                length += run_files_csv_field(csv + length, dataset_image_name(data, i));
-                length += (size_t)sprintf(csv + length, ",%d,%ld,", scores.labels[i],
-                                          top < K ? (long)top : -1L);
-                length += run_files_csv_field(csv + length, top < K ? train.names[top] : "");
-                for (k = 0; k < K; k++)
-                    length += (size_t)sprintf(csv + length, ",%.6g",
-                                              exp((double)s[k] - most) / sum);
-                csv[length++] = '\n';
-            }
-            feature_set_destroy(&scores);
-            status = options.out[0] == '\0'
-                         ? (fwrite(csv, 1, length, stdout) == length ? SIMCLR_OK
-                                                                     : simclr_fail(&err, "stdout: write failed"))
-                         : file_write_atomically(options.out, (const uint8_t *)csv, length, &err);
-        }
-    }
+    status = predictions_csv(&csv, &length, &encoder, options.split == 0 ? &train : &test,
+                             &train, options.limit, &err);
+    if (status == SIMCLR_OK)
+        status = options.out[0] == '\0'
+                     ? (fwrite(csv, 1, length, stdout) == length
+                            ? SIMCLR_OK
+                            : simclr_fail(&err, "stdout: write failed"))
+                     : file_write_atomically(options.out, (const uint8_t *)csv, length, &err);
     simclr_free(csv);
     dataset_close(&train), dataset_close(&test);
     simclr_encoder_destroy(&encoder);

@@ -117,6 +117,8 @@
 #include "eval/knn.h"
 #include "eval/lbfgs.h"
 #include "eval/logistic.h"
+#include "eval/online_classifier.h"
+#include "eval/predictions.h"
 #include "eval/probe.h"
 #include "eval/report.h"
 #include "eval/finetune.h"
@@ -142,16 +144,10 @@ typedef struct simclr_model {
     optimizer opt;
     size_t step;                  /* optimiser steps taken */
     /* The online classifier (paper Appendix B.6), when config.online_classes = K > 0: a linear
-     * classifier s = h·Wᵀ + b on the 2N views' h behind a stop-gradient (its gradient reaches W
-     * and b, never f), trained with softmax cross-entropy against the images' labels by the
-     * same optimiser and learning rate. Its tensors online_classifier.weight (K, d) and .bias
-     * (K) come last in the store, so every other tensor — the initialisation included — is the
-     * same bits with and without it. */
-    size_t online_weight, online_bias; /* offsets in store */
-    int *labels;                  /* (2N) the batch's labels: view 0's N, then view 1's */
-    float *online_memory;         /* logits and their gradient (2N, K), linear workspace */
-    double *online_row_loss;      /* (2N) */
-    float online_accuracy;        /* top-1 of the last step's 2N views */
+     * classifier on the 2N views' h behind a stop-gradient, trained on the images' labels by
+     * the same optimiser (eval/online_classifier.h). Its tensors come last in the store, so
+     * every other tensor, the initialisation included, is the same bits with and without it. */
+    online_classifier online;
 } simclr_model;
 
 /* simclr_config_default() and simclr_training_default(), the defaults: data/run_settings.h. */

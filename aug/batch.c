@@ -46,3 +46,28 @@ void aug_batch_destroy(aug_batch *w)
     simclr_free(w->augment);
     memset(w, 0, sizeof *w);
 }
+
+int aug_batch_each_image(aug_batch *w, const dataset *data, const size_t *order,
+                         aug_batch_image_fn make, void *context, simclr_error *err)
+{
+    const size_t N = w->batch, augment_floats = w->augment_floats / (size_t)w->slots;
+    long b;
+    PARALLEL_FOR_DYNAMIC(num_threads(w->slots))
+    for (b = 0; b < (long)N; b++) {
+        const size_t index = order[b], slot = (size_t)parallel_thread_index();
+        size_t height, width;
+        float *image = w->images + slot * w->image_floats;
+        if (data->files != NULL)
+            image = dataset_image_new(data, index, &height, &width, NULL);
+        else /* in memory: never fails */
+            dataset_image_size(data, index, &height, &width), dataset_image(data, index, image, NULL);
+        if ((w->status[b] = (signed char)(image != NULL ? 0 : -1)) == 0)
+            make(context, (size_t)b, index, image, height, width, w->augment + slot * augment_floats);
+        if (data->files != NULL)
+            simclr_free(image);
+    }
+    for (b = 0; b < (long)N; b++) /* the first failure in batch order, whatever the threads */
+        if (w->status[b] != 0)
+            return dataset_image_failure(data, order[b], err);
+    return SIMCLR_OK;
+}

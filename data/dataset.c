@@ -678,6 +678,30 @@ int dataset_match_classes(dataset *test, const dataset *train, const char *sourc
     return SIMCLR_OK;
 }
 
+int dataset_open_splits(dataset *train, dataset *test, const char *source,
+                        const char *test_source, uint64_t seed, size_t channels,
+                        simclr_error *err)
+{
+    const int explicit_test = test_source != NULL && test_source[0] != '\0';
+    const char *test_name = explicit_test ? test_source : source;
+    if (dataset_open(train, source, 1, seed, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    if (dataset_open(test, test_name, 0, seed, err) != SIMCLR_OK) {
+        dataset_close(train);
+        return SIMCLR_FAILED;
+    }
+    if (explicit_test) /* named by the user: held out by their word */
+        train->held_out = test->held_out = 1;
+    if ((channels > 0 && dataset_use_channels(train, channels, source, err) != SIMCLR_OK) ||
+        dataset_use_channels(test, train->channels, test_name, err) != SIMCLR_OK ||
+        dataset_match_classes(test, train, test_name, err) != SIMCLR_OK) {
+        dataset_close(train);
+        dataset_close(test);
+        return SIMCLR_FAILED;
+    }
+    return SIMCLR_OK;
+}
+
 float *dataset_image_new(const dataset *data, size_t index, size_t *height, size_t *width,
                          simclr_error *err)
 {

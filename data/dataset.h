@@ -89,6 +89,15 @@ int dataset_use_channels(dataset *data, size_t channels, const char *source, sim
 int dataset_match_classes(dataset *test, const dataset *train, const char *source,
                           simclr_error *err);
 
+/* Opens both splits: the training split of `source`, and its test split — or all of
+ * `test_source` when that is given (not NULL or "": held-out images, named by the user, so
+ * held_out is 1) — with `channels` channels (0: as the training images come; the test split
+ * always takes the training split's) and the test labels matched to the training classes. On
+ * failure nothing is left open. */
+int dataset_open_splits(dataset *train, dataset *test, const char *source,
+                        const char *test_source, uint64_t seed, size_t channels,
+                        simclr_error *err);
+
 /* The size of image `index` (each image of an image folder has its own). */
 void dataset_image_size(const dataset *data, size_t index, size_t *height, size_t *width);
 

@@ -352,34 +352,31 @@ int simclr_encoder_copy_state(simclr_encoder *encoder, const param_store *store,
     return SIMCLR_OK;
 }
 
+int simclr_encoder_classify(classification_report *report, simclr_encoder *encoder,
+                            const dataset *data, size_t limit, simclr_error *err)
+{
+    feature_set scores;
+    int status;
+    memset(report, 0, sizeof *report);
+    if (simclr_encoder_scores(&scores, encoder, data, limit, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    status = classification_report_compute(report, scores.values, scores.labels, scores.count,
+                                           encoder->classes, err);
+    feature_set_destroy(&scores);
+    return status;
+}
+
 int simclr_encoder_split_features(feature_set *train, feature_set *test, dataset *train_data,
                                   dataset *test_data, const char *source,
                                   const char *test_source, uint64_t seed,
                                   simclr_encoder *encoder, size_t train_limit,
                                   size_t test_limit, simclr_error *err)
 {
-    const int explicit_test = test_source != NULL && test_source[0] != '\0';
     memset(train, 0, sizeof *train);
     memset(test, 0, sizeof *test);
-    if (dataset_open(train_data, source, 1, seed, err) != SIMCLR_OK)
+    if (dataset_open_splits(train_data, test_data, source, test_source, seed,
+                            encoder != NULL ? encoder->channels : 0, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
-    if (dataset_open(test_data, explicit_test ? test_source : source, 0, seed, err) !=
-        SIMCLR_OK) {
-        dataset_close(train_data);
-        return SIMCLR_FAILED;
-    }
-    if (explicit_test) /* named by the user: held out by their word */
-        train_data->held_out = test_data->held_out = 1;
-    if ((encoder != NULL &&
-         dataset_use_channels(train_data, encoder->channels, source, err) != SIMCLR_OK) ||
-        dataset_use_channels(test_data, train_data->channels,
-                             explicit_test ? test_source : source, err) != SIMCLR_OK ||
-        dataset_match_classes(test_data, train_data, explicit_test ? test_source : source,
-                              err) != SIMCLR_OK) {
-        dataset_close(train_data);
-        dataset_close(test_data);
-        return SIMCLR_FAILED;
-    }
     if ((encoder == NULL
              ? features_from_pixels(train, train_data, train_limit, err) != SIMCLR_OK ||
                    features_from_pixels(test, test_data, test_limit, err) != SIMCLR_OK

@@ -33,6 +33,7 @@
 #include "../nn/params.h"
 #include "../nn/resnet.h"
 #include "features.h"
+#include "report.h"
 
 /* The encoder f of a run, in evaluation mode (batch norm with running statistics), with the
  * view size and normalisation it was trained with: from a checkpoint of simclr train or a file
@@ -91,6 +92,11 @@ int simclr_encoder_features(feature_set *features, simclr_encoder *encoder, cons
  * network (classes > 0). */
 int simclr_encoder_scores(feature_set *scores, simclr_encoder *encoder, const dataset *data,
                           size_t limit, simclr_error *err);
+
+/* Top-1, top-5 and per-class accuracy of a fine-tuned network's own classifier (classes > 0)
+ * on the first `limit` (0: all) images of `data`, through their evaluation views. */
+int simclr_encoder_classify(classification_report *report, simclr_encoder *encoder,
+                            const dataset *data, size_t limit, simclr_error *err);
 
 /* Copies a fine-tuned network's state from `store` (entries of the same names, the training
  * store of eval/finetune.h) into the encoder, whose store must have been planned alike. */

@@ -90,25 +90,40 @@ finetune_settings finetune_settings_default(void)
 
 /* ---- the labelled subset ------------------------------------------------------------------ */
 
-int finetune_labels_keep(const char *labels, size_t images, size_t *keep, simclr_error *err)
+/* What --labels asks for: a percentage of every class (percent > 0) or a count per class. */
+typedef struct labels_spec {
+    double percent;
+    size_t per_class;
+} labels_spec;
+
+static int labels_parse(labels_spec *spec, const char *labels, simclr_error *err)
 {
     const size_t length = strlen(labels);
     char *end;
     double value;
+    spec->percent = 0.0, spec->per_class = 0;
     if (length == 0)
         return simclr_fail(err, "--labels: empty (a fraction such as 1%% or a count per class)");
     value = strtod(labels, &end);
     if (labels[length - 1] == '%') {
         if (end != labels + length - 1 || !(value > 0.0 && value <= 100.0))
             return simclr_fail(err, "--labels: '%s' is not a percentage in (0, 100]", labels);
-        *keep = (size_t)floor(value / 100.0 * (double)images + 0.5);
+        spec->percent = value;
         return SIMCLR_OK;
     }
     if (end != labels + length || !(value >= 1.0 && value <= 1e12) || value != floor(value))
         return simclr_fail(err, "--labels: '%s' is neither a percentage (1%%) nor a whole "
                                 "number of images per class", labels);
-    *keep = (size_t)value;
+    spec->per_class = (size_t)value;
     return SIMCLR_OK;
+}
+
+/* How many of a class's `images` images the spec keeps: round(percent/100 · images), halves
+ * up, or the count. */
+static size_t labels_keep(const labels_spec *spec, size_t images)
+{
+    return spec->percent > 0.0 ? (size_t)floor(spec->percent / 100.0 * (double)images + 0.5)
+                               : spec->per_class;
 }
 
 int finetune_label_subset(size_t **subset, size_t *count, const dataset *data,
@@ -117,7 +132,10 @@ int finetune_label_subset(size_t **subset, size_t *count, const dataset *data,
     const size_t K = data->classes > 0 ? (size_t)data->classes : 0;
     size_t *of_class = NULL, *kept = NULL, *chosen = NULL, c, i, total = 0;
     char *selected = NULL;
+    labels_spec spec;
     *subset = NULL, *count = 0;
+    if (labels_parse(&spec, labels, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
     if (K < 2)
         return simclr_fail(err, "fine-tuning needs labels, and the data has %lu class%s (an "
                                 "image folder without class folders has none)",
@@ -133,8 +151,7 @@ int finetune_label_subset(size_t **subset, size_t *count, const dataset *data,
         for (i = 0; i < data->count; i++) /* class c's images in dataset order */
             if (dataset_label(data, i) == (int)c)
                 of_class[n++] = i;
-        if (finetune_labels_keep(labels, n, &keep, err) != SIMCLR_OK)
-            goto failed;
+        keep = labels_keep(&spec, n);
         if (keep == 0 || keep > n) {
             simclr_fail(err, "--labels %s: class '%s' has %lu training image%s, so it would "
                              "keep %s%lu", labels, data->names[c], (unsigned long)n,
@@ -260,41 +277,38 @@ void finetune_model_destroy(finetune_model *model)
 
 /* ---- a batch and a step --------------------------------------------------------------------- */
 
+/* What makes the one view of an image (aug_batch_each_image's callback). */
+typedef struct view_job {
+    finetune_model *model;
+    const dataset *data;
+    size_t epoch;
+} view_job;
+
+static void one_view(void *context, size_t b, size_t index, const float *image, size_t height,
+                     size_t width, float *workspace)
+{
+    const view_job *job = context;
+    finetune_model *model = job->model;
+    const size_t C = model->network.model.channels, S = model->augment.size;
+    rng random;
+    rng_stream(&random, model->settings.seed, RNG_DOMAIN_VIEW, job->epoch, index, 0);
+    aug_view(model->views + b * C * S * S, image, C, height, width, &model->augment, &random,
+             workspace);
+    model->labels[b] = dataset_label(job->data, index);
+}
+
 int finetune_batch_of_views(finetune_model *model, aug_batch *w, const dataset *data,
                             const size_t *order, size_t step, size_t epoch, simclr_error *err)
 {
     const size_t B = model->settings.batch, C = model->network.model.channels;
-    const size_t S = model->augment.size;
-    long b;
+    view_job job;
     if (data->channels != C)
         return simclr_fail(err, "finetune: the data has %lu channels, the network takes %lu",
                            (unsigned long)data->channels, (unsigned long)C);
     if (w->batch != B)
         return simclr_fail(err, "finetune: the views' workspace was made for another batch");
-    PARALLEL_FOR_DYNAMIC(num_threads(w->slots))
-    for (b = 0; b < (long)B; b++) {
-        const size_t index = order[step * B + (size_t)b], slot = (size_t)parallel_thread_index();
-        size_t height, width;
-        float *image = w->images + slot * w->image_floats;
-        rng random;
-        if (data->files != NULL)
-            image = dataset_image_new(data, index, &height, &width, NULL);
-        else /* in memory: never fails */
-            dataset_image_size(data, index, &height, &width), dataset_image(data, index, image, NULL);
-        if ((w->status[b] = (signed char)(image != NULL ? 0 : -1)) == 0) {
-            rng_stream(&random, model->settings.seed, RNG_DOMAIN_VIEW, epoch, index, 0);
-            aug_view(model->views + (size_t)b * C * S * S, image, C, height, width,
-                     &model->augment, &random,
-                     w->augment + slot * (w->augment_floats / (size_t)w->slots));
-        }
-        model->labels[b] = dataset_label(data, index);
-        if (data->files != NULL)
-            simclr_free(image);
-    }
-    for (b = 0; b < (long)B; b++) /* the first failure in batch order, whatever the threads */
-        if (w->status[b] != 0)
-            return dataset_image_failure(data, order[step * B + (size_t)b], err);
-    return SIMCLR_OK;
+    job.model = model, job.data = data, job.epoch = epoch;
+    return aug_batch_each_image(w, data, order + step * B, one_view, &job, err);
 }
 
 float finetune_train_step(finetune_model *model, float lr)
@@ -355,20 +369,13 @@ int finetune_test_accuracy(double *top1, finetune_model *model, simclr_encoder *
                            const dataset *test, size_t limit, simclr_error *err)
 {
     classification_report report;
-    feature_set scores;
-    int status;
     *top1 = 0.0;
     if (simclr_encoder_copy_state(evaluator, &model->store, err) != SIMCLR_OK ||
-        simclr_encoder_scores(&scores, evaluator, test, limit, err) != SIMCLR_OK)
+        simclr_encoder_classify(&report, evaluator, test, limit, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
-    status = classification_report_compute(&report, scores.values, scores.labels, scores.count,
-                                           model->classes, err);
-    if (status == SIMCLR_OK) {
-        *top1 = report.top1;
-        classification_report_destroy(&report);
-    }
-    feature_set_destroy(&scores);
-    return status;
+    *top1 = report.top1;
+    classification_report_destroy(&report);
+    return SIMCLR_OK;
 }
 
 /* order = the labelled images in the epoch's shuffled order. */
@@ -568,4 +575,72 @@ int finetune_write_labelled(const char *path, const dataset *data, const size_t 
     status = file_write_atomically(path, (const uint8_t *)text, length, err);
     simclr_free(text);
     return status;
+}
+
+/* ---- a whole run's parts ------------------------------------------------------------------- */
+
+int finetune_session_open(finetune_session *s, finetune_settings *settings, const char *from,
+                          int resume, const char *labelled_csv, simclr_error *err)
+{
+    safetensors_file source;
+    const char *format, *data;
+    memset(s, 0, sizeof *s);
+    if (safetensors_read(&source, from, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    format = safetensors_metadata_value(&source, "format");
+    if (!resume && (format == NULL || (strcmp(format, RUN_SETTINGS_CHECKPOINT_FORMAT) != 0 &&
+                                       strcmp(format, RUN_SETTINGS_ENCODER_FORMAT) != 0))) {
+        simclr_fail(err, "%s is not an encoder: a checkpoint of simclr train or a file of "
+                         "simclr export is", from);
+        goto failed;
+    }
+    data = safetensors_metadata_value(&source, "data");
+    if (settings->data[0] == '\0' && data != NULL) /* the pretraining run's data */
+        snprintf(settings->data, sizeof settings->data, "%s", data);
+    if (dataset_open_splits(&s->train, &s->test, settings->data, settings->test_data,
+                            settings->seed, 0, err) != SIMCLR_OK)
+        goto failed;
+    s->opened = 1;
+    if (!s->test.held_out) {
+        simclr_fail(err, "%s has no held-out images to test on: give --test-data SRC",
+                    settings->data);
+        goto failed;
+    }
+    if (finetune_label_subset(&s->subset, &s->labelled, &s->train, settings->labels,
+                              settings->seed, err) != SIMCLR_OK ||
+        finetune_model_create(&s->model, settings, &source, from,
+                              resume || settings->from_scratch ? NULL : "backbone.",
+                              (size_t)s->train.classes, err) != SIMCLR_OK ||
+        dataset_use_channels(&s->train, s->model.network.model.channels, settings->data, err) !=
+            SIMCLR_OK ||
+        dataset_use_channels(&s->test, s->model.network.model.channels, settings->data, err) !=
+            SIMCLR_OK)
+        goto failed;
+    s->epochs = finetune_epochs(settings);
+    s->steps_per_epoch = s->labelled / settings->batch;
+    if (training_log_create(&s->log, s->steps_per_epoch * s->epochs, err) != SIMCLR_OK ||
+        training_log_keep_accuracy(&s->log, "test_top1", err) != SIMCLR_OK ||
+        (resume && finetune_checkpoint_restore(&s->model, &source, from, &s->log, err) !=
+                       SIMCLR_OK) ||
+        finetune_evaluator(&s->evaluator, &s->model, 64, err) != SIMCLR_OK ||
+        (labelled_csv != NULL && finetune_write_labelled(labelled_csv, &s->train, s->subset,
+                                                         s->labelled, err) != SIMCLR_OK))
+        goto failed;
+    safetensors_free(&source);
+    return SIMCLR_OK;
+failed:
+    safetensors_free(&source);
+    finetune_session_close(s);
+    return SIMCLR_FAILED;
+}
+
+void finetune_session_close(finetune_session *s)
+{
+    simclr_free(s->subset);
+    simclr_encoder_destroy(&s->evaluator);
+    finetune_model_destroy(&s->model);
+    training_log_destroy(&s->log);
+    if (s->opened)
+        dataset_close(&s->train), dataset_close(&s->test);
+    memset(s, 0, sizeof *s);
 }

@@ -91,9 +91,6 @@ extern const size_t finetune_setting_count;
  * Nesterov 0.9, no weight decay, min scale 0.08, p_hflip 0.5, a test every epoch. */
 finetune_settings finetune_settings_default(void);
 
-/* How many of a class's `images` images the labels spec keeps (see above). */
-int finetune_labels_keep(const char *labels, size_t images, size_t *keep, simclr_error *err);
-
 /* The labelled subset of the training split `data` (indices in dataset order, into *subset,
  * freed with simclr_free) and its size. */
 int finetune_label_subset(size_t **subset, size_t *count, const dataset *data,
@@ -196,5 +193,28 @@ int finetune_write_labelled(const char *path, const dataset *data, const size_t 
  * it: finetune_test_accuracy copies the model's state into it. */
 int finetune_evaluator(simclr_encoder *evaluator, const finetune_model *model, size_t capacity,
                        simclr_error *err);
+
+/* A fine-tuning run's parts, opened together (finetune_session_open). */
+typedef struct finetune_session {
+    finetune_model model;
+    simclr_encoder evaluator;     /* to test the model (finetune_evaluator) */
+    training_log log;             /* the run's history, the test top-1 among it */
+    dataset train, test;          /* the training split and the held-out images */
+    size_t *subset, labelled;     /* the labelled subset of train (finetune_label_subset) */
+    size_t epochs, steps_per_epoch;
+    int opened;                   /* the splits are open */
+} finetune_session;
+
+/* Opens a run: reads `from` — the pretrained encoder (a checkpoint of simclr train or an
+ * encoder of simclr export; anything else is an error), or with `resume` the run's own
+ * checkpoint — takes the pretraining run's data when settings->data is empty, opens the splits
+ * (the test split must be held out), draws the labelled subset, makes the network (the
+ * pretrained encoder's weights, or with from_scratch none), restores the resumed state and
+ * history, makes the evaluator and writes the subset to `labelled_csv` (finetune_write_labelled;
+ * NULL: not written). On failure everything is closed. */
+int finetune_session_open(finetune_session *session, finetune_settings *settings,
+                          const char *from, int resume, const char *labelled_csv,
+                          simclr_error *err);
+void finetune_session_close(finetune_session *session);
 
 #endif

@@ -487,7 +487,7 @@ Test(finetune, online_classifier_leaves_pretraining_bits_unchanged, .timeout = H
     shared = b.store.param_floats;
     cr_assert_eq(a.store.count, b.store.count + 2, "online_classifier.weight and .bias added");
     cr_expect_str_eq(a.store.entries[a.store.count - 2].name, "online_classifier.weight");
-    cr_expect_eq(a.online_weight, shared, "the classifier's tensors come last");
+    cr_expect_eq(a.online.weight, shared, "the classifier's tensors come last");
     cr_expect(memcmp(a.store.params, b.store.params, shared * sizeof(float)) == 0, "parameters");
     cr_expect(memcmp(a.store.buffers, b.store.buffers, b.store.buffer_floats * sizeof(float)) ==
                   0, "running statistics");
