@@ -265,10 +265,30 @@ Test(finetune, label_subset_errors_name_the_problem)
     cr_expect(strstr(err.message, "fewer than") != NULL, "%s", err.message);
     cr_expect_eq(finetune_label_subset(&subset, &n, &data, "ten", 5, &err), SIMCLR_FAILED);
     cr_expect_eq(finetune_label_subset(&subset, &n, &data, "150%", 5, &err), SIMCLR_FAILED);
-    data.classes = 1; /* an image folder without class folders: one class "all" */
+    dataset_close(&data);
+}
+
+/* An image folder without class folders has one class, "all": no labels to fine-tune on. */
+Test(finetune, a_folder_without_classes_has_no_labels, .timeout = HANG_GUARD_SECONDS)
+{
+    static const char folder[] = "/tmp/simclr_finetune_unlabelled";
+    float image[3 * 8 * 8];
+    char path[128];
+    dataset data;
+    simclr_error err;
+    size_t *subset, n, i;
+    for (i = 0; i < sizeof image / sizeof image[0]; i++)
+        image[i] = (float)(i % 7) / 7.0f;
+    cr_assert_eq(run_files_make_folder(folder, &err), SIMCLR_OK, "%s", err.message);
+    for (i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/image%lu.png", folder, (unsigned long)i);
+        cr_assert_eq(image_write(path, image, 3, 8, 8, &err), SIMCLR_OK, "%s", err.message);
+    }
+    cr_assert_eq(dataset_open(&data, folder, 1, 0, &err), SIMCLR_OK, "%s", err.message);
+    cr_assert(data.classes == 1 && data.count == 4, "%d classes, %zu images", data.classes,
+              data.count);
     cr_expect_eq(finetune_label_subset(&subset, &n, &data, "10%", 5, &err), SIMCLR_FAILED);
     cr_expect(strstr(err.message, "needs labels") != NULL, "%s", err.message);
-    data.classes = 6;
     dataset_close(&data);
 }
 
