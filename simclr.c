@@ -1130,7 +1130,8 @@ static const char golden_usage[] =
     "the conventions they follow. tests/crosscheck_torch.py DIR checks them against PyTorch.\n"
     "The files are the same bits for any thread count and with OpenMP off.\n\n";
 
-/* The model's functions for the cases that train one (eval/golden_train.h). */
+/* The model's functions, for the reference cases that train one (eval/golden_train.h) and
+ * for simclr bench step (eval/bench.h). */
 static const golden_simclr golden_model = {simclr_model_create, simclr_model_destroy,
                                            simclr_batch_of_views, simclr_train_step};
 
@@ -1323,76 +1324,6 @@ static int command_predict(int argc, char **argv)
 
 /* ---- simclr bench --------------------------------------------------------------------------- */
 
-/* The training step, a benchmark beside those of eval/bench.h (it needs the model). */
-typedef struct step_bench {
-    simclr_config config;
-    size_t threads, steps;
-} step_bench;
-
-#define STEP(flag, kind, field, low, high, name, help) OPTION(step_bench, flag, kind, field, low, high, name, help)
-static const setting step_bench_table[] = {
-    {"arch", NULL, SETTING_CHOICE, offsetof(step_bench, config.encoder.arch), 0, 0,
-     run_settings_arch_names, run_settings_arch_values, 0, NULL, "the encoder"},
-    {"stem", NULL, SETTING_CHOICE, offsetof(step_bench, config.encoder.stem), 0, 0,
-     run_settings_stem_names, run_settings_stem_values, 0, NULL, "the ResNet stem"},
-    STEP("batch", SETTING_SIZE, config.batch, 1, 65536, "N", "images per step, 2N views"),
-    STEP("threads", SETTING_SIZE, threads, 1, 1024, "T", "OpenMP threads (default: all)"),
-    STEP("size", SETTING_SIZE, config.height, 8, 4096, "P", "view side in pixels"),
-    STEP("channels", SETTING_SIZE, config.channels, 1, 64, "C", "view channels"),
-    STEP("width", SETTING_DOUBLE, config.encoder.width, 1e-3, 64, "W", "channel multiplier"),
-    CHOICES(step_bench, "views-forward", config.views_forward, run_settings_views_names,
-            "the views as one batch of 2N or two of N"),
-    STEP("steps", SETTING_SIZE, steps, 1, 1000, "K", "timed steps")};
-
-static void step_bench_defaults(void *settings)
-{
-    ((step_bench *)settings)->config = simclr_config_default();
-    ((step_bench *)settings)->threads = (size_t)parallel_thread_count();
-    ((step_bench *)settings)->steps = 5;
-}
-
-static int step_bench_run(const void *settings, char *line, size_t size, simclr_error *err)
-{
-    step_bench bench = *(const step_bench *)settings;
-    simclr_model model;
-    double times[1000], median;
-    rng random;
-    size_t i, s;
-    parallel_set_thread_count((int)bench.threads);
-    bench.config.width = bench.config.height;
-    if (simclr_model_create(&model, &bench.config, err) != SIMCLR_OK)
-        return SIMCLR_FAILED;
-    rng_stream(&random, 0, RNG_DOMAIN_DATA, 1, 0, 0);
-    for (i = 0; i < 2 * bench.config.batch * bench.config.channels * bench.config.height *
-                        bench.config.width; i++)
-        model.views[i] = rng_uniform(&random);
-    for (s = 0; s < bench.steps + 2; s++) { /* two untimed warm-up steps, as the PyTorch peer */
-        const double start = timer_seconds();
-        const float loss = simclr_train_step(&model, 0.06f);
-        times[s < 2 ? 0 : s - 2] = timer_seconds() - start;
-        fprintf(stderr, "step %lu: loss %.4f, %.3f s\n", (unsigned long)s, (double)loss,
-                times[s < 2 ? 0 : s - 2]);
-    }
-    median = bench_median(times, bench.steps);
-    snprintf(line, size, "simclr-c %s/%s width=%g batch=%lu threads=%d step_s=%.3f "
-             "views_per_s=%.1f peak_rss_mib=%.0f", resnet_arch_name(bench.config.encoder.arch),
-             resnet_stem_name(bench.config.encoder.stem), bench.config.encoder.width,
-             (unsigned long)bench.config.batch, parallel_thread_count(), median,
-             2.0 * (double)bench.config.batch / median, timer_peak_memory_mib());
-    simclr_model_destroy(&model);
-    return SIMCLR_OK;
-}
-
-static const bench_kind step_kind = {
-    "step", "one SimCLR training step, views/s and peak memory",
-    "Times one full SimCLR training step (2N views through the ResNet encoder and the\n"
-    "projection head, NT-Xent, backward, SGD update) on random views: the median of K timed\n"
-    "steps after 2 untimed ones, as views per second, with the peak resident memory. The\n"
-    "settings match ../shared/bench/torch_step.py: SGD lr 0.06, momentum 0.9, weight decay\n"
-    "5e-4, head Linear-BN-ReLU-Linear-BN with 128 outputs, temperature 0.5.",
-    step_bench_table, sizeof step_bench_table / sizeof step_bench_table[0], sizeof(step_bench),
-    step_bench_defaults, step_bench_run};
-
 static int command_bench(int argc, char **argv)
 {
     union { /* a benchmark's settings struct, suitably aligned */
@@ -1406,8 +1337,8 @@ static int command_bench(int argc, char **argv)
     simclr_error err;
     size_t k;
     int status;
-    for (k = 0; k <= bench_kind_count; k++) {
-        const bench_kind *kind = k == 0 ? &step_kind : &bench_kinds[k - 1];
+    for (k = 0; k < bench_kind_count; k++) {
+        const bench_kind *kind = &bench_kinds[k];
         if (argc < 1 || strcmp(argv[0], kind->name) != 0)
             continue;
         if (kind->settings_size > sizeof settings)
@@ -1419,7 +1350,7 @@ static int command_bench(int argc, char **argv)
         snprintf(command, sizeof command, "bench %s", kind->name);
         if ((status = command_flags(argc - 1, argv + 1, &group, 1, command, usage)) >= 0)
             return status;
-        if (kind->run(&settings, line, sizeof line, &err) != SIMCLR_OK)
+        if (kind->run(&settings, &golden_model, line, sizeof line, &err) != SIMCLR_OK)
             return failed(&err) + 1; /* mostly settings that do not fit together */
         printf("%s\n", line);
         return 0;
@@ -1429,9 +1360,8 @@ static int command_bench(int argc, char **argv)
         fprintf(stderr, "simclr: bench: unknown benchmark '%s'\n", argv[0]);
     fprintf(status ? stdout : stderr, "usage: simclr bench WHAT [options]\n\nBenchmarks, one "
                                       "result line each on stdout. WHAT is one of:\n");
-    for (k = 0; k <= bench_kind_count; k++)
-        fprintf(status ? stdout : stderr, "  %-8s %s\n", (k ? &bench_kinds[k - 1] : &step_kind)->name,
-                (k ? &bench_kinds[k - 1] : &step_kind)->summary);
+    for (k = 0; k < bench_kind_count; k++)
+        fprintf(status ? stdout : stderr, "  %-8s %s\n", bench_kinds[k].name, bench_kinds[k].summary);
     return status ? 0 : 2;
 }
 

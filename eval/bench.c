@@ -21,6 +21,7 @@
 #include "../nn/parallel.h"
 #include "../nn/rng.h"
 #include "../nn/timer.h"
+#include "../simclr.h"
 
 static int compare_doubles(const void *a, const void *b)
 {
@@ -75,8 +76,10 @@ static void gemm_defaults(void *settings)
     s->shape = 0;
 }
 
-static int gemm_run(const void *settings, char *line, size_t size, simclr_error *err)
+static int gemm_run(const void *settings, const void *model, char *line, size_t size,
+                    simclr_error *err)
 {
+    (void)model;
     const gemm_settings *s = settings;
     const size_t n = s->n;
     const gemm_transpose ta = s->shape == 1 ? GEMM_TRANSPOSED : GEMM_NORMAL;
@@ -154,8 +157,10 @@ static void conv_defaults(void *settings)
     s->reps = 5;
 }
 
-static int conv_run(const void *settings, char *line, size_t size, simclr_error *err)
+static int conv_run(const void *settings, const void *model, char *line, size_t size,
+                    simclr_error *err)
 {
+    (void)model;
     const conv_settings *s = settings;
     const size_t padding = s->padding == CONV_PADDING_AUTO ? s->kernel / 2 : s->padding;
     conv2d_shape shape;
@@ -241,8 +246,10 @@ static void augment_defaults(void *settings)
     s->reps = 5;
 }
 
-static int augment_run(const void *settings, char *line, size_t size, simclr_error *err)
+static int augment_run(const void *settings, const void *model, char *line, size_t size,
+                       simclr_error *err)
 {
+    (void)model;
     const augment_settings *s = settings;
     const size_t n = s->n;
     aug_config config;
@@ -347,8 +354,10 @@ static int data_pass(const dataset *data, const size_t *order, size_t n, float *
     return SIMCLR_OK;
 }
 
-static int data_run(const void *settings, char *line, size_t size, simclr_error *err)
+static int data_run(const void *settings, const void *model, char *line, size_t size,
+                    simclr_error *err)
 {
+    (void)model;
     const data_settings *s = settings;
     dataset data;
     aug_config augment;
@@ -420,11 +429,85 @@ static int data_run(const void *settings, char *line, size_t size, simclr_error 
     return status;
 }
 
+/* ---- step: one whole SimCLR training step ------------------------------------------------- */
+
+typedef struct step_settings {
+    simclr_config config;
+    size_t threads, steps;
+} step_settings;
+
+#define STEP(flag, kind, field, low, high, name, help) \
+    {flag, NULL, kind, offsetof(step_settings, field), low, high, NULL, NULL, 0, name, help}
+static const setting step_table[] = {
+    {"arch", NULL, SETTING_CHOICE, offsetof(step_settings, config.encoder.arch), 0, 0,
+     run_settings_arch_names, run_settings_arch_values, 0, NULL, "the encoder"},
+    {"stem", NULL, SETTING_CHOICE, offsetof(step_settings, config.encoder.stem), 0, 0,
+     run_settings_stem_names, run_settings_stem_values, 0, NULL, "the ResNet stem"},
+    STEP("batch", SETTING_SIZE, config.batch, 1, 65536, "N", "images per step, 2N views"),
+    STEP("threads", SETTING_SIZE, threads, 1, 1024, "T", "OpenMP threads (default: all)"),
+    STEP("size", SETTING_SIZE, config.height, 8, 4096, "P", "view side in pixels"),
+    STEP("channels", SETTING_SIZE, config.channels, 1, 64, "C", "view channels"),
+    STEP("width", SETTING_DOUBLE, config.encoder.width, 1e-3, 64, "W", "channel multiplier"),
+    {"views-forward", NULL, SETTING_CHOICE, offsetof(step_settings, config.views_forward), 0, 0,
+     run_settings_views_names, NULL, 0, NULL, "the views as one batch of 2N or two of N"},
+    STEP("steps", SETTING_SIZE, steps, 1, 1000, "K", "timed steps")};
+
+static void step_defaults(void *settings)
+{
+    ((step_settings *)settings)->config = simclr_config_default();
+    ((step_settings *)settings)->threads = (size_t)parallel_thread_count();
+    ((step_settings *)settings)->steps = 5;
+}
+
+/* model: the model's functions (the golden_simclr of eval/golden_train.h), from the program. */
+static int step_run(const void *settings, const void *model, char *line, size_t size,
+                    simclr_error *err)
+{
+    const golden_simclr *ops = model;
+    step_settings s = *(const step_settings *)settings;
+    simclr_model m;
+    double times[1000], median;
+    rng random;
+    size_t i, k;
+    if (ops == NULL)
+        return simclr_fail(err, "bench step: the model's functions are missing");
+    parallel_set_thread_count((int)s.threads);
+    s.config.width = s.config.height;
+    if (ops->model_create(&m, &s.config, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    rng_stream(&random, 0, RNG_DOMAIN_DATA, 1, 0, 0);
+    for (i = 0; i < 2 * s.config.batch * s.config.channels * s.config.height * s.config.width;
+         i++)
+        m.views[i] = rng_uniform(&random);
+    for (k = 0; k < s.steps + 2; k++) { /* two untimed warm-up steps, as the PyTorch peer */
+        const double start = timer_seconds();
+        const float loss = ops->train_step(&m, 0.06f);
+        times[k < 2 ? 0 : k - 2] = timer_seconds() - start;
+        fprintf(stderr, "step %lu: loss %.4f, %.3f s\n", (unsigned long)k, (double)loss,
+                times[k < 2 ? 0 : k - 2]);
+    }
+    median = bench_median(times, s.steps);
+    snprintf(line, size, "simclr-c %s/%s width=%g batch=%lu threads=%d step_s=%.3f "
+             "views_per_s=%.1f peak_rss_mib=%.0f", resnet_arch_name(s.config.encoder.arch),
+             resnet_stem_name(s.config.encoder.stem), s.config.encoder.width,
+             (unsigned long)s.config.batch, parallel_thread_count(), median,
+             2.0 * (double)s.config.batch / median, timer_peak_memory_mib());
+    ops->model_destroy(&m);
+    return SIMCLR_OK;
+}
+
 /* ---- the list ------------------------------------------------------------------------------- */
 
 #define TABLE(t) t, sizeof t / sizeof t[0]
 
 const bench_kind bench_kinds[] = {
+    {"step", "one SimCLR training step, views/s and peak memory",
+     "Times one full SimCLR training step (2N views through the ResNet encoder and the\n"
+     "projection head, NT-Xent, backward, SGD update) on random views: the median of K timed\n"
+     "steps after 2 untimed ones, as views per second, with the peak resident memory. The\n"
+     "settings match ../shared/bench/torch_step.py: SGD lr 0.06, momentum 0.9, weight decay\n"
+     "5e-4, head Linear-BN-ReLU-Linear-BN with 128 outputs, temperature 0.5.",
+     TABLE(step_table), sizeof(step_settings), step_defaults, step_run},
     {"gemm", "single-precision matrix multiply, GFLOP/s",
      "Times C = A·B (or Aᵀ·B, A·Bᵀ) for N×N single-precision matrices with the library's fast\n"
      "GEMM and prints the best of R runs in GFLOP/s (2·N³ floating-point operations per run).\n"
