@@ -274,20 +274,14 @@ int simclr_train(simclr_model *model, const simclr_training *training, const dat
                 break; /* before the callback: a diverged state is never saved */
             }
             report.seconds = timer_seconds() - start;
-            history->loss[global] = loss;
-            history->learning_rate[global] = (float)lr;
-            history->views_per_second[global] =
-                (float)(2.0 * (double)N / (report.seconds > 0 ? report.seconds : 1e-9));
-            if (history->accuracy != NULL)
-                history->accuracy[global] =
-                    model->config.online_classes > 0 ? model->online.accuracy : (float)NAN;
-            history->steps = global + 1;
             report.step = global + 1;
             report.epoch = epoch;
             report.step_in_epoch = step;
             report.loss = loss;
             report.learning_rate = lr;
             report.epoch_done = step + 1 == per_epoch;
+            report.accuracy = model->config.online_classes > 0 ? model->online.accuracy : NAN;
+            training_log_record(history, &report, 2.0 * (double)N);
             if (progress != NULL && progress(&report, model, history, context) != 0)
                 stop = 1;
         }
@@ -392,29 +386,106 @@ static void report_skipped(const dataset *data) /* one line for what a folder's 
                 (unsigned long)data->skipped);
 }
 
-/* ---- simclr train --------------------------------------------------------------------------- */
+/* ---- what simclr train and simclr finetune share --------------------------------------------- */
 
-typedef struct train_options {
+typedef struct run_options {
     char out[PATH_CAPACITY], resume[PATH_CAPACITY];
     size_t threads, stop_after, resume_epoch;
-    int online; /* 0 auto, 1 on, 2 off */
-} train_options;
+    int online; /* simclr train --online-classifier: 0 auto, 1 on, 2 off */
+} run_options;
 
 static const char *const online_names[] = {"auto", "on", "off", NULL};
 
-static const setting train_table[] = {
-    OPTION(train_options, "out", SETTING_TEXT, out, 0, 0, "DIR",
-           "where checkpoints and logs go (default simclr-run; with --resume, that run's own)"),
-    OPTION(train_options, "resume", SETTING_TEXT, resume, 0, 0, "CKPT",
+static const setting run_option_table[] = { /* finetune takes the first four */
+    OPTION(run_options, "out", SETTING_TEXT, out, 0, 0, "DIR",
+           "where checkpoints and logs go (default simclr-run, or simclr-finetune; with "
+           "--resume, that run's own)"),
+    OPTION(run_options, "resume", SETTING_TEXT, resume, 0, 0, "CKPT",
            "continue the run of a checkpoint with its settings (only --epochs, --out, --threads "
            "and --stop-after may be given with it)"),
-    THREADS(train_options),
-    OPTION(train_options, "stop-after", SETTING_SIZE, stop_after, 0, 1e6, "E",
+    THREADS(run_options),
+    OPTION(run_options, "stop-after", SETTING_SIZE, stop_after, 0, 1e6, "E",
            "stop after E epochs of this invocation, as an interruption would (0: never)"),
-    CHOICES(train_options, "online-classifier", online, online_names,
+    CHOICES(run_options, "online-classifier", online, online_names,
             "a linear classifier on h behind a stop-gradient, trained on the labels alongside "
             "(its top-1 on the training views in the progress line and log.csv; the encoder "
             "is the same bits without it); auto: on when the data has classes")};
+
+/* With --resume, the settings are the checkpoint's: only --epochs (no fewer than the epochs
+ * done) and the options may be given. 0 when so, else 2 after saying what is wrong. */
+static int resume_flags(const setting *table, size_t count, const unsigned char *given,
+                        size_t epochs, size_t done)
+{
+    size_t i;
+    for (i = 0; i < count; i++)
+        if (given[i] && strcmp(table[i].key, "epochs") != 0) {
+            fprintf(stderr, "simclr: --resume takes the run's settings from the checkpoint; only "
+                            "--epochs, --out, --threads and --stop-after may be given with it\n");
+            return 2;
+        }
+    if (epochs >= done)
+        return 0;
+    fprintf(stderr, "simclr: --epochs: the checkpoint has already done %lu epochs\n",
+            (unsigned long)done);
+    return 2;
+}
+
+/* What a training command's progress callback needs. */
+typedef struct command_run {
+    const run_options *options;
+    const void *settings;         /* the run's: simclr_training or finetune_session */
+    double items_per_step;        /* 2N views, or B images */
+    const char *unit;
+    size_t epochs_run;
+    double start, last_report, accuracy;
+    int failed;
+} command_run;
+
+/* Progress on stderr, at most once a second and at every epoch's end. */
+static void progress_line(command_run *run, const training_progress *p, const char *accuracy)
+{
+    const double now = timer_seconds(), elapsed = now - run->start;
+    const double done = (double)(p->step - p->first_step);
+    if (now - run->last_report < 1.0 && !p->epoch_done)
+        return;
+    fprintf(stderr, "epoch %lu/%lu  step %lu/%lu  loss %.4f  lr %.4g%s  %.0f %s/s  ETA %.0f s\n",
+            (unsigned long)(p->epoch + 1), (unsigned long)(p->total_steps / p->steps_per_epoch),
+            (unsigned long)(p->step_in_epoch + 1), (unsigned long)p->steps_per_epoch,
+            (double)p->loss, p->learning_rate, accuracy,
+            run->items_per_step * done / (elapsed > 0 ? elapsed : 1e-9), run->unit,
+            elapsed / done * (double)(p->total_steps - p->step));
+    run->last_report = now;
+}
+
+/* At an epoch's end, after the caller wrote the checkpoint (`written`): log.csv and loss.svg.
+ * Returns nonzero to stop: a failure, --stop-after's epochs done, or a caught signal. */
+static int epoch_end(command_run *run, int written, const training_log *log, size_t per_epoch,
+                     simclr_error *err)
+{
+    run->epochs_run++;
+    if (written != SIMCLR_OK || run_files_write(run->options->out, log, per_epoch, err) != SIMCLR_OK)
+        return run->failed = failed(err); /* 1: stop */
+    return run->epochs_run == run->options->stop_after || run_files_signal_caught() != 0;
+}
+
+/* How a training command's run ended: its error (with the last checkpoint), a failure the
+ * callback printed, a caught SIGINT/SIGTERM (data/run_files.h: status 128 + its number), or
+ * -1: complete, and the caller prints its summary. */
+static int run_ended(int status, const simclr_error *err, const command_run *run,
+                     const char *checkpoint, size_t step)
+{
+    const char *last = file_is_present(checkpoint) ? checkpoint : "none written";
+    if (status != SIMCLR_OK)
+        fprintf(stderr, "simclr: %s; stopping (last checkpoint: %s)\n", one_line(err), last);
+    else if (!run->failed && run_files_signal_caught() != 0) {
+        fprintf(stderr, "simclr: stopped by signal %d at step %lu (last checkpoint: %s)\n",
+                run_files_signal_caught(), (unsigned long)step, last);
+        return 128 + run_files_signal_caught();
+    }
+    return status != SIMCLR_OK || run->failed ? 1 : -1;
+}
+
+/* ---- simclr train --------------------------------------------------------------------------- */
 
 static const char train_usage[] =
     "usage: simclr train [--data SRC] [--out DIR] [options]\n"
@@ -423,23 +494,11 @@ static const char train_usage[] =
     "stdout. At every epoch's end DIR gets, each written atomically, checkpoint.safetensors (the\n"
     "model under torchvision's names, the optimiser, the settings), log.csv and loss.svg.\n\n";
 
-/* What the progress callback of a training run needs. */
-typedef struct train_run {
-    const train_options *options;
-    const simclr_training *training;
-    size_t epochs_run;
-    double start, last_report;
-    int failed;
-} train_run;
-
-/* Progress on stderr at most once a second and at every epoch's end; checkpoint, log.csv and
- * loss.svg at every epoch's end; stops after --stop-after epochs. */
+/* Progress; at every epoch's end the checkpoint, log.csv and loss.svg; the stops. */
 static int train_progress(const simclr_progress *p, simclr_model *model,
                           const training_log *log, void *context)
 {
-    train_run *run = context;
-    const double now = timer_seconds(), elapsed = now - run->start;
-    const double done = (double)(p->step - p->first_step);
+    command_run *run = context;
     char path[PATH_CAPACITY + 32], online[40] = "";
     simclr_error err;
     if (log->accuracy != NULL) { /* the online classifier's top-1 over this epoch's views */
@@ -449,34 +508,24 @@ static int train_progress(const simclr_progress *p, simclr_model *model,
             sum += log->accuracy[i];
         sprintf(online, "  online top-1 %.4f", sum / (double)(p->step_in_epoch + 1));
     }
-    if (now - run->last_report >= 1.0 || p->epoch_done) {
-        fprintf(stderr, "epoch %lu/%lu  step %lu/%lu  loss %.4f  lr %.4g%s  %.0f views/s  ETA %.0f s\n",
-                (unsigned long)(p->epoch + 1), (unsigned long)run->training->epochs,
-                (unsigned long)(p->step_in_epoch + 1), (unsigned long)p->steps_per_epoch,
-                (double)p->loss, p->learning_rate, online,
-                2.0 * (double)model->config.batch * done / (elapsed > 0 ? elapsed : 1e-9),
-                elapsed / done * (double)(p->total_steps - p->step));
-        run->last_report = now;
-    }
+    progress_line(run, p, online);
     if (!p->epoch_done) /* a caught SIGINT/SIGTERM stops the run between steps */
         return run_files_signal_caught() != 0;
-    run->epochs_run++;
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", run->options->out);
-    if (simclr_checkpoint_write(path, model, run->training, p->epoch + 1, log, &err) != SIMCLR_OK ||
-        run_files_write(run->options->out, log, p->steps_per_epoch, &err) != SIMCLR_OK)
-        return run->failed = failed(&err); /* 1: stop */
-    return run->epochs_run == run->options->stop_after || run_files_signal_caught() != 0;
+    return epoch_end(run, simclr_checkpoint_write(path, model, run->settings, p->epoch + 1, log,
+                                                  &err),
+                     log, p->steps_per_epoch, &err);
 }
 
 /* Trains with resolved settings; resumes from options->resume when given. A SIGINT or SIGTERM
  * (data/run_files.h) ends the run between steps, with status 128 + the signal's number. */
-static int run_training(simclr_training *training, const train_options *options)
+static int run_training(simclr_training *training, const run_options *options)
 {
     simclr_model model;
     training_log log;
     simclr_error err;
     dataset data;
-    train_run run;
+    command_run run;
     safetensors_file file;
     size_t images, per_epoch, first;
     char lock[PATH_CAPACITY + 8] = "", path[PATH_CAPACITY + 32];
@@ -534,31 +583,24 @@ static int run_training(simclr_training *training, const train_options *options)
             (unsigned long)model.step, (unsigned long)(per_epoch * training->epochs),
             parallel_thread_count());
     memset(&run, 0, sizeof run);
-    run.options = options, run.training = training;
+    run.options = options, run.settings = training, run.unit = "views";
+    run.items_per_step = 2.0 * (double)training->model.batch;
     run.start = timer_seconds(), run.last_report = -1e9, first = model.step;
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", options->out);
     run_files_catch_signals(); /* from here a SIGINT or SIGTERM stops the run between steps */
-    {
-        if (simclr_train(&model, training, &data, &log, train_progress, &run, &err) != SIMCLR_OK)
-            fprintf(stderr, "simclr: %s; stopping (last checkpoint: %s)\n", one_line(&err),
-                    file_is_present(path) ? path : "none written");
-        else if (run_files_signal_caught() != 0 && !run.failed) {
-            status = 128 + run_files_signal_caught();
-            fprintf(stderr, "simclr: stopped by signal %d at step %lu (last checkpoint: %s)\n",
-                    status - 128, (unsigned long)model.step, file_is_present(path) ? path : "none");
-        } else if (!run.failed) {
-            const double elapsed = timer_seconds() - run.start;
-            printf("trained %s for %lu of %lu epochs (%lu steps this run, %lu in all): final "
-                   "loss %.4f, %.0f views/s, %.1f s; checkpoint %s/checkpoint.safetensors\n",
-                   resnet_arch_name(training->model.encoder.arch),
-                   (unsigned long)(model.step / per_epoch), (unsigned long)training->epochs,
-                   (unsigned long)(model.step - first), (unsigned long)model.step,
-                   model.step > 0 ? (double)log.loss[model.step - 1] : 0.0,
-                   2.0 * (double)training->model.batch * (double)(model.step - first) /
-                       (elapsed > 0 ? elapsed : 1e-9),
-                   elapsed, options->out);
-            status = 0;
-        }
+    status = run_ended(simclr_train(&model, training, &data, &log, train_progress, &run, &err),
+                       &err, &run, path, model.step);
+    if (status == -1) {
+        const double elapsed = timer_seconds() - run.start;
+        printf("trained %s for %lu of %lu epochs (%lu steps this run, %lu in all): final "
+               "loss %.4f, %.0f views/s, %.1f s; checkpoint %s\n",
+               resnet_arch_name(training->model.encoder.arch),
+               (unsigned long)(model.step / per_epoch), (unsigned long)training->epochs,
+               (unsigned long)(model.step - first), (unsigned long)model.step,
+               model.step > 0 ? (double)log.loss[model.step - 1] : 0.0,
+               run.items_per_step * (double)(model.step - first) / (elapsed > 0 ? elapsed : 1e-9),
+               elapsed, path);
+        status = 0;
     }
     goto done;
 failure:
@@ -576,19 +618,19 @@ done:
 static int command_train(int argc, char **argv)
 {
     simclr_training training = simclr_training_default();
-    train_options options;
+    run_options options;
     unsigned char given[128], option_given[8];
     settings_group groups[2];
     safetensors_file file;
     simclr_error err;
     dataset data;
-    size_t step, i;
+    size_t step;
     int status;
     memset(&options, 0, sizeof options), memset(given, 0, sizeof given);
     memset(option_given, 0, sizeof option_given);
     strcpy(options.out, "simclr-run");
     groups[0] = settings_group_of(run_settings, run_setting_count, &training);
-    groups[1] = GROUP(train_table, &options);
+    groups[1] = GROUP(run_option_table, &options);
     groups[0].given = given, groups[1].given = option_given;
     if ((status = command_flags(argc, argv, groups, 2, "train", train_usage)) >= 0)
         return status; /* the first pass: --data, --preset and --resume are what count */
@@ -619,17 +661,10 @@ static int command_train(int argc, char **argv)
         run_settings_derive(&training, given, &data);
         dataset_close(&data);
     }
-    for (i = 0; options.resume[0] != '\0' && i < run_setting_count; i++)
-        if (given[i] && strcmp(run_settings[i].key, "epochs") != 0) {
-            fprintf(stderr, "simclr: --resume takes the run's settings from the checkpoint; only "
-                            "--epochs, --out, --threads and --stop-after may be given with it\n");
-            return 2;
-        }
-    if (options.resume[0] != '\0' && training.epochs < options.resume_epoch) {
-        fprintf(stderr, "simclr: --epochs: the checkpoint has already done %lu epochs\n",
-                (unsigned long)options.resume_epoch);
-        return 2;
-    }
+    if (options.resume[0] != '\0' &&
+        (status = resume_flags(run_settings, run_setting_count, given, training.epochs,
+                               options.resume_epoch)) != 0)
+        return status;
     if (options.resume[0] != '\0' && !option_given[0]) /* the run's own folder */
         run_files_folder_of(options.out, sizeof options.out, options.resume);
     if (run_settings_check(&training, "simclr train", &err) != SIMCLR_OK)
@@ -855,27 +890,31 @@ static int command_eval(int argc, char **argv)
 
 /* ---- simclr embed, simclr export ------------------------------------------------------------ */
 
-typedef struct embed_options {
+typedef struct embed_options { /* simclr embed, export and predict */
     char checkpoint[PATH_CAPACITY], out[PATH_CAPACITY];
     char data[SIMCLR_DATA_MAX], test_data[SIMCLR_DATA_MAX];
     int split;
-    size_t batch, threads;
+    size_t batch, threads, limit;
 } embed_options;
 
 static const char *const embed_split_names[] = {"both", "train", "test", NULL};
 
-static const setting embed_table[] = { /* export takes the first two */
+static const setting embed_table[] = { /* export takes the first two, embed seven, predict all */
     OPTION(embed_options, "checkpoint", SETTING_TEXT, checkpoint, 0, 0, "CKPT",
-           "a checkpoint of simclr train, or an encoder of simclr export (required)"),
+           "a checkpoint of simclr train or an encoder of simclr export; for predict, a "
+           "checkpoint of simclr finetune (required)"),
     OPTION(embed_options, "out", SETTING_TEXT, out, 0, 0, "FILE",
-           "the safetensors file to write, atomically (required)"),
+           "the file to write, atomically (required; predict: default stdout)"),
     OPTION(embed_options, "data", SETTING_TEXT, data, 0, 0, "SRC",
            "the dataset (default: the checkpoint's)"),
     OPTION(embed_options, "test-data", SETTING_TEXT, test_data, 0, 0, "SRC",
            "the held-out images (default: the test split of --data)"),
-    CHOICES(embed_options, "split", split, embed_split_names, "which splits to write"),
+    CHOICES(embed_options, "split", split, embed_split_names,
+            "which splits (predict: one of them, default test)"),
     OPTION(embed_options, "batch", SETTING_SIZE, batch, 1, 4096, "B", "images per forward pass"),
-    THREADS(embed_options)};
+    THREADS(embed_options),
+    OPTION(embed_options, "limit", SETTING_SIZE, limit, 0, 1e15, "N",
+           "the first N images only (0: all)")};
 
 static const char embed_usage[] =
     "usage: simclr embed --checkpoint CKPT --out FILE.safetensors [--data SRC] [--split S] ...\n\n"
@@ -937,21 +976,6 @@ static int command_embed(int argc, char **argv, int export_only)
 
 /* ---- simclr finetune ------------------------------------------------------------------------ */
 
-typedef struct finetune_options {
-    char out[PATH_CAPACITY], resume[PATH_CAPACITY];
-    size_t threads, stop_after;
-} finetune_options;
-
-static const setting finetune_option_table[] = {
-    OPTION(finetune_options, "out", SETTING_TEXT, out, 0, 0, "DIR",
-           "where checkpoints and logs go (default simclr-finetune; with --resume, its own)"),
-    OPTION(finetune_options, "resume", SETTING_TEXT, resume, 0, 0, "CKPT",
-           "continue a fine-tuning run from its checkpoint (only --epochs, --out, --threads and "
-           "--stop-after may be given with it)"),
-    THREADS(finetune_options),
-    OPTION(finetune_options, "stop-after", SETTING_SIZE, stop_after, 0, 1e6, "E",
-           "stop after E epochs of this invocation, as an interruption would (0: never)")};
-
 static const char finetune_usage[] =
     "usage: simclr finetune --checkpoint CKPT [--labels 1%|10%|N] [--from-scratch] [options]\n"
     "       simclr finetune --resume DIR/checkpoint.safetensors [--epochs E]\n\n"
@@ -962,122 +986,98 @@ static const char finetune_usage[] =
     "end, checkpoint.safetensors (torchvision's names, conv1.weight ... fc.bias), log.csv and\n"
     "loss.svg. --from-scratch trains the same network from random weights: the baseline.\n\n";
 
-typedef struct finetune_job {
-    const finetune_options *options;
-    size_t labelled, epochs_run;
-    double start, last_report, test_top1;
-    int failed;
-} finetune_job;
-
+/* Progress with the test top-1; at every epoch's end the checkpoint, log.csv and loss.svg. */
 static int finetune_report(const finetune_progress *p, finetune_model *model,
                            const training_log *log, void *context)
 {
-    finetune_job *job = context;
-    const double now = timer_seconds(), elapsed = now - job->start;
-    const double done = (double)(p->step - p->first_step);
+    command_run *run = context;
     char path[PATH_CAPACITY + 32], tested[32] = "";
     simclr_error err;
-    if (!isnan(p->test_top1))
-        sprintf(tested, "  test top-1 %.4f", job->test_top1 = p->test_top1);
-    if (now - job->last_report >= 1.0 || p->epoch_done) {
-        fprintf(stderr, "epoch %lu/%lu  step %lu/%lu  loss %.4f  lr %.4g%s  %.0f images/s  "
-                        "ETA %.0f s\n", (unsigned long)(p->epoch + 1),
-                (unsigned long)(p->total_steps / p->steps_per_epoch),
-                (unsigned long)(p->step_in_epoch + 1), (unsigned long)p->steps_per_epoch,
-                (double)p->loss, p->learning_rate, tested,
-                (double)model->settings.batch * done / (elapsed > 0 ? elapsed : 1e-9),
-                elapsed / done * (double)(p->total_steps - p->step));
-        job->last_report = now;
-    }
+    if (!isnan(p->accuracy))
+        sprintf(tested, "  test top-1 %.4f", run->accuracy = p->accuracy);
+    progress_line(run, p, tested);
     if (!p->epoch_done)
         return run_files_signal_caught() != 0;
-    job->epochs_run++;
-    snprintf(path, sizeof path, "%s/checkpoint.safetensors", job->options->out);
-    if (finetune_checkpoint_write(path, model, p->epoch + 1, job->labelled, log, &err) !=
-            SIMCLR_OK ||
-        run_files_write(job->options->out, log, p->steps_per_epoch, &err) != SIMCLR_OK)
-        return job->failed = failed(&err);
-    return job->epochs_run == job->options->stop_after || run_files_signal_caught() != 0;
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", run->options->out);
+    return epoch_end(run, finetune_checkpoint_write(path, model, p->epoch + 1,
+                                                    ((const finetune_session *)run->settings)
+                                                        ->labelled,
+                                                    log, &err),
+                     log, p->steps_per_epoch, &err);
 }
 
-static int run_finetune(finetune_settings *s, const finetune_options *options)
+static int run_finetune(finetune_settings *s, const run_options *options)
 {
-    finetune_session run;
-    finetune_job job;
+    finetune_session session;
+    command_run run;
     simclr_error err;
     const char *from = options->resume[0] != '\0' ? options->resume : s->pretrained;
     char lock[PATH_CAPACITY + 8] = "", path[PATH_CAPACITY + 32];
     long stale;
-    int status = 1;
+    int status;
     snprintf(path, sizeof path, "%s/labelled.csv", options->out);
     if (run_files_start(options->out, lock, sizeof lock, &stale, &err) != SIMCLR_OK ||
-        finetune_session_open(&run, s, from, options->resume[0] != '\0', path, &err) !=
+        finetune_session_open(&session, s, from, options->resume[0] != '\0', path, &err) !=
             SIMCLR_OK) {
         run_files_unlock(lock);
         return failed(&err);
     }
-    report_skipped(&run.train);
+    report_skipped(&session.train);
     fprintf(stderr, "simclr: fine-tuning %s %s (%s) on %lu labelled images (%s of each of %d "
                     "classes) of %s, testing on %lu; %lu epochs of %lu steps of %lu, from step %lu\n",
             s->from_scratch ? "from scratch" : "the encoder of", s->from_scratch ? "" : from,
-            resnet_arch_name(run.model.net.config.arch), (unsigned long)run.labelled, s->labels,
-            run.train.classes, s->data, (unsigned long)run.test.count, (unsigned long)run.epochs,
-            (unsigned long)run.steps_per_epoch, (unsigned long)s->batch,
-            (unsigned long)run.model.step);
-    memset(&job, 0, sizeof job);
-    job.options = options, job.labelled = run.labelled;
-    job.start = timer_seconds(), job.last_report = -1e9;
+            resnet_arch_name(session.model.net.config.arch), (unsigned long)session.labelled,
+            s->labels, session.train.classes, s->data, (unsigned long)session.test.count,
+            (unsigned long)session.epochs, (unsigned long)session.steps_per_epoch,
+            (unsigned long)s->batch, (unsigned long)session.model.step);
+    memset(&run, 0, sizeof run);
+    run.options = options, run.settings = &session, run.unit = "images";
+    run.items_per_step = (double)s->batch;
+    run.start = timer_seconds(), run.last_report = -1e9;
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", options->out);
     run_files_catch_signals();
-    if (finetune_run(&run.model, &run.train, run.subset, run.labelled, &run.test, &run.evaluator,
-                     &run.log, finetune_report, &job, &err) != SIMCLR_OK)
-        fprintf(stderr, "simclr: %s; stopping (last checkpoint: %s)\n", one_line(&err),
-                file_is_present(path) ? path : "none written");
-    else if (run_files_signal_caught() != 0 && !job.failed)
-        status = 128 + run_files_signal_caught();
-    else if (!job.failed) {
+    status = run_ended(finetune_run(&session.model, &session.train, session.subset,
+                                    session.labelled, &session.test, &session.evaluator,
+                                    &session.log, finetune_report, &run, &err),
+                       &err, &run, path, session.model.step);
+    if (status == -1) {
         printf("fine-tuned %s%s on %lu labelled images for %lu of %lu epochs: test top-1 %.4f "
                "(%lu images), %.1f s; checkpoint %s\n",
-               resnet_arch_name(run.model.net.config.arch), s->from_scratch ? " from scratch" : "",
-               (unsigned long)run.labelled, (unsigned long)(run.model.step / run.steps_per_epoch),
-               (unsigned long)run.epochs, job.test_top1, (unsigned long)run.test.count,
-               timer_seconds() - job.start, path);
+               resnet_arch_name(session.model.net.config.arch),
+               s->from_scratch ? " from scratch" : "", (unsigned long)session.labelled,
+               (unsigned long)(session.model.step / session.steps_per_epoch),
+               (unsigned long)session.epochs, run.accuracy, (unsigned long)session.test.count,
+               timer_seconds() - run.start, path);
         status = 0;
     }
     run_files_unlock(lock);
-    finetune_session_close(&run);
+    finetune_session_close(&session);
     return status;
 }
 
 static int command_finetune(int argc, char **argv)
 {
     finetune_settings settings = finetune_settings_default();
-    finetune_options options;
+    run_options options;
     unsigned char given[32], option_given[8];
     settings_group groups[2];
     safetensors_file file;
     simclr_error err;
-    size_t classes, epoch, step, epochs, i;
+    size_t classes, step, epochs;
     int status;
     memset(&options, 0, sizeof options), memset(given, 0, sizeof given);
     memset(option_given, 0, sizeof option_given);
     strcpy(options.out, "simclr-finetune");
     groups[0] = settings_group_of(finetune_table, finetune_setting_count, &settings);
-    groups[1] = GROUP(finetune_option_table, &options);
+    groups[1] = settings_group_of(run_option_table, 4, &options);
     groups[0].given = given, groups[1].given = option_given;
     if ((status = command_flags(argc, argv, groups, 2, "finetune", finetune_usage)) >= 0)
         return status;
     if (options.resume[0] != '\0') { /* the run's own settings, with --epochs on top */
         epochs = settings.epochs;
-        for (i = 0; i < finetune_setting_count; i++)
-            if (given[i] && strcmp(finetune_table[i].key, "epochs") != 0) {
-                fprintf(stderr, "simclr: --resume takes the run's settings from the checkpoint; "
-                                "only --epochs, --out, --threads and --stop-after may be given\n");
-                return 2;
-            }
         if ((status = safetensors_read(&file, options.resume, &err)) == SIMCLR_OK) {
             status = finetune_checkpoint_settings(&file, options.resume, &settings, &classes,
-                                                  &epoch, &step, &err);
+                                                  &options.resume_epoch, &step, &err);
             safetensors_free(&file);
         }
         if (status != SIMCLR_OK) {
@@ -1086,11 +1086,9 @@ static int command_finetune(int argc, char **argv)
         }
         if (given[6]) /* --epochs */
             settings.epochs = epochs;
-        if (finetune_epochs(&settings) < epoch) {
-            fprintf(stderr, "simclr: --epochs: the checkpoint has already done %lu epochs\n",
-                    (unsigned long)epoch);
-            return 2;
-        }
+        if ((status = resume_flags(finetune_table, finetune_setting_count, given,
+                                   finetune_epochs(&settings), options.resume_epoch)) != 0)
+            return status;
         if (!option_given[0])
             run_files_folder_of(options.out, sizeof options.out, options.resume);
     } else if (settings.pretrained[0] == '\0') {
@@ -1243,28 +1241,6 @@ static int command_augment(int argc, char **argv)
 
 /* ---- simclr predict ------------------------------------------------------------------------- */
 
-typedef struct predict_options {
-    char checkpoint[PATH_CAPACITY], out[PATH_CAPACITY];
-    char data[SIMCLR_DATA_MAX], test_data[SIMCLR_DATA_MAX];
-    int split;
-    size_t limit, batch, threads;
-} predict_options;
-
-static const setting predict_table[] = {
-    OPTION(predict_options, "checkpoint", SETTING_TEXT, checkpoint, 0, 0, "CKPT",
-           "a checkpoint of simclr finetune (required)"),
-    OPTION(predict_options, "data", SETTING_TEXT, data, 0, 0, "SRC",
-           "the dataset (default: the checkpoint's)"),
-    OPTION(predict_options, "test-data", SETTING_TEXT, test_data, 0, 0, "SRC",
-           "the held-out images (default: the test split of --data)"),
-    CHOICES(predict_options, "split", split, split_names, "which split's images"),
-    OPTION(predict_options, "limit", SETTING_SIZE, limit, 0, 1e15, "N",
-           "the first N images only (0: all)"),
-    OPTION(predict_options, "out", SETTING_TEXT, out, 0, 0, "FILE",
-           "the CSV file to write, atomically (default: stdout)"),
-    OPTION(predict_options, "batch", SETTING_SIZE, batch, 1, 4096, "B", "images per forward pass"),
-    THREADS(predict_options)};
-
 static const char predict_usage[] =
     "usage: simclr predict --checkpoint CKPT [--data SRC] [--split test|train] [--out FILE]\n\n"
     "Classifies the images of a split with a fine-tuned network (simclr finetune), each through\n"
@@ -1275,7 +1251,7 @@ static const char predict_usage[] =
 
 static int command_predict(int argc, char **argv)
 {
-    predict_options options;
+    embed_options options;
     settings_group group;
     simclr_encoder encoder;
     dataset train, test;
@@ -1284,29 +1260,29 @@ static int command_predict(int argc, char **argv)
     char *csv = NULL;
     int status;
     memset(&options, 0, sizeof options);
-    options.batch = 64, options.split = 1;
-    group = GROUP(predict_table, &options);
+    options.batch = 64, options.split = 2;
+    group = GROUP(embed_table, &options);
     if ((status = command_flags(argc, argv, &group, 1, "predict", predict_usage)) >= 0)
         return status;
-    if (options.checkpoint[0] == '\0' || strcmp(options.checkpoint, options.out) == 0) {
-        fprintf(stderr, "simclr: predict: --checkpoint CKPT is required (and is not --out)\n");
+    if (options.checkpoint[0] == '\0' || strcmp(options.checkpoint, options.out) == 0 ||
+        options.split == 0) {
+        fprintf(stderr, "simclr: predict: --checkpoint CKPT is required (and is not --out); "
+                        "--split is train or test\n");
         return 2;
     }
     parallel_set_thread_count((int)options.threads);
     if (simclr_encoder_load(&encoder, options.checkpoint, 0, options.batch, &err) != SIMCLR_OK)
         return failed(&err);
-    if (encoder.classes == 0) {
-        simclr_encoder_destroy(&encoder);
+    if (encoder.classes == 0)
         simclr_fail(&err, "%s has no classifier: simclr finetune makes one (simclr eval probes "
                           "an encoder)", options.checkpoint);
-        return failed(&err);
-    }
-    if (open_splits(&train, &test, options.data[0] != '\0' ? options.data : encoder.data,
+    if (encoder.classes == 0 ||
+        open_splits(&train, &test, options.data[0] != '\0' ? options.data : encoder.data,
                     options.test_data, &encoder, &err) != SIMCLR_OK) {
         simclr_encoder_destroy(&encoder);
         return failed(&err);
     }
-    status = predictions_csv(&csv, &length, &encoder, options.split == 0 ? &train : &test,
+    status = predictions_csv(&csv, &length, &encoder, options.split == 1 ? &train : &test,
                              &train, options.limit, &err);
     if (status == SIMCLR_OK)
         status = options.out[0] == '\0'

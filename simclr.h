@@ -185,18 +185,9 @@ size_t simclr_steps_per_epoch(size_t images, size_t batch);
  * decay to 0 at steps per epoch · epochs. */
 lr_schedule simclr_training_schedule(const simclr_training *training, size_t images);
 
-/* What simclr_train reports after every step. */
-typedef struct simclr_progress {
-    size_t step;                  /* optimiser steps taken, this one included */
-    size_t epoch;                 /* the epoch of this step, from 0 */
-    size_t step_in_epoch;         /* from 0 */
-    size_t steps_per_epoch, total_steps;
-    size_t first_step;            /* the step this call of simclr_train started from */
-    float loss;
-    double learning_rate;
-    double seconds;               /* this step, its batch of views included */
-    int epoch_done;               /* this step completed its epoch */
-} simclr_progress;
+/* What simclr_train reports after every step (data/checkpoint.h); its accuracy is the online
+ * classifier's top-1 on the step's views, NaN without one. */
+typedef training_progress simclr_progress;
 
 /* Called after every step; returns 0 to go on, anything else to stop after this step. */
 typedef int (*simclr_progress_fn)(const simclr_progress *progress, simclr_model *model,

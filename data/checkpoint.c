@@ -281,6 +281,17 @@ int training_log_keep_accuracy(training_log *log, const char *name, simclr_error
     return SIMCLR_OK;
 }
 
+void training_log_record(training_log *log, const training_progress *p, double items)
+{
+    const size_t row = p->step - 1;
+    log->loss[row] = p->loss;
+    log->learning_rate[row] = (float)p->learning_rate;
+    log->views_per_second[row] = (float)(items / (p->seconds > 0 ? p->seconds : 1e-9));
+    if (log->accuracy != NULL)
+        log->accuracy[row] = (float)p->accuracy;
+    log->steps = p->step;
+}
+
 void training_log_destroy(training_log *log)
 {
     simclr_free(log->accuracy);

@@ -51,6 +51,26 @@ int training_log_create(training_log *log, size_t capacity, simclr_error *err);
 int training_log_keep_accuracy(training_log *log, const char *name, simclr_error *err);
 void training_log_destroy(training_log *log);
 
+/* Where a training loop stands after a step: what simclr_train (simclr.h) and finetune_run
+ * (eval/finetune.h) hand their progress callbacks. */
+typedef struct training_progress {
+    size_t step;                  /* optimiser steps taken, this one included */
+    size_t epoch;                 /* the epoch of this step, from 0 */
+    size_t step_in_epoch;         /* from 0 */
+    size_t steps_per_epoch, total_steps;
+    size_t first_step;            /* the step this call of the loop started from */
+    float loss;
+    double learning_rate;
+    double seconds;               /* this step, its batch of views included */
+    int epoch_done;               /* this step completed its epoch */
+    double accuracy;              /* the log's accuracy of this step; NaN: none measured */
+} training_progress;
+
+/* Records a step in the log (row progress->step − 1, which becomes its last): the loss, the
+ * learning rate, `items` (views or images) per second of the step and, when the log keeps one,
+ * the accuracy. */
+void training_log_record(training_log *log, const training_progress *progress, double items);
+
 /* Writes the entries of `store` whose names start with `prefix` (NULL or "": all), the
  * optimiser state `velocity` ((param_floats) laid out as store->params; NULL: none), the log
  * (NULL or 0 steps: none) and the metadata, atomically. */

@@ -442,25 +442,18 @@ int finetune_run(finetune_model *model, const dataset *data, const size_t *subse
                 break; /* before the callback: a diverged network is never saved */
             }
             report.seconds = timer_seconds() - start;
-            history->loss[global] = loss;
-            history->learning_rate[global] = (float)lr;
-            history->views_per_second[global] =
-                (float)((double)B / (report.seconds > 0 ? report.seconds : 1e-9));
-            history->accuracy[global] = (float)NAN;
-            history->steps = global + 1;
             report.step = global + 1, report.epoch = epoch, report.step_in_epoch = step;
             report.loss = loss, report.learning_rate = lr;
             report.epoch_done = step + 1 == per_epoch;
-            report.test_top1 = NAN;
+            report.accuracy = NAN; /* the test split's top-1, at a tested epoch's end */
             if (report.epoch_done &&
-                ((epoch + 1) % model->settings.test_every == 0 || epoch + 1 == epochs)) {
-                if (finetune_test_accuracy(&report.test_top1, model, evaluator, test, 0, err) !=
+                ((epoch + 1) % model->settings.test_every == 0 || epoch + 1 == epochs) &&
+                finetune_test_accuracy(&report.accuracy, model, evaluator, test, 0, err) !=
                     SIMCLR_OK) {
-                    status = SIMCLR_FAILED;
-                    break;
-                }
-                history->accuracy[global] = (float)report.test_top1;
+                status = SIMCLR_FAILED;
+                break;
             }
+            training_log_record(history, &report, (double)B);
             if (progress != NULL && progress(&report, model, history, context) != 0)
                 stop = 1;
         }

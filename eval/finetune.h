@@ -148,14 +148,9 @@ size_t finetune_epochs(const finetune_settings *settings);
 int finetune_test_accuracy(double *top1, finetune_model *model, simclr_encoder *evaluator,
                            const dataset *test, size_t limit, simclr_error *err);
 
-/* What finetune_run reports after every step (as simclr_progress of simclr.h). */
-typedef struct finetune_progress {
-    size_t step, epoch, step_in_epoch, steps_per_epoch, total_steps, first_step;
-    float loss;
-    double learning_rate, seconds;
-    int epoch_done;
-    double test_top1;             /* at a tested epoch's end, else NaN */
-} finetune_progress;
+/* What finetune_run reports after every step (data/checkpoint.h); its accuracy is the test
+ * split's top-1 at a tested epoch's last step, NaN elsewhere. */
+typedef training_progress finetune_progress;
 
 typedef int (*finetune_progress_fn)(const finetune_progress *progress, finetune_model *model,
                                     const training_log *history, void *context);
