@@ -109,7 +109,7 @@ void simclr_model_destroy(simclr_model *model)
 typedef struct views_job {
     simclr_model *model;
     const dataset *data;
-    const aug_config *augment;
+    const aug_config *augment; /* for the image of `data` at its index, in `epoch` */
     size_t epoch;
 } views_job;
 
@@ -412,21 +412,24 @@ static const setting run_option_table[] = { /* finetune takes the first four */
             "is the same bits without it); auto: on when the data has classes")};
 
 /* With --resume, the settings are the checkpoint's: only --epochs (no fewer than the epochs
- * done) and the options may be given. 0 when so, else 2 after saying what is wrong. */
+ * done) and the options may be given; --out is the run's own folder unless given. 0 when so,
+ * else 2 after saying what is wrong. */
 static int resume_flags(const setting *table, size_t count, const unsigned char *given,
-                        size_t epochs, size_t done)
+                        size_t epochs, run_options *options, int out_given)
 {
     size_t i;
+    if (!out_given)
+        run_files_folder_of(options->out, sizeof options->out, options->resume);
     for (i = 0; i < count; i++)
         if (given[i] && strcmp(table[i].key, "epochs") != 0) {
             fprintf(stderr, "simclr: --resume takes the run's settings from the checkpoint; only "
                             "--epochs, --out, --threads and --stop-after may be given with it\n");
             return 2;
         }
-    if (epochs >= done)
+    if (epochs >= options->resume_epoch)
         return 0;
     fprintf(stderr, "simclr: --epochs: the checkpoint has already done %lu epochs\n",
-            (unsigned long)done);
+            (unsigned long)options->resume_epoch);
     return 2;
 }
 
@@ -441,20 +444,24 @@ typedef struct command_run {
     int failed;
 } command_run;
 
-/* Progress on stderr, at most once a second and at every epoch's end. */
-static void progress_line(command_run *run, const training_progress *p, const char *accuracy)
+/* Progress on stderr, at most once a second and at every epoch's end. Returns 1 at an epoch's
+ * end, with the checkpoint's path in `path`, else 0. */
+static int progress_line(command_run *run, const training_progress *p, const char *accuracy,
+                         char path[PATH_CAPACITY + 32])
 {
     const double now = timer_seconds(), elapsed = now - run->start;
     const double done = (double)(p->step - p->first_step);
-    if (now - run->last_report < 1.0 && !p->epoch_done)
-        return;
-    fprintf(stderr, "epoch %lu/%lu  step %lu/%lu  loss %.4f  lr %.4g%s  %.0f %s/s  ETA %.0f s\n",
-            (unsigned long)(p->epoch + 1), (unsigned long)(p->total_steps / p->steps_per_epoch),
-            (unsigned long)(p->step_in_epoch + 1), (unsigned long)p->steps_per_epoch,
-            (double)p->loss, p->learning_rate, accuracy,
-            run->items_per_step * done / (elapsed > 0 ? elapsed : 1e-9), run->unit,
-            elapsed / done * (double)(p->total_steps - p->step));
-    run->last_report = now;
+    if (now - run->last_report >= 1.0 || p->epoch_done) {
+        fprintf(stderr, "epoch %lu/%lu  step %lu/%lu  loss %.4f  lr %.4g%s  %.0f %s/s  ETA %.0f s\n",
+                (unsigned long)(p->epoch + 1), (unsigned long)(p->total_steps / p->steps_per_epoch),
+                (unsigned long)(p->step_in_epoch + 1), (unsigned long)p->steps_per_epoch,
+                (double)p->loss, p->learning_rate, accuracy,
+                run->items_per_step * done / (elapsed > 0 ? elapsed : 1e-9), run->unit,
+                elapsed / done * (double)(p->total_steps - p->step));
+        run->last_report = now;
+    }
+    snprintf(path, PATH_CAPACITY + 32, "%s/checkpoint.safetensors", run->options->out);
+    return p->epoch_done;
 }
 
 /* At an epoch's end, after the caller wrote the checkpoint (`written`): log.csv and loss.svg.
@@ -508,10 +515,8 @@ static int train_progress(const simclr_progress *p, simclr_model *model,
             sum += log->accuracy[i];
         sprintf(online, "  online top-1 %.4f", sum / (double)(p->step_in_epoch + 1));
     }
-    progress_line(run, p, online);
-    if (!p->epoch_done) /* a caught SIGINT/SIGTERM stops the run between steps */
+    if (!progress_line(run, p, online, path)) /* a caught signal stops the run between steps */
         return run_files_signal_caught() != 0;
-    snprintf(path, sizeof path, "%s/checkpoint.safetensors", run->options->out);
     return epoch_end(run, simclr_checkpoint_write(path, model, run->settings, p->epoch + 1, log,
                                                   &err),
                      log, p->steps_per_epoch, &err);
@@ -546,10 +551,8 @@ static int run_training(simclr_training *training, const run_options *options)
         goto failure;
     }
     if (options->resume[0] == '\0') /* (a resumed run's comes from its checkpoint) */
-        training->model.online_classes = options->online == 2 || (options->online == 0 &&
-                                                                  data.classes < 2)
-                                             ? 0
-                                             : (size_t)data.classes;
+        training->model.online_classes =
+            options->online == 2 || (options->online == 0 && data.classes < 2) ? 0 : (size_t)data.classes;
     if (training->model.online_classes == 1 || training->model.online_classes > 1000000) {
         simclr_fail(&err, "--online-classifier: %s has no classes to learn", training->data);
         goto failure;
@@ -636,11 +639,8 @@ static int command_train(int argc, char **argv)
         return status; /* the first pass: --data, --preset and --resume are what count */
     if (options.resume[0] != '\0') {
         if ((status = safetensors_read(&file, options.resume, &err)) == SIMCLR_OK) {
-            const safetensors_tensor *online = safetensors_find(&file, "online_classifier.bias");
             status = simclr_checkpoint_training(&file, options.resume, &training,
                                                 &options.resume_epoch, &step, &err);
-            /* the online classifier when the run had one (its tensors are in the file) */
-            training.model.online_classes = online != NULL && online->ndim == 1 ? online->shape[0] : 0;
             safetensors_free(&file);
         }
         if (status != SIMCLR_OK) {
@@ -663,10 +663,8 @@ static int command_train(int argc, char **argv)
     }
     if (options.resume[0] != '\0' &&
         (status = resume_flags(run_settings, run_setting_count, given, training.epochs,
-                               options.resume_epoch)) != 0)
+                               &options, option_given[0])) != 0)
         return status;
-    if (options.resume[0] != '\0' && !option_given[0]) /* the run's own folder */
-        run_files_folder_of(options.out, sizeof options.out, options.resume);
     if (run_settings_check(&training, "simclr train", &err) != SIMCLR_OK)
         return failed(&err) + 1;
     parallel_set_thread_count((int)options.threads);
@@ -674,56 +672,6 @@ static int command_train(int argc, char **argv)
 }
 
 /* ---- simclr eval ---------------------------------------------------------------------------- */
-
-typedef struct eval_options {
-    char checkpoint[PATH_CAPACITY], data[SIMCLR_DATA_MAX], test_data[SIMCLR_DATA_MAX];
-    char labels[FINETUNE_LABELS_MAX];
-    uint64_t seed;
-    int features, probe, init, csv, confusion;
-    knn_config knn;
-    logistic_fit_config linear;
-    size_t train_limit, test_limit, batch, threads;
-} eval_options;
-
-static const char *const feature_names[] = {"encoder", "raw", NULL};
-static const char *const probe_names[] = {"both", "linear", "knn", NULL};
-static const char *const init_names[] = {"checkpoint", "random", "both", NULL};
-
-#define EVAL(flag, kind, field, low, high, name, help) \
-    OPTION(eval_options, flag, kind, field, low, high, name, help)
-static const setting eval_table[] = {
-    EVAL("checkpoint", SETTING_TEXT, checkpoint, 0, 0, "CKPT",
-         "a checkpoint of simclr train, or an encoder of simclr export"),
-    CHOICES(eval_options, "features", features, feature_names,
-            "encoder: the checkpoint's encoder (default) | raw: the pixels themselves"),
-    EVAL("data", SETTING_TEXT, data, 0, 0, "SRC",
-         "the dataset (default: the checkpoint's; builtin:shapes for raw)"),
-    EVAL("test-data", SETTING_TEXT, test_data, 0, 0, "SRC",
-         "the held-out images (default: the test split of --data: its test batch, or DIR/val "
-         "or DIR/test next to DIR/train)"),
-    CHOICES(eval_options, "probe", probe, probe_names, "which probes"),
-    EVAL("k", SETTING_SIZE, knn.k, 1, 1e6, "K",
-         "kNN neighbours (default 200, or every training image when there are fewer)"),
-    EVAL("t", SETTING_DOUBLE, knn.temperature, 1e-4, 100, "T", "kNN temperature"),
-    EVAL("l2", SETTING_DOUBLE, linear.l2, 0, 1e3, "L", "the linear probe's L2 penalty"),
-    EVAL("max-iterations", SETTING_SIZE, linear.lbfgs.max_iterations, 1, 1e6, "N",
-         "L-BFGS iterations at most"),
-    CHOICES(eval_options, "init", init, init_names,
-            "checkpoint: the trained weights | random: the run's initial weights, the encoder "
-            "SimCLR started from | both"),
-    EVAL("train-limit", SETTING_SIZE, train_limit, 0, 1e15, "N",
-         "the first N training images only (0: all)"),
-    EVAL("labels", SETTING_TEXT, labels, 0, 0, "P",
-         "fit on the labelled subset simclr finetune --labels P --seed S draws (1%, 10%, N per "
-         "class) instead of every training image"),
-    EVAL("seed", SETTING_SEED, seed, 0, 0, "S", "the seed of --labels"),
-    EVAL("test-limit", SETTING_SIZE, test_limit, 0, 1e15, "N",
-         "the first N test images only (0: all)"),
-    EVAL("batch", SETTING_SIZE, batch, 1, 4096, "B", "images per forward pass"),
-    THREADS(eval_options),
-    EVAL("csv", SETTING_PRESENT, csv, 0, 1, NULL, "CSV instead of the table"),
-    EVAL("confusion", SETTING_PRESENT, confusion, 0, 1, NULL,
-         "each probe's confusion matrix under its line (table only)")};
 
 static const char eval_usage[] =
     "usage: simclr eval (--checkpoint CKPT | --features raw) [--data SRC] [--probe P] ...\n\n"
@@ -734,158 +682,31 @@ static const char eval_usage[] =
     "--test-data), the training images are evaluated again: the column reads \"again\".\n"
     "A checkpoint of simclr finetune is evaluated by its own classifier (probe \"fc\").\n\n";
 
-/* The two splits for a fine-tuned network: the test labels in train's classes, as many as the
- * network's classifier has. */
-static int open_splits(dataset *train, dataset *test, const char *source, const char *test_source,
-                       const simclr_encoder *encoder, simclr_error *err)
+static void eval_note(void *context, const char *line)
 {
-    if (dataset_open_splits(train, test, source, test_source, encoder->seed, encoder->channels,
-                            err) != SIMCLR_OK)
-        return SIMCLR_FAILED;
-    if ((size_t)train->classes == encoder->classes)
-        return SIMCLR_OK;
-    dataset_close(train), dataset_close(test);
-    return simclr_fail(err, "%s has %d classes, the network's classifier %lu", source,
-                       train->classes, (unsigned long)encoder->classes);
-}
-
-/* simclr eval of a fine-tuned network: its own classifier fc on the test split, no probe. */
-static int classifier_evaluation(const eval_options *options, simclr_encoder *encoder)
-{
-    const char *source = options->data[0] != '\0' ? options->data : encoder->data;
-    dataset train, test;
-    probe_outcome outcome;
-    simclr_error err;
-    char *text = NULL;
-    int status;
-    memset(&outcome, 0, sizeof outcome);
-    if (open_splits(&train, &test, source, options->test_data, encoder, &err) != SIMCLR_OK)
-        return failed(&err);
-    outcome.probe = "fc", outcome.converged = 1;
-    status = simclr_encoder_classify(&outcome.report, encoder, &test, options->test_limit, &err);
-    if (status == SIMCLR_OK &&
-        (text = probe_outcome_text("finetuned", &outcome, &train, train.count, options->csv, 1,
-                                   options->confusion, &err)) != NULL)
-        fputs(text, stdout);
-    simclr_free(text);
-    probe_outcome_destroy(&outcome);
-    dataset_close(&train), dataset_close(&test);
-    return status == SIMCLR_OK && text != NULL ? 0 : failed(&err);
-}
-
-/* The probes of one set of features (random_init: the run's initial weights). */
-static int run_evaluation(const eval_options *options, int random_init, int header)
-{
-    simclr_encoder encoder;
-    dataset train_data, test_data;
-    feature_set train, test;
-    probe_outcome outcome;
-    simclr_error err;
-    knn_config knn = options->knn;
-    const int raw = options->features == 1;
-    const char *source = options->data[0] != '\0' ? options->data : "builtin:shapes";
-    const double start = timer_seconds();
-    char *text;
-    int status = 0, p;
-    memset(&encoder, 0, sizeof encoder);
-    if (!raw && simclr_encoder_load(&encoder, options->checkpoint, random_init, options->batch,
-                                    &err) != SIMCLR_OK)
-        return failed(&err);
-    if (!raw && encoder.classes > 0) { /* fine-tuned: its own classifier */
-        status = classifier_evaluation(options, &encoder);
-        simclr_encoder_destroy(&encoder);
-        return status;
-    }
-    source = !raw && options->data[0] == '\0' ? encoder.data : source;
-    if (simclr_encoder_split_features(&train, &test, &train_data, &test_data, source,
-                                      options->test_data, encoder.seed, raw ? NULL : &encoder,
-                                      options->train_limit, options->test_limit, &err) !=
-        SIMCLR_OK) {
-        simclr_encoder_destroy(&encoder);
-        return failed(&err);
-    }
-    if (options->labels[0] != '\0') { /* only the labelled subset's rows */
-        size_t *subset, kept, i;
-        if (finetune_label_subset(&subset, &kept, &train_data, options->labels, options->seed,
-                                  &err) != SIMCLR_OK) {
-            feature_set_destroy(&train), feature_set_destroy(&test);
-            dataset_close(&train_data), dataset_close(&test_data);
-            simclr_encoder_destroy(&encoder);
-            return failed(&err);
-        }
-        for (i = 0; i < kept && subset[i] < train.count; i++) {
-            memmove(train.values + i * train.dim, train.values + subset[i] * train.dim,
-                    train.dim * sizeof(float));
-            train.labels[i] = train.labels[subset[i]];
-        }
-        train.count = i;
-        simclr_free(subset);
-    }
-    report_skipped(&train_data);
-    if (!train_data.held_out && header)
-        fprintf(stderr, "simclr: %s has no held-out images: \"again\" is accuracy on the "
-                        "training images, not a test accuracy\n", source);
-    fprintf(stderr, "simclr: features of %lu + %lu images (%lu each) in %.1f s\n",
-            (unsigned long)train.count, (unsigned long)test.count, (unsigned long)train.dim,
-            timer_seconds() - start);
-    if (knn.k == 0) { /* the default: 200, or every training image when there are fewer */
-        knn.k = train.count < 200 ? train.count : 200;
-        if (knn.k < 200)
-            fprintf(stderr, "simclr: knn: k = %lu, every training image\n", (unsigned long)knn.k);
-    }
-    for (p = 1; p <= 2; p++) { /* 1: linear, 2: knn */
-        if (options->probe != 0 && options->probe != p)
-            continue;
-        if ((p == 1 ? probe_linear(&outcome, &train, &test, &options->linear, &err)
-                    : probe_knn(&outcome, &train, &test, &knn, &err)) != SIMCLR_OK) {
-            status = failed(&err);
-            continue;
-        }
-        if (p == 1)
-            fprintf(stderr, "simclr: linear probe: L-BFGS %s after %lu iterations (gradient "
-                            "%.2e, loss %.6f), %.1f s\n",
-                    outcome.converged ? "converged" : "did NOT meet its tolerance",
-                    (unsigned long)outcome.iterations, outcome.gradient_norm, outcome.loss,
-                    outcome.seconds);
-        text = probe_outcome_text(raw ? "raw" : random_init ? "random" : "simclr", &outcome,
-                                  &train_data, train.count, options->csv, header,
-                                  options->confusion, &err);
-        status = text != NULL ? (fputs(text, stdout), status) : failed(&err);
-        simclr_free(text);
-        header = 0;
-        probe_outcome_destroy(&outcome);
-    }
-    fflush(stdout);
-    feature_set_destroy(&train);
-    feature_set_destroy(&test);
-    dataset_close(&train_data);
-    dataset_close(&test_data);
-    simclr_encoder_destroy(&encoder);
-    return status;
+    (void)context;
+    fprintf(stderr, "simclr: %s\n", line);
 }
 
 static int command_eval(int argc, char **argv)
 {
-    eval_options options;
-    settings_group group;
+    evaluation_settings settings = evaluation_settings_default();
+    settings_group group = settings_group_of(evaluation_table, evaluation_setting_count, &settings);
+    simclr_error err;
+    char *text = NULL;
     int status;
-    memset(&options, 0, sizeof options);
-    options.knn = knn_config_default();
-    options.knn.k = 0; /* 200, or fewer when there are fewer training images */
-    options.linear = logistic_fit_config_default();
-    options.batch = 64;
-    options.seed = finetune_settings_default().seed;
-    group = GROUP(eval_table, &options);
     if ((status = command_flags(argc, argv, &group, 1, "eval", eval_usage)) >= 0)
         return status;
-    if ((options.checkpoint[0] == '\0') == (options.features == 0)) {
+    if ((settings.checkpoint[0] == '\0') == (settings.features == 0)) {
         fprintf(stderr, "simclr: eval: give exactly one of --checkpoint CKPT and --features raw\n");
         return 2;
     }
-    parallel_set_thread_count((int)options.threads);
-    if (options.init == 2) /* the trained encoder, then the one it started from */
-        return run_evaluation(&options, 0, 1) | run_evaluation(&options, 1, 0);
-    return run_evaluation(&options, options.init == 1, 1);
+    parallel_set_thread_count((int)settings.threads);
+    status = evaluation_run(&text, &settings, eval_note, NULL, &err);
+    if (text != NULL)
+        fputs(text, stdout);
+    simclr_free(text);
+    return status == SIMCLR_OK ? 0 : failed(&err);
 }
 
 /* ---- simclr embed, simclr export ------------------------------------------------------------ */
@@ -991,18 +812,14 @@ static int finetune_report(const finetune_progress *p, finetune_model *model,
                            const training_log *log, void *context)
 {
     command_run *run = context;
+    const size_t labelled = ((const finetune_session *)run->settings)->labelled;
     char path[PATH_CAPACITY + 32], tested[32] = "";
     simclr_error err;
     if (!isnan(p->accuracy))
         sprintf(tested, "  test top-1 %.4f", run->accuracy = p->accuracy);
-    progress_line(run, p, tested);
-    if (!p->epoch_done)
+    if (!progress_line(run, p, tested, path))
         return run_files_signal_caught() != 0;
-    snprintf(path, sizeof path, "%s/checkpoint.safetensors", run->options->out);
-    return epoch_end(run, finetune_checkpoint_write(path, model, p->epoch + 1,
-                                                    ((const finetune_session *)run->settings)
-                                                        ->labelled,
-                                                    log, &err),
+    return epoch_end(run, finetune_checkpoint_write(path, model, p->epoch + 1, labelled, log, &err),
                      log, p->steps_per_epoch, &err);
 }
 
@@ -1087,10 +904,8 @@ static int command_finetune(int argc, char **argv)
         if (given[6]) /* --epochs */
             settings.epochs = epochs;
         if ((status = resume_flags(finetune_table, finetune_setting_count, given,
-                                   finetune_epochs(&settings), options.resume_epoch)) != 0)
+                                   finetune_epochs(&settings), &options, option_given[0])) != 0)
             return status;
-        if (!option_given[0])
-            run_files_folder_of(options.out, sizeof options.out, options.resume);
     } else if (settings.pretrained[0] == '\0') {
         fprintf(stderr, "simclr: finetune: --checkpoint CKPT (the pretrained encoder) is "
                         "required\n");
@@ -1111,11 +926,8 @@ static const setting golden_table[] = {
     OPTION(golden_options, "out", SETTING_TEXT, out, 0, 0, "DIR",
            "the folder to write (made if missing; required)"),
     OPTION(golden_options, "cases", SETTING_TEXT, cases, 0, 0, "OPS",
-           "only the cases of these ops, comma-separated, each file the same bits as in the "
-           "full set (default: all; the ops: conv2d, batchnorm2d, batchnorm1d, linear, relu, "
-           "maxpool2d, avgpool, ntxent, brightness, contrast, saturation, hue, grayscale, "
-           "hflip, resized_crop, gaussian_blur, resnet, train_step, rng, init, view, "
-           "train_steps, end_to_end)"),
+           "only the cases of these ops, comma-separated (default: all; a full set's "
+           "README.txt lists the ops), each file the same bits as in the full set"),
     THREADS(golden_options)};
 
 static const char golden_usage[] =
@@ -1124,8 +936,8 @@ static const char golden_usage[] =
     "op, ResNet-18 with both stems, a SimCLR training step with the views as one batch and as\n"
     "two, the random streams, the seeded views of each preset, three steps of SGD and of LARS,\n"
     "one step from images to update), one self-describing safetensors file per case, and\n"
-    "DIR/README.txt listing them with\n"
-    "the conventions they follow. tests/crosscheck_torch.py DIR checks them against PyTorch.\n"
+    "DIR/README.txt listing them with the conventions they follow. tests/crosscheck_torch.py\n"
+    "DIR checks them against PyTorch.\n"
     "The files are the same bits for any thread count and with OpenMP off.\n\n";
 
 /* The model's functions, for the reference cases that train one (eval/golden_train.h) and
@@ -1151,12 +963,10 @@ static int command_golden(int argc, char **argv)
     }
     parallel_set_thread_count((int)options.threads);
 #if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD != 0
-    /* The references are defined with every float operation rounded to float. */
-    fprintf(stderr, "simclr: golden: note: this build evaluates float expressions with "
-                    "FLT_EVAL_METHOD %d, not 0; its outputs differ from other platforms' in the "
-                    "last bits, and the cases that train a network can differ more (see the "
-                    "README)\n",
-            (int)FLT_EVAL_METHOD);
+    fprintf(stderr, "simclr: golden: note: this build has FLT_EVAL_METHOD %d, not 0: its outputs "
+                    "differ from other platforms' in the last bits, the training cases' more "
+                    "(see the README)\n",
+            (int)FLT_EVAL_METHOD); /* the references round every float operation to float */
 #endif
     if (run_files_make_folder(options.out, &err) != SIMCLR_OK ||
         golden_write_all(options.out, options.cases[0] != '\0' ? options.cases : NULL,
@@ -1206,8 +1016,7 @@ static int command_augment(int argc, char **argv)
     int status;
     memset(&options, 0, sizeof options);
     strcpy(options.data, "builtin:shapes");
-    options.n = 8;
-    options.views = 6;
+    options.n = 8, options.views = 6;
     groups[0] = GROUP(augment_table, &options);
     groups[1] = settings_group_of(run_settings, run_setting_count, &training);
     groups[1].from = offsetof(simclr_training, augment); /* the augmentation and the preset */
@@ -1277,8 +1086,9 @@ static int command_predict(int argc, char **argv)
         simclr_fail(&err, "%s has no classifier: simclr finetune makes one (simclr eval probes "
                           "an encoder)", options.checkpoint);
     if (encoder.classes == 0 ||
-        open_splits(&train, &test, options.data[0] != '\0' ? options.data : encoder.data,
-                    options.test_data, &encoder, &err) != SIMCLR_OK) {
+        simclr_encoder_open_splits(&train, &test,
+                                   options.data[0] != '\0' ? options.data : encoder.data,
+                                   options.test_data, &encoder, &err) != SIMCLR_OK) {
         simclr_encoder_destroy(&encoder);
         return failed(&err);
     }
@@ -1343,50 +1153,48 @@ static int command_bench(int argc, char **argv)
 
 /* ---- main ----------------------------------------------------------------------------------- */
 
-static const char main_usage[] =
-    "usage: simclr COMMAND [options]\n\n"
-    "simclr-c " SIMCLR_VERSION ": SimCLR (Chen et al. 2020) in portable C99.\n\n"
-    "Commands (each takes --help):\n"
-    "  train      train a SimCLR encoder\n"
-    "  eval       linear probe and kNN of a checkpoint's encoder or of raw pixels\n"
-    "  finetune   fine-tune the encoder and a classifier on a few labels (semi-supervised)\n"
-    "  predict    classify images with a fine-tuned network (CSV)\n"
-    "  embed      write a checkpoint's features of a dataset to safetensors\n"
-    "  export     write a checkpoint's encoder alone, for embedding images elsewhere\n"
-    "  augment    preview SimCLR's augmentations as an image\n"
-    "  golden     write reference outputs of every op for verifying other implementations\n"
-    "  bench      benchmarks\n"
-    "  version    print the version and build configuration\n";
+static int command_export(int argc, char **argv) { return command_embed(argc, argv, 1); }
+static int command_features(int argc, char **argv) { return command_embed(argc, argv, 0); }
+
+static const struct command {
+    const char *name, *summary;
+    int (*run)(int argc, char **argv);
+} commands[] = {
+    {"train", "train a SimCLR encoder", command_train},
+    {"eval", "linear probe and kNN of a checkpoint's encoder or of raw pixels", command_eval},
+    {"finetune", "fine-tune the encoder and a classifier on a few labels (semi-supervised)",
+     command_finetune},
+    {"predict", "classify images with a fine-tuned network (CSV)", command_predict},
+    {"embed", "write a checkpoint's features of a dataset to safetensors", command_features},
+    {"export", "write a checkpoint's encoder alone, for embedding images elsewhere",
+     command_export},
+    {"augment", "preview SimCLR's augmentations as an image", command_augment},
+    {"golden", "write reference outputs of every op for verifying other implementations",
+     command_golden},
+    {"bench", "benchmarks", command_bench}};
 
 int main(int argc, char **argv)
 {
     const char *command = argc > 1 ? argv[1] : "";
-    if (strcmp(command, "train") == 0)
-        return command_train(argc - 2, argv + 2);
-    if (strcmp(command, "finetune") == 0)
-        return command_finetune(argc - 2, argv + 2);
-    if (strcmp(command, "predict") == 0)
-        return command_predict(argc - 2, argv + 2);
-    if (strcmp(command, "eval") == 0)
-        return command_eval(argc - 2, argv + 2);
-    if (strcmp(command, "embed") == 0 || strcmp(command, "export") == 0)
-        return command_embed(argc - 2, argv + 2, strcmp(command, "export") == 0);
-    if (strcmp(command, "augment") == 0)
-        return command_augment(argc - 2, argv + 2);
-    if (strcmp(command, "golden") == 0)
-        return command_golden(argc - 2, argv + 2);
-    if (strcmp(command, "bench") == 0)
-        return command_bench(argc - 2, argv + 2);
+    const int help = !strcmp(command, "--help") || !strcmp(command, "-h") || !strcmp(command, "help");
+    FILE *out = help ? stdout : stderr;
+    size_t i;
+    for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(command, commands[i].name) == 0)
+            return commands[i].run(argc - 2, argv + 2);
     if (strcmp(command, "version") == 0 || strcmp(command, "--version") == 0) {
         printf("simclr-c %s openmp=%s threads=%d gemm_tile=%dx%d\n", SIMCLR_VERSION,
                parallel_openmp() ? "on" : "off", parallel_thread_count(), GEMM_MR, GEMM_NR);
         return 0;
     }
-    if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0)
-        return fputs(main_usage, stdout), 0;
-    if (argc > 1)
+    if (argc > 1 && !help)
         fprintf(stderr, "simclr: unknown command '%s'\n", command);
-    return fputs(main_usage, stderr), 2;
+    fprintf(out, "usage: simclr COMMAND [options]\n\nsimclr-c " SIMCLR_VERSION ": SimCLR (Chen "
+                 "et al. 2020) in portable C99.\n\nCommands (each takes --help):\n");
+    for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-10s %s\n", "version", "print the version and build configuration");
+    return help ? 0 : 2;
 }
 
 #endif /* SIMCLR_LIBRARY_ONLY */

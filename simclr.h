@@ -113,6 +113,7 @@
 #include "loss/memory_bank.h"
 #include "eval/bench.h"
 #include "eval/encoder.h"
+#include "eval/evaluation.h"
 #include "eval/features.h"
 #include "eval/knn.h"
 #include "eval/lbfgs.h"

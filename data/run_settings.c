@@ -250,6 +250,7 @@ int simclr_checkpoint_training(const safetensors_file *file, const char *path,
         {NULL, "epoch", SETTING_SIZE, 0, 0, 1e6, NULL, NULL, 0, NULL, NULL},
         {NULL, "step", SETTING_SIZE, 0, 0, 1e15, NULL, NULL, 0, NULL, NULL}};
     const char *format = safetensors_metadata_value(file, "format");
+    const safetensors_tensor *online = safetensors_find(file, "online_classifier.bias");
     char where[600], shown[96];
     size_t i;
     if (format == NULL || strcmp(format, RUN_SETTINGS_CHECKPOINT_FORMAT) != 0)
@@ -271,6 +272,7 @@ int simclr_checkpoint_training(const safetensors_file *file, const char *path,
     if (*epoch > training->epochs)
         return simclr_fail(err, "%s: epoch %lu of a run of %lu epochs", path,
                            (unsigned long)*epoch, (unsigned long)training->epochs);
+    training->model.online_classes = online != NULL && online->ndim == 1 ? online->shape[0] : 0;
     return SIMCLR_OK;
 }
 

@@ -120,7 +120,8 @@ void run_settings_derive(simclr_training *training, const unsigned char *given,
                          const dataset *data);
 
 /* The training settings and progress (completed epochs, optimiser steps) a checkpoint of
- * simclr train records, every value checked as a flag would be. */
+ * simclr train records, every value checked as a flag would be; model.online_classes is the
+ * length of its online_classifier.bias when the run had the online classifier, else 0. */
 int simclr_checkpoint_training(const safetensors_file *file, const char *path,
                                simclr_training *training, size_t *epoch, size_t *step,
                                simclr_error *err);

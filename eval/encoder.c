@@ -366,6 +366,20 @@ int simclr_encoder_classify(classification_report *report, simclr_encoder *encod
     return status;
 }
 
+int simclr_encoder_open_splits(dataset *train, dataset *test, const char *source,
+                               const char *test_source, const simclr_encoder *encoder,
+                               simclr_error *err)
+{
+    if (dataset_open_splits(train, test, source, test_source, encoder->seed, encoder->channels,
+                            err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    if ((size_t)train->classes == encoder->classes)
+        return SIMCLR_OK;
+    dataset_close(train), dataset_close(test);
+    return simclr_fail(err, "%s has %d classes, the network's classifier %lu", source,
+                       train->classes, (unsigned long)encoder->classes);
+}
+
 int simclr_encoder_split_features(feature_set *train, feature_set *test, dataset *train_data,
                                   dataset *test_data, const char *source,
                                   const char *test_source, uint64_t seed,

@@ -103,6 +103,12 @@ int simclr_encoder_classify(classification_report *report, simclr_encoder *encod
 int simclr_encoder_copy_state(simclr_encoder *encoder, const param_store *store,
                               simclr_error *err);
 
+/* The two splits for a fine-tuned network (dataset_open_splits with its channels and seed),
+ * which must have as many classes as its classifier. */
+int simclr_encoder_open_splits(dataset *train, dataset *test, const char *source,
+                               const char *test_source, const simclr_encoder *encoder,
+                               simclr_error *err);
+
 /* Opens both splits of `source` — or the training split of `source` and all of `test_source`
  * when that is given (not NULL or "": the held-out images, named by the user) — and computes
  * the features of their first train_limit / test_limit images (0: all): the encoder's, or the
