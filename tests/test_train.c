@@ -316,15 +316,18 @@ Test(cli_eval, eval_and_embed_a_checkpoint, .timeout = HANG_GUARD_SECONDS)
     cr_expect_eq(run("./simclr eval --checkpoint /tmp/simclr_eval_run/checkpoint.safetensors "
                      "--init random --train-limit 200 --test-limit 100 --probe knn 2> /dev/null "
                      "| grep -Eq '^random +knn'"), 0);
+    /* the test split alone (2,400 images; both splits are embedded by tests/check_install.sh) */
     cr_assert_eq(run("./simclr embed --checkpoint /tmp/simclr_eval_run/checkpoint.safetensors "
-                     "--out /tmp/simclr_eval_run/features.safetensors > /dev/null 2>&1"), 0);
+                     "--split test --out /tmp/simclr_eval_run/features.safetensors "
+                     "> /dev/null 2>&1"), 0);
     cr_assert_eq(safetensors_read(&file, "/tmp/simclr_eval_run/features.safetensors", &err),
                  SIMCLR_OK, "%s", err.message);
     features = safetensors_find(&file, "test.features");
     cr_assert(features != NULL);
     cr_expect_eq(features->shape[0], 2400);
     cr_expect_eq(features->shape[1], 32, "width 1/16 of 512");
-    cr_expect(safetensors_find(&file, "train.labels") != NULL);
+    cr_expect(safetensors_find(&file, "test.labels") != NULL);
+    cr_expect(safetensors_find(&file, "train.features") == NULL, "--split test: no training rows");
     safetensors_free(&file);
     run("rm -rf /tmp/simclr_eval_run");
 }
