@@ -29,6 +29,17 @@
 #                checking the fast paths (its reference outputs agree with the fast build's
 #                within the PyTorch cross-check's tolerances; .ci/run checks it)
 #             0 (default): the fast paths
+#   FILES     1 (default): the library reads and writes files (checkpoints, datasets, image
+#                folders, reference outputs)
+#             0: built for a machine without a file system (a microcontroller): defines
+#                SIMCLR_NO_FILES, so the library makes no call into the C library's files or
+#                folders (fopen, rename, remove, mkdir, opendir); every function on a path
+#                fails with the reason instead (data/file_io.h), and everything from memory
+#                works: the layers, losses, augmentations, built-in data, training steps,
+#                safetensors from bytes, reference cases through a callback (eval/golden.h).
+#                Build libsimclr.a (the program needs files); with
+#                CFLAGS=-DSIMCLR_ALLOCATOR_HEADER=... the allocator is yours (nn/memory.h).
+#                tests/check_cortex_m.sh builds it for Cortex-M4 and M33 (make check-cortex-m)
 #
 # Other targets: the program is simclr.exe with mingw-w64 (CC=x86_64-w64-mingw32-gcc; add
 # LDFLAGS=-static for a program that needs no DLL) and simclr.wasm with
@@ -48,6 +59,7 @@ PORTABLE ?= 0
 WERROR   ?= 0
 SINGLE_EVAL ?= 1
 REFERENCE ?= 0
+FILES    ?= 1
 
 # The program's file name: simclr.exe for Windows (mingw-w64), simclr.wasm for WebAssembly
 # (wasm32-wasi), simclr elsewhere; known from the compiler's target triple. The target names the
@@ -109,7 +121,13 @@ else
   REFERENCE_FLAGS =
 endif
 
-ALL_CFLAGS  = $(WARNINGS) $(OPTIMISE) $(FLOAT_EVAL) $(OPENMP_FLAGS) $(REFERENCE_FLAGS) -I. $(CFLAGS)
+ifeq ($(FILES),0)
+  FILES_FLAGS = -DSIMCLR_NO_FILES
+else
+  FILES_FLAGS =
+endif
+
+ALL_CFLAGS  = $(WARNINGS) $(OPTIMISE) $(FLOAT_EVAL) $(OPENMP_FLAGS) $(REFERENCE_FLAGS) $(FILES_FLAGS) -I. $(CFLAGS)
 ALL_LDFLAGS = $(OPENMP_FLAGS) $(LDFLAGS)
 LIBS        = -lm
 
