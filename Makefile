@@ -147,7 +147,7 @@ TEST_PROGRAM = tests/run_tests
 # Every object depends on every header and on the flags: simple, and never stale.
 BUILD_STAMP = .build-flags
 
-.PHONY: all test run check-portable check-sanitize check-kill check-circles check-reference \
+.PHONY: all test run check-portable check-cortex-m check-sanitize check-kill check-circles check-reference \
         install uninstall clean fuzz fuzz-run FORCE
 
 all: $(PROGRAM) libsimclr.a
@@ -211,11 +211,18 @@ run: $(PROGRAM)
 
 # Checks beyond the test suite (each in its own copy of the tree; they install what they need
 # when run as root): the portability matrix (gcc, clang, OpenMP on and off, PORTABLE=1, tcc,
-# 32-bit x86, big-endian s390x and 32-bit ARM under qemu; ROWS="..." picks rows), the test
+# 32-bit x86, big-endian s390x and 32-bit ARM under qemu, Cortex-M4 and M33 under
+# qemu-system-arm; ROWS="..." picks rows), the test
 # suite under ASan + UBSan and a short training under valgrind, and SIGKILL at random moments
 # of a training run (KILLS=20).
 check-portable:
 	bash tests/check_portable.sh
+
+# The library on Cortex-M4 and M33 (arm-none-eabi-gcc, picolibc, FILES=0, a static arena, under
+# qemu-system-arm): the harness tests/cortex_m/harness.c against the same harness on x86-64, byte
+# for byte; also the cortex-m4 and cortex-m33 rows of check-portable.
+check-cortex-m:
+	bash tests/check_cortex_m.sh
 
 check-sanitize:
 	bash tests/check_sanitize.sh
