@@ -90,3 +90,8 @@ size_t arena_in_use(void)
 {
     return bytes_in_use;
 }
+
+void arena_reset_high_water(void)
+{
+    bytes_high_water = bytes_in_use;
+}

@@ -25,6 +25,8 @@ void arena_free(void *pointer);
 /* The most bytes ever in use at once (block headers included), and the bytes in use now. */
 size_t arena_high_water(void);
 size_t arena_in_use(void);
+/* Starts a new high-water mark from the bytes in use now (to measure one phase of a run). */
+void arena_reset_high_water(void);
 
 #define SIMCLR_CALLOC(count, size) arena_calloc((count), (size))
 #define SIMCLR_FREE(pointer) arena_free(pointer)

@@ -15,7 +15,9 @@
  *      file of `simclr export`, turned into encoder_file.h by tests/cortex_m/bytes_to_c.py and
  *      read from memory with simclr_encoder_load_bytes): every feature's bits, a hash of them;
  *   4. lines starting with '#' that differ by machine and are not compared: the arena's
- *      high-water mark and the time taken (clock(): under qemu, the emulator's time).
+ *      high-water mark of each part and of the whole run, the stack's deepest use (on the
+ *      microcontroller), and the time taken (under qemu the semihosting clock: the emulator's
+ *      time on the host, not the microcontroller's).
  * The library is built with FILES=0 (SIMCLR_NO_FILES: no file system) and the arena of
  * tests/cortex_m/arena.h as its allocator; nothing here opens a file.
  *
@@ -23,6 +25,7 @@
  * x86-64 and for both boards, runs them and compares the outputs.
  */
 #include <float.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -108,7 +111,8 @@ static int reference_cases(simclr_error *err)
                         &files, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
     printf("cases: %lu files\n", (unsigned long)files);
-    printf("# cases: %.2f s\n", seconds_now() - start);
+    printf("# cases: %.2f s, arena high-water %lu bytes\n", seconds_now() - start,
+           (unsigned long)arena_high_water());
     return SIMCLR_OK;
 }
 
@@ -168,8 +172,8 @@ static int training_steps(simclr_error *err)
                step_before - views_before, simclr_allocation_count() - step_before);
     }
     if (status == SIMCLR_OK)
-        printf("# train: %.3f s per step (the step alone, views excluded)\n",
-               seconds / HARNESS_STEPS);
+        printf("# train: %.3f s per step (the step alone, views excluded), arena high-water "
+               "%lu bytes\n", seconds / HARNESS_STEPS, (unsigned long)arena_high_water());
     aug_batch_destroy(&workspace);
     simclr_model_destroy(&model);
     dataset_close(&shapes);
@@ -224,27 +228,78 @@ static int embedding(simclr_error *err)
     }
     printf("embed: fnv1a64 ");
     print_hex64(hash);
-    printf("\n# embed: %.2f s\n", seconds_now() - start);
+    printf("\n# embed: %.2f s, arena high-water %lu bytes\n", seconds_now() - start,
+           (unsigned long)arena_high_water());
     simclr_free(features);
     simclr_encoder_destroy(&encoder);
     return SIMCLR_OK;
 }
 
+/* The stack's deepest use, on the microcontroller: STACK_PAINTED bytes below main's frame are
+ * filled with a pattern at the start, and the lowest byte no longer holding it is found at the
+ * end (a hosted system's stack is its own business: not measured there). */
+#if defined(__arm__) && defined(__PICOLIBC__)
+#define STACK_PAINTED (256u << 10)
+#define STACK_PATTERN 0xa5u
+static uintptr_t stack_top; /* an address in main's frame */
+
+static volatile unsigned char *stack_byte(size_t below)
+{
+    return (volatile unsigned char *)(stack_top - below);
+}
+
+static void stack_paint(void)
+{
+    volatile unsigned char here = 0;
+    size_t i;
+    stack_top = (uintptr_t)&here;
+    for (i = 1024; i < STACK_PAINTED; i++) /* leave this function's own frame alone */
+        *stack_byte(i) = STACK_PATTERN;
+}
+
+static void stack_report(void)
+{
+    size_t i = STACK_PAINTED - 1;
+    while (i > 1024 && *stack_byte(i) == STACK_PATTERN)
+        i--;
+    printf("# stack: %lu bytes at most below main's frame (of %lu watched)\n",
+           (unsigned long)i, (unsigned long)STACK_PAINTED);
+}
+#else
+static void stack_paint(void)
+{
+}
+
+static void stack_report(void)
+{
+}
+#endif
+
 int main(void)
 {
     simclr_error err;
+    size_t high_water;
     int status;
     err.message[0] = '\0';
     printf("simclr-c %s harness: FLT_EVAL_METHOD %d\n", SIMCLR_VERSION, (int)FLT_EVAL_METHOD);
     printf("# %lu-byte pointers\n", (unsigned long)sizeof(void *));
+    stack_paint();
     status = reference_cases(&err);
+    high_water = arena_high_water();
+    arena_reset_high_water();
     if (status == SIMCLR_OK)
         status = training_steps(&err);
+    if (high_water < arena_high_water())
+        high_water = arena_high_water();
+    arena_reset_high_water();
     if (status == SIMCLR_OK)
         status = embedding(&err);
+    if (high_water < arena_high_water())
+        high_water = arena_high_water();
     printf("# arena: %lu bytes at most in use (high-water mark), %lu still in use, of %lu\n",
-           (unsigned long)arena_high_water(), (unsigned long)arena_in_use(),
+           (unsigned long)high_water, (unsigned long)arena_in_use(),
            (unsigned long)ARENA_BYTES);
+    stack_report();
     if (status == SIMCLR_OK && arena_high_water() == 0) /* built without the arena's hook */
         status = simclr_fail(&err, "the library did not allocate from the arena");
     if (status != SIMCLR_OK) {
