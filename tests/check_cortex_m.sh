@@ -75,7 +75,7 @@ copy_tree "$work/x86"
         tests/cortex_m/arena.c libsimclr.a -lm -o "$work/harness-x86" >"$work/x86-link.log" 2>&1
 ) || { echo "cortex-m: the x86-64 reference failed to build or run; the end of its logs:";
        tail -n 5 "$work"/x86-*.log; exit 1; }
-"$work/harness-x86" >"$work/x86.out"
+"$work/harness-x86" >"$work/x86.out" || true
 grep -q '^harness: done' "$work/x86.out" || { tail -3 "$work/x86.out"; exit 1; }
 echo "cortex-m: x86-64 reference made in $(( $(date +%s) - start )) s"
 
