@@ -12,7 +12,8 @@
  * else d.ddde±XX; trailing zeros and a trailing point removed. Infinities and NaN are written
  * inf, -inf and nan.
  * Known answers: (0.08, 17) → "0.080000000000000002"; (1.0 / 3.0, 17) → "0.33333333333333331";
- * (1e300, 17) → "1.0000000000000001e+300"; (0.5, 1) → "0.5"; (2.5, 1) → "2"; (1e-5, 3) → "1e-05".
+ * (1e300, 17) → "1.0000000000000001e+300"; (0.5, 1) → "0.5"; (2.5, 1) → "2";
+ * (1e-5, 3) → "1e-05".
  */
 #ifndef SIMCLR_DATA_DECIMAL_H
 #define SIMCLR_DATA_DECIMAL_H

@@ -16,11 +16,12 @@
  * Replacing the allocator (a static arena on a microcontroller without a heap, a pool, a
  * tracking allocator): build the library with SIMCLR_ALLOCATOR_HEADER naming a header, e.g.
  *     make CFLAGS='-DSIMCLR_ALLOCATOR_HEADER=\"my_arena.h\" -I/path/to/it'
- * which this header includes first; it defines SIMCLR_CALLOC(count, size) (zero-filled memory
- * or NULL, like calloc) and SIMCLR_FREE(pointer) (NULL never passed), and declares what they
- * call. The library asks for every block through simclr_calloc, which adds 64 + sizeof(void *)
- * bytes to align the block to 64, so the replacement needs no alignment beyond void *'s. Frees
- * come in any order, so a pure bump allocator serves only a program that never frees (or
+ * (the quotes escaped once more because make hands CFLAGS to the shell; a compiler called
+ * directly takes -DSIMCLR_ALLOCATOR_HEADER='"my_arena.h"'), which this header includes first.
+ * That header defines SIMCLR_CALLOC(count, size) (zero-filled memory or NULL, like calloc) and
+ * SIMCLR_FREE(pointer) (NULL never passed), and declares what they call. The library asks for
+ * every block through simclr_calloc, which adds 64 + sizeof(void *) bytes to align the block
+ * to 64, so the replacement needs no alignment beyond void *'s. Frees come in any order, so a pure bump allocator serves only a program that never frees (or
  * frees everything at once); tests/cortex_m/arena.c is a first-fit arena over a static array
  * that reuses freed blocks and records its high-water mark.
  */

@@ -75,9 +75,7 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 # The training check: 64 built-in images, 4 steps of 16, a tiny network; then resumed for a
 # second epoch.
 TRAIN_ARGS="train --data builtin:shapes --limit 64 --batch 16 --width 0.0625 --hidden 16 --out-dim 8 --epochs 1"
-SMALL_CASES=conv2d,batchnorm2d,batchnorm1d,linear,relu,maxpool2d,avgpool,ntxent,brightness
-SMALL_CASES=$SMALL_CASES,contrast,saturation,hue,grayscale,hflip,resized_crop,gaussian_blur
-SMALL_CASES=$SMALL_CASES,rng,init,view
+SMALL_CASES=$(grep -v '^#' tests/small_cases.txt)
 
 run_row() { # run_row NAME LAUNCHER MAKE-ARGUMENTS... (LAUNCHER: how to run the program, e.g.
             # "qemu-s390x ./simclr"; the row's reference cases: $row_cases, else GOLDEN_CASES)

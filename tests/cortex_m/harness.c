@@ -5,9 +5,10 @@
  *
  * It prints, on standard output (semihosting under qemu-system-arm):
  *   1. the small reference cases of `simclr golden` (every op, the random streams, the initial
- *      weights and the views: the cases the trimmed rows of tests/check_portable.sh write),
- *      produced in memory through golden_emit_all: for each file its name, size and FNV-1a
- *      64-bit hash of its bytes, which are the bytes `simclr golden --cases ...` writes;
+ *      weights and the views: tests/small_cases.txt, which the trimmed rows of make
+ *      check-portable write), produced in memory through golden_emit_all: for each file its
+ *      name, size and the FNV-1a 64-bit hash of its bytes, which are the bytes `simclr golden
+ *      --cases ...` writes;
  *   2. three training steps of a tiny SimCLR model (ResNet-18 at width 1/16, CIFAR stem, head
  *      16 → 8, N = 4 images of the built-in shapes, 16 × 16 views, SGD): each loss as its bits
  *      and in decimal, and how many allocations the step made (none, it must be);
@@ -40,10 +41,11 @@
 
 #include "encoder_file.h" /* encoder_file[], encoder_file_size: made by bytes_to_c.py */
 
-/* The small cases of tests/check_portable.sh (its SMALL_CASES). */
-#define HARNESS_CASES "conv2d,batchnorm2d,batchnorm1d,linear,relu,maxpool2d,avgpool,ntxent," \
-                      "brightness,contrast,saturation,hue,grayscale,hflip,resized_crop," \
-                      "gaussian_blur,rng,init,view"
+/* The reference cases to digest: the small cases of tests/small_cases.txt, given by the build
+ * (-DHARNESS_CASES='"conv2d,..."'). */
+#ifndef HARNESS_CASES
+#error "build with -DHARNESS_CASES set to the cases, quoted (tests/check_cortex_m.sh does)"
+#endif
 #define HARNESS_STEPS 3
 #define HARNESS_BATCH 4
 #define HARNESS_VIEW_SIDE 16
