@@ -21,9 +21,10 @@
  * That header defines SIMCLR_CALLOC(count, size) (zero-filled memory or NULL, like calloc) and
  * SIMCLR_FREE(pointer) (NULL never passed), and declares what they call. The library asks for
  * every block through simclr_calloc, which adds 64 + sizeof(void *) bytes to align the block
- * to 64, so the replacement needs no alignment beyond void *'s. Frees come in any order, so a pure bump allocator serves only a program that never frees (or
- * frees everything at once); tests/cortex_m/arena.c is a first-fit arena over a static array
- * that reuses freed blocks and records its high-water mark.
+ * to 64, so the replacement needs no alignment beyond void *'s. Frees come in any order, so a
+ * pure bump allocator serves only a program that never frees (or frees everything at once);
+ * tests/cortex_m/arena.c is a first-fit arena over a static array that reuses freed blocks and
+ * records its high-water mark.
  */
 #ifndef SIMCLR_NN_MEMORY_H
 #define SIMCLR_NN_MEMORY_H
