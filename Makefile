@@ -29,6 +29,17 @@
 #                checking the fast paths (its reference outputs agree with the fast build's
 #                within the PyTorch cross-check's tolerances; .ci/run checks it)
 #             0 (default): the fast paths
+#   FILES     1 (default): the library reads and writes files (checkpoints, datasets, image
+#                folders, reference outputs)
+#             0: built for a machine without a file system (a microcontroller): defines
+#                SIMCLR_NO_FILES, so the library makes no call into the C library's files or
+#                folders (fopen, rename, remove, mkdir, opendir); every function on a path
+#                fails with the reason instead (data/file_io.h), and everything from memory
+#                works: the layers, losses, augmentations, built-in data, training steps,
+#                safetensors from bytes, reference cases through a callback (eval/golden.h).
+#                Build libsimclr.a (the program needs files); with
+#                CFLAGS=-DSIMCLR_ALLOCATOR_HEADER=... the allocator is yours (nn/memory.h).
+#                tests/check_cortex_m.sh builds it for Cortex-M4 and M33 (make check-cortex-m)
 #
 # Other targets: the program is simclr.exe with mingw-w64 (CC=x86_64-w64-mingw32-gcc; add
 # LDFLAGS=-static for a program that needs no DLL) and simclr.wasm with
@@ -48,6 +59,7 @@ PORTABLE ?= 0
 WERROR   ?= 0
 SINGLE_EVAL ?= 1
 REFERENCE ?= 0
+FILES    ?= 1
 
 # The program's file name: simclr.exe for Windows (mingw-w64), simclr.wasm for WebAssembly
 # (wasm32-wasi), simclr elsewhere; known from the compiler's target triple. The target names the
@@ -109,7 +121,13 @@ else
   REFERENCE_FLAGS =
 endif
 
-ALL_CFLAGS  = $(WARNINGS) $(OPTIMISE) $(FLOAT_EVAL) $(OPENMP_FLAGS) $(REFERENCE_FLAGS) -I. $(CFLAGS)
+ifeq ($(FILES),0)
+  FILES_FLAGS = -DSIMCLR_NO_FILES
+else
+  FILES_FLAGS =
+endif
+
+ALL_CFLAGS  = $(WARNINGS) $(OPTIMISE) $(FLOAT_EVAL) $(OPENMP_FLAGS) $(REFERENCE_FLAGS) $(FILES_FLAGS) -I. $(CFLAGS)
 ALL_LDFLAGS = $(OPENMP_FLAGS) $(LDFLAGS)
 LIBS        = -lm
 
@@ -129,7 +147,7 @@ TEST_PROGRAM = tests/run_tests
 # Every object depends on every header and on the flags: simple, and never stale.
 BUILD_STAMP = .build-flags
 
-.PHONY: all test run check-portable check-sanitize check-kill check-circles check-reference \
+.PHONY: all test run check-portable check-cortex-m check-sanitize check-kill check-circles check-reference \
         install uninstall clean fuzz fuzz-run FORCE
 
 all: $(PROGRAM) libsimclr.a
@@ -193,11 +211,18 @@ run: $(PROGRAM)
 
 # Checks beyond the test suite (each in its own copy of the tree; they install what they need
 # when run as root): the portability matrix (gcc, clang, OpenMP on and off, PORTABLE=1, tcc,
-# 32-bit x86, big-endian s390x and 32-bit ARM under qemu; ROWS="..." picks rows), the test
+# 32-bit x86, big-endian s390x and 32-bit ARM under qemu, Cortex-M4 and M33 under
+# qemu-system-arm; ROWS="..." picks rows), the test
 # suite under ASan + UBSan and a short training under valgrind, and SIGKILL at random moments
 # of a training run (KILLS=20).
 check-portable:
 	bash tests/check_portable.sh
+
+# The library on Cortex-M4 and M33 (arm-none-eabi-gcc, picolibc, FILES=0, a static arena, under
+# qemu-system-arm): the harness tests/cortex_m/harness.c against the same harness on x86-64, byte
+# for byte; also the cortex-m4 and cortex-m33 rows of check-portable.
+check-cortex-m:
+	bash tests/check_cortex_m.sh
 
 check-sanitize:
 	bash tests/check_sanitize.sh

@@ -44,6 +44,7 @@
  *   data/tar.h       ustar archives in memory
  *   data/cifar.h     CIFAR-10/100 binary batches, from the .tar.gz or a folder
  *   data/safetensors.h  safetensors read and write
+ *   data/decimal.h   a double as decimal text, the same characters on every C library
  *   data/dataset.h   one interface over every dataset, and the --data SRC syntax
  *   data/settings.h  tables of named settings: flags, metadata, ranges, help
  *   data/run_settings.h  the configuration types and the one table of a run's settings
@@ -99,6 +100,7 @@
 #include "data/cifar.h"
 #include "data/checkpoint.h"
 #include "data/dataset.h"
+#include "data/decimal.h"
 #include "data/idx.h"
 #include "data/inflate.h"
 #include "data/run_files.h"

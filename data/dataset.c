@@ -4,8 +4,10 @@
  */
 /* Image folders are listed with opendir/readdir and stat, which POSIX defines and mingw-w64's
  * and wasi-libc's C libraries have too: found by their headers (__has_include) where the
- * compiler can look, else on Unix. */
-#if defined(__has_include)
+ * compiler can look, else on Unix; never when built without a file system (SIMCLR_NO_FILES). */
+#if defined(SIMCLR_NO_FILES)
+/* no folders */
+#elif defined(__has_include)
 #if __has_include(<dirent.h>) && __has_include(<sys/stat.h>)
 #define DATASET_HAVE_DIRECTORIES 1
 #endif

@@ -4,8 +4,12 @@
  */
 /* POSIX file calls (open, fstat, fsync) where the C library has them — Unix and WASI, told by
  * their headers where the compiler can look (__has_include), else by __unix__; Windows has its
- * own calls for replacing a file (below) and is never taken for POSIX. */
-#if !defined(_WIN32) && defined(__has_include)
+ * own calls for replacing a file (below) and is never taken for POSIX. Built with
+ * SIMCLR_NO_FILES (make FILES=0: a microcontroller without a file system), none of them: every
+ * function on paths fails with the reason, and only the checksums remain. */
+#if defined(SIMCLR_NO_FILES)
+/* no file system: no POSIX headers either */
+#elif !defined(_WIN32) && defined(__has_include)
 #if __has_include(<fcntl.h>) && __has_include(<sys/stat.h>) && __has_include(<unistd.h>)
 #define FILE_IO_HAVE_STAT 1
 #endif
@@ -30,6 +34,49 @@
 #include <string.h>
 
 #include "../nn/memory.h"
+
+#ifdef SIMCLR_NO_FILES
+/* Built without a file system (SIMCLR_NO_FILES): the same functions, each failing with the
+ * reason, so every reader and writer above them returns an error instead of needing the C
+ * library's fopen, rename or remove (which a bare-metal C library cannot back). */
+static int no_file_system(const char *path, simclr_error *err)
+{
+    return simclr_fail(err, "%s: built without a file system (SIMCLR_NO_FILES)", path);
+}
+
+int file_read_prefix(const char *path, uint8_t *bytes, size_t capacity, size_t *size,
+                     size_t *file_size, simclr_error *err)
+{
+    (void)bytes;
+    (void)capacity;
+    *size = 0;
+    *file_size = 0;
+    return no_file_system(path, err);
+}
+
+int file_read_all(const char *path, size_t max_bytes, uint8_t **bytes, size_t *size,
+                  simclr_error *err)
+{
+    (void)max_bytes;
+    *bytes = NULL;
+    *size = 0;
+    return no_file_system(path, err);
+}
+
+int file_is_present(const char *path)
+{
+    (void)path;
+    return 0;
+}
+
+int file_write_atomically(const char *path, const uint8_t *bytes, size_t count,
+                          simclr_error *err)
+{
+    (void)bytes;
+    (void)count;
+    return no_file_system(path, err);
+}
+#else /* a file system */
 
 /* Opens a file for reading, refusing what is not a regular file: reading a FIFO would block
  * forever and a directory has no size. Where POSIX is available the file is opened without
@@ -251,6 +298,8 @@ int file_write_atomically(const char *path, const uint8_t *bytes, size_t count,
     sync_folder_of(path);
     return SIMCLR_OK;
 }
+
+#endif /* SIMCLR_NO_FILES */
 
 /* CRC-32 four bits at a time: entry k is the CRC register after shifting the 4-bit value k
  * through the polynomial (the bit-at-a-time loop run 4 times), so one lookup replaces 4 steps. */

@@ -21,6 +21,10 @@
  *           b·65536 + a; known answer: "Wikipedia" → 0x11E60398.
  * Both are incremental: feeding the bytes in pieces gives the same value as all at once.
  * Errors name the file and the problem.
+ * Built with SIMCLR_NO_FILES (make FILES=0; for a microcontroller without a file system), the
+ * functions on paths make no call into the C library's files: each fails with the reason
+ * ("built without a file system") and file_is_present answers 0, so everything above them
+ * (checkpoints, image folders, reference files) returns that error; the checksums are unchanged.
  */
 #ifndef SIMCLR_DATA_FILE_IO_H
 #define SIMCLR_DATA_FILE_IO_H

@@ -3,8 +3,12 @@
  */
 /* Folders are made with POSIX mkdir where <sys/stat.h> has it (Unix, WASI; found with
  * __has_include where the compiler has it, else by __unix__), with CreateDirectoryA on Windows.
- * The lock (kill: is its owner alive?) and sigaction need a full POSIX system, __unix__. */
-#if defined(__unix__) || defined(__APPLE__)
+ * The lock (kill: is its owner alive?) and sigaction need a full POSIX system, __unix__.
+ * Built without a file system (SIMCLR_NO_FILES), none of them, and no file is touched: making
+ * a folder or probing it fails with the reason (data/file_io.h). */
+#if defined(SIMCLR_NO_FILES)
+/* no folders, no files */
+#elif defined(__unix__) || defined(__APPLE__)
 #define _XOPEN_SOURCE 700 /* mkdir, stat, open, kill, sigaction */
 #define RUN_FILES_POSIX 1
 #define RUN_FILES_MKDIR 1
@@ -224,6 +228,8 @@ int run_files_make_folder(const char *dir, simclr_error *err)
     if (!make_one_folder(dir))
         return simclr_fail(err, "cannot create %s: %s", dir, strerror(errno));
     return SIMCLR_OK;
+#elif defined(SIMCLR_NO_FILES)
+    return simclr_fail(err, "%s: built without a file system (SIMCLR_NO_FILES)", dir);
 #else
     (void)dir; /* C99 has no mkdir: the folder must exist */
     (void)err;
@@ -236,6 +242,9 @@ int run_files_check_writable(const char *dir, simclr_error *err)
     char path[4096];
     if (strlen(dir) + 48 > sizeof path)
         return simclr_fail(err, "'%s' is too long a folder name", dir);
+#if defined(SIMCLR_NO_FILES)
+    return simclr_fail(err, "%s: built without a file system (SIMCLR_NO_FILES)", dir);
+#else
 #ifdef RUN_FILES_POSIX
     { /* created new (never through a link planted at the name), under this process's id */
         int descriptor;
@@ -255,6 +264,7 @@ int run_files_check_writable(const char *dir, simclr_error *err)
 #endif
     remove(path);
     return SIMCLR_OK;
+#endif
 }
 
 /* ---- the output folder's lock ---------------------------------------------------------------- */
@@ -317,8 +327,10 @@ int run_files_lock(const char *dir, char *lock_path, size_t capacity, long *stal
 
 void run_files_unlock(char *lock_path)
 {
+#ifndef SIMCLR_NO_FILES /* (no lock is ever taken without files) */
     if (lock_path[0] != '\0')
         remove(lock_path);
+#endif
     lock_path[0] = '\0';
 }
 

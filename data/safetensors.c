@@ -590,9 +590,9 @@ static size_t entry_element_bytes(const safetensors_entry *entry)
     return entry->f32 != NULL ? 4 : entry->i64 != NULL ? 8 : 1;
 }
 
-int safetensors_write(const char *path, const safetensors_entry *entries, size_t count,
-                      const safetensors_metadata *metadata, size_t metadata_count,
-                      simclr_error *err)
+int safetensors_encode(const safetensors_entry *entries, size_t count,
+                       const safetensors_metadata *metadata, size_t metadata_count,
+                       const char *path, uint8_t **bytes, size_t *size, simclr_error *err)
 {
     size_t header_capacity = 256 + count * (SAFETENSORS_NAME_MAX * 2 + 64 * SAFETENSORS_MAX_DIMS + 128) +
                              metadata_count * (SAFETENSORS_NAME_MAX * 2 + 256 * 6 + 16);
@@ -679,9 +679,22 @@ int safetensors_write(const char *path, const safetensors_entry *entries, size_t
             }
         }
     }
-    {
-        const int status = file_write_atomically(path, out, total, err);
-        simclr_free(out);
-        return status;
-    }
+    *bytes = out;
+    *size = total;
+    return SIMCLR_OK;
+}
+
+int safetensors_write(const char *path, const safetensors_entry *entries, size_t count,
+                      const safetensors_metadata *metadata, size_t metadata_count,
+                      simclr_error *err)
+{
+    uint8_t *bytes;
+    size_t size;
+    int status;
+    if (safetensors_encode(entries, count, metadata, metadata_count, path, &bytes, &size, err) !=
+        SIMCLR_OK)
+        return SIMCLR_FAILED;
+    status = file_write_atomically(path, bytes, size, err);
+    simclr_free(bytes);
+    return status;
 }

@@ -85,6 +85,12 @@ typedef struct safetensors_entry {
     const uint8_t *u8;
 } safetensors_entry;
 
+/* The file's bytes in a new buffer (freed with simclr_free): the header, then the tensors in
+ * the order given, contiguously; `name` names the file in errors. */
+int safetensors_encode(const safetensors_entry *entries, size_t count,
+                       const safetensors_metadata *metadata, size_t metadata_count,
+                       const char *name, uint8_t **bytes, size_t *size, simclr_error *err);
+/* The same bytes written to path, atomically (data/file_io.h). */
 int safetensors_write(const char *path, const safetensors_entry *entries, size_t count,
                       const safetensors_metadata *metadata, size_t metadata_count,
                       simclr_error *err);

@@ -517,8 +517,37 @@ static int golden_selected(const char *ops, const char *op)
     return ops == NULL;
 }
 
+/* The sink of golden_write_all: each file into the folder, then told to progress. */
+typedef struct golden_folder {
+    const char *dir;
+    void (*progress)(const char *path);
+} golden_folder;
+
+static int golden_write_file(const char *file_name, const uint8_t *bytes, size_t size,
+                             void *context, simclr_error *err)
+{
+    const golden_folder *folder = (const golden_folder *)context;
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/%s", folder->dir, file_name) >= (int)sizeof path)
+        return simclr_fail(err, "golden: the path %s/%s is too long", folder->dir, file_name);
+    if (file_write_atomically(path, bytes, size, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    if (folder->progress != NULL)
+        folder->progress(path);
+    return SIMCLR_OK;
+}
+
 int golden_write_all(const char *dir, const char *ops, golden_train_writer train,
                      void *context, void (*progress)(const char *path), simclr_error *err)
+{
+    golden_folder folder;
+    folder.dir = dir;
+    folder.progress = progress;
+    return golden_emit_all(ops, train, context, golden_write_file, &folder, err);
+}
+
+int golden_emit_all(const char *ops, golden_train_writer train, void *context,
+                    golden_sink sink, void *sink_context, simclr_error *err)
 {
     static const size_t conv[][8] = {/* B, C, H, W, O, k, s, p */
                                      {2, 3, 7, 5, 4, 3, 1, 1}, {1, 2, 8, 8, 3, 3, 2, 1},
@@ -537,7 +566,7 @@ int golden_write_all(const char *dir, const char *ops, golden_train_writer train
     if (ops != NULL && (known == 0 || known != 1 + count_char(ops, ',')))
         return simclr_fail(err, "--cases '%s': each item must be the op of a case, "
                                 "once (the ops: simclr golden --help)", ops);
-    g = golden_case_create(dir, progress, err);
+    g = golden_case_create(sink, sink_context, err);
     if (g == NULL)
         return SIMCLR_FAILED;
     golden_readme(g, "%s%d%s%s",

@@ -70,4 +70,10 @@ typedef int (*golden_train_writer)(golden_case *g, golden_train_kind kind, void 
 int golden_write_all(const char *dir, const char *ops, golden_train_writer train,
                      void *context, void (*progress)(const char *path), simclr_error *err);
 
+/* The same files, the same bytes, handed to sink(file_name, bytes, size, sink_context, err)
+ * instead of written (golden_case.h): for a program without a file system, which prints a
+ * digest of each (tests/cortex_m/harness.c). */
+int golden_emit_all(const char *ops, golden_train_writer train, void *context,
+                    golden_sink sink, void *sink_context, simclr_error *err);
+
 #endif

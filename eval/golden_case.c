@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../data/file_io.h"
 #include "../data/safetensors.h"
 #include "../nn/memory.h"
 #include "../nn/rng.h"
@@ -22,10 +21,10 @@
 
 /* One case being assembled: its tensors (owned here) and metadata. */
 struct golden_case {
-    const char *dir;
+    golden_sink sink;                         /* where finished files go */
+    void *sink_context;
     char readme[GOLDEN_README_MAX];           /* README.txt, written at the end */
     size_t readme_length;
-    void (*progress)(const char *path);
     uint64_t number;                          /* the case's index: its input streams */
     safetensors_entry entries[GOLDEN_MAX_TENSORS];
     char names[GOLDEN_MAX_TENSORS][SAFETENSORS_NAME_MAX];
@@ -217,23 +216,26 @@ void golden_case_fill(golden_case *g, float *x, size_t count, float low, float h
         x[i] = rng_uniform_range(&random, low, high);
 }
 
-/* Writes the case as dir/name.safetensors, lists it in the README and frees its tensors. */
+/* Hands the case to the sink as name.safetensors, lists it in the README and frees its
+ * tensors. */
 int golden_case_finish(golden_case *g, const char *name)
 {
-    char path[4096];
-    size_t i;
+    char file_name[SAFETENSORS_NAME_MAX + 16];
+    uint8_t *bytes;
+    size_t size, i;
     int status = SIMCLR_FAILED;
     if (!g->failed) {
-        snprintf(path, sizeof path, "%s/%s.safetensors", g->dir, name);
-        status = safetensors_write(path, g->entries, g->count, g->metadata, g->metadata_count,
-                                   g->err);
+        snprintf(file_name, sizeof file_name, "%s.safetensors", name);
+        if (safetensors_encode(g->entries, g->count, g->metadata, g->metadata_count, file_name,
+                               &bytes, &size, g->err) == SIMCLR_OK) {
+            status = g->sink(file_name, bytes, size, g->sink_context, g->err);
+            simclr_free(bytes);
+        }
         if (status == SIMCLR_OK) {
             golden_readme(g, "%-44s", name);
             for (i = 0; i < g->metadata_count; i++)
                 golden_readme(g, " %s=%s", g->metadata[i].key, g->metadata[i].value);
             golden_readme(g, "\n");
-            if (g->progress != NULL)
-                g->progress(path);
         }
     } else if (g->err->message[0] == '\0') {
         simclr_fail(g->err, "golden: case %s has too many tensors", name);
@@ -244,14 +246,13 @@ int golden_case_finish(golden_case *g, const char *name)
     return status;
 }
 
-golden_case *golden_case_create(const char *dir, void (*progress)(const char *path),
-                                simclr_error *err)
+golden_case *golden_case_create(golden_sink sink, void *context, simclr_error *err)
 {
     golden_case *g = simclr_calloc(1, sizeof *g, "golden: case", err);
     if (g == NULL)
         return NULL;
-    g->dir = dir;
-    g->progress = progress;
+    g->sink = sink;
+    g->sink_context = context;
     g->err = err;
     return g;
 }
@@ -273,13 +274,12 @@ void golden_case_skip(golden_case *g)
 
 int golden_case_write_readme(golden_case *g)
 {
-    char path[4096];
     if (g->margin_cases > 0)
         golden_readme(g, "\nMargin: the smallest relu_margin of the %lu cases above that train a "
                          "model is %.6g\n(required: %g).\n",
                       (unsigned long)g->margin_cases, g->margin_minimum, GOLDEN_MARGIN);
-    snprintf(path, sizeof path, "%s/README.txt", g->dir);
-    return file_write_atomically(path, (const uint8_t *)g->readme, g->readme_length, g->err);
+    return g->sink("README.txt", (const uint8_t *)g->readme, g->readme_length, g->sink_context,
+                   g->err);
 }
 
 void golden_case_destroy(golden_case *g)

@@ -1,7 +1,7 @@
 /*
  * eval/golden_case.h — one reference case being assembled: its op, scalar metadata and tensors
- * (owned by the case until written as DIR/name.safetensors), and the README.txt that lists the
- * cases. The writers of every case (golden.c, golden_streams.c, golden_train.c) use it; see
+ * (owned by the case until written as the file name.safetensors), and the README.txt that
+ * lists the cases; each file is handed to a sink (a folder, a digest). The writers of every case (golden.c, golden_streams.c, golden_train.c) use it; see
  * golden.h for the format.
  */
 #ifndef SIMCLR_EVAL_GOLDEN_CASE_H
@@ -18,11 +18,16 @@
 
 typedef struct golden_case golden_case;
 
-/* A case writer for DIR (which must exist); progress (may be NULL) gets each file written. */
-golden_case *golden_case_create(const char *dir, void (*progress)(const char *path),
-                                simclr_error *err);
+/* Where the finished files go: called with each file's name (conv2d_0.safetensors, …,
+ * README.txt) and its bytes; returns SIMCLR_OK or fails with the reason in err. A folder on disk
+ * (golden_write_all) or anything else: a digest, a serial line (golden_emit_all). */
+typedef int (*golden_sink)(const char *file_name, const uint8_t *bytes, size_t size,
+                           void *context, simclr_error *err);
+
+/* A case writer handing its files to sink(…, context). */
+golden_case *golden_case_create(golden_sink sink, void *context, simclr_error *err);
 void golden_case_destroy(golden_case *g);
-/* Writes DIR/README.txt: the text appended so far, the cases, the margin summary. */
+/* Hands over README.txt: the text appended so far, the cases, the margin summary. */
 int golden_case_write_readme(golden_case *g);
 /* Marks the case being assembled as failed (an allocation), or asks whether it is. */
 void golden_case_fail(golden_case *g);
@@ -32,7 +37,7 @@ void golden_case_skip(golden_case *g);
 
 /* A case: begin it with its op (metadata "op"), add scalar
  * metadata and tensors (zero-filled, owned by the case until it is written), then finish it as
- * dir/name.safetensors, listed in README.txt. */
+ * the file name.safetensors, listed in README.txt. */
 void golden_case_begin(golden_case *g, const char *op);
 void golden_case_meta(golden_case *g, const char *key, const char *format, ...);
 float *golden_case_tensor(golden_case *g, const char *name, int ndim, size_t d0, size_t d1,

@@ -9,6 +9,7 @@
 
 #include "../aug/pipeline.h"
 #include "../data/dataset.h"
+#include "../data/decimal.h"
 #include "../data/shapes.h"
 #include "../nn/head.h"
 #include "../nn/memory.h"
@@ -195,7 +196,7 @@ static int golden_view(golden_case *g, const float *image, size_t C, size_t H, s
     aug_config config;
     size_t S, floats;
     float *img, *views[2], *workspace, *pair, *check;
-    char name[160];
+    char name[160], text[64];
     int v;
     if (aug_config_preset(&config, preset, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
@@ -207,10 +208,15 @@ static int golden_view(golden_case *g, const float *image, size_t C, size_t H, s
     golden_case_meta(g, "epoch", "%" PRIu64, epoch);
     golden_case_meta(g, "index", "%" PRIu64, index);
     golden_case_meta(g, "size", "%lu", (unsigned long)S);
-    golden_case_meta(g, "min_scale", "%.17g", config.min_scale);
-    golden_case_meta(g, "max_scale", "%.17g", config.max_scale);
-    golden_case_meta(g, "min_ratio", "%.17g", config.min_ratio);
-    golden_case_meta(g, "max_ratio", "%.17g", config.max_ratio);
+    /* %.17g by the library's own digits: C libraries print 17 digits differently */
+    golden_case_meta(g, "min_scale", "%s",
+                     decimal_format_g(text, sizeof text, config.min_scale, 17));
+    golden_case_meta(g, "max_scale", "%s",
+                     decimal_format_g(text, sizeof text, config.max_scale, 17));
+    golden_case_meta(g, "min_ratio", "%s",
+                     decimal_format_g(text, sizeof text, config.min_ratio, 17));
+    golden_case_meta(g, "max_ratio", "%s",
+                     decimal_format_g(text, sizeof text, config.max_ratio, 17));
     golden_case_meta(g, "p_hflip", "%.9g", (double)config.p_hflip);
     golden_case_meta(g, "p_vflip", "%.9g", (double)config.p_vflip);
     golden_case_meta(g, "p_jitter", "%.9g", (double)config.p_jitter);

@@ -19,6 +19,17 @@
 #   windows        x86_64-w64-mingw32-gcc (simclr.exe, OpenMP, under wine)    golden, training
 #   wasm32         clang --target=wasm32-wasi, wasi-libc (simclr.wasm, under node's WASI,
 #                  tests/run_wasi.js)                                          small cases, training
+#   cortex-m4      arm-none-eabi-gcc + picolibc, FILES=0, Cortex-M4 (fpv4-sp-d16 hard float),
+#                  qemu-system-arm -M mps2-an386, semihosting    small cases, 3 steps, embedding
+#   cortex-m33     the same for Cortex-M33 (fpv5-sp-d16), qemu-system-arm -M mps2-an505
+#
+# The two Cortex-M rows are tests/check_cortex_m.sh (make check-cortex-m): no program and no
+# files there, but a harness (tests/cortex_m/harness.c) that prints digests of the small
+# reference cases, three training losses and an embedding by an encoder compiled in; the row
+# passes when its output is the same bytes as the same harness built for x86-64 with the
+# portable profile in the same run (and the cases' digests those of the x86-64 program's
+# files). They are always trimmed and do not go through the comparison of reference folders
+# below.
 #
 # The training: one epoch, then --resume to a second (8 losses). TRIMMED_ROWS="s390x mips ..."
 # gives those rows the small cases only (every op, the random streams, the initialisation and
@@ -42,7 +53,7 @@
 # binaries are static and run natively on x86-64.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROWS=${ROWS:-"gcc gcc-noomp clang clang-noomp portable tcc i686 s390x armhf aarch64 riscv64 ppc64 mips windows wasm32"}
+ROWS=${ROWS:-"gcc gcc-noomp clang clang-noomp portable tcc i686 s390x armhf aarch64 riscv64 ppc64 mips windows wasm32 cortex-m4 cortex-m33"}
 work=$(mktemp -d /tmp/simclr-portable.XXXXXX)
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
 results="$work/results.txt"
@@ -64,9 +75,7 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 # The training check: 64 built-in images, 4 steps of 16, a tiny network; then resumed for a
 # second epoch.
 TRAIN_ARGS="train --data builtin:shapes --limit 64 --batch 16 --width 0.0625 --hidden 16 --out-dim 8 --epochs 1"
-SMALL_CASES=conv2d,batchnorm2d,batchnorm1d,linear,relu,maxpool2d,avgpool,ntxent,brightness
-SMALL_CASES=$SMALL_CASES,contrast,saturation,hue,grayscale,hflip,resized_crop,gaussian_blur
-SMALL_CASES=$SMALL_CASES,rng,init,view
+SMALL_CASES=$(grep -v '^#' tests/small_cases.txt)
 
 run_row() { # run_row NAME LAUNCHER MAKE-ARGUMENTS... (LAUNCHER: how to run the program, e.g.
             # "qemu-s390x ./simclr"; the row's reference cases: $row_cases, else GOLDEN_CASES)
@@ -91,6 +100,23 @@ run_row() { # run_row NAME LAUNCHER MAKE-ARGUMENTS... (LAUNCHER: how to run the 
             tail -n 5 "$log"
         done
     fi
+    printf '%s %s %s\n' "$name" "$status" "$(( $(date +%s) - start ))" >>"$results"
+}
+
+# run_cortex_m_row NAME BOARD: tests/check_cortex_m.sh for one board, which makes its own x86-64
+# reference and compares; its verdict is the row's (pass or FAIL, recorded as such).
+run_cortex_m_row() {
+    local name=$1 board=$2 dir="$work/$1" start status=FAIL
+    start=$(date +%s)
+    mkdir -p "$dir"
+    echo "portable: == $name: tests/check_cortex_m.sh $board"
+    if bash tests/check_cortex_m.sh "$board" >"$dir/check.log" 2>&1; then
+        status=pass
+    else
+        echo "portable: $name failed; the end of its log:"
+        tail -n 5 "$dir/check.log"
+    fi
+    grep "^cortex-m: $board (" "$dir/check.log" >"$dir/compare.log" || true
     printf '%s %s %s\n' "$name" "$status" "$(( $(date +%s) - start ))" >>"$results"
 }
 
@@ -144,6 +170,8 @@ for row in $ROWS; do
                          "node --no-warnings $PWD/tests/run_wasi.js simclr.wasm" \
                          CC="clang --target=wasm32-wasi --sysroot=/usr" AR=llvm-ar WERROR=1 PORTABLE=1 \
                          OPENMP=0 LDFLAGS=-Wl,-z,stack-size=8388608 ;;
+        cortex-m4)   run_cortex_m_row cortex-m4 m4 ;;
+        cortex-m33)  run_cortex_m_row cortex-m33 m33 ;;
         *) echo "portable: unknown row $row" >&2; exit 2 ;;
     esac
 done
@@ -175,11 +203,19 @@ same_bits() {
 
 reference=portable
 grep -q '^portable ran' "$results" || reference=$(awk '$2 == "ran" { print $1; exit }' "$results")
+[ -n "$reference" ] || reference="x86-64 harness" # only Cortex-M rows: each its own reference
 failures=0
 printf '\n%-12s %-6s %6s  %s\n' row result time "against $reference"
 while read -r name status seconds; do
     verdict=$status
     skip="" steps=1000
+    case $name in
+        cortex-m*) # compared by tests/check_cortex_m.sh with its own x86-64 harness
+            [ "$verdict" = pass ] || failures=$((failures + 1))
+            printf '%-12s %-6s %5ss  %s\n' "$name" "$verdict" "$seconds" \
+                "$(sed 's/^cortex-m: [a-z0-9]* ([^)]*): //' "$work/$name/compare.log")"
+            continue ;;
+    esac
     case $name in
         gcc|gcc-noomp|clang|clang-noomp) skip=train_step,end_to_end steps=2 ;;
     esac

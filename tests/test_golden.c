@@ -150,3 +150,43 @@ Test(golden, view_draws_match_the_readme_algorithm)
     cr_expect_float_eq(p.blur_sigma, 0.73269594f, 1e-7f);
     cr_expect_eq(p.blur_kernel, 3u);
 }
+
+/* golden_emit_all hands a sink the very bytes golden_write_all writes: every file of the
+ * conv2d, ntxent and view cases (and README.txt), compared byte for byte with the files. */
+#define EMIT_DIR "/tmp/simclr_golden_emit"
+
+typedef struct emitted_files {
+    size_t count, matched;
+} emitted_files;
+
+static int compare_with_file(const char *file_name, const uint8_t *bytes, size_t size,
+                             void *context, simclr_error *err)
+{
+    emitted_files *files = (emitted_files *)context;
+    char path[256];
+    uint8_t *written;
+    size_t written_size;
+    snprintf(path, sizeof path, EMIT_DIR "/%s", file_name);
+    if (file_read_all(path, (size_t)1 << 26, &written, &written_size, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    files->count++;
+    files->matched += written_size == size && memcmp(written, bytes, size) == 0;
+    simclr_free(written);
+    return SIMCLR_OK;
+}
+
+Test(golden, emit_all_gives_the_bytes_write_all_writes, .timeout = HANG_GUARD_SECONDS)
+{
+    emitted_files files = {0, 0};
+    simclr_error err;
+    cr_assert_eq(system("rm -rf " EMIT_DIR " && mkdir -p " EMIT_DIR), 0);
+    cr_assert_eq(golden_write_all(EMIT_DIR, "conv2d,ntxent,view", NULL, NULL, NULL, &err),
+                 SIMCLR_OK, "%s", err.message);
+    cr_assert_eq(golden_emit_all("conv2d,ntxent,view", NULL, NULL, compare_with_file, &files,
+                                 &err),
+                 SIMCLR_OK, "%s", err.message);
+    cr_assert_geq(files.count, 7 + 4 + 6 + 1, "%lu files", (unsigned long)files.count);
+    cr_assert_eq(files.matched, files.count, "%lu of %lu files the same bytes",
+                 (unsigned long)files.matched, (unsigned long)files.count);
+    cr_assert_eq(system("rm -rf " EMIT_DIR), 0);
+}
