@@ -17,6 +17,7 @@
 #   ppc64          powerpc64-linux-gnu-gcc (big-endian 64-bit, qemu-ppc64)    golden, training
 #   mips           mips-linux-gnu-gcc (big-endian 32-bit, under qemu-mips)    golden, training
 #   windows        x86_64-w64-mingw32-gcc (simclr.exe, OpenMP, under wine)    golden, training
+#   windows-noomp  the same with OPENMP=0                                     golden, training
 #   wasm32         clang --target=wasm32-wasi, wasi-libc (simclr.wasm, under node's WASI,
 #                  tests/run_wasi.js)                                          small cases, training
 #   cortex-m4      arm-none-eabi-gcc + picolibc, FILES=0, Cortex-M4 (fpv4-sp-d16 hard float),
@@ -30,6 +31,14 @@
 # portable profile in the same run (and the cases' digests those of the x86-64 program's
 # files). They are always trimmed and do not go through the comparison of reference folders
 # below.
+#
+# Windows and OpenMP: under wine, every parallel region of mingw's libgomp costs round trips to
+# wineserver (measured: the train_step cases take 0.11 s without OpenMP and 2.7-5.4 s with it,
+# the whole reference set 14 s and over 6 minutes), so .ci/run trims the windows row and runs
+# windows-noomp in full; both give the same bits, as every thread count does.
+#
+# JOBS=2 runs two rows at a time (default 1); rows are independent, each in its own folder, and
+# the comparison waits for all of them.
 #
 # The training: one epoch, then --resume to a second (8 losses). TRIMMED_ROWS="s390x mips ..."
 # gives those rows the small cases only (every op, the random streams, the initialisation and
@@ -53,7 +62,8 @@
 # binaries are static and run natively on x86-64.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROWS=${ROWS:-"gcc gcc-noomp clang clang-noomp portable tcc i686 s390x armhf aarch64 riscv64 ppc64 mips windows wasm32 cortex-m4 cortex-m33"}
+ROWS=${ROWS:-"gcc gcc-noomp clang clang-noomp portable tcc i686 s390x armhf aarch64 riscv64 ppc64 mips windows windows-noomp wasm32 cortex-m4 cortex-m33"}
+JOBS=${JOBS:-1}
 work=$(mktemp -d /tmp/simclr-portable.XXXXXX)
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
 results="$work/results.txt"
@@ -134,7 +144,15 @@ i386_runner() {
     fi
 }
 
-for row in $ROWS; do
+for row in $ROWS; do # every row known before any runs
+    case " gcc gcc-noomp clang clang-noomp portable tcc i686 s390x armhf aarch64 riscv64 ppc64 mips windows windows-noomp wasm32 cortex-m4 cortex-m33 " in
+        *" $row "*) ;;
+        *) echo "portable: unknown row $row" >&2; exit 2 ;;
+    esac
+done
+
+run_one() { # run_one ROW
+    local row=$1
     row_cases=""
     case " ${TRIMMED_ROWS:-} " in *" $row "*) row_cases=$SMALL_CASES ;; esac
     case $row in
@@ -162,6 +180,9 @@ for row in $ROWS; do
         windows)     need x86_64-w64-mingw32-gcc gcc-mingw-w64-x86-64 && need wine wine &&
                      WINEDEBUG=-all run_row windows "wine ./simclr.exe" CC=x86_64-w64-mingw32-gcc \
                          AR=x86_64-w64-mingw32-ar WERROR=1 PORTABLE=1 LDFLAGS=-static ;;
+        windows-noomp) need x86_64-w64-mingw32-gcc gcc-mingw-w64-x86-64 && need wine wine &&
+                     WINEDEBUG=-all run_row windows-noomp "wine ./simclr.exe" CC=x86_64-w64-mingw32-gcc \
+                         AR=x86_64-w64-mingw32-ar WERROR=1 PORTABLE=1 OPENMP=0 LDFLAGS=-static ;;
         wasm32)      need clang clang && need node nodejs &&
                      { [ -d /usr/include/wasm32-wasi ] || need wasi-sysroot-missing wasi-libc; } &&
                      { ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 ||
@@ -172,9 +193,24 @@ for row in $ROWS; do
                          OPENMP=0 LDFLAGS=-Wl,-z,stack-size=8388608 ;;
         cortex-m4)   run_cortex_m_row cortex-m4 m4 ;;
         cortex-m33)  run_cortex_m_row cortex-m33 m33 ;;
-        *) echo "portable: unknown row $row" >&2; exit 2 ;;
     esac
+}
+
+# wine makes its prefix (~/.wine) on first use: once, here, not by two rows at a time
+case " $ROWS " in
+    *" windows"*) need wine wine && { WINEDEBUG=-all wineboot -i >/dev/null 2>&1 || true; } ;;
+esac
+
+running=0
+for row in $ROWS; do # JOBS rows at a time, each in the background
+    if [ "$running" -ge "$JOBS" ]; then
+        wait -n || true
+        running=$((running - 1))
+    fi
+    run_one "$row" &
+    running=$((running + 1))
 done
+wait
 
 # Two families of float semantics: the fast profile (gcc, clang with -march=native and
 # -ffp-contract=fast: a*b+c may round once, as a fused multiply-add, and gcc and clang fuse

@@ -21,8 +21,10 @@ by torchvision from those parameters, the initial weights drawn again from the s
 steps of SGD (torch.optim.SGD) and of LARS (written out below), each step from our state
 before it, and the end-to-end case from the images and the seed alone (its views and initial
 state ours only for comparison). The cases that train a network (train_step, train_steps,
-end_to_end) are recomputed in float64, the exact result: a float32 step (ours or PyTorch's)
-misses it by up to ~5e-5, so two float32 results can differ by twice that.
+end_to_end) are recomputed in float64, the exact result, and again by PyTorch in float32: a
+float32 step (ours or PyTorch's) misses the exact one by ~5e-5, more on a tensor whose sums
+cancel, so each such tensor of ours passes within the tolerance below or within 4x PyTorch's
+own float32 error (2 bits), whichever is larger.
 Tolerances (exit status 1 on any case beyond them, or on a missing op):
     forward values 1e-5 relative, whole networks 1e-4 relative, gradients 1e-4 relative,
     augmentation outputs 1e-5 absolute, integers drawn from the streams (u32, randint, crop
@@ -199,10 +201,18 @@ class SimCLRModel(nn.Module):
 
 
 # The cases that train a network are recomputed in float64, the exact result: a float32
-# training step (ours, PyTorch's) misses it by up to ~5e-5 relative (cancellation in batch norm's
-# backward over a few samples), so two float32 results can differ by twice that. The one-op
-# cases and the resnet forward passes are recomputed in float32, as before.
+# training step (ours, PyTorch's) misses it by ~5e-5 relative and, on a small tensor whose
+# gradient sums terms that cancel (batch norm's backward over a few samples), by more: measured
+# on one case, a batch-norm bias's gradient missed by 1.18e-4 (ours, the -march=native build
+# on an AVX-512 machine) and 5.5e-5 (PyTorch's float32), and at the next step by 7.9e-5 (ours)
+# and 1.05e-4 (PyTorch's: beyond the 1e-4 tolerance itself). Such an error is a sample of
+# c·eps·(the tensor's condition), and two samples differ by small factors. So each tensor of
+# these cases is also computed by PyTorch in float32, and ours passes when it is within the
+# tolerance or within 4x PyTorch's own float32 error (2 bits), whichever is larger: as accurate
+# as PyTorch's own float32 step, up to 2 bits. The one-op cases and the resnet forward passes
+# are recomputed in float32, as before.
 NETWORK_DTYPE = [torch.float64]
+TRAINING_OPS = ("train_step", "train_steps", "end_to_end")
 
 
 def model_for(m):
@@ -611,9 +621,17 @@ def verify_case(path):
     t, m = read_safetensors(path)
     torch.manual_seed(0)
     results = CHECKS[m["op"]](t, m)
+    pytorch_float32 = [None] * len(results)
+    if m["op"] in TRAINING_OPS:  # the same computed by PyTorch in float32: its own error
+        NETWORK_DTYPE[0] = torch.float32
+        try:
+            torch.manual_seed(0)
+            pytorch_float32 = [item[1] for item in CHECKS[m["op"]](t, m)]
+        finally:
+            NETWORK_DTYPE[0] = torch.float64
     worst_abs = worst_rel = 0.0
     passed, worst_name = True, ""
-    for item in results:
+    for item, theirs32 in zip(results, pytorch_float32):
         name, theirs, kind = item[:3]
         ours = torch.as_tensor(item[3] if len(item) > 3 else t[name]).double()
         theirs = torch.as_tensor(theirs).detach().double()
@@ -623,6 +641,10 @@ def verify_case(path):
         scale = theirs.abs().max().item() if theirs.numel() else 0.0
         relative = error / scale if scale > 0 else error
         limit, how = TOLERANCE[kind]
+        if theirs32 is not None and how == "rel" and scale > 0:
+            # ours may miss the exact result by up to 4x what PyTorch's own float32 misses it by
+            theirs32 = torch.as_tensor(theirs32).detach().double()
+            limit = max(limit, 4.0 * (theirs32 - theirs).abs().max().item() / scale)
         ok = (error if how == "abs" else relative) <= limit
         if relative >= worst_rel or not ok:
             worst_name = name
