@@ -248,14 +248,22 @@ check-reference:
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = gzip deflate idx pnm safetensors tar png jpeg metadata
-FUZZ_FLAGS   = -std=c99 -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
+FUZZ_FLAGS   = -std=c99 -g -O1 -I. -fsanitize=address,undefined -fno-omit-frame-pointer
 FUZZ_SOURCES = $(LIBRARY_SOURCES) simclr.c
+# The library is compiled once, instrumented for the fuzzer (fuzzer-no-link), into
+# tests/fuzz/obj/; each target is then its own entry point linked with those objects.
+FUZZ_OBJECTS = $(FUZZ_SOURCES:%.c=tests/fuzz/obj/%.o)
+.SECONDARY: $(FUZZ_OBJECTS)
 
 fuzz: $(FUZZ_TARGETS:%=tests/fuzz/run-%)
 
-tests/fuzz/run-%: tests/fuzz/fuzz_parsers.c $(FUZZ_SOURCES) $(LIBRARY_HEADERS)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -DSIMCLR_LIBRARY_ONLY \
-	    -DFUZZ_TARGET=$(call fuzz_index,$*) tests/fuzz/fuzz_parsers.c $(FUZZ_SOURCES) -lm -o $@
+tests/fuzz/obj/%.o: %.c $(LIBRARY_HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -DSIMCLR_LIBRARY_ONLY -c $< -o $@
+
+tests/fuzz/run-%: tests/fuzz/fuzz_parsers.c $(FUZZ_OBJECTS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -DSIMCLR_LIBRARY_ONLY \
+	    -DFUZZ_TARGET=$(call fuzz_index,$*) tests/fuzz/fuzz_parsers.c $(FUZZ_OBJECTS) -lm -o $@
 
 fuzz_index = $(if $(filter gzip,$1),1,$(if $(filter deflate,$1),2,$(if $(filter idx,$1),3,$(if $(filter pnm,$1),4,$(if $(filter safetensors,$1),5,$(if $(filter tar,$1),6,$(if $(filter png,$1),7,$(if $(filter jpeg,$1),8,9))))))))
 
@@ -294,5 +302,5 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/simclr
 
 clean:
-	rm -rf tests/fuzz/scratch-* $(FUZZ_TARGETS:%=tests/fuzz/run-%)
+	rm -rf tests/fuzz/scratch-* tests/fuzz/obj $(FUZZ_TARGETS:%=tests/fuzz/run-%)
 	rm -f simclr simclr.exe simclr.wasm simclr_algorithm.o simclr_program.o libsimclr.a $(LIBRARY_OBJECTS) $(TEST_OBJECTS) $(TEST_PROGRAM) $(BUILD_STAMP)

@@ -3,7 +3,8 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer (with leak detection; any report fails), and a
 # short `simclr train` under valgrind memcheck with no errors and no leaks. Each builds in its
 # own copy of the tree, so the normal build is left alone.
-#   ASan/UBSan: OPENMP=0 (the sanitizers do not see through libomp's threads), -O1 -g.
+#   ASan/UBSan: OPENMP=0 (the sanitizers do not see through libomp's threads), -O2 -g (every
+#               access is instrumented at any level; -O1 took 557 s for the suite here, -O2 223 s).
 #   valgrind:   PORTABLE=1 (valgrind does not decode AVX-512), OPENMP=0, -g.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +27,7 @@ start=$(date +%s)
 (cd "$work/asan" &&
  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
  make -j2 CC=clang OPENMP=0 \
-     CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+     CFLAGS="-O2 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
      LDFLAGS="-fsanitize=address,undefined" test >"$work/asan.log" 2>&1) ||
     { grep -v '^clang\|^ar \|^rm ' "$work/asan.log" | tail -60; exit 1; }
 grep 'Synthesis' "$work/asan.log"
