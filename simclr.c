@@ -369,8 +369,7 @@ static int command_flags(int argc, char **argv, const settings_group *groups, si
 #define CHOICES(type, flag, field, names, help) \
     {flag, NULL, SETTING_CHOICE, offsetof(type, field), 0, 0, names, NULL, 0, NULL, help}
 #define THREADS(type) \
-    OPTION(type, "threads", SETTING_SIZE, threads, 1, 1024, "T", \
-           "OpenMP threads (default: all; the results are the same bits for any T)")
+    OPTION(type, "threads", SETTING_SIZE, threads, 1, 1024, "T", SETTINGS_THREADS_HELP)
 
 static int failed(const simclr_error *err) /* prints a library call's failure: status 1 */
 {
@@ -380,10 +379,9 @@ static int failed(const simclr_error *err) /* prints a library call's failure: s
 
 static void report_skipped(const dataset *data) /* one line for what a folder's listing skipped */
 {
-    if (data->skipped > 0)
-        fprintf(stderr, "simclr: %s: skipped %lu entries that are not .png/.jpg/.jpeg/.ppm/.pgm "
-                        "images (other types, hidden names, unreadable links)\n", data->folder,
-                (unsigned long)data->skipped);
+    char line[4400]; /* a folder's path and the sentence */
+    if (dataset_skipped_note(data, line, sizeof line))
+        fprintf(stderr, "simclr: %s\n", line);
 }
 
 /* ---- what simclr train and simclr finetune share --------------------------------------------- */

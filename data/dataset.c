@@ -680,6 +680,18 @@ int dataset_match_classes(dataset *test, const dataset *train, const char *sourc
     return SIMCLR_OK;
 }
 
+int dataset_skipped_note(const dataset *data, char *line, size_t size)
+{
+    if (size > 0)
+        line[0] = '\0';
+    if (data->skipped == 0)
+        return 0;
+    snprintf(line, size, "%s: skipped %lu entries that are not .png/.jpg/.jpeg/.ppm/.pgm images "
+                         "(other types, hidden names, unreadable links)", data->folder,
+             (unsigned long)data->skipped);
+    return 1;
+}
+
 int dataset_open_splits(dataset *train, dataset *test, const char *source,
                         const char *test_source, uint64_t seed, size_t channels,
                         simclr_error *err)

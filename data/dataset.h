@@ -89,6 +89,10 @@ int dataset_use_channels(dataset *data, size_t channels, const char *source, sim
 int dataset_match_classes(dataset *test, const dataset *train, const char *source,
                           simclr_error *err);
 
+/* What listing an image folder skipped, as one line for the user (no newline) into `line`;
+ * 0 (and "") when nothing was skipped. */
+int dataset_skipped_note(const dataset *data, char *line, size_t size);
+
 /* Opens both splits: the training split of `source`, and its test split — or all of
  * `test_source` when that is given (not NULL or "": held-out images, named by the user, so
  * held_out is 1) — with `channels` channels (0: as the training images come; the test split

@@ -86,6 +86,9 @@ typedef struct settings_group {
 /* A group of the whole table. */
 settings_group settings_group_of(const setting *settings, size_t count, void *object);
 
+/* The help of every command's --threads flag. */
+#define SETTINGS_THREADS_HELP "OpenMP threads (default: all; the results are the same bits for any T)"
+
 #define SETTINGS_HELP 1 /* settings_parse_arguments met --help or -h */
 
 /* Parses argv[0 .. argc) against the groups: SIMCLR_OK, SETTINGS_HELP, or SIMCLR_FAILED with

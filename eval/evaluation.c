@@ -53,8 +53,7 @@ const setting evaluation_table[] = {
     FIELD("test-limit", SETTING_SIZE, test_limit, 0, 1e15, "N",
           "the first N test images only (0: all)"),
     FIELD("batch", SETTING_SIZE, batch, 1, 4096, "B", "images per forward pass"),
-    FIELD("threads", SETTING_SIZE, threads, 1, 1024, "T",
-          "OpenMP threads (default: all; the results are the same bits for any T)"),
+    FIELD("threads", SETTING_SIZE, threads, 1, 1024, "T", SETTINGS_THREADS_HELP),
     FIELD("csv", SETTING_PRESENT, csv, 0, 1, NULL, "CSV instead of the table"),
     FIELD("confusion", SETTING_PRESENT, confusion, 0, 1, NULL,
           "each probe's confusion matrix under its line (table only)")};
@@ -158,6 +157,7 @@ static int evaluate_features(char **text, const evaluation_settings *s, int rand
     const int raw = s->features == 1;
     const char *source = s->data[0] != '\0' ? s->data : "builtin:shapes";
     const double start = timer_seconds();
+    char line[4400]; /* a folder's path and the sentence */
     int status = SIMCLR_OK, ready, p;
     memset(&encoder, 0, sizeof encoder);
     if (!raw && simclr_encoder_load(&encoder, s->checkpoint, random_init, s->batch, err) !=
@@ -178,10 +178,8 @@ static int evaluate_features(char **text, const evaluation_settings *s, int rand
     if (s->labels[0] != '\0' && keep_labelled(&train, &train_data, s, err) != SIMCLR_OK)
         status = SIMCLR_FAILED;
     ready = status == SIMCLR_OK;
-    if (status == SIMCLR_OK && train_data.skipped > 0)
-        note_that(note, context, "%s: skipped %lu entries that are not .png/.jpg/.jpeg/.ppm/.pgm "
-                                 "images (other types, hidden names, unreadable links)",
-                  train_data.folder, (unsigned long)train_data.skipped);
+    if (status == SIMCLR_OK && dataset_skipped_note(&train_data, line, sizeof line))
+        note_that(note, context, "%s", line);
     if (status == SIMCLR_OK && !train_data.held_out && header)
         note_that(note, context, "%s has no held-out images: \"again\" is accuracy on the "
                                  "training images, not a test accuracy", source);

@@ -26,16 +26,8 @@ work=$(mktemp -d /tmp/simclr-cortex-m.XXXXXX)
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
 PYTHON=${PYTHON:-/usr/bin/python3}
 
-need() { # need PROGRAM-OR-PATH PACKAGE
-    if command -v "$1" >/dev/null || [ -e "$1" ]; then return 0; fi
-    if [ "$(id -u)" = 0 ]; then
-        echo "cortex-m: installing $2"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-    else
-        echo "cortex-m: $1 missing (apt-get install $2)" >&2
-        return 1
-    fi
-}
+NEED_WHO=cortex-m
+. tests/need.sh
 need arm-none-eabi-gcc gcc-arm-none-eabi
 need /usr/lib/picolibc/arm-none-eabi/picolibc.specs picolibc-arm-none-eabi
 need qemu-system-arm qemu-system-arm

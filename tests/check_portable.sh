@@ -62,22 +62,15 @@
 # binaries are static and run natively on x86-64.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROWS=${ROWS:-"gcc gcc-noomp clang clang-noomp portable tcc i686 s390x armhf aarch64 riscv64 ppc64 mips windows windows-noomp wasm32 cortex-m4 cortex-m33"}
+ALL_ROWS="gcc gcc-noomp clang clang-noomp portable tcc i686 s390x armhf aarch64 riscv64 ppc64 mips windows windows-noomp wasm32 cortex-m4 cortex-m33"
+ROWS=${ROWS:-$ALL_ROWS}
 JOBS=${JOBS:-1}
 work=$(mktemp -d /tmp/simclr-portable.XXXXXX)
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
 results="$work/results.txt"
 
-need() { # need PROGRAM PACKAGE
-    command -v "$1" >/dev/null && return 0
-    if [ "$(id -u)" = 0 ]; then
-        echo "portable: installing $2"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-    else
-        echo "portable: $1 missing (apt-get install $2)" >&2
-        return 1
-    fi
-}
+NEED_WHO=portable
+. tests/need.sh
 # Debian's python3 with numpy compares the references (a pyenv python3 may lack numpy)
 PYTHON=${PYTHON:-/usr/bin/python3}
 "$PYTHON" -c 'import numpy' 2>/dev/null || need numpy-missing python3-numpy || true
@@ -145,7 +138,7 @@ i386_runner() {
 }
 
 for row in $ROWS; do # every row known before any runs
-    case " gcc gcc-noomp clang clang-noomp portable tcc i686 s390x armhf aarch64 riscv64 ppc64 mips windows windows-noomp wasm32 cortex-m4 cortex-m33 " in
+    case " $ALL_ROWS " in
         *" $row "*) ;;
         *) echo "portable: unknown row $row" >&2; exit 2 ;;
     esac
