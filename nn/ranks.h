@@ -1,0 +1,75 @@
+/*
+ * nn/ranks.h — data-parallel training over K processes ("ranks"), and the fixed order of its sums
+ * that makes the result the same bits for any K.
+ *
+ * Shape legend: N images in the global batch, G shards, K ranks, n = N/K images per rank,
+ * g = N/G images per shard; K divides G, G is a power of two (so K is one too).
+ *
+ * The problem. A training step sums over the batch in three places whose order changes the
+ * rounding: each convolution's weight gradient (over every view and pixel), and the two
+ * per-channel sums of every batch norm, forward (Σx, Σx²) and backward (Σdy, Σdy·x̂). Cut the
+ * batch across K ranks and let MPI add the K partial sums, and the order of the additions
+ * depends on K (and, for MPI_Allreduce, on the library); the bits then change with K.
+ *
+ * The design. The order is fixed by the data, not by K:
+ *   1. the global batch is cut into G shards of g images, in the batch's order (shard s holds
+ *      images s·g … s·g + g − 1 and both views of each); rank r holds shards r·G/K … (r+1)·G/K − 1;
+ *   2. each such sum is computed per shard, with the single-shard code (its order fixed by the
+ *      shard's shape alone, as for threads);
+ *   3. the G shard sums are combined by the balanced pairwise tree, for G = 4:
+ *          (s0 + s1) + (s2 + s3)
+ *      A rank combines its own G/K shards (pairwise_* below): a subtree of that tree. The ranks
+ *      then combine their subtrees by recursive doubling: at level l = 1, 2, 4, … < K, rank r
+ *      sends its partial sum to rank r xor l, receives that rank's, and both add the two. Float
+ *      addition is commutative (a + b and b + a are the same bits), so both ranks get the same
+ *      node of the tree; after log2 K levels every rank holds the root.
+ * One process with G shards computes the same tree, so K = 1, 2, 4, … (any K dividing G) give
+ * the same bits. Costs: log2 K messages of the array per sum, against 2(K−1)/K of MPI's ring
+ * all-reduce, and G/K partial sums held on the way (log2(G/K) + 1 arrays).
+ * Everything else of a step is either per view (convolutions' outputs and input gradients,
+ * ReLU, pooling) or computed identically by every rank from gathered rows (the projection head,
+ * the loss and the online classifier on the gathered h: see simclr.c), so it needs no sum.
+ *
+ * A rank_group is the interface; the implementation over MPI is nn/ranks_mpi.c (make MPI=1).
+ * NULL (or a group of one) means one process: no exchange.
+ */
+#ifndef SIMCLR_NN_RANKS_H
+#define SIMCLR_NN_RANKS_H
+
+#include <stddef.h>
+
+typedef struct rank_group rank_group;
+
+struct rank_group {
+    int rank; /* this process, 0 … size − 1 */
+    int size; /* K, a power of two */
+    /* values := the sum over ranks by recursive doubling (above): the same bits on every rank */
+    void (*sum_floats)(const rank_group *group, float *values, size_t count);
+    void (*sum_doubles)(const rank_group *group, double *values, size_t count);
+    /* all (size × count) := every rank's `mine` (count), in rank order */
+    void (*gather_floats)(const rank_group *group, float *all, const float *mine, size_t count);
+    double *scratch;        /* scratch_doubles, for the batch norms' per-channel sums */
+    size_t scratch_doubles; /* at least 2 × the widest batch norm */
+    void *context;          /* the implementation's */
+};
+
+/* 1 when sums must be exchanged: a group of more than one rank. */
+int ranks_exchange(const rank_group *group);
+
+/* ---- the pairwise tree over a rank's own shards ---- */
+
+/* Shard k (0, 1, …) of a power-of-two count goes into level pairwise_level(k) of a stack of
+ * levels (each an array of the sum's size); pairwise_merge_* then adds the pending lower levels
+ * into it, so that after the last shard the top level, log2(count), holds the tree's root:
+ *     k = 0 → level 0;  k = 1 → level 1 = L0 + L1;  k = 2 → level 0;  k = 3 → level 2 = (L0+L1) + (L2+L3)
+ */
+size_t pairwise_level(size_t k);
+
+/* levels[level] (count) += levels[0 … level − 1], in that order. */
+void pairwise_merge_floats(float *levels, /* (level + 1, stride) */
+                           size_t stride, size_t level, size_t count);
+
+/* log2 of a power of two. */
+size_t pairwise_depth(size_t count);
+
+#endif
