@@ -1114,7 +1114,8 @@ static const char golden_usage[] =
 /* The model's functions, for the reference cases that train one (eval/golden_train.h) and
  * for simclr bench step (eval/bench.h). */
 static const golden_simclr golden_model = {simclr_model_create, simclr_model_destroy,
-                                           simclr_batch_of_views, simclr_train_step};
+                                           simclr_batch_of_views, simclr_train_step,
+                                           simclr_model_create_ranks, NULL};
 
 static void golden_progress(const char *path) { fprintf(stderr, "simclr: wrote %s\n", path); }
 
@@ -1281,6 +1282,32 @@ static int command_predict(int argc, char **argv)
 
 /* ---- simclr bench --------------------------------------------------------------------------- */
 
+/* Runs a benchmark and prints its line; under mpirun (MPI=1 builds), every rank runs it on
+ * the job's ranks and rank 0 prints. */
+static int bench_run(const bench_kind *kind, const void *settings, char *line, size_t size)
+{
+    golden_simclr model = golden_model;
+    simclr_error err;
+    int status = 0;
+#if SIMCLR_MPI
+    rank_group group;
+    if (ranks_mpi_open(&group, NULL, NULL, &err) != SIMCLR_OK)
+        return failed(&err);
+    job_ranks = model.ranks = &group;
+#endif
+    if (kind->run(settings, &model, line, size, &err) != SIMCLR_OK)
+        status = failed(&err) + 1; /* mostly settings that do not fit together */
+    else if (job_rank() == 0)
+        printf("%s\n", line);
+#if SIMCLR_MPI
+    if (status != 0 && ranks_exchange(&group))
+        ranks_mpi_abort(&group, status);
+    job_ranks = NULL;
+    ranks_mpi_close(&group);
+#endif
+    return status;
+}
+
 static int command_bench(int argc, char **argv)
 {
     union { /* a benchmark's settings struct, suitably aligned */
@@ -1291,7 +1318,6 @@ static int command_bench(int argc, char **argv)
     } settings;
     char line[1024], usage[2048], command[32];
     settings_group group;
-    simclr_error err;
     size_t k;
     int status;
     for (k = 0; k < bench_kind_count; k++) {
@@ -1307,10 +1333,7 @@ static int command_bench(int argc, char **argv)
         snprintf(command, sizeof command, "bench %s", kind->name);
         if ((status = command_flags(argc - 1, argv + 1, &group, 1, command, usage)) >= 0)
             return status;
-        if (kind->run(&settings, &golden_model, line, sizeof line, &err) != SIMCLR_OK)
-            return failed(&err) + 1; /* mostly settings that do not fit together */
-        printf("%s\n", line);
-        return 0;
+        return bench_run(kind, &settings, line, sizeof line);
     }
     status = argc >= 1 && (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0);
     if (argc >= 1 && !status)
