@@ -21,6 +21,10 @@ typedef struct ranks_mpi_context {
     MPI_Errhandler on_error;    /* print the rank and the reason, then end the job */
 } ranks_mpi_context;
 
+/* 1 once ranks_mpi_open has started MPI: ranks_mpi_close then finalizes it (MPI is one per
+ * process, and so is this). */
+static int ranks_mpi_started_mpi;
+
 /* ---- errors inside MPI: the reason with the rank, then the whole job ends ---- */
 
 static void ranks_mpi_on_error(MPI_Comm *comm, int *code, ...)
@@ -131,72 +135,95 @@ static void ranks_mpi_gather_floats(const rank_group *group, float *all, /* (K, 
 
 /* ---- open, close, abort ---- */
 
-int ranks_mpi_open(rank_group *group, int *argc, char ***argv, simclr_error *err)
+/* The checks every rank makes alike (the size, the thread level), then the buffer. */
+static int ranks_mpi_start(rank_group *group, int provided, simclr_error *err)
 {
     ranks_mpi_context *context;
-    int initialized = 0, provided = MPI_THREAD_SINGLE, rank = 0, size = 1;
-    memset(group, 0, sizeof *group);
-    group->size = 1;
-    MPI_Initialized(&initialized);
-    if (initialized)
-        return simclr_fail(err, "MPI: already started (ranks_mpi_open is called once)");
-    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
-        return simclr_fail(err, "MPI: MPI_Init_thread failed");
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    group->rank = rank;
-    group->size = size;
 #ifdef _OPENMP
-    if (provided < MPI_THREAD_FUNNELED) {
-        MPI_Finalize();
+    if (provided < MPI_THREAD_FUNNELED)
         return simclr_fail(err,
                            "MPI: the library offers thread level %d, below MPI_THREAD_FUNNELED "
                            "which an OpenMP build needs (build with OPENMP=0, or use an MPI "
                            "built with thread support)",
                            provided);
-    }
 #else
     (void)provided;
 #endif
-    if (size < 1 || (size & (size - 1)) != 0) {
-        MPI_Finalize();
+    if (group->size < 1 || (group->size & (group->size - 1)) != 0)
         return simclr_fail(err,
                            "MPI: %d processes; data-parallel training needs a power of two "
                            "(1, 2, 4, 8, ...) so that the sums form a balanced tree",
-                           size);
-    }
+                           group->size);
     context = (ranks_mpi_context *)simclr_calloc(1, sizeof *context, "MPI ranks", err);
-    if (context != NULL) {
-        context->received = simclr_calloc(1, RANKS_MPI_PIECE_BYTES, "MPI receive buffer", err);
-        if (context->received == NULL) {
-            simclr_free(context);
-            context = NULL;
-        }
-    }
-    if (context == NULL) {
-        MPI_Finalize();
+    if (context == NULL)
+        return SIMCLR_FAILED;
+    context->received = simclr_calloc(1, RANKS_MPI_PIECE_BYTES, "MPI receive buffer", err);
+    if (context->received == NULL) {
+        simclr_free(context);
         return SIMCLR_FAILED;
     }
     context->piece_bytes = RANKS_MPI_PIECE_BYTES;
     context->gather_piece_floats = INT_MAX;
     MPI_Comm_create_errhandler(ranks_mpi_on_error, &context->on_error);
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, context->on_error);
-    group->sum_floats = ranks_mpi_sum_floats;
-    group->sum_doubles = ranks_mpi_sum_doubles;
-    group->gather_floats = ranks_mpi_gather_floats;
     group->context = context;
     return SIMCLR_OK;
 }
 
+int ranks_mpi_open(rank_group *group, int *argc, char ***argv, simclr_error *err)
+{
+    int initialized = 0, provided = MPI_THREAD_SINGLE, rank = 0, size = 1;
+    int status, worst = SIMCLR_OK;
+    memset(group, 0, sizeof *group);
+    group->size = 1;
+    MPI_Initialized(&initialized);
+    if (initialized) {
+        MPI_Query_thread(&provided); /* the program started MPI itself: it also ends it */
+    } else {
+        if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+            return simclr_fail(err, "MPI: MPI_Init_thread failed");
+        ranks_mpi_started_mpi = 1;
+    }
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    group->rank = rank;
+    group->size = size;
+    status = ranks_mpi_start(group, provided, err);
+    /* every rank fails if one does: none must go on to wait for it in an exchange */
+    MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (worst == SIMCLR_OK) {
+        group->sum_floats = ranks_mpi_sum_floats;
+        group->sum_doubles = ranks_mpi_sum_doubles;
+        group->gather_floats = ranks_mpi_gather_floats;
+        return SIMCLR_OK;
+    }
+    if (status == SIMCLR_OK)
+        simclr_fail(err, "MPI: another rank could not start (see its message)");
+    return SIMCLR_FAILED;
+}
+
+/* The barrier first: a rank that printed why the group did not open has done so before any
+ * rank ends (mpirun ends the job, unflushed output and all, when the first rank exits
+ * non-zero). */
 void ranks_mpi_close(rank_group *group)
 {
     ranks_mpi_context *context = (ranks_mpi_context *)group->context;
+    int finalized = 1;
+    MPI_Finalized(&finalized);
+    if (!finalized && (context != NULL || ranks_mpi_started_mpi)) {
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (context != NULL) {
+            MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
+            MPI_Errhandler_free(&context->on_error);
+        }
+        if (ranks_mpi_started_mpi) {
+            MPI_Finalize();
+            ranks_mpi_started_mpi = 0;
+        }
+    }
     if (context != NULL) {
-        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
-        MPI_Errhandler_free(&context->on_error);
         simclr_free(context->received);
         simclr_free(context);
-        MPI_Finalize();
     }
     memset(group, 0, sizeof *group);
 }

@@ -32,6 +32,7 @@
  *     simclr_error err;
  *     if (ranks_mpi_open(&group, &argc, &argv, &err) != SIMCLR_OK) {
  *         if (group.rank == 0) fprintf(stderr, "simclr: %s\n", err.message);
+ *         ranks_mpi_close(&group);
  *         return 1;
  *     }
  *     ... train with &group ...
@@ -49,15 +50,19 @@
 #define RANKS_MPI_PIECE_BYTES ((size_t)1 << 20)
 
 /* Starts MPI (MPI_Init_thread with MPI_THREAD_FUNNELED; argc and argv as main got them, MPI
- * may remove its own arguments) and fills group: rank, size, the three functions, context
+ * may remove its own arguments; a program that started MPI itself keeps it, and finalizes it
+ * after ranks_mpi_close) and fills group: rank, size, the three functions, context
  * (the receive buffer); scratch and scratch_doubles are left NULL and 0 for the model to set.
  * Fails, with the reason in err, when the number of processes is not a power of two, when
  * the MPI library offers less than MPI_THREAD_FUNNELED to an OpenMP build, or when the buffer
- * cannot be allocated; MPI is then finalized again and group->rank and group->size still say
- * which process this is, so the caller can print the reason once (rank 0) and exit non-zero. */
+ * cannot be allocated on any rank: every rank fails then, and group->rank and group->size
+ * still say which process this is, so that the caller prints the reason once (rank 0) and
+ * then calls ranks_mpi_close before it exits non-zero. Collective: every rank calls it. */
 int ranks_mpi_open(rank_group *group, int *argc, char ***argv, simclr_error *err);
 
-/* Frees the buffer and finalizes MPI (every rank must call it); group is emptied. */
+/* Waits for every rank (MPI_Barrier), finalizes MPI (if ranks_mpi_open started it) and frees
+ * the buffer; group is emptied.
+ * After a failed ranks_mpi_open too. Collective: every rank calls it. */
 void ranks_mpi_close(rank_group *group);
 
 /* Ends the whole job now, every rank, with exit status `status` (MPI_Abort): for an error on

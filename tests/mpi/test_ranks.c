@@ -3,6 +3,9 @@
  *
  *     make MPI=1 tests/mpi/test_ranks
  *     mpirun -np K tests/mpi/test_ranks      K = 1, 2, 4 (8, …): exit 0; K = 3: refused, exit 1
+ *     mpirun -np K tests/mpi/test_ranks --loop S     sums for S seconds (for killing a rank)
+ *     mpirun -np K tests/mpi/test_ranks --abort      rank K − 1 calls ranks_mpi_abort(…, 3)
+ *                                                    while the others wait in a sum
  *
  * Every rank fills its arrays from a generator seeded by the rank (and by the case), with
  * values of magnitudes 2^-24 … 2^24 and both signs, so that a different order of additions
@@ -262,6 +265,33 @@ static void check_all(const rank_group *group, int first_case, int pieces_too)
     }
 }
 
+/* --loop: sums of 1000 floats for `seconds` (every rank stops at the same step: rank 0's
+ * clock decides, its verdict summed in with the values), then exit 0. */
+static int loop_for(const rank_group *group, double seconds)
+{
+    const double start = MPI_Wtime();
+    float values[1001];
+    for (;;) {
+        fill_floats(values, 1000, 7, group->rank);
+        values[1000] = group->rank == 0 && MPI_Wtime() - start > seconds ? 1.0f : 0.0f;
+        group->sum_floats(group, values, 1001);
+        if (values[1000] > 0.0f)
+            return 0;
+    }
+}
+
+/* --abort: the last rank ends the job while the others wait for it in a sum. */
+static int abort_from_last_rank(const rank_group *group)
+{
+    float values[1000];
+    fill_floats(values, 1000, 8, group->rank);
+    if (group->rank == group->size - 1)
+        ranks_mpi_abort(group, 3);
+    group->sum_floats(group, values, 1000);
+    fprintf(stderr, "test_ranks: rank %d: the sum returned after another rank's abort\n", group->rank);
+    return 0; /* exit 0: the check fails */
+}
+
 int main(int argc, char **argv)
 {
     rank_group group;
@@ -270,8 +300,16 @@ int main(int argc, char **argv)
     if (ranks_mpi_open(&group, &argc, &argv, &err) != SIMCLR_OK) {
         if (group.rank == 0)
             fprintf(stderr, "test_ranks: %s\n", err.message);
+        ranks_mpi_close(&group);
         return 1;
     }
+    if (argc == 3 && strcmp(argv[1], "--loop") == 0) {
+        const int status = loop_for(&group, atof(argv[2]));
+        ranks_mpi_close(&group);
+        return status;
+    }
+    if (argc == 2 && strcmp(argv[1], "--abort") == 0)
+        return abort_from_last_rank(&group);
     if (SHARDS % group.size != 0) {
         if (group.rank == 0)
             fprintf(stderr, "test_ranks: %d ranks do not divide %d shards\n", group.size, SHARDS);
