@@ -292,7 +292,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = gzip deflate idx pnm safetensors tar png jpeg metadata
 FUZZ_FLAGS   = -std=c99 -g -O1 -I. -fsanitize=address,undefined -fno-omit-frame-pointer
-FUZZ_SOURCES = $(LIBRARY_SOURCES) simclr.c
+FUZZ_SOURCES = $(filter-out $(MPI_SOURCES),$(LIBRARY_SOURCES)) simclr.c # the parsers: no MPI
 # The library is compiled once, instrumented for the fuzzer (fuzzer-no-link), into
 # tests/fuzz/obj/; each target is then its own entry point linked with those objects.
 FUZZ_OBJECTS = $(FUZZ_SOURCES:%.c=tests/fuzz/obj/%.o)
