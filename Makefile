@@ -147,9 +147,12 @@ ifeq ($(MPI),1)
   MPI_FLAGS = -DSIMCLR_MPI=1
   # the MPI library's link flags for simclr.pc's Libs (Open MPI's mpicc tells them; others: none)
   MPI_LINK := $(shell $(CC) --showme:link 2>/dev/null)
+  # the compiler behind mpicc (OMPI_CC may change it), so that the build stamp sees a change
+  MPI_COMPILER := $(shell $(CC) --showme:command 2>/dev/null)
 else
   MPI_FLAGS =
   MPI_LINK =
+  MPI_COMPILER =
 endif
 
 ALL_CFLAGS  = $(WARNINGS) $(OPTIMISE) $(FLOAT_EVAL) $(OPENMP_FLAGS) $(REFERENCE_FLAGS) $(FILES_FLAGS) $(MPI_FLAGS) -I. $(CFLAGS)
@@ -190,7 +193,7 @@ simclr: $(PROGRAM) # `make simclr` builds the program whatever its suffix
 endif
 
 $(BUILD_STAMP): FORCE
-	@echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' > $@
+	@echo '$(strip $(CC) $(MPI_COMPILER)) $(ALL_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $@ || echo '$(strip $(CC) $(MPI_COMPILER)) $(ALL_CFLAGS) $(ALL_LDFLAGS)' > $@
 
 %.o: %.c $(LIBRARY_HEADERS) $(BUILD_STAMP)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@

@@ -49,6 +49,7 @@ started=$(date +%s)
 # background, waits until the file WAIT_FOR exists (up to 120 s) and DELAY seconds more, kills
 # one rank (a child of that mpirun) with SIGKILL, and requires the job to end non-zero within
 # KILL_SECONDS.
+descendants() { local child; for child in $(pgrep -P "$1"); do echo "$child"; descendants "$child"; done; }
 kill_one_rank() {
     local what=$1 wait_for=$2 delay=$3 k=$4; shift 4
     # shellcheck disable=SC2086  # the flags are words
@@ -62,7 +63,11 @@ kill_one_rank() {
         fi
     done
     sleep "$delay"
-    victim=$(pgrep -P $job | tail -1)
+    # a rank: the last process under this mpirun (its child, or deeper with a launcher daemon)
+    # that runs PROGRAM
+    victim=$(for pid in $(descendants $job); do
+                 tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null | grep -q "^$1 " && echo "$pid"
+             done | tail -1)
     [ -n "$victim" ] || { echo "check_mpi: $what: no rank process under mpirun $job"; return 1; }
     t0=$(date +%s)
     kill -KILL "$victim"
@@ -97,7 +102,7 @@ if run_ranks 3 "$work/mpi/tests/mpi/test_ranks" >"$work/three.log" 2>&1; then
 fi
 grep -q 'power of two' "$work/three.log" ||
     { echo "check_mpi: 3 ranks refused without the reason:"; cat "$work/three.log"; exit 1; }
-echo "check_mpi: 3 ranks refused: $(grep -o 'MPI: 3 processes[^(]*' "$work/three.log" | head -1)"
+echo "check_mpi: 3 ranks refused: $(grep -o 'MPI: 3 processes[^(]*' "$work/three.log" | head -1 | sed 's/ *$//')"
 status=0
 run_ranks 4 "$work/mpi/tests/mpi/test_ranks" --abort >"$work/abort.log" 2>&1 || status=$?
 [ $status = 3 ] || { echo "check_mpi: ranks_mpi_abort(…, 3) ended the job with $status"; cat "$work/abort.log"; exit 1; }
