@@ -5,8 +5,8 @@
 #
 #   1. the engine (tests/mpi/test_ranks.c) with K = 1, 2, 4 ranks: sums bit for bit the pairwise
 #      tree, the gather, pieces; K = 3 refused with the reason and a non-zero exit; a rank
-#      calling ranks_mpi_abort, and a rank killed with SIGKILL, end the whole job non-zero
-#      within KILL_SECONDS (default 20);
+#      calling ranks_mpi_abort, an MPI call failing (reported with the rank), and a rank
+#      killed with SIGKILL end the whole job non-zero within KILL_SECONDS (default 20);
 #   2. training (once `simclr train` takes --shards): a tiny run with K = 1, 2, 4 ranks and with
 #      an OPENMP=0 MPI build, each against one process of a build without MPI (same compiler,
 #      same flags): the same losses in log.csv and the same checkpoint bytes (all but the
@@ -107,6 +107,12 @@ status=0
 run_ranks 4 "$work/mpi/tests/mpi/test_ranks" --abort >"$work/abort.log" 2>&1 || status=$?
 [ $status = 3 ] || { echo "check_mpi: ranks_mpi_abort(…, 3) ended the job with $status"; cat "$work/abort.log"; exit 1; }
 echo "check_mpi: ranks_mpi_abort on rank 3 of 4 ended the job (exit 3)"
+status=0
+run_ranks 2 "$work/mpi/tests/mpi/test_ranks" --mpi-error >"$work/error.log" 2>&1 || status=$?
+if [ $status = 0 ] || ! grep -q '^simclr: rank 0: MPI error: ' "$work/error.log"; then
+    echo "check_mpi: an MPI error on rank 0 (exit $status) was not reported as such:"; cat "$work/error.log"; exit 1
+fi
+echo "check_mpi: an MPI error ended the job (exit $status): $(grep -m1 '^simclr: rank 0: MPI error' "$work/error.log")"
 kill_one_rank "a rank of 4 killed mid-sum" "$work/mpi/tests/mpi/test_ranks" 1 \
     4 "$work/mpi/tests/mpi/test_ranks" --loop 60
 echo "check_mpi: the engine passed ($(since "$t"))"

@@ -6,6 +6,9 @@
  *     mpirun -np K tests/mpi/test_ranks --loop S     sums for S seconds (for killing a rank)
  *     mpirun -np K tests/mpi/test_ranks --abort      rank K − 1 calls ranks_mpi_abort(…, 3)
  *                                                    while the others wait in a sum
+ *     mpirun -np K tests/mpi/test_ranks --mpi-error  rank 0 sends to a rank that does not
+ *                                                    exist: the group's error handler prints
+ *                                                    "simclr: rank 0: MPI error: …", exit 1
  *
  * Every rank fills its arrays from a generator seeded by the rank (and by the case), with
  * values of magnitudes 2^-24 … 2^24 and both signs, so that a different order of additions
@@ -292,6 +295,17 @@ static int abort_from_last_rank(const rank_group *group)
     return 0; /* exit 0: the check fails */
 }
 
+/* --mpi-error: an MPI call that fails (a destination beyond the last rank). */
+static int mpi_error_on_rank_0(const rank_group *group)
+{
+    float value = 1.0f;
+    if (group->rank == 0)
+        MPI_Send(&value, 1, MPI_FLOAT, group->size + 5, 0, MPI_COMM_WORLD);
+    group->sum_floats(group, &value, 1);
+    fprintf(stderr, "test_ranks: rank %d: went on after an MPI error\n", group->rank);
+    return 0; /* exit 0: the check fails */
+}
+
 int main(int argc, char **argv)
 {
     rank_group group;
@@ -310,6 +324,8 @@ int main(int argc, char **argv)
     }
     if (argc == 2 && strcmp(argv[1], "--abort") == 0)
         return abort_from_last_rank(&group);
+    if (argc == 2 && strcmp(argv[1], "--mpi-error") == 0)
+        return mpi_error_on_rank_0(&group);
     if (SHARDS % group.size != 0) {
         if (group.rank == 0)
             fprintf(stderr, "test_ranks: %d ranks do not divide %d shards\n", group.size, SHARDS);
