@@ -121,13 +121,14 @@ static void ranks_mpi_gather_floats(const rank_group *group, float *all, /* (K, 
     }
     for (start = 0; start < count; start += context->gather_piece_floats) {
         const size_t rest = count - start;
-        const int n = (int)(rest < context->gather_piece_floats ? rest : context->gather_piece_floats);
+        const size_t most = context->gather_piece_floats;
+        const int n = (int)(rest < most ? rest : most);
         MPI_Datatype piece, row_spaced;
         MPI_Type_contiguous(n, MPI_FLOAT, &piece);
         MPI_Type_create_resized(piece, 0, (MPI_Aint)(count * sizeof(float)), &row_spaced);
         MPI_Type_commit(&row_spaced);
-        MPI_Allgather(in_place ? MPI_IN_PLACE : (const void *)(mine + start), n, MPI_FLOAT, all + start,
-                      1, row_spaced, MPI_COMM_WORLD);
+        MPI_Allgather(in_place ? MPI_IN_PLACE : (const void *)(mine + start), n, MPI_FLOAT,
+                      all + start, 1, row_spaced, MPI_COMM_WORLD);
         MPI_Type_free(&row_spaced);
         MPI_Type_free(&piece);
     }

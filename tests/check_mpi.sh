@@ -47,9 +47,12 @@ started=$(date +%s)
 
 # kill_one_rank WHAT WAIT_FOR DELAY K PROGRAM ARGS...: runs PROGRAM on K ranks in the
 # background, waits until the file WAIT_FOR exists (up to 120 s) and DELAY seconds more, kills
-# one rank (a child of that mpirun) with SIGKILL, and requires the job to end non-zero within
-# KILL_SECONDS.
-descendants() { local child; for child in $(pgrep -P "$1"); do echo "$child"; descendants "$child"; done; }
+# one rank (a process under that mpirun running PROGRAM) with SIGKILL, and requires the job to
+# end non-zero within KILL_SECONDS.
+descendants() {
+    local child
+    for child in $(pgrep -P "$1"); do echo "$child"; descendants "$child"; done
+}
 kill_one_rank() {
     local what=$1 wait_for=$2 delay=$3 k=$4; shift 4
     # shellcheck disable=SC2086  # the flags are words
@@ -102,24 +105,30 @@ if run_ranks 3 "$work/mpi/tests/mpi/test_ranks" >"$work/three.log" 2>&1; then
 fi
 grep -q 'power of two' "$work/three.log" ||
     { echo "check_mpi: 3 ranks refused without the reason:"; cat "$work/three.log"; exit 1; }
-echo "check_mpi: 3 ranks refused: $(grep -o 'MPI: 3 processes[^(]*' "$work/three.log" | head -1 | sed 's/ *$//')"
+reason=$(grep -o 'MPI: 3 processes[^(]*' "$work/three.log" | head -1 | sed 's/ *$//')
+echo "check_mpi: 3 ranks refused: $reason"
 status=0
 run_ranks 4 "$work/mpi/tests/mpi/test_ranks" --abort >"$work/abort.log" 2>&1 || status=$?
-[ $status = 3 ] || { echo "check_mpi: ranks_mpi_abort(…, 3) ended the job with $status"; cat "$work/abort.log"; exit 1; }
+if [ $status != 3 ]; then
+    echo "check_mpi: ranks_mpi_abort(…, 3) ended the job with $status"; cat "$work/abort.log"; exit 1
+fi
 echo "check_mpi: ranks_mpi_abort on rank 3 of 4 ended the job (exit 3)"
 status=0
 run_ranks 2 "$work/mpi/tests/mpi/test_ranks" --mpi-error >"$work/error.log" 2>&1 || status=$?
 if [ $status = 0 ] || ! grep -q '^simclr: rank 0: MPI error: ' "$work/error.log"; then
-    echo "check_mpi: an MPI error on rank 0 (exit $status) was not reported as such:"; cat "$work/error.log"; exit 1
+    echo "check_mpi: an MPI error on rank 0 (exit $status) was not reported as such:"
+    cat "$work/error.log"; exit 1
 fi
-echo "check_mpi: an MPI error ended the job (exit $status): $(grep -m1 '^simclr: rank 0: MPI error' "$work/error.log")"
+reason=$(grep -m1 '^simclr: rank 0: MPI error' "$work/error.log")
+echo "check_mpi: an MPI error ended the job (exit $status): $reason"
 kill_one_rank "a rank of 4 killed mid-sum" "$work/mpi/tests/mpi/test_ranks" 1 \
     4 "$work/mpi/tests/mpi/test_ranks" --loop 60
 echo "check_mpi: the engine passed ($(since "$t"))"
 
 # ---- training: K ranks against one process, bit for bit ----
 if [ "$TRAINING" = auto ]; then
-    if "$work/mpi/simclr" train --help 2>&1 | grep -q -- '--shards'; then TRAINING=1; else TRAINING=0; fi
+    TRAINING=0
+    "$work/mpi/simclr" train --help 2>&1 | grep -q -- '--shards' && TRAINING=1
     [ $TRAINING = 1 ] || echo "check_mpi: training skipped: simclr train has no --shards yet"
 fi
 if [ "$TRAINING" = 1 ]; then
@@ -140,7 +149,8 @@ if [ "$TRAINING" = 1 ]; then
     # log.csv without its views_per_second column (a timing)
     losses() {
         awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "views_per_second") skip = i }
-                 { line = ""; for (i = 1; i <= NF; i++) if (i != skip) line = line $i ","; print line }' "$1/log.csv"
+                 { line = ""; for (i = 1; i <= NF; i++) if (i != skip) line = line $i ","
+                   print line }' "$1/log.csv"
     }
     # The two checkpoints byte for byte (header, settings, every tensor) but for the tensor
     # log.views_per_second (timings, kept with the run's log).
@@ -166,19 +176,21 @@ PYTHON
     }
     same_as_single() { # DIR WHAT
         if ! diff <(losses "$work/runs/single") <(losses "$1") >"$work/diff.log"; then
-            echo "check_mpi: $2: the losses differ from one process's:"; head -20 "$work/diff.log"; exit 1
+            echo "check_mpi: $2: the losses differ from one process's:"
+            head -20 "$work/diff.log"; exit 1
         fi
         if ! same_checkpoint "$work/runs/single/checkpoint.safetensors" "$1/checkpoint.safetensors"; then
             echo "check_mpi: $2: the checkpoint differs from one process's"; exit 1
         fi
-        echo "check_mpi: $2: the same $(losses "$1" | tail -n +2 | wc -l) losses and checkpoint bytes as one process ($(since "$t"))"
+        echo "check_mpi: $2: the same $(losses "$1" | tail -n +2 | wc -l) losses and checkpoint" \
+             "bytes as one process ($(since "$t"))"
     }
 
     echo "check_mpi: == training: 1, 2 and 4 ranks against one process"
     t=$(date +%s)
     # shellcheck disable=SC2086  # $args are words
-    "$work/plain/simclr" train $args --threads 2 --out "$work/runs/single" >/dev/null 2>"$work/single.log" ||
-        { cat "$work/single.log"; exit 1; }
+    "$work/plain/simclr" train $args --threads 2 --out "$work/runs/single" >/dev/null \
+        2>"$work/single.log" || { cat "$work/single.log"; exit 1; }
     echo "check_mpi: one process (no MPI in the build) trained ($(since "$t"))"
     for k in 1 2 4; do
         t=$(date +%s)
@@ -213,8 +225,10 @@ PYTHON
         echo "check_mpi: the last checkpoint does not load:"; cat "$work/eval.log"; exit 1
     fi
     epoch=$(grep -ao '"epoch":"[0-9]*"' "$ckpt" | head -1 | tr -dc 0-9)
-    run_ranks 2 "$work/mpi/simclr" train --resume "$ckpt" --threads 1 --stop-after 1 >/dev/null \
-        2>"$work/kill-resume.log" || { echo "check_mpi: the resume after the kill failed:"; tail -20 "$work/kill-resume.log"; exit 1; }
+    if ! run_ranks 2 "$work/mpi/simclr" train --resume "$ckpt" --threads 1 --stop-after 1 \
+            >/dev/null 2>"$work/kill-resume.log"; then
+        echo "check_mpi: the resume after the kill failed:"; tail -20 "$work/kill-resume.log"; exit 1
+    fi
     echo "check_mpi: the checkpoint of epoch $epoch loads (simclr eval) and resumes with 2 ranks"
 fi
 echo "check_mpi: passed ($(since "$started") in all)"

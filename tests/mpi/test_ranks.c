@@ -61,7 +61,8 @@ static double lcg_value(uint64_t *state)
 
 static uint64_t seed_of(int test_case, int owner)
 {
-    return 0x9e3779b97f4a7c15u * (uint64_t)(test_case + 1) + 0xbf58476d1ce4e5b9u * (uint64_t)(owner + 1);
+    return 0x9e3779b97f4a7c15u * (uint64_t)(test_case + 1) +
+           0xbf58476d1ce4e5b9u * (uint64_t)(owner + 1);
 }
 
 static void fill_floats(float *values, size_t count, int test_case, int owner)
@@ -86,7 +87,8 @@ static float tree_float(int first, int n, size_t i, const float *cache, size_t c
 {
     if (n == 1)
         return cache[(size_t)first * count + i];
-    return tree_float(first, n / 2, i, cache, count) + tree_float(first + n / 2, n / 2, i, cache, count);
+    return tree_float(first, n / 2, i, cache, count) +
+           tree_float(first + n / 2, n / 2, i, cache, count);
 }
 
 static double tree_double(int first, int n, size_t i, const double *cache, size_t count)
@@ -113,8 +115,10 @@ static void fail(const rank_group *group, const char *what, size_t count, size_t
                  double expected)
 {
     if (failures < 10)
-        fprintf(stderr, "test_ranks: rank %d of %d: %s (count %lu): element %lu is %.17g, expected %.17g\n",
-                group->rank, group->size, what, (unsigned long)count, (unsigned long)i, got, expected);
+        fprintf(stderr,
+                "test_ranks: rank %d of %d: %s (count %lu): element %lu is %.17g, expected %.17g\n",
+                group->rank, group->size, what, (unsigned long)count, (unsigned long)i, got,
+                expected);
     failures++;
 }
 
@@ -223,8 +227,8 @@ static void check_shards(const rank_group *group, int test_case, size_t count)
         pairwise_merge_floats(levels, count, level, count);
     }
     group->sum_floats(group, levels + depth * count, count);
-    expect_float_bits(group, "8 shards: pairwise_merge_floats, then sum_floats", levels + depth * count,
-                      expected, count);
+    expect_float_bits(group, "8 shards: pairwise_merge_floats, then sum_floats",
+                      levels + depth * count, expected, count);
     free(levels);
     free(shard_inputs);
     free(expected);
@@ -291,7 +295,8 @@ static int abort_from_last_rank(const rank_group *group)
     if (group->rank == group->size - 1)
         ranks_mpi_abort(group, 3);
     group->sum_floats(group, values, 1000);
-    fprintf(stderr, "test_ranks: rank %d: the sum returned after another rank's abort\n", group->rank);
+    fprintf(stderr, "test_ranks: rank %d: the sum returned after another rank's abort\n",
+            group->rank);
     return 0; /* exit 0: the check fails */
 }
 
@@ -336,7 +341,8 @@ int main(int argc, char **argv)
     if (ranks_mpi_set_piece_bytes(&group, 24) != SIMCLR_OK ||
         ranks_mpi_set_piece_bytes(&group, 4) == SIMCLR_OK ||
         ranks_mpi_set_piece_bytes(&group, 2 * RANKS_MPI_PIECE_BYTES) == SIMCLR_OK) {
-        fprintf(stderr, "test_ranks: rank %d: ranks_mpi_set_piece_bytes took or refused the wrong sizes\n",
+        fprintf(stderr,
+                "test_ranks: rank %d: ranks_mpi_set_piece_bytes took or refused the wrong sizes\n",
                 group.rank);
         failures++;
     }
