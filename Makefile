@@ -40,6 +40,14 @@
 #                Build libsimclr.a (the program needs files); with
 #                CFLAGS=-DSIMCLR_ALLOCATOR_HEADER=... the allocator is yours (nn/memory.h).
 #                tests/check_cortex_m.sh builds it for Cortex-M4 and M33 (make check-cortex-m)
+#   MPI       0 (default): one process; the library has no MPI code and no MPI symbol
+#             1: data-parallel training over MPI (`mpirun -np K ./simclr train ...`, K a power
+#                of two): compiles with mpicc (unless CC is given: it must then find mpi.h and
+#                link MPI itself; with Open MPI, OMPI_CC=clang picks mpicc's compiler instead),
+#                defines SIMCLR_MPI=1 and adds nn/ranks_mpi.c (the rank_group over MPI) to the
+#                library. Debian: libopenmpi-dev openmpi-bin. tests/check_mpi.sh (make
+#                check-mpi) builds it in a copy of the tree and checks the same bits for 1, 2
+#                and 4 ranks
 #
 # Other targets: the program is simclr.exe with mingw-w64 (CC=x86_64-w64-mingw32-gcc; add
 # LDFLAGS=-static for a program that needs no DLL) and simclr.wasm with
@@ -60,6 +68,14 @@ WERROR   ?= 0
 SINGLE_EVAL ?= 1
 REFERENCE ?= 0
 FILES    ?= 1
+MPI      ?= 0
+
+# MPI=1 compiles and links with mpicc, unless the command line or the environment names CC.
+ifeq ($(MPI),1)
+  ifeq ($(origin CC),default)
+    CC = mpicc
+  endif
+endif
 
 # The program's file name: simclr.exe for Windows (mingw-w64), simclr.wasm for WebAssembly
 # (wasm32-wasi), simclr elsewhere; known from the compiler's target triple. The target names the
@@ -127,17 +143,36 @@ else
   FILES_FLAGS =
 endif
 
-ALL_CFLAGS  = $(WARNINGS) $(OPTIMISE) $(FLOAT_EVAL) $(OPENMP_FLAGS) $(REFERENCE_FLAGS) $(FILES_FLAGS) -I. $(CFLAGS)
+ifeq ($(MPI),1)
+  MPI_FLAGS = -DSIMCLR_MPI=1
+  # the MPI library's link flags for simclr.pc's Libs (Open MPI's mpicc tells them; others: none)
+  MPI_LINK := $(shell $(CC) --showme:link 2>/dev/null)
+  # the compiler behind mpicc (OMPI_CC may change it), so that the build stamp sees a change
+  MPI_COMPILER := $(shell $(CC) --showme:command 2>/dev/null)
+else
+  MPI_FLAGS =
+  MPI_LINK =
+  MPI_COMPILER =
+endif
+
+ALL_CFLAGS  = $(WARNINGS) $(OPTIMISE) $(FLOAT_EVAL) $(OPENMP_FLAGS) $(REFERENCE_FLAGS) $(FILES_FLAGS) $(MPI_FLAGS) -I. $(CFLAGS)
 ALL_LDFLAGS = $(OPENMP_FLAGS) $(LDFLAGS)
 LIBS        = -lm
 
-# Every .c under nn/, loss/, aug/, data/ and eval/ is part of the library. Headers named
-# *_internal.h (GEMM packing, Winograd plans, gather/scatter helpers) are the library's own
-# plumbing: used by its sources, never included by simclr.h, never installed.
+# Every .c under nn/, loss/, aug/, data/ and eval/ is part of the library, except the MPI
+# engine (nn/ranks_mpi.c and .h) outside MPI=1 builds. Headers named *_internal.h (GEMM
+# packing, Winograd plans, gather/scatter helpers) are the library's own plumbing: used by its
+# sources, never included by simclr.h, never installed.
+MPI_SOURCES      = nn/ranks_mpi.c
+MPI_HEADERS      = nn/ranks_mpi.h
 LIBRARY_SOURCES  = $(sort $(wildcard nn/*.c loss/*.c aug/*.c data/*.c eval/*.c))
 LIBRARY_HEADERS  = simclr.h $(sort $(wildcard nn/*.h loss/*.h aug/*.h data/*.h eval/*.h))
 INTERNAL_HEADERS = $(filter %_internal.h,$(LIBRARY_HEADERS))
 PUBLIC_HEADERS   = $(filter-out $(INTERNAL_HEADERS),$(LIBRARY_HEADERS))
+ifneq ($(MPI),1)
+  LIBRARY_SOURCES := $(filter-out $(MPI_SOURCES),$(LIBRARY_SOURCES))
+  PUBLIC_HEADERS  := $(filter-out $(MPI_HEADERS),$(PUBLIC_HEADERS))
+endif
 LIBRARY_OBJECTS = $(LIBRARY_SOURCES:.c=.o)
 
 TEST_SOURCES = $(wildcard tests/test_*.c)
@@ -147,7 +182,7 @@ TEST_PROGRAM = tests/run_tests
 # Every object depends on every header and on the flags: simple, and never stale.
 BUILD_STAMP = .build-flags
 
-.PHONY: all test run check-portable check-cortex-m check-sanitize check-kill check-circles check-reference \
+.PHONY: all test run check-portable check-cortex-m check-sanitize check-kill check-circles check-reference check-mpi \
         install uninstall clean fuzz fuzz-run FORCE
 
 all: $(PROGRAM) libsimclr.a
@@ -158,7 +193,7 @@ simclr: $(PROGRAM) # `make simclr` builds the program whatever its suffix
 endif
 
 $(BUILD_STAMP): FORCE
-	@echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' > $@
+	@echo '$(strip $(CC) $(MPI_COMPILER)) $(ALL_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $@ || echo '$(strip $(CC) $(MPI_COMPILER)) $(ALL_CFLAGS) $(ALL_LDFLAGS)' > $@
 
 %.o: %.c $(LIBRARY_HEADERS) $(BUILD_STAMP)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
@@ -230,6 +265,17 @@ check-sanitize:
 check-kill: $(PROGRAM)
 	bash tests/check_kill.sh
 
+# Data-parallel training over MPI (tests/check_mpi.sh; needs mpicc and mpirun: Debian's
+# libopenmpi-dev and openmpi-bin): a MPI=1 build in a copy of the tree, the engine's test
+# (tests/mpi/test_ranks.c: the same bits as the pairwise tree for 1, 2 and 4 ranks, pieces,
+# 3 ranks refused), then training with 1, 2 and 4 ranks against one process.
+check-mpi:
+	bash tests/check_mpi.sh
+
+# The engine's own test program (MPI=1 builds only; run it under mpirun).
+tests/mpi/test_ranks: tests/mpi/test_ranks.c libsimclr.a
+	$(CC) $(ALL_CFLAGS) tests/mpi/test_ranks.c libsimclr.a $(ALL_LDFLAGS) $(LIBS) -o $@
+
 # No circles: no two source files use each other's functions, directly or round a loop (read
 # from the objects' symbol tables with nm).
 check-circles: all
@@ -249,7 +295,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = gzip deflate idx pnm safetensors tar png jpeg metadata
 FUZZ_FLAGS   = -std=c99 -g -O1 -I. -fsanitize=address,undefined -fno-omit-frame-pointer
-FUZZ_SOURCES = $(LIBRARY_SOURCES) simclr.c
+FUZZ_SOURCES = $(filter-out $(MPI_SOURCES),$(LIBRARY_SOURCES)) simclr.c # the parsers: no MPI
 # The library is compiled once, instrumented for the fuzzer (fuzzer-no-link), into
 # tests/fuzz/obj/; each target is then its own entry point linked with those objects.
 FUZZ_OBJECTS = $(FUZZ_SOURCES:%.c=tests/fuzz/obj/%.o)
@@ -292,7 +338,7 @@ install: all
 	@printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include/simclr' 'libdir=$${prefix}/lib' '' \
 	    'Name: simclr' 'Description: SimCLR in portable C99 (Chen et al. 2020)' \
 	    'Version: $(shell sed -n 's/^\#define SIMCLR_VERSION "\(.*\)"/\1/p' simclr.h)' \
-	    'Cflags: -I$${includedir} $(OPENMP_FLAGS)' 'Libs: -L$${libdir} -lsimclr $(OPENMP_FLAGS) -lm' \
+	    'Cflags: -I$${includedir} $(OPENMP_FLAGS)' 'Libs: -L$${libdir} -lsimclr $(OPENMP_FLAGS) $(MPI_LINK) -lm' \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/simclr.pc
 	for h in $(PUBLIC_HEADERS); do cp $$h $(DESTDIR)$(PREFIX)/include/simclr/$$h; done
 
@@ -303,4 +349,5 @@ uninstall:
 
 clean:
 	rm -rf tests/fuzz/scratch-* tests/fuzz/obj $(FUZZ_TARGETS:%=tests/fuzz/run-%)
-	rm -f simclr simclr.exe simclr.wasm simclr_algorithm.o simclr_program.o libsimclr.a $(LIBRARY_OBJECTS) $(TEST_OBJECTS) $(TEST_PROGRAM) $(BUILD_STAMP)
+	rm -f simclr simclr.exe simclr.wasm simclr_algorithm.o simclr_program.o libsimclr.a $(LIBRARY_OBJECTS) $(MPI_SOURCES:.c=.o) $(TEST_OBJECTS) $(TEST_PROGRAM) $(BUILD_STAMP)
+	rm -f tests/mpi/test_ranks
