@@ -498,6 +498,17 @@ static int command_flags(int argc, char **argv, const settings_group *groups, si
 #define THREADS(type) \
     OPTION(type, "threads", SETTING_SIZE, threads, 1, 1024, "T", SETTINGS_THREADS_HELP)
 
+#if SIMCLR_MPI
+/* A job whose ranks could not be opened: every rank fails alike, rank 0 says why. */
+static int job_failed_to_open(rank_group *group, const simclr_error *err)
+{
+    if (group->rank == 0)
+        fprintf(stderr, "simclr: %s\n", one_line(err));
+    ranks_mpi_close(group);
+    return 1;
+}
+#endif
+
 static int failed(const simclr_error *err) /* prints a library call's failure: status 1 */
 {
     if (ranks_exchange(job_ranks))
@@ -737,7 +748,8 @@ static int run_training(simclr_training *training, const run_options *options)
     run.items_per_step = 2.0 * (double)training->model.batch;
     run.start = timer_seconds(), run.last_report = -1e9, first = model.step;
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", options->out);
-    run_files_catch_signals(); /* from here a SIGINT or SIGTERM stops the run between steps */
+    if (!ranks_exchange(job_ranks)) /* from here a SIGINT or SIGTERM stops the run between steps */
+        run_files_catch_signals(); /* (not a rank: mpirun's SIGTERM must end it even mid-exchange) */
     status = run_ended(simclr_train(&model, training, &data, &log, train_progress, &run, &err),
                        &err, &run, path, model.step);
     if (status == -1 && job_rank() != 0)
@@ -776,7 +788,7 @@ static int command_train(int argc, char **argv)
     simclr_error err;
     int status;
     if (ranks_mpi_open(&group, &argc, &argv, &err) != SIMCLR_OK)
-        return failed(&err);
+        return job_failed_to_open(&group, &err);
     job_ranks = &group;
     status = command_train_flags(argc, argv);
     if (status != 0 && ranks_exchange(&group))
@@ -1292,7 +1304,7 @@ static int bench_run(const bench_kind *kind, const void *settings, char *line, s
 #if SIMCLR_MPI
     rank_group group;
     if (ranks_mpi_open(&group, NULL, NULL, &err) != SIMCLR_OK)
-        return failed(&err);
+        return job_failed_to_open(&group, &err);
     job_ranks = model.ranks = &group;
 #endif
     if (kind->run(settings, &model, line, size, &err) != SIMCLR_OK)
