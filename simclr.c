@@ -39,9 +39,34 @@
 
 int simclr_model_create(simclr_model *model, const simclr_config *config, simclr_error *err)
 {
+    return simclr_model_create_ranks(model, config, NULL, err);
+}
+
+/* The model's data-parallel plan: n images and G/K shards on this rank. */
+static int plan_ranks(simclr_model *model, rank_group *ranks, size_t *local_shards,
+                      simclr_error *err)
+{
+    const size_t N = model->config.batch, K = ranks != NULL ? (size_t)ranks->size : 1;
+    const size_t G = model->config.shards > 1 ? model->config.shards : 1;
+    if ((G & (G - 1)) != 0 || N % G != 0)
+        return simclr_fail(err, "simclr: --shards %lu is not a power of two dividing the batch "
+                                "of %lu", (unsigned long)G, (unsigned long)N);
+    if (K == 0 || G % K != 0)
+        return simclr_fail(err, "simclr: %lu ranks do not divide the %lu shards of the batch "
+                                "(--shards): use a power of two up to %lu ranks, or more shards",
+                           (unsigned long)K, (unsigned long)G, (unsigned long)G);
+    model->ranks = ranks;
+    model->local_batch = N / K;
+    *local_shards = G / K;
+    return SIMCLR_OK;
+}
+
+int simclr_model_create_ranks(simclr_model *model, const simclr_config *config,
+                              rank_group *ranks, simclr_error *err)
+{
     const size_t N = config->batch, passes = config->views_forward == SIMCLR_VIEWS_SEPARATE ? 2 : 1;
-    const size_t per_pass = 2 * N / passes; /* views through the network at once */
-    size_t loss_floats, view_floats, p;
+    const size_t per_pass = 2 * N / passes; /* views through the head at once */
+    size_t loss_floats, view_floats, local_per_pass, local_shards = 1, p;
     memset(model, 0, sizeof *model);
     model->config = *config;
     model->config.encoder.num_classes = 0;
@@ -49,6 +74,9 @@ int simclr_model_create(simclr_model *model, const simclr_config *config, simclr
     param_store_init(&model->store);
     if (N == 0)
         return simclr_fail(err, "simclr: the batch must hold at least one image");
+    if (plan_ranks(model, ranks, &local_shards, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    local_per_pass = 2 * model->local_batch / passes; /* views through the encoder at once */
     if (resnet_plan(&model->encoder, &model->config.encoder, &model->store, "backbone.", err) !=
         SIMCLR_OK)
         goto failed;
@@ -65,20 +93,34 @@ int simclr_model_create(simclr_model *model, const simclr_config *config, simclr
         param_store_allocate(&model->store, err) != SIMCLR_OK)
         goto failed;
     param_store_init_torchvision(&model->store, config->seed);
+    if (ranks_exchange(ranks)) { /* the widest batch norm of the encoder is its last */
+        model->rank_scratch = simclr_calloc(2 * model->encoder.feature_dim, sizeof(double),
+                                            "simclr: the ranks' sums", err);
+        if (model->rank_scratch == NULL)
+            goto failed;
+        ranks->scratch = model->rank_scratch;
+        ranks->scratch_doubles = 2 * model->encoder.feature_dim;
+    }
     for (p = 0; p < passes; p++)
-        if (resnet_activations_create(&model->encoder_acts[p], &model->encoder, per_pass,
-                                      config->height, config->width, err) != SIMCLR_OK ||
+        if (resnet_activations_create_sharded(&model->encoder_acts[p], &model->encoder,
+                                              local_per_pass, config->height, config->width,
+                                              local_shards, ranks, err) != SIMCLR_OK ||
             head_activations_create(&model->head_acts[p], &model->head, per_pass, err) !=
                 SIMCLR_OK)
             goto failed;
     if (contrastive_cache_floats(N, model->config.head.out_dim, &loss_floats, err) != SIMCLR_OK ||
-        tensor_element_count(4, (const size_t[4]){2 * N, config->channels, config->height,
-                                                  config->width},
+        tensor_element_count(4, (const size_t[4]){2 * model->local_batch, config->channels,
+                                                  config->height, config->width},
                              &view_floats, err) != SIMCLR_OK)
         goto failed;
     model->loss_memory = simclr_calloc(loss_floats, sizeof(float), "simclr: loss cache", err);
     model->views = simclr_calloc(view_floats, sizeof(float), "simclr: views", err);
-    if (model->loss_memory == NULL || model->views == NULL ||
+    model->features = simclr_calloc(2 * N * model->encoder.feature_dim, sizeof(float),
+                                    "simclr: the batch's h", err);
+    model->gathered = simclr_calloc(per_pass * model->encoder.feature_dim, sizeof(float),
+                                    "simclr: the ranks' h", err);
+    if (model->loss_memory == NULL || model->views == NULL || model->features == NULL ||
+        model->gathered == NULL ||
         optimizer_create(&model->opt, &model->config.optimizer, &model->store, err) != SIMCLR_OK)
         goto failed;
     contrastive_cache_bind(&model->loss_cache, model->loss_memory, N, model->config.head.out_dim);
@@ -97,41 +139,81 @@ void simclr_model_destroy(simclr_model *model)
     }
     optimizer_destroy(&model->opt);
     online_classifier_destroy(&model->online);
+    if (model->ranks != NULL && model->ranks->scratch == model->rank_scratch) {
+        model->ranks->scratch = NULL;
+        model->ranks->scratch_doubles = 0;
+    }
+    simclr_free(model->rank_scratch);
     simclr_free(model->loss_memory);
     simclr_free(model->views);
+    simclr_free(model->features);
+    simclr_free(model->gathered);
     param_store_destroy(&model->store);
     memset(model, 0, sizeof *model);
 }
 
 /* ---- the minibatch: N images, two views each ------------------------------------------------ */
 
+static size_t model_rank(const simclr_model *model)
+{
+    return ranks_exchange(model->ranks) ? (size_t)model->ranks->rank : 0;
+}
+
+static size_t model_shard_images(const simclr_model *model) /* g = N/G */
+{
+    return model->config.batch / (model->config.shards > 1 ? model->config.shards : 1);
+}
+
+size_t simclr_view_row(const simclr_model *model, size_t j, int v)
+{
+    const size_t n = model->local_batch, g = model_shard_images(model);
+    if (model->config.views_forward == SIMCLR_VIEWS_SEPARATE)
+        return (size_t)v * n + j;
+    return j / g * 2 * g + (size_t)v * g + j % g;
+}
+
+/* The inverse for the head: the row of the whole batch's h (view 0 of every image, then view 1;
+ * within one pass for separate views) that the encoder's row i of `rank` in one pass is. */
+static size_t batch_row(const simclr_model *model, size_t rank, size_t i)
+{
+    const size_t N = model->config.batch, n = model->local_batch, g = model_shard_images(model);
+    size_t within;
+    if (model->config.views_forward == SIMCLR_VIEWS_SEPARATE)
+        return rank * n + i;
+    within = i % (2 * g);
+    return within / g * N + rank * n + i / (2 * g) * g + within % g;
+}
+
 /* What makes the two views of one image (aug_batch_each_image's callback). */
 typedef struct views_job {
     simclr_model *model;
-    const dataset *data;
     const aug_config *augment; /* for the image of `data` at its index, in `epoch` */
     size_t epoch;
 } views_job;
 
-static void two_views(void *context, size_t b, size_t index, const float *image, size_t height,
+static void two_views(void *context, size_t j, size_t index, const float *image, size_t height,
                       size_t width, float *workspace)
 {
     const views_job *job = context;
     simclr_model *model = job->model;
-    const size_t N = model->config.batch;
-    if (model->online.labels != NULL) /* for the online classifier: both views' rows */
-        model->online.labels[b] = model->online.labels[N + b] = dataset_label(job->data, index);
-    aug_two_views(model->views, N, b, image, job->data->channels, height, width, job->augment,
-                  model->config.seed, job->epoch, index, workspace);
+    const size_t view_floats = model->config.channels * model->config.height * model->config.width;
+    int v;
+    for (v = 0; v < 2; v++) { /* view v from the stream (seed, "view", epoch, index, v) */
+        rng random;
+        rng_stream(&random, model->config.seed, RNG_DOMAIN_VIEW, job->epoch, index, (uint64_t)v);
+        aug_view(model->views + simclr_view_row(model, j, v) * view_floats, image,
+                 model->config.channels, height, width, job->augment, &random, workspace);
+    }
 }
 
 int simclr_batch_of_views(simclr_model *model, aug_batch *w, const dataset *data,
                           const size_t *order, size_t step, const aug_config *augment,
                           size_t epoch, simclr_error *err)
 {
-    const size_t N = model->config.batch;
+    const size_t N = model->config.batch, n = model->local_batch;
     views_job job;
-    job.model = model, job.data = data, job.augment = augment, job.epoch = epoch;
+    size_t b;
+    job.model = model, job.augment = augment, job.epoch = epoch;
     if (order == NULL)
         order = w->order;
     if (data->channels != model->config.channels)
@@ -141,38 +223,65 @@ int simclr_batch_of_views(simclr_model *model, aug_batch *w, const dataset *data
         return simclr_fail(err, "simclr: the views are %lu pixels a side, the model takes %lux%lu",
                            (unsigned long)augment->size, (unsigned long)model->config.height,
                            (unsigned long)model->config.width);
-    if (w->batch != N || w->image_floats < (data->files ? 0 : data->channels * data->max_pixels) ||
+    if (w->batch != n || w->image_floats < (data->files ? 0 : data->channels * data->max_pixels) ||
         w->augment_floats < aug_batch_workspace_floats(augment, data->channels, data->max_height,
                                                        data->max_width, w->slots))
         return simclr_fail(err, "simclr: the views' workspace was made for another batch");
     if ((step + 1) * N > data->count || (order == w->order && data->count > w->count))
         return simclr_fail(err, "simclr: step %lu of an epoch of %lu steps", (unsigned long)step,
                            (unsigned long)(data->count / N));
-    return aug_batch_each_image(w, data, order + step * N, two_views, &job, err);
+    if (model->online.labels != NULL) /* for the online classifier: every view of the batch */
+        for (b = 0; b < N; b++)
+            model->online.labels[b] = model->online.labels[N + b] =
+                dataset_label(data, order[step * N + b]);
+    return aug_batch_each_image(w, data, order + step * N + model_rank(model) * n, two_views,
+                                &job, err);
 }
 
 /* ---- one step ------------------------------------------------------------------------------- */
+
+/* The whole batch's h of pass p into model->features: every rank's rows (gathered), each at
+ * its row of the batch. */
+static void gather_features(simclr_model *model, size_t p, size_t passes)
+{
+    const size_t F = model->encoder.feature_dim, N = model->config.batch;
+    const size_t local_rows = 2 * model->local_batch / passes;
+    const size_t K = ranks_exchange(model->ranks) ? (size_t)model->ranks->size : 1;
+    const float *all = model->encoder_acts[p].features;
+    float *pass_rows = model->features + p * (2 * N / passes) * F;
+    size_t r, i;
+    if (K > 1) {
+        model->ranks->gather_floats(model->ranks, model->gathered, all, local_rows * F);
+        all = model->gathered;
+    }
+    for (r = 0; r < K; r++)
+        for (i = 0; i < local_rows; i++)
+            memcpy(pass_rows + batch_row(model, r, i) * F, all + (r * local_rows + i) * F,
+                   F * sizeof(float));
+}
 
 float simclr_train_step(simclr_model *model, float lr)
 {
     const size_t N = model->config.batch, d = model->config.head.out_dim;
     const size_t features = model->encoder.feature_dim;
     const size_t passes = model->config.views_forward == SIMCLR_VIEWS_SEPARATE ? 2 : 1;
-    const size_t per_pass = 2 * N / passes;
+    const size_t per_pass = 2 * N / passes, local_per_pass = 2 * model->local_batch / passes;
     const size_t view_floats = model->config.channels * model->config.height * model->config.width;
     float *z0, *z1, *dz0, *dz1, loss;
-    size_t p;
+    size_t p, i;
     memset(model->store.grads, 0, model->store.param_floats * sizeof(float));
 
-    /* h = f(x̃), z = g(h): the 2N views as one batch, or view 0's N then view 1's N */
+    /* h = f(x̃) on the rank's views, gathered; z = g(h) on the whole batch's: the 2N views as
+     * one batch, or view 0's N then view 1's N */
     for (p = 0; p < passes; p++) {
-        resnet_forward(&model->encoder_acts[p], model->views + p * per_pass * view_floats,
+        resnet_forward(&model->encoder_acts[p], model->views + p * local_per_pass * view_floats,
                        &model->encoder, &model->store, 1);
-        projection_head_forward(&model->head_acts[p], model->encoder_acts[p].features,
+        gather_features(model, p, passes);
+        projection_head_forward(&model->head_acts[p], model->features + p * per_pass * features,
                                 &model->head, &model->store, 1);
     }
     if (model->config.online_classes > 0) { /* on h, behind a stop-gradient */
-        const float *h[2] = {model->encoder_acts[0].features, model->encoder_acts[1].features};
+        const float *h[2] = {model->features, model->features + N * features};
         online_classifier_step(&model->online, &model->store, h, passes);
     }
     z0 = model->head_acts[0].output;
@@ -180,13 +289,17 @@ float simclr_train_step(simclr_model *model, float lr)
     dz0 = model->head_acts[0].grad_output;
     dz1 = passes == 2 ? model->head_acts[1].grad_output : dz0 + N * d;
 
-    /* L = NT-Xent(z0, z1) (or the configured loss), then ∂L/∂z back through g and f */
+    /* L = NT-Xent(z0, z1) (or the configured loss), then ∂L/∂z back through g, and the rank's
+     * rows of ∂L/∂h back through f */
     loss = contrastive_loss_forward(&model->loss_cache, z0, z1, &model->config.loss, N, d);
     contrastive_loss_backward(dz0, dz1, &model->loss_cache, &model->config.loss, N, d);
     for (p = 0; p < passes; p++) {
         projection_head_backward(&model->head_acts[p], &model->head, &model->store);
-        memcpy(model->encoder_acts[p].grad_features, model->head_acts[p].grad_input,
-               per_pass * features * sizeof(float));
+        for (i = 0; i < local_per_pass; i++)
+            memcpy(model->encoder_acts[p].grad_features + i * features,
+                   model->head_acts[p].grad_input +
+                       batch_row(model, model_rank(model), i) * features,
+                   features * sizeof(float));
         resnet_backward(&model->encoder_acts[p], &model->encoder, &model->store);
     }
     optimizer_step(&model->opt, &model->store, lr);
@@ -243,7 +356,7 @@ int simclr_train(simclr_model *model, const simclr_training *training, const dat
         return simclr_fail(err, "simclr: the history must hold the %lu steps taken and have "
                                 "room for %lu", (unsigned long)model->step,
                            (unsigned long)(per_epoch * training->epochs));
-    if (aug_batch_create(&workspace, N, &training->augment, &images, err) !=
+    if (aug_batch_create(&workspace, model->local_batch, &training->augment, &images, err) !=
         SIMCLR_OK)
         return SIMCLR_FAILED;
     schedule = simclr_training_schedule(training, images.count);

@@ -63,6 +63,9 @@ const setting run_settings[] = {
            "with batch-norm statistics per view, as LightlySSL's examples"),
     SIZE("epochs", "epochs", epochs, 1, 1e6, "E", "epochs of the whole run"),
     SIZE("batch", "batch", model.batch, 1, 65536, "N", "images per step, 2N views"),
+    SIZE("shards", "shards", model.shards, 1, 65536, "G",
+         "the batch's sums are made per shard of N/G images and added pairwise; a power of two "
+         "dividing N: a run on any number of ranks dividing G gives the same bits"),
     CHOICE("optimizer", "optimizer", model.optimizer.kind, optimizer_names, NULL, "optimiser"),
     REAL(DOUBLE, "lr", "lr", base_lr, 1e-9, 1e3, "LR", "base learning rate, scaled by --lr-scaling"),
     CHOICE("lr-scaling", "lr_scaling", scaling, scaling_names, NULL,
@@ -219,6 +222,8 @@ int run_settings_from_metadata(simclr_training *t, const safetensors_file *file,
         if (s->key == NULL || !key_listed(keys, s->key))
             continue;
         value = safetensors_metadata_value(file, s->key);
+        if (value == NULL && strcmp(s->key, "shards") == 0)
+            value = "1"; /* files written before shards existed: the whole batch as one */
         if (value == NULL)
             return simclr_fail(err, "%s: the metadata has no '%s'", path, s->key);
         snprintf(where, sizeof where, "%s: metadata '%s'", path, s->key);
@@ -320,6 +325,7 @@ simclr_config simclr_config_default(void)
     config.optimizer.weight_decay = 5e-4f;
     config.optimizer.lars_eta = 0.001f;
     config.batch = 64;
+    config.shards = 1;
     config.channels = 3;
     config.height = config.width = 32;
     config.views_forward = SIMCLR_VIEWS_JOINT;

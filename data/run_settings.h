@@ -44,6 +44,9 @@ typedef struct simclr_config {
     size_t batch;                 /* N images per step, 2N views */
     size_t channels, height, width; /* of one view */
     simclr_views_forward views_forward;
+    size_t shards;                /* G: the batch's sums are made per shard of N/G images and
+                                     added pairwise (nn/ranks.h); any number of ranks dividing G
+                                     gives the same bits. 0 is 1 */
     size_t online_classes;        /* K of the online classifier on h (0: none); not a setting of
                                      the table: a checkpoint has one when it holds its tensors */
 } simclr_config;

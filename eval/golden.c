@@ -100,6 +100,7 @@ static int golden_batchnorm(golden_case *g, size_t B, size_t C, size_t H, size_t
     /* through float variables: a float constant may carry excess precision (C99
      * FLT_EVAL_METHOD 1 on s390x, 2 on 32-bit x87), an assigned float never does */
     const float eps = BATCHNORM_EPS, momentum = BATCHNORM_MOMENTUM;
+    memset(&shape, 0, sizeof shape); /* one process, one shard */
     golden_case_begin(g, two_d ? "batchnorm2d" : "batchnorm1d");
     golden_case_meta(g, "eps", "%.9g", (double)eps);
     golden_case_meta(g, "momentum", "%.9g", (double)momentum);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "parallel.h"
+#include "ranks.h"
 
 /* The two per-channel sums of both passes, over the B segments of S values of channel c:
  *   forward  (x_for_hat NULL):  first = Σ v,   second = Σ v²             (v = values[·])
@@ -60,42 +61,127 @@ static void channel_sums(double *first, double *second,
     }
 }
 
+/* The two sums of channel c over the batch: over the whole batch at once (shards 0 or 1), or
+ * per shard of B/shards rows, the shards' sums added by the pairwise tree (nn/ranks.h). */
+static void batch_sums(double *first, double *second, const float *values,
+                       const float *x_for_hat, float mean, float inverse_std,
+                       const batchnorm_shape *shape, size_t c)
+{
+    const size_t B = shape->batch, C = shape->channels, S = shape->spatial;
+    const size_t shards = shape->shards > 1 ? shape->shards : 1, rows = B / shards;
+    double level_first[64], level_second[64]; /* a stack of log2(shards) + 1 levels */
+    size_t k, level, l;
+    if (shards == 1) {
+        channel_sums(first, second, values, x_for_hat, mean, inverse_std, B, C, S, c);
+        return;
+    }
+    for (k = 0; k < shards; k++) {
+        const size_t at = k * rows * C * S;
+        level = pairwise_level(k);
+        channel_sums(&level_first[level], &level_second[level], values + at,
+                     x_for_hat != NULL ? x_for_hat + at : NULL, mean, inverse_std, rows, C, S,
+                     c);
+        for (l = 0; l < level; l++) {
+            level_first[level] += level_first[l];
+            level_second[level] += level_second[l];
+        }
+    }
+    level = pairwise_depth(shards);
+    *first = level_first[level];
+    *second = level_second[level];
+}
+
+/* The values a training-mode pass normalises over: n = B·S, times the ranks. */
+static size_t batch_count(const batchnorm_shape *shape)
+{
+    const size_t ranks = ranks_exchange(shape->ranks) ? (size_t)shape->ranks->size : 1;
+    return shape->batch * shape->spatial * ranks;
+}
+
+static void forward_channel(float *y, float *saved_mean, float *saved_inverse_std,
+                            const float *x, const float *weight, const float *bias,
+                            batchnorm_state *state, const batchnorm_shape *shape, size_t c,
+                            double sum, double sum_squares)
+{
+    const size_t B = shape->batch, C = shape->channels, S = shape->spatial;
+    const size_t n = batch_count(shape);
+    /* one pass for Σx and Σx² in double: var = Σx²/n − mean², exact enough in double for
+     * float inputs unless |mean| exceeds the standard deviation by ~10⁶ */
+    double mean, variance;
+    float inverse_std, scale, shift;
+    size_t b, t;
+    mean = sum / (double)n;
+    variance = sum_squares / (double)n - mean * mean;
+    if (variance < 0.0)
+        variance = 0.0;
+    inverse_std = (float)(1.0 / sqrt(variance + state->eps));
+    saved_mean[c] = (float)mean;
+    saved_inverse_std[c] = inverse_std;
+    scale = weight[c] * inverse_std;
+    shift = bias[c] - (float)mean * scale;
+    for (b = 0; b < B; b++) {
+        const float *in = x + (b * C + c) * S;
+        float *out = y + (b * C + c) * S;
+        for (t = 0; t < S; t++)
+            out[t] = in[t] * scale + shift;
+    }
+    state->running_mean[c] = (1.0f - state->momentum) * state->running_mean[c] +
+                             state->momentum * (float)mean;
+    state->running_var[c] =
+        (1.0f - state->momentum) * state->running_var[c] +
+        state->momentum * (float)(n > 1 ? variance * (double)n / (double)(n - 1) : variance);
+}
+
 void batchnorm_forward_train(float *y, float *saved_mean, float *saved_inverse_std,
                              const float *x, const float *weight, const float *bias,
                              batchnorm_state *state, const batchnorm_shape *shape)
 {
-    const size_t B = shape->batch, C = shape->channels, S = shape->spatial, n = B * S;
+    const size_t C = shape->channels;
     size_t c;
-    PARALLEL_FOR()
-    for (c = 0; c < C; c++) {
-        /* one pass for Σx and Σx² in double: var = Σx²/n − mean², exact enough in double for
-         * float inputs unless |mean| exceeds the standard deviation by ~10⁶ */
-        double sum, sum_squares, mean, variance;
-        float inverse_std, scale, shift;
-        size_t b, t;
-        channel_sums(&sum, &sum_squares, x, NULL, 0.0f, 0.0f, B, C, S, c);
-        mean = sum / (double)n;
-        variance = sum_squares / (double)n - mean * mean;
-        if (variance < 0.0)
-            variance = 0.0;
-        inverse_std = (float)(1.0 / sqrt(variance + state->eps));
-        saved_mean[c] = (float)mean;
-        saved_inverse_std[c] = inverse_std;
-        scale = weight[c] * inverse_std;
-        shift = bias[c] - (float)mean * scale;
-        for (b = 0; b < B; b++) {
-            const float *in = x + (b * C + c) * S;
-            float *out = y + (b * C + c) * S;
-            for (t = 0; t < S; t++)
-                out[t] = in[t] * scale + shift;
+    if (!ranks_exchange(shape->ranks)) {
+        PARALLEL_FOR()
+        for (c = 0; c < C; c++) {
+            double sum, sum_squares;
+            batch_sums(&sum, &sum_squares, x, NULL, 0.0f, 0.0f, shape, c);
+            forward_channel(y, saved_mean, saved_inverse_std, x, weight, bias, state, shape, c,
+                            sum, sum_squares);
         }
-        state->running_mean[c] = (1.0f - state->momentum) * state->running_mean[c] +
-                                 state->momentum * (float)mean;
-        state->running_var[c] =
-            (1.0f - state->momentum) * state->running_var[c] +
-            state->momentum * (float)(n > 1 ? variance * (double)n / (double)(n - 1) : variance);
+    } else { /* this rank's sums, every rank's added, then the same normalisation */
+        double *sums = shape->ranks->scratch; /* (C, 2) */
+        PARALLEL_FOR()
+        for (c = 0; c < C; c++)
+            batch_sums(&sums[2 * c], &sums[2 * c + 1], x, NULL, 0.0f, 0.0f, shape, c);
+        shape->ranks->sum_doubles(shape->ranks, sums, 2 * C);
+        PARALLEL_FOR()
+        for (c = 0; c < C; c++)
+            forward_channel(y, saved_mean, saved_inverse_std, x, weight, bias, state, shape, c,
+                            sums[2 * c], sums[2 * c + 1]);
     }
     *state->num_batches_tracked += 1;
+}
+
+static void backward_channel(float *dx, float *dweight, float *dbias, const float *dy,
+                             const float *x, const float *saved_mean,
+                             const float *saved_inverse_std, const float *weight,
+                             const batchnorm_shape *shape, size_t c, double sum_dy,
+                             double sum_dy_xhat)
+{
+    const size_t B = shape->batch, C = shape->channels, S = shape->spatial;
+    const size_t n = batch_count(shape);
+    const float mean = saved_mean[c], inverse_std = saved_inverse_std[c];
+    float mean_dy, mean_dy_xhat, scale;
+    size_t b, t;
+    dweight[c] += (float)sum_dy_xhat;
+    dbias[c] += (float)sum_dy;
+    mean_dy = (float)(sum_dy / (double)n);
+    mean_dy_xhat = (float)(sum_dy_xhat / (double)n);
+    scale = weight[c] * inverse_std;
+    for (b = 0; b < B; b++)
+        for (t = 0; t < S; t++) {
+            const size_t at = (b * C + c) * S + t;
+            const float x_hat = (x[at] - mean) * inverse_std;
+            dx[at] = scale * (dy[at] - mean_dy - x_hat * mean_dy_xhat);
+        }
 }
 
 void batchnorm_backward_train(float *dx, float *dweight, float *dbias, const float *dy,
@@ -103,26 +189,28 @@ void batchnorm_backward_train(float *dx, float *dweight, float *dbias, const flo
                               const float *saved_inverse_std, const float *weight,
                               const batchnorm_shape *shape)
 {
-    const size_t B = shape->batch, C = shape->channels, S = shape->spatial, n = B * S;
+    const size_t C = shape->channels;
     size_t c;
-    PARALLEL_FOR()
-    for (c = 0; c < C; c++) {
-        const float mean = saved_mean[c], inverse_std = saved_inverse_std[c];
-        double sum_dy, sum_dy_xhat;
-        float mean_dy, mean_dy_xhat, scale;
-        size_t b, t;
-        channel_sums(&sum_dy, &sum_dy_xhat, dy, x, mean, inverse_std, B, C, S, c);
-        dweight[c] += (float)sum_dy_xhat;
-        dbias[c] += (float)sum_dy;
-        mean_dy = (float)(sum_dy / (double)n);
-        mean_dy_xhat = (float)(sum_dy_xhat / (double)n);
-        scale = weight[c] * inverse_std;
-        for (b = 0; b < B; b++)
-            for (t = 0; t < S; t++) {
-                const size_t at = (b * C + c) * S + t;
-                const float x_hat = (x[at] - mean) * inverse_std;
-                dx[at] = scale * (dy[at] - mean_dy - x_hat * mean_dy_xhat);
-            }
+    if (!ranks_exchange(shape->ranks)) {
+        PARALLEL_FOR()
+        for (c = 0; c < C; c++) {
+            double sum_dy, sum_dy_xhat;
+            batch_sums(&sum_dy, &sum_dy_xhat, dy, x, saved_mean[c], saved_inverse_std[c], shape,
+                       c);
+            backward_channel(dx, dweight, dbias, dy, x, saved_mean, saved_inverse_std, weight,
+                             shape, c, sum_dy, sum_dy_xhat);
+        }
+    } else { /* dx may alias dy: every sum is taken before any dx is written */
+        double *sums = shape->ranks->scratch; /* (C, 2) */
+        PARALLEL_FOR()
+        for (c = 0; c < C; c++)
+            batch_sums(&sums[2 * c], &sums[2 * c + 1], dy, x, saved_mean[c],
+                       saved_inverse_std[c], shape, c);
+        shape->ranks->sum_doubles(shape->ranks, sums, 2 * C);
+        PARALLEL_FOR()
+        for (c = 0; c < C; c++)
+            backward_channel(dx, dweight, dbias, dy, x, saved_mean, saved_inverse_std, weight,
+                             shape, c, sums[2 * c], sums[2 * c + 1]);
     }
 }
 

@@ -17,7 +17,10 @@
  *
  * Per-channel sums are accumulated in double, in 8 interleaved lanes (position mod 8 within
  * each image's plane) added in lane order; channels run in parallel and each is reduced by one
- * thread in that fixed order, so results are the same bits for any thread count.
+ * thread in that fixed order, so results are the same bits for any thread count. With shards
+ * (below) each shard's sums are made that way and the shards' sums added by the pairwise tree
+ * of nn/ranks.h, across ranks too: n is then the count over all ranks, and the results are the
+ * same bits for any number of ranks holding the shards.
  * Gradient convention as nn/conv2d.h: dweight, dbias accumulate; dx is overwritten (and may
  * alias dy).
  */
@@ -37,6 +40,14 @@ typedef struct batchnorm_shape {
     size_t batch;    /* B */
     size_t channels; /* C */
     size_t spatial;  /* S: H·W for 2-D, 1 for 1-D */
+    /* Data-parallel training (nn/ranks.h); zero in a shape that sets only the three above:
+     * shards  0 or 1: the training-mode sums over the whole batch, as one; S_h > 1 (a power of
+     *         two dividing B): per shard of B/S_h rows, combined by the pairwise tree
+     * ranks   NULL: this process holds the whole batch; else it holds its rank's shards, and
+     *         the sums of all ranks' shards are combined (the same bits as one process with
+     *         all the shards) */
+    size_t shards;
+    const struct rank_group *ranks;
 } batchnorm_shape;
 
 typedef struct batchnorm_state {

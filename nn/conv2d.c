@@ -9,6 +9,7 @@
 
 #include "gemm_internal.h"
 #include "parallel.h"
+#include "ranks.h"
 #include "tensor.h"
 #include "winograd_internal.h"
 
@@ -50,12 +51,41 @@ int conv2d_shape_init(conv2d_shape *shape, size_t batch, size_t in_channels, siz
     if (shape->weight_chunk > batch)
         shape->weight_chunk = batch;
     shape->threads = (size_t)parallel_thread_count();
+    shape->shards = 1;
+    shape->ranks = NULL;
     if (size_multiply_checked(batch, in_channels * in_height * in_width, &check) != SIMCLR_OK ||
         size_multiply_checked(batch, out_channels * spatial, &check) != SIMCLR_OK ||
         size_multiply_checked(in_channels * kernel * kernel, shape->weight_chunk * spatial,
                               &check) != SIMCLR_OK)
         return simclr_fail(err, "conv2d: the sizes overflow size_t");
     return SIMCLR_OK;
+}
+
+int conv2d_shape_shard(conv2d_shape *shape, size_t shards, const struct rank_group *ranks,
+                       simclr_error *err)
+{
+    if (shards == 0 || (shards & (shards - 1)) != 0 || shape->batch % shards != 0)
+        return simclr_fail(err, "conv2d: %lu shards do not cut a batch of %lu in powers of two",
+                           (unsigned long)shards, (unsigned long)shape->batch);
+    shape->shards = shards;
+    shape->ranks = ranks;
+    return SIMCLR_OK;
+}
+
+/* Whether the weight gradient goes shard by shard (and across ranks). */
+static int conv2d_sharded(const conv2d_shape *s)
+{
+    return s->shards > 1 || ranks_exchange(s->ranks);
+}
+
+/* The shape of one shard: a batch of B/shards images, planned for the same threads. */
+static void conv2d_shard_part(const conv2d_shape *s, conv2d_shape *part)
+{
+    simclr_error ignored; /* the whole batch's shape was valid, so a part of it is */
+    (void)conv2d_shape_init(part, s->batch / s->shards, s->in_channels, s->in_height,
+                            s->in_width, s->out_channels, s->kernel, s->stride, s->padding,
+                            &ignored);
+    part->threads = s->threads;
 }
 
 /* The columns of one chunk: (C·k·k) × (G·Ho·Wo). */
@@ -120,7 +150,8 @@ static void conv2d_plan_workspace(const conv2d_shape *s, conv2d_workspace_plan *
                                       : s->threads * plan->slot);
 }
 
-int conv2d_workspace_floats(const conv2d_shape *s, size_t *floats, simclr_error *err)
+static int conv2d_whole_workspace_floats(const conv2d_shape *s, size_t *floats,
+                                         simclr_error *err)
 {
     conv2d_workspace_plan plan;
     double estimate;
@@ -135,6 +166,34 @@ int conv2d_workspace_floats(const conv2d_shape *s, size_t *floats, simclr_error 
         return winograd_workspace_floats(s, floats, err);
     conv2d_plan_workspace(s, &plan);
     *floats = plan.total;
+    return SIMCLR_OK;
+}
+
+/* A shard's sum: dW (O·C·k·k) then dbias (O), each level of the pairwise tree 64-byte aligned. */
+static size_t conv2d_shard_sum_floats(const conv2d_shape *s)
+{
+    return round_up_16(s->out_channels * conv2d_col_rows(s) + s->out_channels);
+}
+
+/* Sharded: a shard's workspace, then log2(shards) + 1 levels of the pairwise tree; the forward
+ * pass uses the whole batch's. */
+int conv2d_workspace_floats(const conv2d_shape *s, size_t *floats, simclr_error *err)
+{
+    conv2d_shape part;
+    size_t whole, shard, levels;
+    if (conv2d_whole_workspace_floats(s, &whole, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    *floats = whole;
+    if (!conv2d_sharded(s))
+        return SIMCLR_OK;
+    conv2d_shard_part(s, &part);
+    if (conv2d_whole_workspace_floats(&part, &shard, err) != SIMCLR_OK ||
+        size_multiply_checked(pairwise_depth(s->shards) + 1, conv2d_shard_sum_floats(s),
+                              &levels) != SIMCLR_OK ||
+        size_add_checked(round_up_16(shard), levels, &shard) != SIMCLR_OK)
+        return simclr_fail(err, "conv2d: the workspace overflows size_t");
+    if (shard > *floats)
+        *floats = shard;
     return SIMCLR_OK;
 }
 
@@ -586,8 +645,10 @@ static void conv2d_input_gradient_chunk(float *dx, const float *dy, const float 
     }
 }
 
-void conv2d_backward(float *dx, float *dweight, float *dbias, const float *dy, const float *x,
-                     const float *weight, const conv2d_shape *s, float *workspace)
+/* The backward over the whole batch at once. */
+static void conv2d_backward_whole(float *dx, float *dweight, float *dbias, const float *dy,
+                                  const float *x, const float *weight, const conv2d_shape *s,
+                                  float *workspace)
 {
 #if SIMCLR_REFERENCE
     /* the reference build: the adjoint in direct loops, for every shape */
@@ -652,4 +713,50 @@ void conv2d_backward(float *dx, float *dweight, float *dbias, const float *dy, c
     for (chunk = 0; chunk < chunks; chunk++)
         conv2d_input_gradient_chunk(dx, dy, packed_weight, s, chunk * s->chunk,
                                     region + (size_t)parallel_thread_index() * plan.slot, &plan);
+}
+
+/* The sharded backward: each shard as a batch of its own, its dW (and dbias) into a level of
+ * the pairwise tree (nn/ranks.h); the root, summed across ranks, then added to dW. The input
+ * gradient is per image, the same bits as the whole batch's. */
+static void conv2d_backward_sharded(float *dx, float *dweight, float *dbias, const float *dy,
+                                    const float *x, const float *weight, const conv2d_shape *s,
+                                    float *workspace)
+{
+    const size_t O = s->out_channels, weights = O * conv2d_col_rows(s);
+    const size_t sum = weights + (dbias != NULL ? O : 0), stride = conv2d_shard_sum_floats(s);
+    const size_t in_size = s->in_channels * s->in_height * s->in_width;
+    const size_t out_size = O * s->out_height * s->out_width;
+    conv2d_shape part;
+    size_t part_floats, images, k, i;
+    simclr_error ignored; /* sized when the whole shape was */
+    float *levels, *root;
+    conv2d_shard_part(s, &part);
+    images = part.batch;
+    (void)conv2d_whole_workspace_floats(&part, &part_floats, &ignored);
+    levels = workspace + round_up_16(part_floats);
+    for (k = 0; k < s->shards; k++) {
+        const size_t level = pairwise_level(k);
+        float *leaf = levels + level * stride;
+        memset(leaf, 0, sum * sizeof(float));
+        conv2d_backward_whole(dx != NULL ? dx + k * images * in_size : NULL, leaf,
+                        dbias != NULL ? leaf + weights : NULL, dy + k * images * out_size,
+                        x + k * images * in_size, weight, &part, workspace);
+        pairwise_merge_floats(levels, stride, level, sum);
+    }
+    root = levels + pairwise_depth(s->shards) * stride;
+    if (ranks_exchange(s->ranks))
+        s->ranks->sum_floats(s->ranks, root, sum);
+    for (i = 0; i < weights; i++)
+        dweight[i] += root[i];
+    for (i = weights; i < sum; i++)
+        dbias[i - weights] += root[i];
+}
+
+void conv2d_backward(float *dx, float *dweight, float *dbias, const float *dy, const float *x,
+                     const float *weight, const conv2d_shape *s, float *workspace)
+{
+    if (conv2d_sharded(s))
+        conv2d_backward_sharded(dx, dweight, dbias, dy, x, weight, s, workspace);
+    else
+        conv2d_backward_whole(dx, dweight, dbias, dy, x, weight, s, workspace);
 }

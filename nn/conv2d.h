@@ -53,6 +53,14 @@ typedef struct conv2d_shape {
     size_t chunk;                    /* G, images per forward / input-gradient GEMM (derived) */
     size_t weight_chunk;             /* G_w, images per weight-gradient GEMM (derived) */
     size_t threads;                  /* worker slots planned in the workspace (derived) */
+    /* Data-parallel training (nn/ranks.h), set by conv2d_shape_shard (init: 1 and NULL):
+     * shards  1: the weight gradient sums over the whole batch, chunk after chunk;
+     *         S_h > 1: per shard of B/S_h images (each as a batch of its own), the shards'
+     *         sums added by the pairwise tree, then added to dW
+     * ranks   NULL: this process holds the whole batch; else its rank's shards, and the
+     *         ranks' sums are added (the same bits as one process holding all the shards) */
+    size_t shards;
+    const struct rank_group *ranks;
 } conv2d_shape;
 
 /* Fills the shape and its derived sizes; fails on a kernel larger than the padded input, a zero
@@ -62,6 +70,11 @@ typedef struct conv2d_shape {
 int conv2d_shape_init(conv2d_shape *shape, size_t batch, size_t in_channels, size_t in_height,
                       size_t in_width, size_t out_channels, size_t kernel, size_t stride,
                       size_t padding, simclr_error *err);
+
+/* Sets the shape's shards and ranks (see above); fails unless shards is a power of two
+ * dividing the batch. Call it before sizing the workspace. */
+int conv2d_shape_shard(conv2d_shape *shape, size_t shards, const struct rank_group *ranks,
+                       simclr_error *err);
 
 /* 1 when conv2d_forward and conv2d_backward compute this shape by Winograd's minimal filtering
  * (3×3, stride 1, padding 1, at least WINOGRAD_MIN_CHANNELS = 16 input and output channels,

@@ -217,6 +217,7 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
     if (conv2d_shape_init(stem, B, net->config.in_channels, acts->height, acts->width,
                           channels, net->conv1.kernel, net->conv1.stride, net->conv1.padding,
                           err) != SIMCLR_OK ||
+        conv2d_shape_shard(stem, acts->shards, acts->ranks, err) != SIMCLR_OK ||
         conv2d_workspace_floats(stem, &floats, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
     track_max(&workspace, floats);
@@ -225,6 +226,8 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
     acts->stem_bn_shape.batch = B;
     acts->stem_bn_shape.channels = channels;
     acts->stem_bn_shape.spatial = height * width;
+    acts->stem_bn_shape.shards = acts->shards;
+    acts->stem_bn_shape.ranks = acts->ranks;
     acts->stem_conv_out = take(cursor, B * channels * height * width);
     acts->stem_bn_out = take(cursor, B * channels * height * width);
     acts->stem_mean = take(cursor, channels);
@@ -249,6 +252,8 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
             if (conv2d_shape_init(&buffers->conv_shape[i], B, conv->in_channels, height, width,
                                   conv->out_channels, conv->kernel, conv->stride, conv->padding,
                                   err) != SIMCLR_OK ||
+                conv2d_shape_shard(&buffers->conv_shape[i], acts->shards, acts->ranks, err) !=
+                    SIMCLR_OK ||
                 conv2d_workspace_floats(&buffers->conv_shape[i], &floats, err) != SIMCLR_OK)
                 return SIMCLR_FAILED;
             track_max(&workspace, floats);
@@ -258,6 +263,8 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
             buffers->bn_shape[i].batch = B;
             buffers->bn_shape[i].channels = channels;
             buffers->bn_shape[i].spatial = height * width;
+            buffers->bn_shape[i].shards = acts->shards;
+            buffers->bn_shape[i].ranks = acts->ranks;
             buffers->conv_out[i] = take(cursor, B * channels * height * width);
             buffers->bn_out[i] = take(cursor, B * channels * height * width);
             buffers->mean[i] = take(cursor, channels);
@@ -268,6 +275,8 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
             const conv_layer *conv = &block->down_conv;
             if (conv2d_shape_init(&buffers->down_shape, B, conv->in_channels, in_height, in_width,
                                   conv->out_channels, 1, conv->stride, 0, err) != SIMCLR_OK ||
+                conv2d_shape_shard(&buffers->down_shape, acts->shards, acts->ranks, err) !=
+                    SIMCLR_OK ||
                 conv2d_workspace_floats(&buffers->down_shape, &floats, err) != SIMCLR_OK)
                 return SIMCLR_FAILED;
             track_max(&workspace, floats);
@@ -303,13 +312,16 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
 }
 
 static int create(resnet_activations *acts, const resnet *net, size_t batch, size_t height,
-                  size_t width, int inference, simclr_error *err)
+                  size_t width, int inference, size_t shards, const rank_group *ranks,
+                  simclr_error *err)
 {
     arena_cursor cursor = {NULL, 0, 0};
     memset(acts, 0, sizeof *acts);
     if (batch == 0)
         return simclr_fail(err, "resnet: the batch must hold at least one image");
     acts->batch = batch;
+    acts->shards = shards;
+    acts->ranks = ranks;
     acts->inference = inference;
     acts->height = height;
     acts->width = width;
@@ -336,14 +348,21 @@ static int create(resnet_activations *acts, const resnet *net, size_t batch, siz
 int resnet_activations_create(resnet_activations *acts, const resnet *net, size_t batch,
                               size_t height, size_t width, simclr_error *err)
 {
-    return create(acts, net, batch, height, width, 0, err);
+    return create(acts, net, batch, height, width, 0, 1, NULL, err);
+}
+
+int resnet_activations_create_sharded(resnet_activations *acts, const resnet *net, size_t batch,
+                                      size_t height, size_t width, size_t shards,
+                                      const rank_group *ranks, simclr_error *err)
+{
+    return create(acts, net, batch, height, width, 0, shards, ranks, err);
 }
 
 int resnet_activations_create_inference(resnet_activations *acts, const resnet *net,
                                         size_t batch, size_t height, size_t width,
                                         simclr_error *err)
 {
-    return create(acts, net, batch, height, width, 1, err);
+    return create(acts, net, batch, height, width, 1, 1, NULL, err);
 }
 
 void resnet_activations_destroy(resnet_activations *acts)

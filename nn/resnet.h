@@ -41,6 +41,7 @@
 #include "error.h"
 #include "params.h"
 #include "pool.h"
+#include "ranks.h"
 
 #define RESNET_MAX_BLOCKS 16
 
@@ -117,6 +118,8 @@ typedef struct resnet_activations {
     size_t arena_floats;
     const float *input;                   /* x of the last forward pass */
     int inference;                        /* made without gradient buffers */
+    size_t shards;                        /* the batch's shards and ranks (nn/ranks.h) */
+    const rank_group *ranks;
 } resnet_activations;
 
 /* "resnet18" / "resnet34" / "resnet50" and "imagenet" / "cifar" <-> enums. */
@@ -133,6 +136,15 @@ int resnet_plan(resnet *net, const resnet_config *config, param_store *store, co
 /* Plans and allocates the activations for batches of up to `batch` images of height × width. */
 int resnet_activations_create(resnet_activations *acts, const resnet *net, size_t batch,
                               size_t height, size_t width, simclr_error *err);
+
+/* The same for data-parallel training (nn/ranks.h): the batch is this rank's `shards` shards
+ * (a power of two dividing it), and every sum over the batch in the training-mode passes (the
+ * convolutions' weight gradients, the batch norms' statistics and their gradients' sums) is
+ * made shard by shard and added by the pairwise tree, across `ranks` when not NULL. shards 1
+ * and ranks NULL is resnet_activations_create. */
+int resnet_activations_create_sharded(resnet_activations *acts, const resnet *net, size_t batch,
+                                      size_t height, size_t width, size_t shards,
+                                      const rank_group *ranks, simclr_error *err);
 
 /* The same for the forward pass alone (evaluation mode: resnet_forward with training 0): no
  * gradient buffers; resnet_backward must not be called on them. */
