@@ -109,6 +109,7 @@ int golden_batchnorm_distributed(golden_case *g, size_t K, size_t B, size_t C, s
     golden_case_fill(g, dy, n, -1.0f, 1.0f, 5);
     memcpy(rm_out, rm, C * sizeof(float));
     memcpy(rv_out, rv, C * sizeof(float));
+    memset(&shape, 0, sizeof shape);
     shape.batch = B;
     shape.channels = C;
     shape.spatial = S;
