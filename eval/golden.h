@@ -67,8 +67,8 @@ typedef int (*golden_train_writer)(golden_case *g, golden_train_kind kind, void 
 /* Writes every case into the existing directory `dir`, and dir/README.txt. ops, when not NULL,
  * is a comma-separated list of the ops to write (conv2d, batchnorm2d, batchnorm1d, linear,
  * relu, maxpool2d, avgpool, ntxent, brightness, contrast, saturation, hue, grayscale, hflip,
- * resized_crop, gaussian_blur, resnet, train_step, rng, init, view, train_steps, end_to_end,
- * ntxent_distributed, batchnorm_distributed);
+ * resized_crop, gaussian_blur, resnet, train_step, ntxent_distributed, batchnorm_distributed,
+ * rng, init, view, train_steps, end_to_end);
  * the cases written are the same bits as in the full set. train NULL leaves the cases that
  * train a model out. progress, when not NULL, is called with each file written. */
 int golden_write_all(const char *dir, const char *ops, golden_train_writer train,

@@ -20,11 +20,14 @@ parameters drawn again from its stream and compared with those recorded, the vie
 by torchvision from those parameters, the initial weights drawn again from the seed, several
 steps of SGD (torch.optim.SGD) and of LARS (written out below), each step from our state
 before it, and the end-to-end case from the images and the seed alone (its views and initial
-state ours only for comparison). The cases that train a network (train_step, train_steps,
-end_to_end) are recomputed in float64, the exact result, and again by PyTorch in float32: a
-float32 step (ours or PyTorch's) misses the exact one by ~5e-5, more on a tensor whose sums
-cancel, so each such tensor of ours passes within the tolerance below or within 4x PyTorch's
-own float32 error (2 bits), whichever is larger.
+state ours only for comparison). The data-parallel cases (ntxent_distributed,
+batchnorm_distributed) simulate their K ranks with plain tensors: each rank's NT-Xent over its
+own anchors against the gathered rows, by autograd, and SyncBatchNorm's per-rank sums added
+over the ranks; each also against the whole batch computed at once. The cases that train a
+network (train_step, train_steps, end_to_end) are recomputed in float64, the exact result, and
+again by PyTorch in float32: a float32 step (ours or PyTorch's) misses the exact one by ~5e-5,
+more on a tensor whose sums cancel, so each such tensor of ours passes within the tolerance
+below or within 4x PyTorch's own float32 error (2 bits), whichever is larger.
 Tolerances (exit status 1 on any case beyond them, or on a missing op):
     forward values 1e-5 relative, whole networks 1e-4 relative, gradients 1e-4 relative,
     augmentation outputs 1e-5 absolute, integers drawn from the streams (u32, randint, crop
