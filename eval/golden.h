@@ -13,9 +13,10 @@
  * norm's running variance, NT-Xent's normalisation, the colour and blur formulas, the
  * optimiser's momentum and weight decay). Gradients are of the scalar
  * L = Σ y·dy (so dx = ∂L/∂x with dy the upstream gradient), except ntxent, ntxent_distributed
- * and train_step, whose gradients are of the loss itself. Inputs come from rng_stream(2020, "data", case, tensor, 0):
- * the files are the same bits for any thread count and with OpenMP off (the fast profile and
- * PORTABLE=1 differ in the last bits, as fused multiply-adds round once).
+ * and train_step, whose gradients are of the loss itself. Inputs come from
+ * rng_stream(2020, "data", case, tensor, 0): the files are the same bits for any thread count
+ * and with OpenMP off (the fast profile and PORTABLE=1 differ in the last bits, as fused
+ * multiply-adds round once).
  *
  * The cases (DIR/README.txt lists them with their parameters):
  *   conv2d        7 shapes: odd sizes, stride 1 and 2, padding 0..3, kernels 1, 3, 5, 7, batch 1

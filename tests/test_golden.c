@@ -298,7 +298,8 @@ Test(golden, distributed_cases_agree_with_the_whole_batch, .timeout = HANG_GUARD
         } else { /* batch norm: x (B, C, S) */
             const safetensors_tensor *shape = safetensors_find(&file, "x");
             float *x = case_tensor(&file, "x", &n), *dy = case_tensor(&file, "dy", &n);
-            float *mean = case_tensor(&file, "mean", &n), *invstd = case_tensor(&file, "invstd", &n);
+            float *mean = case_tensor(&file, "mean", &n);
+            float *invstd = case_tensor(&file, "invstd", &n);
             float *dbias = case_tensor(&file, "dbias", &n);
             float *rm = case_tensor(&file, "running_mean", &n);
             float *rm_out = case_tensor(&file, "running_mean_out", &n);
