@@ -447,6 +447,20 @@ int simclr_checkpoint_restore(simclr_model *model, const safetensors_file *file,
 
 #define PATH_CAPACITY 4096
 
+#if SIMCLR_MPI
+#include "nn/ranks_mpi.h"
+#endif
+
+/* `simclr train` under mpirun (a build with MPI=1): this process's rank of the job. Rank 0
+ * prints the progress and the results and writes the run's files; every rank prints its own
+ * failures, naming itself, and a failure on any rank ends the whole job (ranks_mpi_abort). */
+static rank_group *job_ranks; /* NULL: one process */
+
+static int job_rank(void)
+{
+    return ranks_exchange(job_ranks) ? job_ranks->rank : 0;
+}
+
 /* ---- flags from tables ---------------------------------------------------------------------- */
 
 static const char *one_line(const simclr_error *err) /* control characters (file names) escaped */
@@ -486,7 +500,10 @@ static int command_flags(int argc, char **argv, const settings_group *groups, si
 
 static int failed(const simclr_error *err) /* prints a library call's failure: status 1 */
 {
-    fprintf(stderr, "simclr: %s\n", one_line(err));
+    if (ranks_exchange(job_ranks))
+        fprintf(stderr, "simclr: rank %d: %s\n", job_rank(), one_line(err));
+    else
+        fprintf(stderr, "simclr: %s\n", one_line(err));
     return 1;
 }
 
@@ -593,11 +610,15 @@ static int run_ended(int status, const simclr_error *err, const command_run *run
                      const char *checkpoint, size_t step)
 {
     const char *last = file_is_present(checkpoint) ? checkpoint : "none written";
-    if (status != SIMCLR_OK)
+    if (status != SIMCLR_OK && ranks_exchange(job_ranks))
+        fprintf(stderr, "simclr: rank %d: %s; stopping (last checkpoint: %s)\n", job_rank(),
+                one_line(err), last);
+    else if (status != SIMCLR_OK)
         fprintf(stderr, "simclr: %s; stopping (last checkpoint: %s)\n", one_line(err), last);
     else if (!run->failed && run_files_signal_caught() != 0) {
-        fprintf(stderr, "simclr: stopped by signal %d at step %lu (last checkpoint: %s)\n",
-                run_files_signal_caught(), (unsigned long)step, last);
+        if (job_rank() == 0)
+            fprintf(stderr, "simclr: stopped by signal %d at step %lu (last checkpoint: %s)\n",
+                    run_files_signal_caught(), (unsigned long)step, last);
         return 128 + run_files_signal_caught();
     }
     return status != SIMCLR_OK || run->failed ? 1 : -1;
@@ -619,6 +640,12 @@ static int train_progress(const simclr_progress *p, simclr_model *model,
     command_run *run = context;
     char path[PATH_CAPACITY + 32], online[40] = "";
     simclr_error err;
+    if (job_rank() != 0) { /* rank 0 prints and writes; every rank stops where it does */
+        if (!p->epoch_done)
+            return run_files_signal_caught() != 0;
+        run->epochs_run++;
+        return run->epochs_run == run->options->stop_after || run_files_signal_caught() != 0;
+    }
     if (log->accuracy != NULL) { /* the online classifier's top-1 over this epoch's views */
         double sum = 0.0;
         size_t i;
@@ -648,9 +675,10 @@ static int run_training(simclr_training *training, const run_options *options)
     long stale;
     int status = 1;
     memset(&log, 0, sizeof log), memset(&data, 0, sizeof data), memset(&model, 0, sizeof model);
-    if (run_files_start(options->out, lock, sizeof lock, &stale, &err) != SIMCLR_OK)
+    if (job_rank() == 0 && run_files_start(options->out, lock, sizeof lock, &stale, &err) !=
+                               SIMCLR_OK)
         return failed(&err); /* the folder made, locked and checked writable: data/run_files.h */
-    if (stale != 0)
+    if (job_rank() == 0 && stale != 0)
         fprintf(stderr, "simclr: %s: took over the lock of process %ld (no longer running)\n",
                 options->out, stale);
     if (dataset_open(&data, training->data, 1, training->model.seed, &err) != SIMCLR_OK)
@@ -668,7 +696,7 @@ static int run_training(simclr_training *training, const run_options *options)
         simclr_fail(&err, "--online-classifier: %s has no classes to learn", training->data);
         goto failure;
     }
-    if (simclr_model_create(&model, &training->model, &err) != SIMCLR_OK)
+    if (simclr_model_create_ranks(&model, &training->model, job_ranks, &err) != SIMCLR_OK)
         goto failure;
     training->model = model.config; /* with the defaults resolved, as the checkpoint records */
     if (training_log_create(&log, per_epoch * training->epochs, &err) != SIMCLR_OK ||
@@ -682,20 +710,28 @@ static int run_training(simclr_training *training, const run_options *options)
         safetensors_free(&file);
         if (restored != SIMCLR_OK)
             goto failure;
-        fprintf(stderr, "simclr: resuming %s at step %lu\n", options->resume,
-                (unsigned long)model.step); /* simclr_train checks it is a whole epoch */
+        if (job_rank() == 0)
+            fprintf(stderr, "simclr: resuming %s at step %lu\n", options->resume,
+                    (unsigned long)model.step); /* simclr_train checks it is a whole epoch */
     }
-    report_skipped(&data);
-    fprintf(stderr, "simclr: %s (%s stem, width %g) + %lu-layer head on %s: %lu images of "
-                    "%lux%s%lux%lu, %lu steps of %lu per epoch, from step %lu of %lu, %d thread(s)\n",
-            resnet_arch_name(training->model.encoder.arch),
-            resnet_stem_name(training->model.encoder.stem), training->model.encoder.width,
-            (unsigned long)training->model.head.num_layers, training->data, (unsigned long)images,
-            (unsigned long)data.channels, data.height == 0 ? "(up to) " : "",
-            (unsigned long)data.max_height, (unsigned long)data.max_width,
-            (unsigned long)per_epoch, (unsigned long)training->model.batch,
-            (unsigned long)model.step, (unsigned long)(per_epoch * training->epochs),
-            parallel_thread_count());
+    if (job_rank() == 0)
+        report_skipped(&data);
+    if (ranks_exchange(job_ranks) && job_rank() == 0)
+        fprintf(stderr, "simclr: %d ranks, %lu images and %lu of the %lu shards each\n",
+                job_ranks->size, (unsigned long)model.local_batch,
+                (unsigned long)(model.config.shards / (size_t)job_ranks->size),
+                (unsigned long)model.config.shards);
+    if (job_rank() == 0)
+        fprintf(stderr, "simclr: %s (%s stem, width %g) + %lu-layer head on %s: %lu images of "
+                        "%lux%s%lux%lu, %lu steps of %lu per epoch, from step %lu of %lu, %d thread(s)\n",
+                resnet_arch_name(training->model.encoder.arch),
+                resnet_stem_name(training->model.encoder.stem), training->model.encoder.width,
+                (unsigned long)training->model.head.num_layers, training->data, (unsigned long)images,
+                (unsigned long)data.channels, data.height == 0 ? "(up to) " : "",
+                (unsigned long)data.max_height, (unsigned long)data.max_width,
+                (unsigned long)per_epoch, (unsigned long)training->model.batch,
+                (unsigned long)model.step, (unsigned long)(per_epoch * training->epochs),
+                parallel_thread_count());
     memset(&run, 0, sizeof run);
     run.options = options, run.settings = training, run.unit = "views";
     run.items_per_step = 2.0 * (double)training->model.batch;
@@ -704,6 +740,8 @@ static int run_training(simclr_training *training, const run_options *options)
     run_files_catch_signals(); /* from here a SIGINT or SIGTERM stops the run between steps */
     status = run_ended(simclr_train(&model, training, &data, &log, train_progress, &run, &err),
                        &err, &run, path, model.step);
+    if (status == -1 && job_rank() != 0)
+        status = 0;
     if (status == -1) {
         const double elapsed = timer_seconds() - run.start;
         printf("trained %s for %lu of %lu epochs (%lu steps this run, %lu in all): final "
@@ -729,7 +767,29 @@ done:
 
 /* The settings of a new run: the preset (named, or following from the data), every flag on top
  * of it, then the defaults that follow from other settings. Or those of the run resumed. */
+static int command_train_flags(int argc, char **argv);
+
 static int command_train(int argc, char **argv)
+{
+#if SIMCLR_MPI /* every process of the job runs this; see job_ranks */
+    rank_group group;
+    simclr_error err;
+    int status;
+    if (ranks_mpi_open(&group, &argc, &argv, &err) != SIMCLR_OK)
+        return failed(&err);
+    job_ranks = &group;
+    status = command_train_flags(argc, argv);
+    if (status != 0 && ranks_exchange(&group))
+        ranks_mpi_abort(&group, status); /* the other ranks may wait in an exchange */
+    job_ranks = NULL;
+    ranks_mpi_close(&group);
+    return status;
+#else
+    return command_train_flags(argc, argv);
+#endif
+}
+
+static int command_train_flags(int argc, char **argv)
 {
     simclr_training training = simclr_training_default();
     run_options options;
@@ -1054,7 +1114,8 @@ static const char golden_usage[] =
 /* The model's functions, for the reference cases that train one (eval/golden_train.h) and
  * for simclr bench step (eval/bench.h). */
 static const golden_simclr golden_model = {simclr_model_create, simclr_model_destroy,
-                                           simclr_batch_of_views, simclr_train_step};
+                                           simclr_batch_of_views, simclr_train_step,
+                                           simclr_model_create_ranks, NULL};
 
 static void golden_progress(const char *path) { fprintf(stderr, "simclr: wrote %s\n", path); }
 
@@ -1221,6 +1282,32 @@ static int command_predict(int argc, char **argv)
 
 /* ---- simclr bench --------------------------------------------------------------------------- */
 
+/* Runs a benchmark and prints its line; under mpirun (MPI=1 builds), every rank runs it on
+ * the job's ranks and rank 0 prints. */
+static int bench_run(const bench_kind *kind, const void *settings, char *line, size_t size)
+{
+    golden_simclr model = golden_model;
+    simclr_error err;
+    int status = 0;
+#if SIMCLR_MPI
+    rank_group group;
+    if (ranks_mpi_open(&group, NULL, NULL, &err) != SIMCLR_OK)
+        return failed(&err);
+    job_ranks = model.ranks = &group;
+#endif
+    if (kind->run(settings, &model, line, size, &err) != SIMCLR_OK)
+        status = failed(&err) + 1; /* mostly settings that do not fit together */
+    else if (job_rank() == 0)
+        printf("%s\n", line);
+#if SIMCLR_MPI
+    if (status != 0 && ranks_exchange(&group))
+        ranks_mpi_abort(&group, status);
+    job_ranks = NULL;
+    ranks_mpi_close(&group);
+#endif
+    return status;
+}
+
 static int command_bench(int argc, char **argv)
 {
     union { /* a benchmark's settings struct, suitably aligned */
@@ -1231,7 +1318,6 @@ static int command_bench(int argc, char **argv)
     } settings;
     char line[1024], usage[2048], command[32];
     settings_group group;
-    simclr_error err;
     size_t k;
     int status;
     for (k = 0; k < bench_kind_count; k++) {
@@ -1247,10 +1333,7 @@ static int command_bench(int argc, char **argv)
         snprintf(command, sizeof command, "bench %s", kind->name);
         if ((status = command_flags(argc - 1, argv + 1, &group, 1, command, usage)) >= 0)
             return status;
-        if (kind->run(&settings, &golden_model, line, sizeof line, &err) != SIMCLR_OK)
-            return failed(&err) + 1; /* mostly settings that do not fit together */
-        printf("%s\n", line);
-        return 0;
+        return bench_run(kind, &settings, line, sizeof line);
     }
     status = argc >= 1 && (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0);
     if (argc >= 1 && !status)

@@ -444,6 +444,8 @@ static const setting step_table[] = {
     {"stem", NULL, SETTING_CHOICE, offsetof(step_settings, config.encoder.stem), 0, 0,
      run_settings_stem_names, run_settings_stem_values, 0, NULL, "the ResNet stem"},
     STEP("batch", SETTING_SIZE, config.batch, 1, 65536, "N", "images per step, 2N views"),
+    STEP("shards", SETTING_SIZE, config.shards, 1, 65536, "G",
+         "the batch's sums per shard of N/G images (under mpirun: the ranks divide G)"),
     STEP("threads", SETTING_SIZE, threads, 1, 1024, "T", "OpenMP threads (default: all)"),
     STEP("size", SETTING_SIZE, config.height, 8, 4096, "P", "view side in pixels"),
     STEP("channels", SETTING_SIZE, config.channels, 1, 64, "C", "view channels"),
@@ -473,11 +475,12 @@ static int step_run(const void *settings, const void *model, char *line, size_t 
         return simclr_fail(err, "bench step: the model's functions are missing");
     parallel_set_thread_count((int)s.threads);
     s.config.width = s.config.height;
-    if (ops->model_create(&m, &s.config, err) != SIMCLR_OK)
+    if ((ops->ranks != NULL ? ops->model_create_ranks(&m, &s.config, ops->ranks, err)
+                            : ops->model_create(&m, &s.config, err)) != SIMCLR_OK)
         return SIMCLR_FAILED;
     rng_stream(&random, 0, RNG_DOMAIN_DATA, 1, 0, 0);
-    for (i = 0; i < 2 * s.config.batch * s.config.channels * s.config.height * s.config.width;
-         i++)
+    for (i = 0; i < 2 * m.local_batch * s.config.channels * s.config.height * s.config.width;
+         i++) /* the rank's views (all of them in one process) */
         m.views[i] = rng_uniform(&random);
     for (k = 0; k < s.steps + 2; k++) { /* two untimed warm-up steps, as the PyTorch peer */
         const double start = timer_seconds();
@@ -487,10 +490,12 @@ static int step_run(const void *settings, const void *model, char *line, size_t 
                 times[k < 2 ? 0 : k - 2]);
     }
     median = bench_median(times, s.steps);
-    snprintf(line, size, "simclr-c %s/%s width=%g batch=%lu threads=%d step_s=%.3f "
-             "views_per_s=%.1f peak_rss_mib=%.0f", resnet_arch_name(s.config.encoder.arch),
-             resnet_stem_name(s.config.encoder.stem), s.config.encoder.width,
-             (unsigned long)s.config.batch, parallel_thread_count(), median,
+    snprintf(line, size, "simclr-c %s/%s width=%g batch=%lu shards=%lu ranks=%d threads=%d "
+             "step_s=%.3f views_per_s=%.1f peak_rss_mib=%.0f",
+             resnet_arch_name(s.config.encoder.arch), resnet_stem_name(s.config.encoder.stem),
+             s.config.encoder.width, (unsigned long)s.config.batch,
+             (unsigned long)(s.config.shards > 1 ? s.config.shards : 1),
+             ops->ranks != NULL ? ops->ranks->size : 1, parallel_thread_count(), median,
              2.0 * (double)s.config.batch / median, timer_peak_memory_mib());
     ops->model_destroy(&m);
     return SIMCLR_OK;

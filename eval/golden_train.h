@@ -28,11 +28,13 @@
 #include "../aug/pipeline.h"
 #include "../data/dataset.h"
 #include "../data/run_settings.h"
+#include "../nn/ranks.h"
 #include "golden.h"
 
 struct simclr_model;
 
-/* simclr_model_create, simclr_model_destroy, simclr_batch_of_views and simclr_train_step. */
+/* simclr_model_create, simclr_model_destroy, simclr_batch_of_views and simclr_train_step;
+ * for `bench step` under mpirun, simclr_model_create_ranks and the job's ranks (else NULL). */
 typedef struct golden_simclr {
     int (*model_create)(struct simclr_model *model, const simclr_config *config,
                         simclr_error *err);
@@ -41,6 +43,9 @@ typedef struct golden_simclr {
                           const size_t *order, size_t step, const aug_config *augment,
                           size_t epoch, simclr_error *err);
     float (*train_step)(struct simclr_model *model, float lr);
+    int (*model_create_ranks)(struct simclr_model *model, const simclr_config *config,
+                              rank_group *ranks, simclr_error *err);
+    rank_group *ranks;
 } golden_simclr;
 
 /* Views re-drawn at most this many times per case before the writer gives up (a three-step

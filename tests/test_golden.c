@@ -23,7 +23,8 @@
 Test(golden, every_training_case_keeps_the_stated_relu_margin, .timeout = HANG_GUARD_SECONDS)
 {
     static const golden_simclr model = {simclr_model_create, simclr_model_destroy,
-                                        simclr_batch_of_views, simclr_train_step};
+                                        simclr_batch_of_views, simclr_train_step,
+                                        simclr_model_create_ranks, NULL};
     static const char *const names[7] = {
         "train_step_resnet18_w0.0625_cifar_n4_8x8",
         "train_step_resnet18_w0.0625_cifar_n6_8x8_separate",

@@ -308,7 +308,7 @@ static void check_batchnorm(size_t B, size_t C, size_t S, int eval, unsigned lon
     float *mean = malloc(C * sizeof(float)), *inverse_std = malloc(C * sizeof(float));
     int64_t tracked = 0;
     batchnorm_state state = {running_mean, running_var, &tracked, 0.1f, 1e-5f};
-    batchnorm_shape shape = {B, C, S, 0, NULL}; /* one shard, one process */
+    batchnorm_shape shape = {B, C, S, 1, NULL};
     bn_context t = {B, C, S, eval, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     char what[96];
     sprintf(what, "batchnorm %s B=%zu C=%zu S=%zu", eval ? "eval" : "train", B, C, S);
@@ -354,7 +354,7 @@ Test(batchnorm, running_statistics_after_two_steps)
     double want_mean[3], want_var[3];
     int64_t tracked = 0;
     batchnorm_state state = {running_mean, running_var, &tracked, 0.1f, 1e-5f};
-    batchnorm_shape shape = {B, C, S, 0, NULL}; /* one shard, one process */
+    batchnorm_shape shape = {B, C, S, 1, NULL};
     size_t c, b, s;
     test_fill_uniform(x1, 24, -1, 2, 250);
     test_fill_uniform(x2, 24, -3, 1, 251);
