@@ -28,6 +28,7 @@
 #include "../nn/pool.h"
 #include "../nn/resnet.h"
 #include "../nn/rng.h"
+#include "golden_distributed.h"
 #include "golden_margin.h"
 #include "golden_streams.h"
 
@@ -482,7 +483,8 @@ static int golden_resnet(golden_case *g, resnet_stem stem, size_t side)
 static const char *const golden_op_names[] = {
     "conv2d", "batchnorm2d", "batchnorm1d", "linear", "relu", "maxpool2d", "avgpool", "ntxent",
     "brightness", "contrast", "saturation", "hue", "grayscale", "hflip", "resized_crop",
-    "gaussian_blur", "resnet", "train_step", "rng", "init", "view", "train_steps", "end_to_end"};
+    "gaussian_blur", "resnet", "train_step", "ntxent_distributed", "batchnorm_distributed", "rng",
+    "init", "view", "train_steps", "end_to_end"};
 
 static size_t count_char(const char *text, char c)
 {
@@ -584,8 +586,9 @@ int golden_emit_all(const char *ops, golden_train_writer train, void *context,
             "- float32, row-major, PyTorch layouts: activations (N, C, H, W), conv weights\n"
             "  (O, C, kh, kw), linear weights (out, in); images (C, H, W) with values in [0, 1].\n"
             "- Gradients are of the scalar L = sum(y * dy) with the stored dy, so dx, dweight\n"
-            "  and dbias are the op's backward pass for the upstream gradient dy. ntxent and\n"
-            "  train_step: the gradients (and the step) are of the loss itself.\n"
+            "  and dbias are the op's backward pass for the upstream gradient dy. ntxent,\n"
+            "  ntxent_distributed and train_step: the gradients (and the step) are of the loss\n"
+            "  itself.\n"
             "- The inputs are stored in the files; nothing needs regenerating. They were drawn\n"
             "  as uniform(low, high) values in storage order, input t of case c (inputs\n"
             "  numbered from 0 in the op's argument order, dy last; the cases of the full set\n"
@@ -724,6 +727,7 @@ int golden_emit_all(const char *ops, golden_train_writer train, void *context,
             "continuous in every ReLU input, so a flipped branch there moves the output by no\n"
             "more than the rounding that flipped it.\n");
     golden_streams_readme(g);
+    golden_distributed_readme(g);
     golden_readme(g, "\nCases:\n\n");
     /* A case left out still takes its number, so the others keep their input streams. */
 #define RUN(op, call)                                  \
@@ -784,6 +788,15 @@ int golden_emit_all(const char *ops, golden_train_writer train, void *context,
     RUN("conv2d", golden_conv2d(g, 2, 16, 9, 10, 17, 3, 1, 1));
     /* the training step with the views as two batches of N (LightlySSL's examples) */
     RUN("train_step", write_train(g, train, GOLDEN_TRAIN_STEP_SEPARATE, context));
+    /* data-parallel training, K ranks simulated in one process: here, before the ops below
+     * that write several cases each (and view a number of them that depends on the machine),
+     * so that their case numbers, hence their inputs, are the same for any selection; the
+     * cases below draw nothing from their numbers */
+    RUN("ntxent_distributed", golden_ntxent_distributed(g, 2, 8, 16, 0.5f));
+    RUN("ntxent_distributed", golden_ntxent_distributed(g, 4, 8, 16, 0.5f));
+    RUN("batchnorm_distributed", golden_batchnorm_distributed(g, 2, 4, 3, 5, 5));
+    RUN("batchnorm_distributed", golden_batchnorm_distributed(g, 4, 8, 3, 4, 6));
+    RUN("batchnorm_distributed", golden_batchnorm_distributed(g, 4, 8, 6, 0, 0));
     /* the second edition: streams, views, several steps, end to end */
     RUN("rng", golden_rng_cases(g));
     RUN("init", golden_init_case(g));

@@ -12,10 +12,11 @@
  * "after." one step, and view0, view1). DIR/README.txt states each op's conventions (batch
  * norm's running variance, NT-Xent's normalisation, the colour and blur formulas, the
  * optimiser's momentum and weight decay). Gradients are of the scalar
- * L = Σ y·dy (so dx = ∂L/∂x with dy the upstream gradient), except ntxent and train_step, whose
- * gradients are of the loss itself. Inputs come from rng_stream(2020, "data", case, tensor, 0):
- * the files are the same bits for any thread count and with OpenMP off (the fast profile and
- * PORTABLE=1 differ in the last bits, as fused multiply-adds round once).
+ * L = Σ y·dy (so dx = ∂L/∂x with dy the upstream gradient), except ntxent, ntxent_distributed
+ * and train_step, whose gradients are of the loss itself. Inputs come from
+ * rng_stream(2020, "data", case, tensor, 0): the files are the same bits for any thread count
+ * and with OpenMP off (the fast profile and PORTABLE=1 differ in the last bits, as fused
+ * multiply-adds round once).
  *
  * The cases (DIR/README.txt lists them with their parameters):
  *   conv2d        7 shapes: odd sizes, stride 1 and 2, padding 0..3, kernels 1, 3, 5, 7, batch 1
@@ -38,6 +39,9 @@
  *                                          (golden_streams.h)
  *   train_steps, end_to_end                three steps of SGD and of LARS; one step from images
  *                                          and a seed (golden_train.h)
+ *   ntxent_distributed    2 (K = 2 and 4 ranks), batchnorm_distributed 3 (K = 2, 4; 2-D and
+ *                         1-D): data-parallel training simulated in one process
+ *                         (golden_distributed.h)
  * Every case that trains a network keeps its ReLU inputs GOLDEN_MARGIN of their layer's scale
  * away from 0 (golden_margin.h); the resnet cases record their margin without requiring it.
  */
@@ -64,7 +68,8 @@ typedef int (*golden_train_writer)(golden_case *g, golden_train_kind kind, void 
 /* Writes every case into the existing directory `dir`, and dir/README.txt. ops, when not NULL,
  * is a comma-separated list of the ops to write (conv2d, batchnorm2d, batchnorm1d, linear,
  * relu, maxpool2d, avgpool, ntxent, brightness, contrast, saturation, hue, grayscale, hflip,
- * resized_crop, gaussian_blur, resnet, train_step, rng, init, view, train_steps, end_to_end);
+ * resized_crop, gaussian_blur, resnet, train_step, ntxent_distributed, batchnorm_distributed,
+ * rng, init, view, train_steps, end_to_end);
  * the cases written are the same bits as in the full set. train NULL leaves the cases that
  * train a model out. progress, when not NULL, is called with each file written. */
 int golden_write_all(const char *dir, const char *ops, golden_train_writer train,

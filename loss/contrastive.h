@@ -13,6 +13,15 @@
  *     ∂L/∂s_ik = (P_ik − [k = p(i)]) / 2N,  P_ik = softmax over k≠i of s_ik.
  *     Note for comparisons: the official TensorFlow code reports 2L (it sums the two directions'
  *     means); LightlySSL and this code report L.
+ *   Restricted to the anchors of the images [first, last) (ntxent_anchors_*): the mean is over
+ *     the 2(last − first) rows A = [first, last) ∪ [N + first, N + last), each anchor still
+ *     against all 2N − 1 other rows, and the gradient reaches every row (an anchor's, and every
+ *     row's as another anchor's positive or negative):
+ *         L_A = (1/|A|) Σ_{i∈A} ℓ_i,   ∂L_A/∂s_ik = (P_ik − [k = p(i)]) / |A| for i ∈ A, else 0.
+ *     This is one rank's loss in data-parallel training whose ranks gather every rank's rows
+ *     (LightlySSL's NTXentLoss(gather_distributed=True)): rank r of K holds the images
+ *     r·N/K … (r+1)·N/K − 1, and the mean of the K ranks' losses is L. first = 0, last = N is
+ *     L itself, the same bits as ntxent_forward and ntxent_backward.
  *
  * NT-Logistic (paper Table 2):
  *     ℓ_i = −log σ(c_{i,p(i)} / τ) − mean_{k ∉ {i, p(i)}} log σ(−c_ik / τ),   L = mean_i ℓ_i
@@ -75,6 +84,16 @@ float ntxent_forward(contrastive_cache *cache, const float *z0, const float *z1,
                      float temperature, size_t N, size_t d);
 void ntxent_backward(float *dz0, float *dz1, contrastive_cache *cache, float temperature,
                      size_t N, size_t d);
+/* NT-Xent over the anchors of the images [first, last), 0 <= first < last <= N (above): the
+ * forward fills the cache's rows of those anchors only; the backward gives ∂L_A/∂z0 and
+ * ∂L_A/∂z1 for all N rows of each. */
+float ntxent_anchors_forward(contrastive_cache *cache, const float *z0, /* (N, d) */
+                             const float *z1,                           /* (N, d) */
+                             float temperature, size_t N, size_t d, size_t first, size_t last);
+void ntxent_anchors_backward(float *dz0, /* (N, d) */
+                             float *dz1, /* (N, d) */
+                             contrastive_cache *cache, float temperature, size_t N, size_t d,
+                             size_t first, size_t last);
 float nt_logistic_forward(contrastive_cache *cache, const float *z0, const float *z1,
                           float temperature, size_t N, size_t d);
 void nt_logistic_backward(float *dz0, float *dz1, contrastive_cache *cache, float temperature,

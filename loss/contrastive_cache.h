@@ -24,7 +24,7 @@ typedef struct contrastive_cache {
     float *unit;     /* (2N, d) the normalised rows u */
     float *norm;     /* (2N) ‖z_k‖ */
     float *cosine;   /* (2N, 2N) c = u uᵀ */
-    float *softmax;  /* (2N, 2N) NT-Xent's P (zero on the diagonal) */
+    float *softmax;  /* (2N, 2N) NT-Xent's P (zero on the diagonal; its anchors' rows) */
     float *grad;     /* (2N, 2N) ∂L/∂c, built by backward */
     float *dunit;    /* (2N, d) ∂L/∂u, built by backward */
     float *row_loss; /* (2N) ℓ_i */

@@ -20,11 +20,14 @@ parameters drawn again from its stream and compared with those recorded, the vie
 by torchvision from those parameters, the initial weights drawn again from the seed, several
 steps of SGD (torch.optim.SGD) and of LARS (written out below), each step from our state
 before it, and the end-to-end case from the images and the seed alone (its views and initial
-state ours only for comparison). The cases that train a network (train_step, train_steps,
-end_to_end) are recomputed in float64, the exact result, and again by PyTorch in float32: a
-float32 step (ours or PyTorch's) misses the exact one by ~5e-5, more on a tensor whose sums
-cancel, so each such tensor of ours passes within the tolerance below or within 4x PyTorch's
-own float32 error (2 bits), whichever is larger.
+state ours only for comparison). The data-parallel cases (ntxent_distributed,
+batchnorm_distributed) simulate their K ranks with plain tensors: each rank's NT-Xent over its
+own anchors against the gathered rows, by autograd, and SyncBatchNorm's per-rank sums added
+over the ranks; each also against the whole batch computed at once. The cases that train a
+network (train_step, train_steps, end_to_end) are recomputed in float64, the exact result, and
+again by PyTorch in float32: a float32 step (ours or PyTorch's) misses the exact one by ~5e-5,
+more on a tensor whose sums cancel, so each such tensor of ours passes within the tolerance
+below or within 4x PyTorch's own float32 error (2 bits), whichever is larger.
 Tolerances (exit status 1 on any case beyond them, or on a missing op):
     forward values 1e-5 relative, whole networks 1e-4 relative, gradients 1e-4 relative,
     augmentation outputs 1e-5 absolute, integers drawn from the streams (u32, randint, crop
@@ -57,7 +60,7 @@ TOLERANCE = {"forward": (1e-5, "rel"), "network": (1e-4, "rel"), "grad": (1e-4, 
 OPS = ["conv2d", "batchnorm2d", "batchnorm1d", "linear", "relu", "maxpool2d", "avgpool", "ntxent",
        "brightness", "contrast", "saturation", "hue", "grayscale", "hflip", "resized_crop",
        "gaussian_blur", "resnet", "train_step", "rng", "init", "view", "train_steps",
-       "end_to_end"]
+       "end_to_end", "ntxent_distributed", "batchnorm_distributed"]
 
 
 def read_safetensors(path):
@@ -125,6 +128,84 @@ def check_ntxent(t, m):
     loss.backward()
     return [("loss", loss.reshape(t["loss"].shape), "forward"), ("dz0", z0.grad, "grad"),
             ("dz1", z1.grad, "grad")]
+
+
+def check_ntxent_distributed(t, m):
+    """K ranks simulated with plain tensors, as LightlySSL's NTXentLoss(gather_distributed=True)
+    computes on each: rank r normalises its own rows of z0 and z1, gathers every rank's rows in
+    rank order, and its loss is the cross-entropy of its 2n anchors against all 2N - 1 other
+    gathered rows. Autograd through the gather gives rank r's gradient for every rank's rows."""
+    K, temperature = int(m["ranks"]), float(m["temperature"])
+    N = t["z0"].shape[0]
+    n = N // K
+    losses, gradients = [], []
+    for r in range(K):
+        # every rank's rows as separate leaves: what the gather concatenates
+        z0 = [leaf(t["z0"][q * n:(q + 1) * n]) for q in range(K)]
+        z1 = [leaf(t["z1"][q * n:(q + 1) * n]) for q in range(K)]
+        u0, u1 = [F.normalize(z, dim=1) for z in z0], [F.normalize(z, dim=1) for z in z1]
+        gathered = torch.cat(u0 + u1)  # (2N, d): [view 0 of every rank; view 1 of every rank]
+        anchors = torch.cat([u0[r], u1[r]])  # (2n, d): rank r's own rows
+        mine = torch.cat([torch.arange(r * n, (r + 1) * n),
+                          torch.arange(N + r * n, N + (r + 1) * n)])  # their rows in gathered
+        logits = anchors @ gathered.t() / temperature
+        logits = logits.masked_fill(F.one_hot(mine, 2 * N).bool(), float("-inf"))
+        targets = torch.cat([mine[n:], mine[:n]])  # the other view of the same image
+        loss = F.cross_entropy(logits, targets)
+        loss.backward()
+        losses.append(loss.detach())
+        gradients.append(torch.stack([torch.cat([z.grad for z in z0]),
+                                      torch.cat([z.grad for z in z1])]))
+    loss_per_rank, dz_per_rank = torch.stack(losses), torch.stack(gradients)  # (K), (K, 2, N, d)
+    mean = dz_per_rank.mean(0)
+    z0, z1 = leaf(t["z0"]), leaf(t["z1"])
+    whole = ntxent(z0, z1, temperature)  # the single-process loss of the whole batch
+    whole.backward()
+    return [("loss_per_rank", loss_per_rank, "forward"), ("dz_per_rank", dz_per_rank, "grad"),
+            ("loss", loss_per_rank.mean().reshape(1), "forward"), ("dz0", mean[0], "grad"),
+            ("dz1", mean[1], "grad"),
+            ("loss (whole batch)", whole.detach().reshape(1), "forward", t["loss"]),
+            ("dz0 (whole batch)", z0.grad, "grad", t["dz0"]),
+            ("dz1 (whole batch)", z1.grad, "grad", t["dz1"])]
+
+
+def check_batchnorm_distributed(t, m):
+    """SyncBatchNorm's computation with K simulated ranks: each rank's count, sum(x) and
+    sum(x^2) per channel, added over the ranks, give the mean and the biased variance that
+    normalise every rank's rows; autograd through those sums gives the backward (the sums of dy
+    and dy * x_hat over all ranks that SyncBatchNorm exchanges). Also the whole batch at once by
+    F.batch_norm, which must agree."""
+    K, eps, momentum = int(m["ranks"]), float(m["eps"]), float(m["momentum"])
+    n = t["x"].shape[0] // K
+    xs = [leaf(t["x"][r * n:(r + 1) * n]) for r in range(K)]
+    w, b = leaf(t["weight"]), leaf(t["bias"])
+    dims = [0] + list(range(2, t["x"].dim()))  # every axis but the channel's
+    view = (1, -1) + (1,) * (t["x"].dim() - 2)
+    count = sum(x.numel() // x.shape[1] for x in xs)
+    total = sum(x.sum(dims) for x in xs)
+    squares = sum((x * x).sum(dims) for x in xs)
+    mean = total / count
+    var = squares / count - mean * mean
+    invstd = 1.0 / torch.sqrt(var + eps)
+    ys = [(x - mean.view(view)) * invstd.view(view) * w.view(view) + b.view(view) for x in xs]
+    sum(((y * t["dy"][r * n:(r + 1) * n]).sum() for r, y in enumerate(ys))).backward()
+    unbiased = var.detach() * count / (count - 1)
+    rm = (1 - momentum) * t["running_mean"] + momentum * mean.detach()
+    rv = (1 - momentum) * t["running_var"] + momentum * unbiased
+    x = leaf(t["x"])
+    w1, b1 = leaf(t["weight"]), leaf(t["bias"])
+    rm1, rv1 = t["running_mean"].clone(), t["running_var"].clone()
+    y1 = F.batch_norm(x, rm1, rv1, w1, b1, training=True, momentum=momentum, eps=eps)
+    (y1 * t["dy"]).sum().backward()
+    return [("y", torch.cat(ys), "forward"), ("mean", mean, "forward"),
+            ("invstd", invstd, "forward"), ("running_mean_out", rm, "forward"),
+            ("running_var_out", rv, "forward"),
+            ("dx", torch.cat([x.grad for x in xs]), "grad"), ("dweight", w.grad, "grad"),
+            ("dbias", b.grad, "grad"),
+            ("y (whole batch)", y1, "forward", t["y"]),
+            ("running_var_out (whole batch)", rv1, "forward", t["running_var_out"]),
+            ("dx (whole batch)", x.grad, "grad", t["dx"]),
+            ("dweight (whole batch)", w1.grad, "grad", t["dweight"])]
 
 
 def check_augmentation(t, m):
@@ -610,7 +691,9 @@ CHECKS = {"conv2d": check_conv2d, "batchnorm2d": check_batchnorm, "batchnorm1d":
           "avgpool": check_unary(lambda x, m: F.adaptive_avg_pool2d(x, 1).flatten(1)),
           "ntxent": check_ntxent, "resnet": check_resnet, "train_step": check_train_step,
           "rng": check_rng, "init": check_init, "view": check_view,
-          "train_steps": check_train_steps, "end_to_end": check_end_to_end}
+          "train_steps": check_train_steps, "end_to_end": check_end_to_end,
+          "ntxent_distributed": check_ntxent_distributed,
+          "batchnorm_distributed": check_batchnorm_distributed}
 for op in ["brightness", "contrast", "saturation", "hue", "grayscale", "hflip", "resized_crop",
            "gaussian_blur"]:
     CHECKS[op] = check_augmentation
@@ -681,7 +764,11 @@ SELF_TEST = [("conv2d_b2_c3_7x5_o4_k3_s1_p1", "y", 5, 1e-3),
              ("train_steps_sgd", "step3.momentum.backbone.layer2.0.conv1.weight", 9, 1e-2),
              ("train_steps_lars", "step2.projection_head.layers.0.weight", 4, 1e-3),
              ("end_to_end", "view1", 11, 1e-3),
-             ("end_to_end", "after.projection_head.layers.3.weight", 2, 1e-3)]
+             ("end_to_end", "after.projection_head.layers.3.weight", 2, 1e-3),
+             ("ntxent_distributed_k2", "loss_per_rank", 1, 1e-4),
+             ("ntxent_distributed_k4", "dz_per_rank", 300, 1e-3),
+             ("batchnorm_distributed_k4_b8_c3", "invstd", 1, 1e-4),
+             ("batchnorm_distributed_k2", "dx", 40, 1e-3)]
 
 
 def changed_copy(source, target, tensor, index, change):

@@ -2,7 +2,8 @@
  * tests/test_golden.c — the second edition of the reference outputs (eval/golden_*.h): the
  * stated knife-edge margin of every case that trains a network, the view's drawn parameters,
  * and the streams against answers computed from README.txt's statements alone (the Python
- * transcription in tests/crosscheck_torch.py, class Stream).
+ * transcription in tests/crosscheck_torch.py, class Stream); the data-parallel cases' inputs
+ * in any selection and their tensors against what README.txt states of them.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -190,4 +191,146 @@ Test(golden, emit_all_gives_the_bytes_write_all_writes, .timeout = HANG_GUARD_SE
     cr_assert_eq(files.matched, files.count, "%lu of %lu files the same bytes",
                  (unsigned long)files.matched, (unsigned long)files.count);
     cr_assert_eq(system("rm -rf " EMIT_DIR), 0);
+}
+
+/* ---- the data-parallel cases (eval/golden_distributed.h) ---------------------------------- */
+
+#define DISTRIBUTED_DIR "/tmp/simclr_golden_distributed"
+#define AGREE_DIR "/tmp/simclr_golden_distributed_agree"
+
+static const char *const distributed_cases[5] = {
+    "ntxent_distributed_k2_n8_d16_t0.5", "ntxent_distributed_k4_n8_d16_t0.5",
+    "batchnorm_distributed_k2_b4_c3_5x5", "batchnorm_distributed_k4_b8_c3_4x6",
+    "batchnorm_distributed_k4_b8_c6"};
+
+/* A copy of the F32 tensor `name` of a case file (freed by the caller), with its count. */
+static float *case_tensor(const safetensors_file *file, const char *name, size_t *count)
+{
+    const safetensors_tensor *entry = safetensors_find(file, name);
+    simclr_error err;
+    float *values;
+    int d;
+    cr_assert(entry != NULL && entry->dtype == ST_F32, "tensor %s", name);
+    *count = 1;
+    for (d = 0; d < entry->ndim; d++)
+        *count *= entry->shape[d];
+    values = malloc(*count * sizeof(float));
+    cr_assert_not_null(values);
+    cr_assert_eq(safetensors_copy_f32(file, entry, values, &err), SIMCLR_OK, "%s", err.message);
+    return values;
+}
+
+/* Their inputs come from their case numbers: the same bytes whether written alone or among ops
+ * that write several cases each (view: a number that depends on the machine's datasets). */
+Test(golden, distributed_cases_are_the_same_bits_in_any_selection,
+     .timeout = HANG_GUARD_SECONDS)
+{
+    simclr_error err;
+    char alone[256], among[256];
+    size_t i;
+    cr_assert_eq(system("rm -rf " DISTRIBUTED_DIR " && mkdir -p " DISTRIBUTED_DIR "/alone "
+                        DISTRIBUTED_DIR "/among"), 0);
+    cr_assert_eq(golden_write_all(DISTRIBUTED_DIR "/alone",
+                                  "ntxent_distributed,batchnorm_distributed", NULL, NULL, NULL,
+                                  &err),
+                 SIMCLR_OK, "%s", err.message);
+    cr_assert_eq(golden_write_all(DISTRIBUTED_DIR "/among",
+                                  "conv2d,rng,view,batchnorm_distributed,ntxent_distributed",
+                                  NULL, NULL, NULL, &err),
+                 SIMCLR_OK, "%s", err.message);
+    for (i = 0; i < 5; i++) {
+        uint8_t *a, *b;
+        size_t a_size, b_size;
+        snprintf(alone, sizeof alone, DISTRIBUTED_DIR "/alone/%s.safetensors",
+                 distributed_cases[i]);
+        snprintf(among, sizeof among, DISTRIBUTED_DIR "/among/%s.safetensors",
+                 distributed_cases[i]);
+        a = test_load_file(alone, &a_size);
+        b = test_load_file(among, &b_size);
+        cr_expect(a_size == b_size && memcmp(a, b, a_size) == 0, "%s", distributed_cases[i]);
+        free(a);
+        free(b);
+    }
+    cr_assert_eq(system("rm -rf " DISTRIBUTED_DIR), 0);
+}
+
+/* What README.txt states of them, from their own tensors (1e-6 relative, normwise: the same sums
+ * in another order): NT-Xent's loss is the mean of loss_per_rank and dz0, dz1 the mean over the
+ * ranks of dz_per_rank; batch norm's mean and invstd are the whole batch's statistics of x (in
+ * double), dbias = Σ dy and running_mean_out = 0.9 running_mean + 0.1 mean. */
+Test(golden, distributed_cases_agree_with_the_whole_batch, .timeout = HANG_GUARD_SECONDS)
+{
+    simclr_error err;
+    char path[256];
+    size_t i, r, k, c;
+    cr_assert_eq(system("rm -rf " AGREE_DIR " && mkdir -p " AGREE_DIR), 0);
+    cr_assert_eq(golden_write_all(AGREE_DIR, "ntxent_distributed,batchnorm_distributed",
+                                  NULL, NULL, NULL, &err),
+                 SIMCLR_OK, "%s", err.message);
+    for (i = 0; i < 5; i++) {
+        safetensors_file file;
+        size_t K, n;
+        snprintf(path, sizeof path, AGREE_DIR "/%s.safetensors", distributed_cases[i]);
+        cr_assert_eq(safetensors_read(&file, path, &err), SIMCLR_OK, "%s", err.message);
+        K = strtoul(safetensors_metadata_value(&file, "ranks"), NULL, 10);
+        if (i < 2) { /* NT-Xent */
+            float *loss = case_tensor(&file, "loss", &n);
+            float *per_rank = case_tensor(&file, "loss_per_rank", &n);
+            float *dz_per_rank = case_tensor(&file, "dz_per_rank", &n);
+            float *dz0 = case_tensor(&file, "dz0", &n);
+            float *dz1 = case_tensor(&file, "dz1", &n);
+            double mean_loss = 0.0, worst = 0.0, largest = 0.0;
+            cr_expect_eq(n, 8u * 16u);
+            for (r = 0; r < K; r++)
+                mean_loss += per_rank[r] / (double)K;
+            cr_expect(fabs(mean_loss - loss[0]) <= 1e-6 * fabs(loss[0]), "%s: %.9g vs %.9g",
+                      distributed_cases[i], mean_loss, (double)loss[0]);
+            for (k = 0; k < 2 * n; k++) {
+                const double want = k < n ? dz0[k] : dz1[k - n];
+                double mean = 0.0;
+                for (r = 0; r < K; r++)
+                    mean += dz_per_rank[r * 2 * n + k] / (double)K;
+                worst = fmax(worst, fabs(mean - want));
+                largest = fmax(largest, fabs(want));
+            }
+            cr_expect(worst <= 1e-6 * largest, "%s: the mean gradient off by %.3g (largest %.3g)",
+                      distributed_cases[i], worst, largest);
+            free(loss), free(per_rank), free(dz_per_rank), free(dz0), free(dz1);
+        } else { /* batch norm: x (B, C, S) */
+            const safetensors_tensor *shape = safetensors_find(&file, "x");
+            float *x = case_tensor(&file, "x", &n), *dy = case_tensor(&file, "dy", &n);
+            float *mean = case_tensor(&file, "mean", &n);
+            float *invstd = case_tensor(&file, "invstd", &n);
+            float *dbias = case_tensor(&file, "dbias", &n);
+            float *rm = case_tensor(&file, "running_mean", &n);
+            float *rm_out = case_tensor(&file, "running_mean_out", &n);
+            const size_t B = shape->shape[0], C = shape->shape[1];
+            const size_t S = shape->ndim == 4 ? shape->shape[2] * shape->shape[3] : 1;
+            for (c = 0; c < C; c++) {
+                double sum = 0.0, squares = 0.0, sum_dy = 0.0, m, var;
+                size_t b, s;
+                for (b = 0; b < B; b++)
+                    for (s = 0; s < S; s++) {
+                        sum += x[(b * C + c) * S + s];
+                        sum_dy += dy[(b * C + c) * S + s];
+                    }
+                m = sum / (double)(B * S);
+                for (b = 0; b < B; b++)
+                    for (s = 0; s < S; s++)
+                        squares += (x[(b * C + c) * S + s] - m) * (x[(b * C + c) * S + s] - m);
+                var = squares / (double)(B * S);
+                cr_expect(fabs(mean[c] - m) <= 1e-6 * fmax(fabs(m), 1.0), "%s: mean[%zu]",
+                          distributed_cases[i], c);
+                cr_expect(fabs(invstd[c] - 1.0 / sqrt(var + 1e-5)) <= 1e-6 / sqrt(var + 1e-5),
+                          "%s: invstd[%zu] %.9g", distributed_cases[i], c, (double)invstd[c]);
+                cr_expect(fabs(dbias[c] - sum_dy) <= 1e-6 * fmax(fabs(sum_dy), 1.0),
+                          "%s: dbias[%zu]", distributed_cases[i], c);
+                cr_expect(fabs(rm_out[c] - (0.9 * rm[c] + 0.1 * m)) <= 1e-6,
+                          "%s: running_mean_out[%zu]", distributed_cases[i], c);
+            }
+            free(x), free(dy), free(mean), free(invstd), free(dbias), free(rm), free(rm_out);
+        }
+        safetensors_free(&file);
+    }
+    cr_assert_eq(system("rm -rf " AGREE_DIR), 0);
 }

@@ -4,8 +4,9 @@
  * References used here, all independent of the code under test:
  *  - closed forms of NT-Xent: all rows equal → log(2N−1); N = 1 → 0;
  *  - a 2-pair, 2-dimensional example worked by hand (loss and gradient);
- *  - a direct evaluation of each formula in double (reference_loss below), and its gradient
- *    by central differences in double.
+ *  - a direct evaluation of each formula in double (reference_loss below, and
+ *    reference_ntxent_anchors for NT-Xent over a subset of the anchors), and its gradient by
+ *    central differences in double.
  * Tolerances: loss within 1e-6 relative of the double evaluation; gradient within 1e-5 of the
  * central differences, measured relative to the gradient's largest component (normwise), which
  * is what float rounding of the backward pass perturbs (with a floor of 1e-8 absolute where
@@ -13,9 +14,11 @@
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gradient_check.h"
 #include "test_helpers.h"
 
 /* ---- the double-precision direct evaluation ------------------------------------------------ */
@@ -345,6 +348,145 @@ Test(ntxent, bit_identical_for_one_and_two_threads)
     cr_expect(memcmp(&a.loss, &b.loss, sizeof(float)) == 0);
     cr_expect(memcmp(a.dz, b.dz, 2 * N * d * sizeof(float)) == 0);
     free(z), free(a.dz), free(b.dz);
+}
+
+/* ---- NT-Xent over a subset of anchors: one rank's loss with gathered rows ------------------- */
+
+/* The anchors of the images [first, last) in double, straight from loss/contrastive.h: the mean
+ * of ℓ_i over the rows i = image and N + image, each against all 2N − 1 other rows. */
+typedef struct anchors_problem {
+    double *z; /* (2N, d) */
+    size_t N, d, first, last;
+    double temperature;
+} anchors_problem;
+
+static double reference_ntxent_anchors(void *context)
+{
+    const anchors_problem *p = (const anchors_problem *)context;
+    const size_t N = p->N, d = p->d, R = 2 * N;
+    double *u = malloc(R * d * sizeof(double)), total = 0.0;
+    size_t i, k, t;
+    cr_assert_not_null(u);
+    for (i = 0; i < R; i++) {
+        double norm = 0.0;
+        for (t = 0; t < d; t++)
+            norm += p->z[i * d + t] * p->z[i * d + t];
+        norm = fmax(sqrt(norm), 1e-12);
+        for (t = 0; t < d; t++)
+            u[i * d + t] = p->z[i * d + t] / norm;
+    }
+    for (i = 0; i < R; i++) {
+        const size_t image = i % N, positive = i < N ? i + N : i - N;
+        double sum = 0.0, s_positive = 0.0;
+        if (image < p->first || image >= p->last)
+            continue;
+        for (k = 0; k < R; k++) {
+            double c = 0.0;
+            if (k == i)
+                continue;
+            for (t = 0; t < d; t++)
+                c += u[i * d + t] * u[k * d + t];
+            sum += exp(c / p->temperature);
+            if (k == positive)
+                s_positive = c / p->temperature;
+        }
+        total += -s_positive + log(sum);
+    }
+    free(u);
+    return total / (double)(2 * (p->last - p->first));
+}
+
+/* The float loss and gradient (dz0 then dz1, (2N, d)) of the anchors [first, last). */
+static float run_anchors(float *dz, const float *z, size_t N, size_t d, float temperature,
+                         size_t first, size_t last)
+{
+    size_t floats;
+    float *memory, loss;
+    contrastive_cache cache;
+    cr_assert_eq(contrastive_cache_floats(N, d, &floats, NULL), SIMCLR_OK);
+    memory = malloc(floats * sizeof(float));
+    cr_assert_not_null(memory);
+    contrastive_cache_bind(&cache, memory, N, d);
+    loss = ntxent_anchors_forward(&cache, z, z + N * d, temperature, N, d, first, last);
+    ntxent_anchors_backward(dz, dz + N * d, &cache, temperature, N, d, first, last);
+    free(memory);
+    return loss;
+}
+
+/* Against the double evaluation (1e-6 relative) and its central differences at every coordinate
+ * of z (1e-5 normwise, tests/gradient_check.h): the rows outside the anchors get a gradient too,
+ * as the anchors' positives and negatives. The two halves of N = 8 (ranks of K = 2), a quarter
+ * (K = 4), and odd sizes with the anchors inside, at the start and at the end. */
+Test(ntxent_anchors, matches_double_evaluation_and_central_differences)
+{
+    static const size_t shapes[][4] = {/* N, d, first, last */
+                                       {8, 16, 0, 4}, {8, 16, 4, 8}, {8, 16, 2, 4},
+                                       {5, 7, 1, 3},  {3, 4, 0, 1},  {3, 4, 2, 3}};
+    static const float temperatures[2] = {0.5f, 0.1f};
+    size_t s, m, i;
+    for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (m = 0; m < 2; m++) {
+            anchors_problem p;
+            const size_t count = 2 * shapes[s][0] * shapes[s][1];
+            float *z = random_rows(shapes[s][0], shapes[s][1], 50 + (unsigned long)s);
+            float *dz = malloc(count * sizeof(float)), loss;
+            double exact;
+            char what[96];
+            p.z = malloc(count * sizeof(double));
+            cr_assert(dz != NULL && p.z != NULL);
+            p.N = shapes[s][0], p.d = shapes[s][1];
+            p.first = shapes[s][2], p.last = shapes[s][3];
+            p.temperature = temperatures[m];
+            for (i = 0; i < count; i++)
+                p.z[i] = z[i];
+            loss = run_anchors(dz, z, p.N, p.d, temperatures[m], p.first, p.last);
+            exact = reference_ntxent_anchors(&p);
+            cr_expect(fabs(loss - exact) <= 1e-6 * fabs(exact),
+                      "N=%zu d=%zu anchors [%zu, %zu) tau %g: loss %.9g, double %.9g", p.N, p.d,
+                      p.first, p.last, (double)temperatures[m], loss, exact);
+            snprintf(what, sizeof what, "N=%zu d=%zu anchors [%zu, %zu) tau %g", p.N, p.d,
+                     p.first, p.last, (double)temperatures[m]);
+            check_gradient(what, p.z, count, dz, reference_ntxent_anchors, &p, 1e-5, 0);
+            free(z), free(dz), free(p.z);
+        }
+}
+
+/* K ranks of n = N/K images each: the mean of their losses is the whole loss and the mean of
+ * their gradients the whole gradient (1e-6 relative, normwise: the same sums in another order),
+ * for K = 1, 2, 4, 8; and the anchors [0, N) are the whole loss itself, bit for bit. */
+Test(ntxent_anchors, mean_over_ranks_is_the_whole_loss)
+{
+    const size_t N = 8, d = 16, count = 2 * N * d;
+    float *z = random_rows(N, d, 60), *dz = malloc(count * sizeof(float));
+    float *whole_dz = malloc(count * sizeof(float));
+    double *mean_dz = malloc(count * sizeof(double));
+    contrastive_loss config = make_loss(LOSS_NTXENT, 0.5f, 0.5f);
+    loss_run whole;
+    size_t K, r, i;
+    cr_assert(dz != NULL && whole_dz != NULL && mean_dz != NULL);
+    whole = run_loss(&config, z, N, d);
+    cr_expect_eq(run_anchors(whole_dz, z, N, d, 0.5f, 0, N), whole.loss);
+    cr_expect_eq(memcmp(whole_dz, whole.dz, count * sizeof(float)), 0);
+    for (K = 1; K <= 8; K *= 2) {
+        double mean_loss = 0.0, worst = 0.0, largest = 0.0;
+        for (i = 0; i < count; i++)
+            mean_dz[i] = 0.0;
+        for (r = 0; r < K; r++) {
+            mean_loss += run_anchors(dz, z, N, d, 0.5f, r * N / K, (r + 1) * N / K) / (double)K;
+            for (i = 0; i < count; i++)
+                mean_dz[i] += dz[i] / (double)K;
+        }
+        for (i = 0; i < count; i++) {
+            worst = fmax(worst, fabs(mean_dz[i] - whole.dz[i]));
+            largest = fmax(largest, fabs(whole.dz[i]));
+        }
+        cr_expect(fabs(mean_loss - whole.loss) <= 1e-6 * fabs(whole.loss),
+                  "K=%zu: mean of the ranks' losses %.9g, whole %.9g", K, mean_loss,
+                  (double)whole.loss);
+        cr_expect(worst <= 1e-6 * largest, "K=%zu: mean gradient off by %.3g (largest %.3g)",
+                  K, worst, largest);
+    }
+    free(z), free(dz), free(whole_dz), free(mean_dz), free(whole.dz);
 }
 
 /* ---- the Table 2 alternatives ----------------------------------------------------------- */
