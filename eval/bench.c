@@ -468,6 +468,8 @@ static int step_run(const void *settings, const void *model, char *line, size_t 
     const golden_simclr *ops = model;
     step_settings s = *(const step_settings *)settings;
     simclr_model m;
+    rank_traffic traffic = {0.0, 0.0, 0.0};
+    char exchanges[96] = ""; /* per timed step, under mpirun */
     double times[1000], median;
     rng random;
     size_t i, k;
@@ -484,19 +486,25 @@ static int step_run(const void *settings, const void *model, char *line, size_t 
         m.views[i] = rng_uniform(&random);
     for (k = 0; k < s.steps + 2; k++) { /* two untimed warm-up steps, as the PyTorch peer */
         const double start = timer_seconds();
+        if (k == 2 && ops->ranks != NULL && ops->ranks->traffic != NULL)
+            traffic = *ops->ranks->traffic; /* the exchanges of the timed steps */
         const float loss = ops->train_step(&m, 0.06f);
         times[k < 2 ? 0 : k - 2] = timer_seconds() - start;
         fprintf(stderr, "step %lu: loss %.4f, %.3f s\n", (unsigned long)k, (double)loss,
                 times[k < 2 ? 0 : k - 2]);
     }
     median = bench_median(times, s.steps);
+    if (ops->ranks != NULL && ops->ranks->traffic != NULL)
+        snprintf(exchanges, sizeof exchanges, " exchange_s=%.3f exchange_mb=%.1f",
+                 (ops->ranks->traffic->seconds - traffic.seconds) / (double)s.steps,
+                 (ops->ranks->traffic->bytes - traffic.bytes) / (double)s.steps / 1e6);
     snprintf(line, size, "simclr-c %s/%s width=%g batch=%lu shards=%lu ranks=%d threads=%d "
-             "step_s=%.3f views_per_s=%.1f peak_rss_mib=%.0f",
+             "step_s=%.3f views_per_s=%.1f peak_rss_mib=%.0f%s",
              resnet_arch_name(s.config.encoder.arch), resnet_stem_name(s.config.encoder.stem),
              s.config.encoder.width, (unsigned long)s.config.batch,
              (unsigned long)(s.config.shards > 1 ? s.config.shards : 1),
              ops->ranks != NULL ? ops->ranks->size : 1, parallel_thread_count(), median,
-             2.0 * (double)s.config.batch / median, timer_peak_memory_mib());
+             2.0 * (double)s.config.batch / median, timer_peak_memory_mib(), exchanges);
     ops->model_destroy(&m);
     return SIMCLR_OK;
 }

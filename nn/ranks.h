@@ -40,6 +40,13 @@
 
 typedef struct rank_group rank_group;
 
+/* What a rank's exchanges have cost so far, counted by the implementation. */
+typedef struct rank_traffic {
+    double seconds;   /* wall-clock time inside the three functions */
+    double bytes;     /* sent by this rank */
+    double exchanges; /* calls */
+} rank_traffic;
+
 struct rank_group {
     int rank; /* this process, 0 … size − 1 */
     int size; /* K, a power of two */
@@ -51,6 +58,7 @@ struct rank_group {
     double *scratch;        /* scratch_doubles, for the batch norms' per-channel sums */
     size_t scratch_doubles; /* at least 2 × the widest batch norm */
     void *context;          /* the implementation's */
+    rank_traffic *traffic;  /* the implementation's count (NULL: not counted) */
 };
 
 /* 1 when sums must be exchanged: a group of more than one rank. */

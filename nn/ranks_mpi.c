@@ -19,7 +19,27 @@ typedef struct ranks_mpi_context {
     size_t piece_bytes;         /* the largest piece of a sum, at most RANKS_MPI_PIECE_BYTES */
     size_t gather_piece_floats; /* the largest piece of a gather, per rank: at most INT_MAX */
     MPI_Errhandler on_error;    /* print the rank and the reason, then end the job */
+    rank_traffic traffic;       /* what the exchanges cost (group->traffic) */
 } ranks_mpi_context;
+
+/* Counts one exchange that started at `start` (MPI_Wtime) and sent `bytes`. */
+static void count_traffic(const rank_group *group, double start, double bytes)
+{
+    rank_traffic *traffic = group->traffic;
+    traffic->seconds += MPI_Wtime() - start;
+    traffic->bytes += bytes;
+    traffic->exchanges += 1.0;
+}
+
+/* log2 K: the rounds of recursive doubling. */
+static double doubling_rounds(const rank_group *group)
+{
+    double rounds = 0.0;
+    int width;
+    for (width = 1; width < group->size; width *= 2)
+        rounds += 1.0;
+    return rounds;
+}
 
 /* 1 once ranks_mpi_open has started MPI: ranks_mpi_close then finalizes it (MPI is one per
  * process, and so is this). */
@@ -78,6 +98,7 @@ static void ranks_mpi_sum_floats(const rank_group *group, float *values, /* (cou
 {
     const ranks_mpi_context *context = (const ranks_mpi_context *)group->context;
     const size_t piece = context->piece_bytes / sizeof(float);
+    const double began = MPI_Wtime();
     size_t start;
     if (group->size < 2)
         return;
@@ -85,6 +106,7 @@ static void ranks_mpi_sum_floats(const rank_group *group, float *values, /* (cou
         const size_t n = count - start < piece ? count - start : piece;
         sum_floats_piece(group, values + start, (float *)context->received, (int)n);
     }
+    count_traffic(group, began, (double)count * sizeof(float) * doubling_rounds(group));
 }
 
 static void ranks_mpi_sum_doubles(const rank_group *group, double *values, /* (count) */
@@ -92,6 +114,7 @@ static void ranks_mpi_sum_doubles(const rank_group *group, double *values, /* (c
 {
     const ranks_mpi_context *context = (const ranks_mpi_context *)group->context;
     const size_t piece = context->piece_bytes / sizeof(double);
+    const double began = MPI_Wtime();
     size_t start;
     if (group->size < 2)
         return;
@@ -99,6 +122,7 @@ static void ranks_mpi_sum_doubles(const rank_group *group, double *values, /* (c
         const size_t n = count - start < piece ? count - start : piece;
         sum_doubles_piece(group, values + start, (double *)context->received, (int)n);
     }
+    count_traffic(group, began, (double)count * sizeof(double) * doubling_rounds(group));
 }
 
 /* ---- the gather ---- */
@@ -113,10 +137,12 @@ static void ranks_mpi_gather_floats(const rank_group *group, float *all, /* (K, 
 {
     const ranks_mpi_context *context = (const ranks_mpi_context *)group->context;
     const int in_place = mine == all + (size_t)group->rank * count;
+    const double began = MPI_Wtime();
     size_t start;
     if (count <= context->gather_piece_floats) {
         MPI_Allgather(in_place ? MPI_IN_PLACE : (const void *)mine, (int)count, MPI_FLOAT, all,
                       (int)count, MPI_FLOAT, MPI_COMM_WORLD);
+        count_traffic(group, began, (double)count * sizeof(float));
         return;
     }
     for (start = 0; start < count; start += context->gather_piece_floats) {
@@ -132,6 +158,7 @@ static void ranks_mpi_gather_floats(const rank_group *group, float *all, /* (K, 
         MPI_Type_free(&row_spaced);
         MPI_Type_free(&piece);
     }
+    count_traffic(group, began, (double)count * sizeof(float));
 }
 
 /* ---- open, close, abort ---- */
@@ -168,6 +195,7 @@ static int ranks_mpi_start(rank_group *group, int provided, simclr_error *err)
     MPI_Comm_create_errhandler(ranks_mpi_on_error, &context->on_error);
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, context->on_error);
     group->context = context;
+    group->traffic = &context->traffic;
     return SIMCLR_OK;
 }
 
