@@ -61,68 +61,63 @@ static void ranks_mpi_on_error(MPI_Comm *comm, int *code, ...)
 
 /* ---- the sums: recursive doubling (nn/ranks.h), one piece at a time ---- */
 
-/* Level l = 1, 2, 4, … < K: swap `part` (count) with rank r xor l's, then add the two; both
- * partners compute the same sum (a + b and b + a are the same bits). */
-static void sum_floats_piece(const rank_group *group, float *part, /* (count) */
-                             float *received, /* (count) */
-                             int count)
+/* part += received, element by element: floats or doubles (the one place the type matters). */
+static void add_floats(void *part, const void *received, int count)
 {
-    int level, i;
-    for (level = 1; level < group->size; level <<= 1) {
-        const int partner = group->rank ^ level;
-        MPI_Sendrecv(part, count, MPI_FLOAT, partner, level, received, count, MPI_FLOAT, partner,
-                     level, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        for (i = 0; i < count; i++)
-            part[i] = part[i] + received[i];
-    }
+    float *to = (float *)part;
+    const float *from = (const float *)received;
+    int i;
+    for (i = 0; i < count; i++)
+        to[i] = to[i] + from[i];
 }
 
-static void sum_doubles_piece(const rank_group *group, double *part, /* (count) */
-                              double *received, /* (count) */
-                              int count)
+static void add_doubles(void *part, const void *received, int count)
 {
-    int level, i;
-    for (level = 1; level < group->size; level <<= 1) {
-        const int partner = group->rank ^ level;
-        MPI_Sendrecv(part, count, MPI_DOUBLE, partner, level, received, count, MPI_DOUBLE,
-                     partner, level, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        for (i = 0; i < count; i++)
-            part[i] = part[i] + received[i];
-    }
+    double *to = (double *)part;
+    const double *from = (const double *)received;
+    int i;
+    for (i = 0; i < count; i++)
+        to[i] = to[i] + from[i];
 }
 
-/* Every element goes through the same levels in the same order whatever the piece it falls
- * in, so the pieces change the messages, never the bits. */
-static void ranks_mpi_sum_floats(const rank_group *group, float *values, /* (count) */
-                                 size_t count)
+/* The sum of values (count elements of `size` bytes, MPI type `type`) over the ranks, a piece
+ * at a time: at level l = 1, 2, 4, … < K, swap the piece with rank r xor l's and add the two;
+ * both partners compute the same sum (a + b and b + a are the same bits). Every element goes
+ * through the same levels in the same order whatever the piece it falls in, so the pieces
+ * change the messages, never the bits. */
+static void sum_in_pieces(const rank_group *group, void *values, size_t count, size_t size,
+                          MPI_Datatype type, void (*add)(void *, const void *, int))
 {
     const ranks_mpi_context *context = (const ranks_mpi_context *)group->context;
-    const size_t piece = context->piece_bytes / sizeof(float);
+    const size_t piece = context->piece_bytes / size;
     const double began = MPI_Wtime();
     size_t start;
+    int level;
     if (group->size < 2)
         return;
     for (start = 0; start < count; start += piece) {
-        const size_t n = count - start < piece ? count - start : piece;
-        sum_floats_piece(group, values + start, (float *)context->received, (int)n);
+        const int n = (int)(count - start < piece ? count - start : piece);
+        char *part = (char *)values + start * size;
+        for (level = 1; level < group->size; level <<= 1) {
+            const int partner = group->rank ^ level;
+            MPI_Sendrecv(part, n, type, partner, level, context->received, n, type, partner,
+                         level, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            add(part, context->received, n);
+        }
     }
-    count_traffic(group, began, (double)count * sizeof(float) * doubling_rounds(group));
+    count_traffic(group, began, (double)count * (double)size * doubling_rounds(group));
+}
+
+static void ranks_mpi_sum_floats(const rank_group *group, float *values, /* (count) */
+                                 size_t count)
+{
+    sum_in_pieces(group, values, count, sizeof(float), MPI_FLOAT, add_floats);
 }
 
 static void ranks_mpi_sum_doubles(const rank_group *group, double *values, /* (count) */
                                   size_t count)
 {
-    const ranks_mpi_context *context = (const ranks_mpi_context *)group->context;
-    const size_t piece = context->piece_bytes / sizeof(double);
-    const double began = MPI_Wtime();
-    size_t start;
-    if (group->size < 2)
-        return;
-    for (start = 0; start < count; start += piece) {
-        const size_t n = count - start < piece ? count - start : piece;
-        sum_doubles_piece(group, values + start, (double *)context->received, (int)n);
-    }
-    count_traffic(group, began, (double)count * sizeof(double) * doubling_rounds(group));
+    sum_in_pieces(group, values, count, sizeof(double), MPI_DOUBLE, add_doubles);
 }
 
 /* ---- the gather ---- */
