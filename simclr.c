@@ -51,10 +51,14 @@ static int plan_ranks(simclr_model *model, rank_group *ranks, size_t *local_shar
     if ((G & (G - 1)) != 0 || N % G != 0)
         return simclr_fail(err, "simclr: --shards %lu is not a power of two dividing the batch "
                                 "of %lu", (unsigned long)G, (unsigned long)N);
+    if (K > 0 && N % K != 0)
+        return simclr_fail(err, "simclr: %lu ranks do not divide the batch of %lu images",
+                           (unsigned long)K, (unsigned long)N);
     if (K == 0 || G % K != 0)
-        return simclr_fail(err, "simclr: %lu ranks do not divide the %lu shards of the batch "
-                                "(--shards): use a power of two up to %lu ranks, or more shards",
-                           (unsigned long)K, (unsigned long)G, (unsigned long)G);
+        return simclr_fail(err, "simclr: %lu ranks need --shards to be a multiple of %lu; this "
+                                "run has --shards %lu (a run's shards are fixed when it starts: "
+                                "other shards, other bits)",
+                           (unsigned long)K, (unsigned long)K, (unsigned long)G);
     model->ranks = ranks;
     model->local_batch = N / K;
     *local_shards = G / K;
@@ -66,7 +70,7 @@ int simclr_model_create_ranks(simclr_model *model, const simclr_config *config,
 {
     const size_t N = config->batch, passes = config->views_forward == SIMCLR_VIEWS_SEPARATE ? 2 : 1;
     const size_t per_pass = 2 * N / passes; /* views through the head at once */
-    size_t loss_floats, view_floats, local_per_pass, local_shards = 1, p;
+    size_t loss_floats, view_floats, feature_floats, local_per_pass, local_shards = 1, p;
     memset(model, 0, sizeof *model);
     model->config = *config;
     model->config.encoder.num_classes = 0;
@@ -115,12 +119,15 @@ int simclr_model_create_ranks(simclr_model *model, const simclr_config *config,
         goto failed;
     model->loss_memory = simclr_calloc(loss_floats, sizeof(float), "simclr: loss cache", err);
     model->views = simclr_calloc(view_floats, sizeof(float), "simclr: views", err);
-    model->features = simclr_calloc(2 * N * model->encoder.feature_dim, sizeof(float),
-                                    "simclr: the batch's h", err);
-    model->gathered = simclr_calloc(per_pass * model->encoder.feature_dim, sizeof(float),
-                                    "simclr: the ranks' h", err);
+    if (tensor_element_count(2, (const size_t[2]){2 * N, model->encoder.feature_dim},
+                             &feature_floats, err) != SIMCLR_OK)
+        goto failed;
+    model->features = simclr_calloc(feature_floats, sizeof(float), "simclr: the batch's h", err);
+    if (ranks_exchange(ranks)) /* one pass's h of every rank, before they take their rows */
+        model->gathered = simclr_calloc(feature_floats / passes, sizeof(float),
+                                        "simclr: the ranks' h", err);
     if (model->loss_memory == NULL || model->views == NULL || model->features == NULL ||
-        model->gathered == NULL ||
+        (ranks_exchange(ranks) && model->gathered == NULL) ||
         optimizer_create(&model->opt, &model->config.optimizer, &model->store, err) != SIMCLR_OK)
         goto failed;
     contrastive_cache_bind(&model->loss_cache, model->loss_memory, N, model->config.head.out_dim);
@@ -198,12 +205,10 @@ static void two_views(void *context, size_t j, size_t index, const float *image,
     simclr_model *model = job->model;
     const size_t view_floats = model->config.channels * model->config.height * model->config.width;
     int v;
-    for (v = 0; v < 2; v++) { /* view v from the stream (seed, "view", epoch, index, v) */
-        rng random;
-        rng_stream(&random, model->config.seed, RNG_DOMAIN_VIEW, job->epoch, index, (uint64_t)v);
-        aug_view(model->views + simclr_view_row(model, j, v) * view_floats, image,
-                 model->config.channels, height, width, job->augment, &random, workspace);
-    }
+    for (v = 0; v < 2; v++)
+        aug_view_of_image(model->views + simclr_view_row(model, j, v) * view_floats, v, image,
+                          model->config.channels, height, width, job->augment,
+                          model->config.seed, job->epoch, index, workspace);
 }
 
 int simclr_batch_of_views(simclr_model *model, aug_batch *w, const dataset *data,
@@ -461,6 +466,99 @@ static int job_rank(void)
     return ranks_exchange(job_ranks) ? job_ranks->rank : 0;
 }
 
+/* "rank R: " in a job of several ranks, else "": what a rank's messages start with. */
+static const char *job_who(void)
+{
+    static char who[32];
+    if (!ranks_exchange(job_ranks))
+        return "";
+    sprintf(who, "rank %d: ", job_rank());
+    return who;
+}
+
+/* Where a failure is agreed (job_agree), every rank knows of it and the job closes normally;
+ * any other failure on a rank ends the job by ranks_mpi_abort, as the others may be waiting in
+ * an exchange with it. job_agreed_once: the setup's agreement was reached (a rank that fails
+ * before it still joins it, so that the others stop there too). */
+static int job_agreed_failure, job_agreed_once;
+
+#define JOB_FINGERPRINTS 8
+
+/* 1 on every rank when every rank is `ok` and holds the same `values` (whole numbers below
+ * 2^32, so their sums are exact), else 0 on every rank: a rank whose value differs from the
+ * others' says which, by name. Two exchanges: the values with the failures, then the verdicts
+ * (a rank may hold the mean of values that differ). One process: `ok`. */
+static int job_agree(int ok, const double *values, const char *const *names, size_t count)
+{
+    double sums[JOB_FINGERPRINTS + 1], differ[1] = {0.0};
+    size_t i;
+    if (!ranks_exchange(job_ranks))
+        return ok;
+    job_agreed_once = 1;
+    sums[0] = ok ? 0.0 : 1.0;
+    for (i = 0; i < count; i++)
+        sums[i + 1] = ok ? values[i] : 0.0;
+    job_ranks->sum_doubles(job_ranks, sums, count + 1);
+    for (i = 0; sums[0] == 0.0 && i < count && differ[0] == 0.0; i++)
+        if (sums[i + 1] != values[i] * (double)job_ranks->size) {
+            fprintf(stderr, "simclr: rank %d: its %s differs from the other ranks' (the same "
+                            "data, checkpoint and program on every machine?)\n",
+                    job_rank(), names[i]);
+            differ[0] = 1.0;
+        }
+    job_ranks->sum_doubles(job_ranks, differ, 1);
+    if (sums[0] == 0.0 && differ[0] == 0.0)
+        return 1;
+    if (ok && sums[0] > 0.0 && job_rank() == 0)
+        fprintf(stderr, "simclr: stopping: %.0f of the %d ranks failed (above)\n", sums[0],
+                job_ranks->size);
+    job_agreed_failure = 1;
+    return 0;
+}
+
+/* FNV-1a, 32 bits: a fingerprint of bytes (not a checksum against tampering). */
+static uint32_t fingerprint_bytes(uint32_t hash, const void *bytes, size_t count)
+{
+    const unsigned char *b = bytes;
+    size_t i;
+    for (i = 0; i < count; i++)
+        hash = (hash ^ b[i]) * 16777619u;
+    return hash;
+}
+
+/* The model's state: parameters, running statistics and the optimiser's momentum. */
+static double fingerprint_model(const simclr_model *model)
+{
+    uint32_t hash = 2166136261u;
+    hash = fingerprint_bytes(hash, model->store.params, model->store.param_floats * sizeof(float));
+    hash = fingerprint_bytes(hash, model->store.buffers,
+                             model->store.buffer_floats * sizeof(float));
+    if (model->opt.velocity != NULL)
+        hash = fingerprint_bytes(hash, model->opt.velocity,
+                                 model->store.param_floats * sizeof(float));
+    return (double)hash;
+}
+
+/* The training images: their pixels and labels (held in memory), or their files' names, sizes
+ * and labels (an image folder). */
+static double fingerprint_data(const dataset *data)
+{
+    uint32_t hash = 2166136261u;
+    size_t i;
+    if (data->pixels != NULL)
+        hash = fingerprint_bytes(hash, data->pixels,
+                                 data->count * data->channels * data->max_pixels);
+    if (data->labels != NULL)
+        hash = fingerprint_bytes(hash, data->labels, data->count);
+    for (i = 0; data->files != NULL && i < data->count; i++) {
+        const uint32_t facts[3] = {data->files[i].height, data->files[i].width,
+                                   (uint32_t)data->files[i].label};
+        hash = fingerprint_bytes(hash, data->files[i].path, strlen(data->files[i].path));
+        hash = fingerprint_bytes(hash, facts, sizeof facts);
+    }
+    return (double)hash;
+}
+
 /* ---- flags from tables ---------------------------------------------------------------------- */
 
 static const char *one_line(const simclr_error *err) /* control characters (file names) escaped */
@@ -511,10 +609,7 @@ static int job_failed_to_open(rank_group *group, const simclr_error *err)
 
 static int failed(const simclr_error *err) /* prints a library call's failure: status 1 */
 {
-    if (ranks_exchange(job_ranks))
-        fprintf(stderr, "simclr: rank %d: %s\n", job_rank(), one_line(err));
-    else
-        fprintf(stderr, "simclr: %s\n", one_line(err));
+    fprintf(stderr, "simclr: %s%s\n", job_who(), one_line(err));
     return 1;
 }
 
@@ -620,12 +715,12 @@ static int epoch_end(command_run *run, int written, const training_log *log, siz
 static int run_ended(int status, const simclr_error *err, const command_run *run,
                      const char *checkpoint, size_t step)
 {
-    const char *last = file_is_present(checkpoint) ? checkpoint : "none written";
-    if (status != SIMCLR_OK && ranks_exchange(job_ranks))
-        fprintf(stderr, "simclr: rank %d: %s; stopping (last checkpoint: %s)\n", job_rank(),
+    const char *last = job_rank() != 0                ? "rank 0's"
+                       : file_is_present(checkpoint) ? checkpoint
+                                                     : "none written";
+    if (status != SIMCLR_OK)
+        fprintf(stderr, "simclr: %s%s; stopping (last checkpoint: %s)\n", job_who(),
                 one_line(err), last);
-    else if (status != SIMCLR_OK)
-        fprintf(stderr, "simclr: %s; stopping (last checkpoint: %s)\n", one_line(err), last);
     else if (!run->failed && run_files_signal_caught() != 0) {
         if (job_rank() == 0)
             fprintf(stderr, "simclr: stopped by signal %d at step %lu (last checkpoint: %s)\n",
@@ -651,6 +746,12 @@ static int train_progress(const simclr_progress *p, simclr_model *model,
     command_run *run = context;
     char path[PATH_CAPACITY + 32], online[40] = "";
     simclr_error err;
+    if (p->epoch_done && ranks_exchange(job_ranks)) { /* every rank the same weights */
+        static const char *const names[2] = {"model (a fingerprint)", "step"};
+        const double mine[2] = {fingerprint_model(model), (double)p->step};
+        if (!job_agree(1, mine, names, 2))
+            return run->failed = 1; /* stop, before the checkpoint */
+    }
     if (job_rank() != 0) { /* rank 0 prints and writes; every rank stops where it does */
         if (!p->epoch_done)
             return run_files_signal_caught() != 0;
@@ -725,6 +826,19 @@ static int run_training(simclr_training *training, const run_options *options)
             fprintf(stderr, "simclr: resuming %s at step %lu\n", options->resume,
                     (unsigned long)model.step); /* simclr_train checks it is a whole epoch */
     }
+    if (ranks_exchange(job_ranks)) { /* every rank: the same images, model and step */
+        static const char *const names[JOB_FINGERPRINTS] = {
+            "number of training images", "number of classes", "channels", "largest height",
+            "largest width", "training images (a fingerprint)", "model (a fingerprint)", "step"};
+        const double mine[JOB_FINGERPRINTS] = {
+            (double)images, (double)data.classes, (double)data.channels,
+            (double)data.max_height, (double)data.max_width, fingerprint_data(&data),
+            fingerprint_model(&model), (double)model.step};
+        if (!job_agree(1, mine, names, JOB_FINGERPRINTS)) {
+            status = 1;
+            goto done;
+        }
+    }
     if (job_rank() == 0)
         report_skipped(&data);
     if (ranks_exchange(job_ranks) && job_rank() == 0)
@@ -787,11 +901,13 @@ static int command_train(int argc, char **argv)
     rank_group group;
     simclr_error err;
     int status;
-    if (ranks_mpi_open(&group, &argc, &argv, &err) != SIMCLR_OK)
+    if (ranks_mpi_open(&group, NULL, NULL, &err) != SIMCLR_OK)
         return job_failed_to_open(&group, &err);
     job_ranks = &group;
     status = command_train_flags(argc, argv);
-    if (status != 0 && ranks_exchange(&group))
+    if (status != 0 && !job_agreed_once) /* failed before the setup's agreement: join it */
+        (void)job_agree(0, NULL, NULL, JOB_FINGERPRINTS);
+    if (status != 0 && ranks_exchange(&group) && !job_agreed_failure)
         ranks_mpi_abort(&group, status); /* the other ranks may wait in an exchange */
     job_ranks = NULL;
     ranks_mpi_close(&group);
@@ -827,14 +943,14 @@ static int command_train_flags(int argc, char **argv)
             safetensors_free(&file);
         }
         if (status != SIMCLR_OK) {
-            fprintf(stderr, "simclr: --resume: %s\n", one_line(&err));
+            fprintf(stderr, "simclr: %s--resume: %s\n", job_who(), one_line(&err));
             return 2;
         }
     } else if (dataset_open(&data, training.data, 1, 0, &err) != SIMCLR_OK) {
-        fprintf(stderr, "simclr: --data: %s\n", one_line(&err));
+        fprintf(stderr, "simclr: %s--data: %s\n", job_who(), one_line(&err));
         return 2;
     } else if (run_settings_preset(&training, given, &data, &err) != SIMCLR_OK) {
-        fprintf(stderr, "simclr: --preset: %s\n", one_line(&err));
+        fprintf(stderr, "simclr: %s--preset: %s\n", job_who(), one_line(&err));
         dataset_close(&data);
         return 2;
     }
@@ -1081,7 +1197,7 @@ static int command_finetune(int argc, char **argv)
             safetensors_free(&file);
         }
         if (status != SIMCLR_OK) {
-            fprintf(stderr, "simclr: --resume: %s\n", one_line(&err));
+            fprintf(stderr, "simclr: %s--resume: %s\n", job_who(), one_line(&err));
             return 2;
         }
         if (given[6]) /* --epochs */

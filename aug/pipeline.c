@@ -145,18 +145,24 @@ size_t aug_batch_workspace_floats(const aug_config *config, size_t channels, siz
            aug_view_workspace_floats(config, channels, height, width);
 }
 
+void aug_view_of_image(float *view, int v, const float *image, size_t channels, size_t height,
+                       size_t width, const aug_config *config, uint64_t seed, uint64_t epoch,
+                       uint64_t index, float *workspace)
+{
+    rng random;
+    rng_stream(&random, seed, RNG_DOMAIN_VIEW, epoch, index, (uint64_t)v);
+    aug_view(view, image, channels, height, width, config, &random, workspace);
+}
+
 void aug_two_views(float *views, size_t count, size_t i, const float *image, size_t channels,
                    size_t height, size_t width, const aug_config *config, uint64_t seed,
                    uint64_t epoch, uint64_t index, float *workspace)
 {
     const size_t view_floats = channels * config->size * config->size;
     int v;
-    for (v = 0; v < 2; v++) {
-        rng random;
-        rng_stream(&random, seed, RNG_DOMAIN_VIEW, epoch, index, (uint64_t)v);
-        aug_view(views + ((size_t)v * count + i) * view_floats, image, channels, height, width,
-                 config, &random, workspace);
-    }
+    for (v = 0; v < 2; v++)
+        aug_view_of_image(views + ((size_t)v * count + i) * view_floats, v, image, channels,
+                          height, width, config, seed, epoch, index, workspace);
 }
 
 void aug_views_batch(float *views, const float *const *images, const uint64_t *indices,

@@ -108,8 +108,14 @@ void aug_view(float *view,        /* (C, size, size) */
 size_t aug_batch_workspace_floats(const aug_config *config, size_t channels, size_t height,
                                   size_t width, int slots);
 
-/* The two views of image i of a batch of `count`: views[v][i] from the stream
- * (seed, "view", epoch, index, v). */
+/* View v (0 or 1) of an image: from the stream (seed, "view", epoch, index, v). */
+void aug_view_of_image(float *view,       /* (C, size, size) */
+                       int v, const float *image, /* (C, H, W) in [0, 1] */
+                       size_t channels, size_t height, size_t width, const aug_config *config,
+                       uint64_t seed, uint64_t epoch, uint64_t index,
+                       float *workspace); /* aug_view_workspace_floats(config, C, H, W) */
+
+/* The two views of image i of a batch of `count`: views[v][i] = aug_view_of_image(v). */
 void aug_two_views(float *views,       /* (2, count, C, size, size) */
                    size_t count, size_t i,
                    const float *image, /* (C, H, W) in [0, 1] */

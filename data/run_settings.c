@@ -165,6 +165,9 @@ int run_settings_check(const simclr_training *t, const char *source, simclr_erro
     }
     if (run_settings_check_augment(t, source, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
+    if ((t->model.shards & (t->model.shards - 1)) != 0 || t->model.batch % t->model.shards != 0)
+        return simclr_fail(err, "%s: --shards %lu is not a power of two dividing --batch %lu",
+                           source, (unsigned long)t->model.shards, (unsigned long)t->model.batch);
     if (t->model.height != a->size || t->model.width != a->size)
         return simclr_fail(err, "%s: the model takes %lux%lu views, the augmentation makes %lu",
                            source, (unsigned long)t->model.height,

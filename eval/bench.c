@@ -490,8 +490,9 @@ static int step_run(const void *settings, const void *model, char *line, size_t 
             traffic = *ops->ranks->traffic; /* the exchanges of the timed steps */
         const float loss = ops->train_step(&m, 0.06f);
         times[k < 2 ? 0 : k - 2] = timer_seconds() - start;
-        fprintf(stderr, "step %lu: loss %.4f, %.3f s\n", (unsigned long)k, (double)loss,
-                times[k < 2 ? 0 : k - 2]);
+        if (ops->ranks == NULL || ops->ranks->rank == 0) /* under mpirun: rank 0 tells */
+            fprintf(stderr, "step %lu: loss %.4f, %.3f s\n", (unsigned long)k, (double)loss,
+                    times[k < 2 ? 0 : k - 2]);
     }
     median = bench_median(times, s.steps);
     if (ops->ranks != NULL && ops->ranks->traffic != NULL)

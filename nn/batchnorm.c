@@ -63,9 +63,10 @@ static void channel_sums(double *first, double *second,
 
 /* The two sums of channel c over the batch: over the whole batch at once (shards 0 or 1), or
  * per shard of B/shards rows, the shards' sums added by the pairwise tree (nn/ranks.h). */
-static void batch_sums(double *first, double *second, const float *values,
-                       const float *x_for_hat, float mean, float inverse_std,
-                       const batchnorm_shape *shape, size_t c)
+static void batch_sums(double *first, double *second, /* one each */
+                       const float *values,                /* (B, C, S) */
+                       const float *x_for_hat,             /* (B, C, S) or NULL */
+                       float mean, float inverse_std, const batchnorm_shape *shape, size_t c)
 {
     const size_t B = shape->batch, C = shape->channels, S = shape->spatial;
     const size_t shards = shape->shards > 1 ? shape->shards : 1, rows = B / shards;
@@ -98,8 +99,11 @@ static size_t batch_count(const batchnorm_shape *shape)
     return shape->batch * shape->spatial * ranks;
 }
 
-static void forward_channel(float *y, float *saved_mean, float *saved_inverse_std,
-                            const float *x, const float *weight, const float *bias,
+static void forward_channel(float *y,                 /* (B, C, S) */
+                            float *saved_mean,        /* (C) */
+                            float *saved_inverse_std, /* (C) */
+                            const float *x,           /* (B, C, S) */
+                            const float *weight, const float *bias, /* (C) each */
                             batchnorm_state *state, const batchnorm_shape *shape, size_t c,
                             double sum, double sum_squares)
 {
@@ -160,9 +164,11 @@ void batchnorm_forward_train(float *y, float *saved_mean, float *saved_inverse_s
     *state->num_batches_tracked += 1;
 }
 
-static void backward_channel(float *dx, float *dweight, float *dbias, const float *dy,
-                             const float *x, const float *saved_mean,
-                             const float *saved_inverse_std, const float *weight,
+static void backward_channel(float *dx,                      /* (B, C, S) */
+                             float *dweight, float *dbias,   /* (C) each, accumulated */
+                             const float *dy, const float *x, /* (B, C, S) each */
+                             const float *saved_mean, const float *saved_inverse_std, /* (C) */
+                             const float *weight,            /* (C) */
                              const batchnorm_shape *shape, size_t c, double sum_dy,
                              double sum_dy_xhat)
 {

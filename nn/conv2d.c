@@ -718,9 +718,13 @@ static void conv2d_backward_whole(float *dx, float *dweight, float *dbias, const
 /* The sharded backward: each shard as a batch of its own, its dW (and dbias) into a level of
  * the pairwise tree (nn/ranks.h); the root, summed across ranks, then added to dW. The input
  * gradient is per image, the same bits as the whole batch's. */
-static void conv2d_backward_sharded(float *dx, float *dweight, float *dbias, const float *dy,
-                                    const float *x, const float *weight, const conv2d_shape *s,
-                                    float *workspace)
+static void conv2d_backward_sharded(float *dx,             /* (B, C, H, W) or NULL */
+                                    float *dweight,        /* (O, C, k, k), accumulated */
+                                    float *dbias,          /* (O) or NULL, accumulated */
+                                    const float *dy,       /* (B, O, Ho, Wo) */
+                                    const float *x,        /* (B, C, H, W) */
+                                    const float *weight,   /* (O, C, k, k) */
+                                    const conv2d_shape *s, float *workspace)
 {
     const size_t O = s->out_channels, weights = O * conv2d_col_rows(s);
     const size_t sum = weights + (dbias != NULL ? O : 0), stride = conv2d_shard_sum_floats(s);

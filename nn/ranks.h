@@ -27,8 +27,10 @@
  * the same bits. Costs: log2 K messages of the array per sum, against 2(K−1)/K of MPI's ring
  * all-reduce, and G/K partial sums held on the way (log2(G/K) + 1 arrays).
  * Everything else of a step is either per view (convolutions' outputs and input gradients,
- * ReLU, pooling) or computed identically by every rank from gathered rows (the projection head,
- * the loss and the online classifier on the gathered h: see simclr.c), so it needs no sum.
+ * ReLU, pooling: each output element is one GEMM column or one sum over a kernel, the same bits
+ * whatever the images beside it and however many there are) or computed identically by every
+ * rank from gathered rows (the projection head, the loss and the online classifier on the
+ * gathered h: see simclr.c), so it needs no sum.
  *
  * A rank_group is the interface; the implementation over MPI is nn/ranks_mpi.c (make MPI=1).
  * NULL (or a group of one) means one process: no exchange.
@@ -43,7 +45,7 @@ typedef struct rank_group rank_group;
 /* What a rank's exchanges have cost so far, counted by the implementation. */
 typedef struct rank_traffic {
     double seconds;   /* wall-clock time inside the three functions */
-    double bytes;     /* sent by this rank */
+    double bytes;     /* sent by this rank (a gather: its row to each other rank) */
     double exchanges; /* calls */
 } rank_traffic;
 

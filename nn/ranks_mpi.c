@@ -137,7 +137,7 @@ static void ranks_mpi_gather_floats(const rank_group *group, float *all, /* (K, 
     if (count <= context->gather_piece_floats) {
         MPI_Allgather(in_place ? MPI_IN_PLACE : (const void *)mine, (int)count, MPI_FLOAT, all,
                       (int)count, MPI_FLOAT, MPI_COMM_WORLD);
-        count_traffic(group, began, (double)count * sizeof(float));
+        count_traffic(group, began, (double)count * sizeof(float) * (group->size - 1));
         return;
     }
     for (start = 0; start < count; start += context->gather_piece_floats) {
@@ -153,7 +153,7 @@ static void ranks_mpi_gather_floats(const rank_group *group, float *all, /* (K, 
         MPI_Type_free(&row_spaced);
         MPI_Type_free(&piece);
     }
-    count_traffic(group, began, (double)count * sizeof(float));
+    count_traffic(group, began, (double)count * sizeof(float) * (group->size - 1));
 }
 
 /* ---- open, close, abort ---- */

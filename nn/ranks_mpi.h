@@ -24,6 +24,10 @@
  * ResNet-50 weight gradient is 9.4 MB), and no MPI count exceeds INT_MAX whatever size_t
  * count it is given.
  *
+ * The one part of the library that prints and ends the process: an error inside MPI, in an
+ * exchange called from deep inside a layer, has no caller that could go on without the other
+ * ranks (below).
+ *
  * Only the thread that called ranks_mpi_open calls MPI (MPI_THREAD_FUNNELED): the layers call
  * these functions outside their OpenMP regions. An error inside MPI prints
  * "simclr: rank R: MPI error: …" and ends the whole job (MPI_Abort).

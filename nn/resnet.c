@@ -228,6 +228,10 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
     acts->stem_bn_shape.spatial = height * width;
     acts->stem_bn_shape.shards = acts->shards;
     acts->stem_bn_shape.ranks = acts->ranks;
+    if (ranks_exchange(acts->ranks) && acts->ranks->scratch_doubles < 2 * net->feature_dim)
+        return simclr_fail(err, "resnet: the ranks' scratch holds %lu doubles, the batch norms "
+                                "need %lu", (unsigned long)acts->ranks->scratch_doubles,
+                           (unsigned long)(2 * net->feature_dim));
     acts->stem_conv_out = take(cursor, B * channels * height * width);
     acts->stem_bn_out = take(cursor, B * channels * height * width);
     acts->stem_mean = take(cursor, channels);

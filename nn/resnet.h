@@ -140,8 +140,9 @@ int resnet_activations_create(resnet_activations *acts, const resnet *net, size_
 /* The same for data-parallel training (nn/ranks.h): the batch is this rank's `shards` shards
  * (a power of two dividing it), and every sum over the batch in the training-mode passes (the
  * convolutions' weight gradients, the batch norms' statistics and their gradients' sums) is
- * made shard by shard and added by the pairwise tree, across `ranks` when not NULL. shards 1
- * and ranks NULL is resnet_activations_create. */
+ * made shard by shard and added by the pairwise tree, across `ranks` when not NULL (whose
+ * scratch must hold 2 × feature_dim doubles: the widest batch norm's two sums a channel, the
+ * last block's). shards 1 and ranks NULL is resnet_activations_create. */
 int resnet_activations_create_sharded(resnet_activations *acts, const resnet *net, size_t batch,
                                       size_t height, size_t width, size_t shards,
                                       const rank_group *ranks, simclr_error *err);

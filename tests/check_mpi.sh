@@ -168,12 +168,13 @@ if different:
 sys.exit(1 if different else 0)
 PYTHON
     }
-    same_as_single() { # DIR WHAT
-        if ! diff <(losses "$work/runs/single") <(losses "$1") >"$work/diff.log"; then
+    same_as_single() { # DIR WHAT [THE ONE PROCESS'S DIR]
+        local single=${3:-$work/runs/single}
+        if ! diff <(losses "$single") <(losses "$1") >"$work/diff.log"; then
             echo "check_mpi: $2: the losses differ from one process's:"
             head -20 "$work/diff.log"; exit 1
         fi
-        if ! same_checkpoint "$work/runs/single/checkpoint.safetensors" "$1/checkpoint.safetensors"; then
+        if ! same_checkpoint "$single/checkpoint.safetensors" "$1/checkpoint.safetensors"; then
             echo "check_mpi: $2: the checkpoint differs from one process's"; exit 1
         fi
         echo "check_mpi: $2: the same $(losses "$1" | tail -n +2 | wc -l) losses and checkpoint" \
@@ -199,6 +200,48 @@ PYTHON
     run_ranks 2 "$work/mpi-noomp/simclr" train $args --out "$work/runs/noomp-2" >/dev/null \
         2>"$work/noomp-2.log" || { tail -20 "$work/noomp-2.log"; exit 1; }
     same_as_single "$work/runs/noomp-2" "2 ranks, OPENMP=0"
+
+    echo "check_mpi: == the views as two batches (--views-forward separate): 4 ranks"
+    t=$(date +%s)
+    # shellcheck disable=SC2086
+    "$work/plain/simclr" train $args --views-forward separate --threads 2 \
+        --out "$work/runs/single-separate" >/dev/null 2>"$work/single-separate.log" ||
+        { cat "$work/single-separate.log"; exit 1; }
+    # shellcheck disable=SC2086
+    run_ranks 4 "$work/mpi/simclr" train $args --views-forward separate --threads 1 \
+        --out "$work/runs/separate-4" >/dev/null 2>"$work/separate-4.log" ||
+        { tail -20 "$work/separate-4.log"; exit 1; }
+    same_as_single "$work/runs/separate-4" "4 ranks, separate views" "$work/runs/single-separate"
+
+    echo "check_mpi: == ranks that cannot agree"
+    # expect_job_fails WHAT TEXT MPIRUN-ARGS...: the job ends non-zero within KILL_SECONDS
+    # and says TEXT
+    expect_job_fails() {
+        local what=$1 text=$2 status=0
+        shift 2
+        t=$(date +%s)
+        timeout $(( KILL_SECONDS + 10 )) mpirun $MPIRUN_FLAGS "$@" >/dev/null 2>"$work/fail.log" ||
+            status=$?
+        if [ $status = 0 ] || [ $status = 124 ] || ! grep -q -- "$text" "$work/fail.log" ||
+           [ $(( $(date +%s) - t )) -gt "$KILL_SECONDS" ]; then
+            echo "check_mpi: $what: expected a failure saying '$text' within $KILL_SECONDS s" \
+                 "(exit $status):"; tail -20 "$work/fail.log"; exit 1
+        fi
+        echo "check_mpi: $what: exit $status within $(since "$t"): $(grep -m1 -- "$text" "$work/fail.log")"
+    }
+    # shellcheck disable=SC2086
+    expect_job_fails "rank 1's data missing" "rank 1: " \
+        -np 1 "$work/mpi/simclr" train $args --threads 1 --out "$work/runs/fail-a" : \
+        -np 1 "$work/mpi/simclr" train ${args/builtin:shapes/$work/no-such-folder} --threads 1 \
+            --out "$work/runs/fail-a"
+    # shellcheck disable=SC2086
+    expect_job_fails "rank 1 with other images" "differs from the other ranks" \
+        -np 1 "$work/mpi/simclr" train $args --threads 1 --out "$work/runs/fail-b" : \
+        -np 1 "$work/mpi/simclr" train ${args/--limit 64/--limit 80} --threads 1 \
+            --out "$work/runs/fail-b"
+    # shellcheck disable=SC2086
+    expect_job_fails "8 ranks for 4 shards" "ranks need --shards" \
+        -np 8 "$work/mpi/simclr" train $args --threads 1 --out "$work/runs/fail-c"
 
     echo "check_mpi: == an epoch with 2 ranks, resumed with 4"
     t=$(date +%s)

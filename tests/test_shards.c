@@ -464,5 +464,47 @@ Test(shards, the_model_refuses_shards_and_ranks_that_do_not_fit)
     two.size = 2, two.rank = 1;
     config.shards = 1; /* 2 ranks, 1 shard */
     cr_expect_eq(simclr_model_create_ranks(&model, &config, &two, &err), SIMCLR_FAILED);
-    cr_expect(strstr(err.message, "ranks do not divide") != NULL, "%s", err.message);
+    cr_expect(strstr(err.message, "ranks need --shards") != NULL, "%s", err.message);
 }
+
+/* ---- the forward pass is per image ---------------------------------------------------------- */
+
+/* A rank runs the forward pass on its part of the batch only: each image's output must be the
+ * same bits whatever the images beside it (its GEMM columns, its Winograd tiles), for the
+ * convolutions' every path: im2col, the 1×1 fast path (chunks of one image), Winograd. */
+static void check_forward_per_image(conv_case c, unsigned long tag)
+{
+    const size_t in = c.C * c.H * c.W, weights = c.O * c.C * c.k * c.k;
+    conv2d_shape whole, part;
+    size_t out, k;
+    float *x, *weight, *y, *y_parts, *workspace;
+    init_shape(&whole, &c, c.B, 1, NULL);
+    out = whole.out_channels * whole.out_height * whole.out_width;
+    x = malloc(c.B * in * sizeof(float)), weight = malloc(weights * sizeof(float));
+    y = malloc(c.B * out * sizeof(float)), y_parts = malloc(c.B * out * sizeof(float));
+    cr_assert(x && weight && y && y_parts);
+    test_fill_uniform(x, c.B * in, -1, 1, tag);
+    test_fill_uniform(weight, weights, -0.5f, 0.5f, tag + 1);
+    workspace = conv_workspace(&whole);
+    conv2d_forward(y, x, weight, NULL, &whole, workspace);
+    free(workspace);
+    for (k = 1; k <= c.B; k *= 2) { /* K = 1, 2, 4, … ranks of B/K images */
+        size_t r;
+        init_shape(&part, &c, c.B / k, 1, NULL);
+        workspace = conv_workspace(&part);
+        for (r = 0; r < k; r++)
+            conv2d_forward(y_parts + r * (c.B / k) * out, x + r * (c.B / k) * in, weight, NULL,
+                           &part, workspace);
+        free(workspace);
+        cr_expect_arr_eq(y_parts, y, c.B * out * sizeof(float),
+                         "conv C=%zu O=%zu k=%zu s=%zu: %zu parts of the batch differ", c.C, c.O,
+                         c.k, c.s, k);
+    }
+    free(x), free(weight), free(y), free(y_parts);
+}
+
+Test(shards, forward_im2col_per_image) { check_forward_per_image((conv_case){8, 3, 9, 7, 5, 3, 2, 1}, 200); }
+Test(shards, forward_pointwise_per_image) { check_forward_per_image((conv_case){8, 6, 20, 20, 5, 1, 1, 0}, 210); }
+Test(shards, forward_winograd_per_image) { check_forward_per_image((conv_case){4, 16, 8, 8, 16, 3, 1, 1}, 220); }
+/* 8×8 maps: chunks of 4 images for the whole batch, of 1 (the 1×1 fast path) for one image */
+Test(shards, forward_pointwise_switch_per_image) { check_forward_per_image((conv_case){8, 6, 8, 8, 5, 1, 1, 0}, 230); }
