@@ -42,29 +42,6 @@ int simclr_model_create(simclr_model *model, const simclr_config *config, simclr
     return simclr_model_create_ranks(model, config, NULL, err);
 }
 
-/* The model's data-parallel plan: n images and G/K shards on this rank. */
-static int plan_ranks(simclr_model *model, rank_group *ranks, size_t *local_shards,
-                      simclr_error *err)
-{
-    const size_t N = model->config.batch, K = ranks != NULL ? (size_t)ranks->size : 1;
-    const size_t G = model->config.shards > 1 ? model->config.shards : 1;
-    if ((G & (G - 1)) != 0 || N % G != 0)
-        return simclr_fail(err, "simclr: --shards %lu is not a power of two dividing the batch "
-                                "of %lu", (unsigned long)G, (unsigned long)N);
-    if (K > 0 && N % K != 0)
-        return simclr_fail(err, "simclr: %lu ranks do not divide the batch of %lu images",
-                           (unsigned long)K, (unsigned long)N);
-    if (K == 0 || G % K != 0)
-        return simclr_fail(err, "simclr: %lu ranks need --shards to be a multiple of %lu; this "
-                                "run has --shards %lu (a run's shards are fixed when it starts: "
-                                "other shards, other bits)",
-                           (unsigned long)K, (unsigned long)K, (unsigned long)G);
-    model->ranks = ranks;
-    model->local_batch = N / K;
-    *local_shards = G / K;
-    return SIMCLR_OK;
-}
-
 int simclr_model_create_ranks(simclr_model *model, const simclr_config *config,
                               rank_group *ranks, simclr_error *err)
 {
@@ -78,9 +55,12 @@ int simclr_model_create_ranks(simclr_model *model, const simclr_config *config,
     param_store_init(&model->store);
     if (N == 0)
         return simclr_fail(err, "simclr: the batch must hold at least one image");
-    if (plan_ranks(model, ranks, &local_shards, err) != SIMCLR_OK)
+    if (rank_layout_plan(&model->layout, N, config->shards, passes == 2, ranks, err) !=
+        SIMCLR_OK)
         return SIMCLR_FAILED;
-    local_per_pass = 2 * model->local_batch / passes; /* views through the encoder at once */
+    model->ranks = ranks;
+    local_shards = (config->shards > 1 ? config->shards : 1) / model->layout.ranks;
+    local_per_pass = 2 * model->layout.local / passes; /* views through the encoder at once */
     if (resnet_plan(&model->encoder, &model->config.encoder, &model->store, "backbone.", err) !=
         SIMCLR_OK)
         goto failed;
@@ -113,7 +93,7 @@ int simclr_model_create_ranks(simclr_model *model, const simclr_config *config,
                 SIMCLR_OK)
             goto failed;
     if (contrastive_cache_floats(N, model->config.head.out_dim, &loss_floats, err) != SIMCLR_OK ||
-        tensor_element_count(4, (const size_t[4]){2 * model->local_batch, config->channels,
+        tensor_element_count(4, (const size_t[4]){2 * model->layout.local, config->channels,
                                                   config->height, config->width},
                              &view_floats, err) != SIMCLR_OK)
         goto failed;
@@ -161,36 +141,6 @@ void simclr_model_destroy(simclr_model *model)
 
 /* ---- the minibatch: N images, two views each ------------------------------------------------ */
 
-static size_t model_rank(const simclr_model *model)
-{
-    return ranks_exchange(model->ranks) ? (size_t)model->ranks->rank : 0;
-}
-
-static size_t model_shard_images(const simclr_model *model) /* g = N/G */
-{
-    return model->config.batch / (model->config.shards > 1 ? model->config.shards : 1);
-}
-
-size_t simclr_view_row(const simclr_model *model, size_t j, int v)
-{
-    const size_t n = model->local_batch, g = model_shard_images(model);
-    if (model->config.views_forward == SIMCLR_VIEWS_SEPARATE)
-        return (size_t)v * n + j;
-    return j / g * 2 * g + (size_t)v * g + j % g;
-}
-
-/* The inverse for the head: the row of the whole batch's h (view 0 of every image, then view 1;
- * within one pass for separate views) that the encoder's row i of `rank` in one pass is. */
-static size_t batch_row(const simclr_model *model, size_t rank, size_t i)
-{
-    const size_t N = model->config.batch, n = model->local_batch, g = model_shard_images(model);
-    size_t within;
-    if (model->config.views_forward == SIMCLR_VIEWS_SEPARATE)
-        return rank * n + i;
-    within = i % (2 * g);
-    return within / g * N + rank * n + i / (2 * g) * g + within % g;
-}
-
 /* What makes the two views of one image (aug_batch_each_image's callback). */
 typedef struct views_job {
     simclr_model *model;
@@ -206,7 +156,7 @@ static void two_views(void *context, size_t j, size_t index, const float *image,
     const size_t view_floats = model->config.channels * model->config.height * model->config.width;
     int v;
     for (v = 0; v < 2; v++)
-        aug_view_of_image(model->views + simclr_view_row(model, j, v) * view_floats, v, image,
+        aug_view_of_image(model->views + rank_layout_view_row(&model->layout, j, v) * view_floats, v, image,
                           model->config.channels, height, width, job->augment,
                           model->config.seed, job->epoch, index, workspace);
 }
@@ -215,7 +165,7 @@ int simclr_batch_of_views(simclr_model *model, aug_batch *w, const dataset *data
                           const size_t *order, size_t step, const aug_config *augment,
                           size_t epoch, simclr_error *err)
 {
-    const size_t N = model->config.batch, n = model->local_batch;
+    const size_t N = model->config.batch, n = model->layout.local;
     views_job job;
     size_t b;
     job.model = model, job.augment = augment, job.epoch = epoch;
@@ -239,38 +189,18 @@ int simclr_batch_of_views(simclr_model *model, aug_batch *w, const dataset *data
         for (b = 0; b < N; b++)
             model->online.labels[b] = model->online.labels[N + b] =
                 dataset_label(data, order[step * N + b]);
-    return aug_batch_each_image(w, data, order + step * N + model_rank(model) * n, two_views,
+    return aug_batch_each_image(w, data, order + step * N + model->layout.rank * n, two_views,
                                 &job, err);
 }
 
 /* ---- one step ------------------------------------------------------------------------------- */
-
-/* The whole batch's h of pass p into model->features: every rank's rows (gathered), each at
- * its row of the batch. */
-static void gather_features(simclr_model *model, size_t p, size_t passes)
-{
-    const size_t F = model->encoder.feature_dim, N = model->config.batch;
-    const size_t local_rows = 2 * model->local_batch / passes;
-    const size_t K = ranks_exchange(model->ranks) ? (size_t)model->ranks->size : 1;
-    const float *all = model->encoder_acts[p].features;
-    float *pass_rows = model->features + p * (2 * N / passes) * F;
-    size_t r, i;
-    if (K > 1) {
-        model->ranks->gather_floats(model->ranks, model->gathered, all, local_rows * F);
-        all = model->gathered;
-    }
-    for (r = 0; r < K; r++)
-        for (i = 0; i < local_rows; i++)
-            memcpy(pass_rows + batch_row(model, r, i) * F, all + (r * local_rows + i) * F,
-                   F * sizeof(float));
-}
 
 float simclr_train_step(simclr_model *model, float lr)
 {
     const size_t N = model->config.batch, d = model->config.head.out_dim;
     const size_t features = model->encoder.feature_dim;
     const size_t passes = model->config.views_forward == SIMCLR_VIEWS_SEPARATE ? 2 : 1;
-    const size_t per_pass = 2 * N / passes, local_per_pass = 2 * model->local_batch / passes;
+    const size_t per_pass = 2 * N / passes, local_per_pass = 2 * model->layout.local / passes;
     const size_t view_floats = model->config.channels * model->config.height * model->config.width;
     float *z0, *z1, *dz0, *dz1, loss;
     size_t p, i;
@@ -281,7 +211,8 @@ float simclr_train_step(simclr_model *model, float lr)
     for (p = 0; p < passes; p++) {
         resnet_forward(&model->encoder_acts[p], model->views + p * local_per_pass * view_floats,
                        &model->encoder, &model->store, 1);
-        gather_features(model, p, passes);
+        rank_layout_gather(&model->layout, model->ranks, model->features + p * per_pass * features,
+                           model->gathered, model->encoder_acts[p].features, features);
         projection_head_forward(&model->head_acts[p], model->features + p * per_pass * features,
                                 &model->head, &model->store, 1);
     }
@@ -303,7 +234,7 @@ float simclr_train_step(simclr_model *model, float lr)
         for (i = 0; i < local_per_pass; i++)
             memcpy(model->encoder_acts[p].grad_features + i * features,
                    model->head_acts[p].grad_input +
-                       batch_row(model, model_rank(model), i) * features,
+                       rank_layout_batch_row(&model->layout, model->layout.rank, i) * features,
                    features * sizeof(float));
         resnet_backward(&model->encoder_acts[p], &model->encoder, &model->store);
     }
@@ -361,7 +292,7 @@ int simclr_train(simclr_model *model, const simclr_training *training, const dat
         return simclr_fail(err, "simclr: the history must hold the %lu steps taken and have "
                                 "room for %lu", (unsigned long)model->step,
                            (unsigned long)(per_epoch * training->epochs));
-    if (aug_batch_create(&workspace, model->local_batch, &training->augment, &images, err) !=
+    if (aug_batch_create(&workspace, model->layout.local, &training->augment, &images, err) !=
         SIMCLR_OK)
         return SIMCLR_FAILED;
     schedule = simclr_training_schedule(training, images.count);
@@ -482,81 +413,38 @@ static const char *job_who(void)
  * before it still joins it, so that the others stop there too). */
 static int job_agreed_failure, job_agreed_once;
 
-#define JOB_FINGERPRINTS 8
 
-/* 1 on every rank when every rank is `ok` and holds the same `values` (whole numbers below
- * 2^32, so their sums are exact), else 0 on every rank: a rank whose value differs from the
- * others' says which, by name. Two exchanges: the values with the failures, then the verdicts
- * (a rank may hold the mean of values that differ). One process: `ok`. */
+/* ranks_agree (nn/ranks.h), telling: a rank whose value differs names it, rank 0 counts the
+ * ranks that failed; an agreed failure lets the job close normally. One process: ok. */
 static int job_agree(int ok, const double *values, const char *const *names, size_t count)
 {
-    double sums[JOB_FINGERPRINTS + 1], differ[1] = {0.0};
-    size_t i;
+    int failed, differs;
     if (!ranks_exchange(job_ranks))
         return ok;
     job_agreed_once = 1;
-    sums[0] = ok ? 0.0 : 1.0;
-    for (i = 0; i < count; i++)
-        sums[i + 1] = ok ? values[i] : 0.0;
-    job_ranks->sum_doubles(job_ranks, sums, count + 1);
-    for (i = 0; sums[0] == 0.0 && i < count && differ[0] == 0.0; i++)
-        if (sums[i + 1] != values[i] * (double)job_ranks->size) {
-            fprintf(stderr, "simclr: rank %d: its %s differs from the other ranks' (the same "
-                            "data, checkpoint and program on every machine?)\n",
-                    job_rank(), names[i]);
-            differ[0] = 1.0;
-        }
-    job_ranks->sum_doubles(job_ranks, differ, 1);
-    if (sums[0] == 0.0 && differ[0] == 0.0)
+    if (ranks_agree(job_ranks, ok, values, count, &failed, &differs))
         return 1;
-    if (ok && sums[0] > 0.0 && job_rank() == 0)
-        fprintf(stderr, "simclr: stopping: %.0f of the %d ranks failed (above)\n", sums[0],
+    if (differs >= 0)
+        fprintf(stderr, "simclr: rank %d: its %s differs from the other ranks' (the same data, "
+                        "checkpoint and program on every machine?)\n", job_rank(), names[differs]);
+    if (ok && failed > 0 && job_rank() == 0)
+        fprintf(stderr, "simclr: stopping: %d of the %d ranks failed (above)\n", failed,
                 job_ranks->size);
     job_agreed_failure = 1;
     return 0;
 }
 
-/* FNV-1a, 32 bits: a fingerprint of bytes (not a checksum against tampering). */
-static uint32_t fingerprint_bytes(uint32_t hash, const void *bytes, size_t count)
+/* The model's state, as a whole number below 2^32 (job_agree): parameters, running statistics
+ * and the optimiser's momentum. */
+static double model_fingerprint(const simclr_model *model)
 {
-    const unsigned char *b = bytes;
-    size_t i;
-    for (i = 0; i < count; i++)
-        hash = (hash ^ b[i]) * 16777619u;
-    return hash;
-}
-
-/* The model's state: parameters, running statistics and the optimiser's momentum. */
-static double fingerprint_model(const simclr_model *model)
-{
-    uint32_t hash = 2166136261u;
-    hash = fingerprint_bytes(hash, model->store.params, model->store.param_floats * sizeof(float));
-    hash = fingerprint_bytes(hash, model->store.buffers,
-                             model->store.buffer_floats * sizeof(float));
+    const size_t P = model->store.param_floats * sizeof(float);
+    uint32_t crc = crc32_update(0, (const uint8_t *)model->store.params, P);
+    crc = crc32_update(crc, (const uint8_t *)model->store.buffers,
+                       model->store.buffer_floats * sizeof(float));
     if (model->opt.velocity != NULL)
-        hash = fingerprint_bytes(hash, model->opt.velocity,
-                                 model->store.param_floats * sizeof(float));
-    return (double)hash;
-}
-
-/* The training images: their pixels and labels (held in memory), or their files' names, sizes
- * and labels (an image folder). */
-static double fingerprint_data(const dataset *data)
-{
-    uint32_t hash = 2166136261u;
-    size_t i;
-    if (data->pixels != NULL)
-        hash = fingerprint_bytes(hash, data->pixels,
-                                 data->count * data->channels * data->max_pixels);
-    if (data->labels != NULL)
-        hash = fingerprint_bytes(hash, data->labels, data->count);
-    for (i = 0; data->files != NULL && i < data->count; i++) {
-        const uint32_t facts[3] = {data->files[i].height, data->files[i].width,
-                                   (uint32_t)data->files[i].label};
-        hash = fingerprint_bytes(hash, data->files[i].path, strlen(data->files[i].path));
-        hash = fingerprint_bytes(hash, facts, sizeof facts);
-    }
-    return (double)hash;
+        crc = crc32_update(crc, (const uint8_t *)model->opt.velocity, P);
+    return (double)crc;
 }
 
 /* ---- flags from tables ---------------------------------------------------------------------- */
@@ -565,6 +453,38 @@ static const char *one_line(const simclr_error *err) /* control characters (file
 {
     static char text[4 * sizeof err->message];
     return simclr_escape(text, sizeof text, err->message);
+}
+
+/* Runs body as the job: in one process, or under mpirun (MPI=1 builds) on every rank, with
+ * job_ranks set. A failure on a rank that was not agreed ends the whole job, as the others may
+ * be waiting in an exchange with it; with `agrees`, a rank that fails before the setup's
+ * agreement (job_agree) joins it first, so that the job stops there on every rank. */
+static int job_run(int (*body)(int argc, char **argv, void *context), int argc, char **argv,
+                   void *context, int agrees)
+{
+#if SIMCLR_MPI
+    rank_group group;
+    simclr_error err;
+    int status;
+    if (ranks_mpi_open(&group, NULL, NULL, &err) != SIMCLR_OK) { /* every rank fails alike */
+        if (group.rank == 0)
+            fprintf(stderr, "simclr: %s\n", one_line(&err));
+        ranks_mpi_close(&group);
+        return 1;
+    }
+    job_ranks = &group;
+    status = body(argc, argv, context);
+    if (status != 0 && agrees && !job_agreed_once)
+        (void)job_agree(0, NULL, NULL, RANKS_AGREE_MAX);
+    if (status != 0 && ranks_exchange(&group) && !job_agreed_failure)
+        ranks_mpi_abort(&group, status);
+    job_ranks = NULL;
+    ranks_mpi_close(&group);
+    return status;
+#else
+    (void)agrees;
+    return body(argc, argv, context);
+#endif
 }
 
 /* Parses a command's flags from its tables; returns -1 to go on, else the exit status: 0 after
@@ -595,17 +515,6 @@ static int command_flags(int argc, char **argv, const settings_group *groups, si
     {flag, NULL, SETTING_CHOICE, offsetof(type, field), 0, 0, names, NULL, 0, NULL, help}
 #define THREADS(type) \
     OPTION(type, "threads", SETTING_SIZE, threads, 1, 1024, "T", SETTINGS_THREADS_HELP)
-
-#if SIMCLR_MPI
-/* A job whose ranks could not be opened: every rank fails alike, rank 0 says why. */
-static int job_failed_to_open(rank_group *group, const simclr_error *err)
-{
-    if (group->rank == 0)
-        fprintf(stderr, "simclr: %s\n", one_line(err));
-    ranks_mpi_close(group);
-    return 1;
-}
-#endif
 
 static int failed(const simclr_error *err) /* prints a library call's failure: status 1 */
 {
@@ -748,7 +657,7 @@ static int train_progress(const simclr_progress *p, simclr_model *model,
     simclr_error err;
     if (p->epoch_done && ranks_exchange(job_ranks)) { /* every rank the same weights */
         static const char *const names[2] = {"model (a fingerprint)", "step"};
-        const double mine[2] = {fingerprint_model(model), (double)p->step};
+        const double mine[2] = {model_fingerprint(model), (double)p->step};
         if (!job_agree(1, mine, names, 2))
             return run->failed = 1; /* stop, before the checkpoint */
     }
@@ -827,14 +736,14 @@ static int run_training(simclr_training *training, const run_options *options)
                     (unsigned long)model.step); /* simclr_train checks it is a whole epoch */
     }
     if (ranks_exchange(job_ranks)) { /* every rank: the same images, model and step */
-        static const char *const names[JOB_FINGERPRINTS] = {
+        static const char *const names[RANKS_AGREE_MAX] = {
             "number of training images", "number of classes", "channels", "largest height",
             "largest width", "training images (a fingerprint)", "model (a fingerprint)", "step"};
-        const double mine[JOB_FINGERPRINTS] = {
+        const double mine[RANKS_AGREE_MAX] = {
             (double)images, (double)data.classes, (double)data.channels,
-            (double)data.max_height, (double)data.max_width, fingerprint_data(&data),
-            fingerprint_model(&model), (double)model.step};
-        if (!job_agree(1, mine, names, JOB_FINGERPRINTS)) {
+            (double)data.max_height, (double)data.max_width, (double)dataset_fingerprint(&data),
+            model_fingerprint(&model), (double)model.step};
+        if (!job_agree(1, mine, names, RANKS_AGREE_MAX)) {
             status = 1;
             goto done;
         }
@@ -843,7 +752,7 @@ static int run_training(simclr_training *training, const run_options *options)
         report_skipped(&data);
     if (ranks_exchange(job_ranks) && job_rank() == 0)
         fprintf(stderr, "simclr: %d ranks, %lu images and %lu of the %lu shards each\n",
-                job_ranks->size, (unsigned long)model.local_batch,
+                job_ranks->size, (unsigned long)model.layout.local,
                 (unsigned long)(model.config.shards / (size_t)job_ranks->size),
                 (unsigned long)model.config.shards);
     if (job_rank() == 0)
@@ -893,32 +802,16 @@ done:
 
 /* The settings of a new run: the preset (named, or following from the data), every flag on top
  * of it, then the defaults that follow from other settings. Or those of the run resumed. */
-static int command_train_flags(int argc, char **argv);
+static int command_train_flags(int argc, char **argv, void *unused);
 
 static int command_train(int argc, char **argv)
 {
-#if SIMCLR_MPI /* every process of the job runs this; see job_ranks */
-    rank_group group;
-    simclr_error err;
-    int status;
-    if (ranks_mpi_open(&group, NULL, NULL, &err) != SIMCLR_OK)
-        return job_failed_to_open(&group, &err);
-    job_ranks = &group;
-    status = command_train_flags(argc, argv);
-    if (status != 0 && !job_agreed_once) /* failed before the setup's agreement: join it */
-        (void)job_agree(0, NULL, NULL, JOB_FINGERPRINTS);
-    if (status != 0 && ranks_exchange(&group) && !job_agreed_failure)
-        ranks_mpi_abort(&group, status); /* the other ranks may wait in an exchange */
-    job_ranks = NULL;
-    ranks_mpi_close(&group);
-    return status;
-#else
-    return command_train_flags(argc, argv);
-#endif
+    return job_run(command_train_flags, argc, argv, NULL, 1);
 }
 
-static int command_train_flags(int argc, char **argv)
+static int command_train_flags(int argc, char **argv, void *unused)
 {
+    (void)unused;
     simclr_training training = simclr_training_default();
     run_options options;
     unsigned char given[128], option_given[8];
@@ -1410,30 +1303,27 @@ static int command_predict(int argc, char **argv)
 
 /* ---- simclr bench --------------------------------------------------------------------------- */
 
-/* Runs a benchmark and prints its line; under mpirun (MPI=1 builds), every rank runs it on
- * the job's ranks and rank 0 prints. */
-static int bench_run(const bench_kind *kind, const void *settings, char *line, size_t size)
+/* What bench_run runs. */
+typedef struct bench_job {
+    const bench_kind *kind;
+    const void *settings;
+    char line[1024];
+} bench_job;
+
+/* Runs a benchmark and prints its line (job_run: under mpirun, on the job's ranks; rank 0
+ * prints). */
+static int bench_run(int argc, char **argv, void *context)
 {
+    bench_job *job = context;
     golden_simclr model = golden_model;
     simclr_error err;
-    int status = 0;
-#if SIMCLR_MPI
-    rank_group group;
-    if (ranks_mpi_open(&group, NULL, NULL, &err) != SIMCLR_OK)
-        return job_failed_to_open(&group, &err);
-    job_ranks = model.ranks = &group;
-#endif
-    if (kind->run(settings, &model, line, size, &err) != SIMCLR_OK)
-        status = failed(&err) + 1; /* mostly settings that do not fit together */
-    else if (job_rank() == 0)
-        printf("%s\n", line);
-#if SIMCLR_MPI
-    if (status != 0 && ranks_exchange(&group))
-        ranks_mpi_abort(&group, status);
-    job_ranks = NULL;
-    ranks_mpi_close(&group);
-#endif
-    return status;
+    (void)argc, (void)argv;
+    model.ranks = job_ranks;
+    if (job->kind->run(job->settings, &model, job->line, sizeof job->line, &err) != SIMCLR_OK)
+        return failed(&err) + 1; /* mostly settings that do not fit together */
+    if (job_rank() == 0)
+        printf("%s\n", job->line);
+    return 0;
 }
 
 static int command_bench(int argc, char **argv)
@@ -1444,7 +1334,8 @@ static int command_bench(int argc, char **argv)
         void *pointer;
         char bytes[8192];
     } settings;
-    char line[1024], usage[2048], command[32];
+    char usage[2048], command[32];
+    bench_job job;
     settings_group group;
     size_t k;
     int status;
@@ -1461,7 +1352,8 @@ static int command_bench(int argc, char **argv)
         snprintf(command, sizeof command, "bench %s", kind->name);
         if ((status = command_flags(argc - 1, argv + 1, &group, 1, command, usage)) >= 0)
             return status;
-        return bench_run(kind, &settings, line, sizeof line);
+        job.kind = kind, job.settings = &settings;
+        return job_run(bench_run, 0, NULL, &job, 0);
     }
     status = argc >= 1 && (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0);
     if (argc >= 1 && !status)

@@ -144,14 +144,14 @@ typedef struct simclr_model {
      * views, and its h are gathered so the head, the loss and the online classifier run on the
      * whole batch's, the same on every rank. */
     rank_group *ranks;
-    size_t local_batch;           /* n = N/K */
+    rank_layout layout;           /* where the batch's views sit (n = layout.local) */
     double *rank_scratch;         /* the batch norms' sums exchanged between ranks */
     resnet_activations encoder_acts[2]; /* joint: [0] for the rank's 2n views; separate: n each */
     head_activations head_acts[2];      /* joint: [0] for the 2N views; separate: N each */
     contrastive_cache loss_cache;
     float *loss_memory;
     float *views;                 /* (2n, C, H, W): the rank's views, in the encoder's order
-                                     (simclr_view_row) */
+                                     (rank_layout_view_row) */
     float *features;              /* (2N, F) h of the whole batch: view 0 of every image, then
                                      view 1 (the head's input) */
     float *gathered;              /* (2N/passes, F) one pass's h of every rank, in rank order */
@@ -177,11 +177,6 @@ int simclr_model_create_ranks(simclr_model *model, const simclr_config *config,
                               rank_group *ranks, simclr_error *err);
 void simclr_model_destroy(simclr_model *model);
 
-/* Where the encoder takes view v (0 or 1) of the rank's image j (0 … n − 1): its row in
- * model->views. Separate views: view 0 of the rank's images, then view 1. Joint: shard by
- * shard (g = N/G images each), view 0 of the shard's images, then view 1, so that every shard
- * is a run of rows (with one shard: view 0 of every image, then view 1). */
-size_t simclr_view_row(const simclr_model *model, size_t j, int v);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Algorithm 1                                                                                 */
@@ -189,7 +184,7 @@ size_t simclr_view_row(const simclr_model *model, size_t j, int v);
 
 /* Algorithm 1's minibatch: images order[step·N … step·N + N − 1] of `data` (order: the epoch's
  * order, workspace->order when NULL), two augmented views each of the rank's n of them (images
- * r·n … r·n + n − 1 of the batch; workspace made for n), into model->views (simclr_view_row;
+ * r·n … r·n + n − 1 of the batch; workspace made for n), into model->views (rank_layout_view_row;
  * one shard: view 0 of every image, then view 1). Each view comes from its own stream (seed, epoch, image index,
  * view), so the views do not depend on the batch's composition or the thread count. Fails
  * when the data's channels or the views' size differ from the model's, or when the step lies

@@ -574,6 +574,24 @@ void dataset_close(dataset *data)
     data->count = 0;
 }
 
+uint32_t dataset_fingerprint(const dataset *data)
+{
+    uint32_t crc = 0;
+    size_t i;
+    if (data->pixels != NULL)
+        crc = crc32_update(crc, data->pixels, data->count * data->channels * data->max_pixels);
+    if (data->labels != NULL)
+        crc = crc32_update(crc, data->labels, data->count);
+    for (i = 0; data->files != NULL && i < data->count; i++) {
+        const uint32_t facts[3] = {data->files[i].height, data->files[i].width,
+                                   (uint32_t)data->files[i].label};
+        crc = crc32_update(crc, (const uint8_t *)data->files[i].path,
+                           strlen(data->files[i].path));
+        crc = crc32_update(crc, (const uint8_t *)facts, sizeof facts);
+    }
+    return crc;
+}
+
 int dataset_label(const dataset *data, size_t index)
 {
     if (data->kind == DATASET_SHAPES)

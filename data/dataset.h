@@ -78,6 +78,12 @@ void dataset_close(dataset *data);
 
 int dataset_label(const dataset *data, size_t index);
 
+/* The CRC-32 of what the images are: their pixels and labels (held in memory) or their files'
+ * names, sizes and labels (an image folder); the built-in data's are made from the seed. For
+ * telling two copies of a dataset apart (the ranks of data-parallel training), not for
+ * security. */
+uint32_t dataset_fingerprint(const dataset *data);
+
 /* Makes the images come with `channels` channels: an image folder of gray images can be read
  * as RGB (each gray value in all three, as Pillow's convert("RGB")); any other difference is an
  * error naming `source`. */

@@ -481,7 +481,7 @@ static int step_run(const void *settings, const void *model, char *line, size_t 
                             : ops->model_create(&m, &s.config, err)) != SIMCLR_OK)
         return SIMCLR_FAILED;
     rng_stream(&random, 0, RNG_DOMAIN_DATA, 1, 0, 0);
-    for (i = 0; i < 2 * m.local_batch * s.config.channels * s.config.height * s.config.width;
+    for (i = 0; i < 2 * m.layout.local * s.config.channels * s.config.height * s.config.width;
          i++) /* the rank's views (all of them in one process) */
         m.views[i] = rng_uniform(&random);
     for (k = 0; k < s.steps + 2; k++) { /* two untimed warm-up steps, as the PyTorch peer */

@@ -40,6 +40,8 @@
 
 #include <stddef.h>
 
+#include "error.h"
+
 typedef struct rank_group rank_group;
 
 /* What a rank's exchanges have cost so far, counted by the implementation. */
@@ -65,6 +67,47 @@ struct rank_group {
 
 /* 1 when sums must be exchanged: a group of more than one rank. */
 int ranks_exchange(const rank_group *group);
+
+/* ---- the batch across the ranks ---- */
+
+/* Where the views of a batch of N images (two views each) sit: on this rank, n images, whose
+ * view rows run shard by shard (joint views: view 0 of a shard's g images, then view 1, so
+ * that every shard is a run of rows; separate views: view 0 of the rank's images, then view 1,
+ * a pass each); in the whole batch (the head's input), view 0 of every image, then view 1. */
+typedef struct rank_layout {
+    size_t batch, local, shard; /* N, n = N/K, g = N/G */
+    size_t rank, ranks;         /* r, K */
+    int separate;               /* the views in two passes of N (else one of 2N) */
+} rank_layout;
+
+/* Fails unless G is a power of two dividing N and K (the group's size, 1 for NULL) divides G. */
+int rank_layout_plan(rank_layout *layout, size_t batch, size_t shards, int separate,
+                     const rank_group *group, simclr_error *err);
+
+/* The rank's row of view v (0 or 1) of its image j (0 … n − 1). */
+size_t rank_layout_view_row(const rank_layout *layout, size_t j, int v);
+
+/* The row of the whole batch (of one pass, for separate views) that row i of a pass of `rank`
+ * is: the inverse of rank_layout_view_row across the ranks. */
+size_t rank_layout_batch_row(const rank_layout *layout, size_t rank, size_t i);
+
+/* One pass's rows of every rank into the whole batch's order: batch (2N/passes, width) from
+ * mine (2n/passes, width), through gathered (the same size as batch; unused with one rank). */
+void rank_layout_gather(const rank_layout *layout, const rank_group *group, float *batch,
+                        float *gathered, const float *mine, size_t width);
+
+/* ---- agreeing ---- */
+
+#define RANKS_AGREE_MAX 8
+
+/* Every rank's `ok` and `values` (count ≤ RANKS_AGREE_MAX whole numbers below 2^32, so their
+ * sums are exact), compared: 1 on every rank when every rank is ok and holds the same values,
+ * else 0 on every rank, with *failed the number of ranks not ok and *differs the first of this
+ * rank's values that differs from the others' (−1: none, or some rank failed). Two exchanges:
+ * the values with the failures, then the verdicts (a rank may hold the mean of values that
+ * differ). One process: ok. */
+int ranks_agree(const rank_group *group, int ok, const double *values, size_t count,
+                int *failed, int *differs);
 
 /* ---- the pairwise tree over a rank's own shards ---- */
 

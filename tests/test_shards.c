@@ -391,7 +391,7 @@ Test(shards, the_views_rows_run_shard_by_shard)
     cr_assert_eq(simclr_model_create(&model, &config, &err), SIMCLR_OK, "%s", err.message);
     for (j = 0; j < 8; j++)
         for (v = 0; v < 2; v++) {
-            const size_t row = simclr_view_row(&model, j, v);
+            const size_t row = rank_layout_view_row(&model.layout, j, v);
             cr_assert_lt(row, 16);
             cr_expect_eq(row, j / 2 * 4 + (size_t)v * 2 + j % 2, "image %zu view %d", j, v);
             taken[row]++;
@@ -402,12 +402,12 @@ Test(shards, the_views_rows_run_shard_by_shard)
     config = small_config(8, 1, SIMCLR_VIEWS_JOINT);
     cr_assert_eq(simclr_model_create(&model, &config, &err), SIMCLR_OK, "%s", err.message);
     for (j = 0; j < 8; j++)
-        cr_expect_eq(simclr_view_row(&model, j, 1), 8 + j);
+        cr_expect_eq(rank_layout_view_row(&model.layout, j, 1), 8 + j);
     simclr_model_destroy(&model);
     config = small_config(8, 4, SIMCLR_VIEWS_SEPARATE);
     cr_assert_eq(simclr_model_create(&model, &config, &err), SIMCLR_OK, "%s", err.message);
     for (j = 0; j < 8; j++)
-        cr_expect_eq(simclr_view_row(&model, j, 1), 8 + j);
+        cr_expect_eq(rank_layout_view_row(&model.layout, j, 1), 8 + j);
     simclr_model_destroy(&model);
 }
 
@@ -429,8 +429,8 @@ static void check_step_with_shards(simclr_views_forward views)
         for (v = 0; v < 2; v++) {
             float view[3 * 8 * 8];
             test_fill_uniform(view, view_floats, 0, 1, 1000 + 2 * j + (size_t)v);
-            memcpy(whole.views + simclr_view_row(&whole, j, v) * view_floats, view, sizeof view);
-            memcpy(sharded.views + simclr_view_row(&sharded, j, v) * view_floats, view,
+            memcpy(whole.views + rank_layout_view_row(&whole.layout, j, v) * view_floats, view, sizeof view);
+            memcpy(sharded.views + rank_layout_view_row(&sharded.layout, j, v) * view_floats, view,
                    sizeof view);
         }
     loss_whole = simclr_train_step(&whole, 0.5f);
