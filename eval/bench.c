@@ -486,7 +486,7 @@ static int step_run(const void *settings, const void *model, char *line, size_t 
         m.views[i] = rng_uniform(&random);
     for (k = 0; k < s.steps + 2; k++) { /* two untimed warm-up steps, as the PyTorch peer */
         const double start = timer_seconds();
-        if (k == 2 && ops->ranks != NULL && ops->ranks->traffic != NULL)
+        if (k == 2 && ranks_exchange(ops->ranks) && ops->ranks->traffic != NULL)
             traffic = *ops->ranks->traffic; /* the exchanges of the timed steps */
         const float loss = ops->train_step(&m, 0.06f);
         times[k < 2 ? 0 : k - 2] = timer_seconds() - start;
@@ -495,7 +495,7 @@ static int step_run(const void *settings, const void *model, char *line, size_t 
                     times[k < 2 ? 0 : k - 2]);
     }
     median = bench_median(times, s.steps);
-    if (ops->ranks != NULL && ops->ranks->traffic != NULL)
+    if (ranks_exchange(ops->ranks) && ops->ranks->traffic != NULL)
         snprintf(exchanges, sizeof exchanges, " exchange_s=%.3f exchange_mb=%.1f",
                  (ops->ranks->traffic->seconds - traffic.seconds) / (double)s.steps,
                  (ops->ranks->traffic->bytes - traffic.bytes) / (double)s.steps / 1e6);

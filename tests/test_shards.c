@@ -253,7 +253,8 @@ Test(shards, conv_refuses_shards_that_do_not_cut_the_batch)
 
 /* The training-mode forward and backward of a batch norm over (B, C, S) with `shards` shards,
  * against the double definition: mean and biased variance over all B·S values of a channel,
- * normwise 1e-6 (sums in double either way); dx, dweight, dbias against the same formulas. Then
+ * y within 4e-6 (|y| stays below about 4 here: normwise 1e-6, sums in double either way); dx
+ * within 1e-5 relative, dweight and dbias likewise, against the same formulas. Then
  * K scripted ranks against the one process, bit for bit. */
 static void check_batchnorm_shards(size_t B, size_t C, size_t S, size_t shards, size_t K,
                                    unsigned long tag)
@@ -306,7 +307,7 @@ static void check_batchnorm_shards(size_t B, size_t C, size_t S, size_t shards, 
         cr_expect_leq(fabs(dbias[c] - dsum), 1e-5 * fmax(1.0, fabs(dsum)));
         cr_expect_leq(fabs(rv[c] - (0.9 + 0.1 * var * n / (n - 1))), 1e-6);
     }
-    cr_expect_leq(worst_y, 1e-5, "batchnorm with %zu shards: forward off by %g", shards, worst_y);
+    cr_expect_leq(worst_y, 4e-6, "batchnorm with %zu shards: forward off by %g", shards, worst_y);
     cr_expect_leq(worst_dx, 1e-5, "batchnorm with %zu shards: dx off by %g", shards, worst_dx);
 
     if (K > 1) { /* the ranks: round k replays the first k exchanges, records the next */
