@@ -510,6 +510,91 @@ static int step_run(const void *settings, const void *model, char *line, size_t 
     return SIMCLR_OK;
 }
 
+/* ---- embed: the frozen encoder, inference ---------------------------------------------------- */
+
+typedef struct embed_settings {
+    resnet_config network;
+    size_t size, batch, threads, steps;
+} embed_settings;
+
+#define EMBED(flag, kind, field, low, high, name, help) \
+    {flag, NULL, kind, offsetof(embed_settings, field), low, high, NULL, NULL, 0, name, help}
+static const setting embed_table[] = {
+    {"arch", NULL, SETTING_CHOICE, offsetof(embed_settings, network.arch), 0, 0,
+     run_settings_arch_names, run_settings_arch_values, 0, NULL, "the encoder"},
+    {"stem", NULL, SETTING_CHOICE, offsetof(embed_settings, network.stem), 0, 0,
+     run_settings_stem_names, run_settings_stem_values, 0, NULL, "the ResNet stem"},
+    EMBED("batch", SETTING_SIZE, batch, 1, 65536, "N", "images per forward pass"),
+    EMBED("threads", SETTING_SIZE, threads, 1, 1024, "T", "OpenMP threads (default: all)"),
+    EMBED("size", SETTING_SIZE, size, 8, 4096, "P", "image side in pixels"),
+    EMBED("channels", SETTING_SIZE, network.in_channels, 1, 64, "C", "image channels"),
+    EMBED("width", SETTING_DOUBLE, network.width, 1e-3, 64, "W", "channel multiplier"),
+    EMBED("steps", SETTING_SIZE, steps, 1, 1000, "K", "timed batches")};
+
+static void embed_defaults(void *settings)
+{
+    embed_settings *s = settings;
+    const simclr_config model = simclr_config_default();
+    memset(s, 0, sizeof *s);
+    s->network = model.encoder;
+    s->network.in_channels = model.channels;
+    s->size = model.height;
+    s->batch = 256;
+    s->threads = (size_t)parallel_thread_count();
+    s->steps = 5;
+}
+
+static int embed_run(const void *settings, const void *model, char *line, size_t size,
+                     simclr_error *err)
+{
+    const embed_settings *s = settings;
+    simclr_encoder encoder;
+    aug_config view;
+    float *images = NULL, *features = NULL;
+    double times[1000], median;
+    size_t floats = 0, i, k;
+    rng random;
+    int status = SIMCLR_FAILED;
+    (void)model;
+    parallel_set_thread_count((int)s->threads);
+    memset(&encoder, 0, sizeof encoder);
+    if (aug_config_preset(&view, "cifar", err) != SIMCLR_OK) /* its normalisation */
+        return SIMCLR_FAILED;
+    view.size = s->size;
+    if (simclr_encoder_create(&encoder, &s->network, 0, &view, 0, "", s->batch, err) !=
+            SIMCLR_OK ||
+        tensor_element_count(4, (const size_t[4]){s->batch, s->network.in_channels, s->size,
+                                                  s->size},
+                             &floats, err) != SIMCLR_OK ||
+        (images = simclr_calloc(floats, sizeof(float), "bench embed: images", err)) == NULL ||
+        (features = simclr_calloc(s->batch * encoder.net.feature_dim, sizeof(float),
+                                  "bench embed: features", err)) == NULL)
+        goto done;
+    rng_stream(&random, 0, RNG_DOMAIN_DATA, 1, 0, 0);
+    for (i = 0; i < floats; i++)
+        images[i] = rng_uniform(&random);
+    for (k = 0; k < s->steps + 2; k++) { /* two untimed warm-up batches, as the PyTorch peer */
+        const double start = timer_seconds();
+        if (simclr_encoder_embed(&encoder, features, images, s->batch, s->size, s->size, err) !=
+            SIMCLR_OK)
+            goto done;
+        times[k < 2 ? 0 : k - 2] = timer_seconds() - start;
+        fprintf(stderr, "batch %lu: %.3f s\n", (unsigned long)k, times[k < 2 ? 0 : k - 2]);
+    }
+    median = bench_median(times, s->steps);
+    snprintf(line, size, "simclr-c %s/%s embed width=%g size=%lu batch=%lu threads=%d "
+             "batch_s=%.3f images_per_s=%.1f peak_rss_mib=%.0f",
+             resnet_arch_name(s->network.arch), resnet_stem_name(s->network.stem),
+             s->network.width, (unsigned long)s->size, (unsigned long)s->batch,
+             parallel_thread_count(), median, (double)s->batch / median,
+             timer_peak_memory_mib());
+    status = SIMCLR_OK;
+done:
+    simclr_free(images), simclr_free(features);
+    simclr_encoder_destroy(&encoder);
+    return status;
+}
+
 /* ---- the list ------------------------------------------------------------------------------- */
 
 #define TABLE(t) t, sizeof t / sizeof t[0]
@@ -522,6 +607,12 @@ const bench_kind bench_kinds[] = {
      "settings match ../shared/bench/torch_step.py: SGD lr 0.06, momentum 0.9, weight decay\n"
      "5e-4, head Linear-BN-ReLU-Linear-BN with 128 outputs, temperature 0.5.",
      TABLE(step_table), sizeof(step_settings), step_defaults, step_run},
+    {"embed", "the frozen encoder in evaluation mode (inference), images/s and peak memory",
+     "Times the encoder alone as simclr embed runs it (evaluation mode: batch norm with running\n"
+     "statistics, no gradients) on N random images at the view size: the median of K timed\n"
+     "batches after 2 untimed ones, as images per second, with the peak resident memory.\n"
+     "Compare with: python3 ../shared/bench/torch_embed.py (same flags).",
+     TABLE(embed_table), sizeof(embed_settings), embed_defaults, embed_run},
     {"gemm", "single-precision matrix multiply, GFLOP/s",
      "Times C = A·B (or Aᵀ·B, A·Bᵀ) for N×N single-precision matrices with the library's fast\n"
      "GEMM and prints the best of R runs in GFLOP/s (2·N³ floating-point operations per run).\n"

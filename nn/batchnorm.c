@@ -99,6 +99,23 @@ static size_t batch_count(const batchnorm_shape *shape)
     return shape->batch * shape->spatial * ranks;
 }
 
+/* y = x·scale + (bias − mean·scale) over channel c: the training forward's output, from the
+ * statistics it saves (so batchnorm_forward_saved makes the same bits again). */
+static void apply_channel(float *y, const float *x, /* (B, C, S) each */
+                          float scale, float mean, float bias, const batchnorm_shape *shape,
+                          size_t c)
+{
+    const size_t B = shape->batch, C = shape->channels, S = shape->spatial;
+    const float shift = bias - mean * scale;
+    size_t b, t;
+    for (b = 0; b < B; b++) {
+        const float *in = x + (b * C + c) * S;
+        float *out = y + (b * C + c) * S;
+        for (t = 0; t < S; t++)
+            out[t] = in[t] * scale + shift;
+    }
+}
+
 static void forward_channel(float *y,                 /* (B, C, S) */
                             float *saved_mean,        /* (C) */
                             float *saved_inverse_std, /* (C) */
@@ -107,13 +124,11 @@ static void forward_channel(float *y,                 /* (B, C, S) */
                             batchnorm_state *state, const batchnorm_shape *shape, size_t c,
                             double sum, double sum_squares)
 {
-    const size_t B = shape->batch, C = shape->channels, S = shape->spatial;
     const size_t n = batch_count(shape);
     /* one pass for Σx and Σx² in double: var = Σx²/n − mean², exact enough in double for
      * float inputs unless |mean| exceeds the standard deviation by ~10⁶ */
     double mean, variance;
-    float inverse_std, scale, shift;
-    size_t b, t;
+    float inverse_std;
     mean = sum / (double)n;
     variance = sum_squares / (double)n - mean * mean;
     if (variance < 0.0)
@@ -121,14 +136,7 @@ static void forward_channel(float *y,                 /* (B, C, S) */
     inverse_std = (float)(1.0 / sqrt(variance + state->eps));
     saved_mean[c] = (float)mean;
     saved_inverse_std[c] = inverse_std;
-    scale = weight[c] * inverse_std;
-    shift = bias[c] - (float)mean * scale;
-    for (b = 0; b < B; b++) {
-        const float *in = x + (b * C + c) * S;
-        float *out = y + (b * C + c) * S;
-        for (t = 0; t < S; t++)
-            out[t] = in[t] * scale + shift;
-    }
+    apply_channel(y, x, weight[c] * inverse_std, saved_mean[c], bias[c], shape, c);
     state->running_mean[c] = (1.0f - state->momentum) * state->running_mean[c] +
                              state->momentum * (float)mean;
     state->running_var[c] =
@@ -162,6 +170,16 @@ void batchnorm_forward_train(float *y, float *saved_mean, float *saved_inverse_s
                             sums[2 * c], sums[2 * c + 1]);
     }
     *state->num_batches_tracked += 1;
+}
+
+void batchnorm_forward_saved(float *y, const float *x, const float *saved_mean,
+                             const float *saved_inverse_std, const float *weight,
+                             const float *bias, const batchnorm_shape *shape)
+{
+    size_t c;
+    PARALLEL_FOR()
+    for (c = 0; c < shape->channels; c++)
+        apply_channel(y, x, weight[c] * saved_inverse_std[c], saved_mean[c], bias[c], shape, c);
 }
 
 static void backward_channel(float *dx,                      /* (B, C, S) */
@@ -312,6 +330,14 @@ void bn_layer_forward(float *y, float *saved_mean, float *saved_inverse_std, con
     else
         batchnorm_forward_eval(y, x, store->params + bn->weight, store->params + bn->bias,
                                &state, shape);
+}
+
+void bn_layer_forward_saved(float *y, const float *saved_mean, const float *saved_inverse_std,
+                            const float *x, const bn_layer *bn, const batchnorm_shape *shape,
+                            const param_store *store)
+{
+    batchnorm_forward_saved(y, x, saved_mean, saved_inverse_std, store->params + bn->weight,
+                            store->params + bn->bias, shape);
 }
 
 void bn_layer_backward(float *dx, const float *dy, const float *x, const float *saved_mean,

@@ -206,6 +206,18 @@ static void track_max(size_t *maximum, size_t value)
         *maximum = value;
 }
 
+/* A feature map of `count` floats: its own slice when training (the backward pass reads every
+ * map), else one of the evaluation mode's three shared slots (RESNET_SLOTS: a map lives only
+ * until the next layers have read it, see resnet_activations). While counting, the slots'
+ * size is the largest map's. */
+static float *take_map(resnet_activations *acts, arena_cursor *cursor, int slot, size_t count)
+{
+    if (!acts->inference)
+        return take(cursor, count);
+    track_max(&acts->slot_floats, count);
+    return acts->slots[slot];
+}
+
 /* Shapes and buffers for one batch; returns SIMCLR_FAILED on an impossible geometry. */
 static int layout_activations(resnet_activations *acts, const resnet *net, arena_cursor *cursor,
                               simclr_error *err)
@@ -213,6 +225,11 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
     const size_t B = acts->batch;
     size_t channels = net->conv1.out_channels, height, width, workspace = 0, grad = 0, floats, b, i;
     conv2d_shape *stem = &acts->stem_shape;
+    int input_slot, conv_slot, bn_slot; /* the evaluation mode's slots of a block (take_map) */
+
+    if (acts->inference && cursor->base != NULL) /* the slots first, their size counted before */
+        for (i = 0; i < RESNET_SLOTS; i++)
+            acts->slots[i] = take(cursor, acts->slot_floats);
 
     if (conv2d_shape_init(stem, B, net->config.in_channels, acts->height, acts->width,
                           channels, net->conv1.kernel, net->conv1.stride, net->conv1.padding,
@@ -232,8 +249,11 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
         return simclr_fail(err, "resnet: the ranks' scratch holds %lu doubles, the batch norms "
                                 "need %lu", (unsigned long)acts->ranks->scratch_doubles,
                            (unsigned long)(2 * net->feature_dim));
-    acts->stem_conv_out = take(cursor, B * channels * height * width);
-    acts->stem_bn_out = take(cursor, B * channels * height * width);
+    acts->stem_conv_out = take_map(acts, cursor, 0, B * channels * height * width);
+    acts->stem_bn_out = acts->inference || net->config.stem == STEM_CIFAR
+                            ? take_map(acts, cursor, 1, B * channels * height * width)
+                            : NULL; /* training, imagenet stem: made again (resnet_backward) */
+    input_slot = 1;
     acts->stem_mean = take(cursor, channels);
     acts->stem_inverse_std = take(cursor, channels);
     track_max(&grad, B * channels * height * width);
@@ -244,13 +264,19 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
                                (unsigned long)acts->height, (unsigned long)acts->width);
         height = acts->pool.out_height;
         width = acts->pool.out_width;
-        acts->pool_out = take(cursor, B * channels * height * width);
+        acts->pool_out = take_map(acts, cursor, 2, B * channels * height * width);
+        input_slot = 2;
     }
 
     for (b = 0; b < net->block_count; b++) {
         const resnet_block *block = &net->blocks[b];
         resnet_block_buffers *buffers = &acts->blocks[b];
         size_t in_height = height, in_width = width;
+        /* evaluation mode: every convolution of the block writes one slot, every batch norm
+         * another (after its convolution read the previous one), the block's input keeps the
+         * third until the downsample branch and the residual add have read it */
+        conv_slot = input_slot == 0 ? 1 : 0;
+        bn_slot = 3 - input_slot - conv_slot;
         for (i = 0; i < block->convs; i++) {
             const conv_layer *conv = &block->conv[i];
             if (conv2d_shape_init(&buffers->conv_shape[i], B, conv->in_channels, height, width,
@@ -269,8 +295,11 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
             buffers->bn_shape[i].spatial = height * width;
             buffers->bn_shape[i].shards = acts->shards;
             buffers->bn_shape[i].ranks = acts->ranks;
-            buffers->conv_out[i] = take(cursor, B * channels * height * width);
-            buffers->bn_out[i] = take(cursor, B * channels * height * width);
+            floats = B * channels * height * width;
+            buffers->conv_out[i] = take_map(acts, cursor, conv_slot, floats);
+            buffers->bn_out[i] = acts->inference || i + 1 == block->convs
+                                     ? take_map(acts, cursor, bn_slot, floats)
+                                     : NULL; /* training: made again (block_backward) */
             buffers->mean[i] = take(cursor, channels);
             buffers->inverse_std[i] = take(cursor, channels);
             track_max(&grad, B * channels * height * width);
@@ -285,12 +314,14 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
                 return SIMCLR_FAILED;
             track_max(&workspace, floats);
             buffers->down_bn_shape = buffers->bn_shape[block->convs - 1];
-            buffers->down_conv_out = take(cursor, B * channels * height * width);
+            buffers->down_conv_out =
+                take_map(acts, cursor, conv_slot, B * channels * height * width);
             buffers->down_mean = take(cursor, channels);
             buffers->down_inverse_std = take(cursor, channels);
         }
         buffers->out_height = height;
         buffers->out_width = width;
+        input_slot = bn_slot;
     }
     acts->final_height = height;
     acts->final_width = width;
@@ -307,6 +338,16 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
     acts->grad_floats = grad;
     for (i = 0; i < 4; i++) /* the forward pass uses grad[0] as scratch (downsample branch) */
         acts->grad[i] = i > 0 && acts->inference ? NULL : take(cursor, grad);
+    if (!acts->inference) { /* the maps the backward pass makes again: grad[1] meanwhile */
+        if (net->config.stem == STEM_IMAGENET)
+            acts->stem_bn_out = acts->grad[1];
+        for (b = 0; b < net->block_count; b++)
+            for (i = 0; i + 1 < net->blocks[b].convs; i++)
+                acts->blocks[b].bn_out[i] = acts->grad[1];
+    }
+    if (acts->inference && cursor->base == NULL) /* counting: the slots, handed out first */
+        for (i = 0; i < RESNET_SLOTS; i++)
+            (void)take(cursor, acts->slot_floats);
     acts->workspace_floats = workspace;
     acts->workspace = take(cursor, workspace);
     if (cursor->overflow)
@@ -448,8 +489,21 @@ void resnet_forward(resnet_activations *acts, const float *x, const resnet *net,
 /* Backward                                                                                   */
 /* ------------------------------------------------------------------------------------------ */
 
+/* ReLU(BN(conv_out)) of a layer whose output the training forward did not keep, made again
+ * into `into` from the statistics it saved: the same bits (bn_layer_forward_saved). */
+static const float *made_again(float *into, const float *conv_out, const float *mean,
+                               const float *inverse_std, const bn_layer *bn,
+                               const batchnorm_shape *shape, const param_store *store)
+{
+    bn_layer_forward_saved(into, mean, inverse_std, conv_out, bn, shape, store);
+    relu_forward(into, into, shape_elements(shape));
+    return into;
+}
+
 /* grad_in = ∂L/∂(block input) from grad_out = ∂L/∂(block output); grad_out is consumed (the
- * final ReLU's backward runs in place on it); t1, t2 are scratch. */
+ * final ReLU's backward runs in place on it); t1, t2 are scratch. The outputs of the inner
+ * layers (all but the last) are made again into grad_in, which holds nothing until the end:
+ * the forward pass keeps only each layer's convolution output, and the block's output. */
 static void block_backward(float *grad_in, float *grad_out, float *t1, float *t2,
                            resnet_block_buffers *buffers, const resnet_block *block,
                            param_store *store, float *workspace)
@@ -461,10 +515,13 @@ static void block_backward(float *grad_in, float *grad_out, float *t1, float *t2
     bn_layer_backward(t1, grad_out, buffers->conv_out[last], buffers->mean[last],
                 buffers->inverse_std[last], &block->bn[last], &buffers->bn_shape[last], store);
     for (i = last; i > 0; i--) {
-        /* t1 = ∂L/∂conv_out[i] */
-        conv2d_backward(t2, store->grads + block->conv[i].weight, NULL, t1, buffers->bn_out[i - 1],
+        /* t1 = ∂L/∂conv_out[i]; its input, the layer before's output, made again */
+        const float *inner = made_again(grad_in, buffers->conv_out[i - 1], buffers->mean[i - 1],
+                                        buffers->inverse_std[i - 1], &block->bn[i - 1],
+                                        &buffers->bn_shape[i - 1], store);
+        conv2d_backward(t2, store->grads + block->conv[i].weight, NULL, t1, inner,
                         store->params + block->conv[i].weight, &buffers->conv_shape[i], workspace);
-        relu_backward(t2, t2, buffers->bn_out[i - 1], shape_elements(&buffers->bn_shape[i - 1]));
+        relu_backward(t2, t2, inner, shape_elements(&buffers->bn_shape[i - 1]));
         bn_layer_backward(t1, t2, buffers->conv_out[i - 1], buffers->mean[i - 1],
                     buffers->inverse_std[i - 1], &block->bn[i - 1], &buffers->bn_shape[i - 1],
                     store);
@@ -507,7 +564,12 @@ void resnet_backward(resnet_activations *acts, const resnet *net, param_store *s
         maxpool_backward(grad_in, grad_out, acts->argmax, &acts->pool);
         swap = grad_out, grad_out = grad_in, grad_in = swap;
     }
-    relu_backward(grad_out, grad_out, acts->stem_bn_out, shape_elements(&acts->stem_bn_shape));
+    relu_backward(grad_out, grad_out,
+                  net->config.stem == STEM_CIFAR /* kept: the first block's input */
+                      ? acts->stem_bn_out
+                      : made_again(grad_in, acts->stem_conv_out, acts->stem_mean,
+                                   acts->stem_inverse_std, &net->bn1, &acts->stem_bn_shape, store),
+                  shape_elements(&acts->stem_bn_shape));
     bn_layer_backward(grad_in, grad_out, acts->stem_conv_out, acts->stem_mean, acts->stem_inverse_std,
                 &net->bn1, &acts->stem_bn_shape, store);
     conv2d_backward(NULL, store->grads + net->conv1.weight, NULL, grad_in, acts->input,

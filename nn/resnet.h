@@ -89,12 +89,19 @@ typedef struct resnet_block_buffers {
     conv2d_shape down_shape;
     batchnorm_shape down_bn_shape;
     float *conv_out[3];        /* (B, ch, h, w) batchnorm inputs */
-    float *bn_out[3];          /* (B, ch, h, w) batchnorm(+ReLU) outputs; the last is the block output */
+    float *bn_out[3];          /* (B, ch, h, w) batchnorm(+ReLU) outputs; the last is the block
+                                * output. Training: the inner ones share one buffer (grad[1]),
+                                * the backward pass makes them again from conv_out */
     float *down_conv_out;      /* (B, out, h, w) */
     float *mean[3], *inverse_std[3], *down_mean, *down_inverse_std; /* (ch) saved statistics */
     const float *input;        /* the block's input, set by the forward pass */
     size_t out_height, out_width;
 } resnet_block_buffers;
+
+/* Evaluation mode keeps no map for a backward pass: every map of the network goes to one of
+ * three slots as large as the largest (the block's input, its convolutions' outputs, its batch
+ * norms' outputs), so the activations take 3 maps instead of all of them. */
+#define RESNET_SLOTS 3
 
 typedef struct resnet_activations {
     size_t batch, height, width;          /* B and the input's H × W */
@@ -103,7 +110,8 @@ typedef struct resnet_activations {
     conv2d_shape stem_shape;
     batchnorm_shape stem_bn_shape;
     pool_shape pool;
-    float *stem_conv_out, *stem_bn_out, *pool_out;
+    float *stem_conv_out, *stem_bn_out, *pool_out; /* stem_bn_out: grad[1] when training with
+                                                    * the imagenet stem (made again) */
     float *stem_mean, *stem_inverse_std;
     resnet_block_buffers blocks[RESNET_MAX_BLOCKS];
     size_t final_height, final_width;     /* layer4's output size */
@@ -117,7 +125,10 @@ typedef struct resnet_activations {
     size_t workspace_floats;
     size_t arena_floats;
     const float *input;                   /* x of the last forward pass */
-    int inference;                        /* made without gradient buffers */
+    int inference;                        /* made without gradient buffers; the maps in
+                                           * RESNET_SLOTS slots of slot_floats, reused */
+    float *slots[RESNET_SLOTS];
+    size_t slot_floats;
     size_t shards;                        /* the batch's shards and ranks (nn/ranks.h) */
     const rank_group *ranks;
 } resnet_activations;

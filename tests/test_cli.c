@@ -26,6 +26,7 @@ Test(cli, help_on_every_command)
     cr_expect_eq(run("./simclr bench augment --help > /dev/null"), 0);
     cr_expect_eq(run("./simclr bench conv --help > /dev/null"), 0);
     cr_expect_eq(run("./simclr bench data --help > /dev/null"), 0);
+    cr_expect_eq(run("./simclr bench embed --help > /dev/null"), 0);
     cr_expect_eq(run("./simclr augment --help > /dev/null"), 0);
 }
 
@@ -77,7 +78,7 @@ Test(cli, bench_gemm_prints_a_result_line)
     cr_expect_eq(run("./simclr bench gemm --n 64 --reps 1 | grep -q 'gflops='"), 0);
 }
 
-Test(cli, bench_conv_and_data_print_a_result_line)
+Test(cli, bench_conv_embed_and_data_print_a_result_line)
 {
     cr_expect_eq(run("./simclr bench conv --batch 2 --in 8 --out 8 --size 8 --reps 1 | "
                      "grep -Eq '^conv batch=2 .*algorithm=im2col forward_gflops=[0-9.]+ "
@@ -86,6 +87,11 @@ Test(cli, bench_conv_and_data_print_a_result_line)
     cr_expect_eq(run("./simclr bench conv --batch 2 --in 16 --out 16 --size 8 --reps 1 | "
                      "grep -Eq '^conv batch=2 .*algorithm=winograd forward_gflops=[0-9.]+'"),
                  0);
+    cr_expect_eq(run("./simclr bench embed --width 0.125 --batch 3 --steps 1 2>/dev/null | "
+                     "grep -Eq '^simclr-c resnet18/cifar embed width=0.125 size=32 batch=3 "
+                     ".*images_per_s=[0-9.]+ peak_rss_mib=[0-9]+$'"),
+                 0);
+    cr_expect_eq(run("./simclr bench embed --size 4 > /dev/null 2>&1"), 2); /* below 8 */
     cr_expect_eq(run("./simclr bench data --reps 1 --limit 2000 | "
                      "grep -Eq '^data source=builtin:shapes images=2000 .*images_per_s=[0-9]+ "
                      "views_per_s=[0-9]+ \\(size 32,'"),
