@@ -434,19 +434,6 @@ static int job_agree(int ok, const double *values, const char *const *names, siz
     return 0;
 }
 
-/* The model's state, as a whole number below 2^32 (job_agree): parameters, running statistics
- * and the optimiser's momentum. */
-static double model_fingerprint(const simclr_model *model)
-{
-    const size_t P = model->store.param_floats * sizeof(float);
-    uint32_t crc = crc32_update(0, (const uint8_t *)model->store.params, P);
-    crc = crc32_update(crc, (const uint8_t *)model->store.buffers,
-                       model->store.buffer_floats * sizeof(float));
-    if (model->opt.velocity != NULL)
-        crc = crc32_update(crc, (const uint8_t *)model->opt.velocity, P);
-    return (double)crc;
-}
-
 /* ---- flags from tables ---------------------------------------------------------------------- */
 
 static const char *one_line(const simclr_error *err) /* control characters (file names) escaped */
@@ -657,7 +644,7 @@ static int train_progress(const simclr_progress *p, simclr_model *model,
     simclr_error err;
     if (p->epoch_done && ranks_exchange(job_ranks)) { /* every rank the same weights */
         static const char *const names[2] = {"model (a fingerprint)", "step"};
-        const double mine[2] = {model_fingerprint(model), (double)p->step};
+        const double mine[2] = {(double)pretrain_model_fingerprint(model), (double)p->step};
         if (!job_agree(1, mine, names, 2))
             return run->failed = 1; /* stop, before the checkpoint */
     }
@@ -681,100 +668,75 @@ static int train_progress(const simclr_progress *p, simclr_model *model,
                      log, p->steps_per_epoch, &err);
 }
 
+/* simclr.c's functions for eval/pretrain.c (through the table: no circle between the files). */
+static const pretrain_functions pretrain_simclr = {simclr_steps_per_epoch,
+                                                   simclr_model_create_ranks,
+                                                   simclr_model_destroy, simclr_checkpoint_restore};
+
 /* Trains with resolved settings; resumes from options->resume when given. A SIGINT or SIGTERM
  * (data/run_files.h) ends the run between steps, with status 128 + the signal's number. */
 static int run_training(simclr_training *training, const run_options *options)
 {
-    simclr_model model;
-    training_log log;
+    pretrain_session session;
     simclr_error err;
-    dataset data;
     command_run run;
-    safetensors_file file;
-    size_t images, per_epoch, first;
+    const simclr_model *model = &session.model;
+    const dataset *data = &session.data;
+    double mine[PRETRAIN_AGREED];
+    size_t first;
     char lock[PATH_CAPACITY + 8] = "", path[PATH_CAPACITY + 32];
     long stale;
     int status = 1;
-    memset(&log, 0, sizeof log), memset(&data, 0, sizeof data), memset(&model, 0, sizeof model);
     if (job_rank() == 0 && run_files_start(options->out, lock, sizeof lock, &stale, &err) !=
                                SIMCLR_OK)
         return failed(&err); /* the folder made, locked and checked writable: data/run_files.h */
     if (job_rank() == 0 && stale != 0)
         fprintf(stderr, "simclr: %s: took over the lock of process %ld (no longer running)\n",
                 options->out, stale);
-    if (dataset_open(&data, training->data, 1, training->model.seed, &err) != SIMCLR_OK)
-        goto failure;
-    images = training->limit > 0 && training->limit < data.count ? training->limit : data.count;
-    if ((per_epoch = simclr_steps_per_epoch(images, training->model.batch)) == 0) {
-        simclr_fail(&err, "--batch: %lu is more than the %lu training images",
-                    (unsigned long)training->model.batch, (unsigned long)images);
-        goto failure;
+    if (pretrain_session_open(&session, training, options->resume,
+                              (pretrain_online)options->online, job_ranks, &pretrain_simclr,
+                              &err) != SIMCLR_OK) {
+        status = failed(&err);
+        run_files_unlock(lock);
+        return status;
     }
-    if (options->resume[0] == '\0') /* (a resumed run's comes from its checkpoint) */
-        training->model.online_classes =
-            options->online == 2 || (options->online == 0 && data.classes < 2) ? 0 : (size_t)data.classes;
-    if (training->model.online_classes == 1 || training->model.online_classes > 1000000) {
-        simclr_fail(&err, "--online-classifier: %s has no classes to learn", training->data);
-        goto failure;
-    }
-    if (simclr_model_create_ranks(&model, &training->model, job_ranks, &err) != SIMCLR_OK)
-        goto failure;
-    training->model = model.config; /* with the defaults resolved, as the checkpoint records */
-    if (training_log_create(&log, per_epoch * training->epochs, &err) != SIMCLR_OK ||
-        (model.config.online_classes > 0 &&
-         training_log_keep_accuracy(&log, "online_top1", &err) != SIMCLR_OK))
-        goto failure;
-    if (options->resume[0] != '\0') {
-        if (safetensors_read(&file, options->resume, &err) != SIMCLR_OK)
-            goto failure;
-        const int restored = simclr_checkpoint_restore(&model, &file, options->resume, &log, &err);
-        safetensors_free(&file);
-        if (restored != SIMCLR_OK)
-            goto failure;
-        if (job_rank() == 0)
-            fprintf(stderr, "simclr: resuming %s at step %lu\n", options->resume,
-                    (unsigned long)model.step); /* simclr_train checks it is a whole epoch */
-    }
+    if (options->resume[0] != '\0' && job_rank() == 0)
+        fprintf(stderr, "simclr: resuming %s at step %lu\n", options->resume,
+                (unsigned long)model->step); /* simclr_train checks it is a whole epoch */
     if (ranks_exchange(job_ranks)) { /* every rank: the same images, model and step */
-        static const char *const names[RANKS_AGREE_MAX] = {
-            "number of training images", "number of classes", "channels", "largest height",
-            "largest width", "training images (a fingerprint)", "model (a fingerprint)", "step"};
-        const double mine[RANKS_AGREE_MAX] = {
-            (double)images, (double)data.classes, (double)data.channels,
-            (double)data.max_height, (double)data.max_width, (double)dataset_fingerprint(&data),
-            model_fingerprint(&model), (double)model.step};
-        if (!job_agree(1, mine, names, RANKS_AGREE_MAX)) {
-            status = 1;
+        pretrain_session_agreed(&session, mine);
+        if (!job_agree(1, mine, pretrain_agreed_names, PRETRAIN_AGREED))
             goto done;
-        }
     }
     if (job_rank() == 0)
-        report_skipped(&data);
+        report_skipped(data);
     if (ranks_exchange(job_ranks) && job_rank() == 0)
         fprintf(stderr, "simclr: %d ranks, %lu images and %lu of the %lu shards each\n",
-                job_ranks->size, (unsigned long)model.layout.local,
-                (unsigned long)(model.config.shards / (size_t)job_ranks->size),
-                (unsigned long)model.config.shards);
+                job_ranks->size, (unsigned long)model->layout.local,
+                (unsigned long)(model->config.shards / (size_t)job_ranks->size),
+                (unsigned long)model->config.shards);
     if (job_rank() == 0)
         fprintf(stderr, "simclr: %s (%s stem, width %g) + %lu-layer head on %s: %lu images of "
                         "%lux%s%lux%lu, %lu steps of %lu per epoch, from step %lu of %lu, %d thread(s)\n",
                 resnet_arch_name(training->model.encoder.arch),
                 resnet_stem_name(training->model.encoder.stem), training->model.encoder.width,
-                (unsigned long)training->model.head.num_layers, training->data, (unsigned long)images,
-                (unsigned long)data.channels, data.height == 0 ? "(up to) " : "",
-                (unsigned long)data.max_height, (unsigned long)data.max_width,
-                (unsigned long)per_epoch, (unsigned long)training->model.batch,
-                (unsigned long)model.step, (unsigned long)(per_epoch * training->epochs),
+                (unsigned long)training->model.head.num_layers, training->data,
+                (unsigned long)session.images, (unsigned long)data->channels,
+                data->height == 0 ? "(up to) " : "", (unsigned long)data->max_height,
+                (unsigned long)data->max_width, (unsigned long)session.steps_per_epoch,
+                (unsigned long)training->model.batch, (unsigned long)model->step,
+                (unsigned long)(session.steps_per_epoch * training->epochs),
                 parallel_thread_count());
     memset(&run, 0, sizeof run);
     run.options = options, run.settings = training, run.unit = "views";
     run.items_per_step = 2.0 * (double)training->model.batch;
-    run.start = timer_seconds(), run.last_report = -1e9, first = model.step;
+    run.start = timer_seconds(), run.last_report = -1e9, first = model->step;
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", options->out);
     if (!ranks_exchange(job_ranks)) /* from here a SIGINT or SIGTERM stops the run between steps */
         run_files_catch_signals(); /* (not a rank: mpirun's SIGTERM must end it even mid-exchange) */
-    status = run_ended(simclr_train(&model, training, &data, &log, train_progress, &run, &err),
-                       &err, &run, path, model.step);
+    status = run_ended(simclr_train(&session.model, training, data, &session.log, train_progress,
+                                    &run, &err),
+                       &err, &run, path, model->step);
     if (status == -1 && job_rank() != 0)
         status = 0;
     if (status == -1) {
@@ -782,21 +744,17 @@ static int run_training(simclr_training *training, const run_options *options)
         printf("trained %s for %lu of %lu epochs (%lu steps this run, %lu in all): final "
                "loss %.4f, %.0f views/s, %.1f s; checkpoint %s\n",
                resnet_arch_name(training->model.encoder.arch),
-               (unsigned long)(model.step / per_epoch), (unsigned long)training->epochs,
-               (unsigned long)(model.step - first), (unsigned long)model.step,
-               model.step > 0 ? (double)log.loss[model.step - 1] : 0.0,
-               run.items_per_step * (double)(model.step - first) / (elapsed > 0 ? elapsed : 1e-9),
+               (unsigned long)(model->step / session.steps_per_epoch),
+               (unsigned long)training->epochs, (unsigned long)(model->step - first),
+               (unsigned long)model->step,
+               model->step > 0 ? (double)session.log.loss[model->step - 1] : 0.0,
+               run.items_per_step * (double)(model->step - first) / (elapsed > 0 ? elapsed : 1e-9),
                elapsed, path);
         status = 0;
     }
-    goto done;
-failure:
-    status = failed(&err);
 done:
     run_files_unlock(lock);
-    training_log_destroy(&log);
-    simclr_model_destroy(&model);
-    dataset_close(&data);
+    pretrain_session_close(&session);
     return status;
 }
 

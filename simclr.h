@@ -58,6 +58,7 @@
  *   eval/report.h    top-1/top-5, per-class accuracy, confusion matrix
  *   eval/probe.h     the linear probe and the kNN monitor on two feature sets
  *   eval/finetune.h  fine-tuning the encoder and a classifier on a few labels (semi-supervised)
+ *   eval/pretrain.h  a pretraining run's parts opened together: data, model, history, resume
  *   eval/golden.h    reference outputs of every op (simclr golden), for other implementations
  *   eval/golden_streams.h  ... of the random streams, the initial weights and the view pipeline
  *   eval/golden_train.h    ... of training steps, several steps and a whole augmented step
@@ -242,5 +243,7 @@ int simclr_checkpoint_write(const char *path, const simclr_model *model,
  * step; the log into `history` (when not NULL; it must have room for the steps). */
 int simclr_checkpoint_restore(simclr_model *model, const safetensors_file *file,
                               const char *path, training_log *history, simclr_error *err);
+
+#include "eval/pretrain.h" /* after simclr_model: a pretraining run's session holds one */
 
 #endif
