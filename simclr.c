@@ -12,10 +12,12 @@
  *             L = NT-Xent(z0, z1)                           (paper Eq. 1, mean over the 2N views)
  *             update f and g to minimise L                  (SGD or LARS, warm-up + cosine)
  *
- * then what a run needs around it: checkpoints of a model (its settings from the one table of
- * data/run_settings.c; the trained encoder alone is eval/encoder.c). Part 2, the program (compiled into `simclr` alone), parses
- * flags from the tables, calls part 1 and prints: results on stdout, progress and errors on
- * stderr, exit status 0 only on success. The library never prints.
+ * What a run needs around it is eval/pretrain.c: the model's plan (simclr_model_create), its
+ * checkpoints (its settings from the one table of data/run_settings.c), a run's parts opened
+ * together; the trained encoder alone is eval/encoder.c. Part 2, the program (compiled into
+ * `simclr` alone), parses flags from the tables, calls the library and prints: results on
+ * stdout, progress and errors on stderr, exit status 0 only on success. The library never
+ * prints.
  *
  * Where this differs from the official code (google-research/simclr): it repeats the dataset
  * and batches the stream, so no image is dropped, and counts round(warmup_epochs·n/B) warm-up
@@ -36,108 +38,6 @@
 /* Part 1: the algorithm                                                                      */
 /* ========================================================================================== */
 #ifndef SIMCLR_PROGRAM_ONLY
-
-int simclr_model_create(simclr_model *model, const simclr_config *config, simclr_error *err)
-{
-    return simclr_model_create_ranks(model, config, NULL, err);
-}
-
-int simclr_model_create_ranks(simclr_model *model, const simclr_config *config,
-                              rank_group *ranks, simclr_error *err)
-{
-    const size_t N = config->batch, passes = config->views_forward == SIMCLR_VIEWS_SEPARATE ? 2 : 1;
-    const size_t per_pass = 2 * N / passes; /* views through the head at once */
-    size_t loss_floats, view_floats, feature_floats, local_per_pass, local_shards = 1, p;
-    memset(model, 0, sizeof *model);
-    model->config = *config;
-    model->config.encoder.num_classes = 0;
-    model->config.encoder.in_channels = config->channels;
-    param_store_init(&model->store);
-    if (N == 0)
-        return simclr_fail(err, "simclr: the batch must hold at least one image");
-    if (rank_layout_plan(&model->layout, N, config->shards, passes == 2, ranks, err) !=
-        SIMCLR_OK)
-        return SIMCLR_FAILED;
-    model->ranks = ranks;
-    local_shards = (config->shards > 1 ? config->shards : 1) / model->layout.ranks;
-    local_per_pass = 2 * model->layout.local / passes; /* views through the encoder at once */
-    if (resnet_plan(&model->encoder, &model->config.encoder, &model->store, "backbone.", err) !=
-        SIMCLR_OK)
-        goto failed;
-    model->config.head.in_dim = model->encoder.feature_dim;
-    if (model->config.head.hidden_dim == 0)
-        model->config.head.hidden_dim = model->encoder.feature_dim;
-    if (model->config.head.out_dim == 0)
-        model->config.head.out_dim = 128;
-    if (projection_head_plan(&model->head, &model->config.head, &model->store,
-                             "projection_head.", err) != SIMCLR_OK ||
-        (config->online_classes > 0 &&
-         online_classifier_plan(&model->online, &model->store, config->online_classes,
-                                model->encoder.feature_dim, 2 * N, err) != SIMCLR_OK) ||
-        param_store_allocate(&model->store, err) != SIMCLR_OK)
-        goto failed;
-    param_store_init_torchvision(&model->store, config->seed);
-    if (ranks_exchange(ranks)) { /* the widest batch norm of the encoder is its last */
-        model->rank_scratch = simclr_calloc(2 * model->encoder.feature_dim, sizeof(double),
-                                            "simclr: the ranks' sums", err);
-        if (model->rank_scratch == NULL)
-            goto failed;
-        ranks->scratch = model->rank_scratch;
-        ranks->scratch_doubles = 2 * model->encoder.feature_dim;
-    }
-    for (p = 0; p < passes; p++)
-        if (resnet_activations_create_sharded(&model->encoder_acts[p], &model->encoder,
-                                              local_per_pass, config->height, config->width,
-                                              local_shards, ranks, err) != SIMCLR_OK ||
-            head_activations_create(&model->head_acts[p], &model->head, per_pass, err) !=
-                SIMCLR_OK)
-            goto failed;
-    if (contrastive_cache_floats(N, model->config.head.out_dim, &loss_floats, err) != SIMCLR_OK ||
-        tensor_element_count(4, (const size_t[4]){2 * model->layout.local, config->channels,
-                                                  config->height, config->width},
-                             &view_floats, err) != SIMCLR_OK)
-        goto failed;
-    model->loss_memory = simclr_calloc(loss_floats, sizeof(float), "simclr: loss cache", err);
-    model->views = simclr_calloc(view_floats, sizeof(float), "simclr: views", err);
-    if (tensor_element_count(2, (const size_t[2]){2 * N, model->encoder.feature_dim},
-                             &feature_floats, err) != SIMCLR_OK)
-        goto failed;
-    model->features = simclr_calloc(feature_floats, sizeof(float), "simclr: the batch's h", err);
-    if (ranks_exchange(ranks)) /* one pass's h of every rank, before they take their rows */
-        model->gathered = simclr_calloc(feature_floats / passes, sizeof(float),
-                                        "simclr: the ranks' h", err);
-    if (model->loss_memory == NULL || model->views == NULL || model->features == NULL ||
-        (ranks_exchange(ranks) && model->gathered == NULL) ||
-        optimizer_create(&model->opt, &model->config.optimizer, &model->store, err) != SIMCLR_OK)
-        goto failed;
-    contrastive_cache_bind(&model->loss_cache, model->loss_memory, N, model->config.head.out_dim);
-    return SIMCLR_OK;
-failed:
-    simclr_model_destroy(model);
-    return SIMCLR_FAILED;
-}
-
-void simclr_model_destroy(simclr_model *model)
-{
-    size_t p;
-    for (p = 0; p < 2; p++) {
-        resnet_activations_destroy(&model->encoder_acts[p]);
-        head_activations_destroy(&model->head_acts[p]);
-    }
-    optimizer_destroy(&model->opt);
-    online_classifier_destroy(&model->online);
-    if (model->ranks != NULL && model->ranks->scratch == model->rank_scratch) {
-        model->ranks->scratch = NULL;
-        model->ranks->scratch_doubles = 0;
-    }
-    simclr_free(model->rank_scratch);
-    simclr_free(model->loss_memory);
-    simclr_free(model->views);
-    simclr_free(model->features);
-    simclr_free(model->gathered);
-    param_store_destroy(&model->store);
-    memset(model, 0, sizeof *model);
-}
 
 /* ---- the minibatch: N images, two views each ------------------------------------------------ */
 
@@ -245,11 +145,6 @@ float simclr_train_step(simclr_model *model, float lr)
 
 /* ---- epochs, schedule, resume --------------------------------------------------------------- */
 
-size_t simclr_steps_per_epoch(size_t images, size_t batch)
-{
-    return batch == 0 ? 0 : images / batch;
-}
-
 lr_schedule simclr_training_schedule(const simclr_training *training, size_t images)
 {
     lr_schedule schedule;
@@ -341,39 +236,6 @@ int simclr_train(simclr_model *model, const simclr_training *training, const dat
     return status;
 }
 
-/* ---- checkpoints ---------------------------------------------------------------------------- */
-
-int simclr_checkpoint_write(const char *path, const simclr_model *model,
-                            const simclr_training *training, size_t epoch,
-                            const training_log *history, simclr_error *err)
-{
-    safetensors_metadata metadata[RUN_SETTINGS_METADATA_MAX];
-    size_t count;
-    if (model->step > 0 && (history == NULL || history->steps != model->step))
-        return simclr_fail(err, "%s: the model has taken %lu steps but the history holds %lu",
-                           path, (unsigned long)model->step,
-                           (unsigned long)(history != NULL ? history->steps : 0));
-    count = run_settings_to_metadata(metadata, RUN_SETTINGS_CHECKPOINT_FORMAT, training, NULL,
-                                     epoch, model->step);
-    return checkpoint_write(path, &model->store, NULL, model->opt.velocity,
-                            model->step > 0 ? history : NULL, metadata, count, err);
-}
-
-int simclr_checkpoint_restore(simclr_model *model, const safetensors_file *file, const char *path,
-                              training_log *history, simclr_error *err)
-{
-    simclr_training training;
-    size_t epoch, step;
-    if (simclr_checkpoint_training(file, path, &training, &epoch, &step, err) != SIMCLR_OK ||
-        checkpoint_load_store(&model->store, file, path, err) != SIMCLR_OK ||
-        checkpoint_load_velocity(model->opt.velocity, &model->store, file, path, err) !=
-            SIMCLR_OK ||
-        (history != NULL && checkpoint_load_log(history, step, file, path, err) != SIMCLR_OK))
-        return SIMCLR_FAILED;
-    model->step = step;
-    return SIMCLR_OK;
-}
-
 #endif /* SIMCLR_PROGRAM_ONLY */
 
 /* ========================================================================================== */
@@ -413,23 +275,18 @@ static const char *job_who(void)
  * before it still joins it, so that the others stop there too). */
 static int job_agreed_failure, job_agreed_once;
 
-
-/* ranks_agree (nn/ranks.h), telling: a rank whose value differs names it, rank 0 counts the
- * ranks that failed; an agreed failure lets the job close normally. One process: ok. */
+/* ranks_agree_reason (nn/ranks.h), telling what this rank has to tell; an agreed failure lets
+ * the job close normally. One process: ok. */
 static int job_agree(int ok, const double *values, const char *const *names, size_t count)
 {
-    int failed, differs;
+    simclr_error err;
     if (!ranks_exchange(job_ranks))
         return ok;
     job_agreed_once = 1;
-    if (ranks_agree(job_ranks, ok, values, count, &failed, &differs))
+    if (ranks_agree_reason(job_ranks, ok, values, names, count, &err) == SIMCLR_OK)
         return 1;
-    if (differs >= 0)
-        fprintf(stderr, "simclr: rank %d: its %s differs from the other ranks' (the same data, "
-                        "checkpoint and program on every machine?)\n", job_rank(), names[differs]);
-    if (ok && failed > 0 && job_rank() == 0)
-        fprintf(stderr, "simclr: stopping: %d of the %d ranks failed (above)\n", failed,
-                job_ranks->size);
+    if (err.message[0] != '\0')
+        fprintf(stderr, "simclr: %s\n", err.message);
     job_agreed_failure = 1;
     return 0;
 }
@@ -668,11 +525,6 @@ static int train_progress(const simclr_progress *p, simclr_model *model,
                      log, p->steps_per_epoch, &err);
 }
 
-/* simclr.c's functions for eval/pretrain.c (through the table: no circle between the files). */
-static const pretrain_functions pretrain_simclr = {simclr_steps_per_epoch,
-                                                   simclr_model_create_ranks,
-                                                   simclr_model_destroy, simclr_checkpoint_restore};
-
 /* Trains with resolved settings; resumes from options->resume when given. A SIGINT or SIGTERM
  * (data/run_files.h) ends the run between steps, with status 128 + the signal's number. */
 static int run_training(simclr_training *training, const run_options *options)
@@ -694,8 +546,7 @@ static int run_training(simclr_training *training, const run_options *options)
         fprintf(stderr, "simclr: %s: took over the lock of process %ld (no longer running)\n",
                 options->out, stale);
     if (pretrain_session_open(&session, training, options->resume,
-                              (pretrain_online)options->online, job_ranks, &pretrain_simclr,
-                              &err) != SIMCLR_OK) {
+                              (pretrain_online)options->online, job_ranks, &err) != SIMCLR_OK) {
         status = failed(&err);
         run_files_unlock(lock);
         return status;

@@ -1,12 +1,13 @@
 /*
- * eval/pretrain.h — a pretraining run's parts, opened together (simclr train), as
- * eval/finetune.h's finetune_session is a fine-tuning run's: the training images, the model on
- * the job's ranks, the history, a resumed checkpoint's state, and what the ranks of a job must
- * hold alike before the first step. The caller then runs simclr_train on them.
+ * eval/pretrain.h — what a SimCLR pretraining run needs around Algorithm 1 (simclr.h,
+ * simclr.c): the model's plan (every buffer a training step uses, allocated once), its steps per
+ * epoch, its checkpoints, and a run's parts opened together (simclr train), as eval/finetune.h's
+ * finetune_session is a fine-tuning run's: the training images, the model on the job's ranks,
+ * the history, a resumed checkpoint's state, and what the ranks of a job must hold alike before
+ * the first step. The caller then runs simclr_train on them.
  *
- * simclr.c's functions come in a pretrain_functions table and are called through it, never by
- * name: the program in simclr.c calls this file, so this file calling simclr.c would close a
- * circle between the two (eval/golden_train.h does the same).
+ * simclr.c calls this file, never the other way round. simclr.h includes this header after it
+ * defines simclr_model.
  */
 #ifndef SIMCLR_EVAL_PRETRAIN_H
 #define SIMCLR_EVAL_PRETRAIN_H
@@ -16,16 +17,37 @@
 
 #include "../simclr.h"
 
-/* simclr_steps_per_epoch, simclr_model_create_ranks, simclr_model_destroy and
- * simclr_checkpoint_restore. */
-typedef struct pretrain_functions {
-    size_t (*steps_per_epoch)(size_t images, size_t batch);
-    int (*model_create_ranks)(simclr_model *model, const simclr_config *config,
+/* ---- the model ---- */
+
+/* Plans, allocates and initialises (torchvision's initialisation from `seed`) everything a
+ * training step needs. */
+int simclr_model_create(simclr_model *model, const simclr_config *config, simclr_error *err);
+
+/* The same as one of the ranks of a data-parallel run (ranks NULL: simclr_model_create). The
+ * model points ranks->scratch at buffers of its own until simclr_model_destroy. Fails unless
+ * the rank count divides config.shards. */
+int simclr_model_create_ranks(simclr_model *model, const simclr_config *config,
                               rank_group *ranks, simclr_error *err);
-    void (*model_destroy)(simclr_model *model);
-    int (*checkpoint_restore)(simclr_model *model, const safetensors_file *file,
+void simclr_model_destroy(simclr_model *model);
+
+/* Steps per epoch: ⌊images / N⌋; the last partial batch of every epoch is dropped, as
+ * LightlySSL's examples do (DataLoader(drop_last=True)). */
+size_t simclr_steps_per_epoch(size_t images, size_t batch);
+
+/* ---- checkpoints ---- */
+
+/* Writes the model, its optimiser state, the history so far (model->step steps: it must hold
+ * them) and the run's settings with `epoch` completed epochs, atomically. */
+int simclr_checkpoint_write(const char *path, const simclr_model *model,
+                            const simclr_training *training, size_t epoch,
+                            const training_log *history, simclr_error *err);
+
+/* Restores a model created from the checkpoint's training settings: state, optimiser and
+ * step; the log into `history` (when not NULL; it must have room for the steps). */
+int simclr_checkpoint_restore(simclr_model *model, const safetensors_file *file,
                               const char *path, training_log *history, simclr_error *err);
-} pretrain_functions;
+
+/* ---- a pretraining run ---- */
 
 /* The online classifier of a new run (simclr train --online-classifier): on when the data has
  * classes (auto), on, or off. */
@@ -42,7 +64,6 @@ typedef struct pretrain_session {
     dataset data;                 /* the training images (the first `images` of them train) */
     size_t images;                /* training->limit of them, or all */
     size_t steps_per_epoch;
-    const pretrain_functions *simclr;
 } pretrain_session;
 
 /* Opens a run with resolved settings: the data (training->data, the training split), the
@@ -54,7 +75,7 @@ typedef struct pretrain_session {
  * failure everything is closed. */
 int pretrain_session_open(pretrain_session *session, simclr_training *training,
                           const char *resume, pretrain_online online, rank_group *ranks,
-                          const pretrain_functions *simclr, simclr_error *err);
+                          simclr_error *err);
 void pretrain_session_close(pretrain_session *session);
 
 /* The model's state as a whole number below 2^32 (for ranks_agree): a CRC-32 of the parameters,
