@@ -625,10 +625,8 @@ static int command_train_flags(int argc, char **argv, void *unused)
     run_options options;
     unsigned char given[128], option_given[8];
     settings_group groups[2];
-    safetensors_file file;
     simclr_error err;
     dataset data;
-    size_t step;
     int status;
     memset(&options, 0, sizeof options), memset(given, 0, sizeof given);
     memset(option_given, 0, sizeof option_given);
@@ -639,12 +637,8 @@ static int command_train_flags(int argc, char **argv, void *unused)
     if ((status = command_flags(argc, argv, groups, 2, "train", train_usage)) >= 0)
         return status; /* the first pass: --data, --preset and --resume are what count */
     if (options.resume[0] != '\0') {
-        if ((status = safetensors_read(&file, options.resume, &err)) == SIMCLR_OK) {
-            status = simclr_checkpoint_training(&file, options.resume, &training,
-                                                &options.resume_epoch, &step, &err);
-            safetensors_free(&file);
-        }
-        if (status != SIMCLR_OK) {
+        if (pretrain_resume_settings(options.resume, &training, &options.resume_epoch, &err) !=
+            SIMCLR_OK) {
             fprintf(stderr, "simclr: %s--resume: %s\n", job_who(), one_line(&err));
             return 2;
         }
@@ -879,9 +873,8 @@ static int command_finetune(int argc, char **argv)
     run_options options;
     unsigned char given[32], option_given[8];
     settings_group groups[2];
-    safetensors_file file;
     simclr_error err;
-    size_t classes, step, epochs;
+    size_t epochs;
     int status;
     memset(&options, 0, sizeof options), memset(given, 0, sizeof given);
     memset(option_given, 0, sizeof option_given);
@@ -893,12 +886,8 @@ static int command_finetune(int argc, char **argv)
         return status;
     if (options.resume[0] != '\0') { /* the run's own settings, with --epochs on top */
         epochs = settings.epochs;
-        if ((status = safetensors_read(&file, options.resume, &err)) == SIMCLR_OK) {
-            status = finetune_checkpoint_settings(&file, options.resume, &settings, &classes,
-                                                  &options.resume_epoch, &step, &err);
-            safetensors_free(&file);
-        }
-        if (status != SIMCLR_OK) {
+        if (finetune_resume_settings(options.resume, &settings, &options.resume_epoch, &err) !=
+            SIMCLR_OK) {
             fprintf(stderr, "simclr: %s--resume: %s\n", job_who(), one_line(&err));
             return 2;
         }
@@ -1064,8 +1053,6 @@ static int command_predict(int argc, char **argv)
 {
     embed_options options;
     settings_group group;
-    simclr_encoder encoder;
-    dataset train, test;
     simclr_error err;
     size_t length = 0;
     char *csv = NULL;
@@ -1082,20 +1069,9 @@ static int command_predict(int argc, char **argv)
         return 2;
     }
     parallel_set_thread_count((int)options.threads);
-    if (simclr_encoder_load(&encoder, options.checkpoint, 0, options.batch, &err) != SIMCLR_OK)
-        return failed(&err);
-    if (encoder.classes == 0)
-        simclr_fail(&err, "%s has no classifier: simclr finetune makes one (simclr eval probes "
-                          "an encoder)", options.checkpoint);
-    if (encoder.classes == 0 ||
-        simclr_encoder_open_splits(&train, &test,
-                                   options.data[0] != '\0' ? options.data : encoder.data,
-                                   options.test_data, &encoder, &err) != SIMCLR_OK) {
-        simclr_encoder_destroy(&encoder);
-        return failed(&err);
-    }
-    status = predictions_csv(&csv, &length, &encoder, options.split == 1 ? &train : &test,
-                             &train, options.limit, &err);
+    status = predictions_of_checkpoint(&csv, &length, options.checkpoint, options.data,
+                                       options.test_data, options.split == 1, options.limit,
+                                       options.batch, &err);
     if (status == SIMCLR_OK)
         status = options.out[0] == '\0'
                      ? (fwrite(csv, 1, length, stdout) == length
@@ -1103,8 +1079,6 @@ static int command_predict(int argc, char **argv)
                             : simclr_fail(&err, "stdout: write failed"))
                      : file_write_atomically(options.out, (const uint8_t *)csv, length, &err);
     simclr_free(csv);
-    dataset_close(&train), dataset_close(&test);
-    simclr_encoder_destroy(&encoder);
     if (status == SIMCLR_OK && options.out[0] != '\0')
         fprintf(stderr, "simclr: wrote %s\n", options.out);
     return status == SIMCLR_OK ? 0 : failed(&err);

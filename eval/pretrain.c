@@ -155,6 +155,19 @@ int simclr_checkpoint_restore(simclr_model *model, const safetensors_file *file,
 
 /* ---- a pretraining run ---------------------------------------------------------------------- */
 
+int pretrain_resume_settings(const char *path, simclr_training *training, size_t *epoch,
+                             simclr_error *err)
+{
+    safetensors_file file;
+    size_t step;
+    int status;
+    if (safetensors_read(&file, path, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    status = simclr_checkpoint_training(&file, path, training, epoch, &step, err);
+    safetensors_free(&file);
+    return status;
+}
+
 int pretrain_session_open(pretrain_session *s, simclr_training *training, const char *resume,
                           pretrain_online online, rank_group *ranks, simclr_error *err)
 {

@@ -49,6 +49,11 @@ int simclr_checkpoint_restore(simclr_model *model, const safetensors_file *file,
 
 /* ---- a pretraining run ---- */
 
+/* The settings a checkpoint of simclr train records (simclr_checkpoint_training) and its
+ * completed epochs, read from its file: what resuming the run starts from. */
+int pretrain_resume_settings(const char *path, simclr_training *training, size_t *epoch,
+                             simclr_error *err);
+
 /* The online classifier of a new run (simclr train --online-classifier): on when the data has
  * classes (auto), on, or off. */
 typedef enum pretrain_online {
