@@ -511,13 +511,9 @@ static int train_progress(const simclr_progress *p, simclr_model *model,
         run->epochs_run++;
         return run->epochs_run == run->options->stop_after || run_files_signal_caught() != 0;
     }
-    if (log->accuracy != NULL) { /* the online classifier's top-1 over this epoch's views */
-        double sum = 0.0;
-        size_t i;
-        for (i = p->step - p->step_in_epoch - 1; i < p->step; i++)
-            sum += log->accuracy[i];
-        sprintf(online, "  online top-1 %.4f", sum / (double)(p->step_in_epoch + 1));
-    }
+    if (log->accuracy != NULL) /* the online classifier's top-1 over this epoch's views */
+        sprintf(online, "  online top-1 %.4f",
+                training_log_mean_accuracy(log, p->step - p->step_in_epoch - 1, p->step));
     if (!progress_line(run, p, online, path)) /* a caught signal stops the run between steps */
         return run_files_signal_caught() != 0;
     return epoch_end(run, simclr_checkpoint_write(path, model, run->settings, p->epoch + 1, log,
