@@ -12,10 +12,12 @@
  *             L = NT-Xent(z0, z1)                           (paper Eq. 1, mean over the 2N views)
  *             update f and g to minimise L                  (SGD or LARS, warm-up + cosine)
  *
- * then what a run needs around it: checkpoints of a model (its settings from the one table of
- * data/run_settings.c; the trained encoder alone is eval/encoder.c). Part 2, the program (compiled into `simclr` alone), parses
- * flags from the tables, calls part 1 and prints: results on stdout, progress and errors on
- * stderr, exit status 0 only on success. The library never prints.
+ * What a run needs around it is eval/pretrain.c: the model's plan (simclr_model_create), its
+ * checkpoints (its settings from the one table of data/run_settings.c), a run's parts opened
+ * together; the trained encoder alone is eval/encoder.c. Part 2, the program (compiled into
+ * `simclr` alone), parses flags from the tables, calls the library and prints: results on
+ * stdout, progress and errors on stderr, exit status 0 only on success. The library never
+ * prints.
  *
  * Where this differs from the official code (google-research/simclr): it repeats the dataset
  * and batches the stream, so no image is dropped, and counts round(warmup_epochs·n/B) warm-up
@@ -36,108 +38,6 @@
 /* Part 1: the algorithm                                                                      */
 /* ========================================================================================== */
 #ifndef SIMCLR_PROGRAM_ONLY
-
-int simclr_model_create(simclr_model *model, const simclr_config *config, simclr_error *err)
-{
-    return simclr_model_create_ranks(model, config, NULL, err);
-}
-
-int simclr_model_create_ranks(simclr_model *model, const simclr_config *config,
-                              rank_group *ranks, simclr_error *err)
-{
-    const size_t N = config->batch, passes = config->views_forward == SIMCLR_VIEWS_SEPARATE ? 2 : 1;
-    const size_t per_pass = 2 * N / passes; /* views through the head at once */
-    size_t loss_floats, view_floats, feature_floats, local_per_pass, local_shards = 1, p;
-    memset(model, 0, sizeof *model);
-    model->config = *config;
-    model->config.encoder.num_classes = 0;
-    model->config.encoder.in_channels = config->channels;
-    param_store_init(&model->store);
-    if (N == 0)
-        return simclr_fail(err, "simclr: the batch must hold at least one image");
-    if (rank_layout_plan(&model->layout, N, config->shards, passes == 2, ranks, err) !=
-        SIMCLR_OK)
-        return SIMCLR_FAILED;
-    model->ranks = ranks;
-    local_shards = (config->shards > 1 ? config->shards : 1) / model->layout.ranks;
-    local_per_pass = 2 * model->layout.local / passes; /* views through the encoder at once */
-    if (resnet_plan(&model->encoder, &model->config.encoder, &model->store, "backbone.", err) !=
-        SIMCLR_OK)
-        goto failed;
-    model->config.head.in_dim = model->encoder.feature_dim;
-    if (model->config.head.hidden_dim == 0)
-        model->config.head.hidden_dim = model->encoder.feature_dim;
-    if (model->config.head.out_dim == 0)
-        model->config.head.out_dim = 128;
-    if (projection_head_plan(&model->head, &model->config.head, &model->store,
-                             "projection_head.", err) != SIMCLR_OK ||
-        (config->online_classes > 0 &&
-         online_classifier_plan(&model->online, &model->store, config->online_classes,
-                                model->encoder.feature_dim, 2 * N, err) != SIMCLR_OK) ||
-        param_store_allocate(&model->store, err) != SIMCLR_OK)
-        goto failed;
-    param_store_init_torchvision(&model->store, config->seed);
-    if (ranks_exchange(ranks)) { /* the widest batch norm of the encoder is its last */
-        model->rank_scratch = simclr_calloc(2 * model->encoder.feature_dim, sizeof(double),
-                                            "simclr: the ranks' sums", err);
-        if (model->rank_scratch == NULL)
-            goto failed;
-        ranks->scratch = model->rank_scratch;
-        ranks->scratch_doubles = 2 * model->encoder.feature_dim;
-    }
-    for (p = 0; p < passes; p++)
-        if (resnet_activations_create_sharded(&model->encoder_acts[p], &model->encoder,
-                                              local_per_pass, config->height, config->width,
-                                              local_shards, ranks, err) != SIMCLR_OK ||
-            head_activations_create(&model->head_acts[p], &model->head, per_pass, err) !=
-                SIMCLR_OK)
-            goto failed;
-    if (contrastive_cache_floats(N, model->config.head.out_dim, &loss_floats, err) != SIMCLR_OK ||
-        tensor_element_count(4, (const size_t[4]){2 * model->layout.local, config->channels,
-                                                  config->height, config->width},
-                             &view_floats, err) != SIMCLR_OK)
-        goto failed;
-    model->loss_memory = simclr_calloc(loss_floats, sizeof(float), "simclr: loss cache", err);
-    model->views = simclr_calloc(view_floats, sizeof(float), "simclr: views", err);
-    if (tensor_element_count(2, (const size_t[2]){2 * N, model->encoder.feature_dim},
-                             &feature_floats, err) != SIMCLR_OK)
-        goto failed;
-    model->features = simclr_calloc(feature_floats, sizeof(float), "simclr: the batch's h", err);
-    if (ranks_exchange(ranks)) /* one pass's h of every rank, before they take their rows */
-        model->gathered = simclr_calloc(feature_floats / passes, sizeof(float),
-                                        "simclr: the ranks' h", err);
-    if (model->loss_memory == NULL || model->views == NULL || model->features == NULL ||
-        (ranks_exchange(ranks) && model->gathered == NULL) ||
-        optimizer_create(&model->opt, &model->config.optimizer, &model->store, err) != SIMCLR_OK)
-        goto failed;
-    contrastive_cache_bind(&model->loss_cache, model->loss_memory, N, model->config.head.out_dim);
-    return SIMCLR_OK;
-failed:
-    simclr_model_destroy(model);
-    return SIMCLR_FAILED;
-}
-
-void simclr_model_destroy(simclr_model *model)
-{
-    size_t p;
-    for (p = 0; p < 2; p++) {
-        resnet_activations_destroy(&model->encoder_acts[p]);
-        head_activations_destroy(&model->head_acts[p]);
-    }
-    optimizer_destroy(&model->opt);
-    online_classifier_destroy(&model->online);
-    if (model->ranks != NULL && model->ranks->scratch == model->rank_scratch) {
-        model->ranks->scratch = NULL;
-        model->ranks->scratch_doubles = 0;
-    }
-    simclr_free(model->rank_scratch);
-    simclr_free(model->loss_memory);
-    simclr_free(model->views);
-    simclr_free(model->features);
-    simclr_free(model->gathered);
-    param_store_destroy(&model->store);
-    memset(model, 0, sizeof *model);
-}
 
 /* ---- the minibatch: N images, two views each ------------------------------------------------ */
 
@@ -245,11 +145,6 @@ float simclr_train_step(simclr_model *model, float lr)
 
 /* ---- epochs, schedule, resume --------------------------------------------------------------- */
 
-size_t simclr_steps_per_epoch(size_t images, size_t batch)
-{
-    return batch == 0 ? 0 : images / batch;
-}
-
 lr_schedule simclr_training_schedule(const simclr_training *training, size_t images)
 {
     lr_schedule schedule;
@@ -341,39 +236,6 @@ int simclr_train(simclr_model *model, const simclr_training *training, const dat
     return status;
 }
 
-/* ---- checkpoints ---------------------------------------------------------------------------- */
-
-int simclr_checkpoint_write(const char *path, const simclr_model *model,
-                            const simclr_training *training, size_t epoch,
-                            const training_log *history, simclr_error *err)
-{
-    safetensors_metadata metadata[RUN_SETTINGS_METADATA_MAX];
-    size_t count;
-    if (model->step > 0 && (history == NULL || history->steps != model->step))
-        return simclr_fail(err, "%s: the model has taken %lu steps but the history holds %lu",
-                           path, (unsigned long)model->step,
-                           (unsigned long)(history != NULL ? history->steps : 0));
-    count = run_settings_to_metadata(metadata, RUN_SETTINGS_CHECKPOINT_FORMAT, training, NULL,
-                                     epoch, model->step);
-    return checkpoint_write(path, &model->store, NULL, model->opt.velocity,
-                            model->step > 0 ? history : NULL, metadata, count, err);
-}
-
-int simclr_checkpoint_restore(simclr_model *model, const safetensors_file *file, const char *path,
-                              training_log *history, simclr_error *err)
-{
-    simclr_training training;
-    size_t epoch, step;
-    if (simclr_checkpoint_training(file, path, &training, &epoch, &step, err) != SIMCLR_OK ||
-        checkpoint_load_store(&model->store, file, path, err) != SIMCLR_OK ||
-        checkpoint_load_velocity(model->opt.velocity, &model->store, file, path, err) !=
-            SIMCLR_OK ||
-        (history != NULL && checkpoint_load_log(history, step, file, path, err) != SIMCLR_OK))
-        return SIMCLR_FAILED;
-    model->step = step;
-    return SIMCLR_OK;
-}
-
 #endif /* SIMCLR_PROGRAM_ONLY */
 
 /* ========================================================================================== */
@@ -413,38 +275,20 @@ static const char *job_who(void)
  * before it still joins it, so that the others stop there too). */
 static int job_agreed_failure, job_agreed_once;
 
-
-/* ranks_agree (nn/ranks.h), telling: a rank whose value differs names it, rank 0 counts the
- * ranks that failed; an agreed failure lets the job close normally. One process: ok. */
+/* ranks_agree_reason (nn/ranks.h), telling what this rank has to tell; an agreed failure lets
+ * the job close normally. One process: ok. */
 static int job_agree(int ok, const double *values, const char *const *names, size_t count)
 {
-    int failed, differs;
+    simclr_error err;
     if (!ranks_exchange(job_ranks))
         return ok;
     job_agreed_once = 1;
-    if (ranks_agree(job_ranks, ok, values, count, &failed, &differs))
+    if (ranks_agree_reason(job_ranks, ok, values, names, count, &err) == SIMCLR_OK)
         return 1;
-    if (differs >= 0)
-        fprintf(stderr, "simclr: rank %d: its %s differs from the other ranks' (the same data, "
-                        "checkpoint and program on every machine?)\n", job_rank(), names[differs]);
-    if (ok && failed > 0 && job_rank() == 0)
-        fprintf(stderr, "simclr: stopping: %d of the %d ranks failed (above)\n", failed,
-                job_ranks->size);
+    if (err.message[0] != '\0')
+        fprintf(stderr, "simclr: %s\n", err.message);
     job_agreed_failure = 1;
     return 0;
-}
-
-/* The model's state, as a whole number below 2^32 (job_agree): parameters, running statistics
- * and the optimiser's momentum. */
-static double model_fingerprint(const simclr_model *model)
-{
-    const size_t P = model->store.param_floats * sizeof(float);
-    uint32_t crc = crc32_update(0, (const uint8_t *)model->store.params, P);
-    crc = crc32_update(crc, (const uint8_t *)model->store.buffers,
-                       model->store.buffer_floats * sizeof(float));
-    if (model->opt.velocity != NULL)
-        crc = crc32_update(crc, (const uint8_t *)model->opt.velocity, P);
-    return (double)crc;
 }
 
 /* ---- flags from tables ---------------------------------------------------------------------- */
@@ -657,7 +501,7 @@ static int train_progress(const simclr_progress *p, simclr_model *model,
     simclr_error err;
     if (p->epoch_done && ranks_exchange(job_ranks)) { /* every rank the same weights */
         static const char *const names[2] = {"model (a fingerprint)", "step"};
-        const double mine[2] = {model_fingerprint(model), (double)p->step};
+        const double mine[2] = {(double)pretrain_model_fingerprint(model), (double)p->step};
         if (!job_agree(1, mine, names, 2))
             return run->failed = 1; /* stop, before the checkpoint */
     }
@@ -667,13 +511,9 @@ static int train_progress(const simclr_progress *p, simclr_model *model,
         run->epochs_run++;
         return run->epochs_run == run->options->stop_after || run_files_signal_caught() != 0;
     }
-    if (log->accuracy != NULL) { /* the online classifier's top-1 over this epoch's views */
-        double sum = 0.0;
-        size_t i;
-        for (i = p->step - p->step_in_epoch - 1; i < p->step; i++)
-            sum += log->accuracy[i];
-        sprintf(online, "  online top-1 %.4f", sum / (double)(p->step_in_epoch + 1));
-    }
+    if (log->accuracy != NULL) /* the online classifier's top-1 over this epoch's views */
+        sprintf(online, "  online top-1 %.4f",
+                training_log_mean_accuracy(log, p->step - p->step_in_epoch - 1, p->step));
     if (!progress_line(run, p, online, path)) /* a caught signal stops the run between steps */
         return run_files_signal_caught() != 0;
     return epoch_end(run, simclr_checkpoint_write(path, model, run->settings, p->epoch + 1, log,
@@ -685,96 +525,65 @@ static int train_progress(const simclr_progress *p, simclr_model *model,
  * (data/run_files.h) ends the run between steps, with status 128 + the signal's number. */
 static int run_training(simclr_training *training, const run_options *options)
 {
-    simclr_model model;
-    training_log log;
+    pretrain_session session;
     simclr_error err;
-    dataset data;
     command_run run;
-    safetensors_file file;
-    size_t images, per_epoch, first;
+    const simclr_model *model = &session.model;
+    const dataset *data = &session.data;
+    double mine[PRETRAIN_AGREED];
+    size_t first;
     char lock[PATH_CAPACITY + 8] = "", path[PATH_CAPACITY + 32];
     long stale;
     int status = 1;
-    memset(&log, 0, sizeof log), memset(&data, 0, sizeof data), memset(&model, 0, sizeof model);
     if (job_rank() == 0 && run_files_start(options->out, lock, sizeof lock, &stale, &err) !=
                                SIMCLR_OK)
         return failed(&err); /* the folder made, locked and checked writable: data/run_files.h */
     if (job_rank() == 0 && stale != 0)
         fprintf(stderr, "simclr: %s: took over the lock of process %ld (no longer running)\n",
                 options->out, stale);
-    if (dataset_open(&data, training->data, 1, training->model.seed, &err) != SIMCLR_OK)
-        goto failure;
-    images = training->limit > 0 && training->limit < data.count ? training->limit : data.count;
-    if ((per_epoch = simclr_steps_per_epoch(images, training->model.batch)) == 0) {
-        simclr_fail(&err, "--batch: %lu is more than the %lu training images",
-                    (unsigned long)training->model.batch, (unsigned long)images);
-        goto failure;
+    if (pretrain_session_open(&session, training, options->resume,
+                              (pretrain_online)options->online, job_ranks, &err) != SIMCLR_OK) {
+        status = failed(&err);
+        run_files_unlock(lock);
+        return status;
     }
-    if (options->resume[0] == '\0') /* (a resumed run's comes from its checkpoint) */
-        training->model.online_classes =
-            options->online == 2 || (options->online == 0 && data.classes < 2) ? 0 : (size_t)data.classes;
-    if (training->model.online_classes == 1 || training->model.online_classes > 1000000) {
-        simclr_fail(&err, "--online-classifier: %s has no classes to learn", training->data);
-        goto failure;
-    }
-    if (simclr_model_create_ranks(&model, &training->model, job_ranks, &err) != SIMCLR_OK)
-        goto failure;
-    training->model = model.config; /* with the defaults resolved, as the checkpoint records */
-    if (training_log_create(&log, per_epoch * training->epochs, &err) != SIMCLR_OK ||
-        (model.config.online_classes > 0 &&
-         training_log_keep_accuracy(&log, "online_top1", &err) != SIMCLR_OK))
-        goto failure;
-    if (options->resume[0] != '\0') {
-        if (safetensors_read(&file, options->resume, &err) != SIMCLR_OK)
-            goto failure;
-        const int restored = simclr_checkpoint_restore(&model, &file, options->resume, &log, &err);
-        safetensors_free(&file);
-        if (restored != SIMCLR_OK)
-            goto failure;
-        if (job_rank() == 0)
-            fprintf(stderr, "simclr: resuming %s at step %lu\n", options->resume,
-                    (unsigned long)model.step); /* simclr_train checks it is a whole epoch */
-    }
+    if (options->resume[0] != '\0' && job_rank() == 0)
+        fprintf(stderr, "simclr: resuming %s at step %lu\n", options->resume,
+                (unsigned long)model->step); /* simclr_train checks it is a whole epoch */
     if (ranks_exchange(job_ranks)) { /* every rank: the same images, model and step */
-        static const char *const names[RANKS_AGREE_MAX] = {
-            "number of training images", "number of classes", "channels", "largest height",
-            "largest width", "training images (a fingerprint)", "model (a fingerprint)", "step"};
-        const double mine[RANKS_AGREE_MAX] = {
-            (double)images, (double)data.classes, (double)data.channels,
-            (double)data.max_height, (double)data.max_width, (double)dataset_fingerprint(&data),
-            model_fingerprint(&model), (double)model.step};
-        if (!job_agree(1, mine, names, RANKS_AGREE_MAX)) {
-            status = 1;
+        pretrain_session_agreed(&session, mine);
+        if (!job_agree(1, mine, pretrain_agreed_names, PRETRAIN_AGREED))
             goto done;
-        }
     }
     if (job_rank() == 0)
-        report_skipped(&data);
+        report_skipped(data);
     if (ranks_exchange(job_ranks) && job_rank() == 0)
         fprintf(stderr, "simclr: %d ranks, %lu images and %lu of the %lu shards each\n",
-                job_ranks->size, (unsigned long)model.layout.local,
-                (unsigned long)(model.config.shards / (size_t)job_ranks->size),
-                (unsigned long)model.config.shards);
+                job_ranks->size, (unsigned long)model->layout.local,
+                (unsigned long)(model->config.shards / (size_t)job_ranks->size),
+                (unsigned long)model->config.shards);
     if (job_rank() == 0)
         fprintf(stderr, "simclr: %s (%s stem, width %g) + %lu-layer head on %s: %lu images of "
                         "%lux%s%lux%lu, %lu steps of %lu per epoch, from step %lu of %lu, %d thread(s)\n",
                 resnet_arch_name(training->model.encoder.arch),
                 resnet_stem_name(training->model.encoder.stem), training->model.encoder.width,
-                (unsigned long)training->model.head.num_layers, training->data, (unsigned long)images,
-                (unsigned long)data.channels, data.height == 0 ? "(up to) " : "",
-                (unsigned long)data.max_height, (unsigned long)data.max_width,
-                (unsigned long)per_epoch, (unsigned long)training->model.batch,
-                (unsigned long)model.step, (unsigned long)(per_epoch * training->epochs),
+                (unsigned long)training->model.head.num_layers, training->data,
+                (unsigned long)session.images, (unsigned long)data->channels,
+                data->height == 0 ? "(up to) " : "", (unsigned long)data->max_height,
+                (unsigned long)data->max_width, (unsigned long)session.steps_per_epoch,
+                (unsigned long)training->model.batch, (unsigned long)model->step,
+                (unsigned long)(session.steps_per_epoch * training->epochs),
                 parallel_thread_count());
     memset(&run, 0, sizeof run);
     run.options = options, run.settings = training, run.unit = "views";
     run.items_per_step = 2.0 * (double)training->model.batch;
-    run.start = timer_seconds(), run.last_report = -1e9, first = model.step;
+    run.start = timer_seconds(), run.last_report = -1e9, first = model->step;
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", options->out);
     if (!ranks_exchange(job_ranks)) /* from here a SIGINT or SIGTERM stops the run between steps */
         run_files_catch_signals(); /* (not a rank: mpirun's SIGTERM must end it even mid-exchange) */
-    status = run_ended(simclr_train(&model, training, &data, &log, train_progress, &run, &err),
-                       &err, &run, path, model.step);
+    status = run_ended(simclr_train(&session.model, training, data, &session.log, train_progress,
+                                    &run, &err),
+                       &err, &run, path, model->step);
     if (status == -1 && job_rank() != 0)
         status = 0;
     if (status == -1) {
@@ -782,21 +591,17 @@ static int run_training(simclr_training *training, const run_options *options)
         printf("trained %s for %lu of %lu epochs (%lu steps this run, %lu in all): final "
                "loss %.4f, %.0f views/s, %.1f s; checkpoint %s\n",
                resnet_arch_name(training->model.encoder.arch),
-               (unsigned long)(model.step / per_epoch), (unsigned long)training->epochs,
-               (unsigned long)(model.step - first), (unsigned long)model.step,
-               model.step > 0 ? (double)log.loss[model.step - 1] : 0.0,
-               run.items_per_step * (double)(model.step - first) / (elapsed > 0 ? elapsed : 1e-9),
+               (unsigned long)(model->step / session.steps_per_epoch),
+               (unsigned long)training->epochs, (unsigned long)(model->step - first),
+               (unsigned long)model->step,
+               model->step > 0 ? (double)session.log.loss[model->step - 1] : 0.0,
+               run.items_per_step * (double)(model->step - first) / (elapsed > 0 ? elapsed : 1e-9),
                elapsed, path);
         status = 0;
     }
-    goto done;
-failure:
-    status = failed(&err);
 done:
     run_files_unlock(lock);
-    training_log_destroy(&log);
-    simclr_model_destroy(&model);
-    dataset_close(&data);
+    pretrain_session_close(&session);
     return status;
 }
 
@@ -816,10 +621,8 @@ static int command_train_flags(int argc, char **argv, void *unused)
     run_options options;
     unsigned char given[128], option_given[8];
     settings_group groups[2];
-    safetensors_file file;
     simclr_error err;
     dataset data;
-    size_t step;
     int status;
     memset(&options, 0, sizeof options), memset(given, 0, sizeof given);
     memset(option_given, 0, sizeof option_given);
@@ -830,12 +633,8 @@ static int command_train_flags(int argc, char **argv, void *unused)
     if ((status = command_flags(argc, argv, groups, 2, "train", train_usage)) >= 0)
         return status; /* the first pass: --data, --preset and --resume are what count */
     if (options.resume[0] != '\0') {
-        if ((status = safetensors_read(&file, options.resume, &err)) == SIMCLR_OK) {
-            status = simclr_checkpoint_training(&file, options.resume, &training,
-                                                &options.resume_epoch, &step, &err);
-            safetensors_free(&file);
-        }
-        if (status != SIMCLR_OK) {
+        if (pretrain_resume_settings(options.resume, &training, &options.resume_epoch, &err) !=
+            SIMCLR_OK) {
             fprintf(stderr, "simclr: %s--resume: %s\n", job_who(), one_line(&err));
             return 2;
         }
@@ -1070,9 +869,8 @@ static int command_finetune(int argc, char **argv)
     run_options options;
     unsigned char given[32], option_given[8];
     settings_group groups[2];
-    safetensors_file file;
     simclr_error err;
-    size_t classes, step, epochs;
+    size_t epochs;
     int status;
     memset(&options, 0, sizeof options), memset(given, 0, sizeof given);
     memset(option_given, 0, sizeof option_given);
@@ -1084,12 +882,8 @@ static int command_finetune(int argc, char **argv)
         return status;
     if (options.resume[0] != '\0') { /* the run's own settings, with --epochs on top */
         epochs = settings.epochs;
-        if ((status = safetensors_read(&file, options.resume, &err)) == SIMCLR_OK) {
-            status = finetune_checkpoint_settings(&file, options.resume, &settings, &classes,
-                                                  &options.resume_epoch, &step, &err);
-            safetensors_free(&file);
-        }
-        if (status != SIMCLR_OK) {
+        if (finetune_resume_settings(options.resume, &settings, &options.resume_epoch, &err) !=
+            SIMCLR_OK) {
             fprintf(stderr, "simclr: %s--resume: %s\n", job_who(), one_line(&err));
             return 2;
         }
@@ -1255,8 +1049,6 @@ static int command_predict(int argc, char **argv)
 {
     embed_options options;
     settings_group group;
-    simclr_encoder encoder;
-    dataset train, test;
     simclr_error err;
     size_t length = 0;
     char *csv = NULL;
@@ -1273,20 +1065,9 @@ static int command_predict(int argc, char **argv)
         return 2;
     }
     parallel_set_thread_count((int)options.threads);
-    if (simclr_encoder_load(&encoder, options.checkpoint, 0, options.batch, &err) != SIMCLR_OK)
-        return failed(&err);
-    if (encoder.classes == 0)
-        simclr_fail(&err, "%s has no classifier: simclr finetune makes one (simclr eval probes "
-                          "an encoder)", options.checkpoint);
-    if (encoder.classes == 0 ||
-        simclr_encoder_open_splits(&train, &test,
-                                   options.data[0] != '\0' ? options.data : encoder.data,
-                                   options.test_data, &encoder, &err) != SIMCLR_OK) {
-        simclr_encoder_destroy(&encoder);
-        return failed(&err);
-    }
-    status = predictions_csv(&csv, &length, &encoder, options.split == 1 ? &train : &test,
-                             &train, options.limit, &err);
+    status = predictions_of_checkpoint(&csv, &length, options.checkpoint, options.data,
+                                       options.test_data, options.split == 1, options.limit,
+                                       options.batch, &err);
     if (status == SIMCLR_OK)
         status = options.out[0] == '\0'
                      ? (fwrite(csv, 1, length, stdout) == length
@@ -1294,8 +1075,6 @@ static int command_predict(int argc, char **argv)
                             : simclr_fail(&err, "stdout: write failed"))
                      : file_write_atomically(options.out, (const uint8_t *)csv, length, &err);
     simclr_free(csv);
-    dataset_close(&train), dataset_close(&test);
-    simclr_encoder_destroy(&encoder);
     if (status == SIMCLR_OK && options.out[0] != '\0')
         fprintf(stderr, "simclr: wrote %s\n", options.out);
     return status == SIMCLR_OK ? 0 : failed(&err);

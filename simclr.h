@@ -58,6 +58,7 @@
  *   eval/report.h    top-1/top-5, per-class accuracy, confusion matrix
  *   eval/probe.h     the linear probe and the kNN monitor on two feature sets
  *   eval/finetune.h  fine-tuning the encoder and a classifier on a few labels (semi-supervised)
+ *   eval/pretrain.h  the model's plan and checkpoints; a pretraining run's parts opened together
  *   eval/golden.h    reference outputs of every op (simclr golden), for other implementations
  *   eval/golden_streams.h  ... of the random streams, the initial weights and the view pipeline
  *   eval/golden_train.h    ... of training steps, several steps and a whole augmented step
@@ -164,19 +165,9 @@ typedef struct simclr_model {
     online_classifier online;
 } simclr_model;
 
-/* simclr_config_default() and simclr_training_default(), the defaults: data/run_settings.h. */
-
-/* Plans, allocates and initialises (torchvision's initialisation from `seed`) everything a
- * training step needs. */
-int simclr_model_create(simclr_model *model, const simclr_config *config, simclr_error *err);
-
-/* The same as one of the ranks of a data-parallel run (ranks NULL: simclr_model_create). The
- * model points ranks->scratch at buffers of its own until simclr_model_destroy. Fails unless
- * the rank count divides config.shards. */
-int simclr_model_create_ranks(simclr_model *model, const simclr_config *config,
-                              rank_group *ranks, simclr_error *err);
-void simclr_model_destroy(simclr_model *model);
-
+/* simclr_config_default() and simclr_training_default(), the defaults: data/run_settings.h.
+ * simclr_model_create and _destroy, simclr_steps_per_epoch and the checkpoints of a model:
+ * eval/pretrain.h. */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Algorithm 1                                                                                 */
@@ -197,10 +188,6 @@ int simclr_batch_of_views(simclr_model *model, aug_batch *workspace,
  * separately, as configured), the contrastive loss, backward through g and f, the optimiser's
  * update with learning rate lr. Returns the loss. Allocates nothing. */
 float simclr_train_step(simclr_model *model, float lr);
-
-/* Steps per epoch: ⌊images / N⌋; the last partial batch of every epoch is dropped, as
- * LightlySSL's examples do (DataLoader(drop_last=True)). */
-size_t simclr_steps_per_epoch(size_t images, size_t batch);
 
 /* The learning-rate schedule of a run over `images` training images: base·N/256 (linear) or
  * base·√N (sqrt), linear warm-up over round(warmup_epochs · steps per epoch) steps, then cosine
@@ -228,19 +215,6 @@ int simclr_train(simclr_model *model, const simclr_training *training, const dat
                  training_log *history, simclr_progress_fn progress, void *context,
                  simclr_error *err);
 
-/* ------------------------------------------------------------------------------------------ */
-/* Checkpoints                                                                                 */
-/* ------------------------------------------------------------------------------------------ */
-
-/* Writes the model, its optimiser state, the history so far (model->step steps: it must hold
- * them) and the run's settings with `epoch` completed epochs, atomically. */
-int simclr_checkpoint_write(const char *path, const simclr_model *model,
-                            const simclr_training *training, size_t epoch,
-                            const training_log *history, simclr_error *err);
-
-/* Restores a model created from the checkpoint's training settings: state, optimiser and
- * step; the log into `history` (when not NULL; it must have room for the steps). */
-int simclr_checkpoint_restore(simclr_model *model, const safetensors_file *file,
-                              const char *path, training_log *history, simclr_error *err);
+#include "eval/pretrain.h" /* after simclr_model, which it plans, saves and holds */
 
 #endif

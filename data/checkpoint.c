@@ -292,6 +292,15 @@ void training_log_record(training_log *log, const training_progress *p, double i
     log->steps = p->step;
 }
 
+double training_log_mean_accuracy(const training_log *log, size_t from, size_t to)
+{
+    double sum = 0.0;
+    size_t i;
+    for (i = from; i < to; i++)
+        sum += (double)log->accuracy[i];
+    return sum / (double)(to - from);
+}
+
 void training_log_destroy(training_log *log)
 {
     simclr_free(log->accuracy);

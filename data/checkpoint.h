@@ -14,8 +14,8 @@
  *   log.<accuracy name>        (steps) F32 a classifier's top-1 accuracy per step, when the log
  *                              keeps one (NaN where it was not measured): online_top1 (the
  *                              online classifier of simclr train), test_top1 (simclr finetune)
- *   __metadata__               text key/value pairs given by the caller (simclr.c writes the
- *                              run's settings from its settings table)
+ *   __metadata__               text key/value pairs given by the caller (eval/pretrain.c
+ *                              writes the run's settings from its settings table)
  *
  * The file is written to a temporary name and renamed into place, so an interrupted write
  * never leaves half a checkpoint. Readers check every tensor's dtype and shape against the
@@ -70,6 +70,10 @@ typedef struct training_progress {
  * learning rate, `items` (views or images) per second of the step and, when the log keeps one,
  * the accuracy. */
 void training_log_record(training_log *log, const training_progress *progress, double items);
+
+/* The mean of the log's accuracy over steps from … to − 1 (log->accuracy must be kept), summed
+ * in double in step order. */
+double training_log_mean_accuracy(const training_log *log, size_t from, size_t to);
 
 /* Writes the entries of `store` whose names start with `prefix` (NULL or "": all), the
  * optimiser state `velocity` ((param_floats) laid out as store->params; NULL: none), the log

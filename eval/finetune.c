@@ -523,6 +523,19 @@ int finetune_checkpoint_settings(const safetensors_file *file, const char *path,
     return SIMCLR_OK;
 }
 
+int finetune_resume_settings(const char *path, finetune_settings *settings, size_t *epoch,
+                             simclr_error *err)
+{
+    safetensors_file file;
+    size_t classes, step;
+    int status;
+    if (safetensors_read(&file, path, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    status = finetune_checkpoint_settings(&file, path, settings, &classes, epoch, &step, err);
+    safetensors_free(&file);
+    return status;
+}
+
 int finetune_checkpoint_restore(finetune_model *model, const safetensors_file *file,
                                 const char *path, training_log *history, simclr_error *err)
 {

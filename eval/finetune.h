@@ -174,6 +174,11 @@ int finetune_checkpoint_settings(const safetensors_file *file, const char *path,
                                  finetune_settings *settings, size_t *classes, size_t *epoch,
                                  size_t *step, simclr_error *err);
 
+/* The same read from the checkpoint's file, the settings and completed epochs only: what
+ * resuming the run starts from. */
+int finetune_resume_settings(const char *path, finetune_settings *settings, size_t *epoch,
+                             simclr_error *err);
+
 /* Restores state, optimiser and step of a model made from the same file; the log into
  * `history` (it must have room and keep an accuracy). */
 int finetune_checkpoint_restore(finetune_model *model, const safetensors_file *file,

@@ -52,3 +52,29 @@ int predictions_csv(char **csv, size_t *length, simclr_encoder *encoder, const d
     *csv = text, *length = n;
     return SIMCLR_OK;
 }
+
+int predictions_of_checkpoint(char **csv, size_t *length, const char *checkpoint,
+                              const char *data, const char *test_data, int train, size_t limit,
+                              size_t batch, simclr_error *err)
+{
+    simclr_encoder encoder;
+    dataset splits[2]; /* train, test */
+    int status;
+    if (simclr_encoder_load(&encoder, checkpoint, 0, batch, err) != SIMCLR_OK)
+        return SIMCLR_FAILED;
+    if (encoder.classes == 0)
+        simclr_fail(err, "%s has no classifier: simclr finetune makes one (simclr eval probes "
+                         "an encoder)", checkpoint);
+    if (encoder.classes == 0 ||
+        simclr_encoder_open_splits(&splits[0], &splits[1],
+                                   data != NULL && data[0] != '\0' ? data : encoder.data,
+                                   test_data, &encoder, err) != SIMCLR_OK) {
+        simclr_encoder_destroy(&encoder);
+        return SIMCLR_FAILED;
+    }
+    status = predictions_csv(csv, length, &encoder, &splits[train ? 0 : 1], &splits[0], limit,
+                             err);
+    dataset_close(&splits[0]), dataset_close(&splits[1]);
+    simclr_encoder_destroy(&encoder);
+    return status;
+}

@@ -24,4 +24,13 @@
 int predictions_csv(char **csv, size_t *length, simclr_encoder *encoder, const dataset *data,
                     const dataset *classes, size_t limit, simclr_error *err);
 
+/* simclr predict as one call: the network of `checkpoint`, which must be fine-tuned (it has a
+ * classifier; an encoder alone fails, naming simclr finetune), run `batch` images at a time; the
+ * splits of `data` (NULL or "": the checkpoint's) and `test_data` (simclr_encoder_open_splits);
+ * the CSV (predictions_csv) of the first `limit` images of the test split, or with `train` of
+ * the training split. */
+int predictions_of_checkpoint(char **csv, size_t *length, const char *checkpoint,
+                              const char *data, const char *test_data, int train, size_t limit,
+                              size_t batch, simclr_error *err);
+
 #endif

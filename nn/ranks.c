@@ -85,6 +85,21 @@ int ranks_agree(const rank_group *group, int ok, const double *values, size_t co
     return sums[0] == 0.0 && verdict[0] == 0.0;
 }
 
+int ranks_agree_reason(const rank_group *group, int ok, const double *values,
+                       const char *const *names, size_t count, simclr_error *err)
+{
+    int failed, differs;
+    err->message[0] = '\0';
+    if (ranks_agree(group, ok, values, count, &failed, &differs))
+        return SIMCLR_OK;
+    if (differs >= 0)
+        simclr_fail(err, "rank %d: its %s differs from the other ranks' (the same data, "
+                         "checkpoint and program on every machine?)", group->rank, names[differs]);
+    if (ok && failed > 0 && group->rank == 0)
+        simclr_fail(err, "stopping: %d of the %d ranks failed (above)", failed, group->size);
+    return SIMCLR_FAILED;
+}
+
 size_t pairwise_level(size_t k)
 {
     size_t level = 0;

@@ -109,6 +109,14 @@ void rank_layout_gather(const rank_layout *layout, const rank_group *group, floa
 int ranks_agree(const rank_group *group, int ok, const double *values, size_t count,
                 int *failed, int *differs);
 
+/* ranks_agree with the reason as a message: SIMCLR_OK on every rank when it agrees, else
+ * SIMCLR_FAILED on every rank, with err saying what this rank has to tell: where one of its
+ * values differs, "rank R: its NAMES[i] differs from the other ranks' (…)"; on rank 0, when it
+ * was ok itself, how many ranks failed; else nothing (err->message empty: a rank that failed
+ * tells its own failure). One process: ok, or SIMCLR_FAILED with nothing to tell. */
+int ranks_agree_reason(const rank_group *group, int ok, const double *values,
+                       const char *const *names, size_t count, simclr_error *err);
+
 /* ---- the pairwise tree over a rank's own shards ---- */
 
 /* Shard k (0, 1, …) of a power-of-two count goes into level pairwise_level(k) of a stack of
