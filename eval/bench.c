@@ -470,7 +470,7 @@ static int step_run(const void *settings, const void *model, char *line, size_t 
     simclr_model m;
     rank_traffic traffic = {0.0, 0.0, 0.0};
     char exchanges[96] = ""; /* per timed step, under mpirun */
-    double times[1000], median;
+    double times[1000], median, flops;
     rng random;
     size_t i, k;
     if (ops == NULL)
@@ -499,13 +499,16 @@ static int step_run(const void *settings, const void *model, char *line, size_t 
         snprintf(exchanges, sizeof exchanges, " exchange_s=%.3f exchange_mb=%.1f",
                  (ops->ranks->traffic->seconds - traffic.seconds) / (double)s.steps,
                  (ops->ranks->traffic->bytes - traffic.bytes) / (double)s.steps / 1e6);
+    for (i = 0, flops = 0.0; i < (m.config.views_forward == SIMCLR_VIEWS_SEPARATE ? 2u : 1u); i++)
+        flops += resnet_convolution_flops(&m.encoder_acts[i], &m.encoder, 1); /* this rank's */
     snprintf(line, size, "simclr-c %s/%s width=%g batch=%lu shards=%lu ranks=%d threads=%d "
-             "step_s=%.3f views_per_s=%.1f peak_rss_mib=%.0f%s",
+             "step_s=%.3f views_per_s=%.1f effective_gflops=%.1f peak_rss_mib=%.0f%s",
              resnet_arch_name(s.config.encoder.arch), resnet_stem_name(s.config.encoder.stem),
              s.config.encoder.width, (unsigned long)s.config.batch,
              (unsigned long)(s.config.shards > 1 ? s.config.shards : 1),
              ops->ranks != NULL ? ops->ranks->size : 1, parallel_thread_count(), median,
-             2.0 * (double)s.config.batch / median, timer_peak_memory_mib(), exchanges);
+             2.0 * (double)s.config.batch / median, flops / median / 1e9,
+             timer_peak_memory_mib(), exchanges);
     ops->model_destroy(&m);
     return SIMCLR_OK;
 }
@@ -583,10 +586,11 @@ static int embed_run(const void *settings, const void *model, char *line, size_t
     }
     median = bench_median(times, s->steps);
     snprintf(line, size, "simclr-c %s/%s embed width=%g size=%lu batch=%lu threads=%d "
-             "batch_s=%.3f images_per_s=%.1f peak_rss_mib=%.0f",
+             "batch_s=%.3f images_per_s=%.1f effective_gflops=%.1f peak_rss_mib=%.0f",
              resnet_arch_name(s->network.arch), resnet_stem_name(s->network.stem),
              s->network.width, (unsigned long)s->size, (unsigned long)s->batch,
              parallel_thread_count(), median, (double)s->batch / median,
+             resnet_convolution_flops(&encoder.acts, &encoder.net, 0) / median / 1e9,
              timer_peak_memory_mib());
     status = SIMCLR_OK;
 done:

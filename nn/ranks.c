@@ -16,13 +16,13 @@ int rank_layout_plan(rank_layout *layout, size_t batch, size_t shards, int separ
     const size_t K = ranks_exchange(group) ? (size_t)group->size : 1;
     const size_t G = shards > 1 ? shards : 1;
     if ((G & (G - 1)) != 0 || batch % G != 0)
-        return simclr_fail(err, "simclr: --shards %lu is not a power of two dividing the batch "
+        return simclr_fail(err, "--shards %lu is not a power of two dividing the batch "
                                 "of %lu", (unsigned long)G, (unsigned long)batch);
     if (batch % K != 0)
-        return simclr_fail(err, "simclr: %lu ranks do not divide the batch of %lu images",
+        return simclr_fail(err, "%lu ranks do not divide the batch of %lu images",
                            (unsigned long)K, (unsigned long)batch);
     if (G % K != 0)
-        return simclr_fail(err, "simclr: %lu ranks need --shards to be a multiple of %lu; this "
+        return simclr_fail(err, "%lu ranks need --shards to be a multiple of %lu; this "
                                 "run has --shards %lu (a run's shards are fixed when it starts: "
                                 "other shards, other bits)",
                            (unsigned long)K, (unsigned long)K, (unsigned long)G);

@@ -410,6 +410,27 @@ int resnet_activations_create_inference(resnet_activations *acts, const resnet *
     return create(acts, net, batch, height, width, 1, 1, NULL, err);
 }
 
+static double convolution_flops(const conv2d_shape *s)
+{
+    return 2.0 * (double)s->batch * (double)s->out_channels * (double)s->in_channels *
+           (double)(s->kernel * s->kernel) * (double)(s->out_height * s->out_width);
+}
+
+double resnet_convolution_flops(const resnet_activations *acts, const resnet *net, int backward)
+{
+    double flops = convolution_flops(&acts->stem_shape) * (backward ? 2.0 : 1.0);
+    size_t b, i;
+    for (b = 0; b < net->block_count; b++) {
+        const resnet_block_buffers *buffers = &acts->blocks[b];
+        double block = net->blocks[b].has_downsample ? convolution_flops(&buffers->down_shape)
+                                                     : 0.0;
+        for (i = 0; i < net->blocks[b].convs; i++)
+            block += convolution_flops(&buffers->conv_shape[i]);
+        flops += block * (backward ? 3.0 : 1.0);
+    }
+    return flops;
+}
+
 void resnet_activations_destroy(resnet_activations *acts)
 {
     simclr_free(acts->arena);

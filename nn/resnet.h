@@ -165,6 +165,12 @@ int resnet_activations_create_inference(resnet_activations *acts, const resnet *
                                         simclr_error *err);
 void resnet_activations_destroy(resnet_activations *acts);
 
+/* The multiply-adds × 2 of the network's convolutions computed directly (2·B·O·C·k²·Ho·Wo
+ * each) for the activations' batch: the forward pass's, and with `backward` also the backward
+ * pass's (the input gradient and the weight gradient, each as many; the stem's input gets no
+ * gradient). What an "effective" rate divides by the time: Winograd does fewer. */
+double resnet_convolution_flops(const resnet_activations *acts, const resnet *net, int backward);
+
 /* h = f(x) into acts->features (and acts->logits with fc). training = 1 uses batch statistics
  * and updates the running ones; 0 uses the running statistics (evaluation mode). */
 void resnet_forward(resnet_activations *acts, const float *x, /* (B, C, H, W) */

@@ -89,7 +89,7 @@ Test(cli, bench_conv_embed_and_data_print_a_result_line)
                  0);
     cr_expect_eq(run("./simclr bench embed --width 0.125 --batch 3 --steps 1 2>/dev/null | "
                      "grep -Eq '^simclr-c resnet18/cifar embed width=0.125 size=32 batch=3 "
-                     ".*images_per_s=[0-9.]+ peak_rss_mib=[0-9]+$'"),
+                     ".*images_per_s=[0-9.]+ effective_gflops=[0-9.]+ peak_rss_mib=[0-9]+$'"),
                  0);
     cr_expect_eq(run("./simclr bench embed --size 4 > /dev/null 2>&1"), 2); /* below 8 */
     cr_expect_eq(run("./simclr bench data --reps 1 --limit 2000 | "

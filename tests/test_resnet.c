@@ -339,3 +339,33 @@ Test(resnet, inference_slots_give_the_same_features)
     check_inference_slots(RESNET18, STEM_IMAGENET, 0.25, 2, 40, 731);
     check_inference_slots(RESNET50, STEM_IMAGENET, 0.25, 2, 36, 732); /* bottlenecks */
 }
+
+/* The convolutions' operation count that the benchmarks' effective rates divide by, against
+ * torchvision's published figures (the model table of torchvision.models: ResNet-18 1.81 and
+ * ResNet-50 4.09 "GFLOPS", which count multiply-adds, at 224×224; ours leave out fc's 0.5 and
+ * 2 M). The backward pass is twice the forward but for the stem's input gradient. */
+Test(resnet, convolution_flops_match_torchvision)
+{
+    const resnet_arch archs[2] = {RESNET18, RESNET50};
+    const double published[2] = {1.81e9, 4.09e9};
+    size_t a;
+    for (a = 0; a < 2; a++) {
+        resnet net;
+        param_store store;
+        resnet_activations acts;
+        simclr_error err;
+        double forward, both;
+        plan_resnet(&net, &store, archs[a], STEM_IMAGENET, 1.0, 3, 0);
+        cr_assert_eq(resnet_activations_create_inference(&acts, &net, 2, 224, 224, &err),
+                     SIMCLR_OK, "%s", err.message);
+        forward = resnet_convolution_flops(&acts, &net, 0);
+        both = resnet_convolution_flops(&acts, &net, 1);
+        cr_expect(fabs(forward / 4.0 - published[a]) <= 0.005 * published[a],
+                  "%s: %.4g multiply-adds an image, published %.3g", resnet_arch_name(archs[a]),
+                  forward / 4.0, published[a]);
+        /* the stem: 3→64 channels, 7×7, 112×112 outputs, for 2 images */
+        cr_expect_float_eq(both, 3.0 * forward - 2.0 * 2.0 * 64 * 3 * 49 * 112 * 112, 1e-12);
+        resnet_activations_destroy(&acts);
+        param_store_destroy(&store);
+    }
+}
