@@ -99,11 +99,19 @@ static size_t batch_count(const batchnorm_shape *shape)
     return shape->batch * shape->spatial * ranks;
 }
 
-/* y = x·scale + (bias − mean·scale) over channel c: the training forward's output, from the
- * statistics it saves (so batchnorm_forward_saved makes the same bits again). */
+/* What a ResNet does right after a batch norm, done in the same pass over the channel
+ * (bn_layer_forward_relu): y = ReLU(BN(x) + residual), the residual optional. */
+typedef struct batchnorm_then {
+    const float *residual; /* (B, C, S) or NULL */
+    int relu;
+} batchnorm_then;
+
+/* y = x·scale + (bias − mean·scale) over channel c, then `then`'s residual and ReLU: each
+ * rounded as the separate passes round it (add_forward, relu_forward: the same bits). Also the
+ * training forward's output from the statistics it saves (batchnorm_forward_saved). */
 static void apply_channel(float *y, const float *x, /* (B, C, S) each */
                           float scale, float mean, float bias, const batchnorm_shape *shape,
-                          size_t c)
+                          size_t c, const batchnorm_then *then)
 {
     const size_t B = shape->batch, C = shape->channels, S = shape->spatial;
     const float shift = bias - mean * scale;
@@ -111,8 +119,22 @@ static void apply_channel(float *y, const float *x, /* (B, C, S) each */
     for (b = 0; b < B; b++) {
         const float *in = x + (b * C + c) * S;
         float *out = y + (b * C + c) * S;
-        for (t = 0; t < S; t++)
-            out[t] = in[t] * scale + shift;
+        if (then == NULL || (!then->relu && then->residual == NULL)) {
+            for (t = 0; t < S; t++)
+                out[t] = in[t] * scale + shift;
+        } else if (then->residual == NULL) {
+            for (t = 0; t < S; t++) {
+                const float v = in[t] * scale + shift;
+                out[t] = v > 0.0f ? v : 0.0f;
+            }
+        } else {
+            const float *residual = then->residual + (b * C + c) * S;
+            for (t = 0; t < S; t++) {
+                const float v = in[t] * scale + shift;
+                const float w = v + residual[t];
+                out[t] = !then->relu || w > 0.0f ? w : 0.0f;
+            }
+        }
     }
 }
 
@@ -122,7 +144,7 @@ static void forward_channel(float *y,                 /* (B, C, S) */
                             const float *x,           /* (B, C, S) */
                             const float *weight, const float *bias, /* (C) each */
                             batchnorm_state *state, const batchnorm_shape *shape, size_t c,
-                            double sum, double sum_squares)
+                            double sum, double sum_squares, const batchnorm_then *then)
 {
     const size_t n = batch_count(shape);
     /* one pass for Σx and Σx² in double: var = Σx²/n − mean², exact enough in double for
@@ -136,7 +158,7 @@ static void forward_channel(float *y,                 /* (B, C, S) */
     inverse_std = (float)(1.0 / sqrt(variance + state->eps));
     saved_mean[c] = (float)mean;
     saved_inverse_std[c] = inverse_std;
-    apply_channel(y, x, weight[c] * inverse_std, saved_mean[c], bias[c], shape, c);
+    apply_channel(y, x, weight[c] * inverse_std, saved_mean[c], bias[c], shape, c, then);
     state->running_mean[c] = (1.0f - state->momentum) * state->running_mean[c] +
                              state->momentum * (float)mean;
     state->running_var[c] =
@@ -144,9 +166,10 @@ static void forward_channel(float *y,                 /* (B, C, S) */
         state->momentum * (float)(n > 1 ? variance * (double)n / (double)(n - 1) : variance);
 }
 
-void batchnorm_forward_train(float *y, float *saved_mean, float *saved_inverse_std,
-                             const float *x, const float *weight, const float *bias,
-                             batchnorm_state *state, const batchnorm_shape *shape)
+static void forward_train(float *y, float *saved_mean, float *saved_inverse_std,
+                          const float *x, const float *weight, const float *bias,
+                          batchnorm_state *state, const batchnorm_shape *shape,
+                          const batchnorm_then *then)
 {
     const size_t C = shape->channels;
     size_t c;
@@ -156,7 +179,7 @@ void batchnorm_forward_train(float *y, float *saved_mean, float *saved_inverse_s
             double sum, sum_squares;
             batch_sums(&sum, &sum_squares, x, NULL, 0.0f, 0.0f, shape, c);
             forward_channel(y, saved_mean, saved_inverse_std, x, weight, bias, state, shape, c,
-                            sum, sum_squares);
+                            sum, sum_squares, then);
         }
     } else { /* this rank's sums, every rank's added, then the same normalisation */
         double *sums = shape->ranks->scratch; /* (C, 2) */
@@ -167,9 +190,16 @@ void batchnorm_forward_train(float *y, float *saved_mean, float *saved_inverse_s
         PARALLEL_FOR()
         for (c = 0; c < C; c++)
             forward_channel(y, saved_mean, saved_inverse_std, x, weight, bias, state, shape, c,
-                            sums[2 * c], sums[2 * c + 1]);
+                            sums[2 * c], sums[2 * c + 1], then);
     }
     *state->num_batches_tracked += 1;
+}
+
+void batchnorm_forward_train(float *y, float *saved_mean, float *saved_inverse_std,
+                             const float *x, const float *weight, const float *bias,
+                             batchnorm_state *state, const batchnorm_shape *shape)
+{
+    forward_train(y, saved_mean, saved_inverse_std, x, weight, bias, state, shape, NULL);
 }
 
 void batchnorm_forward_saved(float *y, const float *x, const float *saved_mean,
@@ -179,7 +209,8 @@ void batchnorm_forward_saved(float *y, const float *x, const float *saved_mean,
     size_t c;
     PARALLEL_FOR()
     for (c = 0; c < shape->channels; c++)
-        apply_channel(y, x, weight[c] * saved_inverse_std[c], saved_mean[c], bias[c], shape, c);
+        apply_channel(y, x, weight[c] * saved_inverse_std[c], saved_mean[c], bias[c], shape, c,
+                      NULL);
 }
 
 static void backward_channel(float *dx,                      /* (B, C, S) */
@@ -238,21 +269,23 @@ void batchnorm_backward_train(float *dx, float *dweight, float *dbias, const flo
     }
 }
 
+static void forward_eval(float *y, const float *x, const float *weight, const float *bias,
+                         const batchnorm_state *state, const batchnorm_shape *shape,
+                         const batchnorm_then *then)
+{
+    size_t c;
+    PARALLEL_FOR()
+    for (c = 0; c < shape->channels; c++) {
+        const float inverse_std = (float)(1.0 / sqrt((double)state->running_var[c] + state->eps));
+        apply_channel(y, x, weight[c] * inverse_std, state->running_mean[c], bias[c], shape, c,
+                      then);
+    }
+}
+
 void batchnorm_forward_eval(float *y, const float *x, const float *weight, const float *bias,
                             const batchnorm_state *state, const batchnorm_shape *shape)
 {
-    const size_t B = shape->batch, C = shape->channels, S = shape->spatial;
-    size_t c;
-    PARALLEL_FOR()
-    for (c = 0; c < C; c++) {
-        const float inverse_std = (float)(1.0 / sqrt((double)state->running_var[c] + state->eps));
-        const float scale = weight[c] * inverse_std;
-        const float shift = bias[c] - state->running_mean[c] * scale;
-        size_t b, t;
-        for (b = 0; b < B; b++)
-            for (t = 0; t < S; t++)
-                y[(b * C + c) * S + t] = x[(b * C + c) * S + t] * scale + shift;
-    }
+    forward_eval(y, x, weight, bias, state, shape, NULL);
 }
 
 void batchnorm_backward_eval(float *dx, float *dweight, float *dbias, const float *dy,
@@ -330,6 +363,20 @@ void bn_layer_forward(float *y, float *saved_mean, float *saved_inverse_std, con
     else
         batchnorm_forward_eval(y, x, store->params + bn->weight, store->params + bn->bias,
                                &state, shape);
+}
+
+void bn_layer_forward_relu(float *y, float *saved_mean, float *saved_inverse_std,
+                           const float *x, const float *residual, const bn_layer *bn,
+                           const batchnorm_shape *shape, param_store *store, int training)
+{
+    batchnorm_state state = bn_layer_state(bn, store);
+    const batchnorm_then then = {residual, 1};
+    if (training)
+        forward_train(y, saved_mean, saved_inverse_std, x, store->params + bn->weight,
+                      store->params + bn->bias, &state, shape, &then);
+    else
+        forward_eval(y, x, store->params + bn->weight, store->params + bn->bias, &state, shape,
+                     &then);
 }
 
 void bn_layer_forward_saved(float *y, const float *saved_mean, const float *saved_inverse_std,

@@ -122,6 +122,13 @@ void bn_layer_forward(float *y, float *saved_mean, float *saved_inverse_std, con
                       const bn_layer *bn, const batchnorm_shape *shape, param_store *store,
                       int training);
 
+/* y = ReLU(bn_layer_forward(x) + residual) (residual (B, C, S) or NULL) in one pass: the same
+ * bits as the batch norm, add_forward and relu_forward one after the other (nn/pointwise.h).
+ * y may alias neither x nor the residual. */
+void bn_layer_forward_relu(float *y, float *saved_mean, float *saved_inverse_std,
+                           const float *x, const float *residual, const bn_layer *bn,
+                           const batchnorm_shape *shape, param_store *store, int training);
+
 /* batchnorm_forward_saved with the layer's weight and bias. */
 void bn_layer_forward_saved(float *y, const float *saved_mean, const float *saved_inverse_std,
                             const float *x, const bn_layer *bn, const batchnorm_shape *shape,

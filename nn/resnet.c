@@ -273,8 +273,9 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
         resnet_block_buffers *buffers = &acts->blocks[b];
         size_t in_height = height, in_width = width;
         /* evaluation mode: every convolution of the block writes one slot, every batch norm
-         * another (after its convolution read the previous one), the block's input keeps the
-         * third until the downsample branch and the residual add have read it */
+         * another (after its convolution read the previous one), the downsample convolution
+         * the batch norms' once the last convolution has read it, and the block's input keeps
+         * the third until the downsample branch and the residual add have read it */
         conv_slot = input_slot == 0 ? 1 : 0;
         bn_slot = 3 - input_slot - conv_slot;
         for (i = 0; i < block->convs; i++) {
@@ -314,8 +315,8 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
                 return SIMCLR_FAILED;
             track_max(&workspace, floats);
             buffers->down_bn_shape = buffers->bn_shape[block->convs - 1];
-            buffers->down_conv_out =
-                take_map(acts, cursor, conv_slot, B * channels * height * width);
+            buffers->down_conv_out = /* evaluation: after the last convolution read the slot */
+                take_map(acts, cursor, bn_slot, B * channels * height * width);
             buffers->down_mean = take(cursor, channels);
             buffers->down_inverse_std = take(cursor, channels);
         }
@@ -451,30 +452,30 @@ static void block_forward(resnet_block_buffers *buffers, const float *input,
                           const resnet_block *block, param_store *store, float *scratch,
                           float *workspace, int training)
 {
-    const size_t last = block->convs - 1, count = shape_elements(&buffers->bn_shape[last]);
+    const size_t last = block->convs - 1;
     const float *conv_in = input;
     size_t i;
     buffers->input = input;
     for (i = 0; i < block->convs; i++) {
         conv2d_forward(buffers->conv_out[i], conv_in, store->params + block->conv[i].weight, NULL,
                        &buffers->conv_shape[i], workspace);
-        bn_layer_forward(buffers->bn_out[i], buffers->mean[i], buffers->inverse_std[i],
-                   buffers->conv_out[i], &block->bn[i], &buffers->bn_shape[i], store, training);
-        if (i < last)
-            relu_forward(buffers->bn_out[i], buffers->bn_out[i],
-                         shape_elements(&buffers->bn_shape[i]));
+        if (i < last) /* ReLU(BN(·)) in one pass */
+            bn_layer_forward_relu(buffers->bn_out[i], buffers->mean[i], buffers->inverse_std[i],
+                                  buffers->conv_out[i], NULL, &block->bn[i],
+                                  &buffers->bn_shape[i], store, training);
         conv_in = buffers->bn_out[i];
     }
-    if (block->has_downsample) {
+    if (block->has_downsample) { /* the identity path first: BN(downsample(input)) */
         conv2d_forward(buffers->down_conv_out, input, store->params + block->down_conv.weight,
                        NULL, &buffers->down_shape, workspace);
-        bn_layer_forward(scratch, buffers->down_mean, buffers->down_inverse_std, buffers->down_conv_out,
-                   &block->down_bn, &buffers->down_bn_shape, store, training);
-        add_forward(buffers->bn_out[last], buffers->bn_out[last], scratch, count);
-    } else {
-        add_forward(buffers->bn_out[last], buffers->bn_out[last], input, count);
+        bn_layer_forward(scratch, buffers->down_mean, buffers->down_inverse_std,
+                         buffers->down_conv_out, &block->down_bn, &buffers->down_bn_shape, store,
+                         training);
     }
-    relu_forward(buffers->bn_out[last], buffers->bn_out[last], count);
+    /* the block's output ReLU(BN(conv_out) + identity), in one pass */
+    bn_layer_forward_relu(buffers->bn_out[last], buffers->mean[last], buffers->inverse_std[last],
+                          buffers->conv_out[last], block->has_downsample ? scratch : input,
+                          &block->bn[last], &buffers->bn_shape[last], store, training);
 }
 
 void resnet_forward(resnet_activations *acts, const float *x, const resnet *net,
@@ -485,9 +486,9 @@ void resnet_forward(resnet_activations *acts, const float *x, const resnet *net,
     acts->input = x;
     conv2d_forward(acts->stem_conv_out, x, store->params + net->conv1.weight, NULL,
                    &acts->stem_shape, acts->workspace);
-    bn_layer_forward(acts->stem_bn_out, acts->stem_mean, acts->stem_inverse_std, acts->stem_conv_out,
-               &net->bn1, &acts->stem_bn_shape, store, training);
-    relu_forward(acts->stem_bn_out, acts->stem_bn_out, shape_elements(&acts->stem_bn_shape));
+    bn_layer_forward_relu(acts->stem_bn_out, acts->stem_mean, acts->stem_inverse_std,
+                          acts->stem_conv_out, NULL, &net->bn1, &acts->stem_bn_shape, store,
+                          training);
     current = acts->stem_bn_out;
     if (net->config.stem == STEM_IMAGENET) {
         maxpool_forward(acts->pool_out, acts->argmax, acts->stem_bn_out, &acts->pool);
