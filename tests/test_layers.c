@@ -387,6 +387,62 @@ Test(batchnorm, running_statistics_after_two_steps)
     cr_expect_eq(tracked, 2);
 }
 
+/* The fused pass ReLU(BN(x) + residual) (bn_layer_forward_relu) is the batch norm, add_forward
+ * and relu_forward one after the other, bit for bit, with and without the residual, in training
+ * and evaluation mode (statistics and running statistics too); and batchnorm_forward_saved
+ * makes the training forward's output again from its saved statistics, bit for bit. The
+ * batch norm itself is checked against its definition above. */
+Test(batchnorm, fused_relu_and_saved_are_the_separate_passes_bit_for_bit)
+{
+    const size_t B = 3, C = 5, S = 37, n = B * C * S; /* S: whole vectors and a remainder */
+    float x[555], residual[555], y_separate[555], y_fused[555], y_saved[555];
+    float mean[2][5], inverse_std[2][5];
+    batchnorm_shape shape = {B, C, S, 1, NULL};
+    int training, with_residual;
+    for (training = 0; training < 2; training++)
+        for (with_residual = 0; with_residual < 2; with_residual++) {
+            param_store stores[2];
+            bn_layer bn[2];
+            simclr_error err;
+            size_t k;
+            for (k = 0; k < 2; k++) { /* two stores alike: one for each way */
+                param_store_init(&stores[k]);
+                cr_assert_eq(bn_layer_plan(&bn[k], &stores[k], "", "bn", C, &err), SIMCLR_OK);
+                cr_assert_eq(param_store_allocate(&stores[k], &err), SIMCLR_OK);
+                test_fill_uniform(stores[k].params, stores[k].param_floats, -1, 1, 260);
+                test_fill_uniform(stores[k].buffers, stores[k].buffer_floats, 0.5f, 2, 261);
+            }
+            test_fill_uniform(x, n, -2, 2, 262 + (unsigned long)training);
+            test_fill_uniform(residual, n, -1, 1, 264);
+            bn_layer_forward(y_separate, mean[0], inverse_std[0], x, &bn[0], &shape, &stores[0],
+                             training);
+            if (with_residual)
+                add_forward(y_separate, y_separate, residual, n);
+            relu_forward(y_separate, y_separate, n);
+            bn_layer_forward_relu(y_fused, mean[1], inverse_std[1], x,
+                                  with_residual ? residual : NULL, &bn[1], &shape, &stores[1],
+                                  training);
+            cr_expect(memcmp(y_separate, y_fused, sizeof y_fused) == 0,
+                      "training %d, residual %d: the fused pass differs", training,
+                      with_residual);
+            cr_expect(memcmp(stores[0].buffers, stores[1].buffers,
+                             stores[0].buffer_floats * sizeof(float)) == 0,
+                      "training %d: running statistics differ", training);
+            if (training) {
+                cr_expect(memcmp(mean[0], mean[1], sizeof mean[0]) == 0 &&
+                              memcmp(inverse_std[0], inverse_std[1], sizeof mean[0]) == 0,
+                          "saved statistics differ");
+                bn_layer_forward(y_separate, mean[0], inverse_std[0], x, &bn[0], &shape,
+                                 &stores[0], 1);
+                bn_layer_forward_saved(y_saved, mean[0], inverse_std[0], x, &bn[0], &shape,
+                                       &stores[0]);
+                cr_expect(memcmp(y_separate, y_saved, sizeof y_saved) == 0,
+                          "batchnorm_forward_saved differs from the training forward");
+            }
+            param_store_destroy(&stores[0]), param_store_destroy(&stores[1]);
+        }
+}
+
 /* ---- relu, add, pools, linear ------------------------------------------------------------- */
 
 typedef struct simple_context {
