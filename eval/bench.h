@@ -2,7 +2,10 @@
  * eval/bench.h — benchmarks of the library's kernels, each measured as training runs it and
  * reported as one line of text (the `simclr bench WHAT` commands print it):
  *
- *   step     one whole SimCLR training step (simclr.h's model), views/s and peak memory
+ *   step     one whole SimCLR training step (simclr.h's model), views/s, effective GFLOP/s (the
+ *            convolutions' direct operation count over the time) and peak memory
+ *   embed    the frozen encoder in evaluation mode (eval/encoder.h), images/s, effective
+ *            GFLOP/s and peak memory
  *   gemm     C = A·B (or Aᵀ·B, A·Bᵀ) for N×N single-precision matrices, GFLOP/s (2·N³ per run)
  *   conv     one convolution layer forward and backward, GFLOP/s of the direct convolution's
  *            operation count (Winograd does fewer, so its figure is an effective rate)
