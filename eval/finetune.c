@@ -25,6 +25,7 @@
 /* ---- the settings ------------------------------------------------------------------------- */
 
 static const char *const scaling_names[] = {"linear", "sqrt", NULL};
+static const char *const fc_init_names[] = {"zero", "torchvision", NULL};
 
 #define AT(field) offsetof(finetune_settings, field)
 #define TEXT(flag, key, field, capacity, name, help) \
@@ -50,6 +51,9 @@ const setting finetune_table[] = {
     NUMBER(SETTING_PRESENT, "from-head-layer", "from_head_layer", from_head, 0, 1, NULL,
            "fc after the projection head's first layer (Linear, BN, ReLU; pretrained), as "
            "SimCLRv2 fine-tunes; default: fc on h, as the paper"),
+    {"fc-init", "fc_init", SETTING_CHOICE, AT(fc_init), 0, 0, fc_init_names, NULL, 0, NULL,
+     "fc's initial values: zero (the official code's fine-tuning) or torchvision's "
+     "nn.Linear default"},
     NUMBER(SETTING_SIZE, "epochs", "epochs", epochs, 0, 1e6, "E",
            "epochs (default 0: the paper's, 60 for at most 1% of the labels, else 30)"),
     NUMBER(SETTING_SIZE, "batch", "batch", batch, 1, 65536, "B", "labelled images per step"),
@@ -77,6 +81,7 @@ finetune_settings finetune_settings_default(void)
     memset(&s, 0, sizeof s);
     strcpy(s.labels, "10%");
     s.seed = simclr_training_default().model.seed;
+    s.fc_init = FINETUNE_FC_ZERO;
     s.batch = 64;
     s.base_lr = 0.05;
     s.scaling = LR_SCALING_LINEAR;
@@ -229,6 +234,12 @@ int finetune_model_create(finetune_model *model, const finetune_settings *settin
         param_store_allocate(&model->store, err) != SIMCLR_OK)
         goto failed;
     param_store_init_torchvision(&model->store, settings->seed);
+    if (settings->fc_init == FINETUNE_FC_ZERO) {
+        const param_entry *weight = param_store_find(&model->store, "fc.weight");
+        const param_entry *bias = param_store_find(&model->store, "fc.bias");
+        memset(model->store.params + weight->offset, 0, weight->count * sizeof(float));
+        memset(model->store.params + bias->offset, 0, bias->count * sizeof(float));
+    }
     if (prefix != NULL &&
         (checkpoint_load_entries(&model->store, 0, backbone, source, prefix, path, err) !=
              SIMCLR_OK ||
@@ -515,6 +526,8 @@ int finetune_checkpoint_settings(const safetensors_file *file, const char *path,
         void *object = i < finetune_setting_count ? (void *)settings
                                                   : (void *)values[i - finetune_setting_count];
         snprintf(where, sizeof where, "%s: metadata '%s'", path, s->key);
+        if (value == NULL && strcmp(s->key, "fc_init") == 0)
+            value = "torchvision"; /* written before the setting existed */
         if (value == NULL)
             return simclr_fail(err, "%s is missing", where);
         if (setting_parse(s, object, value, where, err) != SIMCLR_OK)

@@ -10,6 +10,10 @@
  *               mode; the whole network is trained. With --from-head-layer (SimCLRv2's
  *               choice), fc comes after the projection head's first layer, kept with its
  *               pretrained weights: s = fc(ReLU(BN1d(f(x)·W0ᵀ))) (nn/classifier.h)
+ *   fc's start  W = 0, b = 0, as the official code fine-tunes (zero_init_logits_layer): the
+ *               first step's gradient reaches only fc (∂L/∂h = Wᵀ(p − y) = 0), so the
+ *               pretrained features are not pushed around by a random classifier's errors;
+ *               the same for --from-scratch. --fc-init torchvision: nn.Linear's default
  *   loss        softmax cross-entropy, the mean over the batch:
  *                   L = (1/B) Σ_i −log softmax(s_i)[y_i]                  (eval/logistic.h)
  *   optimiser   SGD with Nesterov momentum 0.9 (torch.optim.SGD(nesterov=True)), no weight
@@ -36,10 +40,12 @@
  * A checkpoint (format "simclr-c finetune 1") holds the network under torchvision's own names
  * (conv1.weight … layer4.1.bn2.num_batches_tracked, fc.weight, fc.bias: fine-tuned from the
  * encoder, it loads into torchvision.models.resnet18(num_classes=K) with no missing key when
- * the architecture is torchvision's; from the head's layer, also projection_head.layers.0/1), the optimiser state (optimizer.<name>.momentum), the log (log.loss,
- * log.learning_rate, log.views_per_second, log.test_top1) and in __metadata__ the network's
- * settings (the keys of an encoder file, eval/encoder.h, with this run's seed and data), the
- * settings below under their keys, "classes", "labelled" (the subset's size), "epoch" and "step".
+ * the architecture is torchvision's; from the head's layer, also projection_head.layers.0/1),
+ * the optimiser state (optimizer.<name>.momentum), the log (log.loss, log.learning_rate,
+ * log.views_per_second, log.test_top1) and in __metadata__ the network's settings (the keys
+ * of an encoder file, eval/encoder.h, with this run's seed and data), the settings below under
+ * their keys, "classes", "labelled" (the subset's size), "epoch" and "step". A checkpoint of an
+ * earlier version without "fc_init" resumes as torchvision's (the only one it had).
  */
 #ifndef SIMCLR_EVAL_FINETUNE_H
 #define SIMCLR_EVAL_FINETUNE_H
@@ -63,6 +69,10 @@
 
 #define FINETUNE_LABELS_MAX 24
 
+/* fc's initial values: zero (the official code's zero_init_logits_layer, its fine-tuning
+ * default) or torchvision's nn.Linear default (uniform ±1/√d, drawn from the seed). */
+typedef enum finetune_fc_init { FINETUNE_FC_ZERO, FINETUNE_FC_TORCHVISION } finetune_fc_init;
+
 /* Everything that decides a fine-tuning run's bits. */
 typedef struct finetune_settings {
     char pretrained[SIMCLR_DATA_MAX]; /* --checkpoint: a checkpoint of simclr train or export */
@@ -72,6 +82,7 @@ typedef struct finetune_settings {
     uint64_t seed;                    /* the subset, fc's initialisation, order and views */
     int from_scratch;                 /* 1: the same network from random initialisation */
     int from_head;                    /* 1: fc after the projection head's first layer */
+    finetune_fc_init fc_init;         /* fc's initial weights and bias */
     size_t epochs;                    /* 0: the paper's, 60 for at most 1% of the labels, else 30 */
     size_t batch;                     /* B */
     double base_lr;                   /* 0.05, scaled as lr_scaling says */
@@ -87,8 +98,9 @@ typedef struct finetune_settings {
 extern const setting finetune_table[];
 extern const size_t finetune_setting_count;
 
-/* 10% of the labels, seed as simclr train's, 0 epochs (the paper's), B = 64, 0.05 linear,
- * Nesterov 0.9, no weight decay, min scale 0.08, p_hflip 0.5, a test every epoch. */
+/* 10% of the labels, seed as simclr train's, fc from zero, 0 epochs (the paper's), B = 64,
+ * 0.05 linear, Nesterov 0.9, no weight decay, min scale 0.08, p_hflip 0.5, a test every
+ * epoch. */
 finetune_settings finetune_settings_default(void);
 
 /* The labelled subset of the training split `data` (indices in dataset order, into *subset,
@@ -117,9 +129,9 @@ typedef struct finetune_model {
 
 /* Plans the network for `classes` classes from the settings recorded in `source` (a checkpoint
  * of simclr train, an encoder of simclr export, or a checkpoint of simclr finetune), initialises
- * it from settings->seed (torchvision's initialisation), then copies the pretrained encoder
- * from `source`'s tensors named `prefix` + torchvision's name ("backbone." for a SimCLR
- * checkpoint or encoder; prefix NULL: none copied, the --from-scratch network), and with
+ * it from settings->seed (torchvision's initialisation; fc then zero unless settings->fc_init
+ * says torchvision), then copies the pretrained encoder from `source`'s tensors named
+ * `prefix` + torchvision's name ("backbone." for a SimCLR checkpoint or encoder; prefix NULL: none copied, the --from-scratch network), and with
  * from_head the head's first layer by its own names (projection_head.layers.0 and .1: a head
  * with batch norm; its width is read from `source`). */
 int finetune_model_create(finetune_model *model, const finetune_settings *settings,

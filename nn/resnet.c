@@ -337,7 +337,7 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
         track_max(&workspace, floats);
     }
     acts->grad_floats = grad;
-    for (i = 0; i < 4; i++) /* the forward pass uses grad[0] as scratch (downsample branch) */
+    for (i = 0; i < RESNET_GRADIENT_BUFFERS; i++) /* grad[0]: the forward's downsample branch */
         acts->grad[i] = i > 0 && acts->inference ? NULL : take(cursor, grad);
     if (!acts->inference) { /* the maps the backward pass makes again: grad[1] meanwhile */
         if (net->config.stem == STEM_IMAGENET)
@@ -523,10 +523,13 @@ static const float *made_again(float *into, const float *conv_out, const float *
 }
 
 /* grad_in = ∂L/∂(block input) from grad_out = ∂L/∂(block output); grad_out is consumed (the
- * final ReLU's backward runs in place on it); t1, t2 are scratch. The outputs of the inner
- * layers (all but the last) are made again into grad_in, which holds nothing until the end:
- * the forward pass keeps only each layer's convolution output, and the block's output. */
-static void block_backward(float *grad_in, float *grad_out, float *t1, float *t2,
+ * final ReLU's backward runs in place on it); scratch holds a convolution's ∂L/∂x. The outputs
+ * of the inner layers (all but the last) are made again into grad_in, which holds nothing
+ * until the end: the forward pass keeps only each layer's convolution output, and the block's
+ * output. Each batch norm's backward writes ∂L/∂(its input) over that input, the convolution's
+ * output, which nothing reads afterwards: the convolutions' outputs are the block's other
+ * gradient buffers. */
+static void block_backward(float *grad_in, float *grad_out, float *scratch,
                            resnet_block_buffers *buffers, const resnet_block *block,
                            param_store *store, float *workspace)
 {
@@ -534,31 +537,37 @@ static void block_backward(float *grad_in, float *grad_out, float *t1, float *t2
     size_t i, in_count;
     relu_backward(grad_out, grad_out, buffers->bn_out[last], out_count);
     /* the main path, from the last batchnorm back to the block input */
-    bn_layer_backward(t1, grad_out, buffers->conv_out[last], buffers->mean[last],
-                buffers->inverse_std[last], &block->bn[last], &buffers->bn_shape[last], store);
+    bn_layer_backward(buffers->conv_out[last], grad_out, buffers->conv_out[last],
+                      buffers->mean[last], buffers->inverse_std[last], &block->bn[last],
+                      &buffers->bn_shape[last], store);
     for (i = last; i > 0; i--) {
-        /* t1 = ∂L/∂conv_out[i]; its input, the layer before's output, made again */
+        /* conv_out[i] = ∂L/∂conv_out[i]; its input, the layer before's output, made again */
         const float *inner = made_again(grad_in, buffers->conv_out[i - 1], buffers->mean[i - 1],
                                         buffers->inverse_std[i - 1], &block->bn[i - 1],
                                         &buffers->bn_shape[i - 1], store);
-        conv2d_backward(t2, store->grads + block->conv[i].weight, NULL, t1, inner,
-                        store->params + block->conv[i].weight, &buffers->conv_shape[i], workspace);
-        relu_backward(t2, t2, inner, shape_elements(&buffers->bn_shape[i - 1]));
-        bn_layer_backward(t1, t2, buffers->conv_out[i - 1], buffers->mean[i - 1],
-                    buffers->inverse_std[i - 1], &block->bn[i - 1], &buffers->bn_shape[i - 1],
-                    store);
+        conv2d_backward(scratch, store->grads + block->conv[i].weight, NULL,
+                        buffers->conv_out[i], inner, store->params + block->conv[i].weight,
+                        &buffers->conv_shape[i], workspace);
+        relu_backward(scratch, scratch, inner, shape_elements(&buffers->bn_shape[i - 1]));
+        bn_layer_backward(buffers->conv_out[i - 1], scratch, buffers->conv_out[i - 1],
+                          buffers->mean[i - 1], buffers->inverse_std[i - 1], &block->bn[i - 1],
+                          &buffers->bn_shape[i - 1], store);
     }
-    conv2d_backward(grad_in, store->grads + block->conv[0].weight, NULL, t1, buffers->input,
-                    store->params + block->conv[0].weight, &buffers->conv_shape[0], workspace);
+    conv2d_backward(grad_in, store->grads + block->conv[0].weight, NULL, buffers->conv_out[0],
+                    buffers->input, store->params + block->conv[0].weight,
+                    &buffers->conv_shape[0], workspace);
     /* the identity path */
     in_count = buffers->conv_shape[0].batch * buffers->conv_shape[0].in_channels *
                buffers->conv_shape[0].in_height * buffers->conv_shape[0].in_width;
     if (block->has_downsample) {
-        bn_layer_backward(t1, grad_out, buffers->down_conv_out, buffers->down_mean,
-                    buffers->down_inverse_std, &block->down_bn, &buffers->down_bn_shape, store);
-        conv2d_backward(t2, store->grads + block->down_conv.weight, NULL, t1, buffers->input,
-                        store->params + block->down_conv.weight, &buffers->down_shape, workspace);
-        add_forward(grad_in, grad_in, t2, in_count);
+        bn_layer_backward(buffers->down_conv_out, grad_out, buffers->down_conv_out,
+                          buffers->down_mean, buffers->down_inverse_std, &block->down_bn,
+                          &buffers->down_bn_shape, store);
+        conv2d_backward(scratch, store->grads + block->down_conv.weight, NULL,
+                        buffers->down_conv_out, buffers->input,
+                        store->params + block->down_conv.weight, &buffers->down_shape,
+                        workspace);
+        add_forward(grad_in, grad_in, scratch, in_count);
     } else {
         add_forward(grad_in, grad_in, grad_out, in_count);
     }
@@ -566,8 +575,7 @@ static void block_backward(float *grad_in, float *grad_out, float *t1, float *t2
 
 void resnet_backward(resnet_activations *acts, const resnet *net, param_store *store)
 {
-    float *grad_out = acts->grad[0], *grad_in = acts->grad[1];
-    float *t1 = acts->grad[2], *t2 = acts->grad[3], *swap;
+    float *grad_out = acts->grad[0], *grad_in = acts->grad[1], *scratch = acts->grad[2], *swap;
     size_t b;
     if (net->config.num_classes > 0)
         linear_backward(acts->grad_features, store->grads + net->fc_weight,
@@ -577,7 +585,7 @@ void resnet_backward(resnet_activations *acts, const resnet *net, param_store *s
     avgpool_backward(grad_out, acts->grad_features, acts->batch, net->feature_dim,
                      acts->final_height * acts->final_width);
     for (b = net->block_count; b-- > 0;) {
-        block_backward(grad_in, grad_out, t1, t2, &acts->blocks[b], &net->blocks[b], store,
+        block_backward(grad_in, grad_out, scratch, &acts->blocks[b], &net->blocks[b], store,
                        acts->workspace);
         swap = grad_out, grad_out = grad_in, grad_in = swap;
     }

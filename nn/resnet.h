@@ -23,10 +23,12 @@
  * buffer a training step needs, including the backward pass's, is allocated there, so forward
  * and backward allocate nothing.
  *
- * Memory plan: each block keeps its convolutions' outputs (the batchnorm inputs) and its
- * batchnorm outputs with ReLU applied in place (the next convolution's input); the block output
- * is the last batchnorm's output with the identity added and ReLU applied in place. The backward
- * pass cycles through four gradient buffers of the largest activation's size.
+ * Memory plan (training): each block keeps its convolutions' outputs (the batchnorm inputs) and
+ * its output, ReLU(BN(last convolution's output) + identity); the outputs of the inner batch
+ * norms (with their ReLU), the next convolutions' inputs, are made again by the backward pass
+ * from the convolution outputs and the saved statistics. The backward
+ * pass cycles through three gradient buffers of the largest activation's size, and writes each
+ * batch norm's input gradient over the convolution output it has just consumed.
  *
  * Gradient convention as nn/conv2d.h: parameter gradients accumulate into store->grads.
  */
@@ -103,6 +105,11 @@ typedef struct resnet_block_buffers {
  * norms' outputs), so the activations take 3 maps instead of all of them. */
 #define RESNET_SLOTS 3
 
+/* The backward pass's buffers as large as the largest map: ∂L/∂(block output), ∂L/∂(block
+ * input) and a convolution's ∂L/∂x; the other gradients of a block go over the convolution
+ * outputs they no longer need (block_backward). */
+#define RESNET_GRADIENT_BUFFERS 3
+
 typedef struct resnet_activations {
     size_t batch, height, width;          /* B and the input's H × W */
     float *arena;                         /* everything below that is float */
@@ -119,7 +126,7 @@ typedef struct resnet_activations {
     float *logits;                        /* (B, num_classes) with fc */
     float *grad_features;                 /* (B, feature_dim) ∂L/∂h, set by the caller */
     float *grad_logits;                   /* (B, num_classes) with fc */
-    float *grad[4];                       /* gradient buffers of grad_floats each */
+    float *grad[RESNET_GRADIENT_BUFFERS]; /* gradient buffers of grad_floats each */
     size_t grad_floats;
     float *workspace;                     /* convolution and linear workspace */
     size_t workspace_floats;

@@ -397,7 +397,31 @@ Test(finetune, starts_from_the_pretrained_backbone_or_from_scratch)
                      conv1->count * sizeof(float)) != 0,
               "--from-scratch keeps its own initialisation");
     free(expected);
-    cr_expect_not_null(param_store_find(&pretrained.store, "fc.weight"));
+    { /* fc starts at zero (zero_init_logits_layer), or nn.Linear's U(±1/√d) when asked */
+        const char *names[2] = {"fc.weight", "fc.bias"};
+        finetune_model uniform;
+        size_t n, i;
+        f.settings.fc_init = FINETUNE_FC_TORCHVISION;
+        create(&uniform, &evaluator, &log, &f, &f.source, "backbone.");
+        simclr_encoder_destroy(&evaluator), training_log_destroy(&log);
+        f.settings.fc_init = FINETUNE_FC_ZERO;
+        for (n = 0; n < 2; n++) {
+            const param_entry *zero = param_store_find(&pretrained.store, names[n]);
+            const param_entry *drawn = param_store_find(&uniform.store, names[n]);
+            const float bound = 1.0f / sqrtf((float)drawn->fan_in);
+            size_t zeros = 0, inside = 0;
+            cr_assert(zero != NULL && drawn != NULL && drawn->count == zero->count);
+            for (i = 0; i < zero->count; i++) {
+                zeros += pretrained.store.params[zero->offset + i] == 0.0f;
+                inside += fabsf(uniform.store.params[drawn->offset + i]) <= bound &&
+                          uniform.store.params[drawn->offset + i] != 0.0f;
+            }
+            cr_expect_eq(zeros, zero->count, "%s starts at zero by default", names[n]);
+            cr_expect_eq(inside, drawn->count, "--fc-init torchvision: %s in (0, 1/sqrt(%lu)]",
+                         names[n], (unsigned long)drawn->fan_in);
+        }
+        finetune_model_destroy(&uniform);
+    }
     cr_expect_null(param_store_find(&pretrained.store, "projection_head.layers.0.weight"),
                    "the projection head is dropped");
     { /* --from-head-layer: the head's first layer kept with its pretrained weights */
