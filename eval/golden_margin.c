@@ -80,8 +80,8 @@ static void measure(golden_margin *margin, const relu_layer *l, const param_stor
     margin->layers++;
 }
 
-void golden_margin_resnet(golden_margin *margin, const resnet_activations *acts,
-                          const resnet *net, const param_store *store, int training)
+void golden_margin_resnet(golden_margin *margin, resnet_activations *acts, const resnet *net,
+                          const param_store *store, int training)
 {
     relu_layer l = {0};
     size_t b, i;
@@ -103,6 +103,10 @@ void golden_margin_resnet(golden_margin *margin, const resnet_activations *acts,
             k.inverse_std = buffers->inverse_std[i];
             k.shape = buffers->bn_shape[i];
             if (last && block->has_downsample) {
+                if (training) /* not kept: made again, as the backward pass does */
+                    conv2d_forward(buffers->down_conv_out, buffers->input,
+                                   store->params + block->down_conv.weight, NULL,
+                                   &buffers->down_shape, acts->workspace);
                 k.down_x = buffers->down_conv_out;
                 k.down_bn = &block->down_bn;
                 k.down_mean = buffers->down_mean;

@@ -36,9 +36,11 @@ typedef struct golden_margin {
 
 void golden_margin_init(golden_margin *margin);
 
-/* Adds the ReLU inputs of the last resnet_forward on acts (training: as it was called). */
-void golden_margin_resnet(golden_margin *margin, const resnet_activations *acts,
-                          const resnet *net, const param_store *store, int training);
+/* Adds the ReLU inputs of the last resnet_forward on acts (training: as it was called). In
+ * training the downsample branches' convolution outputs, which the forward pass does not keep,
+ * are made again in their buffer (the same bits), with acts' workspace. */
+void golden_margin_resnet(golden_margin *margin, resnet_activations *acts, const resnet *net,
+                          const param_store *store, int training);
 
 /* Adds the ReLU inputs of the last training-mode projection_head_forward on acts (a head with
  * batch norm; without it the inputs are not kept, and the minimum becomes 0). */

@@ -316,7 +316,8 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
             track_max(&workspace, floats);
             buffers->down_bn_shape = buffers->bn_shape[block->convs - 1];
             buffers->down_conv_out = /* evaluation: after the last convolution read the slot */
-                take_map(acts, cursor, bn_slot, B * channels * height * width);
+                acts->inference ? take_map(acts, cursor, bn_slot, B * channels * height * width)
+                                : NULL; /* training: made again (block_backward) */
             buffers->down_mean = take(cursor, channels);
             buffers->down_inverse_std = take(cursor, channels);
         }
@@ -339,12 +340,17 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
     acts->grad_floats = grad;
     for (i = 0; i < RESNET_GRADIENT_BUFFERS; i++) /* grad[0]: the forward's downsample branch */
         acts->grad[i] = i > 0 && acts->inference ? NULL : take(cursor, grad);
-    if (!acts->inference) { /* the maps the backward pass makes again: grad[1] meanwhile */
+    if (!acts->inference) { /* the maps the backward pass makes again: grad[1] and grad[2]
+                             * meanwhile (the inner layers' outputs, the downsample branch's
+                             * convolution output; grad[0] holds its batch norm's) */
         if (net->config.stem == STEM_IMAGENET)
             acts->stem_bn_out = acts->grad[1];
-        for (b = 0; b < net->block_count; b++)
+        for (b = 0; b < net->block_count; b++) {
             for (i = 0; i + 1 < net->blocks[b].convs; i++)
                 acts->blocks[b].bn_out[i] = acts->grad[1];
+            if (net->blocks[b].has_downsample)
+                acts->blocks[b].down_conv_out = acts->grad[2];
+        }
     }
     if (acts->inference && cursor->base == NULL) /* counting: the slots, handed out first */
         for (i = 0; i < RESNET_SLOTS; i++)
@@ -528,7 +534,9 @@ static const float *made_again(float *into, const float *conv_out, const float *
  * until the end: the forward pass keeps only each layer's convolution output, and the block's
  * output. Each batch norm's backward writes ∂L/∂(its input) over that input, the convolution's
  * output, which nothing reads afterwards: the convolutions' outputs are the block's other
- * gradient buffers. */
+ * gradient buffers. The downsample branch's convolution output is made again into scratch
+ * (the same convolution of the same input: the same bits), a 1×1 convolution's cost for a map
+ * not kept. */
 static void block_backward(float *grad_in, float *grad_out, float *scratch,
                            resnet_block_buffers *buffers, const resnet_block *block,
                            param_store *store, float *workspace)
@@ -559,15 +567,16 @@ static void block_backward(float *grad_in, float *grad_out, float *scratch,
     /* the identity path */
     in_count = buffers->conv_shape[0].batch * buffers->conv_shape[0].in_channels *
                buffers->conv_shape[0].in_height * buffers->conv_shape[0].in_width;
-    if (block->has_downsample) {
-        bn_layer_backward(buffers->down_conv_out, grad_out, buffers->down_conv_out,
-                          buffers->down_mean, buffers->down_inverse_std, &block->down_bn,
-                          &buffers->down_bn_shape, store);
-        conv2d_backward(scratch, store->grads + block->down_conv.weight, NULL,
-                        buffers->down_conv_out, buffers->input,
-                        store->params + block->down_conv.weight, &buffers->down_shape,
-                        workspace);
-        add_forward(grad_in, grad_in, scratch, in_count);
+    if (block->has_downsample) { /* scratch: the branch's output, then its ∂L/∂(BN input) */
+        conv2d_forward(scratch, buffers->input, store->params + block->down_conv.weight, NULL,
+                       &buffers->down_shape, workspace);
+        bn_layer_backward(scratch, grad_out, scratch, buffers->down_mean,
+                          buffers->down_inverse_std, &block->down_bn, &buffers->down_bn_shape,
+                          store);
+        conv2d_backward(grad_out, store->grads + block->down_conv.weight, NULL, scratch,
+                        buffers->input, store->params + block->down_conv.weight,
+                        &buffers->down_shape, workspace); /* grad_out consumed: ∂L/∂input */
+        add_forward(grad_in, grad_in, grad_out, in_count);
     } else {
         add_forward(grad_in, grad_in, grad_out, in_count);
     }

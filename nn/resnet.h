@@ -26,7 +26,8 @@
  * Memory plan (training): each block keeps its convolutions' outputs (the batchnorm inputs) and
  * its output, ReLU(BN(last convolution's output) + identity); the outputs of the inner batch
  * norms (with their ReLU), the next convolutions' inputs, are made again by the backward pass
- * from the convolution outputs and the saved statistics. The backward
+ * from the convolution outputs and the saved statistics, and so is the downsample branch's
+ * 1×1 convolution output from the block's input. The backward
  * pass cycles through three gradient buffers of the largest activation's size, and writes each
  * batch norm's input gradient over the convolution output it has just consumed.
  *
@@ -94,7 +95,8 @@ typedef struct resnet_block_buffers {
     float *bn_out[3];          /* (B, ch, h, w) batchnorm(+ReLU) outputs; the last is the block
                                 * output. Training: the inner ones share one buffer (grad[1]),
                                 * the backward pass makes them again from conv_out */
-    float *down_conv_out;      /* (B, out, h, w) */
+    float *down_conv_out;      /* (B, out, h, w); training: grad[2], made again by the
+                                * backward pass */
     float *mean[3], *inverse_std[3], *down_mean, *down_inverse_std; /* (ch) saved statistics */
     const float *input;        /* the block's input, set by the forward pass */
     size_t out_height, out_width;

@@ -56,12 +56,16 @@ static size_t f4_images_per_chunk(const conv2d_shape *s)
 
 /* The workspace: U_ξᵀ packed (36 × (C, O)) | dU (36, O, C) | V, then dV (36, C, T) |
  * dM (36, O, T) | per thread: a GEMM workspace (gemm's own packing of dU += dM·Vᵀ, or dM packed
- * as the B operand of dV = Uᵀ·dM) and the transforms' scratch. */
+ * as the B operand of dV = Uᵀ·dM) and the transforms' scratch.
+ * When the whole batch is one chunk (ResNet's small late maps, where O·C is largest), U_ξ is
+ * read once: the thread of ξ makes dU_ξ in its own slot and, once dV_ξ is made, copies it over
+ * U_ξ, so dU takes no room of its own (36·O·C floats: 38 MB for 512 channels). */
 static size_t f4_scratch_floats(const conv2d_shape *s, size_t G);
 
 typedef struct f4_plan {
     size_t chunk_images;
-    size_t u, du, v, m, gemm_slot, scratch_slot, total;
+    int du_over_u;             /* one chunk: dU_ξ over U_ξ, made in the thread's du_slot */
+    size_t u, du, v, m, gemm_slot, scratch_slot, du_slot, total;
 } f4_plan;
 
 static void f4_make_plan(const conv2d_shape *s, f4_plan *plan)
@@ -70,8 +74,10 @@ static void f4_make_plan(const conv2d_shape *s, f4_plan *plan)
     size_t T, filter_gradient, input_gradient;
     plan->chunk_images = f4_images_per_chunk(s);
     T = plan->chunk_images * f4_tile_rows(s) * f4_tile_columns(s);
-    plan->u = F4_POSITIONS * winograd_packed_filter_floats(C, O);
-    plan->du = winograd_round_up_16(F4_POSITIONS * O * C);
+    plan->du_over_u = plan->chunk_images >= s->batch;
+    plan->u = F4_POSITIONS * winograd_packed_filter_floats(C, O); /* ≥ 36·C·O */
+    plan->du = plan->du_over_u ? 0 : winograd_round_up_16(F4_POSITIONS * O * C);
+    plan->du_slot = plan->du_over_u ? winograd_round_up_16(O * C) : 0;
     plan->v = F4_POSITIONS * C * winograd_row_stride(T);
     plan->m = F4_POSITIONS * O * winograd_row_stride(T);
     /* (sizes checked for overflow by winograd_workspace_floats' estimate) */
@@ -81,7 +87,7 @@ static void f4_make_plan(const conv2d_shape *s, f4_plan *plan)
         winograd_round_up_16(filter_gradient > input_gradient ? filter_gradient : input_gradient);
     plan->scratch_slot = f4_scratch_floats(s, plan->chunk_images);
     plan->total = plan->u + plan->du + plan->v + plan->m +
-                  s->threads * (plan->gemm_slot + plan->scratch_slot);
+                  s->threads * (plan->gemm_slot + plan->scratch_slot + plan->du_slot);
 }
 
 int winograd_backward_workspace_floats(const conv2d_shape *s, size_t *floats,
@@ -93,7 +99,8 @@ int winograd_backward_workspace_floats(const conv2d_shape *s, size_t *floats,
                      (double)f4_tile_columns(s);
     /* the plan's sums are checked in double first: an overflowing size is refused, not wrapped */
     const double estimate = 108.0 * (O + 16) * (C + 16) + 36.0 * (C + O) * (T + 32) +
-                            (double)s->threads * ((T + 64) * (C + O + 64) + 112.0 * (T + 16)) +
+                            (double)s->threads * ((T + 64) * (C + O + 64) + 112.0 * (T + 16) +
+                                                  (O + 16) * (C + 16)) +
                             1024.0;
     if (estimate > (double)((size_t)-1 / sizeof(float)))
         return simclr_fail(err, "winograd: the workspace overflows size_t");
@@ -268,8 +275,8 @@ static void f4_filter_transform(float *U,            /* 36 × packed (C, O) */
  * runs of F4_FILTER_LANES filters, the lanes of the passes. */
 #define F4_FILTER_LANES 16
 static void f4_filter_gradient(float *dweight,  /* (O, C, 3, 3), accumulated */
-                                     const float *dU, /* (36, O, C) */
-                                     size_t O, size_t C)
+                                     const float *dU, /* (36, O, C), ξ's at ξ·stride */
+                                     size_t stride, size_t O, size_t C)
 {
     const size_t filters = O * C;
     const size_t runs = (filters + F4_FILTER_LANES - 1) / F4_FILTER_LANES;
@@ -285,7 +292,7 @@ static void f4_filter_gradient(float *dweight,  /* (O, C, 3, 3), accumulated */
         for (i = 0; i < 6; i++)
             for (k = 0; k < 6; k++)
                 for (lane = 0; lane < n; lane++)
-                    x[i][k][lane] = dU[(6 * i + k) * filters + first + lane];
+                    x[i][k][lane] = dU[(6 * i + k) * stride + first + lane];
         for (k = 0; k < 6; k++) /* Gᵀ dU: down the columns */
             f4_gt_rows(q[0][k], q[1][k], q[2][k], x[0][k], x[1][k], x[2][k], x[3][k],
                              x[4][k], x[5][k], n);
@@ -444,7 +451,8 @@ void winograd_backward(float *dx, float *dweight, const float *dy, const float *
     const size_t C = s->in_channels, O = s->out_channels, H = s->in_height, W = s->in_width;
     const int slots = (int)s->threads;
     f4_plan plan;
-    float *U, *dU, *V, *dM, *gemm_slots, *scratch;
+    float *U, *dU, *V, *dM, *gemm_slots, *scratch, *du_slots;
+    const size_t packed = winograd_packed_filter_floats(C, O);
     size_t first, position;
     (void)slots; /* read only by the OpenMP pragmas */
     f4_make_plan(s, &plan);
@@ -454,9 +462,11 @@ void winograd_backward(float *dx, float *dweight, const float *dy, const float *
     dM = V + plan.v;
     gemm_slots = dM + plan.m;
     scratch = gemm_slots + s->threads * plan.gemm_slot;
+    du_slots = scratch + s->threads * plan.scratch_slot;
     if (dx != NULL) /* U_ξᵀ (C, O), packed once */
-        f4_filter_transform(U, winograd_packed_filter_floats(C, O), weight, O, C);
-    memset(dU, 0, F4_POSITIONS * O * C * sizeof(float));
+        f4_filter_transform(U, packed, weight, O, C);
+    if (!plan.du_over_u)
+        memset(dU, 0, F4_POSITIONS * O * C * sizeof(float));
     for (first = 0; first < s->batch; first += plan.chunk_images) {
         const size_t images =
             s->batch - first < plan.chunk_images ? s->batch - first : plan.chunk_images;
@@ -468,22 +478,32 @@ void winograd_backward(float *dx, float *dweight, const float *dy, const float *
                                            plan.scratch_slot);
         PARALLEL_FOR(num_threads(slots))
         for (position = 0; position < F4_POSITIONS; position++) {
-            float *gemm_workspace = gemm_slots + (size_t)parallel_thread_index() * plan.gemm_slot;
+            const size_t thread = (size_t)parallel_thread_index();
+            float *gemm_workspace = gemm_slots + thread * plan.gemm_slot;
             float *V_position = V + position * C * L;
             const float *dM_position = dM + position * O * L;
+            float *dU_position = plan.du_over_u ? du_slots + thread * plan.du_slot
+                                                : dU + position * O * C;
+            if (plan.du_over_u)
+                memset(dU_position, 0, O * C * sizeof(float));
             /* dU_ξ (O, C) += dM_ξ (O, T) · V_ξᵀ (T, C): this chunk's tiles, after the earlier ones */
             gemm(GEMM_NORMAL, GEMM_TRANSPOSED, O, C, T, 1.0f, dM_position, L, V_position, L,
-                 1.0f, dU + position * O * C, C, gemm_workspace);
+                 1.0f, dU_position, C, gemm_workspace);
             /* dV_ξ (C, T) = U_ξᵀ (C, O) · dM_ξ (O, T), over V_ξ, which is no longer needed */
             if (dx != NULL) {
                 gemm_pack_b(gemm_workspace, GEMM_NORMAL, dM_position, L, T, O);
-                gemm_prepacked(C, T, O, 1.0f, U + position * winograd_packed_filter_floats(C, O),
-                               gemm_workspace, 0.0f, V_position, L);
+                gemm_prepacked(C, T, O, 1.0f, U + position * packed, gemm_workspace, 0.0f,
+                               V_position, L);
             }
+            if (plan.du_over_u) /* U_ξ read for the last time: dU_ξ takes its place */
+                memcpy(U + position * packed, dU_position, O * C * sizeof(float));
         }
         if (dx != NULL)
             f4_input_gradient_transform(dx + first * C * H * W, V, s, images, scratch,
                                               plan.scratch_slot);
     }
-    f4_filter_gradient(dweight, dU, O, C);
+    if (plan.du_over_u)
+        f4_filter_gradient(dweight, U, packed, O, C);
+    else
+        f4_filter_gradient(dweight, dU, O * C, O, C);
 }
