@@ -72,18 +72,18 @@ int simclr_batch_of_views(simclr_model *model, aug_batch *w, const dataset *data
     if (order == NULL)
         order = w->order;
     if (data->channels != model->config.channels)
-        return simclr_fail(err, "simclr: the data has %lu channels, the model takes %lu",
+        return simclr_fail(err, "train: the data has %lu channels, the model takes %lu",
                            (unsigned long)data->channels, (unsigned long)model->config.channels);
     if (augment->size != model->config.height || augment->size != model->config.width)
-        return simclr_fail(err, "simclr: the views are %lu pixels a side, the model takes %lux%lu",
+        return simclr_fail(err, "train: the views are %lu pixels a side, the model takes %lux%lu",
                            (unsigned long)augment->size, (unsigned long)model->config.height,
                            (unsigned long)model->config.width);
     if (w->batch != n || w->image_floats < (data->files ? 0 : data->channels * data->max_pixels) ||
         w->augment_floats < aug_batch_workspace_floats(augment, data->channels, data->max_height,
                                                        data->max_width, w->slots))
-        return simclr_fail(err, "simclr: the views' workspace was made for another batch");
+        return simclr_fail(err, "train: the views' workspace was made for another batch");
     if ((step + 1) * N > data->count || (order == w->order && data->count > w->count))
-        return simclr_fail(err, "simclr: step %lu of an epoch of %lu steps", (unsigned long)step,
+        return simclr_fail(err, "train: step %lu of an epoch of %lu steps", (unsigned long)step,
                            (unsigned long)(data->count / N));
     if (model->online.labels != NULL) /* for the online classifier: every view of the batch */
         for (b = 0; b < N; b++)
@@ -170,21 +170,21 @@ int simclr_train(simclr_model *model, const simclr_training *training, const dat
     size_t per_epoch, epoch;
     int status = SIMCLR_OK, stop = 0;
     if (training->model.batch != N || training->model.seed != model->config.seed)
-        return simclr_fail(err, "simclr: the run's batch and seed differ from the model's");
+        return simclr_fail(err, "train: the run's batch and seed differ from the model's");
     if (training->limit > 0 && training->limit < images.count)
         images.count = training->limit;
     per_epoch = simclr_steps_per_epoch(images.count, N);
     if (per_epoch == 0)
-        return simclr_fail(err, "simclr: a batch of %lu is more than the %lu training images",
+        return simclr_fail(err, "train: a batch of %lu is more than the %lu training images",
                            (unsigned long)N, (unsigned long)images.count);
     if (model->step % per_epoch != 0 || model->step / per_epoch > training->epochs)
-        return simclr_fail(err, "simclr: the model has taken %lu steps, which is not a whole "
+        return simclr_fail(err, "train: the model has taken %lu steps, which is not a whole "
                                 "number of epochs of %lu steps up to %lu epochs",
                            (unsigned long)model->step, (unsigned long)per_epoch,
                            (unsigned long)training->epochs);
     if (history == NULL || history->capacity < per_epoch * training->epochs ||
         history->steps != model->step)
-        return simclr_fail(err, "simclr: the history must hold the %lu steps taken and have "
+        return simclr_fail(err, "train: the history must hold the %lu steps taken and have "
                                 "room for %lu", (unsigned long)model->step,
                            (unsigned long)(per_epoch * training->epochs));
     if (aug_batch_create(&workspace, model->layout.local, &training->augment, &images, err) !=

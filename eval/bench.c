@@ -555,7 +555,7 @@ static int embed_run(const void *settings, const void *model, char *line, size_t
     aug_config view;
     float *images = NULL, *features = NULL;
     double times[1000], median;
-    size_t floats = 0, i, k;
+    size_t floats = 0, feature_floats = 0, i, k;
     rng random;
     int status = SIMCLR_FAILED;
     (void)model;
@@ -570,8 +570,10 @@ static int embed_run(const void *settings, const void *model, char *line, size_t
                                                   s->size},
                              &floats, err) != SIMCLR_OK ||
         (images = simclr_calloc(floats, sizeof(float), "bench embed: images", err)) == NULL ||
-        (features = simclr_calloc(s->batch * encoder.net.feature_dim, sizeof(float),
-                                  "bench embed: features", err)) == NULL)
+        tensor_element_count(2, (const size_t[2]){s->batch, encoder.net.feature_dim},
+                             &feature_floats, err) != SIMCLR_OK ||
+        (features = simclr_calloc(feature_floats, sizeof(float), "bench embed: features",
+                                  err)) == NULL)
         goto done;
     rng_stream(&random, 0, RNG_DOMAIN_DATA, 1, 0, 0);
     for (i = 0; i < floats; i++)

@@ -60,7 +60,7 @@ int simclr_encoder_create(simclr_encoder *encoder, const resnet_config *config, 
     resnet_config network = *config;
     size_t floats;
     if (capacity == 0)
-        return simclr_fail(err, "simclr: an encoder for 0 images");
+        return simclr_fail(err, "encoder: a batch of 0 images");
     encoder->classes = config->num_classes;
     encoder->view = *view;
     encoder->channels = config->in_channels;
@@ -84,7 +84,7 @@ int simclr_encoder_create(simclr_encoder *encoder, const resnet_config *config, 
                                                   view->size},
                              &floats, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
-    encoder->inputs = simclr_calloc(floats, sizeof(float), "simclr: encoder inputs", err);
+    encoder->inputs = simclr_calloc(floats, sizeof(float), "encoder: inputs", err);
     if (encoder->inputs == NULL)
         return SIMCLR_FAILED;
     return resnet_activations_create_inference(&encoder->acts, &encoder->net, capacity,
@@ -147,7 +147,7 @@ static int encoder_scratch_for(simclr_encoder *encoder, size_t slot_floats, simc
     simclr_free(encoder->scratch); /* made for smaller images or fewer threads */
     encoder->scratch_floats = 0;
     encoder->scratch = simclr_calloc((size_t)slots * slot_floats, sizeof(float),
-                                     "simclr: resize workspace", err);
+                                     "encoder: resize workspace", err);
     if (encoder->scratch == NULL)
         return SIMCLR_FAILED;
     encoder->scratch_floats = (size_t)slots * slot_floats;
@@ -204,10 +204,10 @@ int simclr_encoder_embed(simclr_encoder *encoder, float *features, const float *
     long i;
     (void)slots; /* read only by the OpenMP pragma */
     if (n > encoder->capacity)
-        return simclr_fail(err, "simclr: %lu images for an encoder of %lu", (unsigned long)n,
+        return simclr_fail(err, "encoder: %lu images for an encoder of %lu", (unsigned long)n,
                            (unsigned long)encoder->capacity);
     if (height == 0 || width == 0)
-        return simclr_fail(err, "simclr: images of %lux%lu pixels", (unsigned long)height,
+        return simclr_fail(err, "encoder: images of %lux%lu pixels", (unsigned long)height,
                            (unsigned long)width);
     if (encoder_scratch_for(encoder, aug_resize_workspace_floats(encoder->channels, height,
                                                                  encoder->view.size),
@@ -267,13 +267,13 @@ static int encoder_outputs(feature_set *features, simclr_encoder *encoder, const
     long i;
     (void)slots; /* read only by the OpenMP pragma */
     if (data->channels != encoder->channels)
-        return simclr_fail(err, "simclr: the data has %lu channels, the encoder takes %lu",
+        return simclr_fail(err, "encoder: the data has %lu channels, the encoder takes %lu",
                            (unsigned long)data->channels, (unsigned long)encoder->channels);
     if (encoder_scratch_for(encoder, encoder_slot_floats(encoder, data), err) != SIMCLR_OK ||
         feature_set_create(features, data, limit, dim, err) != SIMCLR_OK)
         return SIMCLR_FAILED;
-    images = simclr_calloc(batch * image_floats + 1, sizeof(float), "simclr: images", err);
-    status = simclr_calloc(batch, 1, "simclr: image status", err);
+    images = simclr_calloc(batch * image_floats + 1, sizeof(float), "encoder: images", err);
+    status = simclr_calloc(batch, 1, "encoder: image status", err);
     if (images == NULL || status == NULL) {
         simclr_free(images), simclr_free(status);
         feature_set_destroy(features);
@@ -325,7 +325,7 @@ int simclr_encoder_scores(feature_set *scores, simclr_encoder *encoder, const da
                           size_t limit, simclr_error *err)
 {
     if (encoder->classes == 0)
-        return simclr_fail(err, "simclr: this network has no classifier (an encoder of simclr "
+        return simclr_fail(err, "encoder: this network has no classifier (an encoder of simclr "
                                 "train or export; simclr finetune makes one)");
     return encoder_outputs(scores, encoder, data, limit, 1, err);
 }
@@ -338,7 +338,7 @@ int simclr_encoder_copy_state(simclr_encoder *encoder, const param_store *store,
         const param_entry *to = &encoder->store.entries[i];
         const param_entry *from = param_store_find(store, to->name);
         if (from == NULL || from->count != to->count || from->role != to->role)
-            return simclr_fail(err, "simclr: the network has no tensor '%s' of %lu values",
+            return simclr_fail(err, "encoder: the network has no tensor '%s' of %lu values",
                                to->name, (unsigned long)to->count);
         if (to->role == BUFFER_NUM_BATCHES_TRACKED)
             encoder->store.counters[to->offset] = store->counters[from->offset];

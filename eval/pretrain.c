@@ -30,7 +30,7 @@ int simclr_model_create_ranks(simclr_model *model, const simclr_config *config,
     model->config.encoder.in_channels = config->channels;
     param_store_init(&model->store);
     if (N == 0)
-        return simclr_fail(err, "simclr: the batch must hold at least one image");
+        return simclr_fail(err, "pretrain: the batch must hold at least one image");
     if (rank_layout_plan(&model->layout, N, config->shards, passes == 2, ranks, err) !=
         SIMCLR_OK)
         return SIMCLR_FAILED;
@@ -55,7 +55,7 @@ int simclr_model_create_ranks(simclr_model *model, const simclr_config *config,
     param_store_init_torchvision(&model->store, config->seed);
     if (ranks_exchange(ranks)) { /* the widest batch norm of the encoder is its last */
         model->rank_scratch = simclr_calloc(2 * model->encoder.feature_dim, sizeof(double),
-                                            "simclr: the ranks' sums", err);
+                                            "pretrain: the ranks' sums", err);
         if (model->rank_scratch == NULL)
             goto failed;
         ranks->scratch = model->rank_scratch;
@@ -73,15 +73,15 @@ int simclr_model_create_ranks(simclr_model *model, const simclr_config *config,
                                                   config->height, config->width},
                              &view_floats, err) != SIMCLR_OK)
         goto failed;
-    model->loss_memory = simclr_calloc(loss_floats, sizeof(float), "simclr: loss cache", err);
-    model->views = simclr_calloc(view_floats, sizeof(float), "simclr: views", err);
+    model->loss_memory = simclr_calloc(loss_floats, sizeof(float), "pretrain: loss cache", err);
+    model->views = simclr_calloc(view_floats, sizeof(float), "pretrain: views", err);
     if (tensor_element_count(2, (const size_t[2]){2 * N, model->encoder.feature_dim},
                              &feature_floats, err) != SIMCLR_OK)
         goto failed;
-    model->features = simclr_calloc(feature_floats, sizeof(float), "simclr: the batch's h", err);
+    model->features = simclr_calloc(feature_floats, sizeof(float), "pretrain: the batch's h", err);
     if (ranks_exchange(ranks)) /* one pass's h of every rank, before they take their rows */
         model->gathered = simclr_calloc(feature_floats / passes, sizeof(float),
-                                        "simclr: the ranks' h", err);
+                                        "pretrain: the ranks' h", err);
     if (model->loss_memory == NULL || model->views == NULL || model->features == NULL ||
         (ranks_exchange(ranks) && model->gathered == NULL) ||
         optimizer_create(&model->opt, &model->config.optimizer, &model->store, err) != SIMCLR_OK)
