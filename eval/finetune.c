@@ -52,8 +52,8 @@ const setting finetune_table[] = {
            "fc after the projection head's first layer (Linear, BN, ReLU; pretrained), as "
            "SimCLRv2 fine-tunes; default: fc on h, as the paper"),
     {"fc-init", "fc_init", SETTING_CHOICE, AT(fc_init), 0, 0, fc_init_names, NULL, 0, NULL,
-     "fc's initial values: zero (the official code's fine-tuning) or torchvision's "
-     "nn.Linear default"},
+     "fc's initial values: zero, as the official code fine-tunes, or nn.Linear's "
+     "initialisation"},
     NUMBER(SETTING_SIZE, "epochs", "epochs", epochs, 0, 1e6, "E",
            "epochs (default 0: the paper's, 60 for at most 1% of the labels, else 30)"),
     NUMBER(SETTING_SIZE, "batch", "batch", batch, 1, 65536, "B", "labelled images per step"),
