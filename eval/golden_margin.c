@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "../nn/batchnorm.h"
+#include "../nn/memory.h"
 
 void golden_margin_init(golden_margin *margin)
 {
@@ -80,11 +81,25 @@ static void measure(golden_margin *margin, const relu_layer *l, const param_stor
     margin->layers++;
 }
 
-void golden_margin_resnet(golden_margin *margin, resnet_activations *acts, const resnet *net,
-                          const param_store *store, int training)
+int golden_margin_resnet(golden_margin *margin, resnet_activations *acts, const resnet *net,
+                         const param_store *store, int training, simclr_error *err)
 {
     relu_layer l = {0};
+    float *down = NULL; /* training: a downsample branch's convolution output, made again */
     size_t b, i;
+    if (training) {
+        size_t largest = 0;
+        for (b = 0; b < net->block_count; b++)
+            if (net->blocks[b].has_downsample) {
+                const conv2d_shape *d = &acts->blocks[b].down_shape;
+                const size_t floats = d->batch * d->out_channels * d->out_height * d->out_width;
+                largest = floats > largest ? floats : largest;
+            }
+        if (largest > 0 &&
+            (down = simclr_calloc(largest, sizeof(float), "golden: a downsample map", err)) ==
+                NULL)
+            return SIMCLR_FAILED;
+    }
     l.x = acts->stem_conv_out;
     l.bn = &net->bn1;
     l.mean = acts->stem_mean;
@@ -104,10 +119,9 @@ void golden_margin_resnet(golden_margin *margin, resnet_activations *acts, const
             k.shape = buffers->bn_shape[i];
             if (last && block->has_downsample) {
                 if (training) /* not kept: made again, as the backward pass does */
-                    conv2d_forward(buffers->down_conv_out, buffers->input,
-                                   store->params + block->down_conv.weight, NULL,
-                                   &buffers->down_shape, acts->workspace);
-                k.down_x = buffers->down_conv_out;
+                    conv2d_forward(down, buffers->input, store->params + block->down_conv.weight,
+                                   NULL, &buffers->down_shape, acts->workspace);
+                k.down_x = training ? down : buffers->down_conv_out;
                 k.down_bn = &block->down_bn;
                 k.down_mean = buffers->down_mean;
                 k.down_inverse_std = buffers->down_inverse_std;
@@ -117,6 +131,8 @@ void golden_margin_resnet(golden_margin *margin, resnet_activations *acts, const
             measure(margin, &k, store, training);
         }
     }
+    simclr_free(down);
+    return SIMCLR_OK;
 }
 
 void golden_margin_head(golden_margin *margin, const head_activations *acts,

@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 
+#include "../nn/error.h"
 #include "../nn/head.h"
 #include "../nn/params.h"
 #include "../nn/resnet.h"
@@ -38,9 +39,9 @@ void golden_margin_init(golden_margin *margin);
 
 /* Adds the ReLU inputs of the last resnet_forward on acts (training: as it was called). In
  * training the downsample branches' convolution outputs, which the forward pass does not keep,
- * are made again in their buffer (the same bits), with acts' workspace. */
-void golden_margin_resnet(golden_margin *margin, resnet_activations *acts, const resnet *net,
-                          const param_store *store, int training);
+ * are made again (the same bits) in a map of its own, with acts' workspace. */
+int golden_margin_resnet(golden_margin *margin, resnet_activations *acts, const resnet *net,
+                         const param_store *store, int training, simclr_error *err);
 
 /* Adds the ReLU inputs of the last training-mode projection_head_forward on acts (a head with
  * batch norm; without it the inputs are not kept, and the minimum becomes 0). */

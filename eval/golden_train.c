@@ -71,7 +71,12 @@ static int measure_next_step(golden_margin *margin, simclr_model *model, simclr_
     for (p = 0; p < passes; p++) {
         resnet_forward(&model->encoder_acts[p], model->views + p * per_pass * view_floats,
                        &model->encoder, store, 1);
-        golden_margin_resnet(margin, &model->encoder_acts[p], &model->encoder, store, 1);
+        if (golden_margin_resnet(margin, &model->encoder_acts[p], &model->encoder, store, 1,
+                                 err) != SIMCLR_OK) {
+            simclr_free(buffers);
+            simclr_free(counters);
+            return SIMCLR_FAILED;
+        }
         projection_head_forward(&model->head_acts[p], model->encoder_acts[p].features,
                                 &model->head, store, 1);
         golden_margin_head(margin, &model->head_acts[p], &model->head, store);

@@ -206,6 +206,45 @@ static void track_max(size_t *maximum, size_t value)
         *maximum = value;
 }
 
+/* A half-open interval [at, end) of arena floats. */
+typedef struct arena_interval {
+    size_t at, end;
+} arena_interval;
+
+/* The interval of `count` floats at `at`, rounded up as take() rounds them. */
+static arena_interval interval_at(arena_cursor *cursor, size_t at, size_t count)
+{
+    arena_interval interval;
+    interval.at = at;
+    if (count > (size_t)-1 - 15 ||
+        size_add_checked(at, (count + 15) / 16 * 16, &interval.end) != SIMCLR_OK) {
+        cursor->overflow = 1;
+        interval.end = at;
+    }
+    return interval;
+}
+
+/* The lowest offset from `low` (a multiple of 16) where `count` floats overlap none of the
+ * `busy` intervals: `low` itself or the end of one of them (so a multiple of 16 too). */
+static size_t first_fit(arena_cursor *cursor, size_t low, size_t count, const arena_interval *busy,
+                        size_t busy_count)
+{
+    size_t best = (size_t)-1, k, j;
+    for (k = 0; k <= busy_count; k++) {
+        const size_t at = k == 0 ? low : busy[k - 1].end;
+        arena_interval here;
+        int clear = at >= low && at < best;
+        if (!clear)
+            continue;
+        here = interval_at(cursor, at, count);
+        for (j = 0; j < busy_count && clear; j++)
+            clear = here.end <= busy[j].at || here.at >= busy[j].end;
+        if (clear)
+            best = at;
+    }
+    return best; /* the last busy interval's end always fits */
+}
+
 /* A feature map of `count` floats: its own slice when training (the backward pass reads every
  * map), else one of the evaluation mode's three shared slots (RESNET_SLOTS: a map lives only
  * until the next layers have read it, see resnet_activations). While counting, the slots'
@@ -218,18 +257,86 @@ static float *take_map(resnet_activations *acts, arena_cursor *cursor, int slot,
     return acts->slots[slot];
 }
 
+/* Training: each block's three gradient buffers (resnet_block_buffers) placed above the maps
+ * it and the blocks before it keep, in the maps of the blocks after it, which its backward
+ * pass no longer needs (or above all maps): the lowest offsets that overlap neither each other
+ * nor the block's grad_out, which is the grad_in of the block after it (so ∂L/∂x passes from
+ * block to block without a copy). grad_in and scratch hold the largest map the block reads or
+ * writes, grad_out its largest output (a convolution's). Then the stem's second buffer, and
+ * the cursor moves past the highest of them. `map_end[b]`: the cursor after block b's maps,
+ * `largest[b]`: its largest map, its input included, `output_largest[b]`: its convolutions'
+ * largest output; the stem's likewise. */
+static void place_gradients(resnet_activations *acts, const resnet *net, arena_cursor *cursor,
+                            size_t stem_end, size_t stem_largest, const size_t *map_end,
+                            const size_t *largest, const size_t *output_largest)
+{
+    const size_t last = net->block_count - 1;
+    arena_interval busy[2];
+    size_t top = cursor->used, out_at = cursor->used, out_size = output_largest[last], b, i;
+    for (b = last + 1; b-- > 0;) {
+        resnet_block_buffers *buffers = &acts->blocks[b];
+        /* grad_in is the grad_out of the block before: its outputs too (or the stem's maps) */
+        const size_t before = b > 0 ? output_largest[b - 1] : stem_largest;
+        const size_t in_size = before > largest[b] ? before : largest[b];
+        size_t in_at, scratch_at;
+        busy[0] = interval_at(cursor, out_at, out_size);
+        in_at = first_fit(cursor, map_end[b], in_size, busy, 1);
+        busy[1] = interval_at(cursor, in_at, in_size);
+        scratch_at = first_fit(cursor, map_end[b], largest[b], busy, 2);
+        track_max(&top, busy[0].end);
+        track_max(&top, busy[1].end);
+        track_max(&top, interval_at(cursor, scratch_at, largest[b]).end);
+        if (cursor->base != NULL) {
+            buffers->grad_out = cursor->base + out_at;
+            buffers->grad_in = cursor->base + in_at;
+            buffers->scratch = cursor->base + scratch_at;
+            /* the maps the backward pass makes again live in them meanwhile: the inner batch
+             * norms' outputs in grad_in, the downsample convolution's in scratch (its batch
+             * norm's in grad_out) */
+            for (i = 0; i + 1 < net->blocks[b].convs; i++)
+                buffers->bn_out[i] = buffers->grad_in;
+            if (net->blocks[b].has_downsample)
+                buffers->down_conv_out = buffers->scratch;
+        }
+        out_at = in_at, out_size = in_size;
+    }
+    busy[0] = interval_at(cursor, out_at, out_size);
+    b = first_fit(cursor, stem_end, stem_largest, busy, 1);
+    track_max(&top, interval_at(cursor, b, stem_largest).end);
+    if (cursor->base != NULL) {
+        acts->stem_grad = cursor->base + b;
+        if (net->config.stem == STEM_IMAGENET) /* made again by the backward pass */
+            acts->stem_bn_out = acts->stem_grad;
+    }
+    cursor->used = top;
+}
+
 /* Shapes and buffers for one batch; returns SIMCLR_FAILED on an impossible geometry. */
 static int layout_activations(resnet_activations *acts, const resnet *net, arena_cursor *cursor,
                               simclr_error *err)
 {
     const size_t B = acts->batch;
     size_t channels = net->conv1.out_channels, height, width, workspace = 0, grad = 0, floats, b, i;
+    size_t stem_end, stem_largest, map_end[RESNET_MAX_BLOCKS], largest[RESNET_MAX_BLOCKS];
+    size_t output_largest[RESNET_MAX_BLOCKS];
     conv2d_shape *stem = &acts->stem_shape;
     int input_slot, conv_slot, bn_slot; /* the evaluation mode's slots of a block (take_map) */
 
     if (acts->inference && cursor->base != NULL) /* the slots first, their size counted before */
         for (i = 0; i < RESNET_SLOTS; i++)
             acts->slots[i] = take(cursor, acts->slot_floats);
+    /* h and the logits before the maps: the gradient buffers go above the maps (below) */
+    acts->features = take(cursor, B * net->feature_dim);
+    acts->grad_features = acts->inference ? NULL : take(cursor, B * net->feature_dim);
+    acts->logits = acts->grad_logits = NULL;
+    if (net->config.num_classes > 0) {
+        acts->logits = take(cursor, B * net->config.num_classes);
+        acts->grad_logits = acts->inference ? NULL : take(cursor, B * net->config.num_classes);
+        if (linear_workspace_floats(B, net->feature_dim, net->config.num_classes, &floats, err) !=
+            SIMCLR_OK)
+            return SIMCLR_FAILED;
+        track_max(&workspace, floats);
+    }
 
     if (conv2d_shape_init(stem, B, net->config.in_channels, acts->height, acts->width,
                           channels, net->conv1.kernel, net->conv1.stride, net->conv1.padding,
@@ -257,6 +364,7 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
     acts->stem_mean = take(cursor, channels);
     acts->stem_inverse_std = take(cursor, channels);
     track_max(&grad, B * channels * height * width);
+    stem_largest = B * channels * height * width;
     acts->pool_out = NULL;
     if (net->config.stem == STEM_IMAGENET) {
         if (pool_shape_init(&acts->pool, B, channels, height, width, 3, 2, 1) != 0)
@@ -267,11 +375,14 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
         acts->pool_out = take_map(acts, cursor, 2, B * channels * height * width);
         input_slot = 2;
     }
+    stem_end = cursor->used;
 
     for (b = 0; b < net->block_count; b++) {
         const resnet_block *block = &net->blocks[b];
         resnet_block_buffers *buffers = &acts->blocks[b];
         size_t in_height = height, in_width = width;
+        largest[b] = B * channels * height * width; /* the block's input */
+        output_largest[b] = 0;
         /* evaluation mode: every convolution of the block writes one slot, every batch norm
          * another (after its convolution read the previous one), the downsample convolution
          * the batch norms' once the last convolution has read it, and the block's input keeps
@@ -304,6 +415,8 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
             buffers->mean[i] = take(cursor, channels);
             buffers->inverse_std[i] = take(cursor, channels);
             track_max(&grad, B * channels * height * width);
+            track_max(&largest[b], B * channels * height * width);
+            track_max(&output_largest[b], B * channels * height * width);
         }
         if (block->has_downsample) {
             const conv_layer *conv = &block->down_conv;
@@ -324,33 +437,18 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
         buffers->out_height = height;
         buffers->out_width = width;
         input_slot = bn_slot;
+        map_end[b] = cursor->used;
     }
     acts->final_height = height;
     acts->final_width = width;
-    acts->features = take(cursor, B * net->feature_dim);
-    acts->grad_features = acts->inference ? NULL : take(cursor, B * net->feature_dim);
-    if (net->config.num_classes > 0) {
-        acts->logits = take(cursor, B * net->config.num_classes);
-        acts->grad_logits = acts->inference ? NULL : take(cursor, B * net->config.num_classes);
-        if (linear_workspace_floats(B, net->feature_dim, net->config.num_classes, &floats, err) !=
-            SIMCLR_OK)
-            return SIMCLR_FAILED;
-        track_max(&workspace, floats);
-    }
     acts->grad_floats = grad;
-    for (i = 0; i < RESNET_GRADIENT_BUFFERS; i++) /* grad[0]: the forward's downsample branch */
-        acts->grad[i] = i > 0 && acts->inference ? NULL : take(cursor, grad);
-    if (!acts->inference) { /* the maps the backward pass makes again: grad[1] and grad[2]
-                             * meanwhile (the inner layers' outputs, the downsample branch's
-                             * convolution output; grad[0] holds its batch norm's) */
-        if (net->config.stem == STEM_IMAGENET)
-            acts->stem_bn_out = acts->grad[1];
-        for (b = 0; b < net->block_count; b++) {
-            for (i = 0; i + 1 < net->blocks[b].convs; i++)
-                acts->blocks[b].bn_out[i] = acts->grad[1];
-            if (net->blocks[b].has_downsample)
-                acts->blocks[b].down_conv_out = acts->grad[2];
-        }
+    if (acts->inference) { /* the downsample branch's batch norm output, for every block */
+        float *scratch = take(cursor, grad);
+        for (b = 0; b < net->block_count; b++)
+            acts->blocks[b].grad_out = scratch;
+    } else {
+        place_gradients(acts, net, cursor, stem_end, stem_largest, map_end, largest,
+                        output_largest);
     }
     if (acts->inference && cursor->base == NULL) /* counting: the slots, handed out first */
         for (i = 0; i < RESNET_SLOTS; i++)
@@ -455,9 +553,10 @@ static size_t shape_elements(const batchnorm_shape *shape)
 }
 
 static void block_forward(resnet_block_buffers *buffers, const float *input,
-                          const resnet_block *block, param_store *store, float *scratch,
-                          float *workspace, int training)
+                          const resnet_block *block, param_store *store, float *workspace,
+                          int training)
 {
+    float *scratch = buffers->grad_out; /* BN(downsample(input)): nothing else needs it yet */
     const size_t last = block->convs - 1;
     const float *conv_in = input;
     size_t i;
@@ -501,8 +600,8 @@ void resnet_forward(resnet_activations *acts, const float *x, const resnet *net,
         current = acts->pool_out;
     }
     for (b = 0; b < net->block_count; b++) {
-        block_forward(&acts->blocks[b], current, &net->blocks[b], store, acts->grad[0],
-                      acts->workspace, training);
+        block_forward(&acts->blocks[b], current, &net->blocks[b], store, acts->workspace,
+                      training);
         current = acts->blocks[b].bn_out[net->blocks[b].convs - 1];
     }
     avgpool_forward(acts->features, current, acts->batch, net->feature_dim,
@@ -534,25 +633,41 @@ static const float *made_again(float *into, const float *conv_out, const float *
  * until the end: the forward pass keeps only each layer's convolution output, and the block's
  * output. Each batch norm's backward writes ∂L/∂(its input) over that input, the convolution's
  * output, which nothing reads afterwards: the convolutions' outputs are the block's other
- * gradient buffers. The downsample branch's convolution output is made again into scratch
- * (the same convolution of the same input: the same bits), a 1×1 convolution's cost for a map
- * not kept. */
+ * gradient buffers. With a downsample branch, the identity path comes first, into grad_in: its
+ * convolution output is made again into scratch (the same convolution of the same input: the
+ * same bits, a 1×1 convolution's cost for a map not kept), and then grad_out, read for the
+ * last time, takes the inner layers' outputs; no buffer holds more than the block's largest
+ * map (place_gradients). */
 static void block_backward(float *grad_in, float *grad_out, float *scratch,
                            resnet_block_buffers *buffers, const resnet_block *block,
                            param_store *store, float *workspace)
 {
     const size_t last = block->convs - 1, out_count = shape_elements(&buffers->bn_shape[last]);
-    size_t i, in_count;
+    const size_t in_count = buffers->conv_shape[0].batch * buffers->conv_shape[0].in_channels *
+                            buffers->conv_shape[0].in_height * buffers->conv_shape[0].in_width;
+    float *inner_into = block->has_downsample ? grad_out : grad_in;
+    size_t i;
     relu_backward(grad_out, grad_out, buffers->bn_out[last], out_count);
-    /* the main path, from the last batchnorm back to the block input */
+    /* the main path's last batch norm, then the identity path's while grad_out is whole */
     bn_layer_backward(buffers->conv_out[last], grad_out, buffers->conv_out[last],
                       buffers->mean[last], buffers->inverse_std[last], &block->bn[last],
                       &buffers->bn_shape[last], store);
+    if (block->has_downsample) {
+        conv2d_forward(scratch, buffers->input, store->params + block->down_conv.weight, NULL,
+                       &buffers->down_shape, workspace);
+        bn_layer_backward(scratch, grad_out, scratch, buffers->down_mean,
+                          buffers->down_inverse_std, &block->down_bn, &buffers->down_bn_shape,
+                          store);
+        conv2d_backward(grad_in, store->grads + block->down_conv.weight, NULL, scratch,
+                        buffers->input, store->params + block->down_conv.weight,
+                        &buffers->down_shape, workspace);
+    }
+    /* the main path, from the last convolution back to the block input */
     for (i = last; i > 0; i--) {
         /* conv_out[i] = ∂L/∂conv_out[i]; its input, the layer before's output, made again */
-        const float *inner = made_again(grad_in, buffers->conv_out[i - 1], buffers->mean[i - 1],
-                                        buffers->inverse_std[i - 1], &block->bn[i - 1],
-                                        &buffers->bn_shape[i - 1], store);
+        const float *inner = made_again(inner_into, buffers->conv_out[i - 1],
+                                        buffers->mean[i - 1], buffers->inverse_std[i - 1],
+                                        &block->bn[i - 1], &buffers->bn_shape[i - 1], store);
         conv2d_backward(scratch, store->grads + block->conv[i].weight, NULL,
                         buffers->conv_out[i], inner, store->params + block->conv[i].weight,
                         &buffers->conv_shape[i], workspace);
@@ -561,56 +676,53 @@ static void block_backward(float *grad_in, float *grad_out, float *scratch,
                           buffers->mean[i - 1], buffers->inverse_std[i - 1], &block->bn[i - 1],
                           &buffers->bn_shape[i - 1], store);
     }
-    conv2d_backward(grad_in, store->grads + block->conv[0].weight, NULL, buffers->conv_out[0],
-                    buffers->input, store->params + block->conv[0].weight,
-                    &buffers->conv_shape[0], workspace);
-    /* the identity path */
-    in_count = buffers->conv_shape[0].batch * buffers->conv_shape[0].in_channels *
-               buffers->conv_shape[0].in_height * buffers->conv_shape[0].in_width;
-    if (block->has_downsample) { /* scratch: the branch's output, then its ∂L/∂(BN input) */
-        conv2d_forward(scratch, buffers->input, store->params + block->down_conv.weight, NULL,
-                       &buffers->down_shape, workspace);
-        bn_layer_backward(scratch, grad_out, scratch, buffers->down_mean,
-                          buffers->down_inverse_std, &block->down_bn, &buffers->down_bn_shape,
-                          store);
-        conv2d_backward(grad_out, store->grads + block->down_conv.weight, NULL, scratch,
-                        buffers->input, store->params + block->down_conv.weight,
-                        &buffers->down_shape, workspace); /* grad_out consumed: ∂L/∂input */
-        add_forward(grad_in, grad_in, grad_out, in_count);
+    if (block->has_downsample) { /* the main path's ∂L/∂x plus the identity path's */
+        conv2d_backward(scratch, store->grads + block->conv[0].weight, NULL,
+                        buffers->conv_out[0], buffers->input,
+                        store->params + block->conv[0].weight, &buffers->conv_shape[0],
+                        workspace);
+        add_forward(grad_in, scratch, grad_in, in_count);
     } else {
+        conv2d_backward(grad_in, store->grads + block->conv[0].weight, NULL,
+                        buffers->conv_out[0], buffers->input,
+                        store->params + block->conv[0].weight, &buffers->conv_shape[0],
+                        workspace);
         add_forward(grad_in, grad_in, grad_out, in_count);
     }
 }
 
 void resnet_backward(resnet_activations *acts, const resnet *net, param_store *store)
 {
-    float *grad_out = acts->grad[0], *grad_in = acts->grad[1], *scratch = acts->grad[2], *swap;
+    const size_t last = net->block_count - 1;
+    float *grad = acts->blocks[0].grad_in, *other = acts->stem_grad;
     size_t b;
     if (net->config.num_classes > 0)
         linear_backward(acts->grad_features, store->grads + net->fc_weight,
                         store->grads + net->fc_bias, acts->grad_logits, acts->features,
                         store->params + net->fc_weight, acts->batch, net->feature_dim,
                         net->config.num_classes, acts->workspace);
-    avgpool_backward(grad_out, acts->grad_features, acts->batch, net->feature_dim,
-                     acts->final_height * acts->final_width);
-    for (b = net->block_count; b-- > 0;) {
-        block_backward(grad_in, grad_out, scratch, &acts->blocks[b], &net->blocks[b], store,
+    avgpool_backward(acts->blocks[last].grad_out, acts->grad_features, acts->batch,
+                     net->feature_dim, acts->final_height * acts->final_width);
+    for (b = last + 1; b-- > 0;) /* a block's grad_in is the grad_out of the block before */
+        block_backward(acts->blocks[b].grad_in, acts->blocks[b].grad_out,
+                       acts->blocks[b].scratch, &acts->blocks[b], &net->blocks[b], store,
                        acts->workspace);
-        swap = grad_out, grad_out = grad_in, grad_in = swap;
-    }
-    /* grad_out = ∂L/∂(stem output) */
+    /* grad = ∂L/∂(the stem's output), the first block's input */
     if (net->config.stem == STEM_IMAGENET) {
-        maxpool_backward(grad_in, grad_out, acts->argmax, &acts->pool);
-        swap = grad_out, grad_out = grad_in, grad_in = swap;
+        maxpool_backward(other, grad, acts->argmax, &acts->pool);
+        relu_backward(other, other,
+                      made_again(grad, acts->stem_conv_out, acts->stem_mean,
+                                 acts->stem_inverse_std, &net->bn1, &acts->stem_bn_shape, store),
+                      shape_elements(&acts->stem_bn_shape));
+        bn_layer_backward(grad, other, acts->stem_conv_out, acts->stem_mean,
+                          acts->stem_inverse_std, &net->bn1, &acts->stem_bn_shape, store);
+        conv2d_backward(NULL, store->grads + net->conv1.weight, NULL, grad, acts->input,
+                        store->params + net->conv1.weight, &acts->stem_shape, acts->workspace);
+    } else { /* the stem's output is kept: the first block's input */
+        relu_backward(grad, grad, acts->stem_bn_out, shape_elements(&acts->stem_bn_shape));
+        bn_layer_backward(other, grad, acts->stem_conv_out, acts->stem_mean,
+                          acts->stem_inverse_std, &net->bn1, &acts->stem_bn_shape, store);
+        conv2d_backward(NULL, store->grads + net->conv1.weight, NULL, other, acts->input,
+                        store->params + net->conv1.weight, &acts->stem_shape, acts->workspace);
     }
-    relu_backward(grad_out, grad_out,
-                  net->config.stem == STEM_CIFAR /* kept: the first block's input */
-                      ? acts->stem_bn_out
-                      : made_again(grad_in, acts->stem_conv_out, acts->stem_mean,
-                                   acts->stem_inverse_std, &net->bn1, &acts->stem_bn_shape, store),
-                  shape_elements(&acts->stem_bn_shape));
-    bn_layer_backward(grad_in, grad_out, acts->stem_conv_out, acts->stem_mean, acts->stem_inverse_std,
-                &net->bn1, &acts->stem_bn_shape, store);
-    conv2d_backward(NULL, store->grads + net->conv1.weight, NULL, grad_in, acts->input,
-                    store->params + net->conv1.weight, &acts->stem_shape, acts->workspace);
 }

@@ -27,9 +27,12 @@
  * its output, ReLU(BN(last convolution's output) + identity); the outputs of the inner batch
  * norms (with their ReLU), the next convolutions' inputs, are made again by the backward pass
  * from the convolution outputs and the saved statistics, and so is the downsample branch's
- * 1×1 convolution output from the block's input. The backward
- * pass cycles through three gradient buffers of the largest activation's size, and writes each
- * batch norm's input gradient over the convolution output it has just consumed.
+ * 1×1 convolution output from the block's input. A block's backward pass needs three buffers
+ * (∂L/∂ of its output and input, and a convolution's ∂L/∂x; each batch norm's input gradient
+ * goes over the convolution output it has just consumed): they lie in the maps of the blocks
+ * after it, which are no longer needed then, so the activations take the maps, the last
+ * block's three buffers and the workspace. The forward pass keeps its passing maps (the inner
+ * batch norms' outputs, the downsample branch's) in the same buffers.
  *
  * Gradient convention as nn/conv2d.h: parameter gradients accumulate into store->grads.
  */
@@ -93,11 +96,15 @@ typedef struct resnet_block_buffers {
     batchnorm_shape down_bn_shape;
     float *conv_out[3];        /* (B, ch, h, w) batchnorm inputs */
     float *bn_out[3];          /* (B, ch, h, w) batchnorm(+ReLU) outputs; the last is the block
-                                * output. Training: the inner ones share one buffer (grad[1]),
-                                * the backward pass makes them again from conv_out */
-    float *down_conv_out;      /* (B, out, h, w); training: grad[2], made again by the
+                                * output. Training: the inner ones in grad_in, made again by the
+                                * backward pass from conv_out */
+    float *down_conv_out;      /* (B, out, h, w); training: in scratch, made again by the
                                 * backward pass */
     float *mean[3], *inverse_std[3], *down_mean, *down_inverse_std; /* (ch) saved statistics */
+    float *grad_out, *grad_in; /* ∂L/∂(block output) and ∂L/∂(block input): training, in the
+                                * maps of later blocks (or above all maps); evaluation: grad_out
+                                * is the downsample batch norm's output, shared */
+    float *scratch;            /* training: a convolution's ∂L/∂x (block_backward) */
     const float *input;        /* the block's input, set by the forward pass */
     size_t out_height, out_width;
 } resnet_block_buffers;
@@ -107,11 +114,6 @@ typedef struct resnet_block_buffers {
  * norms' outputs), so the activations take 3 maps instead of all of them. */
 #define RESNET_SLOTS 3
 
-/* The backward pass's buffers as large as the largest map: ∂L/∂(block output), ∂L/∂(block
- * input) and a convolution's ∂L/∂x; the other gradients of a block go over the convolution
- * outputs they no longer need (block_backward). */
-#define RESNET_GRADIENT_BUFFERS 3
-
 typedef struct resnet_activations {
     size_t batch, height, width;          /* B and the input's H × W */
     float *arena;                         /* everything below that is float */
@@ -119,8 +121,9 @@ typedef struct resnet_activations {
     conv2d_shape stem_shape;
     batchnorm_shape stem_bn_shape;
     pool_shape pool;
-    float *stem_conv_out, *stem_bn_out, *pool_out; /* stem_bn_out: grad[1] when training with
-                                                    * the imagenet stem (made again) */
+    float *stem_conv_out, *stem_bn_out, *pool_out; /* stem_bn_out: stem_grad when training
+                                                    * with the imagenet stem (made again) */
+    float *stem_grad;                     /* training: the stem's second gradient buffer */
     float *stem_mean, *stem_inverse_std;
     resnet_block_buffers blocks[RESNET_MAX_BLOCKS];
     size_t final_height, final_width;     /* layer4's output size */
@@ -128,8 +131,7 @@ typedef struct resnet_activations {
     float *logits;                        /* (B, num_classes) with fc */
     float *grad_features;                 /* (B, feature_dim) ∂L/∂h, set by the caller */
     float *grad_logits;                   /* (B, num_classes) with fc */
-    float *grad[RESNET_GRADIENT_BUFFERS]; /* gradient buffers of grad_floats each */
-    size_t grad_floats;
+    size_t grad_floats;                   /* the largest map */
     float *workspace;                     /* convolution and linear workspace */
     size_t workspace_floats;
     size_t arena_floats;

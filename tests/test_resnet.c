@@ -340,6 +340,62 @@ static void check_inference_slots(resnet_arch arch, resnet_stem stem, double wid
     param_store_destroy(&store);
 }
 
+/* Training keeps every convolution output and every block output (with the CIFAR stem, the
+ * stem's output too; with the ImageNet stem, the max-pool's), but no other map: a block's
+ * three gradient buffers lie in the maps of the blocks after it, so beyond the maps, the saved
+ * statistics, h, ∂L/∂h and the workspace the arena holds only the last block's three buffers
+ * (three of its largest maps), and 16 floats of alignment a slice. The gradient checks above
+ * show that no buffer overlaps a map still needed; this shows the maps are shared. */
+static void check_training_arena(resnet_arch arch, resnet_stem stem, double width, size_t B,
+                                 size_t H)
+{
+    resnet net;
+    param_store store;
+    resnet_activations acts;
+    simclr_error err;
+    size_t maps, statistics = 0, last_largest = 0, slices = 8, b, i;
+    plan_resnet(&net, &store, arch, stem, width, 3, 0);
+    cr_assert_eq(resnet_activations_create(&acts, &net, B, H, H, &err), SIMCLR_OK, "%s",
+                 err.message);
+    maps = 2 * B * net.feature_dim + B * acts.stem_bn_shape.channels *
+                                         (acts.stem_bn_shape.spatial +
+                                          (stem == STEM_CIFAR ? acts.stem_bn_shape.spatial
+                                                              : acts.pool.out_height *
+                                                                    acts.pool.out_width));
+    for (b = 0; b < net.block_count; b++) {
+        const resnet_block_buffers *buffers = &acts.blocks[b];
+        const size_t convs = net.blocks[b].convs;
+        for (i = 0; i < convs; i++) {
+            const size_t floats = B * buffers->bn_shape[i].channels * buffers->bn_shape[i].spatial;
+            maps += floats + (i + 1 == convs ? floats : 0); /* the last: the block's output */
+            if (b + 1 == net.block_count && floats > last_largest)
+                last_largest = floats;
+        }
+        slices += 4 * convs + 2;
+    }
+    for (i = 0; i < store.count; i++)
+        statistics += store.entries[i].role == BUFFER_RUNNING_MEAN ? 2 * store.entries[i].count
+                                                                   : 0;
+    cr_expect_leq(acts.arena_floats - acts.workspace_floats,
+                  maps + statistics + 3 * last_largest + 16 * slices,
+                  "%s/%s: arena %lu floats without the workspace; maps %lu, statistics %lu, the "
+                  "last block's largest map %lu, the largest map %lu",
+                  resnet_arch_name(arch), resnet_stem_name(stem),
+                  (unsigned long)(acts.arena_floats - acts.workspace_floats),
+                  (unsigned long)maps, (unsigned long)statistics, (unsigned long)last_largest,
+                  (unsigned long)acts.grad_floats);
+    resnet_activations_destroy(&acts);
+    param_store_destroy(&store);
+}
+
+Test(resnet, training_keeps_the_maps_and_the_last_blocks_three_buffers)
+{
+    check_training_arena(RESNET18, STEM_CIFAR, 0.25, 3, 16);
+    check_training_arena(RESNET18, STEM_IMAGENET, 0.25, 2, 40);
+    check_training_arena(RESNET50, STEM_IMAGENET, 0.25, 2, 36);
+    check_training_arena(RESNET18, STEM_CIFAR, 1.0, 4, 32); /* one-chunk F(4×4) layers */
+}
+
 Test(resnet, inference_slots_give_the_same_features)
 {
     check_inference_slots(RESNET18, STEM_CIFAR, 0.25, 3, 16, 730);   /* Winograd and im2col */
