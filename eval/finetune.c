@@ -66,14 +66,23 @@ const setting finetune_table[] = {
            "1: Nesterov momentum (the paper's), 0: classic"),
     NUMBER(SETTING_FLOAT, "weight-decay", "weight_decay", weight_decay, 0, 1, "WD",
            "weight decay (the paper's fine-tuning: none)"),
-    NUMBER(SETTING_DOUBLE, "min-scale", "aug_min_scale", min_scale, 1e-4, 1, "X",
-           "smallest crop area fraction"),
+    NUMBER(SETTING_DOUBLE, "min-scale", "aug_min_scale", min_scale, 0, 1, "X",
+           "smallest crop area fraction (0: the pretraining run's, as the paper crops alike "
+           "in both; 0.08 for an encoder that does not record it)"),
     NUMBER(SETTING_FLOAT, "p-hflip", "aug_p_hflip", p_hflip, 0, 1, "P",
            "probability of a horizontal flip"),
     NUMBER(SETTING_SIZE, "test-every", "test_every", test_every, 1, 1e6, "E",
            "test accuracy every E epochs and after the last")};
 
 const size_t finetune_setting_count = sizeof finetune_table / sizeof finetune_table[0];
+
+static const setting *finetune_min_scale_setting(void)
+{
+    size_t i;
+    for (i = 0; strcmp(finetune_table[i].key, "aug_min_scale") != 0; i++) {
+    }
+    return &finetune_table[i];
+}
 
 finetune_settings finetune_settings_default(void)
 {
@@ -87,7 +96,7 @@ finetune_settings finetune_settings_default(void)
     s.scaling = LR_SCALING_LINEAR;
     s.momentum = 0.9f;
     s.nesterov = 1;
-    s.min_scale = 0.08;
+    s.min_scale = 0.0;
     s.p_hflip = 0.5f;
     s.test_every = 1;
     return s;
@@ -205,9 +214,22 @@ int finetune_model_create(finetune_model *model, const finetune_settings *settin
     if (run_settings_from_metadata(&model->network, source, path, run_settings_encoder_keys,
                                    err) != SIMCLR_OK)
         return SIMCLR_FAILED;
-    /* the views: crop and flip only, then the pretraining run's normalisation */
+    /* the views: crop and flip only, then the pretraining run's normalisation; the crop's
+     * smallest scale, unless given, the pretraining run's (recorded as this run's) */
+    if (model->settings.min_scale == 0.0) {
+        const char *recorded = safetensors_metadata_value(source, "aug_min_scale");
+        char where[600];
+        snprintf(where, sizeof where, "%s: metadata 'aug_min_scale'", path);
+        model->settings.min_scale = FINETUNE_PAPER_MIN_SCALE;
+        if (recorded != NULL &&
+            setting_parse(finetune_min_scale_setting(), &model->settings, recorded, where,
+                          err) != SIMCLR_OK)
+            return SIMCLR_FAILED;
+        if (model->settings.min_scale == 0.0)
+            model->settings.min_scale = FINETUNE_PAPER_MIN_SCALE;
+    }
     model->augment = model->network.augment;
-    model->augment.min_scale = settings->min_scale;
+    model->augment.min_scale = model->settings.min_scale;
     model->augment.max_scale = 1.0;
     model->augment.min_ratio = 3.0 / 4.0;
     model->augment.max_ratio = 4.0 / 3.0;

@@ -21,8 +21,11 @@
  *               (the paper's fine-tuning: Nesterov, 0.05·B/256, no warm-up, no regularisation;
  *               the official code's cosine schedule with 0 warm-up epochs)
  *   views       one view of each image per step, from the stream (seed, "view", epoch, image,
- *               0): random resized crop (scale 0.08–1, ratio 3/4–4/3) to S, horizontal flip
- *               with probability 0.5, the pretraining run's normalisation; nothing else
+ *               0): random resized crop (scale m–1, ratio 3/4–4/3) to S, horizontal flip
+ *               with probability 0.5, the pretraining run's normalisation; nothing else. m is
+ *               the pretraining run's smallest crop (its aug_min_scale; 0.08, the paper's, for
+ *               an encoder that does not record it): the paper crops the same way in
+ *               pretraining and fine-tuning (the Inception crop, 0.08–1, in both)
  *   evaluation  the encoder's evaluation transform (eval/encoder.h: the centre view) and batch
  *               norm with running statistics; top-1 on the held-out split
  *
@@ -69,6 +72,10 @@
 
 #define FINETUNE_LABELS_MAX 24
 
+/* The crop's smallest area fraction when neither --min-scale nor the pretrained checkpoint
+ * gives one: the paper's (Inception crop, 0.08–1). */
+#define FINETUNE_PAPER_MIN_SCALE 0.08
+
 /* fc's initial values: zero (the official code's zero_init_logits_layer, its fine-tuning
  * default) or torchvision's nn.Linear default (uniform ±1/√d, drawn from the seed). */
 typedef enum finetune_fc_init { FINETUNE_FC_ZERO, FINETUNE_FC_TORCHVISION } finetune_fc_init;
@@ -89,7 +96,8 @@ typedef struct finetune_settings {
     lr_scaling scaling;
     float momentum, weight_decay;
     int nesterov;
-    double min_scale;                 /* the crop's smallest area fraction */
+    double min_scale;                 /* the crop's smallest area fraction (0: the
+                                       * pretraining run's, resolved by finetune_model_create) */
     float p_hflip;
     size_t test_every;                /* test accuracy every E epochs (and after the last) */
 } finetune_settings;
@@ -99,8 +107,8 @@ extern const setting finetune_table[];
 extern const size_t finetune_setting_count;
 
 /* 10% of the labels, seed as simclr train's, fc from zero, 0 epochs (the paper's), B = 64,
- * 0.05 linear, Nesterov 0.9, no weight decay, min scale 0.08, p_hflip 0.5, a test every
- * epoch. */
+ * 0.05 linear, Nesterov 0.9, no weight decay, min scale 0 (the pretraining run's), p_hflip
+ * 0.5, a test every epoch. */
 finetune_settings finetune_settings_default(void);
 
 /* The labelled subset of the training split `data` (indices in dataset order, into *subset,

@@ -307,6 +307,7 @@ static void write_pretrained(void)
     t.model.head.hidden_dim = 16, t.model.head.out_dim = 8;
     t.model.batch = 4, t.model.seed = 9, t.model.channels = 3;
     t.model.height = t.model.width = t.augment.size = 16;
+    t.augment.min_scale = 0.3; /* fine-tuning crops as the pretraining run by default */
     cr_assert_eq(simclr_model_create(&model, &t.model, &err), SIMCLR_OK, "%s", err.message);
     t.model = model.config;
     cr_assert_eq(simclr_checkpoint_write(PRETRAINED, &model, &t, 0, NULL, &err), SIMCLR_OK, "%s",
@@ -397,14 +398,21 @@ Test(finetune, starts_from_the_pretrained_backbone_or_from_scratch)
                      conv1->count * sizeof(float)) != 0,
               "--from-scratch keeps its own initialisation");
     free(expected);
+    /* the crop's smallest scale: the pretraining run's unless given (recorded as the run's) */
+    cr_expect_eq(pretrained.settings.min_scale, 0.3);
+    cr_expect_eq(pretrained.augment.min_scale, 0.3);
+    cr_expect_eq(scratch.augment.min_scale, 0.3, "--from-scratch crops as the pretraining run");
     { /* fc starts at zero (zero_init_logits_layer), or nn.Linear's U(±1/√d) when asked */
         const char *names[2] = {"fc.weight", "fc.bias"};
         finetune_model uniform;
         size_t n, i;
         f.settings.fc_init = FINETUNE_FC_TORCHVISION;
+        f.settings.min_scale = 0.5;
         create(&uniform, &evaluator, &log, &f, &f.source, "backbone.");
         simclr_encoder_destroy(&evaluator), training_log_destroy(&log);
+        cr_expect_eq(uniform.augment.min_scale, 0.5, "--min-scale given: kept");
         f.settings.fc_init = FINETUNE_FC_ZERO;
+        f.settings.min_scale = 0.0;
         for (n = 0; n < 2; n++) {
             const param_entry *zero = param_store_find(&pretrained.store, names[n]);
             const param_entry *drawn = param_store_find(&uniform.store, names[n]);
