@@ -464,8 +464,9 @@ static int golden_resnet(golden_case *g, resnet_stem stem, size_t side)
         resnet_forward(&acts, x, &net, &store, 0);
         memcpy(h, acts.features, B * net.feature_dim * sizeof(float));
         golden_margin_init(&margin);
-        (void)golden_margin_resnet(&margin, &acts, &net, &store, 0, golden_case_error(g));
-        /* (evaluation mode allocates nothing: it cannot fail) */
+        if (golden_margin_resnet(&margin, &acts, &net, &store, 0, golden_case_error(g)) !=
+            SIMCLR_OK)
+            golden_case_fail(g);
         /* recorded, not required: a forward pass alone is continuous in every ReLU input */
         golden_case_meta(g, "relu_inputs", "%lu", (unsigned long)margin.inputs);
         golden_case_meta(g, "relu_margin", "%.6g", margin.minimum);

@@ -85,22 +85,25 @@ int golden_margin_resnet(golden_margin *margin, resnet_activations *acts, const 
                          const param_store *store, int training, simclr_error *err)
 {
     relu_layer l = {0};
-    float *down = NULL; /* training: a downsample branch's convolution output, made again */
+    float *down = NULL; /* the stem's or a downsample branch's convolution output, made again */
+    const int remade = !acts->inference; /* a training layout keeps neither map */
     size_t b, i;
-    if (training) {
-        size_t largest = 0;
+    if (remade) {
+        const conv2d_shape *s = &acts->stem_shape;
+        size_t largest = s->batch * s->out_channels * s->out_height * s->out_width;
         for (b = 0; b < net->block_count; b++)
             if (net->blocks[b].has_downsample) {
                 const conv2d_shape *d = &acts->blocks[b].down_shape;
                 const size_t floats = d->batch * d->out_channels * d->out_height * d->out_width;
                 largest = floats > largest ? floats : largest;
             }
-        if (largest > 0 &&
-            (down = simclr_calloc(largest, sizeof(float), "golden: a downsample map", err)) ==
-                NULL)
+        if ((down = simclr_calloc(largest, sizeof(float), "golden: a map made again", err)) ==
+            NULL)
             return SIMCLR_FAILED;
+        conv2d_forward(down, acts->input, store->params + net->conv1.weight, NULL,
+                       &acts->stem_shape, acts->workspace);
     }
-    l.x = acts->stem_conv_out;
+    l.x = remade ? down : acts->stem_conv_out;
     l.bn = &net->bn1;
     l.mean = acts->stem_mean;
     l.inverse_std = acts->stem_inverse_std;
@@ -118,10 +121,10 @@ int golden_margin_resnet(golden_margin *margin, resnet_activations *acts, const 
             k.inverse_std = buffers->inverse_std[i];
             k.shape = buffers->bn_shape[i];
             if (last && block->has_downsample) {
-                if (training) /* not kept: made again, as the backward pass does */
+                if (remade) /* not kept: made again, as the backward pass does */
                     conv2d_forward(down, buffers->input, store->params + block->down_conv.weight,
                                    NULL, &buffers->down_shape, acts->workspace);
-                k.down_x = training ? down : buffers->down_conv_out;
+                k.down_x = remade ? down : buffers->down_conv_out;
                 k.down_bn = &block->down_bn;
                 k.down_mean = buffers->down_mean;
                 k.down_inverse_std = buffers->down_inverse_std;

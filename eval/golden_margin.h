@@ -37,9 +37,10 @@ typedef struct golden_margin {
 
 void golden_margin_init(golden_margin *margin);
 
-/* Adds the ReLU inputs of the last resnet_forward on acts (training: as it was called). In
- * training the downsample branches' convolution outputs, which the forward pass does not keep,
- * are made again (the same bits) in a map of its own, with acts' workspace. */
+/* Adds the ReLU inputs of the last resnet_forward on acts (training: as it was called). With
+ * activations made for training (resnet_activations_create), the stem's and the downsample
+ * branches' convolution outputs, which their forward pass does not keep, are made again (the
+ * same bits) in a map of its own, with acts' workspace. */
 int golden_margin_resnet(golden_margin *margin, resnet_activations *acts, const resnet *net,
                          const param_store *store, int training, simclr_error *err);
 

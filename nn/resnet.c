@@ -263,9 +263,10 @@ static float *take_map(resnet_activations *acts, arena_cursor *cursor, int slot,
  * nor the block's grad_out, which is the grad_in of the block after it (so ∂L/∂x passes from
  * block to block without a copy). grad_in and scratch hold the largest map the block reads or
  * writes, grad_out its largest output (a convolution's). Then the stem's second buffer, and
- * the cursor moves past the highest of them. `map_end[b]`: the cursor after block b's maps,
- * `largest[b]`: its largest map, its input included, `output_largest[b]`: its convolutions'
- * largest output; the stem's likewise. */
+ * the stem's convolution output, which the forward pass keeps there only until its batch norm
+ * has read it; the cursor moves past the highest of them. `map_end[b]`: the cursor after block
+ * b's maps, `largest[b]`: its largest map, its input included, `output_largest[b]`: its
+ * convolutions' largest output; the stem's likewise. */
 static void place_gradients(resnet_activations *acts, const resnet *net, arena_cursor *cursor,
                             size_t stem_end, size_t stem_largest, const size_t *map_end,
                             const size_t *largest, const size_t *output_largest)
@@ -302,10 +303,15 @@ static void place_gradients(resnet_activations *acts, const resnet *net, arena_c
     }
     busy[0] = interval_at(cursor, out_at, out_size);
     b = first_fit(cursor, stem_end, stem_largest, busy, 1);
-    track_max(&top, interval_at(cursor, b, stem_largest).end);
-    if (cursor->base != NULL) {
+    busy[1] = interval_at(cursor, b, stem_largest);
+    i = first_fit(cursor, stem_end, stem_largest, busy, 2);
+    track_max(&top, busy[1].end);
+    track_max(&top, interval_at(cursor, i, stem_largest).end);
+    if (cursor->base != NULL) { /* the stem's convolution output and (imagenet) its batch norm's
+                                 * pass there too, and are made again by the backward pass */
         acts->stem_grad = cursor->base + b;
-        if (net->config.stem == STEM_IMAGENET) /* made again by the backward pass */
+        acts->stem_conv_out = cursor->base + i;
+        if (net->config.stem == STEM_IMAGENET)
             acts->stem_bn_out = acts->stem_grad;
     }
     cursor->used = top;
@@ -356,7 +362,8 @@ static int layout_activations(resnet_activations *acts, const resnet *net, arena
         return simclr_fail(err, "resnet: the ranks' scratch holds %lu doubles, the batch norms "
                                 "need %lu", (unsigned long)acts->ranks->scratch_doubles,
                            (unsigned long)(2 * net->feature_dim));
-    acts->stem_conv_out = take_map(acts, cursor, 0, B * channels * height * width);
+    acts->stem_conv_out = acts->inference ? take_map(acts, cursor, 0, B * channels * height * width)
+                                          : NULL; /* training: made again (resnet_backward) */
     acts->stem_bn_out = acts->inference || net->config.stem == STEM_CIFAR
                             ? take_map(acts, cursor, 1, B * channels * height * width)
                             : NULL; /* training, imagenet stem: made again (resnet_backward) */
@@ -707,7 +714,10 @@ void resnet_backward(resnet_activations *acts, const resnet *net, param_store *s
         block_backward(acts->blocks[b].grad_in, acts->blocks[b].grad_out,
                        acts->blocks[b].scratch, &acts->blocks[b], &net->blocks[b], store,
                        acts->workspace);
-    /* grad = ∂L/∂(the stem's output), the first block's input */
+    /* grad = ∂L/∂(the stem's output), the first block's input; the stem's convolution output,
+     * not kept, made again (the same convolution of the same input: the same bits) */
+    conv2d_forward(acts->stem_conv_out, acts->input, store->params + net->conv1.weight, NULL,
+                   &acts->stem_shape, acts->workspace);
     if (net->config.stem == STEM_IMAGENET) {
         maxpool_backward(other, grad, acts->argmax, &acts->pool);
         relu_backward(other, other,

@@ -26,13 +26,15 @@
  * Memory plan (training): each block keeps its convolutions' outputs (the batchnorm inputs) and
  * its output, ReLU(BN(last convolution's output) + identity); the outputs of the inner batch
  * norms (with their ReLU), the next convolutions' inputs, are made again by the backward pass
- * from the convolution outputs and the saved statistics, and so is the downsample branch's
- * 1×1 convolution output from the block's input. A block's backward pass needs three buffers
- * (∂L/∂ of its output and input, and a convolution's ∂L/∂x; each batch norm's input gradient
- * goes over the convolution output it has just consumed): they lie in the maps of the blocks
- * after it, which are no longer needed then, so the activations take the maps, the last
- * block's three buffers and the workspace. The forward pass keeps its passing maps (the inner
- * batch norms' outputs, the downsample branch's) in the same buffers.
+ * from the convolution outputs and the saved statistics, and so are the downsample branch's
+ * 1×1 convolution output from the block's input and the stem's convolution output from x
+ * (convolutions of 1 to 3 input channels or 1×1 ones: cheap to make again). A block's
+ * backward pass needs three buffers (∂L/∂ of its output and input, and a convolution's ∂L/∂x;
+ * each batch norm's input gradient goes over the convolution output it has just consumed):
+ * they lie in the maps of the blocks after it, which are no longer needed then, so the
+ * activations take the maps, the last block's three buffers and the workspace. The forward
+ * pass keeps its passing maps (the inner batch norms' outputs, the downsample branch's, the
+ * stem's) in the same buffers.
  *
  * Gradient convention as nn/conv2d.h: parameter gradients accumulate into store->grads.
  */
@@ -121,8 +123,8 @@ typedef struct resnet_activations {
     conv2d_shape stem_shape;
     batchnorm_shape stem_bn_shape;
     pool_shape pool;
-    float *stem_conv_out, *stem_bn_out, *pool_out; /* stem_bn_out: stem_grad when training
-                                                    * with the imagenet stem (made again) */
+    float *stem_conv_out, *stem_bn_out, *pool_out; /* training: stem_conv_out and (imagenet)
+                                                    * stem_bn_out are made again */
     float *stem_grad;                     /* training: the stem's second gradient buffer */
     float *stem_mean, *stem_inverse_std;
     resnet_block_buffers blocks[RESNET_MAX_BLOCKS];
