@@ -26,6 +26,35 @@ int pool_shape_init(pool_shape *shape, size_t batch, size_t channels, size_t in_
     return 0;
 }
 
+/* The position of output (i, j)'s winner in its H·W plane `in`, and its value: the first
+ * maximum in row-major scan order, padding never winning. */
+static size_t window_winner(float *value, const float *in, const pool_shape *s, size_t i,
+                            size_t j)
+{
+    const size_t H = s->in_height, W = s->in_width;
+    float best = 0.0f;
+    long best_at = -1;
+    size_t a, b;
+    for (a = 0; a < s->kernel; a++) {
+        const long r = (long)(i * s->stride + a) - (long)s->padding;
+        if (r < 0 || r >= (long)H)
+            continue;
+        for (b = 0; b < s->kernel; b++) {
+            const long q = (long)(j * s->stride + b) - (long)s->padding;
+            const size_t at = (size_t)r * W + (size_t)q;
+            if (q < 0 || q >= (long)W)
+                continue;
+            if (best_at < 0 || in[at] > best) {
+                best = in[at];
+                best_at = (long)at;
+            }
+        }
+    }
+    /* padding < kernel/2 guarantees one real position in every window */
+    *value = best;
+    return (size_t)best_at;
+}
+
 void maxpool_forward(float *y, int32_t *argmax, const float *x, const pool_shape *s)
 {
     const size_t planes = s->batch * s->channels, H = s->in_height, W = s->in_width;
@@ -35,30 +64,12 @@ void maxpool_forward(float *y, int32_t *argmax, const float *x, const pool_shape
     for (plane = 0; plane < planes; plane++) {
         const float *in = x + plane * H * W;
         float *out = y + plane * Ho * Wo;
-        int32_t *winner = argmax + plane * Ho * Wo;
-        size_t i, j, a, b;
+        size_t i, j;
         for (i = 0; i < Ho; i++)
             for (j = 0; j < Wo; j++) {
-                float best = 0.0f;
-                int32_t best_at = -1;
-                for (a = 0; a < s->kernel; a++) {
-                    const long r = (long)(i * s->stride + a) - (long)s->padding;
-                    if (r < 0 || r >= (long)H)
-                        continue;
-                    for (b = 0; b < s->kernel; b++) {
-                        const long q = (long)(j * s->stride + b) - (long)s->padding;
-                        const size_t at = (size_t)r * W + (size_t)q;
-                        if (q < 0 || q >= (long)W)
-                            continue;
-                        if (best_at < 0 || in[at] > best) {
-                            best = in[at];
-                            best_at = (int32_t)at;
-                        }
-                    }
-                }
-                /* padding < kernel/2 guarantees one real position in every window */
-                out[i * Wo + j] = best;
-                winner[i * Wo + j] = best_at;
+                const size_t at = window_winner(&out[i * Wo + j], in, s, i, j);
+                if (argmax != NULL)
+                    argmax[(plane * Ho + i) * Wo + j] = (int32_t)at;
             }
     }
 }
@@ -75,6 +86,24 @@ void maxpool_backward(float *dx, const float *dy, const int32_t *argmax, const p
         memset(d_in, 0, H * W * sizeof(float));
         for (t = 0; t < outputs; t++)
             d_in[argmax[plane * outputs + t]] += dy[plane * outputs + t];
+    }
+}
+
+void maxpool_backward_from_input(float *dx, const float *dy, const float *x,
+                                 const pool_shape *s)
+{
+    const size_t planes = s->batch * s->channels, H = s->in_height, W = s->in_width;
+    const size_t Ho = s->out_height, Wo = s->out_width;
+    size_t plane;
+    PARALLEL_FOR()
+    for (plane = 0; plane < planes; plane++) {
+        float *d_in = dx + plane * H * W, value;
+        size_t i, j;
+        memset(d_in, 0, H * W * sizeof(float));
+        for (i = 0; i < Ho; i++) /* the outputs in maxpool_backward's order */
+            for (j = 0; j < Wo; j++)
+                d_in[window_winner(&value, x + plane * H * W, s, i, j)] +=
+                    dy[(plane * Ho + i) * Wo + j];
     }
 }
 

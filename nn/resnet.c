@@ -261,33 +261,54 @@ static float *take_map(resnet_activations *acts, arena_cursor *cursor, int slot,
  * it and the blocks before it keep, in the maps of the blocks after it, which its backward
  * pass no longer needs (or above all maps): the lowest offsets that overlap neither each other
  * nor the block's grad_out, which is the grad_in of the block after it (so ∂L/∂x passes from
- * block to block without a copy). grad_in and scratch hold the largest map the block reads or
- * writes, grad_out its largest output (a convolution's). Then the stem's second buffer, and
- * the stem's convolution output, which the forward pass keeps there only until its batch norm
- * has read it; the cursor moves past the highest of them. `map_end[b]`: the cursor after block
+ * block to block without a copy), and which lies above the room the block's other two take. grad_in and scratch hold the largest map the block reads or
+ * writes, grad_out its largest output (a convolution's). Then the stem's other buffers: its
+ * second gradient buffer, its convolution output (which the forward pass keeps there only
+ * until its batch norm has read it) and with the max-pool a third one; the cursor moves past
+ * the highest of them. `map_end[b]`: the cursor after block
  * b's maps, `largest[b]`: its largest map, its input included, `output_largest[b]`: its
  * convolutions' largest output; the stem's likewise. */
-static void place_gradients(resnet_activations *acts, const resnet *net, arena_cursor *cursor,
-                            size_t stem_end, size_t stem_largest, const size_t *map_end,
-                            const size_t *largest, const size_t *output_largest)
+/* Block b's grad_in: its largest map, or the block before's largest output (its grad_out). */
+static size_t grad_in_floats(size_t b, const size_t *largest, const size_t *output_largest)
+{
+    const size_t before = b > 0 ? output_largest[b - 1] : 0; /* the stem's: the block's input */
+    return before > largest[b] ? before : largest[b];
+}
+
+static size_t plan_gradients(resnet_activations *acts, const resnet *net, arena_cursor *cursor,
+                             size_t stem_end, size_t stem_largest, const size_t *map_end,
+                             const size_t *largest, const size_t *output_largest, int leave_room,
+                             int assign)
 {
     const size_t last = net->block_count - 1;
-    arena_interval busy[2];
+    arena_interval busy[4];
     size_t top = cursor->used, out_at = cursor->used, out_size = output_largest[last], b, i;
+    size_t stem_at[4];
+    const size_t stem_buffers = net->config.stem == STEM_IMAGENET ? 3 : 2;
     for (b = last + 1; b-- > 0;) {
         resnet_block_buffers *buffers = &acts->blocks[b];
-        /* grad_in is the grad_out of the block before: its outputs too (or the stem's maps) */
-        const size_t before = b > 0 ? output_largest[b - 1] : stem_largest;
-        const size_t in_size = before > largest[b] ? before : largest[b];
-        size_t in_at, scratch_at;
+        const size_t in_size = grad_in_floats(b, largest, output_largest);
+        size_t in_at, scratch_at, room;
+        /* leave_room: grad_in, the block before's grad_out, leaves room above that block's maps
+         * for its other two buffers (the stem's), so they need not go above it */
+        if (!leave_room) {
+            room = 0;
+        } else if (b > 0) {
+            room = interval_at(cursor, map_end[b - 1],
+                               grad_in_floats(b - 1, largest, output_largest)).end;
+            room = interval_at(cursor, room, largest[b - 1]).end;
+        } else {
+            for (room = stem_end, i = 0; i < stem_buffers; i++)
+                room = interval_at(cursor, room, stem_largest).end;
+        }
         busy[0] = interval_at(cursor, out_at, out_size);
-        in_at = first_fit(cursor, map_end[b], in_size, busy, 1);
+        in_at = first_fit(cursor, map_end[b] > room ? map_end[b] : room, in_size, busy, 1);
         busy[1] = interval_at(cursor, in_at, in_size);
         scratch_at = first_fit(cursor, map_end[b], largest[b], busy, 2);
         track_max(&top, busy[0].end);
         track_max(&top, busy[1].end);
         track_max(&top, interval_at(cursor, scratch_at, largest[b]).end);
-        if (cursor->base != NULL) {
+        if (assign && cursor->base != NULL) {
             buffers->grad_out = cursor->base + out_at;
             buffers->grad_in = cursor->base + in_at;
             buffers->scratch = cursor->base + scratch_at;
@@ -301,20 +322,36 @@ static void place_gradients(resnet_activations *acts, const resnet *net, arena_c
         }
         out_at = in_at, out_size = in_size;
     }
-    busy[0] = interval_at(cursor, out_at, out_size);
-    b = first_fit(cursor, stem_end, stem_largest, busy, 1);
-    busy[1] = interval_at(cursor, b, stem_largest);
-    i = first_fit(cursor, stem_end, stem_largest, busy, 2);
-    track_max(&top, busy[1].end);
-    track_max(&top, interval_at(cursor, i, stem_largest).end);
-    if (cursor->base != NULL) { /* the stem's convolution output and (imagenet) its batch norm's
+    busy[0] = interval_at(cursor, out_at, out_size); /* ∂L/∂(stem output): the first block's
+                                                      * grad_in, the stem's output's size */
+    for (i = 1; i <= stem_buffers; i++) {
+        stem_at[i] = first_fit(cursor, stem_end, stem_largest, busy, i);
+        busy[i] = interval_at(cursor, stem_at[i], stem_largest);
+        track_max(&top, busy[i].end);
+    }
+    if (assign && cursor->base != NULL) { /* the stem's convolution output and (imagenet) its batch norm's
                                  * pass there too, and are made again by the backward pass */
-        acts->stem_grad = cursor->base + b;
-        acts->stem_conv_out = cursor->base + i;
+        acts->stem_grad = cursor->base + stem_at[1];
+        acts->stem_conv_out = cursor->base + stem_at[2];
+        acts->stem_scratch = net->config.stem == STEM_IMAGENET ? cursor->base + stem_at[3] : NULL;
         if (net->config.stem == STEM_IMAGENET)
             acts->stem_bn_out = acts->stem_grad;
     }
-    cursor->used = top;
+    return top;
+}
+
+/* Places the buffers the better of two ways (the lower top): each first fit from the block's
+ * maps up, or each grad_in above the room its block before needs. */
+static void place_gradients(resnet_activations *acts, const resnet *net, arena_cursor *cursor,
+                            size_t stem_end, size_t stem_largest, const size_t *map_end,
+                            const size_t *largest, const size_t *output_largest)
+{
+    const size_t packed = plan_gradients(acts, net, cursor, stem_end, stem_largest, map_end,
+                                         largest, output_largest, 0, 0);
+    const size_t roomy = plan_gradients(acts, net, cursor, stem_end, stem_largest, map_end,
+                                        largest, output_largest, 1, 0);
+    cursor->used = plan_gradients(acts, net, cursor, stem_end, stem_largest, map_end, largest,
+                                  output_largest, roomy < packed, 1);
 }
 
 /* Shapes and buffers for one batch; returns SIMCLR_FAILED on an impossible geometry. */
@@ -488,15 +525,6 @@ static int create(resnet_activations *acts, const resnet *net, size_t batch, siz
     acts->arena = simclr_calloc(cursor.used, sizeof(float), "resnet: activations", err);
     if (acts->arena == NULL)
         return SIMCLR_FAILED;
-    if (net->config.stem == STEM_IMAGENET) {
-        acts->argmax = simclr_calloc(batch * acts->pool.channels * acts->pool.out_height *
-                                         acts->pool.out_width,
-                                     sizeof(int32_t), "resnet: max-pool indices", err);
-        if (acts->argmax == NULL) {
-            resnet_activations_destroy(acts);
-            return SIMCLR_FAILED;
-        }
-    }
     cursor.base = acts->arena;
     cursor.used = 0;
     return layout_activations(acts, net, &cursor, err);
@@ -546,7 +574,6 @@ double resnet_convolution_flops(const resnet_activations *acts, const resnet *ne
 void resnet_activations_destroy(resnet_activations *acts)
 {
     simclr_free(acts->arena);
-    simclr_free(acts->argmax);
     memset(acts, 0, sizeof *acts);
 }
 
@@ -603,7 +630,7 @@ void resnet_forward(resnet_activations *acts, const float *x, const resnet *net,
                           training);
     current = acts->stem_bn_out;
     if (net->config.stem == STEM_IMAGENET) {
-        maxpool_forward(acts->pool_out, acts->argmax, acts->stem_bn_out, &acts->pool);
+        maxpool_forward(acts->pool_out, NULL, acts->stem_bn_out, &acts->pool);
         current = acts->pool_out;
     }
     for (b = 0; b < net->block_count; b++) {
@@ -718,16 +745,20 @@ void resnet_backward(resnet_activations *acts, const resnet *net, param_store *s
      * not kept, made again (the same convolution of the same input: the same bits) */
     conv2d_forward(acts->stem_conv_out, acts->input, store->params + net->conv1.weight, NULL,
                    &acts->stem_shape, acts->workspace);
-    if (net->config.stem == STEM_IMAGENET) {
-        maxpool_backward(other, grad, acts->argmax, &acts->pool);
-        relu_backward(other, other,
-                      made_again(grad, acts->stem_conv_out, acts->stem_mean,
-                                 acts->stem_inverse_std, &net->bn1, &acts->stem_bn_shape, store),
+    if (net->config.stem == STEM_IMAGENET) { /* the max-pool's input made again: its winners
+                                              * found again, its ReLU's gate */
+        const float *pooled = made_again(other, acts->stem_conv_out, acts->stem_mean,
+                                         acts->stem_inverse_std, &net->bn1, &acts->stem_bn_shape,
+                                         store);
+        maxpool_backward_from_input(acts->stem_scratch, grad, pooled, &acts->pool);
+        relu_backward(acts->stem_scratch, acts->stem_scratch, pooled,
                       shape_elements(&acts->stem_bn_shape));
-        bn_layer_backward(grad, other, acts->stem_conv_out, acts->stem_mean,
-                          acts->stem_inverse_std, &net->bn1, &acts->stem_bn_shape, store);
-        conv2d_backward(NULL, store->grads + net->conv1.weight, NULL, grad, acts->input,
-                        store->params + net->conv1.weight, &acts->stem_shape, acts->workspace);
+        bn_layer_backward(acts->stem_scratch, acts->stem_scratch, acts->stem_conv_out,
+                          acts->stem_mean, acts->stem_inverse_std, &net->bn1,
+                          &acts->stem_bn_shape, store); /* in place: grad is the pool's size */
+        conv2d_backward(NULL, store->grads + net->conv1.weight, NULL, acts->stem_scratch,
+                        acts->input, store->params + net->conv1.weight, &acts->stem_shape,
+                        acts->workspace);
     } else { /* the stem's output is kept: the first block's input */
         relu_backward(grad, grad, acts->stem_bn_out, shape_elements(&acts->stem_bn_shape));
         bn_layer_backward(other, grad, acts->stem_conv_out, acts->stem_mean,

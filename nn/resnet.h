@@ -119,13 +119,13 @@ typedef struct resnet_block_buffers {
 typedef struct resnet_activations {
     size_t batch, height, width;          /* B and the input's H × W */
     float *arena;                         /* everything below that is float */
-    int32_t *argmax;                      /* max-pool winners (imagenet stem) */
     conv2d_shape stem_shape;
     batchnorm_shape stem_bn_shape;
     pool_shape pool;
     float *stem_conv_out, *stem_bn_out, *pool_out; /* training: stem_conv_out and (imagenet)
                                                     * stem_bn_out are made again */
-    float *stem_grad;                     /* training: the stem's second gradient buffer */
+    float *stem_grad, *stem_scratch;      /* training: the stem's other gradient buffers (the
+                                           * second one with the imagenet stem's max-pool) */
     float *stem_mean, *stem_inverse_std;
     resnet_block_buffers blocks[RESNET_MAX_BLOCKS];
     size_t final_height, final_width;     /* layer4's output size */

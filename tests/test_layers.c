@@ -530,6 +530,13 @@ static void check_maxpool(size_t B, size_t C, size_t H, size_t W, size_t k, size
     cr_expect_leq(relative_difference(y, t.y, t.out_count), 0.0, "%s forward", what);
     maxpool_backward(dx, dy, argmax, &shape);
     check_gradient(what, t.x, t.count, dx, simple_loss, &t, 1e-6, 0);
+    { /* the winners found again from x: the same bits */
+        float *again = malloc(t.count * sizeof(float));
+        maxpool_backward_from_input(again, dy, x, &shape);
+        cr_expect(memcmp(again, dx, t.count * sizeof(float)) == 0,
+                  "%s: backward from the input differs from the saved winners'", what);
+        free(again);
+    }
     free(x), free(dy), free(y), free(dx), free(argmax), free(t.x), free(t.r), free(t.y);
 }
 
@@ -549,6 +556,9 @@ Test(maxpool, ties_go_to_the_first_position)
     maxpool_forward(y, argmax, x, &shape);
     maxpool_backward(dx, dy, argmax, &shape);
     cr_expect(argmax[0] == 0 && dx[0] == 1 && dx[1] == 0 && dx[2] == 0 && dx[3] == 0);
+    dx[0] = 0.0f;
+    maxpool_backward_from_input(dx, dy, x, &shape);
+    cr_expect(dx[0] == 1 && dx[1] == 0 && dx[2] == 0 && dx[3] == 0, "from the input");
 }
 
 Test(avgpool, forward_and_backward)
