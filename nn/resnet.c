@@ -257,17 +257,6 @@ static float *take_map(resnet_activations *acts, arena_cursor *cursor, int slot,
     return acts->slots[slot];
 }
 
-/* Training: each block's three gradient buffers (resnet_block_buffers) placed above the maps
- * it and the blocks before it keep, in the maps of the blocks after it, which its backward
- * pass no longer needs (or above all maps): the lowest offsets that overlap neither each other
- * nor the block's grad_out, which is the grad_in of the block after it (so ∂L/∂x passes from
- * block to block without a copy), and which lies above the room the block's other two take. grad_in and scratch hold the largest map the block reads or
- * writes, grad_out its largest output (a convolution's). Then the stem's other buffers: its
- * second gradient buffer, its convolution output (which the forward pass keeps there only
- * until its batch norm has read it) and with the max-pool a third one; the cursor moves past
- * the highest of them. `map_end[b]`: the cursor after block
- * b's maps, `largest[b]`: its largest map, its input included, `output_largest[b]`: its
- * convolutions' largest output; the stem's likewise. */
 /* Block b's grad_in: its largest map, or the block before's largest output (its grad_out). */
 static size_t grad_in_floats(size_t b, const size_t *largest, const size_t *output_largest)
 {
@@ -275,6 +264,18 @@ static size_t grad_in_floats(size_t b, const size_t *largest, const size_t *outp
     return before > largest[b] ? before : largest[b];
 }
 
+/* Training: each block's three gradient buffers (resnet_block_buffers) placed above the maps
+ * it and the blocks before it keep, in the maps of the blocks after it, which its backward
+ * pass no longer needs (or above all maps): the lowest offsets that overlap neither each other
+ * nor the block's grad_out, which is the grad_in of the block after it (so ∂L/∂x passes from
+ * block to block without a copy); with leave_room, each grad_in also lies above the room its
+ * block before needs for its other two. grad_in and scratch hold the largest map the block
+ * reads or writes, grad_out its largest output (a convolution's). Then the stem's other
+ * buffers: its second gradient buffer, its convolution output (which the forward pass keeps
+ * there only until its batch norm has read it) and with the max-pool a third one. Returns the
+ * offset above the highest of them; assign: sets the pointers too. `map_end[b]`: the cursor
+ * after block b's maps, `largest[b]`: its largest map, its input included,
+ * `output_largest[b]`: its convolutions' largest output; the stem's likewise. */
 static size_t plan_gradients(resnet_activations *acts, const resnet *net, arena_cursor *cursor,
                              size_t stem_end, size_t stem_largest, const size_t *map_end,
                              const size_t *largest, const size_t *output_largest, int leave_room,
