@@ -52,8 +52,8 @@ const setting finetune_table[] = {
            "fc after the projection head's first layer (Linear, BN, ReLU; pretrained), as "
            "SimCLRv2 fine-tunes; default: fc on h, as the paper"),
     {"fc-init", "fc_init", SETTING_CHOICE, AT(fc_init), 0, 0, fc_init_names, NULL, 0, NULL,
-     "fc's initial values: zero, as the official code fine-tunes, or nn.Linear's "
-     "initialisation"},
+     "fc's initial values: nn.Linear's initialisation, or zero as the official code "
+     "fine-tunes, its zero_init_logits_layer"},
     NUMBER(SETTING_SIZE, "epochs", "epochs", epochs, 0, 1e6, "E",
            "epochs (default 0: the paper's, 60 for at most 1% of the labels, else 30)"),
     NUMBER(SETTING_SIZE, "batch", "batch", batch, 1, 65536, "B", "labelled images per step"),
@@ -67,8 +67,8 @@ const setting finetune_table[] = {
     NUMBER(SETTING_FLOAT, "weight-decay", "weight_decay", weight_decay, 0, 1, "WD",
            "weight decay (the paper's fine-tuning: none)"),
     NUMBER(SETTING_DOUBLE, "min-scale", "aug_min_scale", min_scale, 0, 1, "X",
-           "smallest crop area fraction (0: the pretraining run's, as the paper crops alike "
-           "in both; 0.08 for an encoder that does not record it)"),
+           "smallest crop area fraction; 0: the pretraining run's, as the paper crops alike "
+           "in both, or 0.08 for an encoder that does not record it"),
     NUMBER(SETTING_FLOAT, "p-hflip", "aug_p_hflip", p_hflip, 0, 1, "P",
            "probability of a horizontal flip"),
     NUMBER(SETTING_SIZE, "test-every", "test_every", test_every, 1, 1e6, "E",
@@ -90,7 +90,7 @@ finetune_settings finetune_settings_default(void)
     memset(&s, 0, sizeof s);
     strcpy(s.labels, "10%");
     s.seed = simclr_training_default().model.seed;
-    s.fc_init = FINETUNE_FC_ZERO;
+    s.fc_init = FINETUNE_FC_TORCHVISION;
     s.batch = 64;
     s.base_lr = 0.05;
     s.scaling = LR_SCALING_LINEAR;

@@ -402,33 +402,33 @@ Test(finetune, starts_from_the_pretrained_backbone_or_from_scratch)
     cr_expect_eq(pretrained.settings.min_scale, 0.3);
     cr_expect_eq(pretrained.augment.min_scale, 0.3);
     cr_expect_eq(scratch.augment.min_scale, 0.3, "--from-scratch crops as the pretraining run");
-    { /* fc starts at zero (zero_init_logits_layer), or nn.Linear's U(±1/√d) when asked */
+    { /* fc starts as nn.Linear, U(±1/√d), or at zero (zero_init_logits_layer) when asked */
         const char *names[2] = {"fc.weight", "fc.bias"};
-        finetune_model uniform;
+        finetune_model zeroed;
         size_t n, i;
-        f.settings.fc_init = FINETUNE_FC_TORCHVISION;
-        f.settings.min_scale = 0.5;
-        create(&uniform, &evaluator, &log, &f, &f.source, "backbone.");
-        simclr_encoder_destroy(&evaluator), training_log_destroy(&log);
-        cr_expect_eq(uniform.augment.min_scale, 0.5, "--min-scale given: kept");
         f.settings.fc_init = FINETUNE_FC_ZERO;
+        f.settings.min_scale = 0.5;
+        create(&zeroed, &evaluator, &log, &f, &f.source, "backbone.");
+        simclr_encoder_destroy(&evaluator), training_log_destroy(&log);
+        cr_expect_eq(zeroed.augment.min_scale, 0.5, "--min-scale given: kept");
+        f.settings.fc_init = FINETUNE_FC_TORCHVISION;
         f.settings.min_scale = 0.0;
         for (n = 0; n < 2; n++) {
-            const param_entry *zero = param_store_find(&pretrained.store, names[n]);
-            const param_entry *drawn = param_store_find(&uniform.store, names[n]);
+            const param_entry *zero = param_store_find(&zeroed.store, names[n]);
+            const param_entry *drawn = param_store_find(&pretrained.store, names[n]);
             const float bound = 1.0f / sqrtf((float)drawn->fan_in);
             size_t zeros = 0, inside = 0;
             cr_assert(zero != NULL && drawn != NULL && drawn->count == zero->count);
             for (i = 0; i < zero->count; i++) {
-                zeros += pretrained.store.params[zero->offset + i] == 0.0f;
-                inside += fabsf(uniform.store.params[drawn->offset + i]) <= bound &&
-                          uniform.store.params[drawn->offset + i] != 0.0f;
+                zeros += zeroed.store.params[zero->offset + i] == 0.0f;
+                inside += fabsf(pretrained.store.params[drawn->offset + i]) <= bound &&
+                          pretrained.store.params[drawn->offset + i] != 0.0f;
             }
-            cr_expect_eq(zeros, zero->count, "%s starts at zero by default", names[n]);
-            cr_expect_eq(inside, drawn->count, "--fc-init torchvision: %s in (0, 1/sqrt(%lu)]",
-                         names[n], (unsigned long)drawn->fan_in);
+            cr_expect_eq(inside, drawn->count, "by default %s in (0, 1/sqrt(%lu)]", names[n],
+                         (unsigned long)drawn->fan_in);
+            cr_expect_eq(zeros, zero->count, "--fc-init zero: %s starts at zero", names[n]);
         }
-        finetune_model_destroy(&uniform);
+        finetune_model_destroy(&zeroed);
     }
     cr_expect_null(param_store_find(&pretrained.store, "projection_head.layers.0.weight"),
                    "the projection head is dropped");
