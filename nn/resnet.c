@@ -190,15 +190,6 @@ typedef struct arena_cursor {
     int overflow;
 } arena_cursor;
 
-static float *take(arena_cursor *cursor, size_t count)
-{
-    float *slice = cursor->base != NULL ? cursor->base + cursor->used : NULL;
-    /* every slice starts on a 64-byte boundary (16 floats), as the arena itself */
-    if (count > (size_t)-1 - 15 ||
-        size_add_checked(cursor->used, (count + 15) / 16 * 16, &cursor->used) != SIMCLR_OK)
-        cursor->overflow = 1;
-    return slice;
-}
 
 static void track_max(size_t *maximum, size_t value)
 {
@@ -222,6 +213,15 @@ static arena_interval interval_at(arena_cursor *cursor, size_t at, size_t count)
         interval.end = at;
     }
     return interval;
+}
+
+/* The next `count` floats, or NULL while counting; every slice starts on a 64-byte boundary
+ * (16 floats), as the arena itself. */
+static float *take(arena_cursor *cursor, size_t count)
+{
+    float *slice = cursor->base != NULL ? cursor->base + cursor->used : NULL;
+    cursor->used = interval_at(cursor, cursor->used, count).end;
+    return slice;
 }
 
 /* The lowest offset from `low` (a multiple of 16) where `count` floats overlap none of the
