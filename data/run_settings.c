@@ -216,6 +216,9 @@ int run_settings_from_metadata(simclr_training *t, const safetensors_file *file,
     static const char *const ordered[][2] = {{"aug_min_scale", "aug_max_scale"},
                                              {"aug_min_ratio", "aug_max_ratio"},
                                              {"aug_blur_sigma_min", "aug_blur_sigma_max"}};
+    /* keys added after the first checkpoints: a run before shards made the batch's sums as
+     * one shard */
+    static const setting_added_later added_later[] = {{"shards", "1"}};
     char where[600];
     size_t i;
     memset(t, 0, sizeof *t);
@@ -224,9 +227,8 @@ int run_settings_from_metadata(simclr_training *t, const safetensors_file *file,
         const char *value;
         if (s->key == NULL || !key_listed(keys, s->key))
             continue;
-        value = safetensors_metadata_value(file, s->key);
-        if (value == NULL && strcmp(s->key, "shards") == 0)
-            value = "1"; /* files written before shards existed: the whole batch as one */
+        value = setting_value_or_absent(safetensors_metadata_value(file, s->key), s->key,
+                                        added_later, sizeof added_later / sizeof added_later[0]);
         if (value == NULL)
             return simclr_fail(err, "%s: the metadata has no '%s'", path, s->key);
         snprintf(where, sizeof where, "%s: metadata '%s'", path, s->key);

@@ -29,6 +29,16 @@ const setting *settings_find_key(const setting *table, size_t count, const char 
     return NULL;
 }
 
+const char *setting_value_or_absent(const char *value, const char *key,
+                                    const setting_added_later *added, size_t count)
+{
+    size_t i;
+    for (i = 0; value == NULL && i < count; i++)
+        if (strcmp(added[i].key, key) == 0)
+            return added[i].absent;
+    return value;
+}
+
 /* The field `s` describes inside `object`. */
 static void *field(const setting *s, const void *object)
 {

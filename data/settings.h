@@ -70,6 +70,22 @@ int setting_check(const setting *s, const void *object, const char *source, simc
 /* "--temperature T" (or "--head-bn 0|1", "--arch resnet18|resnet34|resnet50") into `out`. */
 void setting_usage(const setting *s, char *out, size_t size);
 
+/* ---- files written before a setting existed -------------------------------------------------
+ * A file format gains keys over its life. Its reader lists the keys added after the format was
+ * first written, each with the value that means what a file without it meant (the behaviour
+ * before the setting existed), so that older files still read; any other missing key is an
+ * error. */
+
+typedef struct setting_added_later {
+    const char *key;              /* a metadata key that older files lack */
+    const char *absent;           /* the value such a file means, as text for setting_parse */
+} setting_added_later;
+
+/* `value` (a file's text for `key`) when the file has it; NULL when it does not, unless `key` is
+ * in added[0 .. count): then that entry's absent value. */
+const char *setting_value_or_absent(const char *value, const char *key,
+                                    const setting_added_later *added, size_t count);
+
 /* ---- command lines ---------------------------------------------------------------------------
  * A command's flags come from one or more tables, each over its own struct: `--flag VALUE` sets
  * the field, `--flag` alone a SETTING_PRESENT one; every other word is an error, and so is a

@@ -78,10 +78,7 @@ const size_t finetune_setting_count = sizeof finetune_table / sizeof finetune_ta
 
 static const setting *finetune_min_scale_setting(void)
 {
-    size_t i;
-    for (i = 0; strcmp(finetune_table[i].key, "aug_min_scale") != 0; i++) {
-    }
-    return &finetune_table[i];
+    return settings_find_key(finetune_table, finetune_setting_count, "aug_min_scale");
 }
 
 finetune_settings finetune_settings_default(void)
@@ -535,6 +532,9 @@ int finetune_checkpoint_settings(const safetensors_file *file, const char *path,
         {NULL, "epoch", SETTING_SIZE, 0, 0, 1e12, NULL, NULL, 0, NULL, NULL},
         {NULL, "step", SETTING_SIZE, 0, 0, 1e15, NULL, NULL, 0, NULL, NULL}};
     size_t *const values[3] = {classes, epoch, step};
+    /* keys added after the first checkpoints: fc was drawn as nn.Linear does, and sat on h */
+    static const setting_added_later added_later[] = {{"fc_init", "torchvision"},
+                                                      {"from_head_layer", "0"}};
     const char *format = safetensors_metadata_value(file, "format");
     char where[600];
     size_t i;
@@ -548,8 +548,8 @@ int finetune_checkpoint_settings(const safetensors_file *file, const char *path,
         void *object = i < finetune_setting_count ? (void *)settings
                                                   : (void *)values[i - finetune_setting_count];
         snprintf(where, sizeof where, "%s: metadata '%s'", path, s->key);
-        if (value == NULL && strcmp(s->key, "fc_init") == 0)
-            value = "torchvision"; /* written before the setting existed */
+        value = setting_value_or_absent(value, s->key, added_later,
+                                        sizeof added_later / sizeof added_later[0]);
         if (value == NULL)
             return simclr_fail(err, "%s is missing", where);
         if (setting_parse(s, object, value, where, err) != SIMCLR_OK)

@@ -457,6 +457,72 @@ Test(finetune, starts_from_the_pretrained_backbone_or_from_scratch)
 }
 
 /* 3 epochs in one go against 1 epoch, a checkpoint, a new model restored from it, 2 more. */
+/* A fine-tuning checkpoint's metadata with the settings `s` and every key but `left_out`
+ * (NULL: none), as a safetensors file without tensors, parsed into `file`. */
+static void metadata_file_without(safetensors_file *file, uint8_t **bytes,
+                                  const finetune_settings *s, const char *left_out)
+{
+    static safetensors_metadata metadata[64];
+    simclr_error err;
+    size_t count = 0, size, i;
+    strcpy(metadata[count].key, "format");
+    strcpy(metadata[count++].value, RUN_SETTINGS_FINETUNE_FORMAT);
+    for (i = 0; i < finetune_setting_count; i++) {
+        if (left_out != NULL && strcmp(finetune_table[i].key, left_out) == 0)
+            continue;
+        strcpy(metadata[count].key, finetune_table[i].key);
+        setting_format(&finetune_table[i], s, metadata[count].value,
+                       sizeof metadata[count].value); /* "" for the empty texts */
+        count++;
+    }
+    strcpy(metadata[count].key, "classes");
+    strcpy(metadata[count++].value, "10");
+    strcpy(metadata[count].key, "epoch");
+    strcpy(metadata[count++].value, "3");
+    strcpy(metadata[count].key, "step");
+    strcpy(metadata[count++].value, "30");
+    cr_assert_eq(safetensors_encode(NULL, 0, metadata, count, "old.safetensors", bytes, &size,
+                                    &err), SIMCLR_OK, "%s", err.message);
+    cr_assert_eq(safetensors_parse(file, *bytes, size, "old.safetensors", &err), SIMCLR_OK,
+                 "%s", err.message);
+}
+
+/* Checkpoints written before --fc-init and --from-head-layer existed lack their keys: they
+ * resume as what they were (fc as nn.Linear draws it, fc on h); any other missing key is an
+ * error naming it. */
+Test(finetune, an_older_checkpoint_reads_its_settings_as_they_were)
+{
+    static const char *const added_later[][2] = {{"fc_init", "torchvision"},
+                                                 {"from_head_layer", "0"}};
+    finetune_settings written = finetune_settings_default(), read;
+    safetensors_file file;
+    simclr_error err;
+    uint8_t *bytes;
+    size_t classes, epoch, step, i;
+    strcpy(written.pretrained, "run/checkpoint.safetensors");
+    written.fc_init = FINETUNE_FC_ZERO;
+    written.from_head = 1;
+    for (i = 0; i < 2; i++) {
+        metadata_file_without(&file, &bytes, &written, added_later[i][0]);
+        cr_assert_eq(finetune_checkpoint_settings(&file, "old.safetensors", &read, &classes,
+                                                  &epoch, &step, &err), SIMCLR_OK, "%s",
+                     err.message);
+        cr_expect_eq(read.fc_init, i == 0 ? FINETUNE_FC_TORCHVISION : FINETUNE_FC_ZERO);
+        cr_expect_eq(read.from_head, i == 1 ? 0 : 1);
+        cr_expect_eq(classes, 10);
+        cr_expect_eq(epoch, 3);
+        cr_expect_eq(step, 30);
+        safetensors_free(&file);
+        simclr_free(bytes);
+    }
+    metadata_file_without(&file, &bytes, &written, "momentum");
+    cr_expect_eq(finetune_checkpoint_settings(&file, "old.safetensors", &read, &classes, &epoch,
+                                              &step, &err), SIMCLR_FAILED);
+    cr_expect(strstr(err.message, "'momentum'") != NULL, "%s", err.message);
+    safetensors_free(&file);
+    simclr_free(bytes);
+}
+
 Test(finetune, resumes_bit_identically, .timeout = HANG_GUARD_SECONDS)
 {
     finetune_fixture f;
