@@ -179,13 +179,17 @@ static GEMM_NOINLINE void gemm_micro_kernel(float *restrict tile,          /* (M
     float acc[GEMM_MR][GEMM_NR];
     size_t p;
     int i, j;
+    /* the first step written out as 0 + a·b, what acc = 0 then acc += a·b computes (the zero's
+     * sign included): GCC clears a zeroed accumulator array with a call to memset that the
+     * registers never read, a cost that counts when depth is a few dozen */
     GEMM_UNROLL
     for (i = 0; i < GEMM_MR; i++) {
+        const float a_i = a[(size_t)i];
         GEMM_UNROLL
         for (j = 0; j < GEMM_NR; j++)
-            acc[i][j] = 0.0f;
+            acc[i][j] = 0.0f + a_i * b[(size_t)j];
     }
-    for (p = 0; p < depth; p++) {
+    for (p = 1; p < depth; p++) {
         GEMM_UNROLL
         for (i = 0; i < GEMM_MR; i++) {
             const float a_i = a[p * GEMM_MR + (size_t)i];
