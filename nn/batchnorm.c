@@ -17,8 +17,9 @@
  * in double, in BATCHNORM_LANES interleaved lanes (a value goes to lane t mod LANES of its
  * segment) added together in lane order at the end. The order is fixed by the shape alone, so
  * the bits do not depend on threads; the independent lanes let compilers vectorise the loop
- * without reassociating anything (one running sum would be a chain of dependent additions). */
-#define BATCHNORM_LANES 8
+ * without reassociating anything (one running sum would be a chain of dependent additions),
+ * and 32 of them are four vectors of AVX-512 doubles, four additions in flight at once. */
+#define BATCHNORM_LANES 32
 
 static void channel_sums(double *first, double *second,
                          const float *values,    /* (B, C, S) */
@@ -26,31 +27,34 @@ static void channel_sums(double *first, double *second,
                          float mean, float inverse_std, size_t B, size_t C, size_t S, size_t c)
 {
     double lane_first[BATCHNORM_LANES] = {0}, lane_second[BATCHNORM_LANES] = {0};
+    const size_t whole = S - S % BATCHNORM_LANES; /* the segment's values in whole rows of lanes */
     size_t b, t, l;
     for (b = 0; b < B; b++) {
         const float *v = values + (b * C + c) * S;
         const float *xs = x_for_hat != NULL ? x_for_hat + (b * C + c) * S : NULL;
-        for (t = 0; t < S; t += BATCHNORM_LANES) {
-            const size_t lanes = S - t < BATCHNORM_LANES ? S - t : BATCHNORM_LANES;
-            if (xs == NULL && lanes == BATCHNORM_LANES) {
+        if (xs == NULL) {
+            for (t = 0; t < whole; t += BATCHNORM_LANES)
                 for (l = 0; l < BATCHNORM_LANES; l++) {
                     const double value = v[t + l];
                     lane_first[l] += value;
                     lane_second[l] += value * value;
                 }
-            } else if (lanes == BATCHNORM_LANES) {
+            for (l = 0; l < S - whole; l++) {
+                const double value = v[whole + l];
+                lane_first[l] += value;
+                lane_second[l] += value * value;
+            }
+        } else {
+            for (t = 0; t < whole; t += BATCHNORM_LANES)
                 for (l = 0; l < BATCHNORM_LANES; l++) {
                     const float x_hat = (xs[t + l] - mean) * inverse_std;
                     lane_first[l] += v[t + l];
                     lane_second[l] += (double)v[t + l] * x_hat;
                 }
-            } else {
-                for (l = 0; l < lanes; l++) {
-                    const double value = v[t + l];
-                    lane_first[l] += value;
-                    lane_second[l] += xs == NULL ? value * value
-                                                 : value * ((xs[t + l] - mean) * inverse_std);
-                }
+            for (l = 0; l < S - whole; l++) {
+                const float x_hat = (xs[whole + l] - mean) * inverse_std;
+                lane_first[l] += v[whole + l];
+                lane_second[l] += (double)v[whole + l] * x_hat;
             }
         }
     }

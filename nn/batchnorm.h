@@ -15,7 +15,7 @@
  * untouched; its backward treats the running statistics as constants.
  * Defaults: momentum 0.1, eps 1e-5 (PyTorch).
  *
- * Per-channel sums are accumulated in double, in 8 interleaved lanes (position mod 8 within
+ * Per-channel sums are accumulated in double, in 32 interleaved lanes (position mod 32 within
  * each image's plane) added in lane order; channels run in parallel and each is reduced by one
  * thread in that fixed order, so results are the same bits for any thread count. With shards
  * (below) each shard's sums are made that way and the shards' sums added by the pairwise tree
