@@ -208,13 +208,14 @@ void batchnorm_forward_train(float *y, float *saved_mean, float *saved_inverse_s
 
 void batchnorm_forward_saved(float *y, const float *x, const float *saved_mean,
                              const float *saved_inverse_std, const float *weight,
-                             const float *bias, const batchnorm_shape *shape)
+                             const float *bias, const batchnorm_shape *shape, int relu)
 {
+    const batchnorm_then then = {NULL, relu};
     size_t c;
     PARALLEL_FOR()
     for (c = 0; c < shape->channels; c++)
         apply_channel(y, x, weight[c] * saved_inverse_std[c], saved_mean[c], bias[c], shape, c,
-                      NULL);
+                      &then);
 }
 
 static void backward_channel(float *dx,                      /* (B, C, S) */
@@ -385,10 +386,10 @@ void bn_layer_forward_relu(float *y, float *saved_mean, float *saved_inverse_std
 
 void bn_layer_forward_saved(float *y, const float *saved_mean, const float *saved_inverse_std,
                             const float *x, const bn_layer *bn, const batchnorm_shape *shape,
-                            const param_store *store)
+                            const param_store *store, int relu)
 {
     batchnorm_forward_saved(y, x, saved_mean, saved_inverse_std, store->params + bn->weight,
-                            store->params + bn->bias, shape);
+                            store->params + bn->bias, shape, relu);
 }
 
 void bn_layer_backward(float *dx, const float *dy, const float *x, const float *saved_mean,

@@ -78,14 +78,15 @@ void batchnorm_backward_train(float *dx,                      /* (B, C, S), over
                               const batchnorm_shape *shape);
 
 /* The training forward's output y again, from the statistics it saved: the same bits (the
- * same expression), for a backward pass that recomputes a map instead of keeping it. */
+ * same expression), for a backward pass that recomputes a map instead of keeping it; with relu
+ * 1, ReLU(y) in the same pass (the bits of relu_forward after it). */
 void batchnorm_forward_saved(float *y,                       /* (B, C, S) */
                              const float *x,                 /* (B, C, S) */
                              const float *saved_mean,        /* (C) */
                              const float *saved_inverse_std, /* (C) */
                              const float *weight,            /* (C) */
                              const float *bias,              /* (C) */
-                             const batchnorm_shape *shape);
+                             const batchnorm_shape *shape, int relu);
 
 /* Evaluation mode (running statistics). */
 void batchnorm_forward_eval(float *y,            /* (B, C, S) */
@@ -132,7 +133,7 @@ void bn_layer_forward_relu(float *y, float *saved_mean, float *saved_inverse_std
 /* batchnorm_forward_saved with the layer's weight and bias. */
 void bn_layer_forward_saved(float *y, const float *saved_mean, const float *saved_inverse_std,
                             const float *x, const bn_layer *bn, const batchnorm_shape *shape,
-                            const param_store *store);
+                            const param_store *store, int relu);
 
 /* Training-mode backward, accumulating into store->grads. */
 void bn_layer_backward(float *dx, const float *dy, const float *x, const float *saved_mean,

@@ -652,13 +652,12 @@ void resnet_forward(resnet_activations *acts, const float *x, const resnet *net,
 /* ------------------------------------------------------------------------------------------ */
 
 /* ReLU(BN(conv_out)) of a layer whose output the training forward did not keep, made again
- * into `into` from the statistics it saved: the same bits (bn_layer_forward_saved). */
+ * into `into` from the statistics it saved, in one pass: the same bits (bn_layer_forward_saved). */
 static const float *made_again(float *into, const float *conv_out, const float *mean,
                                const float *inverse_std, const bn_layer *bn,
                                const batchnorm_shape *shape, const param_store *store)
 {
-    bn_layer_forward_saved(into, mean, inverse_std, conv_out, bn, shape, store);
-    relu_forward(into, into, shape_elements(shape));
+    bn_layer_forward_saved(into, mean, inverse_std, conv_out, bn, shape, store, 1);
     return into;
 }
 

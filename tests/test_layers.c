@@ -390,7 +390,8 @@ Test(batchnorm, running_statistics_after_two_steps)
 /* The fused pass ReLU(BN(x) + residual) (bn_layer_forward_relu) is the batch norm, add_forward
  * and relu_forward one after the other, bit for bit, with and without the residual, in training
  * and evaluation mode (statistics and running statistics too); and batchnorm_forward_saved
- * makes the training forward's output again from its saved statistics, bit for bit. The
+ * makes the training forward's output again from its saved statistics, bit for bit, with and
+ * without the ReLU after it. The
  * batch norm itself is checked against its definition above. */
 Test(batchnorm, fused_relu_and_saved_are_the_separate_passes_bit_for_bit)
 {
@@ -435,9 +436,14 @@ Test(batchnorm, fused_relu_and_saved_are_the_separate_passes_bit_for_bit)
                 bn_layer_forward(y_separate, mean[0], inverse_std[0], x, &bn[0], &shape,
                                  &stores[0], 1);
                 bn_layer_forward_saved(y_saved, mean[0], inverse_std[0], x, &bn[0], &shape,
-                                       &stores[0]);
+                                       &stores[0], 0);
                 cr_expect(memcmp(y_separate, y_saved, sizeof y_saved) == 0,
                           "batchnorm_forward_saved differs from the training forward");
+                relu_forward(y_separate, y_separate, n);
+                bn_layer_forward_saved(y_saved, mean[0], inverse_std[0], x, &bn[0], &shape,
+                                       &stores[0], 1);
+                cr_expect(memcmp(y_separate, y_saved, sizeof y_saved) == 0,
+                          "batchnorm_forward_saved with ReLU differs from the two passes");
             }
             param_store_destroy(&stores[0]), param_store_destroy(&stores[1]);
         }
