@@ -60,13 +60,14 @@ void winograd_gather(float *plane,       /* (rows, width, G) */
         memset(line, 0, left * G * sizeof(float));
         memset(line + (left + W) * G, 0, (width - left - W) * G * sizeof(float));
     }
-    for (g = 0; g < G; g++) {
-        const float *source = image + g * image_stride;
-        for (row = 0; row < H; row++) {
-            float *line = plane + ((top + row) * width + left) * G + g;
-            for (column = 0; column < W; column++)
-                line[column * G] = source[row * W + column];
-        }
+    /* written in order, G lanes after G lanes: each pixel's G images read from G rows that
+     * stay in cache along the image row */
+    for (row = 0; row < H; row++) {
+        float *line = plane + ((top + row) * width + left) * G;
+        const float *source = image + row * W;
+        for (column = 0; column < W; column++)
+            for (g = 0; g < G; g++)
+                line[column * G + g] = source[g * image_stride + column];
     }
 }
 
