@@ -31,10 +31,25 @@ int pool_shape_init(pool_shape *shape, size_t batch, size_t channels, size_t in_
 static size_t window_winner(float *value, const float *in, const pool_shape *s, size_t i,
                             size_t j)
 {
-    const size_t H = s->in_height, W = s->in_width;
+    const size_t H = s->in_height, W = s->in_width, k = s->kernel;
+    const size_t top = i * s->stride, left = j * s->stride; /* in padded coordinates */
     float best = 0.0f;
     long best_at = -1;
     size_t a, b;
+    if (top >= s->padding && left >= s->padding && top - s->padding + k <= H &&
+        left - s->padding + k <= W) { /* inside the plane: the same scan without the checks */
+        const size_t first = (top - s->padding) * W + (left - s->padding);
+        size_t best_offset = first;
+        best = in[first];
+        for (a = 0; a < k; a++)
+            for (b = 0; b < k; b++)
+                if (in[first + a * W + b] > best) {
+                    best = in[first + a * W + b];
+                    best_offset = first + a * W + b;
+                }
+        *value = best;
+        return best_offset;
+    }
     for (a = 0; a < s->kernel; a++) {
         const long r = (long)(i * s->stride + a) - (long)s->padding;
         if (r < 0 || r >= (long)H)
