@@ -169,8 +169,8 @@ static void gemm_pack_b_panel(float *packed, /* (K, NR) */
 #define GEMM_NOINLINE
 #endif
 
-/* tile[i][j] = Σ_{p < depth} a[p][i] · b[p][j]: one MR × NR tile of the product from packed
- * slivers. The local accumulator is the whole point: it lives in registers for the entire loop. */
+/* tile[i][j] = Σ_{p < depth} a[p][i] · b[p][j], depth ≥ 1 (an empty product never comes here:
+ * gemm_scale): one MR × NR tile of the product from packed slivers. The local accumulator is the whole point: it lives in registers for the entire loop. */
 static GEMM_NOINLINE void gemm_micro_kernel(float *restrict tile,          /* (MR, NR) */
                               const float *restrict a,       /* (depth, MR) packed */
                               const float *restrict b,       /* (depth, NR) packed */

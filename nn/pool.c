@@ -31,43 +31,23 @@ int pool_shape_init(pool_shape *shape, size_t batch, size_t channels, size_t in_
 static size_t window_winner(float *value, const float *in, const pool_shape *s, size_t i,
                             size_t j)
 {
-    const size_t H = s->in_height, W = s->in_width, k = s->kernel;
+    const size_t H = s->in_height, W = s->in_width, k = s->kernel, pad = s->padding;
     const size_t top = i * s->stride, left = j * s->stride; /* in padded coordinates */
-    float best = 0.0f;
-    long best_at = -1;
-    size_t a, b;
-    if (top >= s->padding && left >= s->padding && top - s->padding + k <= H &&
-        left - s->padding + k <= W) { /* inside the plane: the same scan without the checks */
-        const size_t first = (top - s->padding) * W + (left - s->padding);
-        size_t best_offset = first;
-        best = in[first];
-        for (a = 0; a < k; a++)
-            for (b = 0; b < k; b++)
-                if (in[first + a * W + b] > best) {
-                    best = in[first + a * W + b];
-                    best_offset = first + a * W + b;
-                }
-        *value = best;
-        return best_offset;
-    }
-    for (a = 0; a < s->kernel; a++) {
-        const long r = (long)(i * s->stride + a) - (long)s->padding;
-        if (r < 0 || r >= (long)H)
-            continue;
-        for (b = 0; b < s->kernel; b++) {
-            const long q = (long)(j * s->stride + b) - (long)s->padding;
-            const size_t at = (size_t)r * W + (size_t)q;
-            if (q < 0 || q >= (long)W)
-                continue;
-            if (best_at < 0 || in[at] > best) {
-                best = in[at];
-                best_at = (long)at;
+    /* the window's rows and columns inside the plane, [r0, r1) × [q0, q1): padding < kernel/2
+     * guarantees one real position in every window */
+    const size_t r0 = top > pad ? top - pad : 0, q0 = left > pad ? left - pad : 0;
+    const size_t r1 = top + k - pad < H ? top + k - pad : H;
+    const size_t q1 = left + k - pad < W ? left + k - pad : W;
+    size_t best_at = r0 * W + q0, r, q;
+    float best = in[best_at];
+    for (r = r0; r < r1; r++)
+        for (q = q0; q < q1; q++)
+            if (in[r * W + q] > best) {
+                best = in[r * W + q];
+                best_at = r * W + q;
             }
-        }
-    }
-    /* padding < kernel/2 guarantees one real position in every window */
     *value = best;
-    return (size_t)best_at;
+    return best_at;
 }
 
 void maxpool_forward(float *y, int32_t *argmax, const float *x, const pool_shape *s)

@@ -190,7 +190,6 @@ typedef struct arena_cursor {
     int overflow;
 } arena_cursor;
 
-
 static void track_max(size_t *maximum, size_t value)
 {
     if (value > *maximum)
