@@ -169,9 +169,12 @@ static void gemm_pack_b_panel(float *packed, /* (K, NR) */
 #define GEMM_NOINLINE
 #endif
 
-/* tile[i][j] = Σ_{p < depth} a[p][i] · b[p][j], depth ≥ 1 (an empty product never comes here:
- * gemm_scale): one MR × NR tile of the product from packed slivers. The local accumulator is the whole point: it lives in registers for the entire loop. */
-static GEMM_NOINLINE void gemm_micro_kernel(float *restrict tile,          /* (MR, NR) */
+/* tile[i·ld + j] = Σ_{p < depth} a[p][i] · b[p][j], depth ≥ 1 (an empty product never comes
+ * here: gemm_scale): one MR × NR tile of the product from packed slivers, written to the local
+ * tile (ld = NR) or, when it is exactly the result, straight into C (ld = ldc). The local
+ * accumulator is the whole point: it lives in registers for the entire loop. */
+static GEMM_NOINLINE void gemm_micro_kernel(float *restrict tile, /* (MR, NR), rows ld apart */
+                              size_t ld,
                               const float *restrict a,       /* (depth, MR) packed */
                               const float *restrict b,       /* (depth, NR) packed */
                               size_t depth)
@@ -202,7 +205,7 @@ static GEMM_NOINLINE void gemm_micro_kernel(float *restrict tile,          /* (M
     for (i = 0; i < GEMM_MR; i++) {
         GEMM_UNROLL
         for (j = 0; j < GEMM_NR; j++)
-            tile[i * GEMM_NR + j] = acc[i][j];
+            tile[(size_t)i * ld + (size_t)j] = acc[i][j];
     }
 }
 
@@ -295,9 +298,14 @@ static void gemm_packed_product(size_t M, size_t N, size_t K, float alpha, const
                     const float *a_sliver = packed_a + pa * GEMM_MR * K + depth_start * GEMM_MR;
                     const size_t row = pa * GEMM_MR;
                     const size_t rows = M - row < GEMM_MR ? M - row : GEMM_MR;
-                    gemm_micro_kernel(tile, a_sliver, b_sliver, depth);
-                    gemm_write_back(C + row * ldc + column, ldc, tile, rows, columns, alpha,
-                                    beta, depth_start == 0);
+                    float *c = C + row * ldc + column;
+                    if (rows == GEMM_MR && columns == GEMM_NR && alpha == 1.0f &&
+                        beta == 0.0f && depth == K) { /* the tile is C's values: no copy */
+                        gemm_micro_kernel(c, ldc, a_sliver, b_sliver, depth);
+                        continue;
+                    }
+                    gemm_micro_kernel(tile, GEMM_NR, a_sliver, b_sliver, depth);
+                    gemm_write_back(c, ldc, tile, rows, columns, alpha, beta, depth_start == 0);
                 }
             }
         }

@@ -7,8 +7,8 @@
  * Every transform is applied as two 1-D passes (one down the tile's rows, one along them) and is
  * written for a whole row of tiles at once, so the loops over the tile column tj are plain loops
  * the compiler vectorises. Columns are counted in the padded image: padded column 2m is image
- * column 2m − 1, and tile tj covers padded columns 2tj .. 2tj + 3. The input transform reads an
- * interior tile's four columns straight from the image row (stride-2 loads).
+ * column 2m − 1, and tile tj covers padded columns 2tj .. 2tj + 3. The input transform copies each
+ * image row between zeros and reads every tile's four columns from the copy (stride-2 loads).
  */
 #include "winograd_internal.h"
 
@@ -42,7 +42,8 @@ static size_t f2_images_per_chunk(const conv2d_shape *s)
                                  WINOGRAD_TARGET_TILES, s->batch);
 }
 
-/* The forward's workspace: U packed (16 × (O, C)) | V packed (16 × (C, T)) | M (16, O, T). */
+/* The forward's workspace: U packed (16 × (O, C)) | V packed (16 × (C, T)) | M (16, O, T); the
+ * matrices of V and of M winograd_block_stride apart. */
 static int f2_uses_lanes(const conv2d_shape *s);
 static size_t f2_lanes_scratch_floats(const conv2d_shape *s, size_t G);
 
@@ -59,8 +60,8 @@ static void f2_make_plan(const conv2d_shape *s, f2_plan *plan)
     T = plan->chunk_images * f2_tile_rows(s) * f2_tile_columns(s);
     /* (sizes checked for overflow by winograd_workspace_floats' estimate) */
     plan->u = F2_POSITIONS * winograd_packed_filter_floats(O, C);
-    plan->v = F2_POSITIONS * C * winograd_row_stride(T); /* more than V packed needs */
-    plan->m = F2_POSITIONS * O * winograd_row_stride(T);
+    plan->v = F2_POSITIONS * winograd_block_stride(C * winograd_row_stride(T)); /* ≥ V packed */
+    plan->m = F2_POSITIONS * winograd_block_stride(O * winograd_row_stride(T));
     plan->scratch_slot =
         f2_uses_lanes(s) ? f2_lanes_scratch_floats(s, plan->chunk_images) : 0;
     plan->total = plan->u + plan->v + plan->m + s->threads * plan->scratch_slot;
@@ -75,7 +76,8 @@ int winograd_workspace_floats(const conv2d_shape *s, size_t *floats, simclr_erro
     const double T = (double)f2_images_per_chunk(s) * (double)f2_tile_rows(s) *
                      (double)f2_tile_columns(s);
     /* the plan's sums are checked in double first: an overflowing size is refused, not wrapped */
-    const double estimate = 16.0 * (O + 16) * (C + 16) + 16.0 * (C + O) * (T + 32) +
+    const double estimate = 16.0 * (O + 16) * (C + 16) +
+                            16.0 * ((C + O) * (T + 32) + 2.0 * WINOGRAD_BLOCK_SLACK) +
                             (double)s->threads * 32.0 * (T + 16) + 1024.0;
     if (estimate > (double)((size_t)-1 / sizeof(float)))
         return simclr_fail(err, "winograd: the workspace overflows size_t");
@@ -167,34 +169,28 @@ static void f2_at_rows(float *restrict y0, float *restrict y1, const float *rest
 
 /* One image row's horizontal pass, d B, for every tile of a tile row: tile tj reads image columns
  * 2tj − 1 .. 2tj + 2 (0 outside) and Bᵀ combines them as (d0 − d2, d1 + d2, d2 − d1, d1 − d3).
- * Tiles 1 .. inner − 1 lie inside the row and read it directly (stride-2 loads the compiler
- * vectorises); the first tile and those reaching past the right edge go through a 4-value
- * copy with zeros. row == NULL is a row of the padding. */
+ * The row is first copied between zeros, so that every tile, the edge ones included, is the
+ * same stride-2 read the compiler vectorises (a row of tw tiles is then tw lanes, not a vector
+ * for the inside and scalar code for a remainder). row == NULL is a row of the padding. */
 static void f2_input_row(float (*h)[WINOGRAD_MAX_TILE_COLUMNS], /* (4, tw) */
                                const float *row,                     /* (W) or NULL */
                                size_t W, size_t tw)
 {
+    float padded[2 * WINOGRAD_MAX_TILE_COLUMNS + 2]; /* padded column p: image column p − 1 */
     float *h0 = h[0], *h1 = h[1], *h2 = h[2], *h3 = h[3];
-    size_t tj, inner;
+    size_t tj, p;
     if (row == NULL) {
         for (tj = 0; tj < tw; tj++)
             h0[tj] = h1[tj] = h2[tj] = h3[tj] = 0.0f;
         return;
     }
-    inner = W >= 3 ? (W - 3) / 2 + 1 : 1; /* tile tj is inside when 2tj + 2 <= W − 1 */
-    if (inner > tw)
-        inner = tw;
-    for (tj = 1; tj < inner; tj++) {
-        const float *d = row + 2 * tj - 1;
-        h0[tj] = d[0] - d[2], h1[tj] = d[1] + d[2], h2[tj] = d[2] - d[1], h3[tj] = d[1] - d[3];
-    }
-    for (tj = 0; tj < tw; tj = tj == 0 && inner > 1 ? inner : tj + 1) {
-        float d[4];
-        size_t k;
-        for (k = 0; k < 4; k++) {
-            const size_t column = 2 * tj + k; /* image column + 1 */
-            d[k] = column >= 1 && column <= W ? row[column - 1] : 0.0f;
-        }
+    padded[0] = 0.0f;
+    for (p = 0; p < W; p++)
+        padded[p + 1] = row[p];
+    for (p = W + 1; p < 2 * tw + 2; p++) /* W ≤ 2tw: one or two zeros on the right */
+        padded[p] = 0.0f;
+    for (tj = 0; tj < tw; tj++) {
+        const float *d = padded + 2 * tj;
         h0[tj] = d[0] - d[2], h1[tj] = d[1] + d[2], h2[tj] = d[2] - d[1], h3[tj] = d[1] - d[3];
     }
 }
@@ -213,7 +209,7 @@ static f2_matrices f2_packed(float *base, size_t rows, size_t T)
     f2_matrices m;
     size_t position, r;
     m.base = base, m.rows = rows;
-    m.block = winograd_round_up_16(gemm_packed_b_floats(T, rows));
+    m.block = winograd_block_stride(gemm_packed_b_floats(T, rows));
     if (T % GEMM_NR != 0)
         for (position = 0; position < F2_POSITIONS; position++)
             for (r = 0; r < rows; r++)
@@ -285,6 +281,7 @@ static void f2_output_transform(float *y,       /* (G, O, H, W) */
     const size_t O = s->out_channels, H = s->in_height, W = s->in_width;
     const size_t th = f2_tile_rows(s), tw = f2_tile_columns(s);
     const size_t L = winograd_row_stride(images * th * tw), planes = images * O;
+    const size_t block = winograd_block_stride(O * L); /* M_ξ to M_ξ+1 */
     size_t plane;
     PARALLEL_FOR()
     for (plane = 0; plane < planes; plane++) {
@@ -296,8 +293,8 @@ static void f2_output_transform(float *y,       /* (G, O, H, W) */
         for (ti = 0; ti < th; ti++) {
             const float *m = M + o * L + (g * th + ti) * tw;
             for (k = 0; k < 4; k++) /* Aᵀ M: down the columns */
-                f2_at_rows(rows[0][k], rows[1][k], m + (0 + k) * O * L, m + (4 + k) * O * L,
-                                 m + (8 + k) * O * L, m + (12 + k) * O * L, tw);
+                f2_at_rows(rows[0][k], rows[1][k], m + (0 + k) * block, m + (4 + k) * block,
+                           m + (8 + k) * block, m + (12 + k) * block, tw);
             /* (Aᵀ M) A: along the rows */
             f2_at_rows(top[0], top[1], rows[0][0], rows[0][1], rows[0][2], rows[0][3], tw);
             f2_at_rows(bottom[0], bottom[1], rows[1][0], rows[1][1], rows[1][2], rows[1][3],
@@ -402,6 +399,7 @@ static void f2_output_transform_lanes(float *y,       /* (G, O, H, W) */
     const size_t O = s->out_channels, H = s->in_height, W = s->in_width;
     const size_t th = f2_tile_rows(s), tw = f2_tile_columns(s);
     const size_t L = winograd_row_stride(G * th * tw), width = 2 * tw;
+    const size_t block = winograd_block_stride(O * L); /* M_ξ to M_ξ+1 */
     const int slots = (int)s->threads;
     size_t o;
     (void)slots;
@@ -414,9 +412,9 @@ static void f2_output_transform_lanes(float *y,       /* (G, O, H, W) */
             for (tj = 0; tj < tw; tj++) {
                 const float *m = M + o * L + (ti * tw + tj) * G;
                 for (k = 0; k < 4; k++) /* Aᵀ M: down the columns */
-                    f2_at_rows(rows + k * G, rows + (4 + k) * G, m + (0 + k) * O * L,
-                                     m + (4 + k) * O * L, m + (8 + k) * O * L,
-                                     m + (12 + k) * O * L, G);
+                    f2_at_rows(rows + k * G, rows + (4 + k) * G, m + (0 + k) * block,
+                               m + (4 + k) * block, m + (8 + k) * block, m + (12 + k) * block,
+                               G);
                 for (i = 0; i < 2; i++) { /* (Aᵀ M) A: along the rows */
                     float *out = plane + ((2 * ti + i) * width + 2 * tj) * G;
                     const float *a = rows + 4 * i * G;
@@ -450,7 +448,7 @@ void winograd_forward(float *y, const float *x, const float *weight, const conv2
         const size_t images =
             s->batch - first < plan.chunk_images ? s->batch - first : plan.chunk_images;
         const size_t T = images * f2_tile_rows(s) * f2_tile_columns(s);
-        const size_t L = winograd_row_stride(T);
+        const size_t L = winograd_row_stride(T), M_block = winograd_block_stride(O * L);
         const f2_matrices V_packed = f2_packed(V, C, T);
         if (lanes)
             f2_input_transform_lanes(&V_packed, x + first * C * H * W, s, images, scratch,
@@ -461,7 +459,7 @@ void winograd_forward(float *y, const float *x, const float *weight, const conv2
         PARALLEL_FOR()
         for (position = 0; position < F2_POSITIONS; position++)
             gemm_prepacked(O, T, C, 1.0f, U + position * packed_u,
-                           V + position * V_packed.block, 0.0f, M + position * O * L, L);
+                           V + position * V_packed.block, 0.0f, M + position * M_block, L);
         if (lanes)
             f2_output_transform_lanes(y + first * O * H * W, M, s, images, scratch,
                                             plan.scratch_slot);

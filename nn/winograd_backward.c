@@ -56,7 +56,8 @@ static size_t f4_images_per_chunk(const conv2d_shape *s)
 
 /* The workspace: U_ξᵀ packed (36 × (C, O)) | dU (36, O, C) | V, then dV (36, C, T) |
  * dM (36, O, T) | per thread: a GEMM workspace (gemm's own packing of dU += dM·Vᵀ, or dM packed
- * as the B operand of dV = Uᵀ·dM) and the transforms' scratch.
+ * as the B operand of dV = Uᵀ·dM) and the transforms' scratch; the matrices of V and of dM
+ * winograd_block_stride apart.
  * When the whole batch is one chunk (ResNet's small late maps, where O·C is largest), U_ξ is
  * read once: the thread of ξ makes dU_ξ in its own slot and, once dV_ξ is made, copies it over
  * U_ξ, so dU takes no room of its own (36·O·C floats: 38 MB for 512 channels). */
@@ -78,8 +79,8 @@ static void f4_make_plan(const conv2d_shape *s, f4_plan *plan)
     plan->u = F4_POSITIONS * winograd_packed_filter_floats(C, O); /* ≥ 36·C·O */
     plan->du = plan->du_over_u ? 0 : winograd_round_up_16(F4_POSITIONS * O * C);
     plan->du_slot = plan->du_over_u ? winograd_round_up_16(O * C) : 0;
-    plan->v = F4_POSITIONS * C * winograd_row_stride(T);
-    plan->m = F4_POSITIONS * O * winograd_row_stride(T);
+    plan->v = F4_POSITIONS * winograd_block_stride(C * winograd_row_stride(T));
+    plan->m = F4_POSITIONS * winograd_block_stride(O * winograd_row_stride(T));
     /* (sizes checked for overflow by winograd_workspace_floats' estimate) */
     (void)gemm_workspace_floats(O, C, T, &filter_gradient, NULL);
     input_gradient = gemm_packed_b_floats(T, O);
@@ -98,7 +99,8 @@ int winograd_backward_workspace_floats(const conv2d_shape *s, size_t *floats,
     const double T = (double)f4_images_per_chunk(s) * (double)f4_tile_rows(s) *
                      (double)f4_tile_columns(s);
     /* the plan's sums are checked in double first: an overflowing size is refused, not wrapped */
-    const double estimate = 108.0 * (O + 16) * (C + 16) + 36.0 * (C + O) * (T + 32) +
+    const double estimate = 108.0 * (O + 16) * (C + 16) +
+                            36.0 * ((C + O) * (T + 32) + 2.0 * WINOGRAD_BLOCK_SLACK) +
                             (double)s->threads * ((T + 64) * (C + O + 64) + 112.0 * (T + 16) +
                                                   (O + 16) * (C + 16)) +
                             1024.0;
@@ -325,7 +327,7 @@ static void f4_input_transform(float *V,       /* (36, C, T), rows L apart */
     const size_t C = s->in_channels, H = s->in_height, W = s->in_width;
     const size_t th = f4_tile_rows(s), tw = f4_tile_columns(s);
     const size_t rows = 4 * th + 2, width = 4 * tw + 2;
-    const size_t L = winograd_row_stride(G * th * tw), block = C * L;
+    const size_t L = winograd_row_stride(G * th * tw), block = winograd_block_stride(C * L);
     const int slots = (int)s->threads;
     size_t c;
     (void)slots; /* read only by the OpenMP pragma */
@@ -367,6 +369,7 @@ static void f4_output_gradient_transform(float *dM,       /* (36, O, T) */
     const size_t O = s->out_channels, H = s->in_height, W = s->in_width;
     const size_t th = f4_tile_rows(s), tw = f4_tile_columns(s);
     const size_t L = winograd_row_stride(G * th * tw), rows = 4 * th, width = 4 * tw;
+    const size_t block = winograd_block_stride(O * L); /* dM_ξ to dM_ξ+1 */
     const int slots = (int)s->threads;
     size_t o;
     (void)slots;
@@ -389,10 +392,10 @@ static void f4_output_gradient_transform(float *dM,       /* (36, O, T) */
                 }
                 for (r = 0; r < 6; r++) { /* (A dY) Aᵀ: along the rows */
                     const float *q = columns + 4 * r * G;
-                    f4_a_rows(out + (6 * r + 0) * O * L, out + (6 * r + 1) * O * L,
-                                    out + (6 * r + 2) * O * L, out + (6 * r + 3) * O * L,
-                                    out + (6 * r + 4) * O * L, out + (6 * r + 5) * O * L, q,
-                                    q + G, q + 2 * G, q + 3 * G, G);
+                    f4_a_rows(out + (6 * r + 0) * block, out + (6 * r + 1) * block,
+                              out + (6 * r + 2) * block, out + (6 * r + 3) * block,
+                              out + (6 * r + 4) * block, out + (6 * r + 5) * block, q, q + G,
+                              q + 2 * G, q + 3 * G, G);
                 }
             }
     }
@@ -409,6 +412,7 @@ static void f4_input_gradient_transform(float *dx,       /* (G, C, H, W), overwr
     const size_t C = s->in_channels, H = s->in_height, W = s->in_width;
     const size_t th = f4_tile_rows(s), tw = f4_tile_columns(s);
     const size_t L = winograd_row_stride(G * th * tw), rows = 4 * th + 2, width = 4 * tw + 2;
+    const size_t block = winograd_block_stride(C * L); /* dV_ξ to dV_ξ+1 */
     const int slots = (int)s->threads;
     size_t c;
     (void)slots;
@@ -425,9 +429,9 @@ static void f4_input_gradient_transform(float *dx,       /* (G, C, H, W), overwr
                 for (k = 0; k < 6; k++) /* B dV: down the columns */
                     f4_b_rows(b + k * G, b + (6 + k) * G, b + (12 + k) * G,
                                     b + (18 + k) * G, b + (24 + k) * G, b + (30 + k) * G,
-                                    v + (0 + k) * C * L, v + (6 + k) * C * L,
-                                    v + (12 + k) * C * L, v + (18 + k) * C * L,
-                                    v + (24 + k) * C * L, v + (30 + k) * C * L, G);
+                              v + (0 + k) * block, v + (6 + k) * block, v + (12 + k) * block,
+                              v + (18 + k) * block, v + (24 + k) * block, v + (30 + k) * block,
+                              G);
                 for (r = 0; r < 6; r++) { /* (B dV) Bᵀ: along the rows, added into the patch */
                     const float *q = b + 6 * r * G;
                     float *patch = plane + ((4 * ti + r) * width + 4 * tj) * G;
@@ -472,6 +476,7 @@ void winograd_backward(float *dx, float *dweight, const float *dy, const float *
             s->batch - first < plan.chunk_images ? s->batch - first : plan.chunk_images;
         const size_t T = images * f4_tile_rows(s) * f4_tile_columns(s);
         const size_t L = winograd_row_stride(T);
+        const size_t V_block = winograd_block_stride(C * L), dM_block = winograd_block_stride(O * L);
         f4_input_transform(V, x + first * C * H * W, s, images, scratch,
                                  plan.scratch_slot);
         f4_output_gradient_transform(dM, dy + first * O * H * W, s, images, scratch,
@@ -480,8 +485,8 @@ void winograd_backward(float *dx, float *dweight, const float *dy, const float *
         for (position = 0; position < F4_POSITIONS; position++) {
             const size_t thread = (size_t)parallel_thread_index();
             float *gemm_workspace = gemm_slots + thread * plan.gemm_slot;
-            float *V_position = V + position * C * L;
-            const float *dM_position = dM + position * O * L;
+            float *V_position = V + position * V_block;
+            const float *dM_position = dM + position * dM_block;
             float *dU_position = plan.du_over_u ? du_slots + thread * plan.du_slot
                                                 : dU + position * O * C;
             if (plan.du_over_u)

@@ -75,6 +75,13 @@ int winograd_workspace_floats(const conv2d_shape *shape, size_t *floats, simclr_
 size_t winograd_chunk_images(size_t tiles_per_image, size_t target_tiles, size_t batch);
 size_t winograd_round_up_16(size_t floats);
 size_t winograd_row_stride(size_t T);
+/* The distance between consecutive matrices ξ and ξ + 1 of a chunk (V_ξ, M_ξ, dM_ξ): `floats`
+ * rounded up to whole 4 KiB and 16 floats (one cache line) more, so at most
+ * WINOGRAD_BLOCK_SLACK floats more than `floats`. The transforms write or read one run of all
+ * 16 or 36 matrices side by side; at a distance that is a multiple of 4 KiB (as C·L is for any
+ * C a multiple of 64) they would all fall into the same L1 cache sets. */
+#define WINOGRAD_BLOCK_SLACK 1040
+size_t winograd_block_stride(size_t floats);
 size_t winograd_packed_filter_floats(size_t rows, size_t depth);
 
 /* The image-lane layout of one channel of a chunk of G images (nn/winograd_layout.c):

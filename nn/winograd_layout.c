@@ -36,6 +36,11 @@ size_t winograd_row_stride(size_t T)
     return winograd_round_up_16(T) + 16;
 }
 
+size_t winograd_block_stride(size_t floats)
+{
+    return (floats + 1023) / 1024 * 1024 + 16;
+}
+
 size_t winograd_packed_filter_floats(size_t rows, size_t depth)
 {
     return winograd_round_up_16(gemm_packed_a_floats(rows, depth));
