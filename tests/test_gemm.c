@@ -5,7 +5,8 @@
  * 2. The fast path against the naive reference for A·B, Aᵀ·B and A·Bᵀ, at every combination of
  *    M, N, K in {1, 2, 7, 31, 33, 64, 129, 257} (below, at and above the register tile, the
  *    block sizes and the depth slice), with alpha = 0.75, beta = -1.25 and padded leading
- *    dimensions.
+ *    dimensions; and alpha = 1, beta = 0, where the micro-kernel writes whole tiles straight
+ *    into C.
  *    Tolerance: both paths sum K float products in different orders (and the fast one may fuse
  *    multiply-adds), so they differ by rounding only. We require, element by element,
  *        |fast - naive| <= 1e-5 · (|alpha| Σ_p |op(A)_ip op(B)_pj| + |beta C_ij|),
@@ -201,6 +202,41 @@ Test(gemm, beta_zero_ignores_nan_in_C)
             cr_assert(!isnan(g.C_naive[i * g.ldc + j]), "naive (%zu, %zu) is NaN", i, j);
         }
     gemm_case_free(&g);
+}
+
+/* alpha = 1, beta = 0 and one depth slice: the micro-kernel writes whole MR × NR tiles straight
+ * into C, the partial tiles at the edges go through the write-back; both must equal the naive
+ * loop (itself checked against the double-precision definition in 1.) within the tolerance of
+ * 2., and leave C's padding columns alone. */
+Test(gemm, alpha_one_beta_zero_tiles_written_straight_into_C)
+{
+    const size_t shapes[3][3] = {{2 * GEMM_MR, 2 * GEMM_NR, 31},
+                                 {2 * GEMM_MR + 5, 3 * GEMM_NR + 7, 64},
+                                 {GEMM_MR, GEMM_NR, GEMM_KC}};
+    int s;
+    for (s = 0; s < 3; s++) {
+        gemm_case g;
+        float *C_original;
+        size_t i;
+        double worst;
+        gemm_case_make(&g, GEMM_NORMAL, GEMM_NORMAL, shapes[s][0], shapes[s][1], shapes[s][2],
+                       600 + (unsigned long)s);
+        C_original = malloc(g.M * g.ldc * sizeof(float));
+        cr_assert_not_null(C_original);
+        memcpy(C_original, g.C_fast, g.M * g.ldc * sizeof(float));
+        gemm_naive(GEMM_NORMAL, GEMM_NORMAL, g.M, g.N, g.K, 1.0f, g.A, g.lda, g.B, g.ldb, 0.0f,
+                   g.C_naive, g.ldc);
+        gemm(GEMM_NORMAL, GEMM_NORMAL, g.M, g.N, g.K, 1.0f, g.A, g.lda, g.B, g.ldb, 0.0f,
+             g.C_fast, g.ldc, g.workspace);
+        worst = worst_relative_difference(GEMM_NORMAL, GEMM_NORMAL, &g, C_original, 1.0f, 0.0f);
+        cr_expect_leq(worst, 1e-5, "shape %d: %.3g", s, worst);
+        for (i = 0; i < g.M; i++) /* the two padding columns past N */
+            cr_expect(g.C_fast[i * g.ldc + g.N] == C_original[i * g.ldc + g.N] &&
+                          g.C_fast[i * g.ldc + g.N + 1] == C_original[i * g.ldc + g.N + 1],
+                      "shape %d: row %zu's padding written", s, i);
+        free(C_original);
+        gemm_case_free(&g);
+    }
 }
 
 /* K = 0: the product is empty and C = beta·C (BLAS); M = 0 or N = 0 does nothing. */
