@@ -15,7 +15,9 @@
  *         for each NR-column sliver of the block, for each MR-row sliver:
  *           micro-kernel: acc[MR][NR] = Σ_p a[p][·] ⊗ b[p][·] over the slice
  *           write back the valid part: C = alpha·acc + beta·C on the first slice,
- *                                      C += alpha·acc on the others.
+ *                                      C += alpha·acc on the others
+ *           (a whole MR × NR tile of a one-slice product with alpha = 1, beta = 0 is
+ *           C = acc exactly, 1·x being x and C not read: the micro-kernel stores it in C).
  *  3. nothing else: no reduction across threads, so the order of every sum is fixed.
  *
  * A build with SIMCLR_REFERENCE=1 (`make REFERENCE=1`) keeps the packing but makes gemm the naive
@@ -173,11 +175,11 @@ static void gemm_pack_b_panel(float *packed, /* (K, NR) */
  * here: gemm_scale): one MR × NR tile of the product from packed slivers, written to the local
  * tile (ld = NR) or, when it is exactly the result, straight into C (ld = ldc). The local
  * accumulator is the whole point: it lives in registers for the entire loop. */
-static GEMM_NOINLINE void gemm_micro_kernel(float *restrict tile, /* (MR, NR), rows ld apart */
-                              size_t ld,
-                              const float *restrict a,       /* (depth, MR) packed */
-                              const float *restrict b,       /* (depth, NR) packed */
-                              size_t depth)
+static GEMM_NOINLINE void gemm_micro_kernel(float *restrict tile,    /* (MR, NR), rows ld apart */
+                                            size_t ld,
+                                            const float *restrict a, /* (depth, MR) packed */
+                                            const float *restrict b, /* (depth, NR) packed */
+                                            size_t depth)
 {
     float acc[GEMM_MR][GEMM_NR];
     size_t p;
@@ -300,7 +302,7 @@ static void gemm_packed_product(size_t M, size_t N, size_t K, float alpha, const
                     const size_t rows = M - row < GEMM_MR ? M - row : GEMM_MR;
                     float *c = C + row * ldc + column;
                     if (rows == GEMM_MR && columns == GEMM_NR && alpha == 1.0f &&
-                        beta == 0.0f && depth == K) { /* the tile is C's values: no copy */
+                        beta == 0.0f && depth == K) { /* C = 1·acc exactly: no copy */
                         gemm_micro_kernel(c, ldc, a_sliver, b_sliver, depth);
                         continue;
                     }

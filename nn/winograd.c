@@ -25,7 +25,6 @@
 #include "tensor.h"
 
 #define F2_POSITIONS 16 /* ξ = 4·row + column of a transformed tile */
-#define F2_MAX_PADDED (WINOGRAD_MAX_TILE_COLUMNS + 1)
 
 int winograd_applies(const conv2d_shape *s)
 {
@@ -60,7 +59,7 @@ static void f2_make_plan(const conv2d_shape *s, f2_plan *plan)
     T = plan->chunk_images * f2_tile_rows(s) * f2_tile_columns(s);
     /* (sizes checked for overflow by winograd_workspace_floats' estimate) */
     plan->u = F2_POSITIONS * winograd_packed_filter_floats(O, C);
-    plan->v = F2_POSITIONS * winograd_block_stride(C * winograd_row_stride(T)); /* ≥ V packed */
+    plan->v = F2_POSITIONS * winograd_block_stride(gemm_packed_b_floats(T, C));
     plan->m = F2_POSITIONS * winograd_block_stride(O * winograd_row_stride(T));
     plan->scratch_slot =
         f2_uses_lanes(s) ? f2_lanes_scratch_floats(s, plan->chunk_images) : 0;
@@ -77,7 +76,7 @@ int winograd_workspace_floats(const conv2d_shape *s, size_t *floats, simclr_erro
                      (double)f2_tile_columns(s);
     /* the plan's sums are checked in double first: an overflowing size is refused, not wrapped */
     const double estimate = 16.0 * (O + 16) * (C + 16) +
-                            16.0 * ((C + O) * (T + 32) + 2.0 * WINOGRAD_BLOCK_SLACK) +
+                            16.0 * ((C + O) * (T + 32 + GEMM_NR) + 2.0 * WINOGRAD_BLOCK_SLACK) +
                             (double)s->threads * 32.0 * (T + 16) + 1024.0;
     if (estimate > (double)((size_t)-1 / sizeof(float)))
         return simclr_fail(err, "winograd: the workspace overflows size_t");
@@ -275,7 +274,7 @@ static void f2_input_transform(const f2_matrices *V, /* 16 × packed (C, T) */
 
 /* y = Aᵀ M A for every tile (the forward's last step). Rows and columns beyond H, W are dropped. */
 static void f2_output_transform(float *y,       /* (G, O, H, W) */
-                                      const float *M, /* (16, O, T) */
+                                      const float *M, /* 16 × (O, T), rows L apart */
                                       const conv2d_shape *s, size_t images)
 {
     const size_t O = s->out_channels, H = s->in_height, W = s->in_width;
@@ -392,7 +391,7 @@ static void f2_input_transform_lanes(const f2_matrices *V, /* 16 × packed (C, T
 
 /* y = Aᵀ M A, per output channel, G lanes at a time; rows and columns beyond H, W dropped. */
 static void f2_output_transform_lanes(float *y,       /* (G, O, H, W) */
-                                            const float *M, /* (16, O, T) */
+                                            const float *M, /* 16 × (O, T), rows L apart */
                                             const conv2d_shape *s, size_t G,
                                             float *scratch, size_t scratch_floats)
 {

@@ -319,7 +319,7 @@ static size_t f4_scratch_floats(const conv2d_shape *s, size_t G)
 /* V_ξ[c][t] = (Bᵀ d B)_ξ for every tile t of a chunk of G images; t = (ti·tw + tj)·G + g. Per
  * channel: the channel's padded planes in the image-lane layout, then per tile d B along each of
  * the patch's six rows and Bᵀ down the six results, G lanes at a time. */
-static void f4_input_transform(float *V,       /* (36, C, T), rows L apart */
+static void f4_input_transform(float *V,       /* 36 × (C, T), rows L apart */
                                      const float *x,             /* (G, C, H, W) */
                                      const conv2d_shape *s, size_t G,
                                      float *scratch, size_t scratch_floats)
@@ -327,7 +327,8 @@ static void f4_input_transform(float *V,       /* (36, C, T), rows L apart */
     const size_t C = s->in_channels, H = s->in_height, W = s->in_width;
     const size_t th = f4_tile_rows(s), tw = f4_tile_columns(s);
     const size_t rows = 4 * th + 2, width = 4 * tw + 2;
-    const size_t L = winograd_row_stride(G * th * tw), block = winograd_block_stride(C * L);
+    const size_t L = winograd_row_stride(G * th * tw);
+    const size_t block = winograd_block_stride(C * L); /* V_ξ to V_ξ+1 */
     const int slots = (int)s->threads;
     size_t c;
     (void)slots; /* read only by the OpenMP pragma */
@@ -361,7 +362,7 @@ static void f4_input_transform(float *V,       /* (36, C, T), rows L apart */
 
 /* dM_ξ = (A dY Aᵀ)_ξ for every tile (the adjoint of the output transform), per output channel;
  * dY beyond H, W is read as 0. */
-static void f4_output_gradient_transform(float *dM,       /* (36, O, T) */
+static void f4_output_gradient_transform(float *dM,       /* 36 × (O, T), rows L apart */
                                                const float *dy, /* (G, O, H, W) */
                                                const conv2d_shape *s, size_t G,
                                                float *scratch, size_t scratch_floats)
@@ -405,7 +406,7 @@ static void f4_output_gradient_transform(float *dM,       /* (36, O, T) */
  * input transform), per input channel: tiles in order (ti, then tj), each added into the padded
  * plane, whose interior is then dx; so every sum has a fixed order. */
 static void f4_input_gradient_transform(float *dx,       /* (G, C, H, W), overwritten */
-                                              const float *dV, /* (36, C, T) */
+                                              const float *dV, /* 36 × (C, T), rows L apart */
                                               const conv2d_shape *s, size_t G,
                                               float *scratch, size_t scratch_floats)
 {
@@ -428,7 +429,7 @@ static void f4_input_gradient_transform(float *dx,       /* (G, C, H, W), overwr
                 const float *v = dV + c * L + (ti * tw + tj) * G;
                 for (k = 0; k < 6; k++) /* B dV: down the columns */
                     f4_b_rows(b + k * G, b + (6 + k) * G, b + (12 + k) * G,
-                                    b + (18 + k) * G, b + (24 + k) * G, b + (30 + k) * G,
+                              b + (18 + k) * G, b + (24 + k) * G, b + (30 + k) * G,
                               v + (0 + k) * block, v + (6 + k) * block, v + (12 + k) * block,
                               v + (18 + k) * block, v + (24 + k) * block, v + (30 + k) * block,
                               G);
@@ -476,7 +477,8 @@ void winograd_backward(float *dx, float *dweight, const float *dy, const float *
             s->batch - first < plan.chunk_images ? s->batch - first : plan.chunk_images;
         const size_t T = images * f4_tile_rows(s) * f4_tile_columns(s);
         const size_t L = winograd_row_stride(T);
-        const size_t V_block = winograd_block_stride(C * L), dM_block = winograd_block_stride(O * L);
+        const size_t V_block = winograd_block_stride(C * L);
+        const size_t dM_block = winograd_block_stride(O * L);
         f4_input_transform(V, x + first * C * H * W, s, images, scratch,
                                  plan.scratch_slot);
         f4_output_gradient_transform(dM, dy + first * O * H * W, s, images, scratch,

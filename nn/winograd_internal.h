@@ -80,7 +80,8 @@ size_t winograd_row_stride(size_t T);
  * WINOGRAD_BLOCK_SLACK floats more than `floats`. The transforms write or read one run of all
  * 16 or 36 matrices side by side; at a distance that is a multiple of 4 KiB (as C·L is for any
  * C a multiple of 64) they would all fall into the same L1 cache sets. */
-#define WINOGRAD_BLOCK_SLACK 1040
+#define WINOGRAD_BLOCK_ALIGN 1024 /* floats: 4 KiB */
+#define WINOGRAD_BLOCK_SLACK (WINOGRAD_BLOCK_ALIGN + 16)
 size_t winograd_block_stride(size_t floats);
 size_t winograd_packed_filter_floats(size_t rows, size_t depth);
 

@@ -36,9 +36,11 @@ size_t winograd_row_stride(size_t T)
     return winograd_round_up_16(T) + 16;
 }
 
+/* floats rounded up to whole 4 KiB, then a cache line more: consecutive matrices start 64
+ * bytes further along the L1 sets each (nn/winograd_internal.h) */
 size_t winograd_block_stride(size_t floats)
 {
-    return (floats + 1023) / 1024 * 1024 + 16;
+    return (floats + WINOGRAD_BLOCK_ALIGN - 1) / WINOGRAD_BLOCK_ALIGN * WINOGRAD_BLOCK_ALIGN + 16;
 }
 
 size_t winograd_packed_filter_floats(size_t rows, size_t depth)

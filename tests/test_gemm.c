@@ -205,16 +205,18 @@ Test(gemm, beta_zero_ignores_nan_in_C)
 }
 
 /* alpha = 1, beta = 0 and one depth slice: the micro-kernel writes whole MR × NR tiles straight
- * into C, the partial tiles at the edges go through the write-back; both must equal the naive
+ * into C, the partial tiles at the edges go through the write-back (and so does every tile of a
+ * product deeper than one slice, the last shape); all must equal the naive
  * loop (itself checked against the double-precision definition in 1.) within the tolerance of
  * 2., and leave C's padding columns alone. */
 Test(gemm, alpha_one_beta_zero_tiles_written_straight_into_C)
 {
-    const size_t shapes[3][3] = {{2 * GEMM_MR, 2 * GEMM_NR, 31},
-                                 {2 * GEMM_MR + 5, 3 * GEMM_NR + 7, 64},
-                                 {GEMM_MR, GEMM_NR, GEMM_KC}};
+    const size_t shapes[4][3] = {{2 * GEMM_MR, 2 * GEMM_NR, 31 < GEMM_KC ? 31 : GEMM_KC},
+                                 {2 * GEMM_MR + 5, 3 * GEMM_NR + 7, 64 < GEMM_KC ? 64 : GEMM_KC},
+                                 {GEMM_MR, GEMM_NR, GEMM_KC},
+                                 {2 * GEMM_MR, 2 * GEMM_NR, GEMM_KC + 1}}; /* two slices */
     int s;
-    for (s = 0; s < 3; s++) {
+    for (s = 0; s < 4; s++) {
         gemm_case g;
         float *C_original;
         size_t i;

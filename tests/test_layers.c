@@ -228,7 +228,9 @@ Test(conv2d, winograd_one_tile_an_image_many_lanes)
 
 /* The forward transforms only add, subtract and halve: on integers in -2 .. 2 every intermediate
  * is a small multiple of 1/4, exact in float, so F(2×2, 3×3) must equal the direct sum bit for
- * bit. 9×10 takes the image-lane path (5 tiles a row), 17×18 the row path (9). */
+ * bit. 9×10 takes the image-lane path (5 tiles a row), 17×18 the row path (9), 17×17 the row
+ * path with an odd width (two zeros right of the row), 3×255 and 2×256 the widest rows the
+ * Winograd path takes (128 tiles). */
 static void check_winograd_exact(size_t H, size_t W, unsigned long tag)
 {
     conv2d_shape s = shape_of(2, 16, H, W, 17, 3, 1, 1);
@@ -258,6 +260,9 @@ Test(conv2d, winograd_is_exact_on_small_integers)
 {
     check_winograd_exact(9, 10, 210);
     check_winograd_exact(17, 18, 212);
+    check_winograd_exact(17, 17, 214);
+    check_winograd_exact(3, 255, 216);
+    check_winograd_exact(2, 256, 218);
 }
 
 Test(conv2d, impossible_shapes_are_rejected)
