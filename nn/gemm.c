@@ -25,6 +25,13 @@
  */
 #include "gemm_internal.h"
 
+/* GCC would turn the micro-kernel's store of its accumulator into a stack copy and a call to
+ * memcpy, and the packing's row copies into calls to memcpy: for the short runs here (a tile of
+ * 1.5 KB, rows of MR or NR floats) the calls cost more than the copies. Only GCC sees this. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
+#endif
+
 #include "parallel.h"
 #include "tensor.h"
 
