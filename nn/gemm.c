@@ -25,9 +25,9 @@
  */
 #include "gemm_internal.h"
 
-/* GCC would turn the micro-kernel's store of its accumulator into a stack copy and a call to
- * memcpy, and the packing's row copies into calls to memcpy: for the short runs here (a tile of
- * 1.5 KB, rows of MR or NR floats) the calls cost more than the copies. Only GCC sees this. */
+/* GCC 12 turned the micro-kernel's store of its accumulator into a stack copy and a call to
+ * memcpy (1.5 KB, on every call of the kernel): the call costs more than the stores. Only GCC
+ * sees this. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-tree-loop-distribute-patterns")
 #endif
@@ -282,6 +282,8 @@ static void gemm_packed_product(size_t M, size_t N, size_t K, float alpha, const
     const size_t panels_a = (M + GEMM_MR - 1) / GEMM_MR;
     const size_t panels_b = (N + GEMM_NR - 1) / GEMM_NR;
     const int worth_threads = (double)M * (double)N * (double)K > 32768.0;
+    /* one depth slice, alpha = 1, beta = 0: a whole tile is C's values (1·x = x, C not read) */
+    const int tiles_are_C = K <= GEMM_KC && alpha == 1.0f && beta == 0.0f;
     size_t unit_a, unit_b, units_a, units_b, unit;
     (void)worth_threads; /* read only by the OpenMP pragmas */
 
@@ -308,8 +310,7 @@ static void gemm_packed_product(size_t M, size_t N, size_t K, float alpha, const
                     const size_t row = pa * GEMM_MR;
                     const size_t rows = M - row < GEMM_MR ? M - row : GEMM_MR;
                     float *c = C + row * ldc + column;
-                    if (rows == GEMM_MR && columns == GEMM_NR && alpha == 1.0f &&
-                        beta == 0.0f && depth == K) { /* C = 1·acc exactly: no copy */
+                    if (tiles_are_C && rows == GEMM_MR && columns == GEMM_NR) {
                         gemm_micro_kernel(c, ldc, a_sliver, b_sliver, depth);
                         continue;
                     }

@@ -275,12 +275,12 @@ static void f2_input_transform(const f2_matrices *V, /* 16 × packed (C, T) */
 /* y = Aᵀ M A for every tile (the forward's last step). Rows and columns beyond H, W are dropped. */
 static void f2_output_transform(float *y,       /* (G, O, H, W) */
                                       const float *M, /* 16 × (O, T), rows L apart */
+                                      size_t block,   /* M_ξ to M_ξ+1 */
                                       const conv2d_shape *s, size_t images)
 {
     const size_t O = s->out_channels, H = s->in_height, W = s->in_width;
     const size_t th = f2_tile_rows(s), tw = f2_tile_columns(s);
     const size_t L = winograd_row_stride(images * th * tw), planes = images * O;
-    const size_t block = winograd_block_stride(O * L); /* M_ξ to M_ξ+1 */
     size_t plane;
     PARALLEL_FOR()
     for (plane = 0; plane < planes; plane++) {
@@ -392,13 +392,13 @@ static void f2_input_transform_lanes(const f2_matrices *V, /* 16 × packed (C, T
 /* y = Aᵀ M A, per output channel, G lanes at a time; rows and columns beyond H, W dropped. */
 static void f2_output_transform_lanes(float *y,       /* (G, O, H, W) */
                                             const float *M, /* 16 × (O, T), rows L apart */
+                                            size_t block,   /* M_ξ to M_ξ+1 */
                                             const conv2d_shape *s, size_t G,
                                             float *scratch, size_t scratch_floats)
 {
     const size_t O = s->out_channels, H = s->in_height, W = s->in_width;
     const size_t th = f2_tile_rows(s), tw = f2_tile_columns(s);
     const size_t L = winograd_row_stride(G * th * tw), width = 2 * tw;
-    const size_t block = winograd_block_stride(O * L); /* M_ξ to M_ξ+1 */
     const int slots = (int)s->threads;
     size_t o;
     (void)slots;
@@ -460,9 +460,9 @@ void winograd_forward(float *y, const float *x, const float *weight, const conv2
             gemm_prepacked(O, T, C, 1.0f, U + position * packed_u,
                            V + position * V_packed.block, 0.0f, M + position * M_block, L);
         if (lanes)
-            f2_output_transform_lanes(y + first * O * H * W, M, s, images, scratch,
-                                            plan.scratch_slot);
+            f2_output_transform_lanes(y + first * O * H * W, M, M_block, s, images, scratch,
+                                      plan.scratch_slot);
         else
-            f2_output_transform(y + first * O * H * W, M, s, images);
+            f2_output_transform(y + first * O * H * W, M, M_block, s, images);
     }
 }

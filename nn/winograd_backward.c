@@ -320,6 +320,7 @@ static size_t f4_scratch_floats(const conv2d_shape *s, size_t G)
  * channel: the channel's padded planes in the image-lane layout, then per tile d B along each of
  * the patch's six rows and Bᵀ down the six results, G lanes at a time. */
 static void f4_input_transform(float *V,       /* 36 × (C, T), rows L apart */
+                                     size_t block,   /* V_ξ to V_ξ+1 */
                                      const float *x,             /* (G, C, H, W) */
                                      const conv2d_shape *s, size_t G,
                                      float *scratch, size_t scratch_floats)
@@ -328,7 +329,6 @@ static void f4_input_transform(float *V,       /* 36 × (C, T), rows L apart */
     const size_t th = f4_tile_rows(s), tw = f4_tile_columns(s);
     const size_t rows = 4 * th + 2, width = 4 * tw + 2;
     const size_t L = winograd_row_stride(G * th * tw);
-    const size_t block = winograd_block_stride(C * L); /* V_ξ to V_ξ+1 */
     const int slots = (int)s->threads;
     size_t c;
     (void)slots; /* read only by the OpenMP pragma */
@@ -363,6 +363,7 @@ static void f4_input_transform(float *V,       /* 36 × (C, T), rows L apart */
 /* dM_ξ = (A dY Aᵀ)_ξ for every tile (the adjoint of the output transform), per output channel;
  * dY beyond H, W is read as 0. */
 static void f4_output_gradient_transform(float *dM,       /* 36 × (O, T), rows L apart */
+                                               size_t block,    /* dM_ξ to dM_ξ+1 */
                                                const float *dy, /* (G, O, H, W) */
                                                const conv2d_shape *s, size_t G,
                                                float *scratch, size_t scratch_floats)
@@ -370,7 +371,6 @@ static void f4_output_gradient_transform(float *dM,       /* 36 × (O, T), rows 
     const size_t O = s->out_channels, H = s->in_height, W = s->in_width;
     const size_t th = f4_tile_rows(s), tw = f4_tile_columns(s);
     const size_t L = winograd_row_stride(G * th * tw), rows = 4 * th, width = 4 * tw;
-    const size_t block = winograd_block_stride(O * L); /* dM_ξ to dM_ξ+1 */
     const int slots = (int)s->threads;
     size_t o;
     (void)slots;
@@ -407,13 +407,13 @@ static void f4_output_gradient_transform(float *dM,       /* 36 × (O, T), rows 
  * plane, whose interior is then dx; so every sum has a fixed order. */
 static void f4_input_gradient_transform(float *dx,       /* (G, C, H, W), overwritten */
                                               const float *dV, /* 36 × (C, T), rows L apart */
+                                              size_t block,    /* dV_ξ to dV_ξ+1 */
                                               const conv2d_shape *s, size_t G,
                                               float *scratch, size_t scratch_floats)
 {
     const size_t C = s->in_channels, H = s->in_height, W = s->in_width;
     const size_t th = f4_tile_rows(s), tw = f4_tile_columns(s);
     const size_t L = winograd_row_stride(G * th * tw), rows = 4 * th + 2, width = 4 * tw + 2;
-    const size_t block = winograd_block_stride(C * L); /* dV_ξ to dV_ξ+1 */
     const int slots = (int)s->threads;
     size_t c;
     (void)slots;
@@ -479,10 +479,10 @@ void winograd_backward(float *dx, float *dweight, const float *dy, const float *
         const size_t L = winograd_row_stride(T);
         const size_t V_block = winograd_block_stride(C * L);
         const size_t dM_block = winograd_block_stride(O * L);
-        f4_input_transform(V, x + first * C * H * W, s, images, scratch,
-                                 plan.scratch_slot);
-        f4_output_gradient_transform(dM, dy + first * O * H * W, s, images, scratch,
-                                           plan.scratch_slot);
+        f4_input_transform(V, V_block, x + first * C * H * W, s, images, scratch,
+                           plan.scratch_slot);
+        f4_output_gradient_transform(dM, dM_block, dy + first * O * H * W, s, images, scratch,
+                                     plan.scratch_slot);
         PARALLEL_FOR(num_threads(slots))
         for (position = 0; position < F4_POSITIONS; position++) {
             const size_t thread = (size_t)parallel_thread_index();
@@ -506,8 +506,8 @@ void winograd_backward(float *dx, float *dweight, const float *dy, const float *
                 memcpy(U + position * packed, dU_position, O * C * sizeof(float));
         }
         if (dx != NULL)
-            f4_input_gradient_transform(dx + first * C * H * W, V, s, images, scratch,
-                                              plan.scratch_slot);
+            f4_input_gradient_transform(dx + first * C * H * W, V, V_block, s, images, scratch,
+                                        plan.scratch_slot);
     }
     if (plan.du_over_u)
         f4_filter_gradient(dweight, U, packed, O, C);
