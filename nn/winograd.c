@@ -41,14 +41,20 @@ static size_t f2_images_per_chunk(const conv2d_shape *s)
                                  WINOGRAD_TARGET_TILES, s->batch);
 }
 
-/* The forward's workspace: U packed (16 × (O, C)) | V packed (16 × (C, T)) | M (16, O, T); the
- * matrices of V and of M winograd_block_stride apart. */
+/* The forward's workspace: U packed (16 × (O, C)), then per worker V packed (16 × (C, T)) |
+ * M (16, O, T) | the image-lane path's scratch; the matrices of V and of M winograd_block_stride
+ * apart. With at least as many chunks as threads, each thread takes whole chunks (its own V and M:
+ * the data a chunk's three steps pass on stay in that core's caches, and the threads never wait
+ * for each other inside a chunk); otherwise one V and M, and the threads share every step of a
+ * chunk. Either way each output is the same sums in the same order: the bits do not change. */
 static int f2_uses_lanes(const conv2d_shape *s);
 static size_t f2_lanes_scratch_floats(const conv2d_shape *s, size_t G);
 
 typedef struct f2_plan {
-    size_t chunk_images;
+    size_t chunk_images, chunks;
+    int chunk_per_thread;                /* each thread its own chunks (above) */
     size_t u, v, m, scratch_slot, total; /* scratch: per thread, the image-lane path's */
+    size_t worker;                       /* one worker's V | M | scratch, when chunk_per_thread */
 } f2_plan;
 
 static void f2_make_plan(const conv2d_shape *s, f2_plan *plan)
@@ -56,6 +62,8 @@ static void f2_make_plan(const conv2d_shape *s, f2_plan *plan)
     const size_t C = s->in_channels, O = s->out_channels;
     size_t T;
     plan->chunk_images = f2_images_per_chunk(s);
+    plan->chunks = (s->batch + plan->chunk_images - 1) / plan->chunk_images;
+    plan->chunk_per_thread = s->threads > 1 && plan->chunks >= s->threads;
     T = plan->chunk_images * f2_tile_rows(s) * f2_tile_columns(s);
     /* (sizes checked for overflow by winograd_workspace_floats' estimate) */
     plan->u = F2_POSITIONS * winograd_packed_filter_floats(O, C);
@@ -63,7 +71,10 @@ static void f2_make_plan(const conv2d_shape *s, f2_plan *plan)
     plan->m = F2_POSITIONS * winograd_block_stride(O * winograd_row_stride(T));
     plan->scratch_slot =
         f2_uses_lanes(s) ? f2_lanes_scratch_floats(s, plan->chunk_images) : 0;
-    plan->total = plan->u + plan->v + plan->m + s->threads * plan->scratch_slot;
+    plan->worker = plan->v + plan->m + plan->scratch_slot;
+    plan->total = plan->chunk_per_thread
+                      ? plan->u + s->threads * plan->worker
+                      : plan->u + plan->v + plan->m + s->threads * plan->scratch_slot;
 }
 
 /* The larger of the forward's plan and the backward's (nn/winograd_backward.c). */
@@ -76,8 +87,11 @@ int winograd_workspace_floats(const conv2d_shape *s, size_t *floats, simclr_erro
                      (double)f2_tile_columns(s);
     /* the plan's sums are checked in double first: an overflowing size is refused, not wrapped */
     const double estimate = 16.0 * (O + 16) * (C + 16) +
-                            16.0 * ((C + O) * (T + 32 + GEMM_NR) + 2.0 * WINOGRAD_BLOCK_SLACK) +
-                            (double)s->threads * 32.0 * (T + 16) + 1024.0;
+                            (double)s->threads *
+                                (16.0 * ((C + O) * (T + 32 + GEMM_NR) +
+                                         2.0 * WINOGRAD_BLOCK_SLACK) +
+                                 32.0 * (T + 16)) +
+                            1024.0;
     if (estimate > (double)((size_t)-1 / sizeof(float)))
         return simclr_fail(err, "winograd: the workspace overflows size_t");
     if (winograd_backward_workspace_floats(s, &backward, err) != SIMCLR_OK)
@@ -428,41 +442,67 @@ static void f2_output_transform_lanes(float *y,       /* (G, O, H, W) */
 /* Forward                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 
+/* One chunk of `images` images: V_ξ from the images, the 16 products M_ξ = U_ξ · V_ξ, y from
+ * M_ξ. The steps' loops use the threads of the enclosing team: all of them, or, called from
+ * inside a parallel loop over chunks, only the caller. */
+static void f2_forward_chunk(float *y,              /* (images, O, H, W) */
+                             const float *x,        /* (images, C, H, W) */
+                             const float *U,        /* 16 × packed (O, C), packed_u apart */
+                             float *V, float *M,    /* this chunk's V packed and M */
+                             float *scratch,        /* the image-lane path's, per thread */
+                             const f2_plan *plan, const conv2d_shape *s, size_t images)
+{
+    const size_t C = s->in_channels, O = s->out_channels;
+    const size_t packed_u = winograd_packed_filter_floats(O, C);
+    const size_t T = images * f2_tile_rows(s) * f2_tile_columns(s);
+    const size_t L = winograd_row_stride(T), M_block = winograd_block_stride(O * L);
+    const f2_matrices V_packed = f2_packed(V, C, T);
+    const int lanes = f2_uses_lanes(s);
+    size_t position;
+    if (lanes)
+        f2_input_transform_lanes(&V_packed, x, s, images, scratch, plan->scratch_slot);
+    else
+        f2_input_transform(&V_packed, x, s, images);
+    /* M_ξ (O, T) = U_ξ (O, C) · V_ξ (C, T), one product per thread at a time */
+    PARALLEL_FOR()
+    for (position = 0; position < F2_POSITIONS; position++)
+        gemm_prepacked(O, T, C, 1.0f, U + position * packed_u, V + position * V_packed.block,
+                       0.0f, M + position * M_block, L);
+    if (lanes)
+        f2_output_transform_lanes(y, M, M_block, s, images, scratch, plan->scratch_slot);
+    else
+        f2_output_transform(y, M, M_block, s, images);
+}
+
 void winograd_forward(float *y, const float *x, const float *weight, const conv2d_shape *s,
                       float *workspace)
 {
     const size_t C = s->in_channels, O = s->out_channels, H = s->in_height, W = s->in_width;
-    const size_t packed_u = winograd_packed_filter_floats(O, C);
     f2_plan plan;
-    const int lanes = f2_uses_lanes(s);
-    float *U, *V, *M, *scratch;
-    size_t first, position;
+    float *U = workspace, *workers;
+    size_t chunk;
     f2_make_plan(s, &plan);
-    U = workspace;
-    V = U + plan.u;
-    M = V + plan.v;
-    scratch = M + plan.m;
-    f2_filter_transform(U, packed_u, weight, O, C); /* U_ξ (O, C), packed once */
-    for (first = 0; first < s->batch; first += plan.chunk_images) {
-        const size_t images =
-            s->batch - first < plan.chunk_images ? s->batch - first : plan.chunk_images;
-        const size_t T = images * f2_tile_rows(s) * f2_tile_columns(s);
-        const size_t L = winograd_row_stride(T), M_block = winograd_block_stride(O * L);
-        const f2_matrices V_packed = f2_packed(V, C, T);
-        if (lanes)
-            f2_input_transform_lanes(&V_packed, x + first * C * H * W, s, images, scratch,
-                                           plan.scratch_slot);
-        else
-            f2_input_transform(&V_packed, x + first * C * H * W, s, images);
-        /* M_ξ (O, T) = U_ξ (O, C) · V_ξ (C, T), one product per thread at a time */
-        PARALLEL_FOR()
-        for (position = 0; position < F2_POSITIONS; position++)
-            gemm_prepacked(O, T, C, 1.0f, U + position * packed_u,
-                           V + position * V_packed.block, 0.0f, M + position * M_block, L);
-        if (lanes)
-            f2_output_transform_lanes(y + first * O * H * W, M, M_block, s, images, scratch,
-                                      plan.scratch_slot);
-        else
-            f2_output_transform(y + first * O * H * W, M, M_block, s, images);
+    workers = U + plan.u;
+    f2_filter_transform(U, winograd_packed_filter_floats(O, C), weight, O, C); /* U_ξ (O, C) */
+    if (plan.chunk_per_thread) {
+        const int slots = (int)s->threads;
+        (void)slots; /* read only by the OpenMP pragma */
+        PARALLEL_FOR_DYNAMIC(num_threads(slots))
+        for (chunk = 0; chunk < plan.chunks; chunk++) {
+            const size_t first = chunk * plan.chunk_images;
+            const size_t images = s->batch - first < plan.chunk_images ? s->batch - first
+                                                                       : plan.chunk_images;
+            float *V = workers + (size_t)parallel_thread_index() * plan.worker;
+            f2_forward_chunk(y + first * O * H * W, x + first * C * H * W, U, V, V + plan.v,
+                             V + plan.v + plan.m, &plan, s, images);
+        }
+    } else {
+        for (chunk = 0; chunk < plan.chunks; chunk++) {
+            const size_t first = chunk * plan.chunk_images;
+            const size_t images = s->batch - first < plan.chunk_images ? s->batch - first
+                                                                       : plan.chunk_images;
+            f2_forward_chunk(y + first * O * H * W, x + first * C * H * W, U, workers,
+                             workers + plan.v, workers + plan.v + plan.m, &plan, s, images);
+        }
     }
 }

@@ -20,6 +20,7 @@
 #include "gradient_check.h"
 #include "reference_layers.h"
 #include "test_helpers.h"
+#include "nn/parallel.h"
 #include "nn/winograd_internal.h" /* winograd_backward */
 
 static float *random_floats(size_t count, float low, float high, unsigned long tag)
@@ -263,6 +264,55 @@ Test(conv2d, winograd_is_exact_on_small_integers)
     check_winograd_exact(17, 17, 214);
     check_winograd_exact(3, 255, 216);
     check_winograd_exact(2, 256, 218);
+}
+
+/* The forward with 2 threads and at least 2 chunks gives each thread whole chunks, with its own V
+ * and M (nn/winograd.c); with 1 thread, one V and M serve every chunk. Both must be the same
+ * bits: each output is the same sums in the same order, whichever thread made it. 32×32 takes
+ * the row path in chunks of 2 images (2 chunks), 64×62 chunks of 1 (5), 8×8 the image-lane path
+ * in chunks of 32 (3, the last of 1 image; every thread its own scratch). */
+static void winograd_forward_with_threads(float *y, const float *x, const float *w, size_t B,
+                                          size_t H, size_t W, int threads)
+{
+    conv2d_shape s;
+    size_t floats;
+    simclr_error err;
+    float *workspace;
+    parallel_set_thread_count(threads);
+    s = shape_of(B, 16, H, W, 24, 3, 1, 1);
+    cr_assert(winograd_applies(&s));
+    cr_assert_eq(conv2d_workspace_floats(&s, &floats, &err), SIMCLR_OK);
+    workspace = malloc(floats * sizeof(float));
+    cr_assert_not_null(workspace);
+    conv2d_forward(y, x, w, NULL, &s, workspace);
+    free(workspace);
+}
+
+static void check_winograd_threads(size_t B, size_t H, size_t W, unsigned long tag)
+{
+    const size_t in_count = B * 16 * H * W, out_count = B * 24 * H * W, weight_count = 24 * 16 * 9;
+    float *x = random_floats(in_count, -1, 1, tag), *w = random_floats(weight_count, -1, 1, tag + 1);
+    float *y1 = malloc(out_count * sizeof(float)), *y2 = malloc(out_count * sizeof(float));
+    float *y_naive = malloc(out_count * sizeof(float));
+    conv2d_shape s = shape_of(B, 16, H, W, 24, 3, 1, 1);
+    size_t i;
+    winograd_forward_with_threads(y1, x, w, B, H, W, 1);
+    winograd_forward_with_threads(y2, x, w, B, H, W, 2);
+    for (i = 0; i < out_count; i++)
+        if (memcmp(&y1[i], &y2[i], sizeof(float)) != 0)
+            break;
+    cr_expect_eq(i, out_count, "%zu images %zux%zu: 1 and 2 threads differ first at %zu", B, H,
+                 W, i);
+    conv2d_forward_naive(y_naive, x, w, NULL, &s);
+    cr_expect_leq(float_difference(y2, y_naive, out_count), 1e-5, "%zu images %zux%zu", B, H, W);
+    free(x), free(w), free(y1), free(y2), free(y_naive);
+}
+
+Test(conv2d, winograd_forward_is_the_same_bits_for_1_and_2_threads)
+{
+    check_winograd_threads(4, 32, 32, 230);
+    check_winograd_threads(5, 64, 62, 232);
+    check_winograd_threads(65, 8, 8, 234);
 }
 
 Test(conv2d, impossible_shapes_are_rejected)
