@@ -551,14 +551,23 @@ static int conv2d_threads_take_chunks(const conv2d_shape *s)
     return s->threads > 1 && chunks >= 2 * s->threads;
 }
 
+/* The images a chunk holds as the loops run: s->chunk, or, when threads take whole chunks, fewer
+ * so that every thread gets as many (nn/parallel.h). What a chunk computes for an image never
+ * depends on the other images of its chunk, so this changes no result. */
+static size_t conv2d_run_chunk(const conv2d_shape *s)
+{
+    return conv2d_threads_take_chunks(s) ? parallel_even_chunk(s->batch, s->chunk, s->threads)
+                                         : s->chunk;
+}
+
 /* One chunk of the forward product into y, with the thread's own slot. */
 static void conv2d_forward_chunk(float *y, const float *x, const float *packed_weight,
-                                 const conv2d_shape *s, size_t first, float *slot,
+                                 const conv2d_shape *s, size_t first, size_t images,
+                                 float *slot,
                                  const conv2d_workspace_plan *plan)
 {
     const size_t rows = conv2d_col_rows(s), O = s->out_channels;
     const size_t S = s->out_height * s->out_width;
-    const size_t images = s->batch - first < s->chunk ? s->batch - first : s->chunk;
     const size_t columns = conv2d_chunk_columns(s, images);
     const float *x_chunk = x + first * s->in_channels * s->in_height * s->in_width;
     float *packed = slot, *scratch = slot + plan->slot_columns;
@@ -585,7 +594,8 @@ void conv2d_forward(float *y, const float *x, const float *weight, const float *
     return;
 #endif
     const size_t rows = conv2d_col_rows(s), O = s->out_channels;
-    const size_t S = s->out_height * s->out_width, chunks = (s->batch + s->chunk - 1) / s->chunk;
+    const size_t S = s->out_height * s->out_width, G = conv2d_run_chunk(s);
+    const size_t chunks = (s->batch + G - 1) / G;
     const int take_chunks = conv2d_threads_take_chunks(s);
     const int slots = (int)s->threads;
     conv2d_workspace_plan plan;
@@ -600,7 +610,8 @@ void conv2d_forward(float *y, const float *x, const float *weight, const float *
         gemm_pack_a(packed_weight, GEMM_NORMAL, weight, rows, O, rows); /* W once for all chunks */
         PARALLEL_FOR_DYNAMIC(num_threads(slots) if (take_chunks))
         for (chunk = 0; chunk < chunks; chunk++)
-            conv2d_forward_chunk(y, x, packed_weight, s, chunk * s->chunk,
+            conv2d_forward_chunk(y, x, packed_weight, s, chunk * G,
+                                 s->batch - chunk * G < G ? s->batch - chunk * G : G,
                                  slots_base + (size_t)parallel_thread_index() * plan.slot, &plan);
     }
     if (bias != NULL) {
@@ -618,13 +629,13 @@ void conv2d_forward(float *y, const float *x, const float *weight, const float *
 
 /* One chunk of the input gradient, dx = col2im(Wᵀ · dY), with the thread's own slot. */
 static void conv2d_input_gradient_chunk(float *dx, const float *dy, const float *packed_weight_t,
-                                        const conv2d_shape *s, size_t first, float *slot,
+                                        const conv2d_shape *s, size_t first, size_t images,
+                                        float *slot,
                                         const conv2d_workspace_plan *plan)
 {
     const size_t rows = conv2d_col_rows(s), O = s->out_channels;
     const size_t S = s->out_height * s->out_width;
     const size_t in_size = s->in_channels * s->in_height * s->in_width;
-    const size_t images = s->batch - first < s->chunk ? s->batch - first : s->chunk;
     const size_t columns = conv2d_chunk_columns(s, images);
     float *dcol = slot, *scratch = slot + plan->slot_columns;
     float *dy_packed = scratch + plan->slot_scratch;
@@ -658,7 +669,7 @@ static void conv2d_backward_whole(float *dx, float *dweight, float *dbias, const
     const size_t rows = conv2d_col_rows(s), O = s->out_channels;
     const size_t S = s->out_height * s->out_width;
     const size_t in_size = s->in_channels * s->in_height * s->in_width;
-    const size_t chunks = (s->batch + s->chunk - 1) / s->chunk;
+    const size_t G = conv2d_run_chunk(s), chunks = (s->batch + G - 1) / G;
     const int take_chunks = conv2d_threads_take_chunks(s);
     const int slots = (int)s->threads;
     conv2d_workspace_plan plan;
@@ -711,7 +722,8 @@ static void conv2d_backward_whole(float *dx, float *dweight, float *dbias, const
     gemm_pack_a(packed_weight, GEMM_TRANSPOSED, weight, rows, rows, O); /* Wᵀ once */
     PARALLEL_FOR_DYNAMIC(num_threads(slots) if (take_chunks))
     for (chunk = 0; chunk < chunks; chunk++)
-        conv2d_input_gradient_chunk(dx, dy, packed_weight, s, chunk * s->chunk,
+        conv2d_input_gradient_chunk(dx, dy, packed_weight, s, chunk * G,
+                                    s->batch - chunk * G < G ? s->batch - chunk * G : G,
                                     region + (size_t)parallel_thread_index() * plan.slot, &plan);
 }
 

@@ -43,3 +43,18 @@ void parallel_set_thread_count(int threads)
     (void)threads;
 #endif
 }
+
+size_t parallel_even_chunk(size_t items, size_t most, size_t threads)
+{
+    size_t chunks, c;
+    if (threads <= 1 || most == 0 || items == 0)
+        return most;
+    chunks = (items + most - 1) / most;
+    chunks = (chunks + threads - 1) / threads * threads; /* a multiple of the thread count */
+    for (c = chunks; c <= 2 * chunks && c <= items; c += threads) {
+        const size_t size = (items + c - 1) / c;
+        if (items % size == 0 && (items / size) % threads == 0)
+            return size; /* equal chunks, the same number for every thread */
+    }
+    return (items + chunks - 1) / chunks;
+}

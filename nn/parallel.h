@@ -8,6 +8,8 @@
 #ifndef SIMCLR_NN_PARALLEL_H
 #define SIMCLR_NN_PARALLEL_H
 
+#include <stddef.h>
+
 /* Parallel loops. Written as PARALLEL_FOR(clauses) on the line before a `for`, this is
  * `#pragma omp parallel for schedule(static) clauses` under OpenMP and nothing without it (so a
  * build without OpenMP sees no unknown pragma). Static scheduling is not needed for determinism —
@@ -32,6 +34,14 @@ int parallel_thread_count(void);
 
 /* Inside a parallel loop: the index of the running thread, 0 .. count − 1 (0 without OpenMP). */
 int parallel_thread_index(void);
+
+/* How many items a chunk should hold, at most `most`, when `threads` threads each take whole
+ * chunks of `items` items: the fewest chunks that are a multiple of the thread count and, where
+ * one of up to twice as many chunks does, that cut the items into equal chunks. So each thread
+ * gets the same work (32 images in chunks of at most 6 for 2 threads: 8 chunks of 4, not 5 of 6
+ * and one of 2). `most` itself for one thread. Only for loops whose results do not depend on
+ * how the items are cut. */
+size_t parallel_even_chunk(size_t items, size_t most, size_t threads);
 
 /* 1 when the library was built with OpenMP, 0 without. */
 int parallel_openmp(void);

@@ -43,7 +43,8 @@ static size_t f2_images_per_chunk(const conv2d_shape *s)
 
 /* The forward's workspace: U packed (16 × (O, C)), then per worker V packed (16 × (C, T)) |
  * M (16, O, T) | the image-lane path's scratch; the matrices of V and of M winograd_block_stride
- * apart. With at least as many chunks as threads, each thread takes whole chunks (its own V and M:
+ * apart. With at least as many chunks as threads (the chunks cut so that every thread gets as
+ * many, nn/parallel.h), each thread takes whole chunks (its own V and M:
  * the data a chunk's three steps pass on stay in that core's caches, and the threads never wait
  * for each other inside a chunk); otherwise one V and M, and the threads share every step of a
  * chunk. Either way each output is the same sums in the same order: the bits do not change. */
@@ -61,7 +62,8 @@ static void f2_make_plan(const conv2d_shape *s, f2_plan *plan)
 {
     const size_t C = s->in_channels, O = s->out_channels;
     size_t T;
-    plan->chunk_images = f2_images_per_chunk(s);
+    /* as many chunks for every thread (the chunk size never changes a result) */
+    plan->chunk_images = parallel_even_chunk(s->batch, f2_images_per_chunk(s), s->threads);
     plan->chunks = (s->batch + plan->chunk_images - 1) / plan->chunk_images;
     plan->chunk_per_thread = s->threads > 1 && plan->chunks >= s->threads;
     T = plan->chunk_images * f2_tile_rows(s) * f2_tile_columns(s);

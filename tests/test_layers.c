@@ -308,6 +308,81 @@ static void check_winograd_threads(size_t B, size_t H, size_t W, unsigned long t
     free(x), free(w), free(y1), free(y2), free(y_naive);
 }
 
+/* parallel_even_chunk (nn/parallel.h): the chunk size that gives every thread as many chunks,
+ * equal ones where up to twice the fewest chunks allow it, never more than `most`. */
+Test(conv2d, even_chunks_give_every_thread_as_many)
+{
+    size_t items, most, threads;
+    cr_expect_eq(parallel_even_chunk(32, 6, 2), 4, "32 in at most 6s for 2: 8 chunks of 4");
+    cr_expect_eq(parallel_even_chunk(32, 11, 2), 8, "4 chunks of 8, not 3 of up to 11");
+    cr_expect_eq(parallel_even_chunk(32, 32, 2), 16, "one chunk becomes two");
+    cr_expect_eq(parallel_even_chunk(128, 2, 2), 2, "64 chunks of 2 already even");
+    cr_expect_eq(parallel_even_chunk(65, 32, 2), 17, "no even cut: 4 chunks, 17 17 17 14");
+    cr_expect_eq(parallel_even_chunk(5, 1, 2), 1, "never above most");
+    cr_expect_eq(parallel_even_chunk(7, 3, 1), 3, "one thread: most itself");
+    for (items = 1; items <= 100; items++)
+        for (most = 1; most <= 40; most++)
+            for (threads = 1; threads <= 4; threads++) {
+                const size_t size = parallel_even_chunk(items, most, threads);
+                const size_t chunks = (items + size - 1) / size;
+                cr_assert(size >= 1 && size <= most, "%zu %zu %zu: %zu", items, most, threads, size);
+                if (items % most == 0 && (items / most) % threads == 0) /* already even */
+                    cr_assert(size == most && chunks == items / most, "%zu %zu %zu: %zu", items,
+                              most, threads, size);
+            }
+}
+
+/* Convolutions on im2col cut the batch the same way when threads take whole chunks: a 1×1 and a
+ * stride-2 3×3 convolution onto 7×7 maps (chunks of at most 6 images, cut into 8 of 4 for 32
+ * images and 2 threads) must give the same bits, forward and backward, as with one thread. */
+static void conv_with_threads(const conv_case *c, int threads, const float *x, const float *w,
+                              const float *dy, float *y, float *dx, float *dw)
+{
+    conv2d_shape s;
+    size_t floats;
+    simclr_error err;
+    float *workspace;
+    parallel_set_thread_count(threads);
+    cr_assert_eq(conv2d_shape_init(&s, c->B, c->C, c->H, c->W, c->O, c->k, c->s, c->p, &err),
+                 SIMCLR_OK);
+    cr_assert_eq(conv2d_workspace_floats(&s, &floats, &err), SIMCLR_OK);
+    workspace = malloc(floats * sizeof(float));
+    cr_assert_not_null(workspace);
+    conv2d_forward(y, x, w, NULL, &s, workspace);
+    memset(dw, 0, c->O * c->C * c->k * c->k * sizeof(float));
+    conv2d_backward(dx, dw, NULL, dy, x, w, &s, workspace);
+    free(workspace);
+}
+
+static void check_conv_threads(conv_case c, unsigned long tag)
+{
+    const size_t Ho = (c.H + 2 * c.p - c.k) / c.s + 1, Wo = (c.W + 2 * c.p - c.k) / c.s + 1;
+    const size_t in_count = c.B * c.C * c.H * c.W, out_count = c.B * c.O * Ho * Wo;
+    const size_t weight_count = c.O * c.C * c.k * c.k;
+    float *x = random_floats(in_count, -1, 1, tag), *w = random_floats(weight_count, -1, 1, tag + 1);
+    float *dy = random_floats(out_count, -1, 1, tag + 2);
+    float *y[2], *dx[2], *dw[2];
+    int t;
+    for (t = 0; t < 2; t++) {
+        y[t] = malloc(out_count * sizeof(float));
+        dx[t] = malloc(in_count * sizeof(float));
+        dw[t] = malloc(weight_count * sizeof(float));
+        conv_with_threads(&c, t + 1, x, w, dy, y[t], dx[t], dw[t]);
+    }
+    cr_expect_eq(memcmp(y[0], y[1], out_count * sizeof(float)), 0, "k=%zu: y, 1 and 2 threads", c.k);
+    cr_expect_eq(memcmp(dx[0], dx[1], in_count * sizeof(float)), 0, "k=%zu: dx", c.k);
+    cr_expect_eq(memcmp(dw[0], dw[1], weight_count * sizeof(float)), 0, "k=%zu: dweight", c.k);
+    for (t = 0; t < 2; t++)
+        free(y[t]), free(dx[t]), free(dw[t]);
+    free(x), free(w), free(dy);
+}
+
+Test(conv2d, im2col_chunks_are_the_same_bits_for_1_and_2_threads)
+{
+    check_conv_threads((conv_case){32, 8, 7, 7, 12, 1, 1, 0, 0}, 240);
+    check_conv_threads((conv_case){32, 8, 14, 14, 12, 3, 2, 1, 0}, 243);
+}
+
 Test(conv2d, winograd_forward_is_the_same_bits_for_1_and_2_threads)
 {
     check_winograd_threads(4, 32, 32, 230);
