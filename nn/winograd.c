@@ -465,7 +465,8 @@ static void f2_forward_chunk(float *y,              /* (images, O, H, W) */
         f2_input_transform_lanes(&V_packed, x, s, images, scratch, plan->scratch_slot);
     else
         f2_input_transform(&V_packed, x, s, images);
-    /* M_ξ (O, T) = U_ξ (O, C) · V_ξ (C, T), one product per thread at a time */
+    /* M_ξ (O, T) = U_ξ (O, C) · V_ξ (C, T), one product per thread at a time (when the chunk
+     * is the caller's alone, its only thread makes all 16) */
     PARALLEL_FOR()
     for (position = 0; position < F2_POSITIONS; position++)
         gemm_prepacked(O, T, C, 1.0f, U + position * packed_u, V + position * V_packed.block,

@@ -35,11 +35,14 @@
  * Accuracy: the forward transforms only add, subtract and halve, so for small-integer inputs
  * the result is exact; in general it differs from the direct sum by float rounding (tests:
  * normwise 1e-5, as every conv2d shape, forward and backward).
- * Determinism: chunks of images are processed one after another; inside a chunk the transforms
- * run in parallel over (image, channel) planes and the 16 products in parallel over ξ, each
- * product computed by one thread with nn/gemm.h's fixed summation order; dU sums the chunks in
- * order. The chunk size depends on the shape only, so results are the same bits for any number of
- * threads.
+ * Determinism: forward, each thread takes whole chunks of images with its own V and M when there
+ * are at least as many chunks as threads (the chunks then cut so that every thread gets as many),
+ * and otherwise the threads share each chunk: the transforms in parallel over (image, channel)
+ * planes, the 16 products over ξ. Each output is the same sums in the same order either way (a
+ * tile's transforms and a product's nn/gemm.h order never depend on the chunk), so the chunk size
+ * may depend on the thread count. Backward, chunks go one after another, their size set by the
+ * shape alone, the 36 products in parallel over ξ; dU sums the chunks in order. Results are the
+ * same bits for any number of threads.
  * conv2d_forward and conv2d_backward use this path for every shape winograd_applies() accepts
  * (nn/conv2d.h; never in a SIMCLR_REFERENCE build); the bias is theirs. Kernels never allocate:
  * the workspace is conv2d's.
