@@ -16,13 +16,14 @@
  * The columns go straight into the GEMM's packed panel layout (nn/gemm.h: gemm_prepacked), so
  * no col matrix is ever stored; for a 1×1, stride 1, unpadded convolution the "unrolling" is just
  * the packing of the image itself (no im2col).
- * Chunk sizes come from the shape alone: G for the forward and input-gradient products (a few
- * hundred columns, so a chunk's data stays in cache), a larger G_w for the weight gradient (whose
- * sum over chunks is the only reduction). Threads take whole chunks of the forward and input-
- * gradient products when there are enough of them (each chunk is independent and computed the
- * same way by any thread), and otherwise work inside each chunk's GEMM; the weight gradient's
- * chunks are always summed one after another, in order. So every sum has the same order for
- * any number of threads and the results are the same bits.
+ * Chunk sizes: G images at most for the forward and input-gradient products (a few hundred
+ * columns, so a chunk's data stays in cache), a larger G_w, from the shape alone, for the weight
+ * gradient (whose sum over chunks is the only reduction). Threads take whole chunks of the
+ * forward and input-gradient products when there are enough of them (each chunk is independent
+ * and computes each image the same way, whichever thread runs it and whatever other images it
+ * holds), then cut so that every thread gets as many (nn/parallel.h); otherwise they work inside
+ * each chunk's GEMM. The weight gradient's chunks are always summed one after another, in order.
+ * So every sum has the same order for any number of threads and the results are the same bits.
  *
  * For 3×3, stride 1, padding 1 with at least 16 input and output channels (every stride-1
  * convolution of a ResNet but the CIFAR stem's), forward and backward instead go to Winograd's
@@ -50,7 +51,7 @@ typedef struct conv2d_shape {
     size_t out_channels;             /* O */
     size_t kernel, stride, padding;  /* k, s, p */
     size_t out_height, out_width;    /* Ho, Wo (derived) */
-    size_t chunk;                    /* G, images per forward / input-gradient GEMM (derived) */
+    size_t chunk;                    /* G: at most, images per forward / input-gradient GEMM (derived) */
     size_t weight_chunk;             /* G_w, images per weight-gradient GEMM (derived) */
     size_t threads;                  /* worker slots planned in the workspace (derived) */
     /* Data-parallel training (nn/ranks.h), set by conv2d_shape_shard (init: 1 and NULL):

@@ -36,11 +36,12 @@ int parallel_thread_count(void);
 int parallel_thread_index(void);
 
 /* How many items a chunk should hold, at most `most`, when `threads` threads each take whole
- * chunks of `items` items: the fewest chunks that are a multiple of the thread count and, where
- * one of up to twice as many chunks does, that cut the items into equal chunks. So each thread
- * gets the same work (32 images in chunks of at most 6 for 2 threads: 8 chunks of 4, not 5 of 6
- * and one of 2). `most` itself for one thread. Only for loops whose results do not depend on
- * how the items are cut. */
+ * chunks of `items` items: the first chunk count, from the fewest multiple of the thread count
+ * up to twice that, that cuts the items into equal chunks, one count per thread alike (32 images
+ * in chunks of at most 6 for 2 threads: 8 chunks of 4, not 5 of 6 and one of 2). Where no such
+ * cut exists, the fewest-multiple count's size, which shares the items as evenly as whole chunks
+ * allow but not always equally (65 in at most 32 for 2 threads: 17, 17, 17 and 14). `most`
+ * itself for one thread. Only for loops whose results do not depend on how the items are cut. */
 size_t parallel_even_chunk(size_t items, size_t most, size_t threads);
 
 /* 1 when the library was built with OpenMP, 0 without. */

@@ -62,10 +62,15 @@ static void f2_make_plan(const conv2d_shape *s, f2_plan *plan)
 {
     const size_t C = s->in_channels, O = s->out_channels;
     size_t T;
-    /* as many chunks for every thread (the chunk size never changes a result) */
+    /* chunks cut for every thread to get as many, when each takes whole ones (the chunk size
+     * never changes a result); the shape's own size when the threads share each chunk */
     plan->chunk_images = parallel_even_chunk(s->batch, f2_images_per_chunk(s), s->threads);
     plan->chunks = (s->batch + plan->chunk_images - 1) / plan->chunk_images;
     plan->chunk_per_thread = s->threads > 1 && plan->chunks >= s->threads;
+    if (!plan->chunk_per_thread) {
+        plan->chunk_images = f2_images_per_chunk(s);
+        plan->chunks = (s->batch + plan->chunk_images - 1) / plan->chunk_images;
+    }
     T = plan->chunk_images * f2_tile_rows(s) * f2_tile_columns(s);
     /* (sizes checked for overflow by winograd_workspace_floats' estimate) */
     plan->u = F2_POSITIONS * winograd_packed_filter_floats(O, C);
@@ -250,13 +255,14 @@ static float *f2_packed_run(const f2_matrices *m, size_t row, size_t t, size_t c
  * the rows: V[4r + k] = (u0 − u2, u1 + u2, u2 − u1, u1 − u3)[r] of the k-th combinations. */
 static void f2_input_transform(const f2_matrices *V, /* 16 × packed (C, T) */
                                      const float *x,             /* (G, C, H, W) */
-                                     const conv2d_shape *s, size_t images)
+                                     const conv2d_shape *s, size_t images, int team)
 {
     const size_t C = s->in_channels, H = s->in_height, W = s->in_width;
     const size_t th = f2_tile_rows(s), tw = f2_tile_columns(s);
     const size_t planes = images * C;
     size_t plane;
-    PARALLEL_FOR()
+    (void)team; /* read only by the OpenMP pragma: at most that many threads */
+    PARALLEL_FOR(num_threads(team))
     for (plane = 0; plane < planes; plane++) {
         const size_t c = plane / images, g = plane % images; /* a channel's planes side by side */
         const float *image_plane = x + (g * C + c) * H * W;
@@ -292,13 +298,14 @@ static void f2_input_transform(const f2_matrices *V, /* 16 × packed (C, T) */
 static void f2_output_transform(float *y,       /* (G, O, H, W) */
                                       const float *M, /* 16 × (O, T), rows L apart */
                                       size_t block,   /* M_ξ to M_ξ+1 */
-                                      const conv2d_shape *s, size_t images)
+                                      const conv2d_shape *s, size_t images, int team)
 {
     const size_t O = s->out_channels, H = s->in_height, W = s->in_width;
     const size_t th = f2_tile_rows(s), tw = f2_tile_columns(s);
     const size_t L = winograd_row_stride(images * th * tw), planes = images * O;
     size_t plane;
-    PARALLEL_FOR()
+    (void)team;
+    PARALLEL_FOR(num_threads(team))
     for (plane = 0; plane < planes; plane++) {
         const size_t o = plane / images, g = plane % images; /* a channel's planes side by side */
         float *out_plane = y + (g * O + o) * H * W;
@@ -362,19 +369,19 @@ static size_t f2_lanes_scratch_floats(const conv2d_shape *s, size_t G)
 }
 
 /* V_ξ[c][t] = (Bᵀ d B)_ξ, per channel: d B along each of a patch's four rows, then Bᵀ down the
- * four results, G lanes at a time, into V packed. */
+ * four results, G lanes at a time, into V packed. `team` threads at most, one scratch slot each. */
 static void f2_input_transform_lanes(const f2_matrices *V, /* 16 × packed (C, T) */
                                            const float *x,             /* (G, C, H, W) */
                                            const conv2d_shape *s, size_t G,
-                                           float *scratch, size_t scratch_floats)
+                                           float *scratch, /* team × scratch_floats */
+                                           size_t scratch_floats, int team)
 {
     const size_t C = s->in_channels, H = s->in_height, W = s->in_width;
     const size_t th = f2_tile_rows(s), tw = f2_tile_columns(s);
     const size_t rows = 2 * th + 2, width = 2 * tw + 2;
-    const int slots = (int)s->threads;
     size_t c;
-    (void)slots; /* read only by the OpenMP pragma */
-    PARALLEL_FOR(num_threads(slots))
+    (void)team; /* read only by the OpenMP pragma */
+    PARALLEL_FOR(num_threads(team))
     for (c = 0; c < C; c++) {
         float *plane = scratch + (size_t)parallel_thread_index() * scratch_floats;
         float *h = plane + rows * width * G; /* (4, 4, G): row r of the patch, combination k */
@@ -405,20 +412,21 @@ static void f2_input_transform_lanes(const f2_matrices *V, /* 16 × packed (C, T
     }
 }
 
-/* y = Aᵀ M A, per output channel, G lanes at a time; rows and columns beyond H, W dropped. */
+/* y = Aᵀ M A, per output channel, G lanes at a time; rows and columns beyond H, W dropped.
+ * `team` threads at most, one scratch slot each. */
 static void f2_output_transform_lanes(float *y,       /* (G, O, H, W) */
                                             const float *M, /* 16 × (O, T), rows L apart */
                                             size_t block,   /* M_ξ to M_ξ+1 */
                                             const conv2d_shape *s, size_t G,
-                                            float *scratch, size_t scratch_floats)
+                                            float *scratch, /* team × scratch_floats */
+                                            size_t scratch_floats, int team)
 {
     const size_t O = s->out_channels, H = s->in_height, W = s->in_width;
     const size_t th = f2_tile_rows(s), tw = f2_tile_columns(s);
     const size_t L = winograd_row_stride(G * th * tw), width = 2 * tw;
-    const int slots = (int)s->threads;
     size_t o;
-    (void)slots;
-    PARALLEL_FOR(num_threads(slots))
+    (void)team;
+    PARALLEL_FOR(num_threads(team))
     for (o = 0; o < O; o++) {
         float *plane = scratch + (size_t)parallel_thread_index() * scratch_floats;
         float *rows = plane + 2 * th * width * G; /* (2, 4, G): Aᵀ M */
@@ -445,14 +453,16 @@ static void f2_output_transform_lanes(float *y,       /* (G, O, H, W) */
 /* ------------------------------------------------------------------------------------------ */
 
 /* One chunk of `images` images: V_ξ from the images, the 16 products M_ξ = U_ξ · V_ξ, y from
- * M_ξ. The steps' loops use the threads of the enclosing team: all of them, or, called from
- * inside a parallel loop over chunks, only the caller. */
-static void f2_forward_chunk(float *y,              /* (images, O, H, W) */
-                             const float *x,        /* (images, C, H, W) */
-                             const float *U,        /* 16 × packed (O, C), packed_u apart */
-                             float *V, float *M,    /* this chunk's V packed and M */
-                             float *scratch,        /* the image-lane path's, per thread */
-                             const f2_plan *plan, const conv2d_shape *s, size_t images)
+ * M_ξ, with `team` threads at most: all of them when the threads share the chunk, 1 when it is
+ * one thread's own (so that, whatever the OpenMP nesting, no other thread touches its V, M and
+ * scratch slot). */
+static void f2_forward_chunk(float *y,           /* (images, O, H, W) */
+                             const float *x,     /* (images, C, H, W) */
+                             const float *U,     /* 16 × packed (O, C), packed_u apart */
+                             float *V,           /* 16 × packed (C, T), this chunk's */
+                             float *M,           /* 16 × (O, T), rows L apart, this chunk's */
+                             float *scratch,     /* team × plan->scratch_slot: the image lanes' */
+                             const f2_plan *plan, const conv2d_shape *s, size_t images, int team)
 {
     const size_t C = s->in_channels, O = s->out_channels;
     const size_t packed_u = winograd_packed_filter_floats(O, C);
@@ -462,19 +472,19 @@ static void f2_forward_chunk(float *y,              /* (images, O, H, W) */
     const int lanes = f2_uses_lanes(s);
     size_t position;
     if (lanes)
-        f2_input_transform_lanes(&V_packed, x, s, images, scratch, plan->scratch_slot);
+        f2_input_transform_lanes(&V_packed, x, s, images, scratch, plan->scratch_slot, team);
     else
-        f2_input_transform(&V_packed, x, s, images);
+        f2_input_transform(&V_packed, x, s, images, team);
     /* M_ξ (O, T) = U_ξ (O, C) · V_ξ (C, T), one product per thread at a time (when the chunk
      * is the caller's alone, its only thread makes all 16) */
-    PARALLEL_FOR()
+    PARALLEL_FOR(num_threads(team))
     for (position = 0; position < F2_POSITIONS; position++)
         gemm_prepacked(O, T, C, 1.0f, U + position * packed_u, V + position * V_packed.block,
                        0.0f, M + position * M_block, L);
     if (lanes)
-        f2_output_transform_lanes(y, M, M_block, s, images, scratch, plan->scratch_slot);
+        f2_output_transform_lanes(y, M, M_block, s, images, scratch, plan->scratch_slot, team);
     else
-        f2_output_transform(y, M, M_block, s, images);
+        f2_output_transform(y, M, M_block, s, images, team);
 }
 
 void winograd_forward(float *y, const float *x, const float *weight, const conv2d_shape *s,
@@ -497,7 +507,7 @@ void winograd_forward(float *y, const float *x, const float *weight, const conv2
                                                                        : plan.chunk_images;
             float *V = workers + (size_t)parallel_thread_index() * plan.worker;
             f2_forward_chunk(y + first * O * H * W, x + first * C * H * W, U, V, V + plan.v,
-                             V + plan.v + plan.m, &plan, s, images);
+                             V + plan.v + plan.m, &plan, s, images, 1);
         }
     } else {
         for (chunk = 0; chunk < plan.chunks; chunk++) {
@@ -505,7 +515,8 @@ void winograd_forward(float *y, const float *x, const float *weight, const conv2
             const size_t images = s->batch - first < plan.chunk_images ? s->batch - first
                                                                        : plan.chunk_images;
             f2_forward_chunk(y + first * O * H * W, x + first * C * H * W, U, workers,
-                             workers + plan.v, workers + plan.v + plan.m, &plan, s, images);
+                             workers + plan.v, workers + plan.v + plan.m, &plan, s, images,
+                             (int)s->threads);
         }
     }
 }

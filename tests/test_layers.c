@@ -268,9 +268,10 @@ Test(conv2d, winograd_is_exact_on_small_integers)
 
 /* The forward with 2 threads and at least 2 chunks gives each thread whole chunks, with its own V
  * and M (nn/winograd.c); with 1 thread, one V and M serve every chunk. Both must be the same
- * bits: each output is the same sums in the same order, whichever thread made it. 32×32 takes
- * the row path in chunks of 2 images (2 chunks), 64×62 chunks of 1 (5), 8×8 the image-lane path
- * in chunks of 32 (3, the last of 1 image; every thread its own scratch). */
+ * bits: each output is the same sums in the same order, whichever thread made it. With 2 threads,
+ * 32×32 takes the row path in 2 chunks of 2 images, 64×62 in 5 chunks of 1, and 8×8 the
+ * image-lane path in 4 chunks of 17, 17, 17 and 14 (every thread its own scratch); with 1
+ * thread, 8×8 goes in 3 chunks of 32, 32 and 1. */
 static void winograd_forward_with_threads(float *y, const float *x, const float *w, size_t B,
                                           size_t H, size_t W, int threads)
 {
@@ -308,9 +309,10 @@ static void check_winograd_threads(size_t B, size_t H, size_t W, unsigned long t
     free(x), free(w), free(y1), free(y2), free(y_naive);
 }
 
-/* parallel_even_chunk (nn/parallel.h): the chunk size that gives every thread as many chunks,
- * equal ones where up to twice the fewest chunks allow it, never more than `most`. */
-Test(conv2d, even_chunks_give_every_thread_as_many)
+/* parallel_even_chunk (nn/parallel.h): worked examples (equal cuts where up to twice the fewest
+ * chunks allow one, the even-as-possible cut where none does); over a range of sizes, never more
+ * than `most` nor less than 1, and a cut that is already even kept as it is. */
+Test(conv2d, even_chunks_cut_equally_where_they_can)
 {
     size_t items, most, threads;
     cr_expect_eq(parallel_even_chunk(32, 6, 2), 4, "32 in at most 6s for 2: 8 chunks of 4");
