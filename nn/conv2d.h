@@ -51,7 +51,7 @@ typedef struct conv2d_shape {
     size_t out_channels;             /* O */
     size_t kernel, stride, padding;  /* k, s, p */
     size_t out_height, out_width;    /* Ho, Wo (derived) */
-    size_t chunk;                    /* G: at most, images per forward / input-gradient GEMM (derived) */
+    size_t chunk;                    /* G: images per forward / dx GEMM, at most (derived) */
     size_t weight_chunk;             /* G_w, images per weight-gradient GEMM (derived) */
     size_t threads;                  /* worker slots planned in the workspace (derived) */
     /* Data-parallel training (nn/ranks.h), set by conv2d_shape_shard (init: 1 and NULL):
