@@ -54,8 +54,9 @@ static size_t f2_lanes_scratch_floats(const conv2d_shape *s, size_t G);
 typedef struct f2_plan {
     size_t chunk_images, chunks;
     int chunk_per_thread;                /* each thread its own chunks (above) */
-    size_t u, v, m, scratch_slot, total; /* scratch: per thread, the image-lane path's */
-    size_t worker;                       /* one worker's V | M | scratch, when chunk_per_thread */
+    size_t team;                         /* threads inside a chunk: 1 or s->threads */
+    size_t u, v, m, scratch_slot, total; /* scratch: per team thread, the image-lane path's */
+    size_t worker;                       /* one worker's V | M | team × scratch */
 } f2_plan;
 
 static void f2_make_plan(const conv2d_shape *s, f2_plan *plan)
@@ -78,10 +79,9 @@ static void f2_make_plan(const conv2d_shape *s, f2_plan *plan)
     plan->m = F2_POSITIONS * winograd_block_stride(O * winograd_row_stride(T));
     plan->scratch_slot =
         f2_uses_lanes(s) ? f2_lanes_scratch_floats(s, plan->chunk_images) : 0;
-    plan->worker = plan->v + plan->m + plan->scratch_slot;
-    plan->total = plan->chunk_per_thread
-                      ? plan->u + s->threads * plan->worker
-                      : plan->u + plan->v + plan->m + s->threads * plan->scratch_slot;
+    plan->team = plan->chunk_per_thread ? 1 : s->threads;
+    plan->worker = plan->v + plan->m + plan->team * plan->scratch_slot;
+    plan->total = plan->u + (plan->chunk_per_thread ? s->threads : 1) * plan->worker;
 }
 
 /* The larger of the forward's plan and the backward's (nn/winograd_backward.c). */
@@ -487,36 +487,40 @@ static void f2_forward_chunk(float *y,           /* (images, O, H, W) */
         f2_output_transform(y, M, M_block, s, images, team);
 }
 
+/* Chunk `chunk` of the batch, in worker slot `slot` (plan->worker floats each from workers). */
+static void f2_forward_numbered_chunk(float *y, const float *x, const float *U,
+                                      float *workers, const f2_plan *plan,
+                                      const conv2d_shape *s, size_t chunk, size_t slot)
+{
+    const size_t first = chunk * plan->chunk_images;
+    const size_t images =
+        s->batch - first < plan->chunk_images ? s->batch - first : plan->chunk_images;
+    float *V = workers + slot * plan->worker;
+    f2_forward_chunk(y + first * s->out_channels * s->in_height * s->in_width,
+                     x + first * s->in_channels * s->in_height * s->in_width, U, V, V + plan->v,
+                     V + plan->v + plan->m, plan, s, images, (int)plan->team);
+}
+
 void winograd_forward(float *y, const float *x, const float *weight, const conv2d_shape *s,
                       float *workspace)
 {
-    const size_t C = s->in_channels, O = s->out_channels, H = s->in_height, W = s->in_width;
+    const int slots = (int)s->threads;
     f2_plan plan;
     float *U = workspace, *workers;
     size_t chunk;
+    (void)slots; /* read only by the OpenMP pragma */
     f2_make_plan(s, &plan);
     workers = U + plan.u;
-    f2_filter_transform(U, winograd_packed_filter_floats(O, C), weight, O, C); /* U_ξ (O, C) */
+    f2_filter_transform(U, winograd_packed_filter_floats(s->out_channels, s->in_channels), weight,
+                        s->out_channels, s->in_channels); /* U_ξ (O, C) */
     if (plan.chunk_per_thread) {
-        const int slots = (int)s->threads;
-        (void)slots; /* read only by the OpenMP pragma */
         PARALLEL_FOR_DYNAMIC(num_threads(slots))
-        for (chunk = 0; chunk < plan.chunks; chunk++) {
-            const size_t first = chunk * plan.chunk_images;
-            const size_t images = s->batch - first < plan.chunk_images ? s->batch - first
-                                                                       : plan.chunk_images;
-            float *V = workers + (size_t)parallel_thread_index() * plan.worker;
-            f2_forward_chunk(y + first * O * H * W, x + first * C * H * W, U, V, V + plan.v,
-                             V + plan.v + plan.m, &plan, s, images, 1);
-        }
-    } else {
-        for (chunk = 0; chunk < plan.chunks; chunk++) {
-            const size_t first = chunk * plan.chunk_images;
-            const size_t images = s->batch - first < plan.chunk_images ? s->batch - first
-                                                                       : plan.chunk_images;
-            f2_forward_chunk(y + first * O * H * W, x + first * C * H * W, U, workers,
-                             workers + plan.v, workers + plan.v + plan.m, &plan, s, images,
-                             (int)s->threads);
-        }
+        for (chunk = 0; chunk < plan.chunks; chunk++)
+            f2_forward_numbered_chunk(y, x, U, workers, &plan, s, chunk,
+                                      (size_t)parallel_thread_index());
+    } else { /* one worker; the threads share each chunk (a parallel loop here would keep its
+              * inner loops from the thread pool) */
+        for (chunk = 0; chunk < plan.chunks; chunk++)
+            f2_forward_numbered_chunk(y, x, U, workers, &plan, s, chunk, 0);
     }
 }
