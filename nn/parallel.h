@@ -29,6 +29,20 @@
 #define PARALLEL_FOR_DYNAMIC(clauses)
 #endif
 
+/* Loops that run in parallel but end each iteration with a step done in iteration order:
+ * PARALLEL_FOR_ORDERED(clauses) on the line before the `for`, IN_ITERATION_ORDER on the line
+ * before that step's block. Iterations are dealt out one at a time in turn (thread 0 takes 0,
+ * T, 2T, ...); the step of iteration i waits until that of i − 1 is done, so a sum made there
+ * adds its terms in iteration order for any thread count. Without OpenMP, a plain loop. */
+#ifdef _OPENMP
+#define PARALLEL_FOR_ORDERED(clauses) \
+    SIMCLR_PRAGMA(omp parallel for schedule(static, 1) ordered clauses)
+#define IN_ITERATION_ORDER SIMCLR_PRAGMA(omp ordered)
+#else
+#define PARALLEL_FOR_ORDERED(clauses)
+#define IN_ITERATION_ORDER
+#endif
+
 /* The number of threads parallel regions will use: 1 without OpenMP. */
 int parallel_thread_count(void);
 
@@ -41,7 +55,9 @@ int parallel_thread_index(void);
  * in chunks of at most 6 for 2 threads: 8 chunks of 4, not 5 of 6 and one of 2). Where no such
  * cut exists, the fewest-multiple count's size, which shares the items as evenly as whole chunks
  * allow but not always equally (65 in at most 32 for 2 threads: 17, 17, 17 and 14). `most`
- * itself for one thread. Only for loops whose results do not depend on how the items are cut. */
+ * itself for one thread. With the thread count as `threads`, only for loops whose results do not
+ * depend on how the items are cut; a loop whose results do (a sum over the chunks in order) passes
+ * a constant instead, and its cut then depends on the items alone. */
 size_t parallel_even_chunk(size_t items, size_t most, size_t threads);
 
 /* 1 when the library was built with OpenMP, 0 without. */

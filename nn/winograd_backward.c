@@ -31,10 +31,11 @@
  * channel of the G images of a chunk copied side by side (winograd_gather, with the padding as
  * zeros), so every 1-D combination is one loop over the G images, vectorised however small the
  * image (ResNet's last stage is 4×4: one tile an image). Tiles are numbered t = (ti·tw + tj)·G + g.
- * Determinism: chunks in order; the transforms parallel over channels, each written by one
- * thread; the 36 products parallel over ξ, each by one thread with nn/gemm.h's fixed order; dU
- * summed over chunks in order; every tile of dx added in a fixed order. The chunk size depends on
- * the shape only, so results are the same bits for any number of threads.
+ * Determinism: each chunk's dx and products P_ξ = dM_ξ·V_ξᵀ are the same sums whichever thread
+ * makes them (a tile's transforms; nn/gemm.h's fixed order; every tile of dx added in a fixed
+ * order); dU adds the chunks' P in chunk order, and the chunk size depends on the shape only, so
+ * results are the same bits for any number of threads (the workspace plan below says who makes
+ * what).
  */
 #include "winograd_internal.h"
 
@@ -48,25 +49,42 @@
 
 static size_t f4_tile_rows(const conv2d_shape *s) { return (s->in_height + 3) / 4; }
 static size_t f4_tile_columns(const conv2d_shape *s) { return (s->in_width + 3) / 4; }
+/* Images per chunk, from the shape alone (dU sums the chunks' products in order, so the cut
+ * decides the rounding): the target's share of tiles; and when that takes more than one chunk,
+ * a count of chunks that WINOGRAD_BACKWARD_CHUNK_GROUPS divides, as equal as whole images allow,
+ * so that 2 or 4 threads taking whole chunks get as many each (ResNet-50's 56×56 maps at 32
+ * images: 8 chunks of 4, not 6 of up to 6). */
 static size_t f4_images_per_chunk(const conv2d_shape *s)
 {
-    return winograd_chunk_images(f4_tile_rows(s) * f4_tile_columns(s),
-                                 WINOGRAD_BACKWARD_TARGET_TILES, s->batch);
+    const size_t most = winograd_chunk_images(f4_tile_rows(s) * f4_tile_columns(s),
+                                              WINOGRAD_BACKWARD_TARGET_TILES, s->batch);
+    return most >= s->batch ? most
+                            : parallel_even_chunk(s->batch, most, WINOGRAD_BACKWARD_CHUNK_GROUPS);
 }
 
-/* The workspace: U_ξᵀ packed (36 × (C, O)) | dU (36, O, C) | V, then dV (36, C, T) |
- * dM (36, O, T) | per thread: a GEMM workspace (gemm's own packing of dU += dM·Vᵀ, or dM packed
- * as the B operand of dV = Uᵀ·dM) and the transforms' scratch; the matrices of V and of dM
- * winograd_block_stride apart.
+/* The workspace: U_ξᵀ packed (36 × (C, O)) | dU (36, O, C) | workers. One worker: V, then dV
+ * (36, C, T) | dM (36, O, T) | per thread of its team: a GEMM workspace (gemm's own packing for
+ * P = dM·Vᵀ, or dM packed as the B operand of dV = Uᵀ·dM) and the transforms' scratch | the
+ * products P_ξ (O, C): all 36 of a chunk when the worker is one thread's own, else one slot per
+ * team thread. The matrices of V and of dM winograd_block_stride apart.
+ * With at least as many chunks as threads, each thread takes whole chunks with its own worker (a
+ * chunk's transforms and products stay in one core's caches, and no thread waits for another
+ * inside a chunk), and adds its chunk's P into dU when the chunk before it is in. Otherwise one
+ * worker, whose team (all threads) shares each chunk: the thread of ξ adds P_ξ into dU_ξ. Either
+ * way dU = 0 + P(chunk 0) + P(chunk 1) + ..., in that order, each P_ξ one gemm's fixed order.
  * When the whole batch is one chunk (ResNet's small late maps, where O·C is largest), U_ξ is
- * read once: the thread of ξ makes dU_ξ in its own slot and, once dV_ξ is made, copies it over
- * U_ξ, so dU takes no room of its own (36·O·C floats: 38 MB for 512 channels). */
+ * read once: the thread of ξ makes dU_ξ = P_ξ in its own slot and, once dV_ξ is made, copies it
+ * over U_ξ, so dU takes no room of its own (36·O·C floats: 38 MB for 512 channels). */
 static size_t f4_scratch_floats(const conv2d_shape *s, size_t G);
 
 typedef struct f4_plan {
-    size_t chunk_images;
-    int du_over_u;             /* one chunk: dU_ξ over U_ξ, made in the thread's du_slot */
-    size_t u, du, v, m, gemm_slot, scratch_slot, du_slot, total;
+    size_t chunk_images, chunks;
+    int du_over_u;        /* one chunk: dU_ξ over U_ξ */
+    int chunk_per_thread; /* each thread its own chunks (above) */
+    size_t team;          /* threads inside a chunk: 1 or s->threads */
+    size_t u, du, v, m, gemm_slot, scratch_slot, product_slot;
+    size_t products;      /* where a worker's products start */
+    size_t worker, total; /* one worker's floats; the whole workspace's */
 } f4_plan;
 
 static void f4_make_plan(const conv2d_shape *s, f4_plan *plan)
@@ -74,11 +92,13 @@ static void f4_make_plan(const conv2d_shape *s, f4_plan *plan)
     const size_t C = s->in_channels, O = s->out_channels;
     size_t T, filter_gradient, input_gradient;
     plan->chunk_images = f4_images_per_chunk(s);
+    plan->chunks = (s->batch + plan->chunk_images - 1) / plan->chunk_images;
     T = plan->chunk_images * f4_tile_rows(s) * f4_tile_columns(s);
-    plan->du_over_u = plan->chunk_images >= s->batch;
+    plan->du_over_u = plan->chunks == 1;
+    plan->chunk_per_thread = s->threads > 1 && plan->chunks >= s->threads;
+    plan->team = plan->chunk_per_thread ? 1 : s->threads;
     plan->u = F4_POSITIONS * winograd_packed_filter_floats(C, O); /* ≥ 36·C·O */
     plan->du = plan->du_over_u ? 0 : winograd_round_up_16(F4_POSITIONS * O * C);
-    plan->du_slot = plan->du_over_u ? winograd_round_up_16(O * C) : 0;
     plan->v = F4_POSITIONS * winograd_block_stride(C * winograd_row_stride(T));
     plan->m = F4_POSITIONS * winograd_block_stride(O * winograd_row_stride(T));
     /* (sizes checked for overflow by winograd_workspace_floats' estimate) */
@@ -87,8 +107,11 @@ static void f4_make_plan(const conv2d_shape *s, f4_plan *plan)
     plan->gemm_slot =
         winograd_round_up_16(filter_gradient > input_gradient ? filter_gradient : input_gradient);
     plan->scratch_slot = f4_scratch_floats(s, plan->chunk_images);
-    plan->total = plan->u + plan->du + plan->v + plan->m +
-                  s->threads * (plan->gemm_slot + plan->scratch_slot + plan->du_slot);
+    plan->product_slot = winograd_round_up_16(O * C);
+    plan->products = plan->v + plan->m + plan->team * (plan->gemm_slot + plan->scratch_slot);
+    plan->worker = plan->products +
+                   (plan->chunk_per_thread ? F4_POSITIONS : plan->team) * plan->product_slot;
+    plan->total = plan->u + plan->du + (plan->chunk_per_thread ? s->threads : 1) * plan->worker;
 }
 
 int winograd_backward_workspace_floats(const conv2d_shape *s, size_t *floats,
@@ -99,11 +122,12 @@ int winograd_backward_workspace_floats(const conv2d_shape *s, size_t *floats,
     const double T = (double)f4_images_per_chunk(s) * (double)f4_tile_rows(s) *
                      (double)f4_tile_columns(s);
     /* the plan's sums are checked in double first: an overflowing size is refused, not wrapped */
-    const double estimate = 108.0 * (O + 16) * (C + 16) +
-                            36.0 * ((C + O) * (T + 32) + 2.0 * WINOGRAD_BLOCK_SLACK) +
-                            (double)s->threads * ((T + 64) * (C + O + 64) + 112.0 * (T + 16) +
-                                                  (O + 16) * (C + 16)) +
-                            1024.0;
+    const double estimate =
+        72.0 * (O + 16) * (C + 16) +
+        (double)s->threads * (36.0 * ((C + O) * (T + 32) + 2.0 * WINOGRAD_BLOCK_SLACK) +
+                              36.0 * (O + 16) * (C + 16) + (T + 64) * (C + O + 64) +
+                              112.0 * (T + 16)) +
+        1024.0;
     if (estimate > (double)((size_t)-1 / sizeof(float)))
         return simclr_fail(err, "winograd: the workspace overflows size_t");
     f4_make_plan(s, &plan);
@@ -323,16 +347,15 @@ static void f4_input_transform(float *V,       /* 36 × (C, T), rows L apart */
                                      size_t block,   /* V_ξ to V_ξ+1 */
                                      const float *x,             /* (G, C, H, W) */
                                      const conv2d_shape *s, size_t G,
-                                     float *scratch, size_t scratch_floats)
+                                     float *scratch, size_t scratch_floats, int team)
 {
     const size_t C = s->in_channels, H = s->in_height, W = s->in_width;
     const size_t th = f4_tile_rows(s), tw = f4_tile_columns(s);
     const size_t rows = 4 * th + 2, width = 4 * tw + 2;
     const size_t L = winograd_row_stride(G * th * tw);
-    const int slots = (int)s->threads;
     size_t c;
-    (void)slots; /* read only by the OpenMP pragma */
-    PARALLEL_FOR(num_threads(slots))
+    (void)team; /* read only by the OpenMP pragma */
+    PARALLEL_FOR(num_threads(team))
     for (c = 0; c < C; c++) {
         float *plane = scratch + (size_t)parallel_thread_index() * scratch_floats;
         float *h = plane + rows * width * G; /* (6, 6, G): row r of the patch, combination k */
@@ -366,15 +389,14 @@ static void f4_output_gradient_transform(float *dM,       /* 36 × (O, T), rows 
                                                size_t block,    /* dM_ξ to dM_ξ+1 */
                                                const float *dy, /* (G, O, H, W) */
                                                const conv2d_shape *s, size_t G,
-                                               float *scratch, size_t scratch_floats)
+                                               float *scratch, size_t scratch_floats, int team)
 {
     const size_t O = s->out_channels, H = s->in_height, W = s->in_width;
     const size_t th = f4_tile_rows(s), tw = f4_tile_columns(s);
     const size_t L = winograd_row_stride(G * th * tw), rows = 4 * th, width = 4 * tw;
-    const int slots = (int)s->threads;
     size_t o;
-    (void)slots;
-    PARALLEL_FOR(num_threads(slots))
+    (void)team;
+    PARALLEL_FOR(num_threads(team))
     for (o = 0; o < O; o++) {
         float *plane = scratch + (size_t)parallel_thread_index() * scratch_floats;
         float *columns = plane + rows * width * G; /* (6, 4, G): A dY */
@@ -409,15 +431,14 @@ static void f4_input_gradient_transform(float *dx,       /* (G, C, H, W), overwr
                                               const float *dV, /* 36 × (C, T), rows L apart */
                                               size_t block,    /* dV_ξ to dV_ξ+1 */
                                               const conv2d_shape *s, size_t G,
-                                              float *scratch, size_t scratch_floats)
+                                              float *scratch, size_t scratch_floats, int team)
 {
     const size_t C = s->in_channels, H = s->in_height, W = s->in_width;
     const size_t th = f4_tile_rows(s), tw = f4_tile_columns(s);
     const size_t L = winograd_row_stride(G * th * tw), rows = 4 * th + 2, width = 4 * tw + 2;
-    const int slots = (int)s->threads;
     size_t c;
-    (void)slots;
-    PARALLEL_FOR(num_threads(slots))
+    (void)team;
+    PARALLEL_FOR(num_threads(team))
     for (c = 0; c < C; c++) {
         float *plane = scratch + (size_t)parallel_thread_index() * scratch_floats;
         float *b = plane + rows * width * G; /* (6, 6, G): B dV */
@@ -450,64 +471,113 @@ static void f4_input_gradient_transform(float *dx,       /* (G, C, H, W), overwr
 /* Backward                                                                                   */
 /* ------------------------------------------------------------------------------------------ */
 
+/* sum (n) += term (n): one chunk's products into dU */
+static void f4_add(float *restrict sum, const float *restrict term, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        sum[i] += term[i];
+}
+
+/* One chunk of `images` images in a worker (plan->worker floats), with `team` threads at most (1
+ * when the chunk is one thread's own, so that whatever the OpenMP nesting no other thread touches
+ * its worker): V_ξ and dM_ξ from x and dy; per ξ the products P_ξ = dM_ξ · V_ξᵀ and (dx wanted)
+ * dV_ξ = U_ξᵀ · dM_ξ; dx from dV. The chunk's own worker keeps all 36 P_ξ for its caller to add
+ * into dU; a shared one's thread of ξ adds P_ξ into dU_ξ itself, or (one chunk) copies it over
+ * U_ξ. */
+static void f4_backward_chunk(float *dx,       /* (images, C, H, W) or NULL */
+                              float *dU,       /* (36, O, C), accumulated; unused for one chunk */
+                              float *U,        /* 36 × packed (C, O), packed apart */
+                              const float *dy, /* (images, O, H, W) */
+                              const float *x,  /* (images, C, H, W) */
+                              float *worker, const f4_plan *plan, const conv2d_shape *s,
+                              size_t images, int team)
+{
+    const size_t C = s->in_channels, O = s->out_channels;
+    const size_t packed = winograd_packed_filter_floats(C, O);
+    const size_t T = images * f4_tile_rows(s) * f4_tile_columns(s);
+    const size_t L = winograd_row_stride(T);
+    const size_t V_block = winograd_block_stride(C * L);
+    const size_t dM_block = winograd_block_stride(O * L);
+    float *V = worker, *dM = worker + plan->v;
+    float *gemm_slots = dM + plan->m;
+    float *scratch = gemm_slots + plan->team * plan->gemm_slot;
+    float *products = worker + plan->products;
+    const int own = plan->chunk_per_thread;
+    size_t position;
+    f4_input_transform(V, V_block, x, s, images, scratch, plan->scratch_slot, team);
+    f4_output_gradient_transform(dM, dM_block, dy, s, images, scratch, plan->scratch_slot, team);
+    PARALLEL_FOR(num_threads(team))
+    for (position = 0; position < F4_POSITIONS; position++) {
+        const size_t thread = (size_t)parallel_thread_index();
+        float *gemm_workspace = gemm_slots + thread * plan->gemm_slot;
+        float *V_position = V + position * V_block;
+        const float *dM_position = dM + position * dM_block;
+        float *P = products + (own ? position : thread) * plan->product_slot;
+        /* P_ξ (O, C) = dM_ξ (O, T) · V_ξᵀ (T, C): this chunk's share of dU_ξ */
+        gemm(GEMM_NORMAL, GEMM_TRANSPOSED, O, C, T, 1.0f, dM_position, L, V_position, L, 0.0f,
+             P, C, gemm_workspace);
+        /* dV_ξ (C, T) = U_ξᵀ (C, O) · dM_ξ (O, T), over V_ξ, which is no longer needed */
+        if (dx != NULL) {
+            gemm_pack_b(gemm_workspace, GEMM_NORMAL, dM_position, L, T, O);
+            gemm_prepacked(C, T, O, 1.0f, U + position * packed, gemm_workspace, 0.0f,
+                           V_position, L);
+        }
+        if (own)
+            continue; /* the caller adds the chunk's 36 products in chunk order */
+        if (plan->du_over_u) /* U_ξ read for the last time: dU_ξ = P_ξ takes its place */
+            memcpy(U + position * packed, P, O * C * sizeof(float));
+        else /* the chunks one after another: dU_ξ += P_ξ */
+            f4_add(dU + position * O * C, P, O * C);
+    }
+    if (dx != NULL)
+        f4_input_gradient_transform(dx, V, V_block, s, images, scratch, plan->scratch_slot, team);
+}
+
+/* Chunk `chunk` of the batch in `worker`; for the chunk's own worker, then P into dU. */
+static void f4_backward_numbered_chunk(float *dx, float *dU, float *U, const float *dy,
+                                       const float *x, float *worker, const f4_plan *plan,
+                                       const conv2d_shape *s, size_t chunk)
+{
+    const size_t C = s->in_channels, O = s->out_channels, HW = s->in_height * s->in_width;
+    const size_t first = chunk * plan->chunk_images;
+    const size_t images =
+        s->batch - first < plan->chunk_images ? s->batch - first : plan->chunk_images;
+    f4_backward_chunk(dx != NULL ? dx + first * C * HW : NULL, dU, U, dy + first * O * HW,
+                      x + first * C * HW, worker, plan, s, images, (int)plan->team);
+}
+
 void winograd_backward(float *dx, float *dweight, const float *dy, const float *x,
                        const float *weight, const conv2d_shape *s, float *workspace)
 {
-    const size_t C = s->in_channels, O = s->out_channels, H = s->in_height, W = s->in_width;
+    const size_t C = s->in_channels, O = s->out_channels;
+    const size_t packed = winograd_packed_filter_floats(C, O);
     const int slots = (int)s->threads;
     f4_plan plan;
-    float *U, *dU, *V, *dM, *gemm_slots, *scratch, *du_slots;
-    const size_t packed = winograd_packed_filter_floats(C, O);
-    size_t first, position;
-    (void)slots; /* read only by the OpenMP pragmas */
+    float *U = workspace, *dU, *workers;
+    size_t chunk;
+    (void)slots; /* read only by the OpenMP pragma */
     f4_make_plan(s, &plan);
-    U = workspace;
     dU = U + plan.u;
-    V = dU + plan.du;
-    dM = V + plan.v;
-    gemm_slots = dM + plan.m;
-    scratch = gemm_slots + s->threads * plan.gemm_slot;
-    du_slots = scratch + s->threads * plan.scratch_slot;
+    workers = dU + plan.du;
     if (dx != NULL) /* U_ξᵀ (C, O), packed once */
         f4_filter_transform(U, packed, weight, O, C);
     if (!plan.du_over_u)
         memset(dU, 0, F4_POSITIONS * O * C * sizeof(float));
-    for (first = 0; first < s->batch; first += plan.chunk_images) {
-        const size_t images =
-            s->batch - first < plan.chunk_images ? s->batch - first : plan.chunk_images;
-        const size_t T = images * f4_tile_rows(s) * f4_tile_columns(s);
-        const size_t L = winograd_row_stride(T);
-        const size_t V_block = winograd_block_stride(C * L);
-        const size_t dM_block = winograd_block_stride(O * L);
-        f4_input_transform(V, V_block, x + first * C * H * W, s, images, scratch,
-                           plan.scratch_slot);
-        f4_output_gradient_transform(dM, dM_block, dy + first * O * H * W, s, images, scratch,
-                                     plan.scratch_slot);
-        PARALLEL_FOR(num_threads(slots))
-        for (position = 0; position < F4_POSITIONS; position++) {
-            const size_t thread = (size_t)parallel_thread_index();
-            float *gemm_workspace = gemm_slots + thread * plan.gemm_slot;
-            float *V_position = V + position * V_block;
-            const float *dM_position = dM + position * dM_block;
-            float *dU_position = plan.du_over_u ? du_slots + thread * plan.du_slot
-                                                : dU + position * O * C;
-            if (plan.du_over_u)
-                memset(dU_position, 0, O * C * sizeof(float));
-            /* dU_ξ (O, C) += dM_ξ (O, T) · V_ξᵀ (T, C): this chunk's tiles, after the earlier ones */
-            gemm(GEMM_NORMAL, GEMM_TRANSPOSED, O, C, T, 1.0f, dM_position, L, V_position, L,
-                 1.0f, dU_position, C, gemm_workspace);
-            /* dV_ξ (C, T) = U_ξᵀ (C, O) · dM_ξ (O, T), over V_ξ, which is no longer needed */
-            if (dx != NULL) {
-                gemm_pack_b(gemm_workspace, GEMM_NORMAL, dM_position, L, T, O);
-                gemm_prepacked(C, T, O, 1.0f, U + position * packed, gemm_workspace, 0.0f,
-                               V_position, L);
-            }
-            if (plan.du_over_u) /* U_ξ read for the last time: dU_ξ takes its place */
-                memcpy(U + position * packed, dU_position, O * C * sizeof(float));
+    if (plan.chunk_per_thread) {
+        PARALLEL_FOR_ORDERED(num_threads(slots))
+        for (chunk = 0; chunk < plan.chunks; chunk++) {
+            float *worker = workers + (size_t)parallel_thread_index() * plan.worker;
+            size_t position;
+            f4_backward_numbered_chunk(dx, dU, U, dy, x, worker, &plan, s, chunk);
+            IN_ITERATION_ORDER /* dU += this chunk's P, after the chunk before it */
+            for (position = 0; position < F4_POSITIONS; position++)
+                f4_add(dU + position * O * C, worker + plan.products + position * plan.product_slot,
+                       O * C);
         }
-        if (dx != NULL)
-            f4_input_gradient_transform(dx + first * C * H * W, V, V_block, s, images, scratch,
-                                        plan.scratch_slot);
+    } else { /* one worker; the threads share each chunk */
+        for (chunk = 0; chunk < plan.chunks; chunk++)
+            f4_backward_numbered_chunk(dx, dU, U, dy, x, workers, &plan, s, chunk);
     }
     if (plan.du_over_u)
         f4_filter_gradient(dweight, U, packed, O, C);

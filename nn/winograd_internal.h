@@ -40,9 +40,10 @@
  * and otherwise the threads share each chunk: the transforms in parallel over (image, channel)
  * planes, the 16 products over ξ. Each output is the same sums in the same order either way (a
  * tile's transforms and a product's nn/gemm.h order never depend on the chunk), so the chunk size
- * may depend on the thread count. Backward, chunks go one after another, their size set by the
- * shape alone, the 36 products in parallel over ξ; dU sums the chunks in order. Results are the
- * same bits for any number of threads.
+ * may depend on the thread count. Backward, the same two ways (each thread whole chunks, or the
+ * threads sharing each, the 36 products over ξ), but the chunks' size is set by the shape alone:
+ * dU = 0 + P(chunk 0) + P(chunk 1) + ..., each chunk's product P added after the one before it.
+ * Results are the same bits for any number of threads.
  * conv2d_forward and conv2d_backward use this path for every shape winograd_applies() accepts
  * (nn/conv2d.h; never in a SIMCLR_REFERENCE build); the bias is theirs. Kernels never allocate:
  * the workspace is conv2d's.
@@ -64,6 +65,7 @@
  * products are too thin to pay for the transforms, stay on im2col). */
 #define WINOGRAD_TARGET_TILES 512
 #define WINOGRAD_BACKWARD_TARGET_TILES 1024 /* 4×4 tiles: ResNet's 32×32 maps, 16 images a chunk */
+#define WINOGRAD_BACKWARD_CHUNK_GROUPS 4     /* backward: chunk counts a multiple of 4, beyond 1 */
 #define WINOGRAD_MAX_TILE_COLUMNS 128
 #define WINOGRAD_MIN_CHANNELS 16
 

@@ -208,8 +208,8 @@ Test(conv2d, winograd_even_sizes_more_outputs_than_inputs)
 }
 
 /* 64×62: 992 2×2 tiles an image forward (chunks of 1 image, WINOGRAD_TARGET_TILES 512) and 256
- * 4×4 tiles backward (chunks of 4 images, WINOGRAD_BACKWARD_TARGET_TILES 1024, and a remainder
- * of 1): the weight gradient sums over chunks. Fewer gradient coordinates are
+ * 4×4 tiles backward (at most 4 images a chunk by WINOGRAD_BACKWARD_TARGET_TILES 1024, cut into
+ * chunks of 2, 2 and 1 by WINOGRAD_BACKWARD_CHUNK_GROUPS): the weight gradient sums over chunks. Fewer gradient coordinates are
  * checked here, as each evaluation of the double definition is 27 M multiply-adds. */
 Test(conv2d, winograd_two_chunks_with_a_remainder)
 {
@@ -356,7 +356,8 @@ static void conv_with_threads(const conv_case *c, int threads, const float *x, c
     free(workspace);
 }
 
-static void check_conv_threads(conv_case c, unsigned long tag)
+/* The same bits as with one thread, forward and backward, for 2 .. most_threads threads. */
+static void check_conv_threads(conv_case c, unsigned long tag, int most_threads)
 {
     const size_t Ho = (c.H + 2 * c.p - c.k) / c.s + 1, Wo = (c.W + 2 * c.p - c.k) / c.s + 1;
     const size_t in_count = c.B * c.C * c.H * c.W, out_count = c.B * c.O * Ho * Wo;
@@ -364,16 +365,23 @@ static void check_conv_threads(conv_case c, unsigned long tag)
     float *x = random_floats(in_count, -1, 1, tag), *w = random_floats(weight_count, -1, 1, tag + 1);
     float *dy = random_floats(out_count, -1, 1, tag + 2);
     float *y[2], *dx[2], *dw[2];
-    int t;
+    int t, threads;
     for (t = 0; t < 2; t++) {
         y[t] = malloc(out_count * sizeof(float));
         dx[t] = malloc(in_count * sizeof(float));
         dw[t] = malloc(weight_count * sizeof(float));
-        conv_with_threads(&c, t + 1, x, w, dy, y[t], dx[t], dw[t]);
     }
-    cr_expect_eq(memcmp(y[0], y[1], out_count * sizeof(float)), 0, "k=%zu: y, 1 and 2 threads", c.k);
-    cr_expect_eq(memcmp(dx[0], dx[1], in_count * sizeof(float)), 0, "k=%zu: dx", c.k);
-    cr_expect_eq(memcmp(dw[0], dw[1], weight_count * sizeof(float)), 0, "k=%zu: dweight", c.k);
+    conv_with_threads(&c, 1, x, w, dy, y[0], dx[0], dw[0]);
+    for (threads = 2; threads <= most_threads; threads++) {
+        conv_with_threads(&c, threads, x, w, dy, y[1], dx[1], dw[1]);
+        cr_expect_eq(memcmp(y[0], y[1], out_count * sizeof(float)), 0,
+                     "%zu images %zux%zu, k=%zu: y, 1 and %d threads", c.B, c.H, c.W, c.k, threads);
+        cr_expect_eq(memcmp(dx[0], dx[1], in_count * sizeof(float)), 0,
+                     "%zu images %zux%zu, k=%zu: dx, 1 and %d threads", c.B, c.H, c.W, c.k, threads);
+        cr_expect_eq(memcmp(dw[0], dw[1], weight_count * sizeof(float)), 0,
+                     "%zu images %zux%zu, k=%zu: dweight, 1 and %d threads", c.B, c.H, c.W, c.k,
+                     threads);
+    }
     for (t = 0; t < 2; t++)
         free(y[t]), free(dx[t]), free(dw[t]);
     free(x), free(w), free(dy);
@@ -381,8 +389,24 @@ static void check_conv_threads(conv_case c, unsigned long tag)
 
 Test(conv2d, im2col_chunks_are_the_same_bits_for_1_and_2_threads)
 {
-    check_conv_threads((conv_case){32, 8, 7, 7, 12, 1, 1, 0, 0}, 240);
-    check_conv_threads((conv_case){32, 8, 14, 14, 12, 3, 2, 1, 0}, 243);
+    check_conv_threads((conv_case){32, 8, 7, 7, 12, 1, 1, 0, 0}, 240, 2);
+    check_conv_threads((conv_case){32, 8, 14, 14, 12, 3, 2, 1, 0}, 243, 2);
+}
+
+/* The Winograd backward (nn/winograd_backward.c) with at least as many chunks as threads gives
+ * each thread whole chunks, with its own V, dM and products, which it adds into dU once the chunk
+ * before it is in; with fewer, the threads share each chunk; with one thread, one worker does
+ * every chunk. dweight must be the same bits in all of these (dU summed over the chunks in
+ * order, the chunks cut by the shape alone), and dx too. 32×32 maps take 16 images a chunk at
+ * most: 40 images in 4 chunks of 10 (2 threads: 2 chunks each; 3 threads: thread 0 takes the
+ * first and the last; 5 threads: shared); 37 in 10, 10, 10 and 7. 64×62 takes 4 at most: 5
+ * images in 2, 2 and 1 (3 chunks for 2 threads). 8×8: one chunk, dU over U. */
+Test(conv2d, winograd_backward_is_the_same_bits_for_any_thread_count)
+{
+    check_conv_threads((conv_case){40, 16, 32, 32, 24, 3, 1, 1, 0}, 250, 5);
+    check_conv_threads((conv_case){37, 16, 32, 32, 16, 3, 1, 1, 0}, 253, 3);
+    check_conv_threads((conv_case){5, 16, 64, 62, 16, 3, 1, 1, 0}, 256, 3);
+    check_conv_threads((conv_case){24, 16, 8, 8, 24, 3, 1, 1, 0}, 259, 3);
 }
 
 Test(conv2d, winograd_forward_is_the_same_bits_for_1_and_2_threads)
