@@ -18,6 +18,7 @@
  * prefers long chunks (fewer passes over dW). */
 #define CONV2D_TARGET_COLUMNS 256
 #define CONV2D_WEIGHT_TARGET_COLUMNS 2048
+#define CONV2D_WEIGHT_CHUNK_GROUPS 4 /* weight-gradient chunk counts a multiple of 4, beyond 1 */
 
 int conv2d_shape_init(conv2d_shape *shape, size_t batch, size_t in_channels, size_t in_height,
                       size_t in_width, size_t out_channels, size_t kernel, size_t stride,
@@ -50,6 +51,9 @@ int conv2d_shape_init(conv2d_shape *shape, size_t batch, size_t in_channels, siz
     shape->weight_chunk = (CONV2D_WEIGHT_TARGET_COLUMNS + spatial - 1) / spatial;
     if (shape->weight_chunk > batch)
         shape->weight_chunk = batch;
+    else if (shape->weight_chunk < batch) /* a count of chunks 2 or 4 threads share equally */
+        shape->weight_chunk =
+            parallel_even_chunk(batch, shape->weight_chunk, CONV2D_WEIGHT_CHUNK_GROUPS);
     shape->threads = (size_t)parallel_thread_count();
     shape->shards = 1;
     shape->ranks = NULL;
@@ -118,13 +122,16 @@ static size_t conv2d_packed_weight_floats(const conv2d_shape *s)
     return round_up_16(forward > transposed ? forward : transposed);
 }
 
-/* The workspace: the packed weight, then either the weight-gradient region or one slot per
+/* The workspace: the packed weight, then either the weight gradient's workers or one slot per
  * thread for the chunk products (the two are never in use at the same time).
- *   weight-gradient region: colᵀ packed for G_w images | dY as columns (O, G_w·S) | dY packed
- *   a thread's slot:        columns packed (or dcol)   | scratch (O, G·S)         | dY packed */
+ *   a weight-gradient worker: colᵀ packed for G_w images | dY as columns (O, G_w·S) | dY packed
+ *                             | the chunk's product P (O, C·k·k), when there are several chunks
+ *   a thread's slot:          columns packed (or dcol)   | scratch (O, G·S)         | dY packed
+ * One weight-gradient worker, or one per thread when threads take whole weight chunks. */
 typedef struct conv2d_workspace_plan {
     size_t weight;                                  /* packed W or Wᵀ */
-    size_t weight_columns, weight_dy, weight_dy_packed; /* the weight-gradient region */
+    size_t weight_columns, weight_dy, weight_dy_packed, weight_product; /* one worker's parts */
+    size_t weight_chunks, weight_workers, weight_worker; /* the chunks; workers and their size */
     size_t slot_columns, slot_scratch, slot_dy_packed, slot; /* one thread's slot */
     size_t total;
 } conv2d_workspace_plan;
@@ -140,11 +147,17 @@ static void conv2d_plan_workspace(const conv2d_shape *s, conv2d_workspace_plan *
     plan->weight_columns = round_up_16(gemm_packed_b_floats(rows, weight_columns));
     plan->weight_dy = round_up_16(O * weight_columns);
     plan->weight_dy_packed = round_up_16(gemm_packed_a_floats(O, weight_columns));
+    plan->weight_chunks = (s->batch + s->weight_chunk - 1) / s->weight_chunk;
+    plan->weight_product = plan->weight_chunks > 1 ? round_up_16(O * rows) : 0;
+    plan->weight_workers =
+        s->threads > 1 && plan->weight_chunks >= s->threads ? s->threads : 1;
+    plan->weight_worker = plan->weight_columns + plan->weight_dy + plan->weight_dy_packed +
+                          plan->weight_product;
     plan->slot_columns = round_up_16(forward > rows * columns ? forward : rows * columns);
     plan->slot_scratch = round_up_16(O * columns);
     plan->slot_dy_packed = round_up_16(gemm_packed_b_floats(columns, O));
     plan->slot = plan->slot_columns + plan->slot_scratch + plan->slot_dy_packed;
-    weight_region = plan->weight_columns + plan->weight_dy + plan->weight_dy_packed;
+    weight_region = plan->weight_workers * plan->weight_worker;
     plan->total = plan->weight + (weight_region > s->threads * plan->slot
                                       ? weight_region
                                       : s->threads * plan->slot);
@@ -156,9 +169,11 @@ static int conv2d_whole_workspace_floats(const conv2d_shape *s, size_t *floats,
     conv2d_workspace_plan plan;
     double estimate;
     /* the plan's sums are checked in double first: an overflowing size is refused, not wrapped */
-    estimate = (double)conv2d_col_rows(s) * (double)conv2d_chunk_columns(s, s->weight_chunk) * 3.0 +
-               (double)s->threads * (double)(conv2d_col_rows(s) + 2 * s->out_channels + 64) *
-                   (double)(conv2d_chunk_columns(s, s->chunk) + 64) +
+    estimate = (double)s->threads *
+                   ((double)(conv2d_col_rows(s) + 2 * s->out_channels + 64) *
+                        ((double)conv2d_chunk_columns(s, s->weight_chunk) +
+                         (double)conv2d_chunk_columns(s, s->chunk) + 64) +
+                    (double)(conv2d_col_rows(s) + 16) * (double)(s->out_channels + 16)) +
                (double)(conv2d_col_rows(s) + 64) * (double)(s->out_channels + 64);
     if (estimate > (double)((size_t)-1 / sizeof(float)))
         return simclr_fail(err, "conv2d: the workspace overflows size_t");
@@ -656,6 +671,53 @@ static void conv2d_input_gradient_chunk(float *dx, const float *dy, const float 
     }
 }
 
+/* One weight-gradient chunk of `images` images from `first`, in a worker (plan->weight_worker
+ * floats): dW_chunk (O, C·k·k) = dY (O, cols) · colᵀ (cols, C·k·k), into P with beta (dW itself
+ * and 1 for a single chunk; the worker's product and 0 when the chunks are summed). */
+static void conv2d_weight_gradient_chunk(float *P, float beta, const float *dy, const float *x,
+                                         const conv2d_shape *s, size_t first, size_t images,
+                                         float *worker, const conv2d_workspace_plan *plan)
+{
+    const size_t rows = conv2d_col_rows(s), O = s->out_channels;
+    const size_t S = s->out_height * s->out_width;
+    const size_t columns = conv2d_chunk_columns(s, images);
+    const float *x_chunk = x + first * s->in_channels * s->in_height * s->in_width;
+    const float *dy_columns = dy + first * O * S;
+    float *packed_columns = worker, *dy_region = worker + plan->weight_columns;
+    float *dy_packed = dy_region + plan->weight_dy;
+    if (images > 1) {
+        conv2d_images_to_columns(dy_region, dy_columns, images, O, S);
+        dy_columns = dy_region;
+    }
+    gemm_pack_a(dy_packed, GEMM_NORMAL, dy_columns, columns, O, columns);
+    if (conv2d_is_pointwise(s) && images == 1)
+        gemm_pack_b(packed_columns, GEMM_TRANSPOSED, x_chunk, columns, rows, columns);
+    else
+        conv2d_im2col_packed_transposed(packed_columns, x_chunk, s, images);
+    gemm_prepacked(O, rows, columns, 1.0f, dy_packed, packed_columns, beta, P, rows);
+}
+
+/* Weight-gradient chunk `chunk` of several: its product into the worker's P; then, in chunk
+ * order, dW += P. */
+static void conv2d_weight_gradient_product(const float *dy, const float *x,
+                                           const conv2d_shape *s, size_t chunk, float *worker,
+                                           const conv2d_workspace_plan *plan)
+{
+    const size_t first = chunk * s->weight_chunk;
+    const size_t images = s->batch - first < s->weight_chunk ? s->batch - first : s->weight_chunk;
+    conv2d_weight_gradient_chunk(worker + plan->weight_worker - plan->weight_product, 0.0f, dy,
+                                 x, s, first, images, worker, plan);
+}
+
+static void conv2d_add_weight_product(float *dweight, const float *worker,
+                                      const conv2d_workspace_plan *plan, size_t n)
+{
+    const float *P = worker + plan->weight_worker - plan->weight_product;
+    size_t i;
+    for (i = 0; i < n; i++)
+        dweight[i] += P[i];
+}
+
 /* The backward over the whole batch at once. */
 static void conv2d_backward_whole(float *dx, float *dweight, float *dbias, const float *dy,
                                   const float *x, const float *weight, const conv2d_shape *s,
@@ -668,13 +730,12 @@ static void conv2d_backward_whole(float *dx, float *dweight, float *dbias, const
 #endif
     const size_t rows = conv2d_col_rows(s), O = s->out_channels;
     const size_t S = s->out_height * s->out_width;
-    const size_t in_size = s->in_channels * s->in_height * s->in_width;
     const size_t G = conv2d_run_chunk(s), chunks = (s->batch + G - 1) / G;
     const int take_chunks = conv2d_threads_take_chunks(s);
     const int slots = (int)s->threads;
     conv2d_workspace_plan plan;
     float *packed_weight = workspace, *region;
-    size_t first, chunk;
+    size_t chunk;
     (void)take_chunks, (void)slots; /* read only by the OpenMP pragmas */
     conv2d_plan_workspace(s, &plan);
     region = workspace + plan.weight;
@@ -697,24 +758,24 @@ static void conv2d_backward_whole(float *dx, float *dweight, float *dbias, const
         return;
     }
 
-    /* dW (O, C·k·k) += dY (O, cols) · colᵀ (cols, C·k·k), chunk after chunk, in order */
-    for (first = 0; first < s->batch; first += s->weight_chunk) {
-        const size_t images = s->batch - first < s->weight_chunk ? s->batch - first : s->weight_chunk;
-        const size_t columns = conv2d_chunk_columns(s, images);
-        const float *x_chunk = x + first * in_size;
-        const float *dy_columns = dy + first * O * S;
-        float *packed_columns = region, *dy_region = region + plan.weight_columns;
-        float *dy_packed = dy_region + plan.weight_dy;
-        if (images > 1) {
-            conv2d_images_to_columns(dy_region, dy_columns, images, O, S);
-            dy_columns = dy_region;
+    /* dW (O, C·k·k) += dY (O, cols) · colᵀ (cols, C·k·k): one chunk straight into dW; several:
+     * dW + P(chunk 0) + P(chunk 1) + ..., each added after the chunk before it, by whichever
+     * thread made it (each thread its own chunks, when there are as many as threads) */
+    if (plan.weight_chunks == 1) {
+        conv2d_weight_gradient_chunk(dweight, 1.0f, dy, x, s, 0, s->batch, region, &plan);
+    } else if (plan.weight_workers > 1) {
+        PARALLEL_FOR_ORDERED(num_threads(slots))
+        for (chunk = 0; chunk < plan.weight_chunks; chunk++) {
+            float *worker = region + (size_t)parallel_thread_index() * plan.weight_worker;
+            conv2d_weight_gradient_product(dy, x, s, chunk, worker, &plan);
+            IN_ITERATION_ORDER
+            conv2d_add_weight_product(dweight, worker, &plan, O * rows);
         }
-        gemm_pack_a(dy_packed, GEMM_NORMAL, dy_columns, columns, O, columns);
-        if (conv2d_is_pointwise(s) && images == 1)
-            gemm_pack_b(packed_columns, GEMM_TRANSPOSED, x_chunk, columns, rows, columns);
-        else
-            conv2d_im2col_packed_transposed(packed_columns, x_chunk, s, images);
-        gemm_prepacked(O, rows, columns, 1.0f, dy_packed, packed_columns, 1.0f, dweight, rows);
+    } else {
+        for (chunk = 0; chunk < plan.weight_chunks; chunk++) {
+            conv2d_weight_gradient_product(dy, x, s, chunk, region, &plan);
+            conv2d_add_weight_product(dweight, region, &plan, O * rows);
+        }
     }
 
     if (dx == NULL)

@@ -18,12 +18,15 @@
  * the packing of the image itself (no im2col).
  * Chunk sizes: G images at most for the forward and input-gradient products (a few hundred
  * columns, so a chunk's data stays in cache), a larger G_w, from the shape alone, for the weight
- * gradient (whose sum over chunks is the only reduction). Threads take whole chunks of the
- * forward and input-gradient products when there are enough of them (each chunk is independent
- * and computes each image the same way, whichever thread runs it and whatever other images it
- * holds), then cut so that every thread gets as many (nn/parallel.h); otherwise they work inside
- * each chunk's GEMM. The weight gradient's chunks are always summed one after another, in order.
- * So every sum has the same order for any number of threads and the results are the same bits.
+ * gradient (whose sum over chunks is the only reduction; beyond one chunk, a count of chunks that
+ * 4 divides, as equal as whole images allow). Threads take whole chunks of the forward and
+ * input-gradient products when there are enough of them (each chunk is independent and computes
+ * each image the same way, whichever thread runs it and whatever other images it holds), then
+ * cut so that every thread gets as many (nn/parallel.h); otherwise they work inside each chunk's
+ * GEMM. The weight gradient: one chunk goes straight into dW; several are each one product
+ * P = dY · colᵀ, and dW + P(chunk 0) + P(chunk 1) + ... is added in that order, by each thread
+ * for its own chunks when there are at least as many chunks as threads. So every sum has the
+ * same order for any number of threads and the results are the same bits.
  *
  * For 3×3, stride 1, padding 1 with at least 16 input and output channels (every stride-1
  * convolution of a ResNet but the CIFAR stem's), forward and backward instead go to Winograd's

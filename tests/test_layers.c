@@ -393,6 +393,17 @@ Test(conv2d, im2col_chunks_are_the_same_bits_for_1_and_2_threads)
     check_conv_threads((conv_case){32, 8, 14, 14, 12, 3, 2, 1, 0}, 243, 2);
 }
 
+/* The weight gradient on im2col over several chunks (nn/conv2d.c): with at least as many chunks
+ * as threads each thread makes whole chunks' products and adds each into dW once the chunk before
+ * it is in; otherwise one chunk after another. The same bits for 1 to 5 threads: a 1×1 onto
+ * 32×32 maps (at most 2 images a chunk: 9 images in 2, 2, 2, 2, 1; 5 threads take one each) and
+ * a 3×3 from 3 channels at 16×16 (at most 8: 20 images in 4 chunks of 5). */
+Test(conv2d, im2col_weight_gradient_is_the_same_bits_for_any_thread_count)
+{
+    check_conv_threads((conv_case){9, 8, 32, 32, 12, 1, 1, 0, 0}, 246, 5);
+    check_conv_threads((conv_case){20, 3, 16, 16, 16, 3, 1, 1, 0}, 248, 5);
+}
+
 /* The Winograd backward (nn/winograd_backward.c) with at least as many chunks as threads gives
  * each thread whole chunks, with its own V, dM and products, which it adds into dU once the chunk
  * before it is in; with fewer, the threads share each chunk; with one thread, one worker does
