@@ -208,8 +208,8 @@ Test(conv2d, winograd_even_sizes_more_outputs_than_inputs)
 }
 
 /* 64×62: 992 2×2 tiles an image forward (chunks of 1 image, WINOGRAD_TARGET_TILES 512) and 256
- * 4×4 tiles backward (at most 4 images a chunk by WINOGRAD_BACKWARD_TARGET_TILES 1024, cut into
- * chunks of 2, 2 and 1 by WINOGRAD_BACKWARD_CHUNK_GROUPS): the weight gradient sums over chunks. Fewer gradient coordinates are
+ * 4×4 tiles backward (at most 4 images a chunk by WINOGRAD_BACKWARD_TARGET_TILES 1024, cut
+ * into 2, 2 and 1 by WINOGRAD_BACKWARD_CHUNK_GROUPS): the weight gradient sums over chunks. Fewer gradient coordinates are
  * checked here, as each evaluation of the double definition is 27 M multiply-adds. */
 Test(conv2d, winograd_two_chunks_with_a_remainder)
 {
@@ -377,7 +377,8 @@ static void check_conv_threads(conv_case c, unsigned long tag, int most_threads)
         cr_expect_eq(memcmp(y[0], y[1], out_count * sizeof(float)), 0,
                      "%zu images %zux%zu, k=%zu: y, 1 and %d threads", c.B, c.H, c.W, c.k, threads);
         cr_expect_eq(memcmp(dx[0], dx[1], in_count * sizeof(float)), 0,
-                     "%zu images %zux%zu, k=%zu: dx, 1 and %d threads", c.B, c.H, c.W, c.k, threads);
+                     "%zu images %zux%zu, k=%zu: dx, 1 and %d threads", c.B, c.H, c.W, c.k,
+                     threads);
         cr_expect_eq(memcmp(dw[0], dw[1], weight_count * sizeof(float)), 0,
                      "%zu images %zux%zu, k=%zu: dweight, 1 and %d threads", c.B, c.H, c.W, c.k,
                      threads);
