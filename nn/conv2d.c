@@ -9,6 +9,7 @@
 
 #include "gemm_internal.h"
 #include "parallel.h"
+#include "pointwise.h" /* add_forward: a chunk's weight product into dW */
 #include "ranks.h"
 #include "tensor.h"
 #include "winograd_internal.h"
@@ -697,25 +698,18 @@ static void conv2d_weight_gradient_chunk(float *P, float beta, const float *dy, 
     gemm_prepacked(O, rows, columns, 1.0f, dy_packed, packed_columns, beta, P, rows);
 }
 
-/* Weight-gradient chunk `chunk` of several: its product into the worker's P; then, in chunk
- * order, dW += P. */
-static void conv2d_weight_gradient_product(const float *dy, const float *x,
-                                           const conv2d_shape *s, size_t chunk, float *worker,
-                                           const conv2d_workspace_plan *plan)
+/* Weight-gradient chunk `chunk` of several: its product into the worker's P (the worker's last
+ * plan->weight_product floats), returned for the caller to add into dW in chunk order. */
+static const float *conv2d_weight_gradient_product(const float *dy, const float *x,
+                                                   const conv2d_shape *s, size_t chunk,
+                                                   float *worker,
+                                                   const conv2d_workspace_plan *plan)
 {
     const size_t first = chunk * s->weight_chunk;
     const size_t images = s->batch - first < s->weight_chunk ? s->batch - first : s->weight_chunk;
-    conv2d_weight_gradient_chunk(worker + plan->weight_worker - plan->weight_product, 0.0f, dy,
-                                 x, s, first, images, worker, plan);
-}
-
-static void conv2d_add_weight_product(float *dweight, const float *worker,
-                                      const conv2d_workspace_plan *plan, size_t n)
-{
-    const float *P = worker + plan->weight_worker - plan->weight_product;
-    size_t i;
-    for (i = 0; i < n; i++)
-        dweight[i] += P[i];
+    float *P = worker + plan->weight_worker - plan->weight_product;
+    conv2d_weight_gradient_chunk(P, 0.0f, dy, x, s, first, images, worker, plan);
+    return P;
 }
 
 /* The backward over the whole batch at once. */
@@ -767,15 +761,14 @@ static void conv2d_backward_whole(float *dx, float *dweight, float *dbias, const
         PARALLEL_FOR_ORDERED(num_threads(slots))
         for (chunk = 0; chunk < plan.weight_chunks; chunk++) {
             float *worker = region + (size_t)parallel_thread_index() * plan.weight_worker;
-            conv2d_weight_gradient_product(dy, x, s, chunk, worker, &plan);
+            const float *P = conv2d_weight_gradient_product(dy, x, s, chunk, worker, &plan);
             IN_ITERATION_ORDER
-            conv2d_add_weight_product(dweight, worker, &plan, O * rows);
+            add_forward(dweight, dweight, P, O * rows);
         }
     } else {
-        for (chunk = 0; chunk < plan.weight_chunks; chunk++) {
-            conv2d_weight_gradient_product(dy, x, s, chunk, region, &plan);
-            conv2d_add_weight_product(dweight, region, &plan, O * rows);
-        }
+        for (chunk = 0; chunk < plan.weight_chunks; chunk++)
+            add_forward(dweight, dweight,
+                        conv2d_weight_gradient_product(dy, x, s, chunk, region, &plan), O * rows);
     }
 
     if (dx == NULL)

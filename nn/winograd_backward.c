@@ -43,6 +43,7 @@
 
 #include "gemm_internal.h"
 #include "parallel.h"
+#include "pointwise.h" /* add_forward: a chunk's products into dU */
 #include "tensor.h"
 
 #define F4_POSITIONS 36 /* ξ = 6·row + column of a transformed tile */
@@ -471,14 +472,6 @@ static void f4_input_gradient_transform(float *dx,       /* (G, C, H, W), overwr
 /* Backward                                                                                   */
 /* ------------------------------------------------------------------------------------------ */
 
-/* sum (n) += term (n): one chunk's products into dU */
-static void f4_add(float *restrict sum, const float *restrict term, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        sum[i] += term[i];
-}
-
 /* One chunk of `images` images in a worker (plan->worker floats), with `team` threads at most (1
  * when the chunk is one thread's own, so that whatever the OpenMP nesting no other thread touches
  * its worker): V_ξ and dM_ξ from x and dy; per ξ the products P_ξ = dM_ξ · V_ξᵀ and (dx wanted)
@@ -528,7 +521,7 @@ static void f4_backward_chunk(float *dx,       /* (images, C, H, W) or NULL */
         if (plan->du_over_u) /* U_ξ read for the last time: dU_ξ = P_ξ takes its place */
             memcpy(U + position * packed, P, O * C * sizeof(float));
         else /* the chunks one after another: dU_ξ += P_ξ */
-            f4_add(dU + position * O * C, P, O * C);
+            add_forward(dU + position * O * C, dU + position * O * C, P, O * C);
     }
     if (dx != NULL)
         f4_input_gradient_transform(dx, V, V_block, s, images, scratch, plan->scratch_slot, team);
@@ -572,8 +565,8 @@ void winograd_backward(float *dx, float *dweight, const float *dy, const float *
             f4_backward_numbered_chunk(dx, dU, U, dy, x, worker, &plan, s, chunk);
             IN_ITERATION_ORDER /* dU += this chunk's P, after the chunk before it */
             for (position = 0; position < F4_POSITIONS; position++)
-                f4_add(dU + position * O * C, worker + plan.products + position * plan.product_slot,
-                       O * C);
+                add_forward(dU + position * O * C, dU + position * O * C,
+                            worker + plan.products + position * plan.product_slot, O * C);
         }
     } else { /* one worker; the threads share each chunk */
         for (chunk = 0; chunk < plan.chunks; chunk++)
