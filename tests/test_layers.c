@@ -437,6 +437,32 @@ Test(conv2d, impossible_shapes_are_rejected)
     cr_expect_eq(conv2d_shape_init(&shape, 0, 1, 8, 8, 1, 3, 1, 1, &err), SIMCLR_FAILED);
 }
 
+/* A shape whose workspace would not fit in size_t is refused by the size query, before any plan
+ * multiplies its sizes (a wrapped size would allocate too little and the kernels would write
+ * past it): O = SIZE_MAX/256 output channels over 8×8 maps passes conv2d_shape_init (the output,
+ * B·O·H·W = SIZE_MAX/4 floats, is a size) but not the workspace estimate, on im2col (1×1) and on
+ * Winograd (3×3: the forward's and the backward's estimate each). ResNet-50's 56×56 stage at 32
+ * images is planned, with at least U_ξ = 36·C·O floats for the backward. */
+Test(conv2d, workspace_sizes_that_overflow_are_refused)
+{
+    const size_t huge = (size_t)-1 / 256;
+    conv2d_shape shape;
+    simclr_error err;
+    size_t floats;
+    cr_assert_eq(conv2d_shape_init(&shape, 1, 16, 8, 8, huge, 1, 1, 0, &err), SIMCLR_OK);
+    cr_expect_eq(conv2d_workspace_floats(&shape, &floats, &err), SIMCLR_FAILED);
+    cr_expect(strstr(err.message, "overflows") != NULL, "%s", err.message);
+    cr_assert_eq(conv2d_shape_init(&shape, 1, 16, 8, 8, huge, 3, 1, 1, &err), SIMCLR_OK);
+    cr_assert(winograd_applies(&shape));
+    cr_expect_eq(conv2d_workspace_floats(&shape, &floats, &err), SIMCLR_FAILED);
+    cr_expect_eq(winograd_workspace_floats(&shape, &floats, &err), SIMCLR_FAILED);
+    cr_expect_eq(winograd_backward_workspace_floats(&shape, &floats, &err), SIMCLR_FAILED);
+    cr_expect(strstr(err.message, "overflows") != NULL, "%s", err.message);
+    cr_assert_eq(conv2d_shape_init(&shape, 32, 64, 56, 56, 64, 3, 1, 1, &err), SIMCLR_OK);
+    cr_expect_eq(conv2d_workspace_floats(&shape, &floats, &err), SIMCLR_OK, "%s", err.message);
+    cr_expect_geq(floats, (size_t)36 * 64 * 64);
+}
+
 /* ---- batchnorm ---------------------------------------------------------------------------- */
 
 typedef struct bn_context {
