@@ -16,8 +16,9 @@
  *           micro-kernel: acc[MR][NR] = Σ_p a[p][·] ⊗ b[p][·] over the slice
  *           write back the valid part: C = alpha·acc + beta·C on the first slice,
  *                                      C += alpha·acc on the others
- *           (a whole MR × NR tile of a one-slice product with alpha = 1, beta = 0 is
- *           C = acc exactly, 1·x being x and C not read: the micro-kernel stores it in C).
+ *           (with alpha = 1 a whole MR × NR tile is C = acc on the first slice when
+ *           beta = 0, and C += acc on the others, 1·x being x: the micro-kernel does that
+ *           straight in C, without the local tile).
  *  3. nothing else: no reduction across threads, so the order of every sum is fixed.
  *
  * A build with SIMCLR_REFERENCE=1 (`make REFERENCE=1`) keeps the packing but makes gemm the naive
@@ -178,15 +179,16 @@ static void gemm_pack_b_panel(float *packed, /* (K, NR) */
 #define GEMM_NOINLINE
 #endif
 
-/* tile[i·ld + j] = Σ_{p < depth} a[p][i] · b[p][j], depth ≥ 1 (an empty product never comes
- * here: gemm_scale): one MR × NR tile of the product from packed slivers, written to the local
- * tile (ld = NR) or, when it is exactly the result, straight into C (ld = ldc). The local
- * accumulator is the whole point: it lives in registers for the entire loop. */
+/* tile[i·ld + j] = Σ_{p < depth} a[p][i] · b[p][j] (add = 0), or tile[i·ld + j] + that sum
+ * (add = 1), depth ≥ 1 (an empty product never comes here: gemm_scale): one MR × NR tile of the
+ * product from packed slivers, written to the local tile (ld = NR) or, when that is exactly what
+ * the write-back would make of it, straight into C (ld = ldc). The local accumulator is the
+ * whole point: it lives in registers for the entire loop. */
 static GEMM_NOINLINE void gemm_micro_kernel(float *restrict tile,    /* (MR, NR), rows ld apart */
                                             size_t ld,
                                             const float *restrict a, /* (depth, MR) packed */
                                             const float *restrict b, /* (depth, NR) packed */
-                                            size_t depth)
+                                            size_t depth, int add)
 {
     float acc[GEMM_MR][GEMM_NR];
     size_t p;
@@ -209,6 +211,15 @@ static GEMM_NOINLINE void gemm_micro_kernel(float *restrict tile,    /* (MR, NR)
             for (j = 0; j < GEMM_NR; j++)
                 acc[i][j] += a_i * b[p * GEMM_NR + (size_t)j];
         }
+    }
+    if (add) {
+        GEMM_UNROLL
+        for (i = 0; i < GEMM_MR; i++) {
+            GEMM_UNROLL
+            for (j = 0; j < GEMM_NR; j++)
+                tile[(size_t)i * ld + (size_t)j] = tile[(size_t)i * ld + (size_t)j] + acc[i][j];
+        }
+        return;
     }
     GEMM_UNROLL
     for (i = 0; i < GEMM_MR; i++) {
@@ -282,8 +293,10 @@ static void gemm_packed_product(size_t M, size_t N, size_t K, float alpha, const
     const size_t panels_a = (M + GEMM_MR - 1) / GEMM_MR;
     const size_t panels_b = (N + GEMM_NR - 1) / GEMM_NR;
     const int worth_threads = (double)M * (double)N * (double)K > 32768.0;
-    /* one depth slice, alpha = 1, beta = 0: a whole tile is C's values (1·x = x, C not read) */
-    const int tiles_are_C = K <= GEMM_KC && alpha == 1.0f && beta == 0.0f;
+    /* alpha = 1: a whole tile of the first slice is C's values when beta = 0 (1·x = x, C not
+     * read), and a later slice's is added to C (C + 1·x = C + x): the micro-kernel does either
+     * straight in C, the same arithmetic as the write-back */
+    const int tiles_into_C = alpha == 1.0f;
     size_t unit_a, unit_b, units_a, units_b, unit;
     (void)worth_threads; /* read only by the OpenMP pragmas */
 
@@ -310,11 +323,12 @@ static void gemm_packed_product(size_t M, size_t N, size_t K, float alpha, const
                     const size_t row = pa * GEMM_MR;
                     const size_t rows = M - row < GEMM_MR ? M - row : GEMM_MR;
                     float *c = C + row * ldc + column;
-                    if (tiles_are_C && rows == GEMM_MR && columns == GEMM_NR) {
-                        gemm_micro_kernel(c, ldc, a_sliver, b_sliver, depth);
+                    if (tiles_into_C && rows == GEMM_MR && columns == GEMM_NR &&
+                        (depth_start > 0 || beta == 0.0f)) {
+                        gemm_micro_kernel(c, ldc, a_sliver, b_sliver, depth, depth_start > 0);
                         continue;
                     }
-                    gemm_micro_kernel(tile, GEMM_NR, a_sliver, b_sliver, depth);
+                    gemm_micro_kernel(tile, GEMM_NR, a_sliver, b_sliver, depth, 0);
                     gemm_write_back(c, ldc, tile, rows, columns, alpha, beta, depth_start == 0);
                 }
             }

@@ -204,11 +204,11 @@ Test(gemm, beta_zero_ignores_nan_in_C)
     gemm_case_free(&g);
 }
 
-/* alpha = 1, beta = 0 and one depth slice: the micro-kernel writes whole MR × NR tiles straight
- * into C, the partial tiles at the edges go through the write-back (and so does every tile of a
- * product deeper than one slice, the last shape); all must equal the naive
- * loop (itself checked against the double-precision definition in 1.) within the tolerance of
- * 2., and leave C's padding columns alone. */
+/* alpha = 1, beta = 0: the micro-kernel writes whole MR × NR tiles straight into C (a product
+ * deeper than one slice, the last shape, adds its later slices there), the partial tiles at the
+ * edges go through the write-back; all must equal the naive loop (itself checked against the
+ * double-precision definition in 1.) within the tolerance of 2., and leave C's padding columns
+ * alone. */
 Test(gemm, alpha_one_beta_zero_tiles_written_straight_into_C)
 {
     const size_t shapes[4][3] = {{2 * GEMM_MR, 2 * GEMM_NR, 31 < GEMM_KC ? 31 : GEMM_KC},
@@ -239,6 +239,45 @@ Test(gemm, alpha_one_beta_zero_tiles_written_straight_into_C)
         free(C_original);
         gemm_case_free(&g);
     }
+}
+
+/* With alpha = 1 the micro-kernel puts a whole tile straight into C: the first slice's sum
+ * when beta = 0, each later slice's sum added to C. That must be the write-back's arithmetic
+ * exactly (C = 1·tile, C + 1·tile), so a whole tile must be the same bits as the same values
+ * computed as a partial tile, which always goes through the write-back: B's first NR − 1
+ * columns as an N = NR − 1 product against all NR as N = NR, over three slices, for beta = 0
+ * (every slice straight into C), beta = 0.5 (the first slice through the write-back, the later
+ * ones straight into C) and, for contrast, alpha = 0.5 (all through the write-back). */
+Test(gemm, whole_tiles_straight_into_C_are_the_write_back_bit_for_bit)
+{
+    const size_t M = GEMM_MR, N = GEMM_NR, K = 2 * GEMM_KC + 3;
+    const float settings[3][2] = {{1.0f, 0.0f}, {1.0f, 0.5f}, {0.5f, 0.0f}}; /* alpha, beta */
+    float *A = malloc(M * K * sizeof(float)), *B = malloc(K * N * sizeof(float));
+    float *whole = malloc(M * N * sizeof(float)), *partial = malloc(M * N * sizeof(float));
+    float *workspace;
+    size_t floats, i, j;
+    simclr_error err;
+    int s;
+    cr_assert(A && B && whole && partial);
+    cr_assert_eq(gemm_workspace_floats(M, N, K, &floats, &err), SIMCLR_OK);
+    workspace = malloc(floats * sizeof(float));
+    cr_assert_not_null(workspace);
+    test_fill_uniform(A, M * K, -1, 1, 700);
+    test_fill_uniform(B, K * N, -1, 1, 701);
+    for (s = 0; s < 3; s++) {
+        const float alpha = settings[s][0], beta = settings[s][1];
+        test_fill_uniform(whole, M * N, -1, 1, 702);
+        memcpy(partial, whole, M * N * sizeof(float));
+        gemm(GEMM_NORMAL, GEMM_NORMAL, M, N, K, alpha, A, K, B, N, beta, whole, N, workspace);
+        gemm(GEMM_NORMAL, GEMM_NORMAL, M, N - 1, K, alpha, A, K, B, N, beta, partial, N,
+             workspace);
+        for (i = 0; i < M; i++)
+            for (j = 0; j + 1 < N; j++)
+                cr_expect(memcmp(&whole[i * N + j], &partial[i * N + j], sizeof(float)) == 0,
+                          "alpha %g beta %g: C[%zu][%zu] %.9g whole, %.9g partial", alpha, beta,
+                          i, j, whole[i * N + j], partial[i * N + j]);
+    }
+    free(A), free(B), free(whole), free(partial), free(workspace);
 }
 
 /* K = 0: the product is empty and C = beta·C (BLAS); M = 0 or N = 0 does nothing. */
