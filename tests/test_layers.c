@@ -337,16 +337,17 @@ Test(conv2d, even_chunks_cut_equally_where_they_can)
 /* Convolutions on im2col cut the batch the same way when threads take whole chunks: a 1×1 and a
  * stride-2 3×3 convolution onto 7×7 maps (chunks of at most 6 images, cut into 8 of 4 for 32
  * images and 2 threads) must give the same bits, forward and backward, as with one thread. */
-static void conv_with_threads(const conv_case *c, int threads, const float *x, const float *w,
-                              const float *dy, float *y, float *dx, float *dw)
+static void conv_with_threads(const conv_case *c, size_t shards, int threads, const float *x,
+                              const float *w, const float *dy, float *y, float *dx, float *dw)
 {
     conv2d_shape s;
     size_t floats;
     simclr_error err;
     float *workspace;
-    parallel_set_thread_count(threads);
+    parallel_set_thread_count(threads); /* before the shape, which plans for it */
     cr_assert_eq(conv2d_shape_init(&s, c->B, c->C, c->H, c->W, c->O, c->k, c->s, c->p, &err),
                  SIMCLR_OK);
+    cr_assert_eq(conv2d_shape_shard(&s, shards, NULL, &err), SIMCLR_OK, "%s", err.message);
     cr_assert_eq(conv2d_workspace_floats(&s, &floats, &err), SIMCLR_OK);
     workspace = malloc(floats * sizeof(float));
     cr_assert_not_null(workspace);
@@ -356,8 +357,9 @@ static void conv_with_threads(const conv_case *c, int threads, const float *x, c
     free(workspace);
 }
 
-/* The same bits as with one thread, forward and backward, for 2 .. most_threads threads. */
-static void check_conv_threads(conv_case c, unsigned long tag, int most_threads)
+/* The same bits as with one thread, forward and backward, for 2 .. most_threads threads, the
+ * batch's weight gradient summed over `shards` shards (1: the whole batch at once). */
+static void check_conv_threads(conv_case c, size_t shards, unsigned long tag, int most_threads)
 {
     const size_t Ho = (c.H + 2 * c.p - c.k) / c.s + 1, Wo = (c.W + 2 * c.p - c.k) / c.s + 1;
     const size_t in_count = c.B * c.C * c.H * c.W, out_count = c.B * c.O * Ho * Wo;
@@ -371,9 +373,9 @@ static void check_conv_threads(conv_case c, unsigned long tag, int most_threads)
         dx[t] = malloc(in_count * sizeof(float));
         dw[t] = malloc(weight_count * sizeof(float));
     }
-    conv_with_threads(&c, 1, x, w, dy, y[0], dx[0], dw[0]);
+    conv_with_threads(&c, shards, 1, x, w, dy, y[0], dx[0], dw[0]);
     for (threads = 2; threads <= most_threads; threads++) {
-        conv_with_threads(&c, threads, x, w, dy, y[1], dx[1], dw[1]);
+        conv_with_threads(&c, shards, threads, x, w, dy, y[1], dx[1], dw[1]);
         cr_expect_eq(memcmp(y[0], y[1], out_count * sizeof(float)), 0,
                      "%zu images %zux%zu, k=%zu: y, 1 and %d threads", c.B, c.H, c.W, c.k, threads);
         cr_expect_eq(memcmp(dx[0], dx[1], in_count * sizeof(float)), 0,
@@ -390,8 +392,8 @@ static void check_conv_threads(conv_case c, unsigned long tag, int most_threads)
 
 Test(conv2d, im2col_chunks_are_the_same_bits_for_1_and_2_threads)
 {
-    check_conv_threads((conv_case){32, 8, 7, 7, 12, 1, 1, 0, 0}, 240, 2);
-    check_conv_threads((conv_case){32, 8, 14, 14, 12, 3, 2, 1, 0}, 243, 2);
+    check_conv_threads((conv_case){32, 8, 7, 7, 12, 1, 1, 0, 0}, 1, 240, 2);
+    check_conv_threads((conv_case){32, 8, 14, 14, 12, 3, 2, 1, 0}, 1, 243, 2);
 }
 
 /* The weight gradient on im2col over several chunks (nn/conv2d.c): with at least as many chunks
@@ -401,8 +403,8 @@ Test(conv2d, im2col_chunks_are_the_same_bits_for_1_and_2_threads)
  * a 3×3 from 3 channels at 16×16 (at most 8: 20 images in 4 chunks of 5). */
 Test(conv2d, im2col_weight_gradient_is_the_same_bits_for_any_thread_count)
 {
-    check_conv_threads((conv_case){9, 8, 32, 32, 12, 1, 1, 0, 0}, 246, 5);
-    check_conv_threads((conv_case){20, 3, 16, 16, 16, 3, 1, 1, 0}, 248, 5);
+    check_conv_threads((conv_case){9, 8, 32, 32, 12, 1, 1, 0, 0}, 1, 246, 5);
+    check_conv_threads((conv_case){20, 3, 16, 16, 16, 3, 1, 1, 0}, 1, 248, 5);
 }
 
 /* The Winograd backward (nn/winograd_backward.c) with at least as many chunks as threads gives
@@ -415,10 +417,23 @@ Test(conv2d, im2col_weight_gradient_is_the_same_bits_for_any_thread_count)
  * images in 2, 2 and 1 (3 chunks for 2 threads). 8×8: one chunk, dU over U. */
 Test(conv2d, winograd_backward_is_the_same_bits_for_any_thread_count)
 {
-    check_conv_threads((conv_case){40, 16, 32, 32, 24, 3, 1, 1, 0}, 250, 5);
-    check_conv_threads((conv_case){37, 16, 32, 32, 16, 3, 1, 1, 0}, 253, 3);
-    check_conv_threads((conv_case){5, 16, 64, 62, 16, 3, 1, 1, 0}, 256, 3);
-    check_conv_threads((conv_case){24, 16, 8, 8, 24, 3, 1, 1, 0}, 259, 3);
+    check_conv_threads((conv_case){40, 16, 32, 32, 24, 3, 1, 1, 0}, 1, 250, 5);
+    check_conv_threads((conv_case){37, 16, 32, 32, 16, 3, 1, 1, 0}, 1, 253, 3);
+    check_conv_threads((conv_case){5, 16, 64, 62, 16, 3, 1, 1, 0}, 1, 256, 3);
+    check_conv_threads((conv_case){24, 16, 8, 8, 24, 3, 1, 1, 0}, 1, 259, 3);
+}
+
+/* The sharded backward runs each shard as a batch of its own, so within a shard the threads take
+ * whole weight-gradient (or Winograd) chunks or share each one, depending on how many there are;
+ * the chunks are cut by the shape alone, so the bits must not depend on the thread count. 2
+ * shards each: a 1×1 onto 16×16 maps (at most 8 images a weight chunk, cut into a multiple of 4:
+ * shards of 12 images in 4 chunks of 3; 2-4 threads take whole chunks, 5 take them one after
+ * another), and a Winograd 3×3 at 32×32 (at most 16 images a chunk: shards of 32 in 4 chunks of
+ * 8; 2-4 threads take whole chunks, 5 share them). */
+Test(conv2d, sharded_backward_is_the_same_bits_for_any_thread_count)
+{
+    check_conv_threads((conv_case){24, 8, 16, 16, 12, 1, 1, 0, 0}, 2, 262, 5);
+    check_conv_threads((conv_case){64, 16, 32, 32, 16, 3, 1, 1, 0}, 2, 265, 5);
 }
 
 Test(conv2d, winograd_forward_is_the_same_bits_for_1_and_2_threads)

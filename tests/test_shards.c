@@ -249,58 +249,6 @@ Test(shards, conv_refuses_shards_that_do_not_cut_the_batch)
     cr_expect_eq(conv2d_shape_shard(&shape, 2, NULL, &err), SIMCLR_OK);
 }
 
-/* The sharded backward runs each shard as a batch of its own, so within a shard the threads take
- * whole weight-gradient (or Winograd) chunks or share each one, depending on how many there are:
- * dx and dW must be the same bits for 1 to 5 threads all the same; the chunks are cut by the
- * shape alone. A 1×1 onto 16×16 maps (at most 8 images a weight chunk, cut into a multiple of 4:
- * 2 shards of 12 images in 4 chunks of 3 each; 2-4 threads take whole chunks, 5 take them one
- * after another), and a Winograd 3×3 at 32×32 (at most 16 images a chunk, cut into a
- * multiple of 4: 2 shards of 32 in 4 chunks of 8 each; 2-4 threads take whole chunks, 5 share
- * them). */
-static void sharded_backward(const conv_case *c, size_t shards, int threads, const float *x,
-                             const float *weight, const float *dy, float *dx, float *dw)
-{
-    conv2d_shape shape;
-    float *workspace;
-    parallel_set_thread_count(threads); /* before the shape, which plans for it */
-    init_shape(&shape, c, c->B, shards, NULL);
-    workspace = conv_workspace(&shape);
-    memset(dw, 0, c->O * c->C * c->k * c->k * sizeof(float));
-    conv2d_backward(dx, dw, NULL, dy, x, weight, &shape, workspace);
-    free(workspace);
-}
-
-static void check_sharded_threads(conv_case c, size_t shards, unsigned long tag)
-{
-    const size_t in = c.B * c.C * c.H * c.W, weights = c.O * c.C * c.k * c.k;
-    const size_t out = c.B * c.O * ((c.H + 2 * c.p - c.k) / c.s + 1) *
-                       ((c.W + 2 * c.p - c.k) / c.s + 1);
-    float *x = malloc(in * sizeof(float)), *weight = malloc(weights * sizeof(float));
-    float *dy = malloc(out * sizeof(float));
-    float *dx[2] = {malloc(in * sizeof(float)), malloc(in * sizeof(float))};
-    float *dw[2] = {malloc(weights * sizeof(float)), malloc(weights * sizeof(float))};
-    int threads;
-    cr_assert(x && weight && dy && dx[0] && dx[1] && dw[0] && dw[1]);
-    test_fill_uniform(x, in, -1, 1, tag);
-    test_fill_uniform(weight, weights, -0.5f, 0.5f, tag + 1);
-    test_fill_uniform(dy, out, -1, 1, tag + 2);
-    sharded_backward(&c, shards, 1, x, weight, dy, dx[0], dw[0]);
-    for (threads = 2; threads <= 5; threads++) {
-        sharded_backward(&c, shards, threads, x, weight, dy, dx[1], dw[1]);
-        cr_expect_arr_eq(dx[1], dx[0], in * sizeof(float), "k=%zu: dx, 1 and %d threads", c.k,
-                         threads);
-        cr_expect_arr_eq(dw[1], dw[0], weights * sizeof(float), "k=%zu: dW, 1 and %d threads",
-                         c.k, threads);
-    }
-    free(x), free(weight), free(dy), free(dx[0]), free(dx[1]), free(dw[0]), free(dw[1]);
-}
-
-Test(shards, conv_sharded_backward_is_the_same_bits_for_any_thread_count)
-{
-    check_sharded_threads((conv_case){24, 8, 16, 16, 12, 1, 1, 0}, 2, 60);
-    check_sharded_threads((conv_case){64, 16, 32, 32, 16, 3, 1, 1}, 2, 70);
-}
-
 /* ---- batch norm ----------------------------------------------------------------------------- */
 
 /* The training-mode forward and backward of a batch norm over (B, C, S) with `shards` shards,
